@@ -1,0 +1,438 @@
+import { encodeControl } from '../shared/codec.js';
+import { ChatError } from '../shared/errors.js';
+import type { Limits } from '../shared/limits.js';
+import { PROTOCOL_VERSION, type ClientMessage, type ClientMessageOf, type RoomMessage } from '../shared/messages.js';
+import { GLOBAL_ROOM, nameKey, validateRoomName, validateUserName } from '../shared/names.js';
+import type { RelayConnection } from './connection.js';
+import type { LoginLimiter } from './login-limiter.js';
+import { MessageLog } from './message-log.js';
+import type { PasswordHasher } from './passwords.js';
+import { TokenBucket } from './rate.js';
+import { Room, RoomRegistry } from './rooms.js';
+import type { RelayStore, StoredMessage } from './store.js';
+
+type Delivered = { room: string; seq: number; time: number };
+
+export interface HostOptions {
+  store: RelayStore;
+  hasher: PasswordHasher;
+  limiter: LoginLimiter;
+  limits: Limits;
+  registration: 'open' | 'closed';
+  serverName: string;
+  log: (line: string) => void;
+}
+
+function toWire(message: StoredMessage): RoomMessage {
+  return { room: message.room, seq: message.seq, from: message.from, text: message.text, time: message.time, id: message.id };
+}
+
+/**
+ * The chat itself: accounts and sessions, the global room and chatrooms, routing. It knows
+ * connections only as senders of validated requests; sockets live in RelayConnection.
+ */
+export class ChatHost {
+  readonly rooms: RoomRegistry;
+  private readonly log: MessageLog;
+  /** The logged-in connection of each user (one per account; a new login replaces the old). */
+  private readonly online = new Map<string, RelayConnection>();
+  /** Recently seen `say` ids per user, for idempotent retries without a LevelDB read. */
+  private readonly recentIds = new Map<string, Map<string, Promise<Delivered>>>();
+  private readonly floodBuckets = new WeakMap<RelayConnection, TokenBucket>();
+
+  constructor(private readonly options: HostOptions) {
+    this.rooms = new RoomRegistry(options.store, options.limits.historyOnJoin);
+    this.log = new MessageLog(options.store, (messages) => this.onCommitted(messages));
+  }
+
+  init(): Promise<void> {
+    return this.rooms.init();
+  }
+
+  /** Waits for every accepted message to be stored. */
+  flush(): Promise<void> {
+    return this.log.flush();
+  }
+
+  get onlineCount(): number {
+    return this.online.size;
+  }
+
+  handle(connection: RelayConnection, message: ClientMessage): void | Promise<void> {
+    switch (message.t) {
+      case 'hello':
+        return this.hello(connection, message);
+      case 'register':
+        return this.register(connection, message);
+      case 'login':
+        return this.login(connection, message);
+      case 'resume':
+        return this.resume(connection, message);
+      case 'say':
+        return this.say(connection, message);
+      case 'create':
+        return this.create(connection, message);
+      case 'join':
+        return this.join(connection, message);
+      case 'leave':
+        return this.leave(connection, message);
+      case 'users':
+        return this.users(connection, message);
+      case 'rooms':
+        return this.listRooms(connection, message);
+      case 'whisper':
+        return this.whisper(connection, message);
+      case 'history':
+        return this.history(connection, message);
+      case 'ping':
+        return connection.send({ t: 'pong', re: message.id, time: Date.now() });
+      case 'exit':
+        return this.exit(connection, message);
+      default: {
+        const unreachable: never = message;
+        return unreachable;
+      }
+    }
+  }
+
+  /** The one place a connection leaves the chat (socket closed, replaced or exited). */
+  disconnected(connection: RelayConnection): void {
+    this.leaveCurrentRoom(connection);
+    if (connection.userKey && this.online.get(connection.userKey) === connection) this.online.delete(connection.userKey);
+  }
+
+  // ---- session ---------------------------------------------------------------------------
+
+  private hello(connection: RelayConnection, message: ClientMessageOf<'hello'>): void {
+    if (message.v !== PROTOCOL_VERSION) {
+      connection.sendError('E_VERSION', `this relay speaks protocol version ${PROTOCOL_VERSION}, not ${message.v}; update securechat`);
+      connection.close('E_VERSION', `protocol version ${message.v} is not supported`);
+      return;
+    }
+    connection.advance('hello-ok');
+    connection.send({ t: 'welcome', v: PROTOCOL_VERSION, server: this.options.serverName, registration: this.options.registration });
+  }
+
+  private async register(connection: RelayConnection, message: ClientMessageOf<'register'>): Promise<void> {
+    const { limits, store, hasher } = this.options;
+    await this.authenticate(connection, async () => {
+      if (this.options.registration === 'closed') throw new ChatError('E_REGISTRATION_CLOSED', 'this relay does not accept new accounts; ask its operator');
+      const name = validateUserName(message.user);
+      if ([...message.password].length < limits.minPasswordChars) {
+        throw new ChatError('E_WEAK_PASSWORD', `passwords need at least ${limits.minPasswordChars} characters`);
+      }
+      this.checkLoginRate(connection, nameKey(name));
+      if (await store.getAccount(name)) throw new ChatError('E_USER_EXISTS', `the name ${name} is taken`);
+      const hash = await hasher.hash(message.password);
+      await store.createAccount(name, hash);
+      store.audit({ event: 'register', user: name, address: connection.address });
+      return name;
+    }, message.id);
+  }
+
+  private async login(connection: RelayConnection, message: ClientMessageOf<'login'>): Promise<void> {
+    const { store, hasher, limiter } = this.options;
+    await this.authenticate(connection, async () => {
+      const userKey = nameKey(message.user);
+      this.checkLoginRate(connection, userKey);
+      const account = await store.getAccount(message.user);
+      const valid = account
+        ? !account.disabled && (await hasher.verify(account.passwordHash, message.password))
+        : await hasher.verifyDummy(message.password);
+      if (!account || !valid) {
+        limiter.recordFailure(connection.address, userKey, Date.now());
+        store.audit({ event: 'login-failed', user: message.user.slice(0, 64), address: connection.address });
+        throw new ChatError('E_AUTH', 'wrong user name or password');
+      }
+      limiter.recordSuccess(connection.address, userKey, Date.now());
+      store.audit({ event: 'login', user: account.name, address: connection.address });
+      return account.name;
+    }, message.id);
+  }
+
+  private async resume(connection: RelayConnection, message: ClientMessageOf<'resume'>): Promise<void> {
+    const { store, limiter } = this.options;
+    let room: Room | undefined;
+    await this.authenticate(
+      connection,
+      async () => {
+        const userKey = nameKey(message.user);
+        this.checkLoginRate(connection, userKey);
+        const account = await store.getAccount(message.user);
+        if (!account || account.disabled || !(await store.checkToken(account.name, message.token))) {
+          limiter.recordFailure(connection.address, userKey, Date.now());
+          store.audit({ event: 'resume-failed', user: message.user.slice(0, 64), address: connection.address });
+          throw new ChatError('E_BAD_TOKEN', 'the session expired; log in again');
+        }
+        store.audit({ event: 'resume', user: account.name, address: connection.address });
+        if (message.room && nameKey(message.room) !== GLOBAL_ROOM) {
+          // The room may have ended while this user was away; a returning member re-opens it.
+          room = await this.rooms.open(validateRoomName(message.room));
+        }
+        return account.name;
+      },
+      message.id,
+      message.token,
+    );
+    if (connection.state !== 'ready') return;
+    await this.enterRoom(connection, room ?? this.rooms.global, undefined, message.since);
+  }
+
+  private checkLoginRate(connection: RelayConnection, userKey: string): void {
+    const verdict = this.options.limiter.check(connection.address, userKey, Date.now());
+    if (!verdict.allowed) {
+      this.options.store.audit({ event: 'rate-limited', user: userKey, address: connection.address });
+      throw new ChatError('E_RATE', `too many failed logins; try again in ${Math.ceil(verdict.retryAfterMs / 1000)} s`, {
+        retryAfterMs: verdict.retryAfterMs,
+      });
+    }
+  }
+
+  /**
+   * Runs one authentication attempt; on success makes the connection the user's session
+   * (replacing an older one), sends the session token and, for fresh logins, enters global.
+   */
+  private async authenticate(
+    connection: RelayConnection,
+    attempt: () => Promise<string>,
+    re: string,
+    resumedToken?: string,
+  ): Promise<void> {
+    connection.advance('auth-start');
+    let userName: string;
+    try {
+      userName = await attempt();
+    } catch (error) {
+      connection.advance('auth-failed');
+      throw error;
+    }
+    if (connection.isClosed) return;
+    const userKey = nameKey(userName);
+    const previous = this.online.get(userKey);
+    if (previous && previous !== connection) {
+      this.disconnected(previous);
+      previous.close('E_REPLACED', 'you logged in from somewhere else');
+    }
+    connection.userName = userName;
+    connection.userKey = userKey;
+    connection.token = resumedToken ?? (await this.options.store.issueToken(userName, this.options.limits.resumeTokenTtlMs));
+    if (connection.isClosed) return;
+    this.online.set(userKey, connection);
+    connection.advance('auth-ok');
+    connection.send({ t: 'session', re, user: userName, token: connection.token, resumed: resumedToken !== undefined });
+    this.options.log(`${resumedToken ? 'resumed' : 'login'}: ${userName} from ${connection.address}`);
+    if (!resumedToken) await this.enterRoom(connection, this.rooms.global);
+  }
+
+  private async exit(connection: RelayConnection, message: ClientMessageOf<'exit'>): Promise<void> {
+    if (connection.token) await this.options.store.revokeToken(connection.token);
+    this.options.store.audit({ event: 'logout', user: connection.userName, address: connection.address });
+    connection.send({ t: 'ok', re: message.id });
+    this.disconnected(connection);
+    connection.close();
+  }
+
+  // ---- rooms -----------------------------------------------------------------------------
+
+  private async create(connection: RelayConnection, message: ClientMessageOf<'create'>): Promise<void> {
+    this.requireGlobal(connection, '/create');
+    const name = validateRoomName(message.room);
+    if (this.rooms.get(name)) throw new ChatError('E_ROOM_EXISTS', `the room ${name} exists; /join ${name}`);
+    const room = await this.rooms.open(name);
+    if (room.members.size > 0) throw new ChatError('E_ROOM_EXISTS', `the room ${name} exists; /join ${name}`);
+    this.options.log(`room ${room.name} created by ${connection.userName}`);
+    await this.enterRoom(connection, room, message.id);
+  }
+
+  private async join(connection: RelayConnection, message: ClientMessageOf<'join'>): Promise<void> {
+    if (nameKey(message.room) === GLOBAL_ROOM && connection.room?.isGlobal) {
+      throw new ChatError('E_ALREADY_IN_ROOM', 'you are in the global room');
+    }
+    this.requireGlobal(connection, '/join');
+    const name = validateRoomName(message.room);
+    const room = this.rooms.get(name);
+    if (!room) throw new ChatError('E_NO_SUCH_ROOM', `no room named ${name}; /create ${name} to start it`);
+    await this.enterRoom(connection, room, message.id, message.since);
+  }
+
+  private async leave(connection: RelayConnection, message: ClientMessageOf<'leave'>): Promise<void> {
+    if (!connection.room || connection.room.isGlobal) throw new ChatError('E_IN_GLOBAL', 'you are in the global room; /exit quits');
+    await this.enterRoom(connection, this.rooms.global, message.id);
+  }
+
+  private users(connection: RelayConnection, message: ClientMessageOf<'users'>): void {
+    const room = this.currentRoom(connection);
+    connection.send({ t: 'users', re: message.id, room: room.name, users: room.userNames() });
+  }
+
+  private listRooms(connection: RelayConnection, message: ClientMessageOf<'rooms'>): void {
+    this.requireGlobal(connection, '/chatrooms');
+    const rooms = this.rooms.chatrooms().map((room) => ({ name: room.name, members: room.members.size }));
+    connection.send({ t: 'rooms', re: message.id, rooms });
+  }
+
+  private requireGlobal(connection: RelayConnection, command: string): void {
+    if (!connection.room?.isGlobal) {
+      throw new ChatError('E_NOT_IN_GLOBAL', `${command} works only from the global room; /leave first`);
+    }
+  }
+
+  private currentRoom(connection: RelayConnection): Room {
+    if (!connection.room) throw new ChatError('E_NOT_LOGGED_IN', 'not in a room');
+    return connection.room;
+  }
+
+  /**
+   * Moves a connection into a room and sends it the room's state. With `since`, the history
+   * is what it missed after that sequence id (a reconnect); otherwise the newest messages.
+   */
+  private async enterRoom(connection: RelayConnection, target: Room, re?: string, since?: number): Promise<void> {
+    let missed: { messages: StoredMessage[]; hasMore: boolean } | undefined;
+    if (since !== undefined && target.recent.length > 0 && target.recent[0].seq > since + 1) {
+      missed = await this.options.store.messagesSince(target.key, since, this.options.limits.historyMaxPage);
+      if (connection.isClosed) return;
+    }
+    // From here on everything is synchronous: no message can fall between history and membership.
+    const room = this.rooms.keepLive(target);
+    const recent = room.recent;
+    let history: StoredMessage[];
+    let hasMore: boolean;
+    if (since === undefined) {
+      history = [...recent];
+      hasMore = Room.hasOlderThan(history[0]?.seq);
+    } else if (!missed) {
+      history = recent.filter((message) => message.seq > since);
+      hasMore = false;
+    } else {
+      // Messages committed while the store was read are in the ring; join the two without overlap.
+      const lastRead = missed.messages.at(-1)?.seq ?? since;
+      const newer = recent.filter((message) => message.seq > lastRead);
+      history = [...missed.messages, ...newer];
+      hasMore = missed.hasMore || (newer.length > 0 && newer[0].seq > lastRead + 1);
+    }
+    this.leaveCurrentRoom(connection);
+    room.broadcast(encodeControl({ t: 'presence', room: room.name, user: connection.userName, event: 'join' }));
+    room.members.set(connection.userKey, connection);
+    connection.room = room;
+    connection.send({ t: 'joined', re, room: room.name, users: room.userNames(), history: history.map(toWire), hasMore });
+  }
+
+  private leaveCurrentRoom(connection: RelayConnection): void {
+    const room = connection.room;
+    if (!room) return;
+    connection.room = undefined;
+    if (room.members.get(connection.userKey) !== connection) return;
+    room.members.delete(connection.userKey);
+    room.broadcast(encodeControl({ t: 'presence', room: room.name, user: connection.userName, event: 'leave' }));
+    if (room.members.size === 0 && !room.isGlobal) this.options.log(`room ${room.name} ended`);
+    this.rooms.endIfEmpty(room);
+  }
+
+  // ---- messages --------------------------------------------------------------------------
+
+  private async say(connection: RelayConnection, message: ClientMessageOf<'say'>): Promise<void> {
+    const { limits, store } = this.options;
+    const room = this.currentRoom(connection);
+    const seen = this.recentIdsOf(connection.userKey);
+    const earlier = seen.get(message.id);
+    if (earlier) {
+      this.ackWhenStored(connection, message.id, earlier);
+      return;
+    }
+    if (message.resent) {
+      const stored = await store.findByClientId(connection.userName, message.id);
+      if (stored) {
+        const roomName = this.rooms.get(stored.roomKey)?.name ?? stored.roomKey;
+        connection.send({ t: 'ack', re: message.id, room: roomName, seq: stored.seq, time: stored.time });
+        return;
+      }
+    }
+    if (Buffer.byteLength(message.text) > limits.maxMessageBytes) {
+      throw new ChatError('E_TOO_LARGE', `messages are limited to ${limits.maxMessageBytes} bytes`);
+    }
+    if (message.text.trim().length === 0) throw new ChatError('E_USAGE', 'empty message');
+    if (!this.floodBucket(connection).take(Date.now())) {
+      throw new ChatError('E_FLOOD', `more than ${limits.messagesPerSecond} messages a second; slow down`, { retryAfterMs: 1000 });
+    }
+    const stored: StoredMessage = {
+      room: room.name,
+      roomKey: room.key,
+      seq: this.rooms.nextSeq(room.key),
+      from: connection.userName,
+      text: message.text,
+      time: Date.now(),
+      id: message.id,
+    };
+    const delivered = this.log.append(stored).then(() => ({ room: stored.room, seq: stored.seq, time: stored.time }));
+    seen.set(message.id, delivered);
+    if (seen.size > limits.recentIdsPerUser) seen.delete(seen.keys().next().value!);
+    delivered.catch(() => seen.delete(message.id));
+    this.ackWhenStored(connection, message.id, delivered);
+  }
+
+  private ackWhenStored(connection: RelayConnection, re: string, delivered: Promise<Delivered>): void {
+    delivered.then(
+      ({ room, seq, time }) => connection.send({ t: 'ack', re, room, seq, time }),
+      (error: unknown) => {
+        this.options.log(`storing a message failed: ${(error as Error)?.message ?? String(error)}`);
+        connection.sendError('E_INTERNAL', 'the relay could not store that message; send it again', re);
+      },
+    );
+  }
+
+  private onCommitted(messages: StoredMessage[]): void {
+    for (const message of messages) {
+      const room = this.rooms.get(message.room);
+      if (!room) continue;
+      room.remember(message);
+      room.broadcast(encodeControl({ t: 'message', ...toWire(message) }), nameKey(message.from));
+    }
+  }
+
+  private recentIdsOf(userKey: string): Map<string, Promise<Delivered>> {
+    let seen = this.recentIds.get(userKey);
+    if (!seen) {
+      seen = new Map();
+      this.recentIds.set(userKey, seen);
+    }
+    return seen;
+  }
+
+  private floodBucket(connection: RelayConnection): TokenBucket {
+    let bucket = this.floodBuckets.get(connection);
+    if (!bucket) {
+      bucket = new TokenBucket(this.options.limits.messagesPerSecond, this.options.limits.messageBurst, Date.now());
+      this.floodBuckets.set(connection, bucket);
+    }
+    return bucket;
+  }
+
+  private async whisper(connection: RelayConnection, message: ClientMessageOf<'whisper'>): Promise<void> {
+    const { limits, store } = this.options;
+    const to = validateUserName(message.to);
+    const targetKey = nameKey(to);
+    if (targetKey === connection.userKey) throw new ChatError('E_SELF', 'you cannot whisper to yourself');
+    if (Buffer.byteLength(message.body) > limits.maxWhisperBodyBytes) {
+      throw new ChatError('E_TOO_LARGE', `whispers are limited to ${limits.maxWhisperBodyBytes} bytes`);
+    }
+    if (!this.floodBucket(connection).take(Date.now())) {
+      throw new ChatError('E_FLOOD', 'sending too fast; slow down', { retryAfterMs: 1000 });
+    }
+    const target = this.online.get(targetKey);
+    if (!target) {
+      if (await store.getAccount(to)) throw new ChatError('E_NOT_IN_ROOM', `${to} is not online`);
+      throw new ChatError('E_NO_SUCH_USER', `there is no user ${to}`);
+    }
+    if (target.room !== connection.room) throw new ChatError('E_NOT_IN_ROOM', `${target.userName} is not in your room`);
+    // The body is opaque here (end-to-end ciphertext); it is neither logged nor stored.
+    target.send({ t: 'whisper', from: connection.userName, body: message.body, time: Date.now(), id: message.id });
+    connection.send({ t: 'ok', re: message.id });
+  }
+
+  private async history(connection: RelayConnection, message: ClientMessageOf<'history'>): Promise<void> {
+    const room = this.currentRoom(connection);
+    const limit = Math.min(message.limit ?? this.options.limits.historyOnJoin, this.options.limits.historyMaxPage);
+    const page = await this.options.store.lastMessages(room.key, limit, message.before);
+    connection.send({ t: 'history', re: message.id, room: room.name, messages: page.messages.map(toWire), hasMore: page.hasMore });
+  }
+}

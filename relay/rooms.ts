@@ -1,0 +1,136 @@
+import { GLOBAL_ROOM, nameKey } from '../shared/names.js';
+import type { RelayStore, StoredMessage } from './store.js';
+
+/** Whoever can be in a room: the relay's connections, or a test double in unit tests. */
+export interface RoomMember {
+  readonly userName: string;
+  readonly userKey: string;
+  /** Queues an already-encoded frame for this member. */
+  deliver(frame: Buffer): void;
+}
+
+/**
+ * A live room: its members and a ring of its newest committed messages, so joining is a
+ * synchronous snapshot (no message can fall between the history read and the membership).
+ */
+export class Room {
+  readonly key: string;
+  readonly members = new Map<string, RoomMember>();
+  private readonly recentMessages: StoredMessage[];
+
+  constructor(readonly name: string, recent: StoredMessage[], private readonly recentCapacity: number) {
+    this.key = nameKey(name);
+    this.recentMessages = recent.slice(-recentCapacity);
+  }
+
+  get isGlobal(): boolean {
+    return this.key === GLOBAL_ROOM;
+  }
+
+  /** The newest committed messages, oldest first. */
+  get recent(): readonly StoredMessage[] {
+    return this.recentMessages;
+  }
+
+  /** True when the store holds messages older than `seq` (sequence ids start at 1). */
+  static hasOlderThan(seq: number | undefined): boolean {
+    return seq !== undefined && seq > 1;
+  }
+
+  remember(message: StoredMessage): void {
+    this.recentMessages.push(message);
+    if (this.recentMessages.length > this.recentCapacity) this.recentMessages.shift();
+  }
+
+  userNames(): string[] {
+    return [...this.members.values()].map((member) => member.userName).sort((a, b) => a.localeCompare(b));
+  }
+
+  /** Sends one encoded frame to every member except `exceptKey`. */
+  broadcast(frame: Buffer, exceptKey?: string): void {
+    for (const [key, member] of this.members) {
+      if (key !== exceptKey) member.deliver(frame);
+    }
+  }
+}
+
+/**
+ * Every live room. The global room always exists; chatrooms exist while they have members
+ * and end with their last member, while their log (and sequence numbering) stays in the store.
+ */
+export class RoomRegistry {
+  private readonly live = new Map<string, Room>();
+  private readonly opening = new Map<string, Promise<Room>>();
+  private lastSeqs = new Map<string, number>();
+  private globalRoom: Room | undefined;
+
+  constructor(private readonly store: RelayStore, private readonly recentCapacity: number) {}
+
+  async init(): Promise<void> {
+    this.lastSeqs = await this.store.roomSeqs();
+    this.globalRoom = await this.load(GLOBAL_ROOM);
+    this.live.set(GLOBAL_ROOM, this.globalRoom);
+  }
+
+  get global(): Room {
+    if (!this.globalRoom) throw new Error('RoomRegistry.init() was not awaited');
+    return this.globalRoom;
+  }
+
+  get(name: string): Room | undefined {
+    return this.live.get(nameKey(name));
+  }
+
+  /** Live chatrooms (not the global room), sorted by name. */
+  chatrooms(): Room[] {
+    return [...this.live.values()].filter((room) => !room.isGlobal).sort((a, b) => a.key.localeCompare(b.key));
+  }
+
+  /** The live room of that name, or a new live one loaded with its log's newest messages. */
+  open(name: string): Promise<Room> {
+    const key = nameKey(name);
+    const room = this.live.get(key);
+    if (room) return Promise.resolve(room);
+    let pending = this.opening.get(key);
+    if (!pending) {
+      pending = this.load(name).then(
+        (loaded) => {
+          this.opening.delete(key);
+          this.live.set(key, loaded);
+          return loaded;
+        },
+        (error: unknown) => {
+          this.opening.delete(key);
+          throw error;
+        },
+      );
+      this.opening.set(key, pending);
+    }
+    return pending;
+  }
+
+  /** Makes sure a room being entered is live (it may have ended while it was being opened). */
+  keepLive(room: Room): Room {
+    const live = this.live.get(room.key);
+    if (live) return live;
+    this.live.set(room.key, room);
+    return room;
+  }
+
+  /** Ends a chatroom that has no members left. */
+  endIfEmpty(room: Room): void {
+    if (!room.isGlobal && room.members.size === 0 && this.live.get(room.key) === room) this.live.delete(room.key);
+  }
+
+  /** Allocates the next sequence id of a room (ids survive the room's end and relay restarts). */
+  nextSeq(roomKey: string): number {
+    const next = (this.lastSeqs.get(roomKey) ?? 0) + 1;
+    this.lastSeqs.set(roomKey, next);
+    return next;
+  }
+
+  private async load(name: string): Promise<Room> {
+    const { messages } = await this.store.lastMessages(nameKey(name), this.recentCapacity);
+    return new Room(name, messages, this.recentCapacity);
+  }
+}

@@ -1,0 +1,149 @@
+import { createServer, type TLSSocket } from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { resolveLimits, type Limits } from '../shared/limits.js';
+import { loadCertificateFiles, loadOrCreateCertificate } from './certs.js';
+import { RelayConnection } from './connection.js';
+import { ChatHost } from './host.js';
+import { LoginLimiter } from './login-limiter.js';
+import { PasswordHasher, type PasswordHasherOptions } from './passwords.js';
+import { RelayStore } from './store.js';
+
+export interface RelayOptions {
+  /** Address to listen on: 127.0.0.1 by default; 0.0.0.0 (or ::) on a VPS. */
+  host: string;
+  /** TCP port; 0 picks a free one (the real port is in `RunningRelay.port`). */
+  port: number;
+  /** Folder for the LevelDB store and the generated certificate. */
+  dataDir: string;
+  /** PEM certificate and key (e.g. CA-issued); without them a self-signed one is made and kept. */
+  certFile?: string;
+  keyFile?: string;
+  registration: 'open' | 'closed';
+  limits?: Partial<Limits>;
+  /** argon2id cost and worker count (tests use cheap parameters). */
+  passwordHashing?: PasswordHasherOptions;
+  /** One line per event worth an operator's attention; never message contents. */
+  log?: (line: string) => void;
+}
+
+export interface RunningRelay {
+  host: string;
+  port: number;
+  /** 'sha256:' + lowercase hex of the certificate's DER. */
+  fingerprint: string;
+  /** Open connections, logged in or not. */
+  readonly connectionCount: number;
+  /** Tells clients, stops accepting, waits for stored messages, closes LevelDB. */
+  close(reason?: string): Promise<void>;
+}
+
+const SERVER_NAME = 'securechat-relay/0.1';
+/** Open connections are given this long to say goodbye at shutdown. */
+const SHUTDOWN_GRACE_MS = 2_000;
+
+export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
+  const limits = resolveLimits(options.limits);
+  const log = options.log ?? (() => {});
+  const certificate =
+    options.certFile && options.keyFile
+      ? await loadCertificateFiles(options.certFile, options.keyFile)
+      : await loadOrCreateCertificate(options.dataDir);
+  const store = await RelayStore.open(options.dataDir, { onError: (error) => log(`store: ${(error as Error)?.message ?? error}`) });
+  const hasher = new PasswordHasher(options.passwordHashing);
+  const host = new ChatHost({
+    store,
+    hasher,
+    limiter: new LoginLimiter(limits),
+    limits,
+    registration: options.registration,
+    serverName: SERVER_NAME,
+    log,
+  });
+  try {
+    await host.init();
+  } catch (error) {
+    await hasher.close();
+    await store.close();
+    throw error;
+  }
+
+  const connections = new Set<RelayConnection>();
+  const perAddress = new Map<string, number>();
+  const hooks = {
+    onRequest: (connection: RelayConnection, message: Parameters<ChatHost['handle']>[1]) => host.handle(connection, message),
+    onClosed: (connection: RelayConnection) => {
+      connections.delete(connection);
+      const left = (perAddress.get(connection.address) ?? 1) - 1;
+      if (left > 0) perAddress.set(connection.address, left);
+      else perAddress.delete(connection.address);
+      host.disconnected(connection);
+    },
+    log,
+  };
+
+  const server = createServer({
+    key: certificate.key,
+    cert: certificate.cert,
+    minVersion: 'TLSv1.3',
+    handshakeTimeout: limits.handshakeTimeoutMs,
+  });
+  server.on('secureConnection', (socket: TLSSocket) => {
+    const address = socket.remoteAddress ?? 'unknown';
+    const count = perAddress.get(address) ?? 0;
+    const connection = new RelayConnection(socket, limits, hooks);
+    perAddress.set(address, count + 1);
+    connections.add(connection);
+    if (count >= limits.connectionsPerAddress) {
+      connection.close('E_RATE', `more than ${limits.connectionsPerAddress} connections from one address`);
+    }
+  });
+  // Failed handshakes (TLS 1.2 clients, scanners, timeouts) cost one line at most.
+  server.on('tlsClientError', (error: Error & { code?: string }, socket) => {
+    log(`TLS handshake from ${socket.remoteAddress ?? 'unknown'} failed: ${error.code ?? error.message}`);
+    socket.destroy();
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (error) => log(`listener: ${error.message}`));
+
+  const sweepEveryMs = Math.max(50, Math.min(1_000, Math.floor(limits.idleTimeoutMs / 4)));
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const connection of connections) connection.checkDeadlines(now);
+  }, sweepEveryMs);
+  sweep.unref();
+
+  const address = server.address() as AddressInfo;
+  let closing: Promise<void> | undefined;
+  const close = (reason = 'shutdown'): Promise<void> => {
+    closing ??= (async () => {
+      log(`relay closing (${reason})`);
+      clearInterval(sweep);
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const connection of connections) connection.close('E_SHUTDOWN', 'the relay is shutting down; your client will reconnect');
+      const deadline = Date.now() + SHUTDOWN_GRACE_MS;
+      while (connections.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      await stopped;
+      await host.flush();
+      await hasher.close();
+      await store.close();
+    })();
+    return closing;
+  };
+
+  return {
+    host: address.address,
+    port: address.port,
+    fingerprint: certificate.fingerprint,
+    get connectionCount() {
+      return connections.size;
+    },
+    close,
+  };
+}

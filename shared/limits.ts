@@ -1,0 +1,56 @@
+/**
+ * Every size, count and time limit in one place, units in the names.
+ * The relay and the client take overrides (tests shorten the timers); these are the defaults.
+ */
+export const DEFAULT_LIMITS = {
+  /** Largest frame accepted on a control connection; checked from the header, before buffering. */
+  maxFrameBytes: 64 * 1024,
+  /** Longest room message, in UTF-8 bytes (IRC allows 512; we allow a short paragraph). */
+  maxMessageBytes: 4096,
+  /** Largest opaque whisper body (base64 ciphertext of a message plus envelope). */
+  maxWhisperBodyBytes: 16 * 1024,
+  /** The TLS handshake must finish within this. */
+  handshakeTimeoutMs: 10_000,
+  /** After the handshake, a client must be logged in within this. */
+  loginTimeoutMs: 30_000,
+  /** A connection with no inbound frame for this long is closed (clients ping every heartbeatMs). */
+  idleTimeoutMs: 60_000,
+  /** Clients send a ping after this much silence; the reply also measures round-trip time. */
+  heartbeatMs: 20_000,
+  /** Outbound bytes queued in the socket above which a reader counts as "behind". */
+  outboundHighWaterBytes: 512 * 1024,
+  /** A reader that stays behind this long is disconnected (ssh-chat uses 5 s). */
+  slowReaderGraceMs: 5_000,
+  /** Queued outbound bytes at which a reader is disconnected at once. */
+  outboundHardLimitBytes: 8 * 1024 * 1024,
+  /** Messages delivered on join. */
+  historyOnJoin: 50,
+  /** Most messages one /history or catch-up request returns. */
+  historyMaxPage: 500,
+  /** Failed logins (per address or per account) before delays start. */
+  loginFreeFailures: 3,
+  /** First delay after the free failures; doubles with each further failure. */
+  loginBaseDelayMs: 1_000,
+  /** Longest login delay. */
+  loginMaxDelayMs: 5 * 60_000,
+  /** Failure counters are forgotten after this long without failures. */
+  loginFailureMemoryMs: 60 * 60_000,
+  /** Resume tokens expire after this long. */
+  resumeTokenTtlMs: 7 * 24 * 60 * 60_000,
+  /** Room messages per user per second (token bucket refill) and burst size. */
+  messagesPerSecond: 20,
+  messageBurst: 100,
+  /** Open connections per remote address. */
+  connectionsPerAddress: 64,
+  /** Remembered client message ids per user for idempotent retries (in memory; older ones are checked in LevelDB). */
+  recentIdsPerUser: 1024,
+  /** Shortest password accepted at registration. */
+  minPasswordChars: 8,
+  maxPasswordChars: 1024,
+} as const;
+
+export type Limits = { -readonly [K in keyof typeof DEFAULT_LIMITS]: number };
+
+export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
+  return { ...DEFAULT_LIMITS, ...overrides };
+}

@@ -1,0 +1,125 @@
+import { z } from 'zod';
+
+/**
+ * The wire contract: every control message in both directions, as zod schemas (one schema
+ * source) with the TypeScript types inferred from them. The relay validates every inbound
+ * message with `parseClientMessage`; the client validates every inbound message with
+ * `parseRelayMessage`. Unknown fields are dropped, unknown types are refused.
+ */
+export const PROTOCOL_VERSION = 1;
+
+const requestId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+const name = z.string().min(1).max(64);
+const seq = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const text = z.string().max(16 * 1024);
+
+// ---- client -> relay --------------------------------------------------------------------
+
+export const ClientMessage = z.discriminatedUnion('t', [
+  z.object({ t: z.literal('hello'), v: z.number().int(), client: z.string().max(128).optional() }),
+  z.object({ t: z.literal('register'), id: requestId, user: name, password: z.string().max(4096) }),
+  z.object({ t: z.literal('login'), id: requestId, user: name, password: z.string().max(4096) }),
+  z.object({
+    t: z.literal('resume'),
+    id: requestId,
+    user: name,
+    token: z.string().max(256),
+    /** The room to return to after a reconnect, and the last sequence id seen in it. */
+    room: name.optional(),
+    since: seq.optional(),
+  }),
+  /** A room message. `id` is client-chosen and makes retries idempotent; `resent` marks a retry. */
+  z.object({ t: z.literal('say'), id: requestId, text, resent: z.boolean().optional() }),
+  z.object({ t: z.literal('create'), id: requestId, room: name }),
+  z.object({ t: z.literal('join'), id: requestId, room: name, since: seq.optional() }),
+  z.object({ t: z.literal('leave'), id: requestId }),
+  z.object({ t: z.literal('users'), id: requestId }),
+  z.object({ t: z.literal('rooms'), id: requestId }),
+  /** `body` is opaque to the relay (end-to-end ciphertext once whispers are encrypted). */
+  z.object({ t: z.literal('whisper'), id: requestId, to: name, body: z.string().max(32 * 1024) }),
+  z.object({ t: z.literal('history'), id: requestId, before: seq.optional(), limit: z.number().int().min(1).max(10_000).optional() }),
+  z.object({ t: z.literal('ping'), id: requestId }),
+  z.object({ t: z.literal('exit'), id: requestId }),
+]);
+export type ClientMessage = z.infer<typeof ClientMessage>;
+export type ClientMessageType = ClientMessage['t'];
+
+// ---- relay -> client --------------------------------------------------------------------
+
+export const RoomMessage = z.object({
+  room: name,
+  seq,
+  from: name,
+  text,
+  /** Milliseconds since the epoch, set by the relay when it stored the message. */
+  time: z.number(),
+  /** The sender's client-chosen id. */
+  id: requestId,
+});
+export type RoomMessage = z.infer<typeof RoomMessage>;
+
+export const RelayMessage = z.discriminatedUnion('t', [
+  z.object({ t: z.literal('welcome'), v: z.number().int(), server: z.string().max(128), registration: z.enum(['open', 'closed']) }),
+  z.object({ t: z.literal('session'), re: requestId, user: name, token: z.string().max(256), resumed: z.boolean() }),
+  /** The room the client is now in: after login, create, join, leave, or a resume. */
+  z.object({
+    t: z.literal('joined'),
+    re: requestId.optional(),
+    room: name,
+    users: z.array(name).max(100_000),
+    history: z.array(RoomMessage).max(10_000),
+    /** True when older messages exist than the first in `history`. */
+    hasMore: z.boolean(),
+  }),
+  z.object({ t: z.literal('ack'), re: requestId, room: name, seq, time: z.number() }),
+  z.object({ t: z.literal('message'), ...RoomMessage.shape }),
+  z.object({ t: z.literal('presence'), room: name, user: name, event: z.enum(['join', 'leave']) }),
+  z.object({ t: z.literal('users'), re: requestId, room: name, users: z.array(name).max(100_000) }),
+  z.object({ t: z.literal('rooms'), re: requestId, rooms: z.array(z.object({ name, members: z.number().int().nonnegative() })).max(100_000) }),
+  z.object({ t: z.literal('history'), re: requestId, room: name, messages: z.array(RoomMessage).max(10_000), hasMore: z.boolean() }),
+  z.object({ t: z.literal('whisper'), from: name, body: z.string().max(32 * 1024), time: z.number(), id: requestId }),
+  z.object({ t: z.literal('ok'), re: requestId }),
+  z.object({ t: z.literal('pong'), re: requestId, time: z.number() }),
+  z.object({
+    t: z.literal('error'),
+    re: requestId.optional(),
+    code: z.string().max(64),
+    message: z.string().max(1024),
+    retryAfterMs: z.number().nonnegative().optional(),
+  }),
+  /** The relay is closing this connection and says why. */
+  z.object({ t: z.literal('bye'), code: z.string().max(64), message: z.string().max(1024) }),
+]);
+export type RelayMessage = z.infer<typeof RelayMessage>;
+export type RelayMessageType = RelayMessage['t'];
+
+/** Narrows a relay message type by its tag, e.g. `RelayMessageOf<'ack'>`. */
+export type RelayMessageOf<T extends RelayMessageType> = Extract<RelayMessage, { t: T }>;
+export type ClientMessageOf<T extends ClientMessageType> = Extract<ClientMessage, { t: T }>;
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string; re?: string };
+
+function describeIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return 'invalid message';
+  const where = issue.path.length > 0 ? issue.path.join('.') : 'message';
+  return `${where}: ${issue.message}`;
+}
+
+/** Salvages the request id of an invalid request so the error can name it. */
+function salvageId(value: unknown): string | undefined {
+  const id = (value as { id?: unknown })?.id;
+  return typeof id === 'string' && requestId.safeParse(id).success ? id : undefined;
+}
+
+export function parseClientMessage(value: unknown): Parsed<ClientMessage> {
+  const result = ClientMessage.safeParse(value);
+  if (result.success) return { ok: true, value: result.data };
+  return { ok: false, error: describeIssue(result.error), re: salvageId(value) };
+}
+
+export function parseRelayMessage(value: unknown): Parsed<RelayMessage> {
+  const result = RelayMessage.safeParse(value);
+  if (result.success) return { ok: true, value: result.data };
+  return { ok: false, error: describeIssue(result.error) };
+}

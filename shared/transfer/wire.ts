@@ -1,0 +1,104 @@
+import { z } from 'zod';
+import { ChatError, type ErrorCode } from '../errors.js';
+import { MAX_RAW_NAME_CHARS } from './filename.js';
+
+/**
+ * The two message sets of a file transfer, validated with zod like shared/messages.ts.
+ *
+ * 1. {@link TransferPeerMessage}: between the two users, carried end-to-end encrypted and
+ *    authenticated by the whisper layer through the relay (the relay never reads them). The
+ *    certificate fingerprints in them are what binds the data connection to the two
+ *    identities, so they must only ever travel that way.
+ * 2. {@link ChannelMessage}: control frames inside the peers' own TLS 1.3 data connection
+ *    (direct or relay pipe), next to raw data frames carrying file bytes.
+ */
+
+export const TRANSFER_ID_PATTERN = /^[A-Za-z0-9_-]{8,64}$/;
+const transferId = z.string().regex(TRANSFER_ID_PATTERN);
+/** SHA-256 of the certificate's DER, as node prints it (`fingerprint256`): `AB:CD:...`. */
+const fingerprint = z.string().regex(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+/** BLAKE2b-512 of the whole file, lower-case hex. */
+const blake2bHex = z.string().regex(/^[0-9a-f]{128}$/);
+const byteCount = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+
+/** Codes a receiver may give when it declines an offer. */
+export const REJECT_CODES = ['E_REJECTED', 'E_FILE_TOO_LARGE', 'E_NO_SPACE', 'E_PATH_REFUSED'] as const satisfies readonly ErrorCode[];
+export type RejectCode = (typeof REJECT_CODES)[number];
+
+/** Codes either side may give when it stops a running transfer. */
+export const ABORT_CODES = [
+  'E_CANCELLED',
+  'E_TRANSFER_TIMEOUT',
+  'E_PEER_GONE',
+  'E_FILE_CHANGED',
+  'E_HASH_MISMATCH',
+  'E_NO_SPACE',
+  'E_FILE_TOO_LARGE',
+  'E_FILE_UNREADABLE',
+  'E_PATH_REFUSED',
+  'E_PROTOCOL',
+  'E_INTERNAL',
+] as const satisfies readonly ErrorCode[];
+export type AbortCode = (typeof ABORT_CODES)[number];
+
+export const TransferPeerMessage = z.discriminatedUnion('t', [
+  /** Sender -> receiver. `name` is untrusted; the receiver sanitizes it. */
+  z.object({
+    t: z.literal('file-offer'),
+    transferId,
+    name: z.string().min(1).max(MAX_RAW_NAME_CHARS),
+    size: byteCount,
+    hash: blake2bHex,
+    fingerprint,
+  }),
+  /** Receiver -> sender: yes, and here is my certificate's fingerprint. */
+  z.object({ t: z.literal('file-accept'), transferId, fingerprint }),
+  z.object({ t: z.literal('file-reject'), transferId, code: z.enum(REJECT_CODES).optional() }),
+  /**
+   * Either way, possibly several times: addresses to dial. `final` says no more will come
+   * (the port mapping finished or gave up), so the relay may be dialled early.
+   */
+  z.object({
+    t: z.literal('file-candidates'),
+    transferId,
+    /** Checked in detail by `checkCandidates` (IP literals only, port range, loopback policy). */
+    candidates: z.array(z.unknown()).max(64),
+    final: z.boolean(),
+  }),
+  z.object({ t: z.literal('file-cancel'), transferId, code: z.enum(ABORT_CODES).optional() }),
+]);
+export type TransferPeerMessage = z.infer<typeof TransferPeerMessage>;
+export type TransferPeerMessageOf<T extends TransferPeerMessage['t']> = Extract<TransferPeerMessage, { t: T }>;
+
+export const ChannelMessage = z.discriminatedUnion('t', [
+  /** Leader (sender) -> follower: this connection won; the session starts on it. */
+  z.object({ t: z.literal('go'), transferId }),
+  /** Receiver -> sender, first in a session: send from this offset (bytes already in the partial file). */
+  z.object({ t: z.literal('resume'), offset: byteCount }),
+  /** Receiver -> sender: every byte below `offset` is written to the partial file. */
+  z.object({ t: z.literal('ack'), offset: byteCount }),
+  /** Sender -> receiver: that was the last byte, and the file did not change while it was read. */
+  z.object({ t: z.literal('end') }),
+  /** Receiver -> sender: the hash matched and the file is in place. */
+  z.object({ t: z.literal('done') }),
+  /** Either way: the transfer stops with this code. */
+  z.object({ t: z.literal('abort'), code: z.enum(ABORT_CODES) }),
+]);
+export type ChannelMessage = z.infer<typeof ChannelMessage>;
+export type ChannelMessageOf<T extends ChannelMessage['t']> = Extract<ChannelMessage, { t: T }>;
+
+function parseWith<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new ChatError('E_PROTOCOL', `invalid ${what}`, { issues: result.error.issues.length });
+  return result.data;
+}
+
+/** Validates an end-to-end transfer message from the other user; throws `E_PROTOCOL`. */
+export function parseTransferPeerMessage(value: unknown): TransferPeerMessage {
+  return parseWith(TransferPeerMessage, value, 'transfer message');
+}
+
+/** Validates a control frame from the data connection; throws `E_PROTOCOL`. */
+export function parseChannelMessage(value: unknown): ChannelMessage {
+  return parseWith(ChannelMessage, value, 'data channel message');
+}

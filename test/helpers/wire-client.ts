@@ -1,0 +1,104 @@
+import { connect, type TLSSocket } from 'node:tls';
+import { FrameDecoder, FrameKind, decodeControlPayload, encodeControl } from '../../shared/codec.js';
+import { parseRelayMessage, type ClientMessage, type RelayMessage } from '../../shared/messages.js';
+
+/**
+ * A raw protocol client for relay tests: speaks frames directly, so tests can also send
+ * garbage. (Product code uses the client core in tui/core.)
+ */
+export class WireClient {
+  readonly received: RelayMessage[] = [];
+  closed = false;
+  private waiters: Array<{ match: (m: RelayMessage) => boolean; resolve: (m: RelayMessage) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }> = [];
+  private closeWaiters: Array<() => void> = [];
+  private nextId = 1;
+
+  private constructor(readonly socket: TLSSocket) {
+    const decoder = new FrameDecoder(1024 * 1024);
+    socket.on('data', (chunk: Buffer) => {
+      for (const frame of decoder.push(chunk)) {
+        if (frame.kind !== FrameKind.control) continue;
+        const parsed = parseRelayMessage(decodeControlPayload(frame.payload));
+        if (!parsed.ok) throw new Error(`relay sent an invalid message: ${parsed.error}`);
+        this.received.push(parsed.value);
+        for (const waiter of [...this.waiters]) {
+          if (waiter.match(parsed.value)) {
+            this.waiters.splice(this.waiters.indexOf(waiter), 1);
+            clearTimeout(waiter.timer);
+            waiter.resolve(parsed.value);
+          }
+        }
+      }
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      this.closed = true;
+      for (const waiter of this.waiters) {
+        clearTimeout(waiter.timer);
+        waiter.reject(new Error('connection closed while waiting'));
+      }
+      this.waiters = [];
+      for (const done of this.closeWaiters) done();
+    });
+  }
+
+  static open(port: number, options: { minVersion?: 'TLSv1.2' | 'TLSv1.3'; maxVersion?: 'TLSv1.2' | 'TLSv1.3' } = {}): Promise<WireClient> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...options });
+      socket.once('secureConnect', () => resolve(new WireClient(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  /** Opens, says hello and logs in (registering first when asked). */
+  static async session(port: number, user: string, password = 'correct horse', register = true): Promise<WireClient> {
+    const client = await WireClient.open(port);
+    client.send({ t: 'hello', v: 1 });
+    await client.next('welcome');
+    const joined = client.next('joined');
+    joined.catch(() => {});
+    const reply = await client.request({ t: register ? 'register' : 'login', id: client.id(), user, password });
+    if (reply.t !== 'session') throw new Error(`login failed: ${JSON.stringify(reply)}`);
+    await joined;
+    return client;
+  }
+
+  id(): string {
+    return `r${this.nextId++}`;
+  }
+
+  send(message: ClientMessage): void {
+    this.socket.write(encodeControl(message));
+  }
+
+  /** Sends a request and waits for the answer naming it (any type, errors included). */
+  request(message: ClientMessage & { id: string }): Promise<RelayMessage> {
+    const answer = this.waitFor((m) => 're' in m && m.re === message.id);
+    this.send(message);
+    return answer;
+  }
+
+  /** The next message of a type that arrives from now on. */
+  next<T extends RelayMessage['t']>(type: T, timeoutMs = 5_000): Promise<Extract<RelayMessage, { t: T }>> {
+    return this.waitFor((m) => m.t === type, timeoutMs) as Promise<Extract<RelayMessage, { t: T }>>;
+  }
+
+  waitFor(match: (m: RelayMessage) => boolean, timeoutMs = 5_000): Promise<RelayMessage> {
+    return new Promise((resolve, reject) => {
+      if (this.closed) return reject(new Error('connection is closed'));
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w.timer !== timer);
+        reject(new Error('timed out waiting for a message'));
+      }, timeoutMs);
+      this.waiters.push({ match, resolve, reject, timer });
+    });
+  }
+
+  whenClosed(): Promise<void> {
+    return this.closed ? Promise.resolve() : new Promise((resolve) => this.closeWaiters.push(resolve));
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}

@@ -1,0 +1,1007 @@
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { ChatError } from '../../shared/errors.js';
+import { resolveLimits, type Limits } from '../../shared/limits.js';
+import { PROTOCOL_VERSION, type ClientMessage, type RelayMessage, type RelayMessageOf, type RoomMessage } from '../../shared/messages.js';
+import { GLOBAL_ROOM, nameKey, validateRoomName, validateUserName } from '../../shared/names.js';
+import { DEFAULT_PORT, DEFAULT_SERVER, formatServerAddress, parseServerAddress, type ServerAddress } from './address.js';
+import { DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from './backoff.js';
+import { parseCommandLine } from './commands.js';
+import { dialRelay, relayError, type RelayConnection } from './connection.js';
+import type { ChatEvent, ChatEventOf, ChatEventType, ChatMessage, RoomInfo } from './events.js';
+import { Inbox } from './inbox.js';
+import { configDir as defaultConfigDir, knownRelaysFile } from './paths.js';
+import { SeqWindow } from './seen.js';
+import { KnownRelays, type TrustOptions } from './trust.js';
+
+/** A password, or a function asked for it each time one is needed (the TUI may prompt). */
+export type PasswordSource = string | (() => string | Promise<string>);
+
+export interface ChatClientOptions {
+  /** `HOST:PORT` of the relay; or give `host` and `port`. Default `localhost:7443`. */
+  server?: string;
+  host?: string;
+  port?: number;
+  user: string;
+  /** Needed to log in, to register, and when a resume token is refused after a reconnect. */
+  password?: PasswordSource;
+  /** Create the account on the first connect instead of logging in. */
+  register?: boolean;
+  /** How to verify the relay (trust.ts); default: system CAs, then the known-relays file. */
+  trust?: TrustOptions;
+  /** Reconnect after a lost connection (default true). */
+  reconnect?: boolean;
+  /** Give up after this many failed reconnect attempts in a row (default: never). */
+  maxReconnectAttempts?: number;
+  backoff?: Partial<BackoffPolicy>;
+  /** Uses maxFrameBytes, maxMessageBytes, maxWhisperBodyBytes, handshakeTimeoutMs, loginTimeoutMs, heartbeatMs, idleTimeoutMs, historyOnJoin, historyMaxPage. */
+  limits?: Partial<Limits>;
+  /** Where known_relays lives; default paths.configDir(). */
+  configDir?: string;
+  /** A request without an answer after this long fails with E_TIMEOUT (room messages never do: they are resent). Default 30 s. */
+  requestTimeoutMs?: number;
+  /** Most room messages waiting for their ack, including those queued while reconnecting (beyond: E_FLOOD). Default 1000. */
+  maxUnackedMessages?: number;
+  /** Most missed messages fetched after a reconnect; older ones are left to /history. Default 10000. */
+  catchUpMaxMessages?: number;
+  /** Sent in `hello`. */
+  clientName?: string;
+  /** Random source for the reconnect jitter (tests). */
+  random?: () => number;
+}
+
+export type ClientState = 'idle' | 'connecting' | 'online' | 'reconnecting' | 'closed';
+
+/** What the relay said when it stored a room message. */
+export interface AckInfo {
+  id: string;
+  room: string;
+  seq: number;
+  /** Milliseconds since the epoch. */
+  time: number;
+}
+
+export interface RoomState {
+  room: string;
+  users: string[];
+}
+
+interface PendingRequest {
+  apply(reply: RelayMessage): unknown;
+  resolve(value: unknown): void;
+  reject(error: ChatError): void;
+  timer: NodeJS.Timeout;
+}
+
+interface UnackedSay {
+  id: string;
+  text: string;
+  /** Sent on some connection already: a resend carries `resent: true`. */
+  sent: boolean;
+  resolve(ack: AckInfo): void;
+  reject(error: ChatError): void;
+}
+
+/**
+ * Errors after which reconnecting cannot help (or would do harm, like fighting another login
+ * of the same account): the client stops and says why.
+ */
+const FATAL_CODES = new Set<string>([
+  'E_FINGERPRINT_CHANGED',
+  'E_FINGERPRINT_MISMATCH',
+  'E_UNTRUSTED',
+  'E_AUTH',
+  'E_VERSION',
+  'E_REGISTRATION_CLOSED',
+  'E_USER_EXISTS',
+  'E_BAD_NAME',
+  'E_WEAK_PASSWORD',
+  'E_REPLACED',
+  'E_USAGE',
+]);
+
+const CLIENT_NAME = 'securechat/0.1';
+
+function sameRoom(a: string | null, b: string | null): boolean {
+  return a !== null && b !== null && nameKey(a) === nameKey(b);
+}
+
+function isGlobal(room: string | null): boolean {
+  return room !== null && nameKey(room) === GLOBAL_ROOM;
+}
+
+function asChatError(error: unknown): ChatError {
+  if (error instanceof ChatError) return error;
+  return new ChatError('E_INTERNAL', error instanceof Error ? error.message : String(error));
+}
+
+type AnyListener = (event: ChatEvent) => void;
+
+/**
+ * The headless securechat client: one relay connection with login, rooms, room messages,
+ * whispers, reconnect-and-resume, and typed events. The TUI, the JSON-lines mode, bots and
+ * benchmarks are thin users of it.
+ *
+ * Delivery promise: a room message passed to `say` is sent, resent with the same id after a
+ * reconnect until the relay acknowledges it (the relay stores it once), and shown to this
+ * client's listeners once, from the ack. Messages of others are shown once each: after a
+ * reconnect the client asks for everything after the last sequence id it saw and drops
+ * what it has shown already.
+ */
+export class ChatClient {
+  readonly server: string;
+  private readonly address: ServerAddress;
+  private readonly limits: Limits;
+  private readonly backoff: BackoffPolicy;
+  private readonly knownRelays: KnownRelays;
+  private readonly requestTimeoutMs: number;
+  private readonly maxUnacked: number;
+  private readonly catchUpMax: number;
+
+  private stateValue: ClientState = 'idle';
+  private userName: string;
+  private token: string | undefined;
+  private conn: RelayConnection | null = null;
+  /** A connection still logging in (so close() can cut it). */
+  private connecting: RelayConnection | null = null;
+  private abort = new AbortController();
+  private exiting = false;
+
+  private roomName: string | null = null;
+  private userList: string[] = [];
+  private readonly seen = new Map<string, SeqWindow>();
+  /** Per room, the oldest sequence id shown: where /history pages back from. */
+  private readonly oldestShown = new Map<string, number>();
+
+  private readonly pending = new Map<string, PendingRequest>();
+  private readonly unacked = new Map<string, UnackedSay>();
+  private drainWaiters: Array<{ resolve(): void; reject(e: ChatError): void }> = [];
+  private closedWaiters: Array<() => void> = [];
+
+  private readonly idPrefix = randomBytes(6).toString('base64url');
+  private idCounter = 0;
+
+  private rttValue: number | null = null;
+  private fingerprintValue: string | null = null;
+  private lastSentAt = 0;
+  private lastReceivedAt = 0;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private sleepTimer: { timer: NodeJS.Timeout; wake(): void } | null = null;
+
+  private readonly listeners = new Map<string, Set<AnyListener>>();
+  private readonly dataListeners = new Set<(payload: Buffer) => void>();
+
+  constructor(readonly options: ChatClientOptions) {
+    this.address =
+      options.host !== undefined ? { host: options.host, port: options.port ?? DEFAULT_PORT } : parseServerAddress(options.server ?? DEFAULT_SERVER);
+    this.server = formatServerAddress(this.address);
+    this.userName = validateUserName(options.user);
+    this.limits = resolveLimits(options.limits);
+    this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
+    this.knownRelays = new KnownRelays(knownRelaysFile(options.configDir ?? defaultConfigDir()));
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+    this.maxUnacked = options.maxUnackedMessages ?? 1000;
+    this.catchUpMax = options.catchUpMaxMessages ?? 10_000;
+  }
+
+  // ---- state ---------------------------------------------------------------------------
+
+  get state(): ClientState {
+    return this.stateValue;
+  }
+  get connected(): boolean {
+    return this.stateValue === 'online';
+  }
+  /** The user name as the relay spells it (after login). */
+  get user(): string {
+    return this.userName;
+  }
+  /** The current room, or null before the first login. */
+  get room(): string | null {
+    return this.roomName;
+  }
+  /** Users in the current room (kept up to date from presence events). */
+  get roomUsers(): string[] {
+    return [...this.userList];
+  }
+  /** The last measured round-trip time in milliseconds, or null. */
+  get rttMs(): number | null {
+    return this.rttValue;
+  }
+  /** The relay certificate's fingerprint, `sha256:<hex>`, once connected. */
+  get fingerprint(): string | null {
+    return this.fingerprintValue;
+  }
+  /** Room messages sent (or queued) and not yet acknowledged. */
+  get unackedCount(): number {
+    return this.unacked.size;
+  }
+
+  // ---- events --------------------------------------------------------------------------
+
+  /** Listens to one event type, or to all with '*'. Returns a function that stops listening. */
+  on<T extends ChatEventType>(type: T, listener: (event: ChatEventOf<T>) => void): () => void;
+  on(type: '*', listener: (event: ChatEvent) => void): () => void;
+  on(type: string, listener: (event: never) => void): () => void {
+    let set = this.listeners.get(type);
+    if (!set) this.listeners.set(type, (set = new Set()));
+    const fn = listener as AnyListener;
+    set.add(fn);
+    return () => {
+      set.delete(fn);
+    };
+  }
+
+  /** Listens to data frames from the relay (relay pipe traffic). */
+  onData(listener: (payload: Buffer) => void): () => void {
+    this.dataListeners.add(listener);
+    return () => {
+      this.dataListeners.delete(listener);
+    };
+  }
+
+  private emit(event: ChatEvent): void {
+    for (const key of [event.type, '*']) {
+      const set = this.listeners.get(key);
+      if (!set) continue;
+      for (const listener of [...set]) {
+        try {
+          listener(event);
+        } catch (error) {
+          // A listener's bug must not corrupt the client's state half-way through a dispatch;
+          // it still surfaces as an uncaught exception, as with EventEmitter.
+          queueMicrotask(() => {
+            throw error;
+          });
+        }
+      }
+    }
+  }
+
+  private emitError(error: ChatError, command?: string): void {
+    const details = { ...error.details };
+    const re = typeof details.re === 'string' ? details.re : undefined;
+    const retryAfterMs = typeof details.retryAfterMs === 'number' ? details.retryAfterMs : undefined;
+    delete details.re;
+    delete details.retryAfterMs;
+    const event: ChatEvent = { type: 'error', code: error.code, message: error.message };
+    if (command !== undefined) event.command = command;
+    if (re !== undefined) event.re = re;
+    if (retryAfterMs !== undefined) event.retryAfterMs = retryAfterMs;
+    if (Object.keys(details).length > 0) event.details = details;
+    this.emit(event);
+  }
+
+  // ---- connecting ----------------------------------------------------------------------
+
+  /**
+   * Dials, verifies the relay, logs in (or registers) and resolves once in the global room.
+   * Rejects with the ChatError that stopped it (E_CONNECT, E_TLS, E_UNTRUSTED, E_AUTH, E_RATE...);
+   * the first connect is not retried.
+   */
+  async connect(): Promise<void> {
+    if (this.stateValue !== 'idle') throw new ChatError('E_USAGE', `connect() while ${this.stateValue}`);
+    this.stateValue = 'connecting';
+    this.exiting = false;
+    this.abort = new AbortController();
+    try {
+      await this.establish(false);
+    } catch (error) {
+      if (this.stateValue === 'connecting') this.stateValue = 'idle';
+      throw asChatError(error);
+    }
+  }
+
+  /** A fresh request id (also used as message ids): unique per client instance and session. */
+  nextId(prefix = 'r'): string {
+    this.idCounter += 1;
+    return `${prefix}${this.idPrefix}${this.idCounter.toString(36)}`;
+  }
+
+  private async resolvePassword(): Promise<string> {
+    const source = this.options.password;
+    const password = typeof source === 'function' ? await source() : source;
+    if (password === undefined || password === '') throw new ChatError('E_USAGE', 'a password is needed to log in');
+    return password;
+  }
+
+  /** One connection attempt: dial, verify, hello, log in, get back to where we were. */
+  private async establish(again: boolean): Promise<void> {
+    const conn = await dialRelay({
+      ...this.address,
+      trust: this.options.trust ?? {},
+      knownRelays: this.knownRelays,
+      limits: this.limits,
+      signal: this.abort.signal,
+    });
+    if (this.stateValue === 'closed') {
+      conn.destroy();
+      throw new ChatError('E_CLOSED', 'the client was closed');
+    }
+    this.connecting = conn;
+    this.fingerprintValue = conn.fingerprint;
+    if (conn.trust.basis === 'tofu') {
+      this.emit({ type: 'trust-new', server: this.server, fingerprint: conn.fingerprint, recorded: conn.trust.recorded === true, file: this.knownRelays.file });
+    }
+
+    const inbox = new Inbox();
+    let live = false;
+    conn.start({
+      onMessage: (m) => (live ? this.dispatch(m) : inbox.push(m)),
+      onData: (payload) => {
+        for (const listener of this.dataListeners) listener(payload);
+      },
+      onClose: (reason) => (live ? this.connectionLost(conn, reason) : inbox.fail(reason)),
+    });
+
+    const deadline = Date.now() + this.limits.loginTimeoutMs;
+    /** Messages that arrived in between (a presence, a message): dispatched once logged in. */
+    const deferred: RelayMessage[] = [];
+    const ask = async (message: ClientMessage & { id: string }): Promise<RelayMessage> => {
+      conn.send(message);
+      return this.awaitReply(inbox, deferred, deadline, (m) => 're' in m && m.re === message.id);
+    };
+
+    try {
+      // 1. hello / welcome
+      conn.send({ t: 'hello', v: PROTOCOL_VERSION, client: this.options.clientName ?? CLIENT_NAME });
+      await this.awaitReply(inbox, deferred, deadline, (m) => m.t === 'welcome');
+
+      // 2. resume with the token, or log in / register with the password
+      const wasIn = again ? this.roomName : null;
+      const since = wasIn !== null ? this.sinceFor(wasIn) : undefined;
+      let session: RelayMessageOf<'session'> | null = null;
+      if (again && this.token !== undefined) {
+        const reply = await ask({ t: 'resume', id: this.nextId(), user: this.userName, token: this.token, room: wasIn ?? undefined, since });
+        if (reply.t === 'session') session = reply;
+        else if (reply.t === 'error' && reply.code === 'E_BAD_TOKEN') this.token = undefined;
+        else throw this.replyError(reply);
+      }
+      if (!session) {
+        const password = await this.resolvePassword();
+        const register = !again && this.options.register === true;
+        const reply = await ask({ t: register ? 'register' : 'login', id: this.nextId(), user: this.userName, password });
+        if (reply.t !== 'session') throw this.replyError(reply);
+        session = reply;
+      }
+      this.token = session.token;
+      this.userName = session.user;
+
+      // 3. the room the relay put us in
+      let joined = (await this.awaitReply(inbox, deferred, deadline, (m) => m.t === 'joined')) as RelayMessageOf<'joined'>;
+      let lostRoom: ChatError | null = null;
+      if (wasIn !== null && !isGlobal(wasIn) && !sameRoom(wasIn, joined.room)) {
+        // A password login lands in the global room: walk back into the chatroom.
+        try {
+          let reply = await ask({ t: 'join', id: this.nextId(), room: wasIn, since });
+          if (reply.t === 'error' && reply.code === 'E_NO_SUCH_ROOM') {
+            // The room ended while we were away (its last member left); chatrooms are re-created on return.
+            reply = await ask({ t: 'create', id: this.nextId(), room: wasIn });
+          }
+          if (reply.t !== 'joined') throw this.replyError(reply);
+          joined = reply;
+        } catch (error) {
+          // The relay refused (the name is taken by a room we cannot enter...): stay in the
+          // global room and say so. A broken connection is retried as a whole instead.
+          if (!(error instanceof ChatError) || error.code === 'E_CLOSED' || error.code === 'E_LOGIN_TIMEOUT') throw error;
+          lostRoom = error;
+        }
+      }
+      const missed = wasIn !== null && sameRoom(wasIn, joined.room) ? await this.collectMissed(joined, ask) : null;
+
+      // 4. live: show where we are, hand over what arrived meanwhile, resend what was not acknowledged
+      this.conn = conn;
+      this.connecting = null;
+      live = true;
+      this.stateValue = 'online';
+      this.lastSentAt = this.lastReceivedAt = Date.now();
+      this.emit({ type: 'connected', server: this.server, user: this.userName, fingerprint: conn.fingerprint, resumed: session.resumed });
+      if (lostRoom) this.emitError(lostRoom, 'join');
+      if (missed) this.applyRejoined(joined, missed.messages, missed.truncated);
+      else this.applyJoined(joined);
+      for (const message of [...deferred, ...inbox.takeAll()]) this.dispatch(message);
+      this.resendUnacked();
+      this.startHeartbeat();
+    } catch (error) {
+      if (this.connecting === conn) this.connecting = null;
+      conn.destroy();
+      throw asChatError(error);
+    }
+  }
+
+  /** Reads until `match`; a `bye` or an error not tied to a request fails the login; the rest waits in `deferred`. */
+  private async awaitReply(inbox: Inbox, deferred: RelayMessage[], deadline: number, match: (m: RelayMessage) => boolean): Promise<RelayMessage> {
+    for (;;) {
+      const m = await inbox.next(deadline);
+      if (match(m)) return m;
+      if (m.t === 'bye') throw relayError(m.code, m.message);
+      if (m.t === 'error' && m.re === undefined) throw this.replyError(m);
+      deferred.push(m);
+    }
+  }
+
+  private replyError(reply: RelayMessage): ChatError {
+    if (reply.t === 'error') {
+      const details: Record<string, unknown> = {};
+      if (reply.re !== undefined) details.re = reply.re;
+      if (reply.retryAfterMs !== undefined) details.retryAfterMs = reply.retryAfterMs;
+      return relayError(reply.code, reply.message, details);
+    }
+    return new ChatError('E_PROTOCOL', `unexpected answer "${reply.t}" from the relay`);
+  }
+
+  private windowFor(room: string): SeqWindow {
+    const key = nameKey(room);
+    let window = this.seen.get(key);
+    if (!window) this.seen.set(key, (window = new SeqWindow()));
+    return window;
+  }
+
+  private sinceFor(room: string): number | undefined {
+    const floor = this.windowFor(room).floor;
+    return floor >= 0 ? floor : undefined;
+  }
+
+  /**
+   * After a reconnect into the room we were in: the messages of it we have not shown, oldest
+   * first. When the relay says it sent fewer than were missed (`hasMore`), every hole between
+   * our last seen id and what it sent is filled by paging back with `history`, whichever part
+   * of the range it chose to send (bounded by catchUpMaxMessages).
+   */
+  private async collectMissed(
+    joined: RelayMessageOf<'joined'>,
+    ask: (m: ClientMessage & { id: string }) => Promise<RelayMessage>,
+  ): Promise<{ messages: RoomMessage[]; truncated: boolean }> {
+    const window = this.windowFor(joined.room);
+    const floor = window.floor;
+    const collected = new Map<number, RoomMessage>();
+    for (const m of joined.history) if (!window.has(m.seq)) collected.set(m.seq, m);
+    let truncated = false;
+    if (joined.hasMore && floor >= 0) {
+      // Holes as (below, above): the ids strictly between are wanted; `above` undefined = up to the newest.
+      const holes: Array<[number, number | undefined]> = [];
+      let previous = floor;
+      for (const m of joined.history) {
+        if (m.seq <= floor) continue;
+        if (m.seq > previous + 1) holes.push([previous, m.seq]);
+        previous = Math.max(previous, m.seq);
+      }
+      if (joined.history.length === 0) holes.push([floor, undefined]);
+      fill: for (const [below, above] of holes) {
+        let before = above;
+        for (;;) {
+          const room = this.catchUpMax - collected.size;
+          if (room <= 0) {
+            truncated = true;
+            break fill;
+          }
+          const wanted = before === undefined ? this.limits.historyMaxPage : before - below - 1;
+          const limit = Math.max(1, Math.min(this.limits.historyMaxPage, room, wanted));
+          const reply = await ask({ t: 'history', id: this.nextId(), before, limit });
+          if (reply.t !== 'history') throw this.replyError(reply);
+          for (const m of reply.messages) if (m.seq > below && !window.has(m.seq)) collected.set(m.seq, m);
+          const first = reply.messages[0];
+          if (!reply.hasMore || !first || first.seq <= below + 1) break;
+          before = first.seq;
+        }
+      }
+    }
+    const messages = [...collected.values()].sort((a, b) => a.seq - b.seq);
+    return { messages, truncated };
+  }
+
+  // ---- what the relay says --------------------------------------------------------------
+
+  private toChatMessage(m: RoomMessage): ChatMessage {
+    const message: ChatMessage = { room: m.room, seq: m.seq, from: m.from, text: m.text, id: m.id, time: m.time };
+    if (nameKey(m.from) === nameKey(this.userName)) message.own = true;
+    return message;
+  }
+
+  /** A fresh arrival in a room (login, /create, /join, /leave, or the relay moving us). */
+  private applyJoined(m: RelayMessageOf<'joined'>): RoomState {
+    const previous = this.roomName;
+    this.roomName = m.room;
+    this.userList = [...m.users];
+    if (previous !== null && !sameRoom(previous, m.room)) this.emit({ type: 'left', room: previous });
+    const window = this.windowFor(m.room);
+    const first = m.history[0];
+    // Older messages than what the relay sent as context are not "missed": start counting here.
+    if (first) window.skipTo(first.seq - 1);
+    const history: ChatMessage[] = [];
+    for (const message of m.history) {
+      if (nameKey(message.from) === nameKey(this.userName) && this.unacked.has(message.id)) {
+        this.settleAck(message.id, message.room, message.seq, message.time);
+      } else if (window.mark(message.seq)) {
+        history.push(this.toChatMessage(message));
+      }
+    }
+    if (first) this.oldestShown.set(nameKey(m.room), first.seq);
+    else this.oldestShown.delete(nameKey(m.room));
+    this.emit({ type: 'joined', room: m.room, users: [...m.users], history, hasMore: m.hasMore, rejoined: false });
+    return { room: m.room, users: [...m.users] };
+  }
+
+  /** Back in the same room after a reconnect: what was missed follows as message events. */
+  private applyRejoined(m: RelayMessageOf<'joined'>, missed: RoomMessage[], truncated: boolean): void {
+    this.roomName = m.room;
+    this.userList = [...m.users];
+    this.emit({ type: 'joined', room: m.room, users: [...m.users], history: [], hasMore: m.hasMore, rejoined: true });
+    if (truncated) {
+      this.emitError(new ChatError('E_TOO_LARGE', `more than ${this.catchUpMax} messages were missed; older ones are left to /history`));
+    }
+    const window = this.windowFor(m.room);
+    const first = missed[0];
+    if (first && first.seq > window.floor + 1 && truncated) window.skipTo(first.seq - 1);
+    for (const message of missed) this.receiveRoomMessage(message);
+  }
+
+  private receiveRoomMessage(m: RoomMessage): void {
+    if (nameKey(m.from) === nameKey(this.userName) && this.unacked.has(m.id)) {
+      // Our own message, stored before the connection broke and its ack was lost.
+      this.settleAck(m.id, m.room, m.seq, m.time);
+      return;
+    }
+    if (!this.windowFor(m.room).mark(m.seq)) return;
+    this.emit({ type: 'message', ...this.toChatMessage(m) });
+  }
+
+  private settleAck(id: string, room: string, seq: number, time: number): void {
+    const entry = this.unacked.get(id);
+    if (!entry) return;
+    this.unacked.delete(id);
+    const ack: AckInfo = { id, room, seq, time };
+    this.emit({ type: 'ack', ...ack });
+    if (this.windowFor(room).mark(seq)) {
+      this.emit({ type: 'message', room, seq, from: this.userName, text: entry.text, id, time, own: true });
+    }
+    entry.resolve(ack);
+    this.checkDrained();
+  }
+
+  private dispatch(m: RelayMessage): void {
+    this.lastReceivedAt = Date.now();
+    switch (m.t) {
+      case 'message':
+        return this.receiveRoomMessage(m);
+      case 'ack':
+        return this.settleAck(m.re, m.room, m.seq, m.time);
+      case 'presence':
+        if (sameRoom(m.room, this.roomName)) {
+          const key = nameKey(m.user);
+          this.userList = this.userList.filter((u) => nameKey(u) !== key);
+          if (m.event === 'join') this.userList.push(m.user);
+        }
+        return this.emit({ type: 'presence', room: m.room, user: m.user, event: m.event });
+      case 'whisper':
+        return this.emit({ type: 'whisper', from: m.from, to: this.userName, text: m.body, time: m.time, id: m.id });
+      case 'bye':
+        this.conn?.noteReason(relayError(m.code, m.message));
+        return this.emit({ type: 'bye', code: m.code, message: m.message });
+      case 'error': {
+        const error = this.replyError(m);
+        if (m.re !== undefined && this.pending.has(m.re)) return this.settlePending(m.re, null, error);
+        if (m.re !== undefined && this.unacked.has(m.re)) return this.rejectSay(m.re, error);
+        return this.emitError(error);
+      }
+      case 'joined':
+        if (m.re !== undefined && this.pending.has(m.re)) return this.settlePending(m.re, m, null);
+        this.applyJoined(m);
+        return;
+      case 'users':
+      case 'rooms':
+      case 'history':
+      case 'ok':
+      case 'pong':
+        return this.settlePending(m.re, m, null);
+      case 'welcome':
+      case 'session':
+        // Only meaningful during login; a late duplicate changes nothing.
+        return;
+      default: {
+        const unreachable: never = m;
+        return unreachable;
+      }
+    }
+  }
+
+  private settlePending(re: string, reply: RelayMessage | null, error: ChatError | null): void {
+    const entry = this.pending.get(re);
+    if (!entry) return;
+    this.pending.delete(re);
+    clearTimeout(entry.timer);
+    if (error) return entry.reject(error);
+    try {
+      // Applied synchronously, before the next frame of the same chunk is dispatched: a room
+      // change must be in place before the messages of the new room arrive.
+      entry.resolve(entry.apply(reply as RelayMessage));
+    } catch (e) {
+      entry.reject(asChatError(e));
+    }
+  }
+
+  private rejectSay(id: string, error: ChatError): void {
+    const entry = this.unacked.get(id);
+    if (!entry) return;
+    this.unacked.delete(id);
+    entry.reject(error);
+    this.checkDrained();
+  }
+
+  // ---- requests ------------------------------------------------------------------------
+
+  private send(message: ClientMessage): void {
+    if (!this.conn) throw new ChatError('E_CLOSED', 'not connected to the relay');
+    this.conn.send(message);
+    this.lastSentAt = Date.now();
+  }
+
+  /**
+   * Sends one request and resolves with `apply(answer)`, run as soon as the answer arrives.
+   * Fails with the relay's error code, E_TIMEOUT, or E_CLOSED (not connected, or the
+   * connection broke before the answer; only room messages are resent after a reconnect).
+   */
+  request<T = RelayMessage>(message: ClientMessage & { id: string }, apply: (reply: RelayMessage) => T = (r) => r as T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.stateValue !== 'online' || !this.conn) {
+        reject(new ChatError('E_CLOSED', this.stateValue === 'reconnecting' ? 'reconnecting to the relay; try again in a moment' : 'not connected to the relay'));
+        return;
+      }
+      const timer = setTimeout(() => {
+        this.pending.delete(message.id);
+        reject(new ChatError('E_TIMEOUT', `the relay did not answer "${message.t}" within ${this.requestTimeoutMs} ms`));
+      }, this.requestTimeoutMs);
+      timer.unref();
+      this.pending.set(message.id, { apply, resolve: resolve as (v: unknown) => void, reject, timer });
+      try {
+        this.send(message);
+      } catch (error) {
+        this.settlePending(message.id, null, asChatError(error));
+      }
+    });
+  }
+
+  private expect<T extends RelayMessage['t']>(reply: RelayMessage, type: T): RelayMessageOf<T> {
+    if (reply.t !== type) throw new ChatError('E_PROTOCOL', `expected "${type}" from the relay, got "${reply.t}"`);
+    return reply as RelayMessageOf<T>;
+  }
+
+  /**
+   * Sends a message to the current room. Resolves with the ack once the relay stored it;
+   * meanwhile (and across reconnects) it is kept and resent with the same id.
+   * E_TOO_LARGE over maxMessageBytes, E_FLOOD when maxUnackedMessages wait already,
+   * E_CLOSED once the client is closed, or the relay's code (E_FLOOD, E_TOO_LARGE...).
+   */
+  say(text: string): Promise<AckInfo> {
+    if (this.stateValue === 'closed' || this.stateValue === 'idle' || this.exiting) {
+      return Promise.reject(new ChatError('E_CLOSED', 'not connected to the relay'));
+    }
+    if (text.trim().length === 0) return Promise.reject(new ChatError('E_USAGE', 'nothing to say'));
+    const bytes = Buffer.byteLength(text);
+    if (bytes > this.limits.maxMessageBytes) {
+      return Promise.reject(new ChatError('E_TOO_LARGE', `a message may be at most ${this.limits.maxMessageBytes} bytes (this one is ${bytes})`));
+    }
+    if (this.unacked.size >= this.maxUnacked) {
+      return Promise.reject(new ChatError('E_FLOOD', `${this.unacked.size} messages are still waiting for the relay; slow down`));
+    }
+    const id = this.nextId('m');
+    return new Promise<AckInfo>((resolve, reject) => {
+      const entry: UnackedSay = { id, text, sent: false, resolve, reject };
+      this.unacked.set(id, entry);
+      if (this.stateValue === 'online' && this.conn) {
+        entry.sent = true;
+        this.send({ t: 'say', id, text });
+      }
+    });
+  }
+
+  private resendUnacked(): void {
+    for (const entry of this.unacked.values()) {
+      if (!this.conn) return;
+      const resent = entry.sent;
+      entry.sent = true;
+      this.send(resent ? { t: 'say', id: entry.id, text: entry.text, resent: true } : { t: 'say', id: entry.id, text: entry.text });
+    }
+  }
+
+  /** Resolves when every room message sent so far is acknowledged (rejects if the client closes first). */
+  drain(): Promise<void> {
+    if (this.unacked.size === 0) return Promise.resolve();
+    if (this.stateValue === 'closed') return Promise.reject(new ChatError('E_CLOSED', 'the client is closed'));
+    return new Promise((resolve, reject) => this.drainWaiters.push({ resolve, reject }));
+  }
+
+  private checkDrained(): void {
+    if (this.unacked.size > 0 || this.drainWaiters.length === 0) return;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w.resolve();
+  }
+
+  /** Creates a chatroom and enters it (from the global room only). */
+  create(room: string): Promise<RoomState> {
+    return this.moveTo('create', room);
+  }
+
+  /** Enters an existing chatroom (from the global room only). */
+  join(room: string): Promise<RoomState> {
+    return this.moveTo('join', room);
+  }
+
+  private moveTo(t: 'create' | 'join', room: string): Promise<RoomState> {
+    try {
+      validateRoomName(room);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.request({ t, id: this.nextId(), room }, (reply) => this.applyJoined(this.expect(reply, 'joined')));
+  }
+
+  /** Goes back to the global room. */
+  leave(): Promise<RoomState> {
+    return this.request({ t: 'leave', id: this.nextId() }, (reply) => this.applyJoined(this.expect(reply, 'joined')));
+  }
+
+  /** Lists the users of the current room (also updates `users`). */
+  users(): Promise<string[]> {
+    return this.request({ t: 'users', id: this.nextId() }, (reply) => {
+      const m = this.expect(reply, 'users');
+      if (sameRoom(m.room, this.roomName)) this.userList = [...m.users];
+      this.emit({ type: 'users', room: m.room, users: [...m.users] });
+      return [...m.users];
+    });
+  }
+
+  /** Lists the chatrooms (from the global room only). */
+  rooms(): Promise<RoomInfo[]> {
+    return this.request({ t: 'rooms', id: this.nextId() }, (reply) => {
+      const m = this.expect(reply, 'rooms');
+      const rooms = m.rooms.map((r) => ({ name: r.name, members: r.members }));
+      this.emit({ type: 'rooms', rooms });
+      return rooms;
+    });
+  }
+
+  /** Sends a private message to a user in the same room; resolves when the relay delivered it. */
+  whisper(to: string, text: string): Promise<void> {
+    try {
+      validateUserName(to);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (text.trim().length === 0) return Promise.reject(new ChatError('E_USAGE', 'nothing to whisper'));
+    const bytes = Buffer.byteLength(text);
+    if (bytes > this.limits.maxWhisperBodyBytes) {
+      return Promise.reject(new ChatError('E_TOO_LARGE', `a whisper may be at most ${this.limits.maxWhisperBodyBytes} bytes (this one is ${bytes})`));
+    }
+    const id = this.nextId('w');
+    return this.request({ t: 'whisper', id, to, body: text }, (reply) => {
+      this.expect(reply, 'ok');
+      this.emit({ type: 'whisper', from: this.userName, to, text, time: Date.now(), id, own: true });
+    });
+  }
+
+  /**
+   * Fetches up to `count` messages older than the oldest one shown in the current room
+   * (default historyOnJoin), oldest first; the next call pages further back.
+   */
+  history(count: number = this.limits.historyOnJoin): Promise<ChatMessage[]> {
+    if (!Number.isInteger(count) || count < 1 || count > 10_000) {
+      return Promise.reject(new ChatError('E_USAGE', 'the history count is a whole number from 1 to 10000'));
+    }
+    const before = this.roomName !== null ? this.oldestShown.get(nameKey(this.roomName)) : undefined;
+    return this.request({ t: 'history', id: this.nextId(), before, limit: count }, (reply) => {
+      const m = this.expect(reply, 'history');
+      const messages = m.messages.map((x) => this.toChatMessage(x)).sort((a, b) => a.seq - b.seq);
+      const first = messages[0];
+      if (first) {
+        const key = nameKey(m.room);
+        const known = this.oldestShown.get(key);
+        if (known === undefined || first.seq < known) this.oldestShown.set(key, first.seq);
+      }
+      this.emit({ type: 'history', room: m.room, messages, hasMore: m.hasMore });
+      return messages;
+    });
+  }
+
+  /** Measures the round-trip time to the relay, in milliseconds (also emitted as `rtt`). */
+  ping(): Promise<number> {
+    const started = performance.now();
+    return this.request({ t: 'ping', id: this.nextId('p') }, (reply) => {
+      this.expect(reply, 'pong');
+      const ms = Math.round((performance.now() - started) * 10) / 10;
+      this.rttValue = ms;
+      this.emit({ type: 'rtt', ms });
+      return ms;
+    });
+  }
+
+  /**
+   * Leaves politely: waits until every room message sent is acknowledged, tells the relay,
+   * and closes. Use close() to stop at once.
+   */
+  async exit(): Promise<void> {
+    if (this.stateValue === 'closed') return;
+    if (this.stateValue === 'idle') {
+      this.stateValue = 'closed';
+      return;
+    }
+    await this.drain();
+    if (this.stateValue === 'online') {
+      this.exiting = true;
+      const closed = this.whenClosed();
+      try {
+        await this.request({ t: 'exit', id: this.nextId() }, (reply) => this.expect(reply, 'ok'));
+      } catch {
+        // Gone already: nothing to say goodbye to.
+      }
+      this.conn?.end();
+      await closed;
+    } else {
+      this.shutdown(new ChatError('E_CLOSED', 'closed'), true);
+    }
+  }
+
+  /** Stops at once: no goodbye, no reconnect; unacknowledged messages fail with E_CLOSED. */
+  async close(): Promise<void> {
+    if (this.stateValue === 'closed') return;
+    const wasUp = this.stateValue === 'online' || this.stateValue === 'reconnecting';
+    this.exiting = true;
+    this.abort.abort();
+    this.connecting?.destroy();
+    const conn = this.conn;
+    this.shutdown(new ChatError('E_CLOSED', 'the client was closed'), wasUp);
+    if (conn && !conn.closed) {
+      await new Promise<void>((resolve) => {
+        conn.socket.once('close', () => resolve());
+        conn.end();
+      });
+    }
+  }
+
+  /**
+   * Runs one input line as the TUI and JSON mode do: a slash command from the registry, or
+   * text for the current room. Never rejects: failures become `error` events.
+   */
+  async run(line: string): Promise<void> {
+    const parsed = parseCommandLine(line);
+    switch (parsed.kind) {
+      case 'empty':
+        return;
+      case 'error':
+        return this.emitError(parsed.error, parsed.name);
+      case 'say':
+        try {
+          await this.say(parsed.text);
+        } catch (error) {
+          this.emitError(asChatError(error), 'say');
+        }
+        return;
+      case 'command':
+        try {
+          await parsed.command.run(this, parsed.args);
+        } catch (error) {
+          this.emitError(asChatError(error), parsed.command.name);
+        }
+        return;
+    }
+  }
+
+  /**
+   * Cuts the connection as a network failure would (no goodbye); the client then reconnects
+   * if it is set to. For tests and benchmarks.
+   */
+  dropConnection(): void {
+    this.conn?.destroy(new ChatError('E_CLOSED', 'connection dropped'));
+  }
+
+  private whenClosed(): Promise<void> {
+    if (this.stateValue === 'closed') return Promise.resolve();
+    return new Promise((resolve) => this.closedWaiters.push(resolve));
+  }
+
+  // ---- losing and regaining the connection -------------------------------------------------
+
+  private connectionLost(conn: RelayConnection, reason: ChatError): void {
+    if (this.conn !== conn) return;
+    this.conn = null;
+    this.stopHeartbeat();
+    for (const id of [...this.pending.keys()]) {
+      this.settlePending(id, null, new ChatError('E_CLOSED', 'the connection to the relay was lost before it answered'));
+    }
+    if (this.stateValue === 'closed') return;
+    const willReconnect = !this.exiting && this.options.reconnect !== false && !FATAL_CODES.has(reason.code);
+    this.emit({ type: 'disconnected', code: reason.code, message: reason.message, willReconnect });
+    if (!willReconnect) {
+      if (!this.exiting && FATAL_CODES.has(reason.code)) this.emitError(reason);
+      this.shutdown(reason, false);
+      return;
+    }
+    void this.reconnectLoop(reason);
+  }
+
+  private async reconnectLoop(firstReason: ChatError): Promise<void> {
+    this.stateValue = 'reconnecting';
+    let reason = firstReason;
+    const maxAttempts = this.options.maxReconnectAttempts ?? Infinity;
+    for (let attempt = 1; this.stateValue === 'reconnecting'; attempt += 1) {
+      if (attempt > maxAttempts) {
+        const error = new ChatError('E_CONNECT', `gave up reconnecting after ${maxAttempts} attempts (${reason.message})`);
+        this.emitError(error);
+        this.shutdown(error, false);
+        return;
+      }
+      const retryAfterMs = typeof reason.details.retryAfterMs === 'number' ? reason.details.retryAfterMs : undefined;
+      const delayMs = retryDelayMs(attempt, this.backoff, retryAfterMs, this.options.random);
+      this.emit({ type: 'reconnecting', attempt, delayMs, code: reason.code, message: reason.message });
+      await this.sleep(delayMs);
+      if (this.stateValue !== 'reconnecting') return;
+      try {
+        await this.establish(true);
+        return;
+      } catch (error) {
+        reason = asChatError(error);
+        if (this.stateValue !== 'reconnecting') return;
+        if (FATAL_CODES.has(reason.code)) {
+          this.emitError(reason);
+          this.shutdown(reason, true);
+          return;
+        }
+      }
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.sleepTimer = null;
+        resolve();
+      }, ms);
+      this.sleepTimer = { timer, wake: resolve };
+    });
+  }
+
+  /** The one teardown path: no more reconnects, timers stopped, waiting promises failed. */
+  private shutdown(reason: ChatError, announce: boolean): void {
+    if (this.stateValue === 'closed') return;
+    this.stateValue = 'closed';
+    this.stopHeartbeat();
+    this.abort.abort();
+    if (this.sleepTimer) {
+      clearTimeout(this.sleepTimer.timer);
+      this.sleepTimer.wake();
+      this.sleepTimer = null;
+    }
+    if (announce) this.emit({ type: 'disconnected', code: reason.code, message: reason.message, willReconnect: false });
+    const failure = reason;
+    for (const id of [...this.pending.keys()]) this.settlePending(id, null, new ChatError('E_CLOSED', 'the client was closed'));
+    for (const id of [...this.unacked.keys()]) this.rejectSay(id, failure);
+    const drains = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of drains) w.reject(failure);
+    const closed = this.closedWaiters;
+    this.closedWaiters = [];
+    for (const resolve of closed) resolve();
+  }
+
+  private startHeartbeat(): void {
+    this.stopHeartbeat();
+    const tick = Math.max(25, Math.floor(Math.min(this.limits.heartbeatMs, this.limits.idleTimeoutMs) / 4));
+    this.heartbeat = setInterval(() => {
+      if (!this.conn || this.stateValue !== 'online') return;
+      const now = Date.now();
+      if (now - this.lastReceivedAt >= this.limits.idleTimeoutMs) {
+        this.conn.destroy(new ChatError('E_IDLE_TIMEOUT', `nothing heard from the relay for ${this.limits.idleTimeoutMs} ms`));
+      } else if (now - this.lastSentAt >= this.limits.heartbeatMs) {
+        // The relay closes connections that stay silent; the answer also measures the round trip.
+        this.ping().catch(() => {});
+      }
+    }, tick);
+    this.heartbeat.unref();
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+  }
+}

@@ -1,0 +1,188 @@
+import { ChatError } from '../../shared/errors.js';
+import { validateRoomName, validateUserName } from '../../shared/names.js';
+import type { ChatClient } from './client.js';
+
+/**
+ * The one slash-command registry. The JSON mode and the TUI both read input lines through
+ * `parseCommandLine`; the TUI adds its local commands (/help, /clear) to its own copy with
+ * `createCommandRegistry().add(...)` and generates /help from `list()`.
+ *
+ * A command parses its argument text (throwing E_USAGE with the usage string) apart from
+ * running it, so a line can be checked before anything is sent.
+ */
+export interface Command<A = unknown> {
+  /** Without the slash, lowercase. */
+  name: string;
+  /** Other names, without the slash. */
+  aliases?: string[];
+  /** e.g. `/whisper USER MESSAGE`. */
+  usage: string;
+  /** One line for /help. */
+  help: string;
+  /** Parses what follows the command name; throws ChatError E_USAGE (or E_BAD_NAME). */
+  parse(args: string): A;
+  run(client: ChatClient, args: A): Promise<unknown>;
+}
+
+export type ParsedLine =
+  /** Text for the current room (a line without a slash; `//text` says `/text`). */
+  | { kind: 'say'; text: string }
+  /** A command to run: `command.run(client, args)`. `name` is what was typed (an alias maybe). */
+  | { kind: 'command'; command: Command<any>; name: string; args: unknown }
+  /** E_USAGE or E_UNKNOWN_COMMAND (or E_BAD_NAME); `name` is the command typed, if any. */
+  | { kind: 'error'; error: ChatError; name?: string }
+  /** A blank line: nothing to do. */
+  | { kind: 'empty' };
+
+export class CommandRegistry {
+  private readonly byName = new Map<string, Command<any>>();
+  private readonly commands: Command<any>[] = [];
+
+  /** Adds a command; a name or alias already taken is a programming error. */
+  add<A>(command: Command<A>): this {
+    for (const name of [command.name, ...(command.aliases ?? [])]) {
+      const key = name.toLowerCase();
+      if (this.byName.has(key)) throw new Error(`command /${key} is registered twice`);
+      this.byName.set(key, command);
+    }
+    this.commands.push(command);
+    return this;
+  }
+
+  /** Looks up a command by name or alias, without the slash, any case. */
+  get(name: string): Command<any> | undefined {
+    return this.byName.get(name.toLowerCase());
+  }
+
+  /** Every command, in registration order (for /help). */
+  list(): readonly Command<any>[] {
+    return this.commands;
+  }
+
+  /** Names and aliases with their slash, sorted (for tab completion). */
+  names(): string[] {
+    return [...this.byName.keys()].map((n) => '/' + n).sort();
+  }
+
+  /** A copy to extend without changing this one. */
+  clone(): CommandRegistry {
+    const copy = new CommandRegistry();
+    for (const command of this.commands) copy.add(command);
+    return copy;
+  }
+}
+
+function usage(command: { usage: string }, why?: string): ChatError {
+  return new ChatError('E_USAGE', why ? `${why}; usage: ${command.usage}` : `usage: ${command.usage}`, { usage: command.usage });
+}
+
+/** A command without arguments. */
+function noArgs(name: string, aliases: string[], help: string, run: (client: ChatClient) => Promise<unknown>): Command<null> {
+  const command: Command<null> = {
+    name,
+    aliases,
+    usage: `/${name}`,
+    help,
+    parse(args) {
+      if (args.trim() !== '') throw usage(command, `/${name} takes no arguments`);
+      return null;
+    },
+    run: (client) => run(client),
+  };
+  return command;
+}
+
+/** A command with exactly one name argument. */
+function oneName(
+  name: string,
+  placeholder: string,
+  help: string,
+  validate: (value: string) => string,
+  run: (client: ChatClient, value: string) => Promise<unknown>,
+): Command<string> {
+  const command: Command<string> = {
+    name,
+    usage: `/${name} ${placeholder}`,
+    help,
+    parse(args) {
+      const words = args.trim().split(/\s+/).filter(Boolean);
+      if (words.length !== 1) throw usage(command);
+      return validate(words[0]);
+    },
+    run,
+  };
+  return command;
+}
+
+const whisper: Command<{ to: string; text: string }> = {
+  name: 'whisper',
+  aliases: ['w', 'msg'],
+  usage: '/whisper USER MESSAGE',
+  help: 'send a private message to USER (who must be in your room)',
+  parse(args) {
+    const match = /^\s*(\S+)\s(.*)$/s.exec(args);
+    if (!match || match[2].trim() === '') throw usage(whisper);
+    return { to: validateUserName(match[1]), text: match[2] };
+  },
+  run: (client, { to, text }) => client.whisper(to, text),
+};
+
+const history: Command<number | undefined> = {
+  name: 'history',
+  usage: '/history [N]',
+  help: 'show N older messages of this room (default 50); again to page further back',
+  parse(args) {
+    const text = args.trim();
+    if (text === '') return undefined;
+    if (!/^\d{1,5}$/.test(text)) throw usage(history, 'N is a whole number');
+    const n = Number(text);
+    if (n < 1 || n > 10_000) throw usage(history, 'N is from 1 to 10000');
+    return n;
+  },
+  run: (client, n) => client.history(n),
+};
+
+/** The registry with every relay command. */
+export function createCommandRegistry(): CommandRegistry {
+  return new CommandRegistry()
+    .add(noArgs('users', [], 'list the users in your room', (c) => c.users()))
+    .add(whisper)
+    .add(oneName('create', 'ROOM', 'create a chatroom and enter it (from the global room)', validateRoomName, (c, room) => c.create(room)))
+    .add(oneName('join', 'ROOM', 'enter a chatroom (from the global room)', validateRoomName, (c, room) => c.join(room)))
+    .add(noArgs('chatrooms', ['rooms'], 'list the chatrooms (from the global room)', (c) => c.rooms()))
+    .add(noArgs('leave', [], 'go back to the global room', (c) => c.leave()))
+    .add(history)
+    .add(noArgs('ping', [], 'measure the round-trip time to the relay', (c) => c.ping()))
+    .add(noArgs('exit', ['quit'], 'leave once everything you sent is stored', (c) => c.exit()));
+}
+
+/** The shared default registry. Extend a `clone()` of it rather than this one. */
+export const commands: CommandRegistry = createCommandRegistry();
+
+/**
+ * Reads one input line: `/name args` is a command, `//text` is the text `/text`, anything
+ * else is text for the current room. A trailing CR (CRLF input) is dropped.
+ */
+export function parseCommandLine(line: string, registry: CommandRegistry = commands): ParsedLine {
+  const text = line.endsWith('\r') ? line.slice(0, -1) : line;
+  if (text.trim() === '') return { kind: 'empty' };
+  if (!text.startsWith('/')) return { kind: 'say', text };
+  if (text.startsWith('//')) return { kind: 'say', text: text.slice(1) };
+  const match = /^\/(\S*)(?:\s(.*))?$/s.exec(text);
+  const name = match?.[1] ?? '';
+  const args = match?.[2] ?? '';
+  const command = name === '' ? undefined : registry.get(name);
+  if (!command) {
+    return {
+      kind: 'error',
+      name: name || undefined,
+      error: new ChatError('E_UNKNOWN_COMMAND', `unknown command "/${name}"; try /help`, { name }),
+    };
+  }
+  try {
+    return { kind: 'command', command, name: name.toLowerCase(), args: command.parse(args) };
+  } catch (error) {
+    if (error instanceof ChatError) return { kind: 'error', error, name: command.name };
+    throw error;
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Everything the client core tells its users (the TUI, the JSON-lines mode, bots, benchmarks),
+ * as one union discriminated by `type`. The JSON mode prints each event as-is, one per line,
+ * so every field is plain JSON (no Buffers, no Dates, no undefined-only fields).
+ */
+
+/** A room message as shown: from the relay, or the client's own once the relay acknowledged it. */
+export interface ChatMessage {
+  room: string;
+  /** The room's sequence id, set by the relay when it stored the message. */
+  seq: number;
+  from: string;
+  text: string;
+  /** The sender's client-chosen message id (the idempotency key). */
+  id: string;
+  /** Milliseconds since the epoch, set by the relay. */
+  time: number;
+  /** Present and true for this client's own messages. */
+  own?: boolean;
+}
+
+export interface RoomInfo {
+  name: string;
+  members: number;
+}
+
+export type ChatEvent =
+  /** Logged in and in a room; after every (re)connect. `resumed`: a resume token was used. */
+  | { type: 'connected'; server: string; user: string; fingerprint: string; resumed: boolean }
+  /**
+   * Now in `room` (after login, /create, /join, /leave, or a reconnect). `history` is the
+   * recent past not shown before, oldest first; `hasMore` when older messages exist.
+   * `rejoined`: back in the same room after a reconnect; missed messages then follow as
+   * `message` events instead of `history`.
+   */
+  | { type: 'joined'; room: string; users: string[]; history: ChatMessage[]; hasMore: boolean; rejoined: boolean }
+  /** No longer in `room` (a `joined` for the new room follows). */
+  | { type: 'left'; room: string }
+  /** A room message: someone else's, or this client's own (`own: true`) once acknowledged. */
+  | ({ type: 'message' } & ChatMessage)
+  /** Someone else entered or left the current room. */
+  | { type: 'presence'; room: string; user: string; event: 'join' | 'leave' }
+  /** A private message to (or, with `own: true`, from) this user. */
+  | { type: 'whisper'; from: string; to: string; text: string; time: number; id: string; own?: boolean }
+  /** Answer to /users. */
+  | { type: 'users'; room: string; users: string[] }
+  /** Answer to /chatrooms. */
+  | { type: 'rooms'; rooms: RoomInfo[] }
+  /** Answer to /history: older messages, oldest first. */
+  | { type: 'history'; room: string; messages: ChatMessage[]; hasMore: boolean }
+  /** The relay stored a message this client sent (`id` is the client's message id). */
+  | { type: 'ack'; id: string; room: string; seq: number; time: number }
+  /**
+   * Something failed: a command (then `command` names it and `re` the request), a message,
+   * or the connection. `code` is stable (shared/errors.ts); `message` is for people.
+   */
+  | {
+      type: 'error';
+      code: string;
+      message: string;
+      command?: string;
+      re?: string;
+      retryAfterMs?: number;
+      details?: Record<string, unknown>;
+    }
+  /** The connection is gone; `willReconnect` says whether the client tries again. */
+  | { type: 'disconnected'; code: string; message: string; willReconnect: boolean }
+  /** Waiting `delayMs` before reconnect attempt `attempt`; `code` is why the last one failed. */
+  | { type: 'reconnecting'; attempt: number; delayMs: number; code?: string; message?: string }
+  /** A relay seen for the first time was trusted (trust on first use); `recorded` if saved. */
+  | { type: 'trust-new'; server: string; fingerprint: string; recorded: boolean; file?: string }
+  /** A round-trip time to the relay, in milliseconds (from /ping or the heartbeat). */
+  | { type: 'rtt'; ms: number }
+  /** The relay is closing the connection and says why. */
+  | { type: 'bye'; code: string; message: string };
+
+export type ChatEventType = ChatEvent['type'];
+export type ChatEventOf<T extends ChatEventType> = Extract<ChatEvent, { type: T }>;
+
+/** One line per event type, for --help and the README. */
+export const EVENT_DOCS: { readonly [T in ChatEventType]: string } = {
+  connected: 'logged in (after every reconnect too): server, user, fingerprint, resumed',
+  joined: 'now in a room: room, users, history (not shown before, oldest first), hasMore, rejoined',
+  left: 'no longer in a room: room',
+  message: 'a room message: room, seq, from, text, id, time, own (true for your own, sent once acknowledged)',
+  presence: 'someone entered or left your room: room, user, event (join|leave)',
+  whisper: 'a private message: from, to, text, time, id, own',
+  users: 'answer to /users: room, users',
+  rooms: 'answer to /chatrooms: rooms [{name, members}]',
+  history: 'answer to /history: room, messages (oldest first), hasMore',
+  ack: 'the relay stored your message: id, room, seq, time',
+  error: 'something failed: code, message, and command, re, retryAfterMs, details when known',
+  disconnected: 'the connection is gone: code, message, willReconnect',
+  reconnecting: 'waiting before a reconnect attempt: attempt, delayMs, code, message',
+  'trust-new': 'a relay seen for the first time was trusted: server, fingerprint, recorded, file',
+  rtt: 'round-trip time to the relay: ms',
+  bye: 'the relay is closing the connection: code, message',
+};
+
+export const CHAT_EVENT_TYPES = Object.keys(EVENT_DOCS) as ChatEventType[];

@@ -1,0 +1,25 @@
+/**
+ * securechat's headless client core, for bots, benchmarks and the TUI:
+ *
+ *   import { ChatClient } from 'securechat';
+ *   const client = new ChatClient({ server: 'chat.example.org:7443', user: 'bot', password });
+ *   client.on('message', (m) => { if (m.text === '!ping') void client.say('pong'); });
+ *   await client.connect();
+ */
+export { ChatClient } from './client.js';
+export type { AckInfo, ChatClientOptions, ClientState, PasswordSource, RoomState } from './client.js';
+export { CHAT_EVENT_TYPES, EVENT_DOCS } from './events.js';
+export type { ChatEvent, ChatEventOf, ChatEventType, ChatMessage, RoomInfo } from './events.js';
+export { CommandRegistry, commands, createCommandRegistry, parseCommandLine } from './commands.js';
+export type { Command, ParsedLine } from './commands.js';
+export { KnownRelays, fingerprintOfDer, normalizeFingerprint, parseKnownRelays, verifyRelay } from './trust.js';
+export type { TrustBasis, TrustDecision, TrustOptions } from './trust.js';
+export { dialRelay, RelayConnection } from './connection.js';
+export { DEFAULT_BACKOFF, backoffDelayMs, retryDelayMs } from './backoff.js';
+export type { BackoffPolicy } from './backoff.js';
+export { DEFAULT_PORT, DEFAULT_SERVER, formatServerAddress, parseServerAddress } from './address.js';
+export type { ServerAddress } from './address.js';
+export { configDir, dataDir, knownRelaysFile } from './paths.js';
+export { SeqWindow } from './seen.js';
+export { ChatError, ERROR_CODES } from '../../shared/errors.js';
+export type { ErrorCode } from '../../shared/errors.js';

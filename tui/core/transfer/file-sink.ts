@@ -1,0 +1,160 @@
+import { Worker } from 'node:worker_threads';
+import { ChatError } from '../../../shared/errors.js';
+import type { WorkerReply, WorkerRequest } from './file-worker-protocol.js';
+
+const WORKER_URL = new URL('./file-worker.js', import.meta.url);
+
+type Pending = { resolve: (reply: WorkerReply) => void; reject: (error: ChatError) => void };
+
+/** One file worker thread and an ordered request/reply queue over it. */
+class FileWorker {
+  private readonly worker = new Worker(WORKER_URL);
+  private readonly waiting: Pending[] = [];
+  private failure: ChatError | null = null;
+  private terminated = false;
+  /** Called for each `written` reply. */
+  onWritten: (offset: number) => void = () => undefined;
+  /** Called once, for the first error. */
+  onError: (error: ChatError) => void = () => undefined;
+
+  constructor() {
+    this.worker.on('message', (reply: WorkerReply) => this.onReply(reply));
+    this.worker.on('error', (error) => this.fail(new ChatError('E_INTERNAL', `file worker failed: ${error.message}`)));
+    this.worker.on('exit', () => {
+      if (!this.terminated) this.fail(new ChatError('E_INTERNAL', 'file worker exited'));
+    });
+  }
+
+  /** Fire and forget (writes): replies come through `onWritten`. */
+  post(request: WorkerRequest, transfer: ArrayBuffer[] = []): void {
+    if (this.failure === null && !this.terminated) this.worker.postMessage(request, transfer);
+  }
+
+  /** A request whose reply is awaited; replies arrive in request order. */
+  ask(request: WorkerRequest): Promise<WorkerReply> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    if (this.terminated) return Promise.reject(new ChatError('E_CLOSED', 'file worker stopped'));
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      this.worker.postMessage(request);
+    });
+  }
+
+  async terminate(): Promise<void> {
+    if (this.terminated) return;
+    this.terminated = true;
+    for (const pending of this.waiting.splice(0)) pending.reject(new ChatError('E_CLOSED', 'file worker stopped'));
+    await this.worker.terminate();
+  }
+
+  private onReply(reply: WorkerReply): void {
+    if (reply.op === 'written') {
+      this.onWritten(reply.offset);
+      return;
+    }
+    if (reply.op === 'error') {
+      this.fail(new ChatError(reply.code, reply.message));
+      return;
+    }
+    this.waiting.shift()?.resolve(reply);
+  }
+
+  private fail(error: ChatError): void {
+    if (this.failure !== null || this.terminated) return;
+    this.failure = error;
+    for (const pending of this.waiting.splice(0)) pending.reject(error);
+    this.onError(error);
+  }
+}
+
+/**
+ * The receiver's partial file: appends and hashes in a worker thread, reporting each write
+ * as it lands on disk. Memory: the bytes posted and not yet written ({@link FileSink.pendingBytes});
+ * the caller keeps that under its window by pausing the socket.
+ */
+export class FileSink {
+  private readonly worker = new FileWorker();
+  private posted = 0;
+  private written = 0;
+
+  constructor(
+    /** Called with the new end of the partial file after each write. */
+    onWritten: (offset: number) => void,
+    /** Called once with E_NO_SPACE, E_PATH_REFUSED or E_INTERNAL. */
+    onError: (error: ChatError) => void,
+  ) {
+    this.worker.onWritten = (offset) => {
+      this.written = offset;
+      onWritten(offset);
+    };
+    this.worker.onError = onError;
+  }
+
+  /** Bytes handed to the worker but not yet on disk. */
+  get pendingBytes(): number {
+    return this.posted - this.written;
+  }
+
+  /**
+   * Opens (creating if needed) the partial file, re-hashes the bytes already in it, and
+   * resolves with their count: the offset to resume from. A file longer than `maxBytes`
+   * is emptied first.
+   */
+  async open(path: string, maxBytes: number): Promise<number> {
+    const reply = await this.worker.ask({ op: 'open', path, maxBytes });
+    if (reply.op !== 'opened') throw new ChatError('E_INTERNAL', 'unexpected file worker reply');
+    this.posted = reply.offset;
+    this.written = reply.offset;
+    return reply.offset;
+  }
+
+  /** Queues bytes to append. The bytes are copied, so the caller may reuse `chunk`. */
+  write(chunk: Uint8Array): void {
+    // An exact copy in its own ArrayBuffer, moved (not cloned) to the worker: a view into a
+    // larger socket buffer would otherwise clone the whole buffer.
+    const copy = chunk.slice();
+    this.posted += copy.length;
+    this.worker.post({ op: 'write', data: copy.buffer as ArrayBuffer }, [copy.buffer as ArrayBuffer]);
+  }
+
+  /** After every queued write: fsync, close, and resolve with the hash of the whole file (hex) and its length. */
+  async finish(): Promise<{ hash: string; bytes: number }> {
+    const reply = await this.worker.ask({ op: 'finish' });
+    if (reply.op !== 'finished') throw new ChatError('E_INTERNAL', 'unexpected file worker reply');
+    return { hash: reply.hash, bytes: reply.offset };
+  }
+
+  /** Closes the file (keeps it), e.g. when a session breaks. */
+  async close(): Promise<void> {
+    await this.worker.ask({ op: 'close' }).catch(() => undefined);
+  }
+
+  /** Stops the worker; any open file is closed by the OS. */
+  terminate(): Promise<void> {
+    return this.worker.terminate();
+  }
+}
+
+/**
+ * BLAKE2b-512 (hex) of bytes [start, end) of a file, computed in a worker thread so a large
+ * file never stalls the chat. Node's `blake2b512` is the same function as libsodium's
+ * `crypto_generichash` with a 64-byte output and no key (test/transfer-hash.test.ts checks).
+ */
+export async function hashFile(path: string, range: { start?: number; end: number }, signal?: AbortSignal): Promise<string> {
+  const worker = new FileWorker();
+  const onAbort = (): void => void worker.terminate();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    if (signal?.aborted === true) throw new ChatError('E_CANCELLED');
+    const reply = await worker.ask({ op: 'hash', path, start: range.start ?? 0, end: range.end });
+    if (reply.op !== 'hashed') throw new ChatError('E_INTERNAL', 'unexpected file worker reply');
+    return reply.hash;
+  } catch (error) {
+    if (signal?.aborted === true) throw new ChatError('E_CANCELLED');
+    if (error instanceof ChatError && error.code === 'E_PATH_REFUSED') throw new ChatError('E_FILE_UNREADABLE', error.message);
+    throw error;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    await worker.terminate();
+  }
+}

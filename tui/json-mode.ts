@@ -1,0 +1,131 @@
+import readline from 'node:readline';
+import { ChatError } from '../shared/errors.js';
+import { ChatClient, type ChatClientOptions } from './core/client.js';
+import { parseCommandLine } from './core/commands.js';
+import type { ChatEvent } from './core/events.js';
+
+/**
+ * `securechat --json`: lines in (slash commands, or text for the current room), one JSON
+ * object per line out for every client event (core/events.ts), for bots and scripts.
+ *
+ * Exit status: 0 after /exit or the end of the input once every room message sent was
+ * stored by the relay; 1 when it cannot connect or log in, loses the relay for good, or a
+ * room message was refused; 130 when interrupted. Failed commands print an error line and
+ * do not change the status.
+ */
+export interface JsonModeOptions {
+  client: ChatClientOptions;
+  input: NodeJS.ReadableStream;
+  output: NodeJS.WritableStream;
+  /** Aborting closes the client at once (SIGINT). */
+  signal?: AbortSignal;
+}
+
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+export const EXIT_INTERRUPTED = 130;
+
+export function errorEvent(error: unknown, command?: string): ChatEvent {
+  const e = error instanceof ChatError ? error : new ChatError('E_INTERNAL', error instanceof Error ? error.message : String(error));
+  const event: ChatEvent = { type: 'error', code: e.code, message: e.message };
+  if (command !== undefined) event.command = command;
+  const details = { ...e.details };
+  if (typeof details.re === 'string') event.re = details.re;
+  if (typeof details.retryAfterMs === 'number') event.retryAfterMs = details.retryAfterMs;
+  delete details.re;
+  delete details.retryAfterMs;
+  if (Object.keys(details).length > 0) event.details = details;
+  return event;
+}
+
+export async function runJsonMode(options: JsonModeOptions): Promise<number> {
+  const { output } = options;
+  const print = (event: ChatEvent) => output.write(JSON.stringify(event) + '\n');
+
+  let client: ChatClient;
+  try {
+    client = new ChatClient(options.client);
+  } catch (error) {
+    print(errorEvent(error));
+    return EXIT_USAGE;
+  }
+  client.on('*', print);
+
+  let interrupted = false;
+  const onAbort = () => {
+    interrupted = true;
+    lines.close();
+    void client.close();
+  };
+  const lines = readline.createInterface({ input: options.input, crlfDelay: Infinity, terminal: false });
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    try {
+      await client.connect();
+    } catch (error) {
+      if (!interrupted) print(errorEvent(error));
+      await client.close();
+      return interrupted ? EXIT_INTERRUPTED : EXIT_FAILED;
+    }
+
+    // Stop reading when the client is gone for good (fatal error, or reconnects given up).
+    let lostForGood = false;
+    client.on('disconnected', (event) => {
+      if (!event.willReconnect && client.state === 'closed') {
+        lostForGood = true;
+        lines.close();
+      }
+    });
+
+    let messageFailed = false;
+    const sending = new Set<Promise<void>>();
+    for await (const line of lines) {
+      const parsed = parseCommandLine(line);
+      if (parsed.kind === 'empty') continue;
+      if (parsed.kind === 'error') {
+        print(errorEvent(parsed.error, parsed.name));
+        continue;
+      }
+      if (parsed.kind === 'say') {
+        // Not awaited: messages are pipelined; the relay keeps their order.
+        const sent: Promise<void> = client.say(parsed.text).then(
+          () => {
+            sending.delete(sent);
+          },
+          (error) => {
+            sending.delete(sent);
+            messageFailed = true;
+            print(errorEvent(error, 'say'));
+          },
+        );
+        sending.add(sent);
+        continue;
+      }
+      if (parsed.command.name === 'exit') break;
+      // Commands are awaited, so that text after `/join room` goes to that room.
+      try {
+        await parsed.command.run(client, parsed.args);
+      } catch (error) {
+        print(errorEvent(error, parsed.command.name));
+      }
+      if (client.state === 'closed') break;
+    }
+    lines.close();
+
+    if (interrupted) return EXIT_INTERRUPTED;
+    await Promise.all([...sending]);
+    if (lostForGood || client.state === 'closed') return EXIT_FAILED;
+    try {
+      await client.exit();
+    } catch (error) {
+      print(errorEvent(error, 'exit'));
+      return EXIT_FAILED;
+    }
+    return messageFailed ? EXIT_FAILED : EXIT_OK;
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+    lines.close();
+    await client.close();
+  }
+}
