@@ -7,7 +7,6 @@ import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import { generate } from 'selfsigned';
 import { ChatError } from '../shared/errors.js';
 
 export interface RelayCertificate {
@@ -26,11 +25,17 @@ const SELF_SIGNED_VALIDITY_DAYS = 3650;
 const DEFAULT_ALT_NAMES = ['localhost', '127.0.0.1', '::1'];
 const HOSTNAME_PATTERN = /^(?=.{1,253}$)[A-Za-z0-9*]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?$/;
 
-/** 'sha256:' + lowercase hex of the certificate's DER, computed by node:crypto. */
+/** The first certificate of a PEM file: in a chain file the leaf comes first. */
+function leafPem(certPem: string): string {
+  const first = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/.exec(certPem);
+  return first ? first[0] : certPem;
+}
+
+/** 'sha256:' + lowercase hex of the (leaf) certificate's DER, computed by node:crypto. */
 export function fingerprintOfPem(certPem: string): string {
   let cert: X509Certificate;
   try {
-    cert = new X509Certificate(certPem);
+    cert = new X509Certificate(leafPem(certPem));
   } catch (error) {
     throw new ChatError('E_CERT', `not a PEM certificate: ${(error as Error).message}`);
   }
@@ -41,7 +46,7 @@ export function fingerprintOfPem(certPem: string): string {
 function checkPair(certPem: string, keyPem: string, source: { cert: string; key: string }): RelayCertificate {
   let cert: X509Certificate;
   try {
-    cert = new X509Certificate(certPem);
+    cert = new X509Certificate(leafPem(certPem));
   } catch (error) {
     throw new ChatError('E_CERT', `${source.cert} is not a PEM certificate (${(error as Error).message})`);
   }
@@ -94,6 +99,8 @@ async function writeFileAtomic(file: string, data: string, mode: number): Promis
 export async function createSelfSignedCertificate(hostnames: string[] = []): Promise<RelayCertificate> {
   const notBeforeDate = new Date(Date.now() - 60_000); // tolerate small clock skew on clients
   const notAfterDate = new Date(notBeforeDate.getTime() + SELF_SIGNED_VALIDITY_DAYS * 24 * 60 * 60_000);
+  // Loaded on demand: selfsigned pulls in a large ASN.1 stack that most runs never need.
+  const { generate } = await import('selfsigned');
   const pems = await generate([{ name: 'commonName', value: 'securechat relay' }], {
     keyType: 'ec',
     curve: 'P-256',

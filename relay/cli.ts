@@ -268,11 +268,8 @@ async function serve(argv: ServeArgs, io: CliIO): Promise<void> {
     if (code === 'EACCES') throw new ChatError('E_USAGE', `not allowed to listen on ${formatHostPort(argv.host, argv.port)} (ports below 1024 need privileges)`);
     throw error;
   }
-  io.stdout(listeningLine(relay.host, relay.port, relay.fingerprint) + '\n');
-  log(`data folder ${dataDir}, registration ${argv.registration}${argv.cert ? `, certificate ${argv.cert}` : ', self-signed certificate'}`);
-
   const running = relay;
-  await new Promise<void>((done) => {
+  const stopped = new Promise<void>((done) => {
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals) => {
       signals += 1;
@@ -292,9 +289,13 @@ async function serve(argv: ServeArgs, io: CliIO): Promise<void> {
         },
       );
     };
+    // Installed before the first line is printed: whoever reads it may signal at once.
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
+  io.stdout(listeningLine(relay.host, relay.port, relay.fingerprint) + '\n');
+  log(`data folder ${dataDir}, registration ${argv.registration}${argv.cert ? `, certificate ${argv.cert}` : ', self-signed certificate'}`);
+  await stopped;
 }
 
 // ------------------------------------------------------------------ parser

@@ -3,6 +3,7 @@ import { FrameDecoder, FrameKind, decodeControlPayload, encodeControl } from '..
 import { ChatError, type ErrorCode } from '../shared/errors.js';
 import type { Limits } from '../shared/limits.js';
 import { parseClientMessage, type ClientMessage, type RelayMessage } from '../shared/messages.js';
+import { boundChallenge } from '../shared/login-proof.js';
 import { admit, transition, type SessionEvent, type SessionState } from './session.js';
 import type { Room, RoomMember } from './rooms.js';
 
@@ -33,6 +34,8 @@ export class RelayConnection implements RoomMember {
   userKey = '';
   room: Room | undefined;
   token: string | undefined;
+  /** The random challenge sent in `welcome`, which a login proof signs. */
+  challenge = '';
   /** Last time any frame arrived (the relay sweeps idle connections). */
   lastInboundAt = Date.now();
   readonly openedAt = Date.now();
@@ -75,6 +78,11 @@ export class RelayConnection implements RoomMember {
   /** Bytes waiting in this connection's outbound queue. */
   get outboundBytes(): number {
     return this.socket.writableLength;
+  }
+
+  /** The bytes this connection's login proof must sign (challenge bound to the TLS session). */
+  loginChallenge(): Uint8Array {
+    return boundChallenge(this.challenge, this.socket);
   }
 
   advance(event: SessionEvent): void {

@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { encodeControl } from '../shared/codec.js';
+import { verifyLoginChallenge, verifyPublicBundle, type PublicKeyBundle } from '../shared/crypto/identity.js';
 import { ChatError } from '../shared/errors.js';
 import type { Limits } from '../shared/limits.js';
 import { PROTOCOL_VERSION, type ClientMessage, type ClientMessageOf, type RoomMessage } from '../shared/messages.js';
@@ -21,6 +23,10 @@ export interface HostOptions {
   registration: 'open' | 'closed';
   serverName: string;
   log: (line: string) => void;
+}
+
+function sameBundle(a: PublicKeyBundle | undefined, b: PublicKeyBundle): boolean {
+  return a !== undefined && a.sign === b.sign && a.box === b.box && a.sig === b.sig;
 }
 
 function toWire(message: StoredMessage): RoomMessage {
@@ -88,6 +94,8 @@ export class ChatHost {
         return connection.send({ t: 'pong', re: message.id, time: Date.now() });
       case 'exit':
         return this.exit(connection, message);
+      case 'keys':
+        return this.publicKeys(connection, message);
       default: {
         const unreachable: never = message;
         return unreachable;
@@ -110,7 +118,14 @@ export class ChatHost {
       return;
     }
     connection.advance('hello-ok');
-    connection.send({ t: 'welcome', v: PROTOCOL_VERSION, server: this.options.serverName, registration: this.options.registration });
+    connection.challenge = randomBytes(32).toString('base64');
+    connection.send({
+      t: 'welcome',
+      v: PROTOCOL_VERSION,
+      server: this.options.serverName,
+      registration: this.options.registration,
+      challenge: connection.challenge,
+    });
   }
 
   private async register(connection: RelayConnection, message: ClientMessageOf<'register'>): Promise<void> {
@@ -123,8 +138,9 @@ export class ChatHost {
       }
       this.checkLoginRate(connection, nameKey(name));
       if (await store.getAccount(name)) throw new ChatError('E_USER_EXISTS', `the name ${name} is taken`);
+      if (message.keys) await this.checkKeyProof(connection, name, message.keys, message.proof);
       const hash = await hasher.hash(message.password);
-      await store.createAccount(name, hash);
+      await store.createAccount(name, hash, message.keys);
       store.audit({ event: 'register', user: name, address: connection.address });
       return name;
     }, message.id);
@@ -144,6 +160,14 @@ export class ChatHost {
         store.audit({ event: 'login-failed', user: message.user.slice(0, 64), address: connection.address });
         throw new ChatError('E_AUTH', 'wrong user name or password');
       }
+      if (message.keys) {
+        await this.checkKeyProof(connection, account.name, message.keys, message.proof);
+        if (!sameBundle(account.keys, message.keys)) {
+          // A new device (or reinstalled client): contacts will see the key change and must re-verify.
+          await store.setKeys(account.name, message.keys);
+          if (account.keys) store.audit({ event: 'keys-changed', user: account.name, address: connection.address });
+        }
+      }
       limiter.recordSuccess(connection.address, userKey, Date.now());
       store.audit({ event: 'login', user: account.name, address: connection.address });
       return account.name;
@@ -159,7 +183,8 @@ export class ChatHost {
         const userKey = nameKey(message.user);
         this.checkLoginRate(connection, userKey);
         const account = await store.getAccount(message.user);
-        if (!account || account.disabled || !(await store.checkToken(account.name, message.token))) {
+        const proofOk = !account?.keys || (message.proof !== undefined && (await this.proofValid(connection, account.name, account.keys, message.proof)));
+        if (!account || account.disabled || !proofOk || !(await store.checkToken(account.name, message.token))) {
           limiter.recordFailure(connection.address, userKey, Date.now());
           store.audit({ event: 'resume-failed', user: message.user.slice(0, 64), address: connection.address });
           throw new ChatError('E_BAD_TOKEN', 'the session expired; log in again');
@@ -176,6 +201,26 @@ export class ChatHost {
     );
     if (connection.state !== 'ready') return;
     await this.enterRoom(connection, room ?? this.rooms.global, undefined, message.since);
+  }
+
+  /** Checks uploaded public keys and the proof that the client holds their signing key. */
+  private async checkKeyProof(connection: RelayConnection, userName: string, keys: PublicKeyBundle, proof: string | undefined): Promise<void> {
+    await verifyPublicBundle(userName, keys);
+    if (proof === undefined || !(await this.proofValid(connection, userName, keys, proof))) {
+      throw new ChatError('E_AUTH', 'the login proof does not match the uploaded keys');
+    }
+  }
+
+  private async proofValid(connection: RelayConnection, userName: string, keys: PublicKeyBundle, proof: string): Promise<boolean> {
+    if (!connection.challenge) return false;
+    return verifyLoginChallenge(keys, userName, connection.loginChallenge(), proof);
+  }
+
+  private async publicKeys(connection: RelayConnection, message: ClientMessageOf<'keys'>): Promise<void> {
+    const account = await this.options.store.getAccount(message.user);
+    if (!account) throw new ChatError('E_NO_SUCH_USER', `there is no user ${message.user.slice(0, 64)}`);
+    if (!account.keys) throw new ChatError('E_NO_KEY', `${account.name} has not published encryption keys yet`);
+    connection.send({ t: 'keys', re: message.id, user: account.name, keys: account.keys });
   }
 
   private checkLoginRate(connection: RelayConnection, userKey: string): void {

@@ -64,9 +64,10 @@ export function promptHidden(question: string, input: TtyInput = process.stdin, 
   return new Promise((resolve, reject) => {
     const wasRaw = input.isRaw === true;
     let secret = '';
-    output.write(question);
+    // Raw mode first: anything typed after the question appears must not be echoed.
     input.setRawMode?.(true);
     input.setEncoding?.('utf8');
+    output.write(question);
     const done = (error?: Error) => {
       input.off('data', onData);
       input.setRawMode?.(wasRaw);

@@ -8,7 +8,7 @@
  *
  *   sublevel   key                                   value
  *   meta       'schema'                              1
- *   accounts   userKey                               AccountRecord {name, passwordHash, created, disabled?}
+ *   accounts   userKey                               AccountRecord {name, passwordHash, created, disabled?, keys?}
  *   tokens     hex(sha256(token))                    {userKey, expires}   (the token itself is never stored)
  *   userTokens userKey '!' hex(sha256(token))        expires              (index to revoke a user's tokens)
  *   rooms      roomKey                               {room}               (display name; every room with messages)
@@ -25,6 +25,7 @@ import { join, resolve } from 'node:path';
 import { Level } from 'level';
 import { ChatError } from '../shared/errors.js';
 import { isValidName, nameKey } from '../shared/names.js';
+import type { PublicKeyBundle } from '../shared/crypto/identity.js';
 
 export interface AccountRecord {
   /** Display name as registered (case kept). */
@@ -34,6 +35,8 @@ export interface AccountRecord {
   /** Creation time, ms since the epoch. */
   created: number;
   disabled?: boolean;
+  /** The user's public identity keys (Ed25519 + X25519, signed); replaced when a device's keys change. */
+  keys?: PublicKeyBundle;
 }
 
 export interface StoredMessage {
@@ -62,7 +65,8 @@ export interface AuditEvent {
     | 'account-added'
     | 'account-removed'
     | 'password-changed'
-    | 'rate-limited';
+    | 'rate-limited'
+    | 'keys-changed';
   user?: string;
   address?: string;
   detail?: string;
@@ -232,14 +236,14 @@ export class RelayStore {
   }
 
   /** Create an account; `E_USER_EXISTS` when the name is taken in any letter case, `E_BAD_NAME` when invalid. */
-  createAccount(name: string, passwordHash: string): Promise<void> {
+  createAccount(name: string, passwordHash: string, keys?: PublicKeyBundle): Promise<void> {
     if (!isValidName(name)) return Promise.reject(new ChatError('E_BAD_NAME'));
     return this.serializeAccounts(async () => {
       const key = nameKey(name);
       if ((await this.accounts.get(key)) !== undefined) {
         throw new ChatError('E_USER_EXISTS', `the user name ${name} is taken`);
       }
-      await this.accounts.put(key, { name, passwordHash, created: this.now() });
+      await this.accounts.put(key, { name, passwordHash, created: this.now(), ...(keys ? { keys } : {}) });
     });
   }
 
@@ -251,6 +255,18 @@ export class RelayStore {
       const record = await this.accounts.get(key);
       if (record === undefined) return false;
       await this.accounts.put(key, { ...record, passwordHash });
+      return true;
+    });
+  }
+
+  /** Replace an account's public keys (verified by the caller); false when there is no such account. */
+  setKeys(user: string, keys: PublicKeyBundle): Promise<boolean> {
+    if (!isValidName(user)) return Promise.resolve(false);
+    return this.serializeAccounts(async () => {
+      const key = nameKey(user);
+      const record = await this.accounts.get(key);
+      if (record === undefined) return false;
+      await this.accounts.put(key, { ...record, keys });
       return true;
     });
   }

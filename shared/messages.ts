@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PublicKeyBundleSchema } from './crypto/identity.js';
 
 /**
  * The wire contract: every control message in both directions, as zod schemas (one schema
@@ -12,18 +13,25 @@ const requestId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
 const name = z.string().min(1).max(64);
 const seq = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const text = z.string().max(16 * 1024);
+/** A base64 Ed25519 signature. */
+const signature = z.string().max(128);
 
 // ---- client -> relay --------------------------------------------------------------------
 
 export const ClientMessage = z.discriminatedUnion('t', [
   z.object({ t: z.literal('hello'), v: z.number().int(), client: z.string().max(128).optional() }),
-  z.object({ t: z.literal('register'), id: requestId, user: name, password: z.string().max(4096) }),
-  z.object({ t: z.literal('login'), id: requestId, user: name, password: z.string().max(4096) }),
+  /**
+   * `keys` are the device's public identity keys (signed); `proof` signs the welcome's
+   * challenge bound to this TLS session, proving possession of the signing key.
+   */
+  z.object({ t: z.literal('register'), id: requestId, user: name, password: z.string().max(4096), keys: PublicKeyBundleSchema.optional(), proof: signature.optional() }),
+  z.object({ t: z.literal('login'), id: requestId, user: name, password: z.string().max(4096), keys: PublicKeyBundleSchema.optional(), proof: signature.optional() }),
   z.object({
     t: z.literal('resume'),
     id: requestId,
     user: name,
     token: z.string().max(256),
+    proof: signature.optional(),
     /** The room to return to after a reconnect, and the last sequence id seen in it. */
     room: name.optional(),
     since: seq.optional(),
@@ -40,6 +48,8 @@ export const ClientMessage = z.discriminatedUnion('t', [
   z.object({ t: z.literal('history'), id: requestId, before: seq.optional(), limit: z.number().int().min(1).max(10_000).optional() }),
   z.object({ t: z.literal('ping'), id: requestId }),
   z.object({ t: z.literal('exit'), id: requestId }),
+  /** A user's public identity keys, to encrypt whispers to them and check theirs. */
+  z.object({ t: z.literal('keys'), id: requestId, user: name }),
 ]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 export type ClientMessageType = ClientMessage['t'];
@@ -59,7 +69,8 @@ export const RoomMessage = z.object({
 export type RoomMessage = z.infer<typeof RoomMessage>;
 
 export const RelayMessage = z.discriminatedUnion('t', [
-  z.object({ t: z.literal('welcome'), v: z.number().int(), server: z.string().max(128), registration: z.enum(['open', 'closed']) }),
+  /** `challenge`: base64 random bytes that the login proof signs (with the TLS session's exporter value). */
+  z.object({ t: z.literal('welcome'), v: z.number().int(), server: z.string().max(128), registration: z.enum(['open', 'closed']), challenge: z.string().max(256) }),
   z.object({ t: z.literal('session'), re: requestId, user: name, token: z.string().max(256), resumed: z.boolean() }),
   /** The room the client is now in: after login, create, join, leave, or a resume. */
   z.object({
@@ -78,6 +89,7 @@ export const RelayMessage = z.discriminatedUnion('t', [
   z.object({ t: z.literal('rooms'), re: requestId, rooms: z.array(z.object({ name, members: z.number().int().nonnegative() })).max(100_000) }),
   z.object({ t: z.literal('history'), re: requestId, room: name, messages: z.array(RoomMessage).max(10_000), hasMore: z.boolean() }),
   z.object({ t: z.literal('whisper'), from: name, body: z.string().max(32 * 1024), time: z.number(), id: requestId }),
+  z.object({ t: z.literal('keys'), re: requestId, user: name, keys: PublicKeyBundleSchema }),
   z.object({ t: z.literal('ok'), re: requestId }),
   z.object({ t: z.literal('pong'), re: requestId, time: z.number() }),
   z.object({

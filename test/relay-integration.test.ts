@@ -2,6 +2,8 @@ import { connect } from 'node:tls';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { encodeControl } from '../shared/codec.js';
+import { generateIdentity, publicBundle, signLoginChallenge } from '../shared/crypto/identity.js';
+import { boundChallenge } from '../shared/login-proof.js';
 import type { RunningRelay } from '../relay/server.js';
 import { WireClient } from './helpers/wire-client.js';
 import { tempDir, testRelay } from './helpers/relay.js';
@@ -303,3 +305,62 @@ restart('a restart keeps accounts, history and resume tokens; a resume catches u
 });
 
 restart.run();
+
+const keys = suite('relay key directory');
+
+async function helloWithChallenge(port: number): Promise<{ client: WireClient; challenge: Uint8Array }> {
+  const client = await WireClient.open(port);
+  client.send({ t: 'hello', v: 1 });
+  const welcome = await client.next('welcome');
+  return { client, challenge: boundChallenge(welcome.challenge, client.socket) };
+}
+
+keys('register uploads signed keys with a proof; others fetch them; a bad proof or bundle is refused', async () => {
+  const dir = await tempDir();
+  const relay = await testRelay(dir.path);
+  const annId = await generateIdentity();
+  const { client: ann, challenge } = await helloWithChallenge(relay.port);
+  const registered = await ann.request({
+    t: 'register', id: 'r', user: 'ann', password: 'correct horse',
+    keys: await publicBundle(annId, 'ann'), proof: await signLoginChallenge(annId, 'ann', challenge),
+  });
+  assert.is(registered.t, 'session');
+
+  const bob = await WireClient.session(relay.port, 'bob');
+  const fetched = await bob.request({ t: 'keys', id: 'k', user: 'ANN' });
+  assert.equal(fetched.t === 'keys' && fetched.keys, await publicBundle(annId, 'ann'));
+  assert.is(errorCode(await bob.request({ t: 'keys', id: 'k2', user: 'nobody' })), 'E_NO_SUCH_USER');
+  assert.is(errorCode(await ann.request({ t: 'keys', id: 'k3', user: 'bob' })), 'E_NO_KEY');
+
+  // A proof made for another connection's challenge does not log in.
+  const other = await helloWithChallenge(relay.port);
+  const replayed = await other.client.request({
+    t: 'login', id: 'l', user: 'ann', password: 'correct horse',
+    keys: await publicBundle(annId, 'ann'), proof: await signLoginChallenge(annId, 'ann', challenge),
+  });
+  assert.is(errorCode(replayed), 'E_AUTH');
+  // Keys signed for another name are refused.
+  const third = await helloWithChallenge(relay.port);
+  const wrongName = await third.client.request({
+    t: 'register', id: 'r2', user: 'cat', password: 'correct horse',
+    keys: await publicBundle(annId, 'ann'), proof: await signLoginChallenge(annId, 'cat', third.challenge),
+  });
+  assert.is(errorCode(wrongName), 'E_BAD_KEYS');
+
+  // A new device's keys replace the old ones at login (contacts then see a key change).
+  const newId = await generateIdentity();
+  const fourth = await helloWithChallenge(relay.port);
+  const relogin = await fourth.client.request({
+    t: 'login', id: 'l2', user: 'ann', password: 'correct horse',
+    keys: await publicBundle(newId, 'ann'), proof: await signLoginChallenge(newId, 'ann', fourth.challenge),
+  });
+  assert.is(relogin.t, 'session');
+  const refetched = await bob.request({ t: 'keys', id: 'k4', user: 'ann' });
+  assert.equal(refetched.t === 'keys' && refetched.keys, await publicBundle(newId, 'ann'));
+
+  for (const client of [ann, bob, other.client, third.client, fourth.client]) client.close();
+  await relay.close();
+  await dir.remove();
+});
+
+keys.run();

@@ -5,7 +5,7 @@ import type { ClientMessageType } from '../shared/messages.js';
 
 const STATES: SessionState[] = ['hello', 'login', 'authenticating', 'ready', 'closing'];
 const EVENTS: SessionEvent[] = ['hello-ok', 'auth-start', 'auth-failed', 'auth-ok', 'close'];
-const TYPES: ClientMessageType[] = ['hello', 'register', 'login', 'resume', 'say', 'create', 'join', 'leave', 'users', 'rooms', 'whisper', 'history', 'ping', 'exit'];
+const TYPES: ClientMessageType[] = ['hello', 'register', 'login', 'resume', 'say', 'create', 'join', 'leave', 'users', 'rooms', 'whisper', 'history', 'ping', 'exit', 'keys'];
 
 test('the happy path', () => {
   let state: SessionState = 'hello';
