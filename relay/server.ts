@@ -1,5 +1,6 @@
 import { createServer, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
+import { ChatError } from '../shared/errors.js';
 import { resolveLimits, type Limits } from '../shared/limits.js';
 import { loadCertificateFiles, loadOrCreateCertificate } from './certs.js';
 import { RelayConnection } from './connection.js';
@@ -103,13 +104,22 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     socket.destroy();
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, options.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    // Port taken or address unavailable: release the data folder so a retry can open it.
+    await hasher.close();
+    await store.close();
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new ChatError('E_ADDRESS_IN_USE', `${options.host}:${options.port} is already in use (another relay?); pick another --port`);
+    throw error;
+  }
   server.on('error', (error) => log(`listener: ${error.message}`));
 
   const sweepEveryMs = Math.max(50, Math.min(1_000, Math.floor(limits.idleTimeoutMs / 4)));

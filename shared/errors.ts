@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   E_SHUTDOWN: 'the relay is shutting down',
   E_REPLACED: 'this account logged in from somewhere else',
   E_INTERNAL: 'internal error',
+  E_ADDRESS_IN_USE: 'the relay could not listen: the address is in use',
   // accounts
   E_NOT_LOGGED_IN: 'log in first',
   E_ALREADY_LOGGED_IN: 'already logged in',

@@ -364,3 +364,25 @@ keys('register uploads signed keys with a proof; others fetch them; a bad proof 
 });
 
 keys.run();
+
+const listen = suite('relay listen failure');
+
+listen('a taken port is reported with E_ADDRESS_IN_USE and leaves the data folder usable', async () => {
+  const dir = await tempDir();
+  const first = await testRelay(dir.path);
+  const other = await tempDir();
+  let code: string | undefined;
+  try {
+    await testRelay(other.path, { port: first.port });
+  } catch (error) {
+    code = (error as { code?: string }).code;
+  }
+  assert.is(code, 'E_ADDRESS_IN_USE');
+  const retry = await testRelay(other.path);
+  await retry.close();
+  await first.close();
+  await dir.remove();
+  await other.remove();
+});
+
+listen.run();
