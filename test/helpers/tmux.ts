@@ -1,0 +1,134 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+/**
+ * Drives a real terminal program inside tmux for end-to-end tests: type keys, read the screen
+ * back as text, wait for something to appear. Each session runs on its own tmux server
+ * (`-L` socket, no config file), so tests never touch the user's tmux and `kill()` removes
+ * everything they started.
+ */
+
+const run = promisify(execFile);
+
+/** Throws (never skips) when tmux is missing, saying how to install it. */
+export function requireTmux(): void {
+  try {
+    execFileSync('tmux', ['-V'], { stdio: 'ignore' });
+  } catch {
+    throw new Error('tmux is not installed, and the TUI end-to-end tests drive the real TUI inside it: apt-get install tmux');
+  }
+}
+
+export interface TmuxStartOptions {
+  /** The program and its arguments (run through sh so that its exit status can be printed). */
+  command: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  cols?: number;
+  rows?: number;
+}
+
+function shellQuote(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Printed after the program ends: `[exited N]`. */
+export const EXIT_MARK = /\[exited (\d+)\]/;
+
+export class TmuxSession {
+  private killed = false;
+
+  private constructor(
+    /** The private server's socket name. */
+    readonly socket: string,
+    readonly name: string,
+  ) {}
+
+  /** Starts `command` in a detached session of `cols` x `rows` (default 100 x 30). */
+  static async start(options: TmuxStartOptions): Promise<TmuxSession> {
+    requireTmux();
+    const id = `${process.pid}-${randomBytes(4).toString('hex')}`;
+    const session = new TmuxSession(`securechat-test-${id}`, `tui-${id}`);
+    const env = { LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8', ...options.env };
+    // After the program ends, say how, and keep the pane so the test can read it.
+    const script = `${options.command.map(shellQuote).join(' ')}; echo "[exited $?]"; sleep 600`;
+    const args = ['-u', '-L', session.socket, '-f', '/dev/null', 'new-session', '-d', '-s', session.name];
+    args.push('-x', String(options.cols ?? 100), '-y', String(options.rows ?? 30));
+    if (options.cwd) args.push('-c', options.cwd);
+    for (const [key, value] of Object.entries(env)) args.push('-e', `${key}=${value}`);
+    args.push(script);
+    await run('tmux', args, { env: { ...process.env, ...env } });
+    return session;
+  }
+
+  private tmux(args: string[]): Promise<{ stdout: string }> {
+    return run('tmux', ['-L', this.socket, ...args]);
+  }
+
+  /** The visible screen as plain text (`escapes`: with SGR attributes, `capture-pane -e`). */
+  async capture(escapes = false): Promise<string> {
+    const { stdout } = await this.tmux(['capture-pane', '-p', ...(escapes ? ['-e'] : []), '-t', this.name]);
+    return stdout;
+  }
+
+  /** Sends tmux key names (`Enter`, `Tab`, `C-c`, `PageUp`...). */
+  async keys(...keys: string[]): Promise<void> {
+    await this.tmux(['send-keys', '-t', this.name, ...keys]);
+  }
+
+  /** Types text literally. */
+  async type(text: string): Promise<void> {
+    await this.tmux(['send-keys', '-l', '-t', this.name, text]);
+  }
+
+  /** A tmux format value for the pane/window (e.g. `#{window_bell_flag}`). */
+  async format(format: string): Promise<string> {
+    const { stdout } = await this.tmux(['display-message', '-p', '-t', this.name, format]);
+    return stdout.trim();
+  }
+
+  /** Clears the window's bell flag (tmux clears alerts when a window is selected). */
+  async clearBell(): Promise<void> {
+    await this.tmux(['new-window', '-d', '-t', `${this.name}:9`, 'sleep 600']).catch(() => {});
+    await this.tmux(['select-window', '-t', `${this.name}:9`]);
+    await this.tmux(['select-window', '-t', `${this.name}:0`]);
+  }
+
+  async resize(cols: number, rows: number): Promise<void> {
+    await this.tmux(['resize-window', '-t', this.name, '-x', String(cols), '-y', String(rows)]);
+  }
+
+  /**
+   * Polls the screen until `expected` (text, pattern, or test on the screen) shows, and returns
+   * that screen; fails after `timeoutMs` with the last screen in the message.
+   */
+  async waitFor(expected: string | RegExp | ((screen: string) => boolean), options: { timeoutMs?: number; escapes?: boolean } = {}): Promise<string> {
+    const timeoutMs = options.timeoutMs ?? 15_000;
+    const test = typeof expected === 'function' ? expected : typeof expected === 'string' ? (s: string) => s.includes(expected) : (s: string) => expected.test(s);
+    const deadline = Date.now() + timeoutMs;
+    let screen = '';
+    for (;;) {
+      screen = await this.capture(options.escapes === true);
+      if (test(screen)) return screen;
+      if (Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`timed out after ${timeoutMs} ms waiting for ${String(expected)}; the screen was:\n${screen}`);
+  }
+
+  /** Ends the session and its private tmux server, and removes the server's socket file (safe to call twice). */
+  async kill(): Promise<void> {
+    if (this.killed) return;
+    this.killed = true;
+    const socketPath = await this.tmux(['display-message', '-p', '#{socket_path}']).then(
+      (r) => r.stdout.trim(),
+      () => '',
+    );
+    await this.tmux(['kill-server']).catch(() => {});
+    // tmux leaves the socket file behind; it is ours (a unique name), so remove it.
+    if (socketPath !== '' && path.basename(socketPath) === this.socket) await rm(socketPath, { force: true });
+  }
+}

@@ -1,0 +1,397 @@
+import type blessed from 'blessed';
+import { ChatError } from '../shared/errors.js';
+import { nameKey } from '../shared/names.js';
+import { TabCompleter, type CompletionSources } from './completion.js';
+import { ChatClient, type ChatClientOptions } from './core/client.js';
+import { parseCommandLine, type CommandRegistry } from './core/commands.js';
+import type { ChatEvent } from './core/events.js';
+import { InputHistory } from './input-history.js';
+import { safeLine } from './sanitize.js';
+import { LOCAL_COMMANDS, createTuiCommands, helpLines } from './tui-commands.js';
+import type { KeyInfo } from './view/login-form.js';
+import { LineEditor } from './view/line-editor.js';
+import { MainView } from './view/main-view.js';
+import { computeLayout, messageRows, promptFor, renderMessages, renderRooms, renderStatus, renderUsers, scrollBy } from './view/render.js';
+import { ringBell } from './view/screen.js';
+import type { ViewModel } from './view/state.js';
+import { bold, inverse } from './view/style.js';
+import { fitWidth, textWidth } from './view/text-width.js';
+
+/** Routes the screen's keys and redraws to whichever page is showing. */
+export class KeyRouter {
+  private handler: ((ch: string | undefined, key: KeyInfo) => void) | null = null;
+  private redraw: (() => void) | null = null;
+  private readonly onKey = (ch: string | undefined, key: KeyInfo) => this.handler?.(ch, key);
+  private readonly onResize = () => this.redraw?.();
+
+  constructor(private readonly screen: blessed.Widgets.Screen) {
+    screen.on('keypress', this.onKey);
+    screen.on('resize', this.onResize);
+  }
+
+  set(handler: (ch: string | undefined, key: KeyInfo) => void, redraw: () => void): void {
+    this.handler = handler;
+    this.redraw = redraw;
+  }
+
+  detach(): void {
+    this.screen.off('keypress', this.onKey);
+    this.screen.off('resize', this.onResize);
+    this.handler = null;
+    this.redraw = null;
+  }
+}
+
+function describe(error: unknown): ChatError {
+  if (error instanceof ChatError) return error;
+  return new ChatError('E_INTERNAL', error instanceof Error ? error.message : String(error));
+}
+
+/** How long /exit waits for the relay to store what was sent before closing anyway. */
+const EXIT_GRACE_MS = 5_000;
+
+export interface SessionOptions {
+  screen: blessed.Widgets.Screen;
+  keys: KeyRouter;
+  model: ViewModel;
+  /** Used again by /reconnect (with register off: the account exists by then). */
+  clientOptions: ChatClientOptions;
+}
+
+/**
+ * The main view's controller: keys to the line editor, history, completion, scrolling and
+ * commands; client events to the view model; the model to the screen. The only place that
+ * talks to the ChatClient once logged in.
+ */
+export class ChatSession {
+  client: ChatClient | null = null;
+  private readonly editor = new LineEditor();
+  private readonly history = new InputHistory();
+  private readonly completer = new TabCompleter();
+  private readonly registry: CommandRegistry = createTuiCommands();
+  private view: MainView | null = null;
+  private unsubscribe: (() => void) | null = null;
+  private drawPending = false;
+  private ticker: NodeJS.Timeout | null = null;
+  private finish: ((code: number) => void) | null = null;
+  private quitting = false;
+
+  constructor(private readonly options: SessionOptions) {}
+
+  get model(): ViewModel {
+    return this.options.model;
+  }
+
+  /** Starts listening to a client (before its connect, so the first events are kept). */
+  attach(client: ChatClient): void {
+    this.unsubscribe?.();
+    this.client = client;
+    this.unsubscribe = client.on('*', (event) => this.onEvent(client, event));
+  }
+
+  private onEvent(client: ChatClient, event: ChatEvent): void {
+    if (client !== this.client) return;
+    const effects = this.model.apply(event);
+    if (event.type === 'connected') {
+      // One round trip right away, so the status bar shows it before the first heartbeat.
+      setImmediate(() => {
+        if (client === this.client && client.connected) client.ping().catch(() => {});
+      });
+    }
+    if (this.view) {
+      if (effects.bell) ringBell(this.options.screen);
+      this.scheduleDraw();
+    }
+  }
+
+  /** Shows the main view and resolves with the exit status when the user quits. */
+  run(): Promise<number> {
+    this.view = new MainView(this.options.screen);
+    this.options.keys.set(
+      (ch, key) => this.onKey(ch, key),
+      () => this.draw(),
+    );
+    this.ticker = setInterval(() => {
+      // The reconnect countdown moves once a second.
+      if (this.model.status.phase === 'reconnecting') this.scheduleDraw();
+    }, 1_000);
+    this.draw();
+    return new Promise<number>((resolve) => {
+      this.finish = resolve;
+    });
+  }
+
+  /** Quits: politely (/exit) or at once (Ctrl-C, a signal). */
+  async quit(polite: boolean): Promise<void> {
+    if (this.quitting) return;
+    this.quitting = true;
+    const client = this.client;
+    if (client) {
+      if (polite && client.state !== 'closed') {
+        this.model.system('leaving once the relay has stored what you sent…');
+        this.draw();
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([client.exit().catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, EXIT_GRACE_MS)))]);
+        clearTimeout(timer);
+      }
+      await client.close();
+    }
+    this.unsubscribe?.();
+    if (this.ticker) clearInterval(this.ticker);
+    this.ticker = null;
+    this.view?.destroy();
+    this.view = null;
+    this.finish?.(0);
+  }
+
+  // ---- drawing ----------------------------------------------------------------------------
+
+  private scheduleDraw(): void {
+    if (this.drawPending) return;
+    this.drawPending = true;
+    setImmediate(() => {
+      this.drawPending = false;
+      this.draw();
+    });
+  }
+
+  private draw(): void {
+    const view = this.view;
+    if (!view) return;
+    const screen = this.options.screen;
+    const layout = computeLayout(Number(screen.width), Number(screen.height));
+    const messages = renderMessages(this.model, layout.messagesWidth, layout.paneHeight);
+    // Scrolled back down to the newest line (or the lines above got shorter): follow again.
+    if (messages.view.anchor === null && this.model.current.anchor !== null) this.model.setAnchor(null);
+    view.draw({
+      layout,
+      rooms: renderRooms(this.model.roomList(), layout.roomsWidth, layout.paneHeight),
+      messages: messages.rows,
+      users: renderUsers(this.model.users, this.model.user, layout.usersWidth, layout.paneHeight),
+      status: renderStatus(this.model, layout.cols, Date.now()),
+      input: this.inputRow(layout.cols),
+    });
+  }
+
+  private inputRow(columns: number): string {
+    const prompt = fitWidth(promptFor(this.model), Math.max(0, Math.floor(columns / 3))).text;
+    const room = Math.max(1, columns - textWidth(prompt));
+    const w = this.editor.window(room);
+    return bold(prompt) + w.before + inverse(w.atCursor) + w.after;
+  }
+
+  // ---- keys ---------------------------------------------------------------------------------
+
+  private completionSources(): CompletionSources {
+    const own = nameKey(this.model.user);
+    const rooms = this.model
+      .roomList()
+      .map((r) => r.name)
+      .filter((name) => nameKey(name) !== 'global');
+    return { commands: this.registry.names(), nicks: this.model.users.filter((u) => nameKey(u) !== own), rooms };
+  }
+
+  private scrollPage(direction: -1 | 1): void {
+    const screen = this.options.screen;
+    const layout = computeLayout(Number(screen.width), Number(screen.height));
+    const rows = messageRows(this.model.current, this.model.pending, this.model.user, layout.messagesWidth);
+    const step = Math.max(1, layout.paneHeight - 2);
+    this.model.setAnchor(scrollBy(rows, this.model.current.anchor, layout.paneHeight, direction * step));
+  }
+
+  private onKey(ch: string | undefined, key: KeyInfo): void {
+    const full = key.full ?? key.name ?? '';
+    switch (full) {
+      case 'C-c':
+        void this.quit(false);
+        return;
+      case 'enter':
+      case 'linefeed':
+        this.submit();
+        break;
+      case 'return':
+        // blessed reports CR twice, as `return` and `enter`: act on `enter` only.
+        return;
+      case 'tab':
+      case 'S-tab': {
+        const result =
+          full === 'tab'
+            ? this.completer.next(this.editor.text, this.editor.cursorUnits, this.completionSources())
+            : this.completer.previous(this.editor.text, this.editor.cursorUnits, this.completionSources());
+        if (result) this.editor.set(result.line, result.cursor);
+        break;
+      }
+      case 'up': {
+        const line = this.history.up(this.editor.text);
+        if (line !== undefined) this.editor.set(line);
+        break;
+      }
+      case 'down': {
+        const line = this.history.down(this.editor.text);
+        if (line !== undefined) this.editor.set(line);
+        break;
+      }
+      case 'pageup':
+        this.scrollPage(-1);
+        break;
+      case 'pagedown':
+        this.scrollPage(1);
+        break;
+      case 'C-l':
+        this.options.screen.realloc();
+        break;
+      case 'backspace':
+        this.editor.backspace();
+        break;
+      case 'delete':
+      case 'C-d':
+        this.editor.deleteForward();
+        break;
+      case 'left':
+      case 'C-b':
+        this.editor.left();
+        break;
+      case 'right':
+      case 'C-f':
+        this.editor.right();
+        break;
+      case 'home':
+      case 'C-a':
+        this.editor.home();
+        break;
+      case 'end':
+      case 'C-e':
+        this.editor.end();
+        break;
+      case 'M-b':
+      case 'C-left':
+        this.editor.wordLeft();
+        break;
+      case 'M-f':
+      case 'C-right':
+        this.editor.wordRight();
+        break;
+      case 'C-w':
+        this.editor.deleteWordBefore();
+        break;
+      case 'C-u':
+        this.editor.killToStart();
+        break;
+      case 'C-k':
+        this.editor.killToEnd();
+        break;
+      default:
+        if (ch !== undefined && ch.length > 0 && !key.ctrl && !key.meta && full !== 'escape') this.editor.insert(ch);
+        else return;
+    }
+    this.scheduleDraw();
+  }
+
+  // ---- input lines ----------------------------------------------------------------------------
+
+  /** Enter: a command or a message. The line stays in the input when it cannot be acted on now. */
+  private submit(): void {
+    const line = this.editor.text;
+    const parsed = parseCommandLine(line, this.registry);
+    const client = this.client;
+    switch (parsed.kind) {
+      case 'empty':
+        return;
+      case 'error':
+        // Kept in the input so a typo can be fixed.
+        this.history.push(line);
+        this.model.error(parsed.error.code, parsed.error.message, parsed.name);
+        return;
+      case 'say': {
+        if (!client || client.state === 'closed' || client.state === 'idle') {
+          this.model.system('offline: the message stays in the input line; /reconnect, then press Enter again');
+          return;
+        }
+        this.editor.take();
+        this.history.push(line);
+        // Shown greyed until the relay stores it; while reconnecting it is queued and resent.
+        const pending = this.model.addPending(parsed.text);
+        client.say(parsed.text).then(
+          () => {
+            this.model.removePending(pending);
+            this.scheduleDraw();
+          },
+          (error: unknown) => {
+            this.model.removePending(pending);
+            const e = describe(error);
+            this.model.error(e.code, `not sent: "${safeLine(parsed.text)}": ${e.message}`);
+            this.scheduleDraw();
+          },
+        );
+        return;
+      }
+      case 'command':
+        break;
+    }
+
+    const name = parsed.command.name;
+    if (LOCAL_COMMANDS.has(name)) {
+      this.editor.take();
+      this.history.push(line);
+      if (name === 'help') for (const text of helpLines(this.registry, parsed.args as string | undefined)) this.model.system(text);
+      else if (name === 'clear') this.model.clearCurrent();
+      else if (name === 'reconnect') void this.reconnect();
+      return;
+    }
+    if (name === 'exit') {
+      this.editor.take();
+      void this.quit(true);
+      return;
+    }
+    if (!client || client.state !== 'online') {
+      const why = client?.state === 'reconnecting' ? 'reconnecting' : 'offline';
+      this.model.system(`${why}: /${name} stays in the input line; press Enter again once connected`);
+      return;
+    }
+    this.editor.take();
+    this.history.push(line);
+    parsed.command.run(client, parsed.args).then(
+      (result: unknown) => {
+        if (name === 'ping' && typeof result === 'number') {
+          this.model.system(`pong from ${this.model.status.server}: ${result} ms`);
+          this.scheduleDraw();
+        }
+      },
+      (error: unknown) => {
+        const e = describe(error);
+        this.model.error(e.code, e.message, name);
+        this.scheduleDraw();
+      },
+    );
+  }
+
+  /** /reconnect: a new client with the same options, once the old one gave up. */
+  private async reconnect(): Promise<void> {
+    const old = this.client;
+    if (old && old.state !== 'closed') {
+      this.model.system(old.state === 'reconnecting' ? 'already reconnecting' : 'already connected');
+      return;
+    }
+    let client: ChatClient;
+    try {
+      client = new ChatClient({ ...this.options.clientOptions, register: false });
+    } catch (error) {
+      const e = describe(error);
+      this.model.error(e.code, e.message, 'reconnect');
+      return;
+    }
+    this.attach(client);
+    this.model.status = { ...this.model.status, phase: 'connecting' };
+    this.model.system(`connecting to ${this.model.status.server}…`);
+    this.scheduleDraw();
+    try {
+      await client.connect();
+    } catch (error) {
+      const e = describe(error);
+      this.model.status = { ...this.model.status, phase: 'offline' };
+      this.model.error(e.code, e.message, 'reconnect');
+      await client.close();
+    }
+    this.scheduleDraw();
+  }
+}
