@@ -4,8 +4,9 @@ import { SeqWindow } from '../tui/core/seen.js';
 
 test('in-order ids advance the floor; repeats are duplicates', () => {
   const w = new SeqWindow();
-  assert.is(w.floor, -1);
-  assert.ok(w.mark(0));
+  assert.is(w.floor, 0);
+  assert.not.ok(w.mark(0), 'ids start at 1');
+  assert.is(new SeqWindow(-1).floor, -1);
   assert.ok(w.mark(1));
   assert.ok(w.mark(2));
   assert.not.ok(w.mark(1));

@@ -48,14 +48,7 @@ export function clientOptionsFrom(cli: CliOptions): ChatClientOptions {
 // body of this one function with `return (await import('./app.js')).runTui(cli)` or similar;
 // nothing else in this file needs to change.
 async function startInteractive(cli: CliOptions): Promise<number> {
-  void cli;
-  process.stderr.write(
-    'securechat: the full-screen client is not available yet.\n' +
-      'Use the JSON-lines mode instead, e.g.\n' +
-      '  SECURECHAT_PASSWORD=... securechat --json --server HOST:PORT --user NAME\n' +
-      'See securechat --help.\n',
-  );
-  return EXIT_USAGE;
+  return (await import('./app.js')).runTui(cli);
 }
 // ==== end of TUI entry point ================================================================
 

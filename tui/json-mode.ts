@@ -59,6 +59,9 @@ export async function runJsonMode(options: JsonModeOptions): Promise<number> {
     void client.close();
   };
   const lines = readline.createInterface({ input: options.input, crlfDelay: Infinity, terminal: false });
+  // Take the iterator now: readline drops lines that arrive before iteration starts, and
+  // input may arrive (or even end) while we are still connecting.
+  const input = lines[Symbol.asyncIterator]();
   options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     try {
@@ -80,7 +83,8 @@ export async function runJsonMode(options: JsonModeOptions): Promise<number> {
 
     let messageFailed = false;
     const sending = new Set<Promise<void>>();
-    for await (const line of lines) {
+    for (let next = await input.next(); !next.done; next = await input.next()) {
+      const line = next.value;
       const parsed = parseCommandLine(line);
       if (parsed.kind === 'empty') continue;
       if (parsed.kind === 'error') {

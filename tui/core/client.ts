@@ -6,11 +6,13 @@ import { PROTOCOL_VERSION, type ClientMessage, type RelayMessage, type RelayMess
 import { GLOBAL_ROOM, nameKey, validateRoomName, validateUserName } from '../../shared/names.js';
 import { DEFAULT_PORT, DEFAULT_SERVER, formatServerAddress, parseServerAddress, type ServerAddress } from './address.js';
 import { DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from './backoff.js';
+import { collectMissed } from './catch-up.js';
 import { parseCommandLine } from './commands.js';
 import { dialRelay, relayError, type RelayConnection } from './connection.js';
 import type { ChatEvent, ChatEventOf, ChatEventType, ChatMessage, RoomInfo } from './events.js';
 import { Inbox } from './inbox.js';
 import { configDir as defaultConfigDir, knownRelaysFile } from './paths.js';
+import { pacerFor, type SendPacer } from './pacer.js';
 import { SeqWindow } from './seen.js';
 import { KnownRelays, type TrustOptions } from './trust.js';
 
@@ -155,6 +157,10 @@ export class ChatClient {
 
   private readonly pending = new Map<string, PendingRequest>();
   private readonly unacked = new Map<string, UnackedSay>();
+  /** Unacknowledged messages not yet sent on the current connection, in order. */
+  private toSend: UnackedSay[] = [];
+  private readonly pacer: SendPacer;
+  private pumpTimer: NodeJS.Timeout | null = null;
   private drainWaiters: Array<{ resolve(): void; reject(e: ChatError): void }> = [];
   private closedWaiters: Array<() => void> = [];
 
@@ -182,6 +188,7 @@ export class ChatClient {
     this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
     this.maxUnacked = options.maxUnackedMessages ?? 1000;
     this.catchUpMax = options.catchUpMaxMessages ?? 10_000;
+    this.pacer = pacerFor(this.limits.messagesPerSecond, this.limits.messageBurst, Date.now());
   }
 
   // ---- state ---------------------------------------------------------------------------
@@ -292,6 +299,10 @@ export class ChatClient {
     }
   }
 
+  private isShutDown(): boolean {
+    return this.stateValue === 'closed';
+  }
+
   /** A fresh request id (also used as message ids): unique per client instance and session. */
   nextId(prefix = 'r'): string {
     this.idCounter += 1;
@@ -387,9 +398,17 @@ export class ChatClient {
           lostRoom = error;
         }
       }
-      const missed = wasIn !== null && sameRoom(wasIn, joined.room) ? await this.collectMissed(joined, ask) : null;
+      const missed =
+        wasIn !== null && sameRoom(wasIn, joined.room)
+          ? await collectMissed(this.windowFor(joined.room), joined, (before, limit) => ask({ t: 'history', id: this.nextId(), before, limit }), {
+              maxPage: this.limits.historyMaxPage,
+              maxMessages: this.catchUpMax,
+            })
+          : null;
 
       // 4. live: show where we are, hand over what arrived meanwhile, resend what was not acknowledged
+      // close() may have run during the awaits above.
+      if (this.isShutDown()) throw new ChatError('E_CLOSED', 'the client was closed');
       this.conn = conn;
       this.connecting = null;
       live = true;
@@ -399,8 +418,17 @@ export class ChatClient {
       if (lostRoom) this.emitError(lostRoom, 'join');
       if (missed) this.applyRejoined(joined, missed.messages, missed.truncated);
       else this.applyJoined(joined);
-      for (const message of [...deferred, ...inbox.takeAll()]) this.dispatch(message);
-      this.resendUnacked();
+      for (const message of [...deferred, ...inbox.takeAll()]) {
+        // Traffic of a room passed through on the way (the global room before walking back
+        // into a chatroom) is not ours to show.
+        if ((message.t === 'message' || message.t === 'presence') && !sameRoom(message.room, this.roomName)) continue;
+        this.dispatch(message);
+      }
+      // Everything not acknowledged goes (again) on this connection, in the order it was said.
+      this.stopPump();
+      this.toSend = [...this.unacked.values()];
+      this.pacer.reset(Date.now());
+      this.pump();
       this.startHeartbeat();
     } catch (error) {
       if (this.connecting === conn) this.connecting = null;
@@ -440,54 +468,6 @@ export class ChatClient {
   private sinceFor(room: string): number | undefined {
     const floor = this.windowFor(room).floor;
     return floor >= 0 ? floor : undefined;
-  }
-
-  /**
-   * After a reconnect into the room we were in: the messages of it we have not shown, oldest
-   * first. When the relay says it sent fewer than were missed (`hasMore`), every hole between
-   * our last seen id and what it sent is filled by paging back with `history`, whichever part
-   * of the range it chose to send (bounded by catchUpMaxMessages).
-   */
-  private async collectMissed(
-    joined: RelayMessageOf<'joined'>,
-    ask: (m: ClientMessage & { id: string }) => Promise<RelayMessage>,
-  ): Promise<{ messages: RoomMessage[]; truncated: boolean }> {
-    const window = this.windowFor(joined.room);
-    const floor = window.floor;
-    const collected = new Map<number, RoomMessage>();
-    for (const m of joined.history) if (!window.has(m.seq)) collected.set(m.seq, m);
-    let truncated = false;
-    if (joined.hasMore && floor >= 0) {
-      // Holes as (below, above): the ids strictly between are wanted; `above` undefined = up to the newest.
-      const holes: Array<[number, number | undefined]> = [];
-      let previous = floor;
-      for (const m of joined.history) {
-        if (m.seq <= floor) continue;
-        if (m.seq > previous + 1) holes.push([previous, m.seq]);
-        previous = Math.max(previous, m.seq);
-      }
-      if (joined.history.length === 0) holes.push([floor, undefined]);
-      fill: for (const [below, above] of holes) {
-        let before = above;
-        for (;;) {
-          const room = this.catchUpMax - collected.size;
-          if (room <= 0) {
-            truncated = true;
-            break fill;
-          }
-          const wanted = before === undefined ? this.limits.historyMaxPage : before - below - 1;
-          const limit = Math.max(1, Math.min(this.limits.historyMaxPage, room, wanted));
-          const reply = await ask({ t: 'history', id: this.nextId(), before, limit });
-          if (reply.t !== 'history') throw this.replyError(reply);
-          for (const m of reply.messages) if (m.seq > below && !window.has(m.seq)) collected.set(m.seq, m);
-          const first = reply.messages[0];
-          if (!reply.hasMore || !first || first.seq <= below + 1) break;
-          before = first.seq;
-        }
-      }
-    }
-    const messages = [...collected.values()].sort((a, b) => a.seq - b.seq);
-    return { messages, truncated };
   }
 
   // ---- what the relay says --------------------------------------------------------------
@@ -543,7 +523,14 @@ export class ChatClient {
       return;
     }
     if (!this.windowFor(m.room).mark(m.seq)) return;
+    this.noteShown(m.room, m.seq);
     this.emit({ type: 'message', ...this.toChatMessage(m) });
+  }
+
+  /** /history pages back from the oldest message shown; in a room joined empty that is the first live one. */
+  private noteShown(room: string, seq: number): void {
+    const key = nameKey(room);
+    if (!this.oldestShown.has(key)) this.oldestShown.set(key, seq);
   }
 
   private settleAck(id: string, room: string, seq: number, time: number): void {
@@ -553,6 +540,7 @@ export class ChatClient {
     const ack: AckInfo = { id, room, seq, time };
     this.emit({ type: 'ack', ...ack });
     if (this.windowFor(room).mark(seq)) {
+      this.noteShown(room, seq);
       this.emit({ type: 'message', room, seq, from: this.userName, text: entry.text, id, time, own: true });
     }
     entry.resolve(ack);
@@ -593,6 +581,7 @@ export class ChatClient {
       case 'history':
       case 'ok':
       case 'pong':
+      case 'keys':
         return this.settlePending(m.re, m, null);
       case 'welcome':
       case 'session':
@@ -688,20 +677,43 @@ export class ChatClient {
     return new Promise<AckInfo>((resolve, reject) => {
       const entry: UnackedSay = { id, text, sent: false, resolve, reject };
       this.unacked.set(id, entry);
-      if (this.stateValue === 'online' && this.conn) {
-        entry.sent = true;
-        this.send({ t: 'say', id, text });
-      }
+      this.toSend.push(entry);
+      this.pump();
     });
   }
 
-  private resendUnacked(): void {
-    for (const entry of this.unacked.values()) {
-      if (!this.conn) return;
+  /**
+   * Sends queued room messages in order, as fast as the relay's flood limit allows (the
+   * rest waits for tokens). A message sent before, on an earlier connection, goes again
+   * with `resent: true`: the relay stores it once and acks it with its first seq.
+   */
+  private pump(): void {
+    while (this.toSend.length > 0 && this.stateValue === 'online' && this.conn) {
+      const entry = this.toSend[0];
+      if (!this.unacked.has(entry.id)) {
+        this.toSend.shift();
+        continue;
+      }
+      const now = Date.now();
+      if (!this.pacer.take(now)) {
+        if (!this.pumpTimer) {
+          this.pumpTimer = setTimeout(() => {
+            this.pumpTimer = null;
+            this.pump();
+          }, this.pacer.waitMs(now));
+        }
+        return;
+      }
+      this.toSend.shift();
       const resent = entry.sent;
       entry.sent = true;
       this.send(resent ? { t: 'say', id: entry.id, text: entry.text, resent: true } : { t: 'say', id: entry.id, text: entry.text });
     }
+  }
+
+  private stopPump(): void {
+    if (this.pumpTimer) clearTimeout(this.pumpTimer);
+    this.pumpTimer = null;
   }
 
   /** Resolves when every room message sent so far is acknowledged (rejects if the client closes first). */
@@ -775,6 +787,8 @@ export class ChatClient {
       return Promise.reject(new ChatError('E_TOO_LARGE', `a whisper may be at most ${this.limits.maxWhisperBodyBytes} bytes (this one is ${bytes})`));
     }
     const id = this.nextId('w');
+    // Whispers count against the same flood limit on the relay; keep our mirror of it honest.
+    this.pacer.take(Date.now());
     return this.request({ t: 'whisper', id, to, body: text }, (reply) => {
       this.expect(reply, 'ok');
       this.emit({ type: 'whisper', from: this.userName, to, text, time: Date.now(), id, own: true });
@@ -895,6 +909,15 @@ export class ChatClient {
     this.conn?.destroy(new ChatError('E_CLOSED', 'connection dropped'));
   }
 
+  /** While waiting to reconnect, tries at once instead of waiting out the delay (a "retry now" key). */
+  reconnectNow(): void {
+    if (this.stateValue !== 'reconnecting' || !this.sleepTimer) return;
+    clearTimeout(this.sleepTimer.timer);
+    const { wake } = this.sleepTimer;
+    this.sleepTimer = null;
+    wake();
+  }
+
   private whenClosed(): Promise<void> {
     if (this.stateValue === 'closed') return Promise.resolve();
     return new Promise((resolve) => this.closedWaiters.push(resolve));
@@ -906,6 +929,7 @@ export class ChatClient {
     if (this.conn !== conn) return;
     this.conn = null;
     this.stopHeartbeat();
+    this.stopPump();
     for (const id of [...this.pending.keys()]) {
       this.settlePending(id, null, new ChatError('E_CLOSED', 'the connection to the relay was lost before it answered'));
     }
@@ -966,7 +990,11 @@ export class ChatClient {
     if (this.stateValue === 'closed') return;
     this.stateValue = 'closed';
     this.stopHeartbeat();
+    this.stopPump();
+    this.toSend = [];
     this.abort.abort();
+    this.connecting?.destroy();
+    this.connecting = null;
     if (this.sleepTimer) {
       clearTimeout(this.sleepTimer.timer);
       this.sleepTimer.wake();

@@ -11,17 +11,17 @@ export class SeqWindow {
   private floorSeq: number;
   private readonly above = new Set<number>();
 
-  /** `floor` -1 means nothing seen yet (sequence ids may start at 0). */
-  constructor(floor = -1, private readonly maxAbove = 4096) {
+  /** Sequence ids start at 1 (relay/rooms.ts), so a fresh window's floor is 0: nothing seen, nothing missing. */
+  constructor(floor = 0, private readonly maxAbove = 4096) {
     this.floorSeq = floor;
   }
 
-  /** Every id at or below this has been seen (or was skipped as older context); -1 = none. */
+  /** Every id at or below this has been seen (or was skipped as older context). */
   get floor(): number {
     return this.floorSeq;
   }
 
-  /** The highest id seen, or -1. */
+  /** The highest id seen (the floor when none is above it). */
   get highest(): number {
     let top = this.floorSeq;
     for (const seq of this.above) if (seq > top) top = seq;

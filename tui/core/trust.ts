@@ -100,7 +100,8 @@ export class KnownRelays {
     try {
       return parseKnownRelays(await fs.readFile(this.file, 'utf8'));
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return new Map();
       throw error;
     }
   }

@@ -2,8 +2,10 @@
 export type WorkerRequest =
   /** Open (or create) the partial file; reply with how many bytes it already holds, after hashing them. */
   | { op: 'open'; path: string; maxBytes: number }
-  /** Append bytes (a transferred ArrayBuffer, exactly the bytes to write). */
-  | { op: 'write'; data: ArrayBuffer }
+  /** The shared ring the `write` requests point into (sent once, before any write). */
+  | { op: 'ring'; buffer: SharedArrayBuffer }
+  /** Append `length` bytes found in the ring at `start` (wrapping around its end). */
+  | { op: 'write'; start: number; length: number }
   /** fsync, then reply with the BLAKE2b-512 of everything in the file, and close it. */
   | { op: 'finish' }
   | { op: 'close' }

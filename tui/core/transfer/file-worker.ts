@@ -13,6 +13,7 @@ import type { WorkerReply, WorkerRequest } from './file-worker-protocol.js';
 
 const READ_BYTES = 1024 * 1024;
 
+let ring: Uint8Array | null = null;
 let fd: number | null = null;
 let hash: Hash | null = null;
 let position = 0;
@@ -41,6 +42,13 @@ function hashRange(file: number, start: number, end: number, into: Hash): void {
   }
 }
 
+function appendBytes(file: number, into: Hash, bytes: Uint8Array): void {
+  let written = 0;
+  while (written < bytes.length) written += fs.writeSync(file, bytes, written, bytes.length - written, position + written);
+  into.update(bytes);
+  position += bytes.length;
+}
+
 function closeFile(): void {
   if (fd !== null) fs.closeSync(fd);
   fd = null;
@@ -66,15 +74,14 @@ function handle(request: WorkerRequest): WorkerReply | null {
       position = size;
       return { op: 'opened', offset: size };
     }
+    case 'ring':
+      ring = new Uint8Array(request.buffer);
+      return null;
     case 'write': {
-      if (fd === null || hash === null) throw new Error('write before open');
-      const data = new Uint8Array(request.data);
-      let written = 0;
-      while (written < data.length) {
-        written += fs.writeSync(fd, data, written, data.length - written, position + written);
-      }
-      hash.update(data);
-      position += data.length;
+      if (fd === null || hash === null || ring === null) throw new Error('write before open');
+      const first = Math.min(request.length, ring.length - request.start);
+      appendBytes(fd, hash, ring.subarray(request.start, request.start + first));
+      if (first < request.length) appendBytes(fd, hash, ring.subarray(0, request.length - first));
       return { op: 'written', offset: position };
     }
     case 'finish': {

@@ -1,16 +1,97 @@
 import type { TLSSocket } from 'node:tls';
-import { FRAME_HEADER_BYTES, FrameDecoder, FrameKind, decodeControlPayload, encodeControl } from '../../../shared/codec.js';
+import { FRAME_HEADER_BYTES, FrameKind, decodeControlPayload, encodeControl } from '../../../shared/codec.js';
 import { ChatError } from '../../../shared/errors.js';
 import { type ChannelMessage, parseChannelMessage } from '../../../shared/transfer/wire.js';
 
 export interface ChannelHandlers {
   onMessage(message: ChannelMessage): void;
-  /** A data frame's payload: file bytes, in order. Valid only during the call (copy to keep). */
+  /**
+   * File bytes, in order: a data frame's payload, possibly in several slices as it arrived.
+   * Valid only during the call (copy to keep).
+   */
   onData(payload: Buffer): void;
   /** The channel ended; `error` is set when it broke rather than closed on purpose. */
   onClose(error: ChatError | null): void;
   /** The socket's write buffer drained. */
   onDrain?(): void;
+}
+
+/** Control messages are small JSON objects; anything bigger is not ours. */
+export const MAX_CONTROL_BYTES = 4096;
+
+/**
+ * Streaming decoder for the data channel's frames (shared/codec.ts layout). Unlike the
+ * control connection's FrameDecoder it never gathers a data frame: payload bytes are handed
+ * on as slices of the chunks they arrived in, so a file moves from the socket to the disk
+ * ring with one copy. Control frames (small) are gathered and parsed whole.
+ */
+export class ChannelDecoder {
+  private readonly header = Buffer.alloc(FRAME_HEADER_BYTES);
+  private headerFill = 0;
+  private kind: number = FrameKind.control;
+  /** Payload bytes still expected for the current frame; -1 while reading a header. */
+  private remaining = -1;
+  private control: Buffer | null = null;
+  private controlFill = 0;
+
+  constructor(
+    private readonly maxPayloadBytes: number,
+    private readonly onControl: (payload: Buffer) => void,
+    private readonly onData: (slice: Buffer) => void,
+  ) {}
+
+  /** Throws ChatError E_FRAME_TOO_LARGE or E_PROTOCOL; the decoder is unusable afterwards. */
+  push(chunk: Buffer): void {
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.remaining === -1) {
+        const take = Math.min(FRAME_HEADER_BYTES - this.headerFill, chunk.length - at);
+        chunk.copy(this.header, this.headerFill, at, at + take);
+        this.headerFill += take;
+        at += take;
+        if (this.headerFill === FRAME_HEADER_BYTES) this.startFrame();
+        continue;
+      }
+      const take = Math.min(this.remaining, chunk.length - at);
+      if (this.kind === FrameKind.data) {
+        if (take > 0) this.onData(chunk.subarray(at, at + take));
+      } else {
+        chunk.copy(this.control!, this.controlFill, at, at + take);
+        this.controlFill += take;
+      }
+      at += take;
+      this.remaining -= take;
+      if (this.remaining === 0) this.endFrame();
+    }
+  }
+
+  private startFrame(): void {
+    this.headerFill = 0;
+    const length = this.header.readUInt32BE(0);
+    this.kind = this.header[4];
+    if (length < 1) throw new ChatError('E_PROTOCOL', 'frame length 0');
+    const payload = length - 1;
+    if (this.kind === FrameKind.data) {
+      if (payload > this.maxPayloadBytes) throw new ChatError('E_FRAME_TOO_LARGE', `data frame of ${payload} bytes`);
+    } else if (this.kind === FrameKind.control) {
+      if (payload > MAX_CONTROL_BYTES) throw new ChatError('E_FRAME_TOO_LARGE', `control frame of ${payload} bytes`);
+      this.control = Buffer.allocUnsafe(payload);
+      this.controlFill = 0;
+    } else {
+      throw new ChatError('E_PROTOCOL', `unknown frame kind ${this.kind}`);
+    }
+    this.remaining = payload;
+    if (payload === 0) this.endFrame();
+  }
+
+  private endFrame(): void {
+    this.remaining = -1;
+    if (this.kind === FrameKind.control) {
+      const payload = this.control!;
+      this.control = null;
+      this.onControl(payload);
+    }
+  }
 }
 
 /**
@@ -20,9 +101,9 @@ export interface ChannelHandlers {
  * channel with E_PROTOCOL or E_FRAME_TOO_LARGE.
  */
 export class FramedChannel {
-  private readonly decoder: FrameDecoder;
+  private readonly decoder: ChannelDecoder;
   private handlers: ChannelHandlers | null = null;
-  private held: Array<{ kind: 'message'; message: ChannelMessage } | { kind: 'data'; payload: Buffer }> = [];
+  private held: ChannelMessage[] = [];
   private closed = false;
   private closeError: ChatError | null = null;
 
@@ -33,8 +114,11 @@ export class FramedChannel {
     readonly socket: TLSSocket,
     maxPayloadBytes: number,
   ) {
-    // +1: the codec's length counts the kind byte; control frames are far smaller.
-    this.decoder = new FrameDecoder(maxPayloadBytes + 1);
+    this.decoder = new ChannelDecoder(
+      maxPayloadBytes,
+      (payload) => this.onControlFrame(payload),
+      (slice) => this.onDataSlice(slice),
+    );
     socket.on('data', (chunk: Buffer) => this.onChunk(chunk));
     socket.on('drain', () => this.handlers?.onDrain?.());
     socket.on('error', (error: Error) => {
@@ -63,13 +147,12 @@ export class FramedChannel {
     if (handlers === null) return;
     const held = this.held;
     this.held = [];
-    for (const item of held) {
+    for (const message of held) {
       if (this.handlers !== handlers) {
-        this.held.push(item);
+        this.held.push(message);
         continue;
       }
-      if (item.kind === 'message') handlers.onMessage(item.message);
-      else handlers.onData(item.payload);
+      handlers.onMessage(message);
     }
     if (this.closed && this.handlers === handlers) handlers.onClose(this.closeError);
   }
@@ -88,12 +171,15 @@ export class FramedChannel {
     return frame;
   }
 
-  /** Sends a frame made by {@link FramedChannel.allocateDataFrame}, trimmed to `payloadBytes` actually filled. */
-  sendDataFrame(frame: Buffer, payloadBytes: number): boolean {
+  /**
+   * Sends a frame made by {@link FramedChannel.allocateDataFrame} with `payloadBytes` filled.
+   * `onFlushed` runs once the socket is done with the buffer (it may be reused then).
+   */
+  sendDataFrame(frame: Buffer, payloadBytes: number, onFlushed?: () => void): boolean {
     if (this.closed) return false;
     const exact = frame.subarray(0, FRAME_HEADER_BYTES + payloadBytes);
     exact.writeUInt32BE(payloadBytes + 1, 0);
-    return this.socket.write(exact);
+    return this.socket.write(exact, onFlushed === undefined ? undefined : () => onFlushed());
   }
 
   pause(): void {
@@ -118,44 +204,31 @@ export class FramedChannel {
 
   private onChunk(chunk: Buffer): void {
     if (this.closed) return;
-    let frames;
     try {
-      frames = this.decoder.push(chunk);
+      this.decoder.push(chunk);
     } catch (error) {
-      this.destroy(error instanceof ChatError ? error : new ChatError('E_PROTOCOL'));
-      return;
-    }
-    for (const frame of frames) {
-      if (this.closed) return;
-      if (frame.kind === FrameKind.data) {
-        this.deliver({ kind: 'data', payload: frame.payload });
-        continue;
-      }
-      let message: ChannelMessage;
-      try {
-        message = parseChannelMessage(decodeControlPayload(frame.payload));
-      } catch (error) {
-        this.destroy(error instanceof ChatError ? error : new ChatError('E_PROTOCOL'));
-        return;
-      }
-      this.deliver({ kind: 'message', message });
+      this.destroy(error instanceof ChatError ? error : new ChatError('E_INTERNAL', String(error)));
     }
   }
 
-  private deliver(item: { kind: 'message'; message: ChannelMessage } | { kind: 'data'; payload: Buffer }): void {
+  private onControlFrame(payload: Buffer): void {
+    if (this.closed) return;
+    const message = parseChannelMessage(decodeControlPayload(payload)); // throws E_PROTOCOL into onChunk
     const handlers = this.handlers;
-    if (handlers === null) {
-      // Only the leader's `go` and a receiver's `resume` can come before a session listens;
-      // file bytes cannot (they follow `resume`). Bound it anyway.
-      if (this.held.length >= 16 || item.kind === 'data') {
-        this.destroy(new ChatError('E_PROTOCOL', 'data before the session started'));
-        return;
-      }
-      this.held.push(item);
+    if (handlers !== null) {
+      handlers.onMessage(message);
       return;
     }
-    if (item.kind === 'message') handlers.onMessage(item.message);
-    else handlers.onData(item.payload);
+    // Only the leader's `go` and a receiver's `resume` can come before a session listens.
+    if (this.held.length >= 16) throw new ChatError('E_PROTOCOL', 'too many messages before the session started');
+    this.held.push(message);
+  }
+
+  private onDataSlice(slice: Buffer): void {
+    if (this.closed) return;
+    // File bytes only ever follow `resume`, inside a session: never hold them.
+    if (this.handlers === null) throw new ChatError('E_PROTOCOL', 'data before the session started');
+    this.handlers.onData(slice);
   }
 
   private finish(error: ChatError | null): void {

@@ -26,6 +26,9 @@ export interface SecureChannelOptions {
  */
 export function openSecureChannel(stream: Duplex, options: SecureChannelOptions): Promise<TLSSocket> {
   const { credentials } = options;
+  // The TLS socket reports the stream's failures as its own close; an 'error' on the raw
+  // stream (some Duplex implementations emit AbortError when destroyed) must not crash us.
+  stream.on('error', () => undefined);
   const versions = { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' } as const;
   let socket: TLSSocket;
   if (options.role === 'sender') {
@@ -56,6 +59,7 @@ export function openSecureChannel(stream: Duplex, options: SecureChannelOptions)
       if (error === null) {
         resolve(socket);
       } else {
+        socket.on('error', () => undefined); // late errors from tearing down are expected
         socket.destroy();
         stream.destroy();
         reject(error);

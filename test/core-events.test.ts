@@ -1,0 +1,47 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CHAT_EVENT_TYPES, EVENT_DOCS, type ChatEvent } from '../tui/core/events.js';
+
+// One example of every event; the compiler checks each against the union, and the test
+// checks that the list is complete and that every event survives a JSON round trip unchanged.
+const examples: { [T in ChatEvent['type']]: Extract<ChatEvent, { type: T }> } = {
+  connected: { type: 'connected', server: '127.0.0.1:7443', user: 'ann', fingerprint: 'sha256:' + 'a'.repeat(64), resumed: false },
+  joined: {
+    type: 'joined',
+    room: 'global',
+    users: ['ann', 'bob'],
+    history: [{ room: 'global', seq: 1, from: 'bob', text: 'hi', id: 'm1', time: 1 }],
+    hasMore: false,
+    rejoined: false,
+  },
+  left: { type: 'left', room: 'lobby' },
+  message: { type: 'message', room: 'global', seq: 2, from: 'ann', text: 'hello', id: 'm2', time: 2, own: true },
+  presence: { type: 'presence', room: 'global', user: 'bob', event: 'leave' },
+  whisper: { type: 'whisper', from: 'bob', to: 'ann', text: 'psst', time: 3, id: 'w1' },
+  users: { type: 'users', room: 'global', users: ['ann'] },
+  rooms: { type: 'rooms', rooms: [{ name: 'lobby', members: 2 }] },
+  history: { type: 'history', room: 'global', messages: [], hasMore: true },
+  ack: { type: 'ack', id: 'm2', room: 'global', seq: 2, time: 2 },
+  error: { type: 'error', code: 'E_NOT_IN_GLOBAL', message: 'leave first', command: 'create', re: 'r1' },
+  disconnected: { type: 'disconnected', code: 'E_CLOSED', message: 'gone', willReconnect: true },
+  reconnecting: { type: 'reconnecting', attempt: 1, delayMs: 400, code: 'E_CLOSED', message: 'gone' },
+  'trust-new': { type: 'trust-new', server: 'x:1', fingerprint: 'sha256:' + 'b'.repeat(64), recorded: true, file: '/c/known_relays' },
+  rtt: { type: 'rtt', ms: 0.4 },
+  bye: { type: 'bye', code: 'E_SHUTDOWN', message: 'bye' },
+};
+
+test('every event type is documented and exemplified', () => {
+  assert.equal([...CHAT_EVENT_TYPES].sort(), Object.keys(examples).sort());
+  for (const type of CHAT_EVENT_TYPES) assert.ok(EVENT_DOCS[type].length > 10, type);
+});
+
+test('events are plain JSON with the type first', () => {
+  for (const event of Object.values(examples)) {
+    const line = JSON.stringify(event);
+    assert.ok(line.startsWith(`{"type":"${event.type}"`), line);
+    assert.equal(JSON.parse(line), event);
+    assert.not.ok(line.includes('\n'));
+  }
+});
+
+test.run();
