@@ -139,6 +139,42 @@ test('truncated, extended and garbage bodies give E_DECRYPT', async () => {
   await expectCode('E_DECRYPT', () => bobOpens('A'.repeat(DEFAULT_LIMITS.maxWhisperBodyBytes + 4)));
 });
 
+/** What a malicious sender holding a real key could seal: any plaintext bytes. */
+function craftedBody(plain: Uint8Array): string {
+  const nonce = sodium.randombytes_buf(24);
+  const sealed = sodium.crypto_box_easy(sodium.pad(plain, ENVELOPE_PAD_BYTES), nonce, bob.boxPublicKey, alice.boxSecretKey);
+  return toBase64(new Uint8Array([1, ...nonce, ...sealed]));
+}
+
+function plaintext(parts: { version?: number; from?: number[]; to?: number[]; counter?: bigint; time?: bigint; text?: number[] }): Uint8Array {
+  const from = parts.from ?? [...Buffer.from('alice')];
+  const to = parts.to ?? [...Buffer.from('bob')];
+  const numbers = new DataView(new ArrayBuffer(16));
+  numbers.setBigUint64(0, parts.counter ?? 1n);
+  numbers.setBigUint64(8, parts.time ?? 1n);
+  return new Uint8Array([parts.version ?? 1, from.length, ...from, to.length, ...to, ...new Uint8Array(numbers.buffer), ...(parts.text ?? [104, 105])]);
+}
+
+test('a well-authenticated but malformed plaintext gives E_DECRYPT', async () => {
+  assert.is((await bobOpens(craftedBody(plaintext({})))).text, 'hi', 'the crafted format itself is right');
+  const bad = [
+    plaintext({ version: 2 }),
+    plaintext({ from: [...Buffer.from('a b')] }),
+    plaintext({ to: [] }),
+    plaintext({ counter: BigInt(Number.MAX_SAFE_INTEGER) + 1n }),
+    plaintext({ time: 2n ** 64n - 1n }),
+    plaintext({ text: [0xff, 0xfe] }), // not UTF-8
+    plaintext({ from: [0xc3] }),
+    plaintext({}).subarray(0, 20), // cut inside the numbers
+    new Uint8Array([1, 200, 97]), // a name length past the end
+    new Uint8Array(0),
+  ];
+  for (const plain of bad) {
+    const error = await expectCode('E_DECRYPT', () => bobOpens(craftedBody(plain)));
+    assert.is(error.details.reason, 'format');
+  }
+});
+
 test('wrong keys give E_DECRYPT', async () => {
   const body = await aliceToBob();
   // Carol cannot open a whisper for Bob.

@@ -112,7 +112,7 @@ test('loadCertificateFiles: a good pair, and E_CERT for missing, invalid or mism
   await rejectsWith(loadCertificateFiles(certFile, otherKey), 'E_CERT');
   // A chain file (leaf first) is accepted and the leaf is fingerprinted.
   const chain = join(dir, 'chain.pem');
-  await writeFile(chain, made.cert + other.cert);
+  await writeFile(chain, `${made.cert.trimEnd()}\n${other.cert.trimEnd()}\n`);
   const loaded = await loadCertificateFiles(chain, keyFile);
   assert.is(loaded.fingerprint, made.fingerprint);
 });
