@@ -138,7 +138,7 @@ export class ChatHost {
       }
       this.checkLoginRate(connection, nameKey(name));
       if (await store.getAccount(name)) throw new ChatError('E_USER_EXISTS', `the name ${name} is taken`);
-      if (message.keys) await this.checkKeyProof(connection, name, message.keys, message.proof);
+      await this.checkKeyProof(connection, name, message.keys, message.proof);
       const hash = await hasher.hash(message.password);
       await store.createAccount(name, hash, message.keys);
       store.audit({ event: 'register', user: name, address: connection.address });
@@ -160,13 +160,11 @@ export class ChatHost {
         store.audit({ event: 'login-failed', user: message.user.slice(0, 64), address: connection.address });
         throw new ChatError('E_AUTH', 'wrong user name or password');
       }
-      if (message.keys) {
-        await this.checkKeyProof(connection, account.name, message.keys, message.proof);
-        if (!sameBundle(account.keys, message.keys)) {
-          // A new device (or reinstalled client): contacts will see the key change and must re-verify.
-          await store.setKeys(account.name, message.keys);
-          if (account.keys) store.audit({ event: 'keys-changed', user: account.name, address: connection.address });
-        }
+      await this.checkKeyProof(connection, account.name, message.keys, message.proof);
+      if (!sameBundle(account.keys, message.keys)) {
+        // A new device (or reinstalled client): contacts will see the key change and must re-verify.
+        await store.setKeys(account.name, message.keys);
+        if (account.keys) store.audit({ event: 'keys-changed', user: account.name, address: connection.address });
       }
       limiter.recordSuccess(connection.address, userKey, Date.now());
       store.audit({ event: 'login', user: account.name, address: connection.address });
@@ -204,9 +202,9 @@ export class ChatHost {
   }
 
   /** Checks uploaded public keys and the proof that the client holds their signing key. */
-  private async checkKeyProof(connection: RelayConnection, userName: string, keys: PublicKeyBundle, proof: string | undefined): Promise<void> {
+  private async checkKeyProof(connection: RelayConnection, userName: string, keys: PublicKeyBundle, proof: string): Promise<void> {
     await verifyPublicBundle(userName, keys);
-    if (proof === undefined || !(await this.proofValid(connection, userName, keys, proof))) {
+    if (!(await this.proofValid(connection, userName, keys, proof))) {
       throw new ChatError('E_AUTH', 'the login proof does not match the uploaded keys');
     }
   }

@@ -21,16 +21,18 @@ const signature = z.string().max(128);
 export const ClientMessage = z.discriminatedUnion('t', [
   z.object({ t: z.literal('hello'), v: z.number().int(), client: z.string().max(128).optional() }),
   /**
-   * `keys` are the device's public identity keys (signed); `proof` signs the welcome's
-   * challenge bound to this TLS session, proving possession of the signing key.
+   * `keys` are the device's public identity keys (signed; login replaces stored keys with them,
+   * as a new device would); `proof` signs the welcome's challenge bound to this TLS session,
+   * proving possession of the signing key. Both are required.
    */
-  z.object({ t: z.literal('register'), id: requestId, user: name, password: z.string().max(4096), keys: PublicKeyBundleSchema.optional(), proof: signature.optional() }),
-  z.object({ t: z.literal('login'), id: requestId, user: name, password: z.string().max(4096), keys: PublicKeyBundleSchema.optional(), proof: signature.optional() }),
+  z.object({ t: z.literal('register'), id: requestId, user: name, password: z.string().max(4096), keys: PublicKeyBundleSchema, proof: signature }),
+  z.object({ t: z.literal('login'), id: requestId, user: name, password: z.string().max(4096), keys: PublicKeyBundleSchema, proof: signature }),
   z.object({
     t: z.literal('resume'),
     id: requestId,
     user: name,
     token: z.string().max(256),
+    /** Required by the relay when the account has keys (every account made by a current client). */
     proof: signature.optional(),
     /** The room to return to after a reconnect, and the last sequence id seen in it. */
     room: name.optional(),

@@ -110,6 +110,7 @@ function makeClient(ctx: Ctx, user: string, options: Partial<ChatClientOptions> 
     register: true,
     trust: { fingerprint: ctx.relay.fingerprint },
     configDir: path.join(ctx.dir.path, 'config'),
+    dataDir: path.join(ctx.dir.path, 'data'),
     backoff: { baseMs: 20, maxMs: 200 },
     ...options,
   });
@@ -139,9 +140,17 @@ it('register, then log in again; connected and joined say where we are', async (
   assert.is(ann.room, 'global');
   assert.equal(ann.roomUsers, ['ann']);
   assert.is(ann.fingerprint, ctx.relay.fingerprint);
-  assert.equal(rec.events.map((e) => e.type), ['connected', 'joined']);
+  assert.equal(rec.events.map((e) => e.type).filter((t) => t !== 'rtt'), ['connected', 'joined']);
   const connected = rec.of('connected')[0];
-  assert.equal(connected, { type: 'connected', server: `127.0.0.1:${ctx.relay.port}`, user: 'ann', fingerprint: ctx.relay.fingerprint, resumed: false });
+  assert.equal(connected, {
+    type: 'connected',
+    server: `127.0.0.1:${ctx.relay.port}`,
+    user: 'ann',
+    fingerprint: ctx.relay.fingerprint,
+    resumed: false,
+    registration: 'open',
+  });
+  assert.is(ann.registration, 'open');
   await ann.close();
   assert.is(ann.state, 'closed');
 
@@ -522,6 +531,39 @@ it('heartbeat: an idle client stays connected through the relay idle timeout and
   assert.is(client.state, 'online');
   assert.is(rec.of('disconnected').length, 0);
   assert.ok(client.rttMs !== null);
+});
+
+it('rtt is measured right after connecting, not only after the heartbeat interval', async (ctx) => {
+  // The default heartbeat is 20 s; the rtt must come from the connect itself.
+  const { client, rec } = await online(ctx, 'ann');
+  await rec.waitFor('rtt');
+  assert.ok(client.rttMs !== null && client.rttMs >= 0);
+});
+
+it('connect() works again after the client gave up: it resumes and goes back to its room', async (ctx) => {
+  const { client, rec } = await online(ctx, 'ann', { maxReconnectAttempts: 1, backoff: { baseMs: 10, maxMs: 20 } });
+  await client.create('den');
+  const port = ctx.relay.port;
+  await ctx.relay.close();
+  await rec.waitFor('disconnected', (d) => !d.willReconnect);
+  assert.is(client.state, 'closed');
+  assert.is(await failure(client.say('offline')), 'E_CLOSED');
+
+  ctx.relay = await testRelay(path.join(ctx.dir.path, 'relay'), { port });
+  const mark = rec.mark();
+  await client.connect();
+  assert.is(client.state, 'online');
+  assert.is(client.room, 'den');
+  const connected = await rec.waitFor('connected', () => true, mark);
+  assert.is(connected.resumed, true);
+  await rec.waitFor('rtt', () => true, mark);
+  await client.say('back again');
+  assert.is(await failure(client.connect()), 'E_USAGE', 'not while online');
+
+  // After close() too; a closed client that registered logs in (never registers twice).
+  await client.close();
+  await client.connect();
+  assert.is(client.state, 'online');
 });
 
 it('without reconnect, a lost connection stops the client', async (ctx) => {

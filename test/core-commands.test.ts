@@ -45,6 +45,14 @@ test('commands without arguments', () => {
   }
 });
 
+test('/verify and /trust take exactly one valid user name', () => {
+  assert.equal(command('/verify bob'), { name: 'verify', args: 'bob' });
+  assert.equal(command('/trust  Bob.2 '), { name: 'trust', args: 'Bob.2' });
+  assert.is(errorCode('/verify'), 'E_USAGE');
+  assert.is(errorCode('/trust a b'), 'E_USAGE');
+  assert.is(errorCode('/trust b@d'), 'E_BAD_NAME');
+});
+
 test('/create and /join take exactly one valid room name', () => {
   assert.equal(command('/create lobby'), { name: 'create', args: 'lobby' });
   assert.equal(command('/join   Lobby-2 '), { name: 'join', args: 'Lobby-2' });
@@ -87,7 +95,7 @@ test('usage errors carry the usage string; unknown commands are E_UNKNOWN_COMMAN
 
 test('every command has a name, usage and help; names are unique', () => {
   const names = commands.list().map((c) => c.name);
-  assert.equal(names, ['users', 'whisper', 'create', 'join', 'chatrooms', 'leave', 'history', 'ping', 'exit']);
+  assert.equal(names, ['users', 'whisper', 'verify', 'trust', 'create', 'join', 'chatrooms', 'leave', 'history', 'ping', 'exit']);
   for (const c of commands.list()) {
     assert.ok(c.usage.startsWith('/' + c.name), c.name);
     assert.ok(c.help.length > 0, c.name);
@@ -127,7 +135,7 @@ test('run calls the matching client method', async () => {
         },
     },
   ) as ChatClient;
-  for (const line of ['/users', '/whisper bob psst', '/create r1', '/join r2', '/rooms', '/leave', '/history 5', '/history', '/ping', '/quit']) {
+  for (const line of ['/users', '/whisper bob psst', '/verify Bob', '/trust bob', '/create r1', '/join r2', '/rooms', '/leave', '/history 5', '/history', '/ping', '/quit']) {
     const parsed = parseCommandLine(line);
     if (parsed.kind !== 'command') throw new Error(line);
     await parsed.command.run(fake, parsed.args);
@@ -135,6 +143,8 @@ test('run calls the matching client method', async () => {
   assert.equal(calls, [
     ['users'],
     ['whisper', 'bob', 'psst'],
+    ['verify', 'Bob'],
+    ['trust', 'bob'],
     ['create', 'r1'],
     ['join', 'r2'],
     ['rooms'],

@@ -5,7 +5,7 @@ import { CHAT_EVENT_TYPES, EVENT_DOCS, type ChatEvent } from '../tui/core/events
 // One example of every event; the compiler checks each against the union, and the test
 // checks that the list is complete and that every event survives a JSON round trip unchanged.
 const examples: { [T in ChatEvent['type']]: Extract<ChatEvent, { type: T }> } = {
-  connected: { type: 'connected', server: '127.0.0.1:7443', user: 'ann', fingerprint: 'sha256:' + 'a'.repeat(64), resumed: false },
+  connected: { type: 'connected', server: '127.0.0.1:7443', user: 'ann', fingerprint: 'sha256:' + 'a'.repeat(64), resumed: false, registration: 'open' },
   joined: {
     type: 'joined',
     room: 'global',
@@ -17,7 +17,7 @@ const examples: { [T in ChatEvent['type']]: Extract<ChatEvent, { type: T }> } = 
   left: { type: 'left', room: 'lobby' },
   message: { type: 'message', room: 'global', seq: 2, from: 'ann', text: 'hello', id: 'm2', time: 2, own: true },
   presence: { type: 'presence', room: 'global', user: 'bob', event: 'leave' },
-  whisper: { type: 'whisper', from: 'bob', to: 'ann', text: 'psst', time: 3, id: 'w1' },
+  whisper: { type: 'whisper', from: 'bob', to: 'ann', text: 'psst', time: 3, id: 'w1', verified: false },
   users: { type: 'users', room: 'global', users: ['ann'] },
   rooms: { type: 'rooms', rooms: [{ name: 'lobby', members: 2 }] },
   history: { type: 'history', room: 'global', messages: [], hasMore: true },
@@ -27,6 +27,18 @@ const examples: { [T in ChatEvent['type']]: Extract<ChatEvent, { type: T }> } = 
   reconnecting: { type: 'reconnecting', attempt: 1, delayMs: 400, code: 'E_CLOSED', message: 'gone' },
   'trust-new': { type: 'trust-new', server: 'x:1', fingerprint: 'sha256:' + 'b'.repeat(64), recorded: true, file: '/c/known_relays' },
   rtt: { type: 'rtt', ms: 0.4 },
+  'key-changed': { type: 'key-changed', user: 'bob', oldFingerprint: '3f2a 9c01 77de 0b45', newFingerprint: '0b45 77de 9c01 3f2a', message: 'changed' },
+  verify: {
+    type: 'verify',
+    user: 'bob',
+    safetyNumber: '52749 00583 07366 15115 47175 03643 99813 78442 02713 37320 59088 61740',
+    fingerprint: '3f2a 9c01 77de 0b45',
+    ownFingerprint: '1111 2222 3333 4444',
+    verified: false,
+    pendingFingerprint: '0b45 77de 9c01 3f2a',
+    pendingSafetyNumber: '52749 00583 07366 15115 47175 03643 11111 22222 33333 44444 55555 66666',
+  },
+  trusted: { type: 'trusted', user: 'bob', fingerprint: '0b45 77de 9c01 3f2a', accepted: true },
   bye: { type: 'bye', code: 'E_SHUTDOWN', message: 'bye' },
 };
 

@@ -102,7 +102,13 @@ it.after.each(async (ctx) => {
 
 function start(ctx: Ctx, args: string[], env: Record<string, string | undefined> = {}): Chat {
   const proc = spawn(process.execPath, [CLI, '--json', ...args], {
-    env: { ...process.env, SECURECHAT_PASSWORD: PASSWORD, SECURECHAT_CONFIG_DIR: path.join(ctx.dir.path, 'config'), ...env },
+    env: {
+      ...process.env,
+      SECURECHAT_PASSWORD: PASSWORD,
+      SECURECHAT_CONFIG_DIR: path.join(ctx.dir.path, 'config'),
+      SECURECHAT_DATA_DIR: path.join(ctx.dir.path, 'data'),
+      ...env,
+    },
     stdio: 'pipe',
   });
   const chat = new Chat(proc);
@@ -161,6 +167,53 @@ it('two instances talk: messages, whispers, rooms, users; /exit ends with status
   assert.equal(ann.junk, []);
   assert.equal(bob.junk, []);
   assert.is(ann.events.at(-1)?.type, 'disconnected');
+});
+
+it('whispers: encrypted end to end, shown as whisper events; a changed key is a key-changed event until /trust', async (ctx) => {
+  const ann = start(ctx, to(ctx, 'ann', '--register'));
+  await ann.waitFor('joined');
+  const bob = start(ctx, to(ctx, 'bob', '--register'));
+  await bob.waitFor('joined');
+  const bobJoins = () => ann.of('presence').filter((p) => p.user === 'bob' && p.event === 'join').length;
+  await ann.waitFor('presence', () => bobJoins() === 1);
+
+  ann.send('/whisper bob sealed for bob');
+  const whisper = await bob.waitFor('whisper');
+  assert.equal([whisper.from, whisper.to, whisper.text, whisper.verified], ['ann', 'bob', 'sealed for bob', false]);
+  const own = await ann.waitFor('whisper', (w) => w.own === true);
+  assert.equal([own.to, own.text, own.verified], ['bob', 'sealed for bob', false]);
+  ann.send('/verify bob');
+  bob.send('/verify ann');
+  const [annView, bobView] = [await ann.waitFor('verify'), await bob.waitFor('verify')];
+  assert.is(annView.safetyNumber, bobView.safetyNumber);
+  assert.is(annView.user, 'bob');
+  bob.end();
+  assert.is(await bob.exited, 0);
+
+  // Bob again, from another machine: another data folder, so new keys.
+  const laptop = start(ctx, to(ctx, 'bob'), { SECURECHAT_DATA_DIR: path.join(ctx.dir.path, 'laptop-data') });
+  await laptop.waitFor('joined');
+  await ann.waitFor('presence', () => bobJoins() === 2);
+  ann.send('/whisper bob is that you?');
+  const changed = await ann.waitFor('key-changed');
+  assert.is(changed.user, 'bob');
+  assert.is(changed.oldFingerprint, annView.fingerprint);
+  assert.is.not(changed.newFingerprint, annView.fingerprint);
+  const refused = await ann.waitFor('error', (e) => e.code === 'E_KEY_CHANGED');
+  assert.is(refused.command, 'whisper');
+  ann.send('/trust bob');
+  const trusted = await ann.waitFor('trusted');
+  assert.equal([trusted.user, trusted.accepted, trusted.fingerprint], ['bob', true, changed.newFingerprint]);
+  ann.send('/whisper bob welcome back');
+  const got = await laptop.waitFor('whisper', (w) => !w.own);
+  assert.equal([got.from, got.text], ['ann', 'welcome back']);
+  assert.equal(laptop.of('whisper').filter((w) => w.text === 'is that you?'), [], 'never sent to the new key before /trust');
+
+  ann.end();
+  laptop.end();
+  assert.is(await ann.exited, 0);
+  assert.is(await laptop.exited, 0);
+  assert.equal(ann.junk, []);
 });
 
 it('end of input: exits 0 once every message is acknowledged (more than the flood burst, paced)', async (ctx) => {

@@ -166,15 +166,14 @@ relayTest('wrong password and unknown user get the same E_AUTH; repeated failure
   ann.close();
   const probe = await WireClient.open(ctx.relay.port);
   ctx.clients.push(probe);
-  probe.send({ t: 'hello', v: 1 });
-  await probe.next('welcome');
-  const wrong = await probe.request({ t: 'login', id: 'a', user: 'ann', password: 'wrong password' });
-  const unknown = await probe.request({ t: 'login', id: 'b', user: 'nobody', password: 'wrong password' });
+  await probe.hello();
+  const wrong = await probe.request({ t: 'login', id: 'a', user: 'ann', password: 'wrong password', ...(await probe.credentials('ann')) });
+  const unknown = await probe.request({ t: 'login', id: 'b', user: 'nobody', password: 'wrong password', ...(await probe.credentials('nobody')) });
   assert.is(errorCode(wrong), 'E_AUTH');
   assert.is(errorCode(unknown), 'E_AUTH');
   assert.is(wrong.t === 'error' && wrong.message, unknown.t === 'error' && unknown.message);
-  await probe.request({ t: 'login', id: 'c', user: 'ann', password: 'wrong password' });
-  const limited = await probe.request({ t: 'login', id: 'd', user: 'ann', password: 'correct horse' });
+  await probe.request({ t: 'login', id: 'c', user: 'ann', password: 'wrong password', ...(await probe.credentials('ann')) });
+  const limited = await probe.request({ t: 'login', id: 'd', user: 'ann', password: 'correct horse', ...(await probe.credentials('ann')) });
   assert.is(errorCode(limited), 'E_RATE');
   assert.ok(limited.t === 'error' && (limited.retryAfterMs ?? 0) > 0);
 });
@@ -249,9 +248,9 @@ relayTest('exit acknowledges, closes and revokes the token', async (ctx) => {
   await ann.whenClosed();
   const again = await WireClient.open(ctx.relay.port);
   ctx.clients.push(again);
-  again.send({ t: 'hello', v: 1 });
-  await again.next('welcome');
-  const reply = await again.request({ t: 'resume', id: 'r', user: 'ann', token: token?.t === 'session' ? token.token : '' });
+  await again.hello();
+  const proof = await again.resumeProof('ann');
+  const reply = await again.request({ t: 'resume', id: 'r', user: 'ann', token: token?.t === 'session' ? token.token : '', proof });
   assert.is(errorCode(reply), 'E_BAD_TOKEN');
 });
 
@@ -285,10 +284,9 @@ restart('a restart keeps accounts, history and resume tokens; a resume catches u
   for (let i = 0; i < 70; i++) await bob.request({ t: 'say', id: `b${i}`, text: `missed ${i}` });
 
   const back = await WireClient.open(relay.port);
-  back.send({ t: 'hello', v: 1 });
-  await back.next('welcome');
+  await back.hello();
   const joinedNext = back.next('joined');
-  const resumed = await back.request({ t: 'resume', id: 'r', user: 'ann', token, room: 'keep', since: seq });
+  const resumed = await back.request({ t: 'resume', id: 'r', user: 'ann', token, proof: await back.resumeProof('ann'), room: 'keep', since: seq });
   assert.is(resumed.t === 'session' && resumed.resumed, true);
   const joined = await joinedNext;
   assert.is(joined.room, 'keep');
@@ -330,7 +328,8 @@ keys('register uploads signed keys with a proof; others fetch them; a bad proof 
   const fetched = await bob.request({ t: 'keys', id: 'k', user: 'ANN' });
   assert.equal(fetched.t === 'keys' && fetched.keys, await publicBundle(annId, 'ann'));
   assert.is(errorCode(await bob.request({ t: 'keys', id: 'k2', user: 'nobody' })), 'E_NO_SUCH_USER');
-  assert.is(errorCode(await ann.request({ t: 'keys', id: 'k3', user: 'bob' })), 'E_NO_KEY');
+  const bobKeys = await ann.request({ t: 'keys', id: 'k3', user: 'bob' });
+  assert.equal(bobKeys.t === 'keys' && bobKeys.keys, await publicBundle(bob.identity!, 'bob'));
 
   // A proof made for another connection's challenge does not log in.
   const other = await helloWithChallenge(relay.port);
@@ -359,6 +358,32 @@ keys('register uploads signed keys with a proof; others fetch them; a bad proof 
   assert.equal(refetched.t === 'keys' && refetched.keys, await publicBundle(newId, 'ann'));
 
   for (const client of [ann, bob, other.client, third.client, fourth.client]) client.close();
+  await relay.close();
+  await dir.remove();
+});
+
+keys('a resume needs the login proof of the stored keys; register and login without keys are refused', async () => {
+  const dir = await tempDir();
+  const relay = await testRelay(dir.path);
+  const ann = await WireClient.session(relay.port, 'ann');
+  const session = ann.received.find((m) => m.t === 'session');
+  const token = session?.t === 'session' ? session.token : '';
+  ann.close();
+  await ann.whenClosed();
+
+  const bare = await WireClient.open(relay.port);
+  await bare.hello();
+  assert.is(errorCode(await bare.request({ t: 'resume', id: 'r1', user: 'ann', token })), 'E_BAD_TOKEN', 'no proof');
+  assert.is(errorCode(await bare.request({ t: 'resume', id: 'r2', user: 'ann', token, proof: await bare.resumeProof('ann', await generateIdentity()) })), 'E_BAD_TOKEN', 'another key');
+  bare.send({ t: 'login', id: 'l1', user: 'ann', password: 'correct horse' } as never);
+  assert.is(errorCode(await bare.waitFor((m) => m.t === 'error' && m.re === 'l1')), 'E_PROTOCOL');
+
+  const back = await WireClient.open(relay.port);
+  await back.hello();
+  const resumed = await back.request({ t: 'resume', id: 'r3', user: 'ann', token, proof: await back.resumeProof('ann') });
+  assert.is(resumed.t, 'session');
+
+  for (const client of [bare, back]) client.close();
   await relay.close();
   await dir.remove();
 });

@@ -5,10 +5,14 @@ import { isValidName, nameKey, validateRoomName, validateUserName } from '../sha
 import { ChatError } from '../shared/errors.js';
 import { TokenBucket } from '../relay/rate.js';
 
+/** Shape only (the relay verifies the signature): 44, 44 and 88 base64 characters. */
+const BUNDLE = { v: 1, sign: 'A'.repeat(43) + '=', box: 'B'.repeat(43) + '=', sig: 'C'.repeat(86) + '==' };
+
 test('valid client messages parse', () => {
   const samples = [
     { t: 'hello', v: 1 },
-    { t: 'login', id: 'a', user: 'bob', password: 'pw' },
+    { t: 'login', id: 'a', user: 'bob', password: 'pw', keys: BUNDLE, proof: 'c2ln' },
+    { t: 'register', id: 'a', user: 'bob', password: 'pw', keys: BUNDLE, proof: 'c2ln' },
     { t: 'resume', id: 'a', user: 'bob', token: 'x', room: 'r', since: 4 },
     { t: 'say', id: 'abc_DEF-1', text: 'hi', resent: true },
     { t: 'history', id: 'h', before: 10, limit: 20 },
@@ -27,7 +31,11 @@ test('invalid client messages are refused and name their id when they can', () =
     { t: 'say', id: 'a', text: 'x'.repeat(16 * 1024 + 1) },
     { t: 'history', id: 'a', before: -1 },
     { t: 'history', id: 'a', limit: 1.5 },
-    { t: 'login', id: 'a', user: '', password: 'x' },
+    { t: 'login', id: 'a', user: '', password: 'x', keys: BUNDLE, proof: 'c2ln' },
+    // Keys and the login proof are required since every client sends them.
+    { t: 'login', id: 'a', user: 'bob', password: 'pw' },
+    { t: 'register', id: 'a', user: 'bob', password: 'pw', keys: BUNDLE },
+    { t: 'register', id: 'a', user: 'bob', password: 'pw', proof: 'c2ln' },
     { t: 'hello', v: '1' },
     { t: 'join', id: 'a', room: 42 },
   ];

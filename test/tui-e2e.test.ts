@@ -99,6 +99,7 @@ test('main view: log in, room, messages both ways, completion, whisper, escape i
     register: true,
     trust: { fingerprint },
     configDir: path.join(home.path, 'bob-config'),
+    dataDir: path.join(home.path, 'bob-data'),
     backoff: { baseMs: 50, maxMs: 200 },
   });
   const seen = new Recorder(bob);
@@ -285,6 +286,87 @@ test('login page, trust on first use, then a changed certificate is refused full
     assert.is(EXIT_MARK.exec(screen)?.[1], '1');
   } finally {
     await tui?.kill();
+    await relay.close();
+    await data.remove();
+    await home.remove();
+  }
+});
+
+test('whispers: the lock, /verify, and a changed key shown in a bar that stays until /trust', async () => {
+  const data = await tempDir('securechat-tui-relay-');
+  const home = await tempDir('securechat-tui-home-');
+  const relay = await testRelay(data.path);
+  const server = `127.0.0.1:${relay.port}`;
+  const bobOptions = { server, user: 'bob', password: PASSWORD, trust: { fingerprint: relay.fingerprint }, configDir: path.join(home.path, 'bob-config') };
+  const bob = new ChatClient({ ...bobOptions, register: true, dataDir: path.join(home.path, 'bob-data') });
+  const bobSeen = new Recorder(bob);
+  let laptop: ChatClient | null = null;
+  let tui: TmuxSession | null = null;
+  try {
+    await bob.connect();
+    tui = await TmuxSession.start({
+      command: ['node', CLI, '--server', server, '--user', 'alice', '--register', '--fingerprint', relay.fingerprint],
+      env: {
+        SECURECHAT_PASSWORD: PASSWORD,
+        SECURECHAT_CONFIG_DIR: path.join(home.path, 'config'),
+        SECURECHAT_DATA_DIR: path.join(home.path, 'data'),
+        TERM: 'screen-256color',
+      },
+    });
+    await tui.waitFor(/\[connected\].*alice@global/);
+    await tui.waitFor((s) => /│bob\s*$/m.test(s));
+
+    // Every whisper carries the lock; the relay saw only ciphertext, bob reads the text.
+    await tui.type('/whisper bob hello bob');
+    await tui.keys('Enter');
+    await bobSeen.waitFor((e) => e.type === 'whisper' && e.text === 'hello bob');
+    let screen = await tui.waitFor('-> *bob* hello bob');
+    assert.ok(lineOf(screen, 'hello bob').includes('\u{1F512} -> *bob*'), lineOf(screen, 'hello bob'));
+
+    // /verify: the same safety number bob's side computes.
+    await tui.type('/verify bob');
+    await tui.keys('Enter');
+    const number = (await bob.verify('alice')).safetyNumber.split(' ');
+    screen = await tui.waitFor('safety number of you and bob (not verified)');
+    assert.ok(screen.includes(number.slice(0, 6).join(' ')) && screen.includes(number.slice(6).join(' ')), screen);
+
+    // Bob comes back on another machine (new keys) and whispers: held, and the bar appears.
+    await bob.close();
+    laptop = new ChatClient({ ...bobOptions, dataDir: path.join(home.path, 'bob-laptop') });
+    await laptop.connect();
+    await laptop.whisper('alice', 'from the laptop');
+    screen = await tui.waitFor('KEY CHANGED for bob');
+    let rows = screen.replace(/\n$/, '').split('\n');
+    assert.match(rows[27], /KEY CHANGED for bob: \/verify bob, then \/trust bob/, 'the bar sits right above the status bar');
+    assert.match(rows[28], /\[connected\]/);
+    assert.not.ok(screen.includes('from the laptop'), 'nothing from the new key is shown yet');
+
+    // It does not scroll away: a screenful of other lines later it is still there.
+    await tui.type('/help');
+    await tui.keys('Enter');
+    screen = await tui.waitFor('Ctrl-C');
+    assert.ok(screen.includes('KEY CHANGED for bob'), 'the bar stays while the messages scroll');
+    await tui.type('/whisper bob still you?');
+    await tui.keys('Enter');
+    await tui.waitFor('(E_KEY_CHANGED)');
+
+    // /trust accepts the new key: the bar goes, the held whisper shows, verified.
+    await tui.type('/trust bob');
+    await tui.keys('Enter');
+    screen = await tui.waitFor((s) => s.includes('*bob* from the laptop') && !s.includes('KEY CHANGED for bob'));
+    assert.ok(lineOf(screen, 'from the laptop').includes('\u{1F512}\u2713 *bob*'), lineOf(screen, 'from the laptop'));
+    rows = screen.replace(/\n$/, '').split('\n');
+    assert.match(rows[28], /\[connected\]/);
+    assert.match(rows[29], /\[global\]/);
+
+    await tui.type('/exit');
+    await tui.keys('Enter');
+    screen = await tui.waitFor(EXIT_MARK);
+    assert.is(EXIT_MARK.exec(screen)?.[1], '0');
+  } finally {
+    await tui?.kill();
+    await bob.close();
+    await laptop?.close();
     await relay.close();
     await data.remove();
     await home.remove();

@@ -2,10 +2,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ChatMessage } from '../tui/core/events.js';
 import {
+  LOCK,
+  TICK,
   computeLayout,
   connectionLabel,
   formatClock,
   messageRows,
+  renderAdvisory,
   renderMessages,
   renderRooms,
   renderStatus,
@@ -26,13 +29,13 @@ function msg(seq: number, from: string, text: string): ChatMessage {
 
 function busyModel(): ViewModel {
   const m = new ViewModel({ server: '127.0.0.1:7443', user: 'alice', now: () => T0 });
-  m.apply({ type: 'connected', server: '127.0.0.1:7443', user: 'alice', fingerprint: 'sha256:' + '3f1a9c0b'.repeat(8), resumed: false });
+  m.apply({ type: 'connected', server: '127.0.0.1:7443', user: 'alice', fingerprint: 'sha256:' + '3f1a9c0b'.repeat(8), resumed: false, registration: 'open' });
   m.apply({ type: 'joined', room: 'global', users: ['alice', 'bob', '漢字さん', 'a-very-long-user-name-of-32-char'], history: [], hasMore: false, rejoined: false });
   m.apply({ type: 'message', ...msg(1, 'bob', 'plain') });
   m.apply({ type: 'message', ...msg(2, 'bob', '\x1b[31m{red-bg}escape\x1b]0;t\x07 attempt\r\nsecond line') });
   m.apply({ type: 'message', ...msg(3, '漢字さん', '漢字テスト '.repeat(20)) });
   m.apply({ type: 'message', ...msg(4, 'a-very-long-user-name-of-32-char', 'word '.repeat(40)) });
-  m.apply({ type: 'whisper', from: 'bob', to: 'alice', text: 'psst alice', time: T0, id: 'w1' });
+  m.apply({ type: 'whisper', from: 'bob', to: 'alice', text: 'psst alice', time: T0, id: 'w1', verified: false });
   m.apply({ type: 'rooms', rooms: [{ name: 'lobby', members: 2 }, { name: 'a-very-long-room-name-of-32-char', members: 1 }] });
   m.error('E_NO_SUCH_ROOM', 'no room named x', 'join');
   m.addPending('waiting for the relay');
@@ -92,9 +95,43 @@ test('message rows: time, nick, text; wrapped under the text; tags shown as writ
   assert.ok(rows.includes(`${clock} <bob> plain`));
   assert.ok(rows.includes(`${clock} <bob> {red-bg}escape attempt`));
   assert.ok(rows.includes(`${' '.repeat(12)}second line`), 'continuation lines hang under the text');
-  assert.ok(rows.some((r) => r.startsWith(`${clock} *bob* psst alice`)));
+  assert.ok(rows.some((r) => r.startsWith(`${clock} ${LOCK} *bob* psst alice`)), 'whispers carry the lock');
   assert.ok(rows.some((r) => r.startsWith(`${clock} -!- /join: no room named x (E_NO_SUCH_ROOM)`)));
   assert.ok(rows.at(-1)!.includes('waiting for the relay (sending…)'), 'pending messages come last');
+});
+
+test('whispers: a tick after the lock once verified; own whispers too', () => {
+  const m = busyModel();
+  m.apply({ type: 'whisper', from: 'bob', to: 'alice', text: 'checked', time: T0, id: 'w2', verified: true });
+  m.apply({ type: 'whisper', from: 'alice', to: 'bob', text: 'mine', time: T0, id: 'w3', own: true, verified: true });
+  const rows = messageRows(m.current, [], m.user, 60).map((r) => unstyle(r.text));
+  assert.ok(rows.includes(`${formatClock(T0)} ${LOCK}${TICK} *bob* checked`), rows.join('\n'));
+  assert.ok(rows.includes(`${formatClock(T0)} ${LOCK}${TICK} -> *bob* mine`));
+});
+
+test('key-change advisory: a bar above the status bar until /trust; Esc hides it', () => {
+  const m = busyModel();
+  assert.is(computeLayout(80, 24, false).advisoryRow, -1);
+  assert.is(renderAdvisory(m, 80), '');
+  m.apply({ type: 'key-changed', user: 'bob', oldFingerprint: '3f2a 9c01 77de 0b45', newFingerprint: '0b45 77de 9c01 3f2a', message: 'changed' });
+  const l = computeLayout(80, 24, m.advisories.length > 0);
+  assert.equal([l.paneHeight, l.advisoryRow, l.statusRow, l.inputRow], [21, 21, 22, 23]);
+  for (const width of [20, 80, 200]) {
+    const bar = renderAdvisory(m, width);
+    assert.is(textWidth(unstyle(bar)), width, 'the bar fills its row');
+    assert.ok(wellFormed(bar));
+  }
+  const bar = unstyle(renderAdvisory(m, 200));
+  assert.ok(bar.includes('KEY CHANGED for bob: /verify bob, then /trust bob'), bar);
+  assert.ok(bar.includes('Old key 3f2a 9c01 77de 0b45, new key 0b45 77de 9c01 3f2a'), bar);
+  m.apply({ type: 'key-changed', user: 'cat', oldFingerprint: 'a', newFingerprint: 'b', message: 'changed' });
+  assert.ok(unstyle(renderAdvisory(m, 200)).includes('for cat') && unstyle(renderAdvisory(m, 200)).includes('+1 more'));
+  m.apply({ type: 'trusted', user: 'CAT', fingerprint: 'b', accepted: true });
+  assert.ok(unstyle(renderAdvisory(m, 200)).includes('for bob'), 'trusting cat leaves bob');
+  assert.ok(m.dismissAdvisory());
+  assert.is(renderAdvisory(m, 80), '');
+  assert.not.ok(m.dismissAdvisory());
+  assert.is(computeLayout(80, 5, true).advisoryRow, -1, 'no bar on a tiny screen');
 });
 
 test('scrolling: PageUp anchors the view, new lines do not move it, PageDown returns to following', () => {

@@ -14,7 +14,7 @@ function msg(seq: number, from: string, text: string, room = 'lobby'): ChatMessa
 }
 
 function connect(m: ViewModel): void {
-  m.apply({ type: 'connected', server: '127.0.0.1:7443', user: 'alice', fingerprint: 'sha256:' + 'ab'.repeat(32), resumed: false });
+  m.apply({ type: 'connected', server: '127.0.0.1:7443', user: 'alice', fingerprint: 'sha256:' + 'ab'.repeat(32), resumed: false, registration: 'open' });
   m.apply({ type: 'joined', room: 'global', users: ['alice', 'Carol', 'bob'], history: [], hasMore: false, rejoined: false });
 }
 
@@ -53,7 +53,10 @@ test('everything from the network is sanitized on the way in', () => {
   const events: ChatEvent[] = [
     { type: 'message', ...msg(5, `bo\x1b[31mb`, `hi${evil}\nline two`, 'global') },
     { type: 'presence', room: 'global', user: `d\x07ave`, event: 'join' },
-    { type: 'whisper', from: 'bob\x1b]0;x\x07', to: 'alice', text: `psst${evil}`, time: T0, id: 'w1' },
+    { type: 'whisper', from: 'bob\x1b]0;x\x07', to: 'alice', text: `psst${evil}`, time: T0, id: 'w1', verified: false },
+    { type: 'key-changed', user: 'm\x1b[2Jal', oldFingerprint: `aaaa${evil}`, newFingerprint: `bbbb${evil}`, message: `changed${evil}` },
+    { type: 'verify', user: 'v\x1b[2Jic', safetyNumber: `12345${evil}`, fingerprint: `cccc${evil}`, ownFingerprint: `dddd${evil}`, verified: false },
+    { type: 'trusted', user: 't\x1b[2Jed', fingerprint: `eeee${evil}`, accepted: true },
     { type: 'users', room: 'global', users: ['alice', 'e\x1b[1mve'] },
     { type: 'rooms', rooms: [{ name: 'ro\x1b[5mom', members: 2 }] },
     { type: 'error', code: 'E_\x1bX', message: `bad${evil}`, command: 'jo\x1bin' },
@@ -73,6 +76,9 @@ test('everything from the network is sanitized on the way in', () => {
   assert.ok(m.users.includes('eve'));
   assert.ok(m.roomList().some((r) => r.name === 'room'));
   assert.not.ok(hasControls(m.status.reason ?? ''));
+  assert.is(m.advisories.length, 1, 'the key change waits in the advisory bar');
+  for (const value of Object.values(m.advisories[0])) assert.not.ok(hasControls(value), JSON.stringify(value));
+  assert.is(m.advisories[0].user, 'mal');
 });
 
 test('a mention and a whisper to us highlight and ring; our own lines and whispers do not', () => {
@@ -82,8 +88,8 @@ test('a mention and a whisper to us highlight and ring; our own lines and whispe
   assert.ok(m.current.lines.at(-1)?.highlight);
   assert.is(m.apply({ type: 'message', ...msg(2, 'bob', 'nothing for you', 'global') }).bell, false);
   assert.is(m.apply({ type: 'message', ...msg(3, 'alice', 'I am alice', 'global'), own: true }).bell, false);
-  assert.is(m.apply({ type: 'whisper', from: 'bob', to: 'alice', text: 'psst', time: T0, id: 'w' }).bell, true);
-  const own = m.apply({ type: 'whisper', from: 'alice', to: 'bob', text: 'back', time: T0, id: 'w2', own: true });
+  assert.is(m.apply({ type: 'whisper', from: 'bob', to: 'alice', text: 'psst', time: T0, id: 'w', verified: false }).bell, true);
+  const own = m.apply({ type: 'whisper', from: 'alice', to: 'bob', text: 'back', time: T0, id: 'w2', own: true, verified: false });
   assert.is(own.bell, false);
   const line = m.current.lines.at(-1)!;
   assert.is(line.nick, 'bob', 'an own whisper shows its recipient');
@@ -162,7 +168,7 @@ test('connection phases: lost, reconnecting with a deadline, back; offline for g
   assert.is(m.status.attempt, 1);
   m.apply({ type: 'reconnecting', attempt: 2, delayMs: 5000, code: 'E_CONNECT', message: 'refused' });
   assert.ok(m.current.lines.at(-1)!.text.includes('refused'));
-  m.apply({ type: 'connected', server: '127.0.0.1:7443', user: 'alice', fingerprint: 'sha256:' + 'ab'.repeat(32), resumed: true });
+  m.apply({ type: 'connected', server: '127.0.0.1:7443', user: 'alice', fingerprint: 'sha256:' + 'ab'.repeat(32), resumed: true, registration: 'open' });
   assert.is(m.status.phase, 'online');
   assert.is(m.status.rttMs, 1.5, 'the last RTT is kept');
   assert.ok(m.current.lines.at(-1)!.text.includes('reconnected'));

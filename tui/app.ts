@@ -22,6 +22,8 @@ export interface TuiOptions {
   register?: boolean;
   /** With `user`, skips the login page (from SECURECHAT_PASSWORD or --password-file). */
   password?: string;
+  /** Unlocks (or on first run protects) the identity key file (SECURECHAT_PASSPHRASE). */
+  passphrase?: string;
   /** A pinned relay fingerprint (`sha256:HEX`). */
   fingerprint?: string;
   /** PEM text of CA certificates to trust instead of the system ones. */
@@ -174,6 +176,7 @@ class Tui {
         server: values.server,
         user: values.user,
         password: values.password,
+        passphrase: o.passphrase,
         register: values.register,
         reconnect: o.reconnect !== false,
         trust: {

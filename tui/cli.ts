@@ -17,6 +17,8 @@ export interface CliOptions {
   register: boolean;
   /** From --password-file, else SECURECHAT_PASSWORD; undefined when neither is given. */
   password?: string;
+  /** SECURECHAT_PASSPHRASE: unlocks (or, on first run, protects) the identity key file. */
+  passphrase?: string;
   fingerprint?: string;
   /** PEM text of the --ca file. */
   ca?: string;
@@ -37,6 +39,7 @@ export function clientOptionsFrom(cli: CliOptions): ChatClientOptions {
     server: cli.server,
     user: cli.user,
     password: cli.password,
+    passphrase: cli.passphrase,
     register: cli.register,
     reconnect: cli.reconnect,
     trust: { fingerprint: cli.fingerprint, ca: cli.ca, tofu: cli.tofu },
@@ -73,12 +76,17 @@ async function main(): Promise<number> {
     .example('$0 --json --user carol --fingerprint sha256:3f1a...', 'pin the relay certificate printed by relay serve')
     .example('printf "/join lobby\\nhello\\n/exit\\n" | $0 --json --user dave', 'a one-shot script: join a room, say hello, leave')
     .epilog(
-      'Input lines (JSON mode): a slash command (/users /whisper /create /join /chatrooms /leave\n' +
-        '/history /ping /exit) or text for the current room ("//text" sends "/text").\n\n' +
+      'Input lines (JSON mode): a slash command (/users /whisper /verify /trust /create /join ' +
+        '/chatrooms /leave /history /ping /exit) or text for the current room ("//text" sends "/text"). ' +
+        'Whispers are end-to-end encrypted; /verify USER shows the safety number to compare, /trust USER ' +
+        'accepts a changed key (until then whispers to that user are refused with E_KEY_CHANGED).\n\n' +
         `Output events (one JSON object per line, "type" first):\n${eventList}\n\n` +
         'Exit status: 0 after /exit or end of input once every message is stored; 1 when it cannot\n' +
         'connect or log in, loses the relay for good, or a message was refused; 2 on wrong usage.\n\n' +
-        'Files: known relays in $SECURECHAT_CONFIG_DIR, else $XDG_CONFIG_HOME/securechat, else ~/.config/securechat.',
+        'Files: known relays in $SECURECHAT_CONFIG_DIR, else $XDG_CONFIG_HOME/securechat, else ~/.config/securechat. ' +
+        "Identity keys, contacts' key pins and whisper state in users/NAME of $SECURECHAT_DATA_DIR, else " +
+        '$XDG_DATA_HOME/securechat, else ~/.local/share/securechat. SECURECHAT_PASSPHRASE protects (first run) ' +
+        'or unlocks the identity key file.',
     )
     .strict()
     .help()
@@ -96,6 +104,7 @@ async function main(): Promise<number> {
       user: argv.user,
       register: argv.register,
       password: argv.passwordFile !== undefined ? readPasswordFile(argv.passwordFile) : process.env.SECURECHAT_PASSWORD,
+      passphrase: process.env.SECURECHAT_PASSPHRASE || undefined,
       fingerprint: argv.fingerprint !== undefined ? normalizeFingerprint(argv.fingerprint) : undefined,
       ca: argv.ca !== undefined ? fs.readFileSync(argv.ca, 'utf8') : undefined,
       tofu: argv.tofu,

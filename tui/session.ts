@@ -11,7 +11,17 @@ import { LOCAL_COMMANDS, createTuiCommands, helpLines } from './tui-commands.js'
 import type { KeyInfo } from './view/login-form.js';
 import { LineEditor } from './view/line-editor.js';
 import { MainView } from './view/main-view.js';
-import { computeLayout, messageRows, promptFor, renderMessages, renderRooms, renderStatus, renderUsers, scrollBy } from './view/render.js';
+import {
+  computeLayout,
+  messageRows,
+  promptFor,
+  renderAdvisory,
+  renderMessages,
+  renderRooms,
+  renderStatus,
+  renderUsers,
+  scrollBy,
+} from './view/render.js';
 import { ringBell } from './view/screen.js';
 import type { ViewModel } from './view/state.js';
 import { bold, inverse } from './view/style.js';
@@ -91,13 +101,8 @@ export class ChatSession {
 
   private onEvent(client: ChatClient, event: ChatEvent): void {
     if (client !== this.client) return;
+    // The core measures the round trip right after each connect, so the status bar has it early.
     const effects = this.model.apply(event);
-    if (event.type === 'connected') {
-      // One round trip right away, so the status bar shows it before the first heartbeat.
-      setImmediate(() => {
-        if (client === this.client && client.connected) client.ping().catch(() => {});
-      });
-    }
     if (this.view) {
       if (effects.bell) ringBell(this.options.screen);
       this.scheduleDraw();
@@ -158,8 +163,7 @@ export class ChatSession {
   private draw(): void {
     const view = this.view;
     if (!view) return;
-    const screen = this.options.screen;
-    const layout = computeLayout(Number(screen.width), Number(screen.height));
+    const layout = this.layout();
     const messages = renderMessages(this.model, layout.messagesWidth, layout.paneHeight);
     // Scrolled back down to the newest line (or the lines above got shorter): follow again.
     if (messages.view.anchor === null && this.model.current.anchor !== null) this.model.setAnchor(null);
@@ -168,9 +172,16 @@ export class ChatSession {
       rooms: renderRooms(this.model.roomList(), layout.roomsWidth, layout.paneHeight),
       messages: messages.rows,
       users: renderUsers(this.model.users, this.model.user, layout.usersWidth, layout.paneHeight),
+      advisory: renderAdvisory(this.model, layout.cols),
       status: renderStatus(this.model, layout.cols, Date.now()),
       input: this.inputRow(layout.cols),
     });
+  }
+
+  /** The screen's layout now (with the advisory bar while a key change waits). */
+  private layout() {
+    const screen = this.options.screen;
+    return computeLayout(Number(screen.width), Number(screen.height), this.model.advisories.length > 0);
   }
 
   private inputRow(columns: number): string {
@@ -192,8 +203,7 @@ export class ChatSession {
   }
 
   private scrollPage(direction: -1 | 1): void {
-    const screen = this.options.screen;
-    const layout = computeLayout(Number(screen.width), Number(screen.height));
+    const layout = this.layout();
     const rows = messageRows(this.model.current, this.model.pending, this.model.user, layout.messagesWidth);
     const step = Math.max(1, layout.paneHeight - 2);
     this.model.setAnchor(scrollBy(rows, this.model.current.anchor, layout.paneHeight, direction * step));
@@ -239,6 +249,10 @@ export class ChatSession {
         break;
       case 'C-l':
         this.options.screen.realloc();
+        break;
+      case 'escape':
+        // Hides the key-change bar; the change itself still waits for /trust.
+        if (!this.model.dismissAdvisory()) return;
         break;
       case 'backspace':
         this.editor.backspace();
@@ -365,22 +379,29 @@ export class ChatSession {
     );
   }
 
-  /** /reconnect: a new client with the same options, once the old one gave up. */
+  /**
+   * /reconnect: connects the same client again once it gave up (it keeps its keys, its room
+   * and what is on screen); a new client with the same options if there is none.
+   */
   private async reconnect(): Promise<void> {
     const old = this.client;
-    if (old && old.state !== 'closed') {
-      this.model.system(old.state === 'reconnecting' ? 'already reconnecting' : 'already connected');
+    if (old && old.state !== 'closed' && old.state !== 'idle') {
+      this.model.system(old.state === 'reconnecting' ? 'already reconnecting' : old.state === 'connecting' ? 'already connecting' : 'already connected');
       return;
     }
     let client: ChatClient;
-    try {
-      client = new ChatClient({ ...this.options.clientOptions, register: false });
-    } catch (error) {
-      const e = describe(error);
-      this.model.error(e.code, e.message, 'reconnect');
-      return;
+    if (old) {
+      client = old;
+    } else {
+      try {
+        client = new ChatClient({ ...this.options.clientOptions, register: false });
+      } catch (error) {
+        const e = describe(error);
+        this.model.error(e.code, e.message, 'reconnect');
+        return;
+      }
+      this.attach(client);
     }
-    this.attach(client);
     this.model.status = { ...this.model.status, phase: 'connecting' };
     this.model.system(`connecting to ${this.model.status.server}…`);
     this.scheduleDraw();
@@ -390,7 +411,6 @@ export class ChatSession {
       const e = describe(error);
       this.model.status = { ...this.model.status, phase: 'offline' };
       this.model.error(e.code, e.message, 'reconnect');
-      await client.close();
     }
     this.scheduleDraw();
   }

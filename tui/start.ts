@@ -65,6 +65,7 @@ async function main(): Promise<number> {
       fingerprint,
       user: argv.user,
       password: process.env.SECURECHAT_PASSWORD,
+      passphrase: process.env.SECURECHAT_PASSPHRASE || undefined,
       register: local !== null && firstRun,
       reconnect: true,
       banner,

@@ -59,6 +59,7 @@ export const KEY_HELP = [
   'PgUp / PgDn      scroll the messages',
   'Ctrl-A/E/U/K/W   line start / end, delete to start / to end / word',
   'Ctrl-L           redraw the screen',
+  'Esc              hide the key-change bar (the change still waits for /trust)',
   'Ctrl-C           quit at once (/exit waits until your messages are stored)',
 ];
 

@@ -1,6 +1,21 @@
 import { connect, type TLSSocket } from 'node:tls';
 import { FrameDecoder, FrameKind, decodeControlPayload, encodeControl } from '../../shared/codec.js';
+import { generateIdentity, publicBundle, signLoginChallenge, type Identity, type PublicKeyBundle } from '../../shared/crypto/identity.js';
+import { boundChallenge } from '../../shared/login-proof.js';
 import { parseRelayMessage, type ClientMessage, type RelayMessage } from '../../shared/messages.js';
+import { nameKey } from '../../shared/names.js';
+
+/**
+ * One identity per user name for the whole test process, so a test that registers and later
+ * logs in again (as one device would) keeps its keys. Pass an identity to act as another device.
+ */
+const identities = new Map<string, Identity>();
+
+export async function identityOf(user: string): Promise<Identity> {
+  let identity = identities.get(nameKey(user));
+  if (!identity) identities.set(nameKey(user), (identity = await generateIdentity()));
+  return identity;
+}
 
 /**
  * A raw protocol client for relay tests: speaks frames directly, so tests can also send
@@ -50,14 +65,45 @@ export class WireClient {
     });
   }
 
-  /** Opens, says hello and logs in (registering first when asked). */
-  static async session(port: number, user: string, password = 'correct horse', register = true): Promise<WireClient> {
+  /** The welcome's challenge (after `hello`), for login proofs on this connection. */
+  challenge: string | undefined;
+  /** The identity this connection logged in with (set by `session` and `credentials`). */
+  identity: Identity | undefined;
+
+  /** Says hello and waits for the welcome (remembering its challenge). */
+  async hello(): Promise<Extract<RelayMessage, { t: 'welcome' }>> {
+    const welcome = this.next('welcome');
+    this.send({ t: 'hello', v: 1 });
+    const message = await welcome;
+    this.challenge = message.challenge;
+    return message;
+  }
+
+  /**
+   * `keys` and `proof` for register/login as `user` on this connection (after `hello`): the
+   * identity's signed bundle and its signature over the welcome's challenge bound to this TLS
+   * session. Default identity: the process-wide one of `user` (identityOf).
+   */
+  async credentials(user: string, identity?: Identity): Promise<{ keys: PublicKeyBundle; proof: string }> {
+    if (this.challenge === undefined) throw new Error('say hello first');
+    const id = identity ?? (await identityOf(user));
+    this.identity = id;
+    return { keys: await publicBundle(id, user), proof: await signLoginChallenge(id, user, boundChallenge(this.challenge, this.socket)) };
+  }
+
+  /** A resume proof for `user` on this connection (after `hello`). */
+  async resumeProof(user: string, identity?: Identity): Promise<string> {
+    return (await this.credentials(user, identity)).proof;
+  }
+
+  /** Opens, says hello and logs in (registering first when asked) with keys and a login proof. */
+  static async session(port: number, user: string, password = 'correct horse', register = true, identity?: Identity): Promise<WireClient> {
     const client = await WireClient.open(port);
-    client.send({ t: 'hello', v: 1 });
-    await client.next('welcome');
+    await client.hello();
     const joined = client.next('joined');
     joined.catch(() => {});
-    const reply = await client.request({ t: register ? 'register' : 'login', id: client.id(), user, password });
+    const credentials = await client.credentials(user, identity);
+    const reply = await client.request({ t: register ? 'register' : 'login', id: client.id(), user, password, ...credentials });
     if (reply.t !== 'session') throw new Error(`login failed: ${JSON.stringify(reply)}`);
     await joined;
     return client;

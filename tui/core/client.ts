@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { ChatError } from '../../shared/errors.js';
 import { resolveLimits, type Limits } from '../../shared/limits.js';
+import { boundChallenge } from '../../shared/login-proof.js';
 import { PROTOCOL_VERSION, type ClientMessage, type RelayMessage, type RelayMessageOf, type RoomMessage } from '../../shared/messages.js';
 import { GLOBAL_ROOM, nameKey, validateRoomName, validateUserName } from '../../shared/names.js';
 import { DEFAULT_PORT, DEFAULT_SERVER, formatServerAddress, parseServerAddress, type ServerAddress } from './address.js';
@@ -10,11 +11,13 @@ import { collectMissed } from './catch-up.js';
 import { parseCommandLine } from './commands.js';
 import { dialRelay, relayError, type RelayConnection } from './connection.js';
 import type { ChatEvent, ChatEventOf, ChatEventType, ChatMessage, RoomInfo } from './events.js';
+import type { KdfLimits } from './identity-file.js';
 import { Inbox } from './inbox.js';
-import { configDir as defaultConfigDir, knownRelaysFile } from './paths.js';
+import { configDir as defaultConfigDir, dataDir as defaultDataDir, knownRelaysFile, userDataDir } from './paths.js';
 import { pacerFor, type SendPacer } from './pacer.js';
 import { SeqWindow } from './seen.js';
 import { KnownRelays, type TrustOptions } from './trust.js';
+import { WhisperCrypto } from './whispers.js';
 
 /** A password, or a function asked for it each time one is needed (the TUI may prompt). */
 export type PasswordSource = string | (() => string | Promise<string>);
@@ -40,6 +43,15 @@ export interface ChatClientOptions {
   limits?: Partial<Limits>;
   /** Where known_relays lives; default paths.configDir(). */
   configDir?: string;
+  /**
+   * Where this device's identity keys, contacts' key pins and whisper state live, in a folder
+   * per user (`<dataDir>/users/<name>`); default paths.dataDir().
+   */
+  dataDir?: string;
+  /** Unlocks the identity key file, or protects it when it is first made (the CLI reads SECURECHAT_PASSPHRASE). */
+  passphrase?: string;
+  /** argon2id cost when a passphrase-protected identity file is made; default MODERATE (tests pass cheaper). */
+  kdf?: KdfLimits;
   /** A request without an answer after this long fails with E_TIMEOUT (room messages never do: they are resent). Default 30 s. */
   requestTimeoutMs?: number;
   /** Most room messages waiting for their ack, including those queued while reconnecting (beyond: E_FLOOD). Default 1000. */
@@ -100,6 +112,9 @@ const FATAL_CODES = new Set<string>([
   'E_WEAK_PASSWORD',
   'E_REPLACED',
   'E_USAGE',
+  'E_PASSPHRASE',
+  'E_CORRUPT_FILE',
+  'E_BAD_KEYS',
 ]);
 
 const CLIENT_NAME = 'securechat/0.1';
@@ -169,6 +184,11 @@ export class ChatClient {
 
   private rttValue: number | null = null;
   private fingerprintValue: string | null = null;
+  private registrationValue: 'open' | 'closed' | null = null;
+  /** The whisper layer (identity, key pins, replay state): opened on the first connect. */
+  private crypto: WhisperCrypto | null = null;
+  /** Logged in at least once: later connects log in (or resume) instead of registering. */
+  private wasOnline = false;
   private lastSentAt = 0;
   private lastReceivedAt = 0;
   private heartbeat: NodeJS.Timeout | null = null;
@@ -222,6 +242,14 @@ export class ChatClient {
   /** Room messages sent (or queued) and not yet acknowledged. */
   get unackedCount(): number {
     return this.unacked.size;
+  }
+  /** Whether the relay accepts new accounts (from its welcome), or null before the first one. */
+  get registration(): 'open' | 'closed' | null {
+    return this.registrationValue;
+  }
+  /** The whisper layer (identity, key pins), or null before the first connect. */
+  get whisperCrypto(): WhisperCrypto | null {
+    return this.crypto;
   }
 
   // ---- events --------------------------------------------------------------------------
@@ -282,21 +310,51 @@ export class ChatClient {
   // ---- connecting ----------------------------------------------------------------------
 
   /**
-   * Dials, verifies the relay, logs in (or registers) and resolves once in the global room.
-   * Rejects with the ChatError that stopped it (E_CONNECT, E_TLS, E_UNTRUSTED, E_AUTH, E_RATE...);
-   * the first connect is not retried.
+   * Loads (or on first run makes) this device's identity keys, dials, verifies the relay, logs
+   * in (or registers, uploading the public keys) and resolves once in the global room.
+   * Rejects with the ChatError that stopped it (E_CONNECT, E_TLS, E_UNTRUSTED, E_AUTH, E_RATE,
+   * E_PASSPHRASE, E_CORRUPT_FILE...); the first connect is not retried.
+   *
+   * Also works again once the client has closed (gave up reconnecting, a fatal error, close()):
+   * it then resumes the session if the relay still accepts its token, else logs in, and goes
+   * back to the room it was in.
    */
   async connect(): Promise<void> {
-    if (this.stateValue !== 'idle') throw new ChatError('E_USAGE', `connect() while ${this.stateValue}`);
+    if (this.stateValue !== 'idle' && this.stateValue !== 'closed') throw new ChatError('E_USAGE', `connect() while ${this.stateValue}`);
+    const previous = this.stateValue;
     this.stateValue = 'connecting';
     this.exiting = false;
     this.abort = new AbortController();
     try {
-      await this.establish(false);
+      await this.openCrypto();
+      await this.establish(this.wasOnline);
     } catch (error) {
-      if (this.stateValue === 'connecting') this.stateValue = 'idle';
+      if (this.stateValue === 'connecting') this.stateValue = previous;
       throw asChatError(error);
     }
+  }
+
+  /** Opens the whisper layer once per client: identity keys, key pins, replay state. */
+  private async openCrypto(): Promise<WhisperCrypto> {
+    if (this.crypto) return this.crypto;
+    this.crypto = await WhisperCrypto.open({
+      dir: userDataDir(this.userName, this.options.dataDir ?? defaultDataDir()),
+      user: this.userName,
+      passphrase: this.options.passphrase,
+      kdf: this.options.kdf,
+      fetchKeys: (user) =>
+        this.request({ t: 'keys', id: this.nextId('k'), user }, (reply) => {
+          const m = this.expect(reply, 'keys');
+          return { user: m.user, keys: m.keys };
+        }),
+      canFetch: () => this.stateValue === 'online' && this.conn !== null,
+      emit: (event) => this.emit(event),
+      emitError: (error) => this.emitError(error),
+      maxTextBytes: this.limits.maxMessageBytes,
+      maxBodyChars: this.limits.maxWhisperBodyBytes,
+      state: { onError: (error) => this.emitError(asChatError(error)) },
+    });
+    return this.crypto;
   }
 
   private isShutDown(): boolean {
@@ -356,14 +414,18 @@ export class ChatClient {
     try {
       // 1. hello / welcome
       conn.send({ t: 'hello', v: PROTOCOL_VERSION, client: this.options.clientName ?? CLIENT_NAME });
-      await this.awaitReply(inbox, deferred, deadline, (m) => m.t === 'welcome');
+      const welcome = (await this.awaitReply(inbox, deferred, deadline, (m) => m.t === 'welcome')) as RelayMessageOf<'welcome'>;
+      this.registrationValue = welcome.registration;
+      const crypto = await this.openCrypto();
+      // Proves this device holds the signing key, bound to this very TLS session (login-proof.ts).
+      const proof = await crypto.loginProof(boundChallenge(welcome.challenge, conn.socket));
 
       // 2. resume with the token, or log in / register with the password
       const wasIn = again ? this.roomName : null;
       const since = wasIn !== null ? this.sinceFor(wasIn) : undefined;
       let session: RelayMessageOf<'session'> | null = null;
       if (again && this.token !== undefined) {
-        const reply = await ask({ t: 'resume', id: this.nextId(), user: this.userName, token: this.token, room: wasIn ?? undefined, since });
+        const reply = await ask({ t: 'resume', id: this.nextId(), user: this.userName, token: this.token, proof, room: wasIn ?? undefined, since });
         if (reply.t === 'session') session = reply;
         else if (reply.t === 'error' && reply.code === 'E_BAD_TOKEN') this.token = undefined;
         else throw this.replyError(reply);
@@ -371,12 +433,14 @@ export class ChatClient {
       if (!session) {
         const password = await this.resolvePassword();
         const register = !again && this.options.register === true;
-        const reply = await ask({ t: register ? 'register' : 'login', id: this.nextId(), user: this.userName, password });
+        const keys = await crypto.ownBundle();
+        const reply = await ask({ t: register ? 'register' : 'login', id: this.nextId(), user: this.userName, password, keys, proof });
         if (reply.t !== 'session') throw this.replyError(reply);
         session = reply;
       }
       this.token = session.token;
       this.userName = session.user;
+      crypto.setUser(session.user);
 
       // 3. the room the relay put us in
       let joined = (await this.awaitReply(inbox, deferred, deadline, (m) => m.t === 'joined')) as RelayMessageOf<'joined'>;
@@ -413,8 +477,19 @@ export class ChatClient {
       this.connecting = null;
       live = true;
       this.stateValue = 'online';
+      const firstTime = !this.wasOnline;
+      this.wasOnline = true;
       this.lastSentAt = this.lastReceivedAt = Date.now();
-      this.emit({ type: 'connected', server: this.server, user: this.userName, fingerprint: conn.fingerprint, resumed: session.resumed });
+      // Keys are looked at afresh on each connection: the relay may serve new ones now.
+      crypto.newSession();
+      this.emit({
+        type: 'connected',
+        server: this.server,
+        user: this.userName,
+        fingerprint: conn.fingerprint,
+        resumed: session.resumed,
+        registration: welcome.registration,
+      });
       if (lostRoom) this.emitError(lostRoom, 'join');
       if (missed) this.applyRejoined(joined, missed.messages, missed.truncated);
       else this.applyJoined(joined);
@@ -430,6 +505,10 @@ export class ChatClient {
       this.pacer.reset(Date.now());
       this.pump();
       this.startHeartbeat();
+      // One round trip right away, so the rtt is known before the first heartbeat.
+      this.ping().catch(() => {});
+      // Key changes noticed in an earlier run and not yet accepted are said again.
+      if (firstTime) crypto.announcePending().catch((error: unknown) => this.emitError(asChatError(error)));
     } catch (error) {
       if (this.connecting === conn) this.connecting = null;
       conn.destroy();
@@ -555,6 +634,8 @@ export class ChatClient {
       case 'ack':
         return this.settleAck(m.re, m.room, m.seq, m.time);
       case 'presence':
+        // A new login may come from a new device: look at that user's keys again before use.
+        if (m.event === 'join') this.crypto?.forget(m.user);
         if (sameRoom(m.room, this.roomName)) {
           const key = nameKey(m.user);
           this.userList = this.userList.filter((u) => nameKey(u) !== key);
@@ -562,7 +643,9 @@ export class ChatClient {
         }
         return this.emit({ type: 'presence', room: m.room, user: m.user, event: m.event });
       case 'whisper':
-        return this.emit({ type: 'whisper', from: m.from, to: this.userName, text: m.body, time: m.time, id: m.id });
+        // Ciphertext: opened (and checked) by the whisper layer, which emits `whisper` or an `error`.
+        if (this.crypto) this.crypto.receive({ from: m.from, body: m.body, time: m.time, id: m.id });
+        return;
       case 'bye':
         this.conn?.noteReason(relayError(m.code, m.message));
         return this.emit({ type: 'bye', code: m.code, message: m.message });
@@ -774,25 +857,60 @@ export class ChatClient {
     });
   }
 
-  /** Sends a private message to a user in the same room; resolves when the relay delivered it. */
-  whisper(to: string, text: string): Promise<void> {
-    try {
-      validateUserName(to);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    if (text.trim().length === 0) return Promise.reject(new ChatError('E_USAGE', 'nothing to whisper'));
+  /**
+   * Sends an end-to-end encrypted private message to a user in the same room; resolves when
+   * the relay delivered it. The relay sees only ciphertext. Fails with E_SELF, E_USAGE,
+   * E_TOO_LARGE (over maxMessageBytes), E_NO_SUCH_USER, E_NO_KEY (no published keys),
+   * E_KEY_CHANGED (their key changed: /verify, then /trust), E_NOT_IN_ROOM, E_CLOSED.
+   */
+  async whisper(to: string, text: string): Promise<void> {
+    validateUserName(to);
+    if (nameKey(to) === nameKey(this.userName)) throw new ChatError('E_SELF', 'you cannot whisper to yourself');
+    if (text.trim().length === 0) throw new ChatError('E_USAGE', 'nothing to whisper');
     const bytes = Buffer.byteLength(text);
-    if (bytes > this.limits.maxWhisperBodyBytes) {
-      return Promise.reject(new ChatError('E_TOO_LARGE', `a whisper may be at most ${this.limits.maxWhisperBodyBytes} bytes (this one is ${bytes})`));
+    if (bytes > this.limits.maxMessageBytes) {
+      throw new ChatError('E_TOO_LARGE', `a whisper may be at most ${this.limits.maxMessageBytes} bytes (this one is ${bytes})`);
     }
+    const crypto = this.onlineCrypto();
+    const sealed = await crypto.seal(to, text);
     const id = this.nextId('w');
     // Whispers count against the same flood limit on the relay; keep our mirror of it honest.
     this.pacer.take(Date.now());
-    return this.request({ t: 'whisper', id, to, body: text }, (reply) => {
+    await this.request({ t: 'whisper', id, to, body: sealed.body }, (reply) => {
       this.expect(reply, 'ok');
-      this.emit({ type: 'whisper', from: this.userName, to, text, time: Date.now(), id, own: true });
+      this.emit({ type: 'whisper', from: this.userName, to: sealed.to, text, time: Date.now(), id, own: true, verified: sealed.verified });
     });
+  }
+
+  /**
+   * `/verify USER`: the safety number of you and `user` (read it aloud together; it is the same
+   * on both sides), both key fingerprints and whether `user` is verified. Emitted as `verify`.
+   */
+  async verify(user: string): Promise<ChatEventOf<'verify'>> {
+    validateUserName(user);
+    const event = await this.onlineCrypto().verify(user);
+    this.emit(event);
+    return event;
+  }
+
+  /**
+   * `/trust USER`: marks `user`'s key verified, accepting a changed key if one waits (whispers
+   * held back meanwhile are then shown). Emitted as `trusted`.
+   */
+  async trust(user: string): Promise<ChatEventOf<'trusted'>> {
+    validateUserName(user);
+    const crypto = this.onlineCrypto();
+    const event = await crypto.trust(user);
+    this.emit(event);
+    crypto.releaseHeld(user);
+    return event;
+  }
+
+  private onlineCrypto(): WhisperCrypto {
+    if (!this.crypto || this.stateValue === 'idle' || this.stateValue === 'closed') {
+      throw new ChatError('E_CLOSED', 'not connected to the relay');
+    }
+    return this.crypto;
   }
 
   /**
@@ -854,6 +972,16 @@ export class ChatClient {
     } else {
       this.shutdown(new ChatError('E_CLOSED', 'closed'), true);
     }
+    await this.saveCrypto();
+  }
+
+  /** Writes the whisper counter and replay guards (batched during use) before going away. */
+  private async saveCrypto(): Promise<void> {
+    try {
+      await this.crypto?.flush();
+    } catch (error) {
+      this.emitError(asChatError(error));
+    }
   }
 
   /** Stops at once: no goodbye, no reconnect; unacknowledged messages fail with E_CLOSED. */
@@ -871,6 +999,7 @@ export class ChatClient {
         conn.end();
       });
     }
+    await this.saveCrypto();
   }
 
   /**
@@ -952,7 +1081,8 @@ export class ChatClient {
       if (attempt > maxAttempts) {
         const error = new ChatError('E_CONNECT', `gave up reconnecting after ${maxAttempts} attempts (${reason.message})`);
         this.emitError(error);
-        this.shutdown(error, false);
+        // Said as a final `disconnected` too, so listeners (the TUI's status, JSON mode) know it is over.
+        this.shutdown(error, true);
         return;
       }
       const retryAfterMs = typeof reason.details.retryAfterMs === 'number' ? reason.details.retryAfterMs : undefined;
@@ -1010,6 +1140,7 @@ export class ChatClient {
     const closed = this.closedWaiters;
     this.closedWaiters = [];
     for (const resolve of closed) resolve();
+    void this.saveCrypto();
   }
 
   private startHeartbeat(): void {

@@ -118,7 +118,7 @@ const whisper: Command<{ to: string; text: string }> = {
   name: 'whisper',
   aliases: ['w', 'msg'],
   usage: '/whisper USER MESSAGE',
-  help: 'send a private message to USER (who must be in your room)',
+  help: 'send an end-to-end encrypted private message to USER (who must be in your room)',
   parse(args) {
     const match = /^\s*(\S+)\s(.*)$/s.exec(args);
     if (!match || match[2].trim() === '') throw usage(whisper);
@@ -147,6 +147,12 @@ export function createCommandRegistry(): CommandRegistry {
   return new CommandRegistry()
     .add(noArgs('users', [], 'list the users in your room', (c) => c.users()))
     .add(whisper)
+    .add(
+      oneName('verify', 'USER', "show the safety number of you and USER, to compare aloud (the same on both sides)", validateUserName, (c, user) =>
+        c.verify(user),
+      ),
+    )
+    .add(oneName('trust', 'USER', "mark USER's key verified, or accept USER's changed key after comparing with /verify", validateUserName, (c, user) => c.trust(user)))
     .add(oneName('create', 'ROOM', 'create a chatroom and enter it (from the global room)', validateRoomName, (c, room) => c.create(room)))
     .add(oneName('join', 'ROOM', 'enter a chatroom (from the global room)', validateRoomName, (c, room) => c.join(room)))
     .add(noArgs('chatrooms', ['rooms'], 'list the chatrooms (from the global room)', (c) => c.rooms()))

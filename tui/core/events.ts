@@ -25,8 +25,11 @@ export interface RoomInfo {
 }
 
 export type ChatEvent =
-  /** Logged in and in a room; after every (re)connect. `resumed`: a resume token was used. */
-  | { type: 'connected'; server: string; user: string; fingerprint: string; resumed: boolean }
+  /**
+   * Logged in and in a room; after every (re)connect. `resumed`: a resume token was used.
+   * `registration`: whether the relay accepts new accounts (from its welcome).
+   */
+  | { type: 'connected'; server: string; user: string; fingerprint: string; resumed: boolean; registration: 'open' | 'closed' }
   /**
    * Now in `room` (after login, /create, /join, /leave, or a reconnect). `history` is the
    * recent past not shown before, oldest first; `hasMore` when older messages exist.
@@ -40,8 +43,35 @@ export type ChatEvent =
   | ({ type: 'message' } & ChatMessage)
   /** Someone else entered or left the current room. */
   | { type: 'presence'; room: string; user: string; event: 'join' | 'leave' }
-  /** A private message to (or, with `own: true`, from) this user. */
-  | { type: 'whisper'; from: string; to: string; text: string; time: number; id: string; own?: boolean }
+  /**
+   * An end-to-end encrypted private message to (or, with `own: true`, from) this user, decrypted
+   * and checked (sender, recipient, replay). `time`: when the relay routed it (own: when sent),
+   * ms since the epoch. `verified`: the other user's key was verified with /trust.
+   */
+  | { type: 'whisper'; from: string; to: string; text: string; time: number; id: string; own?: boolean; verified: boolean }
+  /**
+   * The relay now serves a different key for `user` than the one pinned. Whispers to them are
+   * refused (E_KEY_CHANGED) until `/trust USER`; compare safety numbers with `/verify USER`
+   * first. Fingerprints are short (`3f2a 9c01 77de 0b45`), for naming the keys only.
+   */
+  | { type: 'key-changed'; user: string; oldFingerprint: string; newFingerprint: string; message: string }
+  /**
+   * Answer to /verify: the 60-digit safety number of this user and `user` (the same on both
+   * sides; compare it aloud), both short key fingerprints, and whether `user`'s key is verified.
+   * With a key change pending, `pendingFingerprint` and `pendingSafetyNumber` describe the new key.
+   */
+  | {
+      type: 'verify';
+      user: string;
+      safetyNumber: string;
+      fingerprint: string;
+      ownFingerprint: string;
+      verified: boolean;
+      pendingFingerprint?: string;
+      pendingSafetyNumber?: string;
+    }
+  /** `/trust USER` done: `user`'s key (`fingerprint`) is verified; `accepted` when it replaced a changed key. */
+  | { type: 'trusted'; user: string; fingerprint: string; accepted: boolean }
   /** Answer to /users. */
   | { type: 'users'; room: string; users: string[] }
   /** Answer to /chatrooms. */
@@ -79,12 +109,15 @@ export type ChatEventOf<T extends ChatEventType> = Extract<ChatEvent, { type: T 
 
 /** One line per event type, for --help and the README. */
 export const EVENT_DOCS: { readonly [T in ChatEventType]: string } = {
-  connected: 'logged in (after every reconnect too): server, user, fingerprint, resumed',
+  connected: 'logged in (after every reconnect too): server, user, fingerprint, resumed, registration (open|closed)',
   joined: 'now in a room: room, users, history (not shown before, oldest first), hasMore, rejoined',
   left: 'no longer in a room: room',
   message: 'a room message: room, seq, from, text, id, time, own (true for your own, sent once acknowledged)',
   presence: 'someone entered or left your room: room, user, event (join|leave)',
-  whisper: 'a private message: from, to, text, time, id, own',
+  whisper: 'an end-to-end encrypted private message: from, to, text, time, id, own, verified',
+  'key-changed': "a contact's key changed; whispers to them are refused until /trust: user, oldFingerprint, newFingerprint, message",
+  verify: 'answer to /verify: user, safetyNumber, fingerprint, ownFingerprint, verified, pendingFingerprint, pendingSafetyNumber',
+  trusted: "answer to /trust: user, fingerprint, accepted (true when a changed key was accepted)",
   users: 'answer to /users: room, users',
   rooms: 'answer to /chatrooms: rooms [{name, members}]',
   history: 'answer to /history: room, messages (oldest first), hasMore',

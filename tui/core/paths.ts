@@ -1,5 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
+import { nameKey } from '../../shared/names.js';
 
 /**
  * Where securechat keeps its files on the user's machine, following the XDG base directory
@@ -35,4 +36,14 @@ export function dataDir(env: Env = process.env, home: string = os.homedir()): st
 /** The known-relays file (trust on first use), like SSH's `known_hosts`. */
 export function knownRelaysFile(config: string = configDir()): string {
   return path.join(config, 'known_relays');
+}
+
+/**
+ * One user's private folder in the data folder (identity keys, contacts' key pins, whisper
+ * replay state): `<data>/users/<name in lower case>`. Per user, so two accounts used on one
+ * machine (two terminals of `npm start`) neither share keys nor write the same files.
+ * `user` must be a valid user name (letters, digits, `_ . -`), which keeps it one path segment.
+ */
+export function userDataDir(user: string, data: string = dataDir()): string {
+  return path.join(data, 'users', nameKey(user));
 }

@@ -1,7 +1,7 @@
 import { nameKey } from '../../shared/names.js';
 import { nickColour } from '../nick-colour.js';
 import type { ConnectionStatus, PendingLine, RoomBuffer, RoomEntry, ScrollAnchor, ViewLine, ViewModel } from './state.js';
-import { COLOURS, bold, fg, inverse, underline } from './style.js';
+import { COLOURS, bg, bold, fg, inverse, underline } from './style.js';
 import { fitWidth, padToWidth, textWidth } from './text-width.js';
 import { wrapText } from './wrap.js';
 
@@ -23,8 +23,10 @@ export interface Layout {
   usersWidth: number;
   messagesLeft: number;
   messagesWidth: number;
-  /** Rows for the three panes (everything above the status bar and input line). */
+  /** Rows for the three panes (everything above the advisory bar, the status bar and input line). */
   paneHeight: number;
+  /** The advisory bar's row (a key change waiting for /trust), or -1 when none is shown. */
+  advisoryRow: number;
   statusRow: number;
   inputRow: number;
 }
@@ -33,17 +35,32 @@ function clamp(value: number, low: number, high: number): number {
   return Math.max(low, Math.min(high, value));
 }
 
-/** Pane geometry: side panes shrink with the terminal and are hidden below 60 / 72 columns. */
-export function computeLayout(cols: number, rows: number): Layout {
+/**
+ * Pane geometry: side panes shrink with the terminal and are hidden below 60 / 72 columns.
+ * With `advisory`, one row above the status bar is kept for the advisory bar (not below 6 rows).
+ */
+export function computeLayout(cols: number, rows: number, advisory = false): Layout {
   const c = Math.max(10, Math.floor(cols));
   const r = Math.max(4, Math.floor(rows));
+  const advisoryRows = advisory && r >= 6 ? 1 : 0;
   const roomsWidth = c >= 60 ? clamp(Math.floor(c * 0.16), 12, 22) : 0;
   const usersWidth = c >= 72 ? clamp(Math.floor(c * 0.16), 12, 22) : 0;
   // One column of separator after the rooms pane and before the users pane.
   const messagesLeft = roomsWidth > 0 ? roomsWidth + 1 : 0;
   const messagesWidth = c - messagesLeft - (usersWidth > 0 ? usersWidth + 1 : 0);
-  const paneHeight = r - 2;
-  return { cols: c, rows: r, roomsWidth, usersWidth, messagesLeft, messagesWidth, paneHeight, statusRow: r - 2, inputRow: r - 1 };
+  const paneHeight = r - 2 - advisoryRows;
+  return {
+    cols: c,
+    rows: r,
+    roomsWidth,
+    usersWidth,
+    messagesLeft,
+    messagesWidth,
+    paneHeight,
+    advisoryRow: advisoryRows > 0 ? r - 3 : -1,
+    statusRow: r - 2,
+    inputRow: r - 1,
+  };
 }
 
 // ---- message rows -------------------------------------------------------------------------
@@ -68,6 +85,11 @@ interface Prefix {
   styled: string;
 }
 
+/** Marks a whisper as end-to-end encrypted (two columns wide everywhere, like other emoji). */
+export const LOCK = '\u{1F512}';
+/** Added to the lock when the other user's key is verified. */
+export const TICK = '\u2713';
+
 function prefixFor(line: ViewLine): Prefix {
   const time = formatClock(line.time) + ' ';
   const nick = line.nick ?? '';
@@ -81,12 +103,15 @@ function prefixFor(line: ViewLine): Prefix {
       return { plain: time + plain, styled: fg(COLOURS.system, time) + '<' + styledNick + '> ' };
     }
     case 'whisper': {
+      // Every whisper is end-to-end encrypted (the lock); a tick once the key was verified (/trust).
+      const lock = line.verified ? `${LOCK}${TICK} ` : `${LOCK} `;
+      const styledLock = line.verified ? fg(COLOURS.ok, lock) : fg(COLOURS.system, lock);
       if (line.own) {
-        const plain = `-> *${nick}* `;
-        return { plain: time + plain, styled: fg(COLOURS.system, time) + fg(COLOURS.whisper, '-> *') + fg(colour, nick) + fg(COLOURS.whisper, '* ') };
+        const plain = `${lock}-> *${nick}* `;
+        return { plain: time + plain, styled: fg(COLOURS.system, time) + styledLock + fg(COLOURS.whisper, '-> *') + fg(colour, nick) + fg(COLOURS.whisper, '* ') };
       }
-      const plain = `*${nick}* `;
-      return { plain: time + plain, styled: fg(COLOURS.system, time) + inverse(bold(fg(COLOURS.whisper, `*${nick}*`))) + ' ' };
+      const plain = `${lock}*${nick}* `;
+      return { plain: time + plain, styled: fg(COLOURS.system, time) + styledLock + inverse(bold(fg(COLOURS.whisper, `*${nick}*`))) + ' ' };
     }
     case 'presence': {
       const joined = line.text.endsWith(' joined');
@@ -268,6 +293,23 @@ export function renderUsers(users: readonly string[], ownNick: string, width: nu
   }
   if (shown.length < users.length) rows.push(fg(COLOURS.system, padToWidth(`+${users.length - shown.length} more`, width)));
   return rows;
+}
+
+// ---- advisory bar -------------------------------------------------------------------------
+
+/**
+ * The advisory bar: the newest key change waiting for /trust, and what to do, on a warning
+ * background across the full width. Empty when there is none.
+ */
+export function renderAdvisory(model: ViewModel, width: number): string {
+  const advisory = model.advisories.at(-1);
+  if (!advisory) return '';
+  const more = model.advisories.length > 1 ? ` (+${model.advisories.length - 1} more)` : '';
+  // What to do first, so it survives a narrow terminal; the fingerprints are in the message pane too.
+  const text =
+    ` !! KEY CHANGED for ${advisory.user}: /verify ${advisory.user}, then /trust ${advisory.user} (Esc hides)${more}. ` +
+    `Old key ${advisory.oldFingerprint}, new key ${advisory.newFingerprint} `;
+  return bg(COLOURS.alertBg, bold(fg(COLOURS.alert, padToWidth(text, width))));
 }
 
 // ---- status bar ---------------------------------------------------------------------------

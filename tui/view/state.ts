@@ -26,6 +26,20 @@ export interface ViewLine {
   highlight?: boolean;
   /** Room sequence id (room messages). */
   seq?: number;
+  /** Whispers: the other user's key was verified with /trust (all whispers are end-to-end encrypted). */
+  verified?: boolean;
+}
+
+/**
+ * A warning that must not scroll away: a contact's key changed. Shown in a bar above the
+ * status bar until `/trust USER` (or Esc hides it). Sanitized.
+ */
+export interface Advisory {
+  /** nameKey of the user it is about. */
+  key: string;
+  user: string;
+  oldFingerprint: string;
+  newFingerprint: string;
 }
 
 /** The top visible screen line of a room: the `offset`-th wrapped line of line `lineId`. */
@@ -139,6 +153,8 @@ export class ViewModel {
   users: string[] = [];
   status: ConnectionStatus;
   pending: PendingLine[] = [];
+  /** Key changes waiting for /trust, oldest first (the bar shows the newest). */
+  advisories: Advisory[] = [];
 
   private nextLineId = 1;
   private readonly maxLines: number;
@@ -224,6 +240,11 @@ export class ViewModel {
     buffer.unread = 0;
     buffer.highlights = 0;
     buffer.hasMore = true;
+  }
+
+  /** Esc: hides the advisory shown (the newest); the key change itself still waits for /trust. */
+  dismissAdvisory(): boolean {
+    return this.advisories.pop() !== undefined;
   }
 
   /** Sets where the current room is scrolled to; null follows the newest line and marks it read. */
@@ -369,8 +390,47 @@ export class ViewModel {
           text: stripControls(event.text, { multiline: true }),
           own: own || undefined,
           highlight: own ? undefined : true,
+          verified: event.verified === true || undefined,
         });
         if (line.highlight) effects.bell = true;
+        break;
+      }
+      case 'key-changed': {
+        const user = safeLine(event.user);
+        const advisory: Advisory = { key: nameKey(user), user, oldFingerprint: safeLine(event.oldFingerprint), newFingerprint: safeLine(event.newFingerprint) };
+        this.advisories = [...this.advisories.filter((a) => a.key !== advisory.key), advisory];
+        this.append(this.current, { time: now, kind: 'error', text: `KEY CHANGED: ${safeLine(event.message)} (E_KEY_CHANGED)` });
+        effects.bell = true;
+        break;
+      }
+      case 'verify': {
+        const user = safeLine(event.user);
+        const groups = safeLine(event.safetyNumber).split(' ');
+        const number = (digits: string[]) => [digits.slice(0, 6).join(' '), digits.slice(6).join(' ')].filter((row) => row !== '');
+        const lines = [
+          `safety number of you and ${user} (${event.verified ? 'verified' : 'not verified'}):`,
+          ...number(groups).map((row) => `    ${row}`),
+          `  ${user}'s key: ${safeLine(event.fingerprint)}`,
+          `  your key: ${safeLine(event.ownFingerprint)}`,
+        ];
+        if (event.pendingSafetyNumber !== undefined) {
+          lines.push(`  ${user}'s key CHANGED to ${safeLine(event.pendingFingerprint ?? '?')}; with the new key the number is:`);
+          lines.push(...number(safeLine(event.pendingSafetyNumber).split(' ')).map((row) => `    ${row}`));
+          lines.push(`  compare it with ${user} (in person or by phone); only if it matches: /trust ${user}`);
+        } else if (!event.verified) {
+          lines.push(`  compare it with ${user} (in person or by phone); if it matches: /trust ${user}`);
+        }
+        this.append(this.current, { time: now, kind: 'system', text: lines.join('\n') });
+        break;
+      }
+      case 'trusted': {
+        const user = safeLine(event.user);
+        this.advisories = this.advisories.filter((a) => a.key !== nameKey(user));
+        this.system(
+          event.accepted
+            ? `accepted ${user}'s new key ${safeLine(event.fingerprint)}; it is verified now and whispers flow again`
+            : `${user}'s key ${safeLine(event.fingerprint)} is verified`,
+        );
         break;
       }
       case 'users': {

@@ -49,4 +49,6 @@ export const COLOURS = {
   bad: 196,
   border: 240,
   title: 250,
+  alert: 231, // white text on
+  alertBg: 124, // dark red: the key-change advisory bar
 } as const;

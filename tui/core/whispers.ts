@@ -1,0 +1,419 @@
+import { ChatError } from '../../shared/errors.js';
+import { nameKey } from '../../shared/names.js';
+import { openWhisper, sealWhisper, type OpenedWhisper } from '../../shared/crypto/envelope.js';
+import { publicBundle, signLoginChallenge, type Identity, type PublicKeyBundle } from '../../shared/crypto/identity.js';
+import { keyFingerprint, safetyNumber } from '../../shared/crypto/safety-number.js';
+import type { ChatEvent, ChatEventOf } from './events.js';
+import { loadOrCreateIdentity, type KdfLimits } from './identity-file.js';
+import { KeyPins } from './key-pins.js';
+import { WhisperState, type WhisperStateOptions } from './whisper-state.js';
+
+/**
+ * The client's end-to-end whisper layer: this device's identity, the contacts' pinned keys
+ * (trust on first use), the sender counter and the per-sender replay guards, glued to the relay
+ * through two callbacks (fetch a user's keys; emit an event). client.ts keeps the connection;
+ * everything about keys and envelopes is here. See docs/crypto.md.
+ *
+ * Keys are fetched from the relay at most once per connection per user (and again when that
+ * user logs in anew, or a whisper from them fails to authenticate), then checked against the
+ * pin: a different key is never used until `/trust`.
+ */
+export interface WhisperCryptoOptions {
+  /** This user's private folder: identity.json, key-pins.json, whisper-state.json. */
+  dir: string;
+  /** This user's name (any spelling; names are compared by `nameKey`). */
+  user: string;
+  /** Unlocks (or protects, on first run) the identity file. */
+  passphrase?: string;
+  /** argon2id cost for a new protected identity file (tests use cheap limits). */
+  kdf?: KdfLimits;
+  /** Asks the relay for `user`'s public keys; resolves with the relay's spelling of the name and the bundle. */
+  fetchKeys(user: string): Promise<{ user: string; keys: unknown }>;
+  /** Whether `fetchKeys` can work now (the client is online). */
+  canFetch(): boolean;
+  /** Events for the client's listeners (`whisper`, `key-changed`). */
+  emit(event: ChatEvent): void;
+  /** Failures not tied to a command (a whisper that could not be opened). */
+  emitError(error: ChatError): void;
+  /** Longest whisper text, UTF-8 bytes. */
+  maxTextBytes: number;
+  /** Longest whisper body accepted, characters. */
+  maxBodyChars: number;
+  /** Batching and bounds of the persisted state (tests). */
+  state?: WhisperStateOptions;
+}
+
+/** A whisper as the relay delivered it: the body is still ciphertext. */
+export interface IncomingWhisper {
+  from: string;
+  body: string;
+  /** When the relay routed it, ms since the epoch. */
+  time: number;
+  id: string;
+}
+
+export interface SealedWhisper {
+  /** The recipient as the relay spells it (when known). */
+  to: string;
+  /** Opaque base64 body for the wire. */
+  body: string;
+  /** The recipient's key was verified with /trust. */
+  verified: boolean;
+}
+
+/** A failed key lookup is not retried sooner than this after a fetch (a relay sending garbage must not make us ask per message). */
+const REFETCH_MIN_INTERVAL_MS = 5_000;
+/** Whispers sealed with a changed key, kept (not shown) until `/trust`: per sender, and in all. */
+const MAX_HELD_PER_SENDER = 32;
+const MAX_HELD_TOTAL = 256;
+
+function isAuthenticationFailure(error: unknown): boolean {
+  return error instanceof ChatError && error.code === 'E_DECRYPT' && error.details.reason === 'authentication';
+}
+
+function asChatError(error: unknown): ChatError {
+  if (error instanceof ChatError) return error;
+  return new ChatError('E_INTERNAL', error instanceof Error ? error.message : String(error));
+}
+
+export class WhisperCrypto {
+  /** Things the user should see after opening (a key file whose mode was tightened...). */
+  readonly warnings: readonly string[];
+  private me: string;
+  private bundleCache: { key: string; bundle: PublicKeyBundle } | null = null;
+  /** Users whose keys were fetched on this connection, with when (ms since the epoch). */
+  private readonly fetched = new Map<string, number>();
+  private readonly inflight = new Map<string, Promise<{ user: string; status: 'new' | 'same' | 'changed' }>>();
+  /** Key changes announced on this connection (`nameKey:newFingerprint`), so one change is one event. */
+  private readonly announced = new Set<string>();
+  /** Per sender, the whispers being opened, in arrival order. */
+  private readonly chains = new Map<string, Promise<void>>();
+  private readonly held = new Map<string, IncomingWhisper[]>();
+  private heldTotal = 0;
+
+  private constructor(
+    private readonly options: WhisperCryptoOptions,
+    readonly identity: Identity,
+    /** Full path of the identity file. */
+    readonly identityPath: string,
+    /** True when this run made the keys (first run for this user on this device). */
+    readonly identityCreated: boolean,
+    readonly pins: KeyPins,
+    readonly state: WhisperState,
+    warnings: string[],
+  ) {
+    this.me = options.user;
+    this.warnings = warnings;
+  }
+
+  /**
+   * Loads (or on first run makes) the identity and opens the pins and the state in
+   * `options.dir`. Throws `E_PASSPHRASE` (protected identity, wrong or missing passphrase) or
+   * `E_CORRUPT_FILE` (a damaged file, left untouched).
+   */
+  static async open(options: WhisperCryptoOptions): Promise<WhisperCrypto> {
+    const loaded = await loadOrCreateIdentity(options.dir, { passphrase: options.passphrase, kdf: options.kdf });
+    const pins = await KeyPins.open(options.dir);
+    const warnings = [...loaded.warnings, ...pins.warnings];
+    const state = await WhisperState.open(options.dir, options.state);
+    return new WhisperCrypto(options, loaded.identity, loaded.path, loaded.created, pins, state, warnings);
+  }
+
+  /** This user's name as the relay spells it (after login). */
+  setUser(user: string): void {
+    this.me = user;
+  }
+
+  // ---- login -----------------------------------------------------------------------------
+
+  /** This device's public bundle for this user (what register and login upload). */
+  async ownBundle(): Promise<PublicKeyBundle> {
+    const key = nameKey(this.me);
+    if (this.bundleCache?.key !== key) this.bundleCache = { key, bundle: await publicBundle(this.identity, this.me) };
+    return { ...this.bundleCache.bundle };
+  }
+
+  /** The login proof: a signature over the relay's challenge bound to this TLS session. */
+  loginProof(challenge: Uint8Array): Promise<string> {
+    return signLoginChallenge(this.identity, this.me, challenge);
+  }
+
+  /** A new connection: keys are fetched afresh (the relay may have new ones), changes announced again. */
+  newSession(): void {
+    this.fetched.clear();
+    this.announced.clear();
+  }
+
+  /** `user` logged in anew (maybe from another device): fetch their keys again before the next use. */
+  forget(user: string): void {
+    this.fetched.delete(nameKey(user));
+  }
+
+  /** Announces every key change still waiting for /trust (after the first connect). */
+  async announcePending(): Promise<void> {
+    for (const user of this.pins.users()) {
+      const record = this.pins.get(user);
+      if (record?.pending) await this.announce(record.user, record.bundle, record.pending.bundle);
+    }
+  }
+
+  // ---- keys ------------------------------------------------------------------------------
+
+  /** Fetches `user`'s keys from the relay and checks them against the pin (one fetch at a time per user). */
+  private refresh(user: string): Promise<{ user: string; status: 'new' | 'same' | 'changed' }> {
+    const key = nameKey(user);
+    let running = this.inflight.get(key);
+    if (!running) {
+      running = this.fetchAndObserve(user).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, running);
+    }
+    return running;
+  }
+
+  private async fetchAndObserve(user: string): Promise<{ user: string; status: 'new' | 'same' | 'changed' }> {
+    const reply = await this.options.fetchKeys(user);
+    if (nameKey(reply.user) !== nameKey(user)) throw new ChatError('E_PROTOCOL', 'the relay answered with the keys of another user');
+    // Verifies the signature over this user's name: E_BAD_KEYS, and nothing recorded, if it fails.
+    const result = await this.pins.observe(reply.user, reply.keys);
+    this.fetched.set(nameKey(user), Date.now());
+    if (result.status === 'changed') await this.announce(this.pins.get(user)?.user ?? reply.user, result.previous, result.pending);
+    return { user: reply.user, status: result.status };
+  }
+
+  private async announce(user: string, previous: PublicKeyBundle, pending: PublicKeyBundle): Promise<void> {
+    const oldFingerprint = await keyFingerprint(previous);
+    const newFingerprint = await keyFingerprint(pending);
+    const tag = `${nameKey(user)}:${newFingerprint}`;
+    if (this.announced.has(tag)) return;
+    this.announced.add(tag);
+    const wasVerified = this.pins.get(user)?.verified === true;
+    this.options.emit({
+      type: 'key-changed',
+      user,
+      oldFingerprint,
+      newFingerprint,
+      message:
+        `the relay now serves a different key for ${user} (was ${oldFingerprint}${wasVerified ? ', verified' : ''}; now ${newFingerprint}). ` +
+        `A new device, or someone in the middle: whispers to and from ${user} wait until you compare safety numbers (/verify ${user}) and accept the new key (/trust ${user}).`,
+    });
+  }
+
+  /** Makes sure `user`'s keys were looked at on this connection (or, offline, that a pin exists). */
+  private async ensureKnown(user: string): Promise<void> {
+    if (this.fetched.has(nameKey(user))) return;
+    if (this.options.canFetch()) {
+      await this.refresh(user);
+      return;
+    }
+    if (!this.pins.get(user)) throw new ChatError('E_CLOSED', `not connected, and no key of ${user} is known yet`);
+  }
+
+  private async keyChangedError(user: string, extra: Record<string, unknown> = {}): Promise<ChatError> {
+    const record = this.pins.get(user);
+    const details: Record<string, unknown> = { user: record?.user ?? user, ...extra };
+    if (record) details.oldFingerprint = await keyFingerprint(record.bundle);
+    if (record?.pending) details.newFingerprint = await keyFingerprint(record.pending.bundle);
+    const name = record?.user ?? user;
+    return new ChatError('E_KEY_CHANGED', `${name}'s key changed and is not trusted yet; compare with /verify ${name}, accept with /trust ${name}`, details);
+  }
+
+  // ---- sending ---------------------------------------------------------------------------
+
+  /**
+   * Encrypts `text` for `to` with its pinned key. Fetches the keys first when not done on this
+   * connection. Throws the relay's `E_NO_SUCH_USER` / `E_NO_KEY`, `E_KEY_CHANGED` (a changed key
+   * waits for /trust; a `key-changed` event was emitted when it was first seen), `E_BAD_KEYS`,
+   * `E_TOO_LARGE`.
+   */
+  async seal(to: string, text: string): Promise<SealedWhisper> {
+    await this.ensureKnown(to);
+    let recipientBox: Uint8Array;
+    try {
+      recipientBox = this.pins.encryptionKey(to);
+    } catch (error) {
+      if (error instanceof ChatError && error.code === 'E_KEY_CHANGED') throw await this.keyChangedError(to);
+      throw error;
+    }
+    const counter = this.state.counter.next();
+    this.state.changed();
+    const body = await sealWhisper({
+      sender: this.identity,
+      from: this.me,
+      to,
+      recipientBox,
+      counter,
+      time: Date.now(),
+      text,
+      maxTextBytes: this.options.maxTextBytes,
+    });
+    return { to: this.pins.get(to)?.user ?? to, body, verified: this.pins.isVerified(to) };
+  }
+
+  // ---- receiving -------------------------------------------------------------------------
+
+  /**
+   * Opens a whisper from the relay and emits it as a `whisper` event, or emits an `error`
+   * (E_DECRYPT, E_REPLAY, E_MISADDRESSED, E_KEY_CHANGED, E_NO_KEY...) and shows nothing.
+   * Whispers from one sender are handled in arrival order.
+   */
+  receive(message: IncomingWhisper): void {
+    const key = nameKey(message.from);
+    const previous = this.chains.get(key) ?? Promise.resolve();
+    const next = previous.then(() => this.deliver(message));
+    this.chains.set(key, next);
+    void next.then(() => {
+      if (this.chains.get(key) === next) this.chains.delete(key);
+    });
+  }
+
+  /** Resolves once every whisper received so far was shown or refused (tests, shutdown). */
+  async settled(): Promise<void> {
+    while (this.chains.size > 0) await Promise.all([...this.chains.values()]);
+  }
+
+  private async deliver(message: IncomingWhisper): Promise<void> {
+    let opened: OpenedWhisper | null;
+    try {
+      opened = await this.openFrom(message);
+    } catch (error) {
+      const e = asChatError(error);
+      const from = message.from;
+      const text =
+        e.code === 'E_KEY_CHANGED' && e.details.held === true
+          ? `a whisper from ${from} is held back: it is sealed with ${from}'s new key, and is shown if you accept that key (/verify ${from}, then /trust ${from})`
+          : `a whisper from ${from} was not shown: ${e.message}`;
+      this.options.emitError(new ChatError(e.code, text, { ...e.details, from, id: message.id }));
+      return;
+    }
+    if (!opened) return;
+    this.options.emit({
+      type: 'whisper',
+      from: this.pins.get(message.from)?.user ?? message.from,
+      to: this.me,
+      text: opened.text,
+      time: message.time,
+      id: message.id,
+      verified: this.pins.isVerified(message.from),
+    });
+  }
+
+  private async openFrom(message: IncomingWhisper): Promise<OpenedWhisper | null> {
+    let fresh = false;
+    if (!this.pins.get(message.from)) {
+      if (!this.options.canFetch()) throw new ChatError('E_NO_KEY', `no key of ${message.from} is known yet`);
+      await this.refresh(message.from);
+      fresh = true;
+    }
+    try {
+      return await this.openWithPin(message);
+    } catch (error) {
+      if (!isAuthenticationFailure(error)) throw error;
+      // Not sealed with the pinned key: tampered, or sealed with a new key of the sender.
+      if (this.pins.pending(message.from)) {
+        this.hold(message);
+        throw await this.keyChangedError(message.from, { held: true });
+      }
+      const last = this.fetched.get(nameKey(message.from));
+      const recentlyFetched = last !== undefined && Date.now() - last < REFETCH_MIN_INTERVAL_MS;
+      if (fresh || recentlyFetched || !this.options.canFetch()) throw error;
+      const { status } = await this.refresh(message.from);
+      if (status === 'changed') {
+        this.hold(message);
+        throw await this.keyChangedError(message.from, { held: true });
+      }
+      throw error;
+    }
+  }
+
+  private async openWithPin(message: IncomingWhisper): Promise<OpenedWhisper> {
+    const guard = this.state.guardFor(message.from);
+    const opened = await openWhisper({
+      recipient: this.identity,
+      me: this.me,
+      from: message.from,
+      senderBox: this.pins.senderKey(message.from),
+      body: message.body,
+      guard,
+      maxBodyChars: this.options.maxBodyChars,
+    });
+    this.state.changed();
+    return opened;
+  }
+
+  /** Keeps a whisper sealed with a changed key until /trust (bounded; the oldest go first). */
+  private hold(message: IncomingWhisper): void {
+    const key = nameKey(message.from);
+    let list = this.held.get(key);
+    if (!list) this.held.set(key, (list = []));
+    list.push(message);
+    this.heldTotal += 1;
+    if (list.length > MAX_HELD_PER_SENDER) {
+      list.shift();
+      this.heldTotal -= 1;
+    }
+    while (this.heldTotal > MAX_HELD_TOTAL) {
+      const [oldestKey, oldest] = this.held.entries().next().value as [string, IncomingWhisper[]];
+      oldest.shift();
+      this.heldTotal -= 1;
+      if (oldest.length === 0) this.held.delete(oldestKey);
+    }
+  }
+
+  // ---- /verify and /trust ----------------------------------------------------------------
+
+  /**
+   * The safety number of this user and `user`, both fingerprints, and whether `user` is
+   * verified (with the pending key's number when a change waits). Throws `E_SELF`, the relay's
+   * `E_NO_SUCH_USER` / `E_NO_KEY`.
+   */
+  async verify(user: string): Promise<ChatEventOf<'verify'>> {
+    if (nameKey(user) === nameKey(this.me)) throw new ChatError('E_SELF', 'a safety number is between you and someone else');
+    await this.ensureKnown(user);
+    const record = this.pins.get(user);
+    if (!record) throw new ChatError('E_NO_KEY', `no key of ${user} is known`, { user });
+    const mine = await this.ownBundle();
+    const event: ChatEventOf<'verify'> = {
+      type: 'verify',
+      user: record.user,
+      safetyNumber: await safetyNumber(this.me, mine, record.user, record.bundle),
+      fingerprint: await keyFingerprint(record.bundle),
+      ownFingerprint: await keyFingerprint(mine),
+      verified: this.pins.isVerified(user),
+    };
+    if (record.pending) {
+      event.pendingFingerprint = await keyFingerprint(record.pending.bundle);
+      event.pendingSafetyNumber = await safetyNumber(this.me, mine, record.user, record.pending.bundle);
+    }
+    return event;
+  }
+
+  /**
+   * `/trust USER`: accepts a changed key if one waits, and marks the key verified. Whispers held
+   * back because of the change are opened by `releaseHeld`. Throws `E_SELF`, `E_NO_KEY`.
+   */
+  async trust(user: string): Promise<ChatEventOf<'trusted'>> {
+    if (nameKey(user) === nameKey(this.me)) throw new ChatError('E_SELF', 'your own key needs no trust');
+    if (!this.pins.get(user)) await this.ensureKnown(user);
+    const accepted = this.pins.pending(user) !== undefined;
+    const record = await this.pins.trust(user);
+    return { type: 'trusted', user: record.user, fingerprint: await keyFingerprint(record.bundle), accepted };
+  }
+
+  /** After /trust: opens the whispers from `user` held back because of a key change (in order). */
+  releaseHeld(user: string): void {
+    const held = this.held.get(nameKey(user)) ?? [];
+    this.held.delete(nameKey(user));
+    this.heldTotal -= held.length;
+    for (const message of held) this.receive(message);
+  }
+
+  /** This device's short key fingerprint. */
+  async ownFingerprint(): Promise<string> {
+    return keyFingerprint(await this.ownBundle());
+  }
+
+  /** Writes the counter and replay guards now (on exit; also batched during use). */
+  flush(): Promise<void> {
+    return this.state.flush();
+  }
+}
