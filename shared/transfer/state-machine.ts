@@ -75,8 +75,6 @@ export interface TransferContext {
   peerCandidatesFinal: boolean;
   /** Connections being dialled or in their handshake, by id. */
   attempts: Record<string, ConnectionAttempt>;
-  /** Candidate keys dialled in the current round (each is dialled once per round). */
-  dialledThisRound: string[];
   relayDialledThisRound: boolean;
   round: number;
   roundStartedAtMs: number;
@@ -159,7 +157,6 @@ export function initialContext(init: TransferInit): TransferContext {
     peerCandidates: [],
     peerCandidatesFinal: false,
     attempts: {},
-    dialledThisRound: [],
     relayDialledThisRound: false,
     round: 0,
     roundStartedAtMs: 0,
@@ -200,10 +197,17 @@ function newConnectionId(draft: TransferContext, prefix: string): string {
   return `${prefix}${draft.nextConnectionNumber++}`;
 }
 
+/**
+ * Dials a candidate unless a dial to the same address and of the same kind is in flight. A
+ * kind change (observed -> mapped) gets a fresh dial even then: the earlier attempt may be
+ * stuck on a router state that predates the mapping, and a new connection is not.
+ */
 function dialCandidate(draft: TransferContext, candidate: Candidate, out: Out): void {
   const key = candidateKey(candidate);
-  if (draft.dialledThisRound.includes(key)) return;
-  draft.dialledThisRound.push(key);
+  const inFlight = Object.values(draft.attempts).some(
+    (attempt) => attempt.candidate !== undefined && candidateKey(attempt.candidate) === key && attempt.candidate.kind === candidate.kind,
+  );
+  if (inFlight) return;
   const id = newConnectionId(draft, 'd');
   draft.attempts[id] = { id, origin: 'dial', path: pathOfCandidate(candidate), candidate, startedAtMs: out.nowMs };
   out.effects.push({ type: 'dial', connectionId: id, candidate });
@@ -238,7 +242,6 @@ function maybeScheduleRetry(draft: TransferContext, out: Out): void {
 function startRound(draft: TransferContext, out: Out): void {
   draft.round += 1;
   draft.roundStartedAtMs = out.nowMs;
-  draft.dialledThisRound = [];
   draft.relayDialledThisRound = false;
   out.effects.push({ type: 'stop-timer', timer: 'retry' });
   for (const candidate of draft.peerCandidates) dialCandidate(draft, candidate, out);
@@ -289,22 +292,43 @@ const fail: Handler<'fail'> = (draft, input, out) => {
 };
 
 const peerGone: Handler<'peer-gone'> = (draft, _input, out) => finish(draft, 'failed', 'E_PEER_GONE', out);
-const hashMismatch: Handler<'hash-mismatch'> = (draft, _input, out) => finish(draft, 'failed', 'E_HASH_MISMATCH', out);
-const fileChanged: Handler<'file-changed'> = (draft, _input, out) => finish(draft, 'failed', 'E_FILE_CHANGED', out);
+// The data connection already carried the verdict; the end-to-end channel repeats it in case
+// that connection broke at the same moment (the peer would otherwise wait out a reconnect).
+const hashMismatch: Handler<'hash-mismatch'> = (draft, _input, out) => {
+  out.effects.push({ type: 'send-peer', message: 'cancel', code: 'E_HASH_MISMATCH' });
+  finish(draft, 'failed', 'E_HASH_MISMATCH', out);
+};
+const fileChanged: Handler<'file-changed'> = (draft, _input, out) => {
+  out.effects.push({ type: 'send-peer', message: 'cancel', code: 'E_FILE_CHANGED' });
+  finish(draft, 'failed', 'E_FILE_CHANGED', out);
+};
 const complete: Handler<'complete'> = (draft, _input, out) => {
   draft.ackedBytes = draft.size;
   finish(draft, 'completed', null, out);
 };
 
+/**
+ * New addresses are added (up to MAX_CANDIDATES) and dialled at once. An address announced
+ * again is dialled again unless a dial to it is in flight: the peer re-announcing it means
+ * something changed — typically its observed address (dialled and refused a moment ago)
+ * now has a port mapping behind it.
+ */
 const candidates: Handler<'candidates'> = (draft, input, out) => {
-  const known = new Set(draft.peerCandidates.map(candidateKey));
-  const fresh = input.candidates.filter((candidate) => !known.has(candidateKey(candidate)));
-  const room = Math.max(0, draft.constants.MAX_CANDIDATES - draft.peerCandidates.length);
-  const added = fresh.slice(0, room);
-  draft.peerCandidates.push(...added);
+  const toDial: Candidate[] = [];
+  for (const candidate of input.candidates) {
+    const key = candidateKey(candidate);
+    const known = draft.peerCandidates.findIndex((existing) => candidateKey(existing) === key);
+    if (known !== -1) {
+      draft.peerCandidates[known] = candidate; // the latest kind (mapped rather than observed)
+      toDial.push(candidate);
+    } else if (draft.peerCandidates.length < draft.constants.MAX_CANDIDATES) {
+      draft.peerCandidates.push(candidate);
+      toDial.push(candidate);
+    }
+  }
   if (input.final) draft.peerCandidatesFinal = true;
   if (draft.state === 'connecting' || draft.state === 'reconnecting') {
-    for (const candidate of added) dialCandidate(draft, candidate, out);
+    for (const candidate of toDial) dialCandidate(draft, candidate, out);
     maybeDialRelayEarly(draft, out);
     maybeScheduleRetry(draft, out);
   }
@@ -493,7 +517,6 @@ function cloneContext(context: TransferContext): TransferContext {
     ...context,
     peerCandidates: [...context.peerCandidates],
     attempts: { ...context.attempts },
-    dialledThisRound: [...context.dialledThisRound],
     winner: context.winner === null ? null : { ...context.winner },
     error: context.error === null ? null : { ...context.error },
   };

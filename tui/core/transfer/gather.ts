@@ -46,8 +46,9 @@ export interface GatherOptions {
   /** Port-mapping settings, or `false` to skip mapping. */
   mapping: PortMappingOptions | false;
   /**
-   * Called first at once with the local and observed candidates (`final` false while a
-   * mapping is still being tried), then once more with the mapped candidate (`final` true).
+   * Called at once with the local candidates (`final` false while a mapping is being tried),
+   * then once more, `final`, with the mapped address — or, when no mapping was made, the
+   * observed one. Without mapping: once, with both local and observed.
    */
   onCandidates(candidates: Candidate[], final: boolean): void;
 }
@@ -61,14 +62,15 @@ export interface Gathering {
 
 /**
  * Candidate gathering that never blocks: local addresses go out at once; the port mapping
- * runs in the background, bounded by its own timeout, and its result follows.
+ * runs in the background, bounded by its own timeout, and its result (or the observed
+ * address) follows.
  */
 export function gatherCandidates(options: GatherOptions): Gathering {
   const immediate = localCandidates(options.port, options.policy);
   const observed = observedCandidate(options.observedAddress, options.port);
-  if (observed !== null && !immediate.some((c) => c.host === observed.host)) immediate.push(observed);
 
   if (options.mapping === false) {
+    if (observed !== null && !immediate.some((c) => c.host === observed.host)) immediate.push(observed);
     options.onCandidates(immediate, true);
     return { settled: Promise.resolve(), release: async () => undefined };
   }
@@ -76,6 +78,11 @@ export function gatherCandidates(options: GatherOptions): Gathering {
   const controller = new AbortController();
   let mapping: PortMapping | null = null;
   let released = false;
+  // The observed address waits for the mapping's outcome: dialled before the router forwards
+  // the port, a peer's SYN meets the router itself, and the connection-tracking entry that
+  // leaves keeps every retransmission of it away from the mapping made a moment later
+  // (seen in the NAT lab). If the mapping works it replaces the observed address; if not,
+  // the observed address still helps a host with a public address or an open NAT.
   options.onCandidates(immediate, false);
   const mappingOptions = options.mapping;
   const settled = mapPort(options.port, { ...mappingOptions, signal: controller.signal }).then(async (result) => {
@@ -84,9 +91,10 @@ export function gatherCandidates(options: GatherOptions): Gathering {
       return;
     }
     mapping = result;
-    const mapped: Candidate[] =
-      result === null || net.isIP(result.externalHost) === 0 ? [] : [{ kind: 'mapped', host: result.externalHost, port: result.externalPort }];
-    options.onCandidates(mapped, true);
+    const later: Candidate[] =
+      result !== null && net.isIP(result.externalHost) !== 0 ? [{ kind: 'mapped', host: result.externalHost, port: result.externalPort }] : [];
+    if (later.length === 0 && observed !== null && !immediate.some((c) => c.host === observed.host)) later.push(observed);
+    options.onCandidates(later, true);
   });
   return {
     settled,

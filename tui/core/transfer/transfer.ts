@@ -464,7 +464,11 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
     }
     let port: number;
     try {
-      port = await this.listen(host);
+      // '::' also takes IPv4 (ipv6Only false); a host without IPv6 gets 0.0.0.0 instead.
+      port = await this.listen(host).catch((error: unknown) => {
+        if (this.options.listenHost !== undefined) throw error;
+        return this.listen('0.0.0.0');
+      });
     } catch (error) {
       this.log(`no listener (${error instanceof Error ? error.message : String(error)}); direct connections only outbound`);
       send([], true);
@@ -524,23 +528,27 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
   private dialDirect(id: string, candidate: Candidate): void {
     const connection: Connection = { id, path: candidate.kind === 'lan' || candidate.kind === 'loopback' ? 'lan' : 'direct', abort: new AbortController(), stream: null, channel: null };
     this.connections.set(id, connection);
+    this.log(`${id}: dialling ${candidate.kind} ${candidate.host}:${candidate.port}`);
     const socket = net.connect({ host: candidate.host, port: candidate.port });
     connection.stream = socket;
+    let connected = false;
     const timer = setTimeout(() => socket.destroy(new Error('connect timeout')), this.constants.DIAL_TIMEOUT_MS);
     socket.once('connect', () => {
+      connected = true;
       clearTimeout(timer);
       void this.handshake(connection, socket);
     });
-    socket.once('error', (error) => {
+    socket.on('error', (error) => {
       clearTimeout(timer);
-      if (!socket.connecting) return; // after connect, the handshake reports
-      this.log(`dial ${candidate.host}:${candidate.port} failed: ${error.message}`);
+      if (connected) return; // after connect, the handshake (or the session) reports
+      this.log(`${id}: dial ${candidate.host}:${candidate.port} failed: ${error.message}`);
       this.connectionFailed(id);
     });
     socket.once('close', () => clearTimeout(timer));
   }
 
   private dialRelay(id: string): void {
+    this.log(`${id}: dialling the relay pipe`);
     const connection: Connection = { id, path: 'relay', abort: new AbortController(), stream: null, channel: null };
     this.connections.set(id, connection);
     const dial = this.options.link.dialRelay;
