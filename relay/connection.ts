@@ -133,6 +133,19 @@ export class RelayConnection implements RoomMember {
     }
   }
 
+  /**
+   * Hands the socket over to a relay pipe: framing and request handling stop and the relay
+   * forgets this connection (the pipe enforces its own budgets). Frames already queued are
+   * still written first.
+   */
+  detach(): TLSSocket {
+    this.socket.removeAllListeners('data');
+    this.socket.removeAllListeners('drain');
+    this.queue.length = 0;
+    this.teardown();
+    return this.socket;
+  }
+
   /** Says goodbye with a reason (when given), then ends the connection. */
   close(code?: ErrorCode, message?: string): void {
     if (this.closed || this.state === 'closing') return;

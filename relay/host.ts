@@ -9,6 +9,7 @@ import type { RelayConnection } from './connection.js';
 import type { LoginLimiter } from './login-limiter.js';
 import { MessageLog } from './message-log.js';
 import type { PasswordHasher } from './passwords.js';
+import { PipeBroker } from './pipe-broker.js';
 import { TokenBucket } from './rate.js';
 import { Room, RoomRegistry } from './rooms.js';
 import type { RelayStore, StoredMessage } from './store.js';
@@ -45,10 +46,12 @@ export class ChatHost {
   /** Recently seen `say` ids per user, for idempotent retries without a LevelDB read. */
   private readonly recentIds = new Map<string, Map<string, Promise<Delivered>>>();
   private readonly floodBuckets = new WeakMap<RelayConnection, TokenBucket>();
+  private readonly pipes: PipeBroker;
 
   constructor(private readonly options: HostOptions) {
     this.rooms = new RoomRegistry(options.store, options.limits.historyOnJoin);
     this.log = new MessageLog(options.store, (messages) => this.onCommitted(messages));
+    this.pipes = new PipeBroker(options.limits, options.log);
   }
 
   init(): Promise<void> {
@@ -87,7 +90,7 @@ export class ChatHost {
       case 'rooms':
         return this.listRooms(connection, message);
       case 'whisper':
-        return this.whisper(connection, message);
+        return this.forwardSealed(connection, message, 'whisper');
       case 'history':
         return this.history(connection, message);
       case 'ping':
@@ -96,6 +99,12 @@ export class ChatHost {
         return this.exit(connection, message);
       case 'keys':
         return this.publicKeys(connection, message);
+      case 'signal':
+        return this.forwardSealed(connection, message, 'signal');
+      case 'pipe-ticket':
+        return this.pipeTicket(connection, message);
+      case 'pipe':
+        return this.joinPipe(connection, message);
       default: {
         const unreachable: never = message;
         return unreachable;
@@ -125,6 +134,7 @@ export class ChatHost {
       server: this.options.serverName,
       registration: this.options.registration,
       challenge: connection.challenge,
+      observed: connection.address.replace(/^::ffff:/, ''),
     });
   }
 
@@ -450,26 +460,72 @@ export class ChatHost {
     return bucket;
   }
 
-  private async whisper(connection: RelayConnection, message: ClientMessageOf<'whisper'>): Promise<void> {
-    const { limits, store } = this.options;
+  /**
+   * Routes an end-to-end sealed body to one user: a whisper (same room only) or a transfer
+   * signal (any online user: a transfer outlives a room change). The body is opaque here; it
+   * is neither logged nor stored.
+   */
+  private async forwardSealed(
+    connection: RelayConnection,
+    message: ClientMessageOf<'whisper'> | ClientMessageOf<'signal'>,
+    kind: 'whisper' | 'signal',
+  ): Promise<void> {
+    const { limits } = this.options;
     const to = validateUserName(message.to);
     const targetKey = nameKey(to);
-    if (targetKey === connection.userKey) throw new ChatError('E_SELF', 'you cannot whisper to yourself');
+    if (targetKey === connection.userKey) throw new ChatError('E_SELF', `you cannot ${kind} to yourself`);
     if (Buffer.byteLength(message.body) > limits.maxWhisperBodyBytes) {
-      throw new ChatError('E_TOO_LARGE', `whispers are limited to ${limits.maxWhisperBodyBytes} bytes`);
+      throw new ChatError('E_TOO_LARGE', `a ${kind} is limited to ${limits.maxWhisperBodyBytes} bytes`);
     }
     if (!this.floodBucket(connection).take(Date.now())) {
       throw new ChatError('E_FLOOD', 'sending too fast; slow down', { retryAfterMs: 1000 });
     }
-    const target = this.online.get(targetKey);
-    if (!target) {
-      if (await store.getAccount(to)) throw new ChatError('E_NOT_IN_ROOM', `${to} is not online`);
-      throw new ChatError('E_NO_SUCH_USER', `there is no user ${to}`);
-    }
-    if (target.room !== connection.room) throw new ChatError('E_NOT_IN_ROOM', `${target.userName} is not in your room`);
-    // The body is opaque here (end-to-end ciphertext); it is neither logged nor stored.
-    target.send({ t: 'whisper', from: connection.userName, body: message.body, time: Date.now(), id: message.id });
+    const target = await this.onlineUser(to);
+    if (kind === 'whisper' && target.room !== connection.room) throw new ChatError('E_NOT_IN_ROOM', `${target.userName} is not in your room`);
+    target.send({ t: kind, from: connection.userName, body: message.body, time: Date.now(), id: message.id });
     connection.send({ t: 'ok', re: message.id });
+  }
+
+  /** The user's live connection; E_NOT_IN_ROOM when offline, E_NO_SUCH_USER when there is no such account. */
+  private async onlineUser(name: string): Promise<RelayConnection> {
+    const target = this.online.get(nameKey(name));
+    if (target) return target;
+    if (await this.options.store.getAccount(name)) throw new ChatError('E_NOT_IN_ROOM', `${name} is not online`);
+    throw new ChatError('E_NO_SUCH_USER', `there is no user ${name}`);
+  }
+
+  // ---- relay pipes (file transfer fallback) ----------------------------------------------
+
+  private async pipeTicket(connection: RelayConnection, message: ClientMessageOf<'pipe-ticket'>): Promise<void> {
+    const peerName = validateUserName(message.peer);
+    if (nameKey(peerName) === connection.userKey) throw new ChatError('E_SELF', 'a pipe needs another user');
+    const peer = await this.onlineUser(peerName);
+    const { ticket, expiresInMs } = this.pipes.issue(connection.userName, connection.userKey, peer.userName, peer.userKey, message.transfer);
+    connection.send({ t: 'pipe-ticket', re: message.id, ticket, expiresInMs });
+  }
+
+  /** A fresh connection joins a pipe with its ticket; after `pipe-ready` it carries raw bytes. */
+  private async joinPipe(connection: RelayConnection, message: ClientMessageOf<'pipe'>): Promise<void> {
+    const ticket = this.pipes.redeem(message.ticket);
+    connection.advance('auth-start');
+    try {
+      await this.pipes.rendezvous({
+        ticket,
+        alive: () => !connection.isClosed,
+        handOver: () => {
+          connection.send({ t: 'pipe-ready', re: message.id });
+          return connection.detach();
+        },
+      });
+    } catch (error) {
+      connection.advance('auth-failed');
+      throw error;
+    }
+  }
+
+  /** Ends every relay pipe (shutdown). */
+  closePipes(): void {
+    this.pipes.closeAll();
   }
 
   private async history(connection: RelayConnection, message: ClientMessageOf<'history'>): Promise<void> {

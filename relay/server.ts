@@ -137,6 +137,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
       clearInterval(sweep);
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const connection of connections) connection.close('E_SHUTDOWN', 'the relay is shutting down; your client will reconnect');
+      host.closePipes();
       const deadline = Date.now() + SHUTDOWN_GRACE_MS;
       while (connections.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
       await stopped;

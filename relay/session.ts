@@ -25,7 +25,8 @@ export function transition(state: SessionState, event: SessionEvent): SessionSta
   return TRANSITIONS[state][event] ?? state;
 }
 
-const AUTH_REQUESTS: ReadonlySet<ClientMessageType> = new Set(['register', 'login', 'resume']);
+/** Requests that start a connection's purpose: a chat session, or joining a relay pipe. */
+const AUTH_REQUESTS: ReadonlySet<ClientMessageType> = new Set(['register', 'login', 'resume', 'pipe']);
 
 export type Admission =
   | { admit: true }

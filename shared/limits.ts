@@ -44,6 +44,16 @@ export const DEFAULT_LIMITS = {
   connectionsPerAddress: 64,
   /** Remembered client message ids per user for idempotent retries (in memory; older ones are checked in LevelDB). */
   recentIdsPerUser: 1024,
+  /** A relay pipe ticket must be used within this. */
+  pipeTicketTtlMs: 60_000,
+  /** The first side of a relay pipe waits this long for the second. */
+  pipeWaitMs: 30_000,
+  /** Longest life of one relay pipe (a transfer resumes on a new pipe after it). */
+  pipeMaxMs: 6 * 60 * 60_000,
+  /** Bytes one user may send through relay pipes per hour (the relay's bandwidth is shared). */
+  pipeBytesPerUserPerHour: 64 * 1024 * 1024 * 1024,
+  /** Unused pipe tickets one user may hold. */
+  pipeTicketsPerUser: 32,
   /** Shortest password accepted at registration. */
   minPasswordChars: 8,
   maxPasswordChars: 1024,

@@ -13,6 +13,8 @@ const requestId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
 const name = z.string().min(1).max(64);
 const seq = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const text = z.string().max(16 * 1024);
+/** A file transfer's id, chosen by the sender. */
+const transferId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/);
 /** A base64 Ed25519 signature. */
 const signature = z.string().max(128);
 
@@ -52,6 +54,18 @@ export const ClientMessage = z.discriminatedUnion('t', [
   z.object({ t: z.literal('exit'), id: requestId }),
   /** A user's public identity keys, to encrypt whispers to them and check theirs. */
   z.object({ t: z.literal('keys'), id: requestId, user: name }),
+  /**
+   * Machine-to-machine end-to-end sealed messages (file transfer offers, answers and
+   * candidates), routed like whispers to an online user but never shown as chat.
+   */
+  z.object({ t: z.literal('signal'), id: requestId, to: name, body: z.string().max(32 * 1024) }),
+  /** Asks for a one-time ticket to open a relay pipe with `peer` for transfer `transfer`. */
+  z.object({ t: z.literal('pipe-ticket'), id: requestId, transfer: transferId, peer: name }),
+  /**
+   * On a NEW connection, right after hello (instead of a login): join the pipe the ticket
+   * names. After `pipe-ready` the connection carries raw bytes to and from the peer.
+   */
+  z.object({ t: z.literal('pipe'), id: requestId, ticket: z.string().max(128) }),
 ]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 export type ClientMessageType = ClientMessage['t'];
@@ -71,8 +85,11 @@ export const RoomMessage = z.object({
 export type RoomMessage = z.infer<typeof RoomMessage>;
 
 export const RelayMessage = z.discriminatedUnion('t', [
-  /** `challenge`: base64 random bytes that the login proof signs (with the TLS session's exporter value). */
-  z.object({ t: z.literal('welcome'), v: z.number().int(), server: z.string().max(128), registration: z.enum(['open', 'closed']), challenge: z.string().max(256) }),
+  /**
+   * `challenge`: base64 random bytes that the login proof signs (with the TLS session's exporter
+   * value). `observed`: the client's IP address as the relay sees it (a file transfer candidate).
+   */
+  z.object({ t: z.literal('welcome'), v: z.number().int(), server: z.string().max(128), registration: z.enum(['open', 'closed']), challenge: z.string().max(256), observed: z.string().max(64).optional() }),
   z.object({ t: z.literal('session'), re: requestId, user: name, token: z.string().max(256), resumed: z.boolean() }),
   /** The room the client is now in: after login, create, join, leave, or a resume. */
   z.object({
@@ -92,6 +109,10 @@ export const RelayMessage = z.discriminatedUnion('t', [
   z.object({ t: z.literal('history'), re: requestId, room: name, messages: z.array(RoomMessage).max(10_000), hasMore: z.boolean() }),
   z.object({ t: z.literal('whisper'), from: name, body: z.string().max(32 * 1024), time: z.number(), id: requestId }),
   z.object({ t: z.literal('keys'), re: requestId, user: name, keys: PublicKeyBundleSchema }),
+  z.object({ t: z.literal('signal'), from: name, body: z.string().max(32 * 1024), time: z.number(), id: requestId }),
+  z.object({ t: z.literal('pipe-ticket'), re: requestId, ticket: z.string().max(128), expiresInMs: z.number().int().nonnegative() }),
+  /** Both sides are in: from the next byte on this connection is a raw pipe to the peer. */
+  z.object({ t: z.literal('pipe-ready'), re: requestId }),
   z.object({ t: z.literal('ok'), re: requestId }),
   z.object({ t: z.literal('pong'), re: requestId, time: z.number() }),
   z.object({

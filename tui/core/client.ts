@@ -665,7 +665,12 @@ export class ChatClient {
       case 'ok':
       case 'pong':
       case 'keys':
+      case 'pipe-ticket':
+      case 'pipe-ready':
         return this.settlePending(m.re, m, null);
+      case 'signal':
+        // File transfer signalling; routed by the transfer layer (issue 5 wiring in progress).
+        return;
       case 'welcome':
       case 'session':
         // Only meaningful during login; a late duplicate changes nothing.
