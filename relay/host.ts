@@ -10,7 +10,7 @@ import type { LoginLimiter } from './login-limiter.js';
 import { MessageLog } from './message-log.js';
 import type { PasswordHasher } from './passwords.js';
 import { PipeBroker } from './pipe-broker.js';
-import { TokenBucket } from './rate.js';
+import { TokenBucket } from '../shared/token-bucket.js';
 import { Room, RoomRegistry } from './rooms.js';
 import type { RelayStore, StoredMessage } from './store.js';
 

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { parseClientMessage, parseRelayMessage } from '../shared/messages.js';
 import { isValidName, nameKey, validateRoomName, validateUserName } from '../shared/names.js';
 import { ChatError } from '../shared/errors.js';
-import { TokenBucket } from '../relay/rate.js';
+import { TokenBucket } from '../shared/token-bucket.js';
 
 /** Shape only (the relay verifies the signature): 44, 44 and 88 base64 characters. */
 const BUNDLE = { v: 1, sign: 'A'.repeat(43) + '=', box: 'B'.repeat(43) + '=', sig: 'C'.repeat(86) + '==' };

@@ -1,3 +1,5 @@
+import { TokenBucket } from '../../shared/token-bucket.js';
+
 /**
  * Paces room messages so the relay's flood limit (a token bucket per connection:
  * limits.messagesPerSecond refill, limits.messageBurst capacity) is never hit: a script
@@ -19,40 +21,5 @@ export function pacerFor(relayRatePerSecond: number, relayBurst: number, now: nu
   return new SendPacer(relayRatePerSecond * PACER_RATE_SHARE, Math.max(1, relayBurst - reserve), now);
 }
 
-export class SendPacer {
-  private tokens: number;
-  private updatedAt: number;
-
-  constructor(private readonly ratePerSecond: number, private readonly burst: number, now: number) {
-    this.tokens = burst;
-    this.updatedAt = now;
-  }
-
-  /** A fresh connection gets a fresh bucket on the relay: so does ours. */
-  reset(now: number): void {
-    this.tokens = this.burst;
-    this.updatedAt = now;
-  }
-
-  private refill(now: number): void {
-    const elapsedMs = Math.max(0, now - this.updatedAt);
-    this.tokens = Math.min(this.burst, this.tokens + (elapsedMs * this.ratePerSecond) / 1000);
-    this.updatedAt = Math.max(this.updatedAt, now);
-  }
-
-  /** Takes one token if there is one. */
-  take(now: number): boolean {
-    this.refill(now);
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
-  }
-
-  /** Milliseconds until a token is there (0 if one is), rounded up. */
-  waitMs(now: number): number {
-    this.refill(now);
-    if (this.tokens >= 1) return 0;
-    if (this.ratePerSecond <= 0) return Infinity;
-    return Math.ceil(((1 - this.tokens) * 1000) / this.ratePerSecond);
-  }
-}
+/** The client's bucket: the same as the relay's, with the headroom `pacerFor` gives it. */
+export class SendPacer extends TokenBucket {}
