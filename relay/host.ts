@@ -9,6 +9,7 @@ import type { RelayConnection } from './connection.js';
 import type { LoginLimiter } from './login-limiter.js';
 import { MessageLog } from './message-log.js';
 import type { PasswordHasher } from './passwords.js';
+import { HeldMessages } from './held-messages.js';
 import { PipeBroker } from './pipe-broker.js';
 import { TokenBucket } from '../shared/token-bucket.js';
 import { Room, RoomRegistry } from './rooms.js';
@@ -47,11 +48,13 @@ export class ChatHost {
   private readonly recentIds = new Map<string, Map<string, Promise<Delivered>>>();
   private readonly floodBuckets = new WeakMap<RelayConnection, TokenBucket>();
   private readonly pipes: PipeBroker;
+  private readonly held: HeldMessages;
 
   constructor(private readonly options: HostOptions) {
     this.rooms = new RoomRegistry(options.store, options.limits.historyOnJoin);
     this.log = new MessageLog(options.store, (messages) => this.onCommitted(messages));
     this.pipes = new PipeBroker(options.limits, options.log);
+    this.held = new HeldMessages(options.limits.sealedHoldMs, options.limits.sealedHoldPerUser);
   }
 
   init(): Promise<void> {
@@ -113,9 +116,13 @@ export class ChatHost {
   }
 
   /** The one place a connection leaves the chat (socket closed, replaced or exited). */
-  disconnected(connection: RelayConnection): void {
+  disconnected(connection: RelayConnection, how: 'lost' | 'exit' | 'replaced' = 'lost'): void {
+    const roomKey = connection.room?.key;
     this.leaveCurrentRoom(connection);
-    if (connection.userKey && this.online.get(connection.userKey) === connection) this.online.delete(connection.userKey);
+    if (connection.userKey && this.online.get(connection.userKey) === connection) {
+      this.online.delete(connection.userKey);
+      if (how === 'lost') this.held.noteGone(connection.userKey, roomKey);
+    }
   }
 
   // ---- session ---------------------------------------------------------------------------
@@ -209,6 +216,7 @@ export class ChatHost {
     );
     if (connection.state !== 'ready') return;
     await this.enterRoom(connection, room ?? this.rooms.global, undefined, message.since);
+    this.deliverHeld(connection);
   }
 
   /** Checks uploaded public keys and the proof that the client holds their signing key. */
@@ -263,7 +271,7 @@ export class ChatHost {
     const userKey = nameKey(userName);
     const previous = this.online.get(userKey);
     if (previous && previous !== connection) {
-      this.disconnected(previous);
+      this.disconnected(previous, 'replaced');
       previous.close('E_REPLACED', 'you logged in from somewhere else');
     }
     connection.userName = userName;
@@ -275,13 +283,19 @@ export class ChatHost {
     connection.send({ t: 'session', re, user: userName, token: connection.token, resumed: resumedToken !== undefined });
     this.options.log(`${resumedToken ? 'resumed' : 'login'}: ${userName} from ${connection.address}`);
     if (!resumedToken) await this.enterRoom(connection, this.rooms.global);
+    this.deliverHeld(connection);
+  }
+
+  /** Sends what was held while this user's connection was down. */
+  private deliverHeld(connection: RelayConnection): void {
+    for (const message of this.held.release(connection.userKey)) connection.send(message);
   }
 
   private async exit(connection: RelayConnection, message: ClientMessageOf<'exit'>): Promise<void> {
     if (connection.token) await this.options.store.revokeToken(connection.token);
     this.options.store.audit({ event: 'logout', user: connection.userName, address: connection.address });
     connection.send({ t: 'ok', re: message.id });
-    this.disconnected(connection);
+    this.disconnected(connection, 'exit');
     connection.close();
   }
 
@@ -480,9 +494,18 @@ export class ChatHost {
     if (!this.floodBucket(connection).take(Date.now())) {
       throw new ChatError('E_FLOOD', 'sending too fast; slow down', { retryAfterMs: 1000 });
     }
+    const sealed = { t: kind, from: connection.userName, body: message.body, time: Date.now(), id: message.id };
+    if (!this.online.has(targetKey)) {
+      // A whisper only for someone who dropped from this room; a transfer signal from anywhere.
+      const sameRoom = kind === 'whisper' ? connection.room?.key : undefined;
+      if (this.held.hold(targetKey, sealed, sameRoom)) {
+        connection.send({ t: 'ok', re: message.id, queued: true });
+        return;
+      }
+    }
     const target = await this.onlineUser(to);
     if (kind === 'whisper' && target.room !== connection.room) throw new ChatError('E_NOT_IN_ROOM', `${target.userName} is not in your room`);
-    target.send({ t: kind, from: connection.userName, body: message.body, time: Date.now(), id: message.id });
+    target.send(sealed);
     connection.send({ t: 'ok', re: message.id });
   }
 

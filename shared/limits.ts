@@ -44,6 +44,10 @@ export const DEFAULT_LIMITS = {
   connectionsPerAddress: 64,
   /** Remembered client message ids per user for idempotent retries (in memory; older ones are checked in LevelDB). */
   recentIdsPerUser: 1024,
+  /** Whispers and transfer signals for a user whose connection dropped are held this long. */
+  sealedHoldMs: 60_000,
+  /** ... and at most this many per user. */
+  sealedHoldPerUser: 64,
   /** A relay pipe ticket must be used within this. */
   pipeTicketTtlMs: 60_000,
   /** The first side of a relay pipe waits this long for the second. */

@@ -113,7 +113,8 @@ export const RelayMessage = z.discriminatedUnion('t', [
   z.object({ t: z.literal('pipe-ticket'), re: requestId, ticket: z.string().max(128), expiresInMs: z.number().int().nonnegative() }),
   /** Both sides are in: from the next byte on this connection is a raw pipe to the peer. */
   z.object({ t: z.literal('pipe-ready'), re: requestId }),
-  z.object({ t: z.literal('ok'), re: requestId }),
+  /** `queued`: the target's connection had just dropped; the relay holds it for their return. */
+  z.object({ t: z.literal('ok'), re: requestId, queued: z.boolean().optional() }),
   z.object({ t: z.literal('pong'), re: requestId, time: z.number() }),
   z.object({
     t: z.literal('error'),

@@ -40,6 +40,32 @@ const examples: { [T in ChatEvent['type']]: Extract<ChatEvent, { type: T }> } = 
   },
   trusted: { type: 'trusted', user: 'bob', fingerprint: '0b45 77de 9c01 3f2a', accepted: true },
   bye: { type: 'bye', code: 'E_SHUTDOWN', message: 'bye' },
+  'transfer-offer': { type: 'transfer-offer', id: 'AbCdEfGh12345678', from: 'bob', name: 'report.pdf', size: 1234, hash: 'c'.repeat(128) },
+  'transfer-state': { type: 'transfer-state', id: 'AbCdEfGh12345678', direction: 'in', peer: 'bob', name: 'report.pdf', state: 'transferring', path: 'relay', file: '/d/report.pdf.part' },
+  'transfer-progress': { type: 'transfer-progress', id: 'AbCdEfGh12345678', bytes: 617, total: 1234, percent: 50, speedBps: 100, etaSec: null, path: 'direct' },
+  'transfer-done': { type: 'transfer-done', id: 'AbCdEfGh12345678', direction: 'in', peer: 'bob', name: 'report.pdf', size: 1234, file: '/d/report.pdf', hash: 'c'.repeat(128), path: 'lan' },
+  'transfer-failed': { type: 'transfer-failed', id: 'AbCdEfGh12345678', direction: 'out', peer: 'bob', name: 'report.pdf', state: 'rejected', code: 'E_REJECTED', message: 'rejected' },
+  transfers: {
+    type: 'transfers',
+    transfers: [
+      {
+        id: 'AbCdEfGh12345678',
+        direction: 'out',
+        peer: 'bob',
+        name: 'report.pdf',
+        size: 1234,
+        hash: 'c'.repeat(128),
+        state: 'completed',
+        path: 'direct',
+        bytes: 1234,
+        percent: 100,
+        speedBps: 0,
+        etaSec: 0,
+        file: '/s/report.pdf',
+        sessions: 1,
+      },
+    ],
+  },
 };
 
 test('every event type is documented and exemplified', () => {

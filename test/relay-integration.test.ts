@@ -411,3 +411,52 @@ listen('a taken port is reported with E_ADDRESS_IN_USE and leaves the data folde
 });
 
 listen.run();
+
+const held = suite('relay holds sealed messages briefly');
+
+held('a whisper to someone whose connection just dropped is held and delivered when they resume', async () => {
+  const dir = await tempDir();
+  const relay = await testRelay(dir.path, { limits: { sealedHoldMs: 60_000 } });
+  const ann = await WireClient.session(relay.port, 'ann');
+  const bob = await WireClient.session(relay.port, 'bob');
+  const session = bob.received.find((m) => m.t === 'session');
+  const gone = ann.waitFor((m) => m.t === 'presence' && m.user === 'bob' && m.event === 'leave');
+  bob.close();
+  await gone;
+  const queued = await ann.request({ t: 'whisper', id: 'w1', to: 'bob', body: 'opaque-ciphertext' });
+  assert.equal(queued, { t: 'ok', re: 'w1', queued: true });
+
+  const back = await WireClient.open(relay.port);
+  await back.hello();
+  const whisper = back.next('whisper');
+  back.send({ t: 'resume', id: 'r', user: 'bob', token: session?.t === 'session' ? session.token : '', proof: await back.resumeProof('bob') });
+  const delivered = await whisper;
+  assert.is(delivered.from, 'ann');
+  assert.is(delivered.body, 'opaque-ciphertext');
+
+  // After /exit nothing is held: the sender hears at once that the user is gone.
+  await back.request({ t: 'exit', id: 'x' });
+  await back.whenClosed();
+  const refused = await ann.request({ t: 'whisper', id: 'w2', to: 'bob', body: 'x' });
+  assert.is(errorCode(refused), 'E_NOT_IN_ROOM');
+  ann.close();
+  await relay.close();
+  await dir.remove();
+});
+
+held('nothing is held past the hold time', async () => {
+  const dir = await tempDir();
+  const relay = await testRelay(dir.path, { limits: { sealedHoldMs: 1 } });
+  const ann = await WireClient.session(relay.port, 'ann');
+  const bob = await WireClient.session(relay.port, 'bob');
+  const gone = ann.waitFor((m) => m.t === 'presence' && m.user === 'bob' && m.event === 'leave');
+  bob.close();
+  await gone;
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.is(errorCode(await ann.request({ t: 'whisper', id: 'w', to: 'bob', body: 'x' })), 'E_NOT_IN_ROOM');
+  ann.close();
+  await relay.close();
+  await dir.remove();
+});
+
+held.run();

@@ -24,6 +24,8 @@ export interface CliOptions {
   ca?: string;
   tofu: boolean;
   reconnect: boolean;
+  /** File transfers may connect straight to the peer (false: --no-direct, relay pipe only). Default true. */
+  direct?: boolean;
 }
 
 /** Reads a password file: its content without the trailing newline. */
@@ -43,6 +45,7 @@ export function clientOptionsFrom(cli: CliOptions): ChatClientOptions {
     register: cli.register,
     reconnect: cli.reconnect,
     trust: { fingerprint: cli.fingerprint, ca: cli.ca, tofu: cli.tofu },
+    ...(cli.direct === false ? { transfers: { direct: false } } : {}),
   };
 }
 
@@ -51,7 +54,7 @@ export function clientOptionsFrom(cli: CliOptions): ChatClientOptions {
 // body of this one function with `return (await import('./app.js')).runTui(cli)` or similar;
 // nothing else in this file needs to change.
 async function startInteractive(cli: CliOptions): Promise<number> {
-  return (await import('./app.js')).runTui(cli);
+  return (await import('./app.js')).runTui(cli.direct === false ? { ...cli, client: { transfers: { direct: false } } } : cli);
 }
 // ==== end of TUI entry point ================================================================
 
@@ -71,13 +74,18 @@ async function main(): Promise<number> {
     .option('ca', { type: 'string', describe: 'trust relays with a certificate from this CA (PEM file) instead of the system CAs', requiresArg: true })
     .option('tofu', { type: 'boolean', default: false, describe: 'trust a relay seen for the first time and remember it (known_relays in the config folder)' })
     .option('reconnect', { type: 'boolean', default: true, describe: 'reconnect after a lost connection (--no-reconnect to stop instead)' })
+    .option('direct', {
+      type: 'boolean',
+      default: true,
+      describe: 'file transfers connect straight to the peer when they can (--no-direct: always through the relay pipe)',
+    })
     .example('SECURECHAT_PASSWORD=s3cret-pass $0 --json --server localhost:7443 --user alice --register --tofu', 'create an account, trusting the relay on first use')
     .example('$0 --json --server chat.example.org:7443 --user bob --password-file ~/.chatpw', 'log in to a relay with a CA-issued certificate')
     .example('$0 --json --user carol --fingerprint sha256:3f1a...', 'pin the relay certificate printed by relay serve')
     .example('printf "/join lobby\\nhello\\n/exit\\n" | $0 --json --user dave', 'a one-shot script: join a room, say hello, leave')
     .epilog(
       'Input lines (JSON mode): a slash command (/users /whisper /verify /trust /create /join ' +
-        '/chatrooms /leave /history /ping /exit) or text for the current room ("//text" sends "/text"). ' +
+        '/chatrooms /leave /history /send /accept /reject /cancel /transfers /ping /exit) or text for the current room ("//text" sends "/text"). ' +
         'Whispers are end-to-end encrypted; /verify USER shows the safety number to compare, /trust USER ' +
         'accepts a changed key (until then whispers to that user are refused with E_KEY_CHANGED).\n\n' +
         `Output events (one JSON object per line, "type" first):\n${eventList}\n\n` +
@@ -109,6 +117,7 @@ async function main(): Promise<number> {
       ca: argv.ca !== undefined ? fs.readFileSync(argv.ca, 'utf8') : undefined,
       tofu: argv.tofu,
       reconnect: argv.reconnect,
+      direct: argv.direct,
     };
   } catch (error) {
     const e = error instanceof ChatError ? error : new ChatError('E_USAGE', (error as Error).message);

@@ -6,6 +6,10 @@
  * - The first argument of /whisper (and its aliases) completes a nick in the room; of /join a
  *   room name from the last /chatrooms answer; other arguments complete nicks.
  * - A nick at the start of a line gets `: ` after it (addressing someone), elsewhere a space.
+ * - The first argument of /accept, /reject and /cancel completes a transfer id.
+ * - The second argument of /send (and of /accept) completes a local path, from the `paths`
+ *   source (the caller lists the folder; a folder comes back with its `/`, and nothing is
+ *   added after it so Tab can go on into it).
  *
  * Matching ignores case, as user and room names do on the relay. Pure: no I/O.
  */
@@ -21,6 +25,17 @@ export interface CompletionSources {
   userArgCommands?: readonly string[];
   /** Commands whose first argument is a room (`join`), without the slash. */
   roomArgCommands?: readonly string[];
+  /** Transfer ids (running ones, offers waiting) for /accept, /reject, /cancel. */
+  transferIds?: readonly string[];
+  /** Commands whose first argument is a transfer id (`accept`, `reject`, `cancel`), without the slash. */
+  transferArgCommands?: readonly string[];
+  /** Commands whose second argument is a local path (`send`, `accept`), without the slash. */
+  pathArgCommands?: readonly string[];
+  /**
+   * Local paths starting with `word` (as typed, `~/` allowed): folders end with `/`. Absent:
+   * no path completion.
+   */
+  paths?: (word: string) => readonly string[];
 }
 
 export interface CompletionResult {
@@ -33,7 +48,7 @@ export interface CompletionResult {
   index: number;
 }
 
-export type CompletionKind = 'command' | 'nick' | 'room';
+export type CompletionKind = 'command' | 'nick' | 'room' | 'path' | 'transfer';
 
 export interface CompletionTarget {
   kind: CompletionKind;
@@ -47,9 +62,15 @@ export interface CompletionTarget {
 
 const DEFAULT_USER_ARG = ['whisper', 'w', 'msg'];
 const DEFAULT_ROOM_ARG = ['join'];
+const DEFAULT_PATH_ARG = ['send', 'accept'];
+const DEFAULT_TRANSFER_ARG = ['accept', 'reject', 'cancel'];
 
 /** Works out what the word before `cursor` is and what kind of thing completes it. */
-export function completionTarget(line: string, cursor: number, sources: Pick<CompletionSources, 'userArgCommands' | 'roomArgCommands'> = {}): CompletionTarget {
+export function completionTarget(
+  line: string,
+  cursor: number,
+  sources: Pick<CompletionSources, 'userArgCommands' | 'roomArgCommands' | 'pathArgCommands' | 'transferArgCommands'> = {},
+): CompletionTarget {
   const at = Math.max(0, Math.min(cursor, line.length));
   let start = at;
   while (start > 0 && !/\s/.test(line[start - 1])) start -= 1;
@@ -61,10 +82,15 @@ export function completionTarget(line: string, cursor: number, sources: Pick<Com
   if (start === 0 && word.startsWith('/')) return { kind: 'command', start, end, word, suffix: ' ' };
 
   const before = line.slice(0, start);
+  const secondArg = /^\/(\S+)\s+\S+\s+$/.exec(before);
+  if (secondArg && (sources.pathArgCommands ?? DEFAULT_PATH_ARG).includes(secondArg[1].toLowerCase())) {
+    return { kind: 'path', start, end, word, suffix: '' };
+  }
   const firstArg = /^\/(\S+)\s+$/.exec(before);
   if (firstArg) {
     const name = firstArg[1].toLowerCase();
     if ((sources.roomArgCommands ?? DEFAULT_ROOM_ARG).includes(name)) return { kind: 'room', start, end, word, suffix: ' ' };
+    if ((sources.transferArgCommands ?? DEFAULT_TRANSFER_ARG).includes(name)) return { kind: 'transfer', start, end, word, suffix: ' ' };
     if ((sources.userArgCommands ?? DEFAULT_USER_ARG).includes(name)) return { kind: 'nick', start, end, word, suffix: ' ' };
   }
   return { kind: 'nick', start, end, word, suffix: start === 0 ? ': ' : ' ' };
@@ -96,7 +122,26 @@ function candidatesFor(kind: CompletionKind, sources: CompletionSources): readon
       return sources.rooms;
     case 'nick':
       return sources.nicks;
+    case 'path':
+      return [];
+    case 'transfer':
+      return sources.transferIds ?? [];
   }
+}
+
+/** Matches for a target: paths come from the caller's lister (case matters there), the rest by prefix. */
+function matchesOf(target: CompletionTarget, sources: CompletionSources): string[] {
+  if (target.kind === 'path') {
+    const found = sources.paths?.(target.word) ?? [];
+    return [...new Set(found.filter((p) => p.startsWith(target.word)))].sort();
+  }
+  return matchesFor(target.word, candidatesFor(target.kind, sources));
+}
+
+/** What follows an inserted match: a folder gets nothing (Tab goes on into it), a file a space. */
+function suffixFor(target: CompletionTarget, match: string): CompletionTarget {
+  if (target.kind !== 'path') return target;
+  return { ...target, suffix: match.endsWith('/') ? '' : ' ' };
 }
 
 function insert(line: string, target: CompletionTarget, match: string): { line: string; cursor: number } {
@@ -113,9 +158,9 @@ function insert(line: string, target: CompletionTarget, match: string): { line: 
 /** One-shot completion: the first match inserted, or null when nothing matches. */
 export function complete(line: string, cursor: number, sources: CompletionSources): CompletionResult | null {
   const target = completionTarget(line, cursor, sources);
-  const matches = matchesFor(target.word, candidatesFor(target.kind, sources));
+  const matches = matchesOf(target, sources);
   if (matches.length === 0) return null;
-  return { ...insert(line, target, matches[0]), matches, index: 0 };
+  return { ...insert(line, suffixFor(target, matches[0]), matches[0]), matches, index: 0 };
 }
 
 /**
@@ -143,19 +188,19 @@ export class TabCompleter {
     const s = this.session;
     if (s && s.line === line && s.cursor === cursor && s.matches.length > 0) {
       s.index = (s.index + direction + s.matches.length) % s.matches.length;
-      const inserted = insert(s.base, s.target, s.matches[s.index]);
+      const inserted = insert(s.base, suffixFor(s.target, s.matches[s.index]), s.matches[s.index]);
       s.line = inserted.line;
       s.cursor = inserted.cursor;
       return { ...inserted, matches: [...s.matches], index: s.index };
     }
     const target = completionTarget(line, cursor, sources);
-    const matches = matchesFor(target.word, candidatesFor(target.kind, sources));
+    const matches = matchesOf(target, sources);
     if (matches.length === 0) {
       this.session = null;
       return null;
     }
     const index = direction === 1 ? 0 : matches.length - 1;
-    const inserted = insert(line, target, matches[index]);
+    const inserted = insert(line, suffixFor(target, matches[index]), matches[index]);
     this.session = { base: line, target, matches, index, line: inserted.line, cursor: inserted.cursor };
     return { ...inserted, matches, index };
   }

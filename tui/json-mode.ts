@@ -8,6 +8,10 @@ import type { ChatEvent } from './core/events.js';
  * `securechat --json`: lines in (slash commands, or text for the current room), one JSON
  * object per line out for every client event (core/events.ts), for bots and scripts.
  *
+ * File transfers: /send, /accept... print transfer-* events. At /exit or the end of the input
+ * the mode first waits until every running transfer has ended (an offer you sent waits for
+ * its answer; offers you received and did not accept do not hold it up); SIGINT cancels them.
+ *
  * Exit status: 0 after /exit or the end of the input once every room message sent was
  * stored by the relay; 1 when it cannot connect or log in, loses the relay for good, or a
  * room message was refused; 130 when interrupted. Failed commands print an error line and
@@ -119,6 +123,11 @@ export async function runJsonMode(options: JsonModeOptions): Promise<number> {
 
     if (interrupted) return EXIT_INTERRUPTED;
     await Promise.all([...sending]);
+    // A script that says `/send bob file` and ends its input means "send it", not "cancel it".
+    if (client.state !== 'closed') {
+      await Promise.race([client.transfers.whenIdle(), client.whenShutDown()]);
+      if (interrupted) return EXIT_INTERRUPTED;
+    }
     if (lostForGood || client.state === 'closed') return EXIT_FAILED;
     try {
       await client.exit();

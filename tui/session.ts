@@ -6,6 +6,7 @@ import { ChatClient, type ChatClientOptions } from './core/client.js';
 import { parseCommandLine, type CommandRegistry } from './core/commands.js';
 import type { ChatEvent } from './core/events.js';
 import { InputHistory } from './input-history.js';
+import { listPathCompletions } from './path-completion.js';
 import { safeLine } from './sanitize.js';
 import { LOCAL_COMMANDS, createTuiCommands, helpLines } from './tui-commands.js';
 import type { KeyInfo } from './view/login-form.js';
@@ -199,7 +200,13 @@ export class ChatSession {
       .roomList()
       .map((r) => r.name)
       .filter((name) => nameKey(name) !== 'global');
-    return { commands: this.registry.names(), nicks: this.model.users.filter((u) => nameKey(u) !== own), rooms };
+    return {
+      commands: this.registry.names(),
+      nicks: this.model.users.filter((u) => nameKey(u) !== own),
+      rooms,
+      paths: (word) => listPathCompletions(word),
+      transferIds: [...this.model.transfers.keys()],
+    };
   }
 
   private scrollPage(direction: -1 | 1): void {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
 import { ChatError } from '../../shared/errors.js';
 import { resolveLimits, type Limits } from '../../shared/limits.js';
 import { boundChallenge } from '../../shared/login-proof.js';
@@ -16,6 +17,8 @@ import { Inbox } from './inbox.js';
 import { configDir as defaultConfigDir, dataDir as defaultDataDir, knownRelaysFile, userDataDir } from './paths.js';
 import { pacerFor, type SendPacer } from './pacer.js';
 import { SeqWindow } from './seen.js';
+import { openPipe } from './relay-pipe.js';
+import { TransferManager, type ClientTransferOptions, type TransferInfo } from './transfers.js';
 import { KnownRelays, type TrustOptions } from './trust.js';
 import { WhisperCrypto } from './whispers.js';
 
@@ -62,6 +65,8 @@ export interface ChatClientOptions {
   clientName?: string;
   /** Random source for the reconnect jitter (tests). */
   random?: () => number;
+  /** File transfers: `direct: false` forces the relay pipe (--no-direct), download folder, core options. */
+  transfers?: ClientTransferOptions;
 }
 
 export type ClientState = 'idle' | 'connecting' | 'online' | 'reconnecting' | 'closed';
@@ -196,6 +201,10 @@ export class ChatClient {
 
   private readonly listeners = new Map<string, Set<AnyListener>>();
   private readonly dataListeners = new Set<(payload: Buffer) => void>();
+  /** Our address as the relay saw it in the last welcome (a file transfer candidate). */
+  private observedValue: string | undefined;
+  /** /send, /accept, /transfers...: the logic lives in transfers.ts; this client provides signals and pipes. */
+  readonly transfers: TransferManager;
 
   constructor(readonly options: ChatClientOptions) {
     this.address =
@@ -209,6 +218,18 @@ export class ChatClient {
     this.maxUnacked = options.maxUnackedMessages ?? 1000;
     this.catchUpMax = options.catchUpMaxMessages ?? 10_000;
     this.pacer = pacerFor(this.limits.messagesPerSecond, this.limits.messageBurst, Date.now());
+    this.transfers = new TransferManager(
+      {
+        user: () => this.userName,
+        roomUsers: () => this.userList,
+        checkRecipient: (to) => this.onlineCrypto().checkRecipient(to),
+        sendSignal: (to, message) => this.sendSignal(to, message),
+        openPipe: (transferId, peer, signal) => this.openTransferPipe(transferId, peer, signal),
+        observedAddress: () => this.observedValue,
+        emit: (event) => this.emit(event),
+      },
+      options.transfers,
+    );
   }
 
   // ---- state ---------------------------------------------------------------------------
@@ -416,6 +437,7 @@ export class ChatClient {
       conn.send({ t: 'hello', v: PROTOCOL_VERSION, client: this.options.clientName ?? CLIENT_NAME });
       const welcome = (await this.awaitReply(inbox, deferred, deadline, (m) => m.t === 'welcome')) as RelayMessageOf<'welcome'>;
       this.registrationValue = welcome.registration;
+      if (welcome.observed !== undefined) this.observedValue = welcome.observed;
       const crypto = await this.openCrypto();
       // Proves this device holds the signing key, bound to this very TLS session (login-proof.ts).
       const proof = await crypto.loginProof(boundChallenge(welcome.challenge, conn.socket));
@@ -669,7 +691,8 @@ export class ChatClient {
       case 'pipe-ready':
         return this.settlePending(m.re, m, null);
       case 'signal':
-        // File transfer signalling; routed by the transfer layer (issue 5 wiring in progress).
+        // Sealed file-transfer signalling: opened by the whisper layer, routed by transfers.ts.
+        this.crypto?.receiveSignal({ from: m.from, body: m.body, time: m.time, id: m.id }, (from, value) => this.transfers.handleSignal(from, value));
         return;
       case 'welcome':
       case 'session':
@@ -911,6 +934,78 @@ export class ChatClient {
     return event;
   }
 
+  // ---- file transfers (logic in transfers.ts) ----------------------------------------------------
+
+  /**
+   * `/send USER PATH`: offers a file to a user in the same room; resolves once the offer is
+   * out. Progress and the result follow as transfer-* events. Fails with E_SELF,
+   * E_NOT_IN_ROOM, E_FILE_UNREADABLE, E_NO_KEY, E_KEY_CHANGED, E_CLOSED...
+   */
+  sendFile(to: string, file: string): Promise<TransferInfo> {
+    return this.transfers.send(to, file);
+  }
+
+  /** `/accept ID [DIR]`: saves into DIR, default `transfers.downloadDir` (~/Downloads, else the working folder). */
+  acceptTransfer(id: string, directory?: string): Promise<TransferInfo> {
+    return this.transfers.accept(id, directory);
+  }
+
+  /** `/reject ID`. */
+  rejectTransfer(id: string): TransferInfo {
+    return this.transfers.reject(id);
+  }
+
+  /** `/cancel ID`. */
+  cancelTransfer(id: string): TransferInfo {
+    return this.transfers.cancel(id);
+  }
+
+  /** `/transfers`: every transfer with state, path, speed and progress (also emitted as `transfers`). */
+  listTransfers(): TransferInfo[] {
+    const transfers = this.transfers.list();
+    this.emit({ type: 'transfers', transfers });
+    return transfers;
+  }
+
+  /** Seals a transfer signal for `to` with the whisper keys and hands it to the relay. */
+  private async sendSignal(to: string, message: object): Promise<void> {
+    const sealed = await this.onlineCrypto().sealSignal(to, message);
+    this.pacer.take(Date.now());
+    await this.request({ t: 'signal', id: this.nextId('s'), to, body: sealed.body }, (reply) => this.expect(reply, 'ok'));
+  }
+
+  /**
+   * A relay pipe for a transfer: a ticket on the chat connection, then a new TLS connection
+   * to the same relay, verified the same way and required to present the same certificate,
+   * which joins the pipe and becomes a raw byte stream to the peer.
+   */
+  private async openTransferPipe(transferId: string, peer: string, signal: AbortSignal): Promise<Duplex> {
+    const ticket = await this.request({ t: 'pipe-ticket', id: this.nextId('t'), transfer: transferId, peer }, (reply) => this.expect(reply, 'pipe-ticket'));
+    const expected = this.fingerprintValue;
+    if (expected === null) throw new ChatError('E_CLOSED', 'not connected to the relay');
+    // Pinned to the certificate the chat connection verified: the same relay, checked the
+    // same way, and never a second trust prompt.
+    const conn = await dialRelay({
+      ...this.address,
+      trust: { fingerprint: expected },
+      knownRelays: this.knownRelays,
+      limits: this.limits,
+      signal,
+    });
+    if (conn.fingerprint !== expected) {
+      conn.destroy();
+      throw new ChatError('E_FINGERPRINT_MISMATCH', 'the relay pipe connection presented another certificate than the chat connection');
+    }
+    return openPipe(conn.socket, {
+      ticket: ticket.ticket,
+      clientName: this.options.clientName ?? CLIENT_NAME,
+      maxFrameBytes: this.limits.maxFrameBytes,
+      // The peer joins its side when its own relay timer fires; the ticket says how long that may take.
+      timeoutMs: Math.min(Math.max(ticket.expiresInMs, 10_000), 5 * 60_000),
+      signal,
+    });
+  }
+
   private onlineCrypto(): WhisperCrypto {
     if (!this.crypto || this.stateValue === 'idle' || this.stateValue === 'closed') {
       throw new ChatError('E_CLOSED', 'not connected to the relay');
@@ -964,6 +1059,7 @@ export class ChatClient {
       return;
     }
     await this.drain();
+    await this.transfers.closeAll();
     if (this.stateValue === 'online') {
       this.exiting = true;
       const closed = this.whenClosed();
@@ -991,7 +1087,13 @@ export class ChatClient {
 
   /** Stops at once: no goodbye, no reconnect; unacknowledged messages fail with E_CLOSED. */
   async close(): Promise<void> {
-    if (this.stateValue === 'closed') return;
+    if (this.stateValue === 'closed') {
+      await this.transfers.closeAll();
+      return;
+    }
+    // Running transfers are cancelled while the peers can still be told.
+    await this.transfers.closeAll();
+    if (this.isShutDown()) return;
     const wasUp = this.stateValue === 'online' || this.stateValue === 'reconnecting';
     this.exiting = true;
     this.abort.abort();
@@ -1050,6 +1152,11 @@ export class ChatClient {
     const { wake } = this.sleepTimer;
     this.sleepTimer = null;
     wake();
+  }
+
+  /** Resolves once the client is closed for good (close(), exit(), a fatal error, reconnects given up). */
+  whenShutDown(): Promise<void> {
+    return this.whenClosed();
   }
 
   private whenClosed(): Promise<void> {

@@ -142,6 +142,60 @@ const history: Command<number | undefined> = {
   run: (client, n) => client.history(n),
 };
 
+/** A transfer id (or a prefix of one) as typed. */
+function transferIdArg(command: { usage: string }, word: string | undefined): string {
+  if (word === undefined || !/^[A-Za-z0-9_-]{1,64}$/.test(word)) throw usage(command, 'ID is a transfer id from /transfers');
+  return word;
+}
+
+/** A path as typed: surrounding quotes dropped (so names with spaces can be quoted, or not). */
+function pathArg(text: string): string {
+  const trimmed = text.trim();
+  const quoted = /^(["'])(.*)\1$/s.exec(trimmed);
+  return quoted ? quoted[2] : trimmed;
+}
+
+const send: Command<{ to: string; file: string }> = {
+  name: 'send',
+  usage: '/send USER PATH',
+  help: 'offer a file to USER (in your room); end-to-end encrypted, direct when possible, else through the relay',
+  parse(args) {
+    const match = /^\s*(\S+)\s+(.*\S.*)$/s.exec(args);
+    if (!match) throw usage(send);
+    return { to: validateUserName(match[1]), file: pathArg(match[2]) };
+  },
+  run: (client, { to, file }) => client.sendFile(to, file),
+};
+
+const accept: Command<{ id: string; dir?: string }> = {
+  name: 'accept',
+  usage: '/accept ID [DIR]',
+  help: 'accept a file offer; saved in DIR (default: ~/Downloads if it exists, else the working folder)',
+  parse(args) {
+    const match = /^\s*(\S+)(?:\s+(.*\S.*))?\s*$/s.exec(args);
+    if (!match) throw usage(accept);
+    const id = transferIdArg(accept, match[1]);
+    return match[2] !== undefined ? { id, dir: pathArg(match[2]) } : { id };
+  },
+  run: (client, { id, dir }) => client.acceptTransfer(id, dir),
+};
+
+/** A command taking one transfer id. */
+function oneTransfer(name: string, help: string, run: (client: ChatClient, id: string) => Promise<unknown>): Command<string> {
+  const command: Command<string> = {
+    name,
+    usage: `/${name} ID`,
+    help,
+    parse(args) {
+      const words = args.trim().split(/\s+/).filter(Boolean);
+      if (words.length !== 1) throw usage(command);
+      return transferIdArg(command, words[0]);
+    },
+    run,
+  };
+  return command;
+}
+
 /** The registry with every relay command. */
 export function createCommandRegistry(): CommandRegistry {
   return new CommandRegistry()
@@ -158,6 +212,11 @@ export function createCommandRegistry(): CommandRegistry {
     .add(noArgs('chatrooms', ['rooms'], 'list the chatrooms (from the global room)', (c) => c.rooms()))
     .add(noArgs('leave', [], 'go back to the global room', (c) => c.leave()))
     .add(history)
+    .add(send)
+    .add(accept)
+    .add(oneTransfer('reject', 'decline a file offer', async (c, id) => c.rejectTransfer(id)))
+    .add(oneTransfer('cancel', 'stop a file transfer, either way (a partial file is removed)', async (c, id) => c.cancelTransfer(id)))
+    .add(noArgs('transfers', [], 'list file transfers: state, path (direct, lan, relay), progress, speed', async (c) => c.listTransfers()))
     .add(noArgs('ping', [], 'measure the round-trip time to the relay', (c) => c.ping()))
     .add(noArgs('exit', ['quit'], 'leave once everything you sent is stored', (c) => c.exit()));
 }

@@ -4,6 +4,11 @@
  * so every field is plain JSON (no Buffers, no Dates, no undefined-only fields).
  */
 
+import type { TransferInfo } from './transfers.js';
+
+/** One file transfer as /transfers lists it (see tui/core/transfers.ts). */
+export type { TransferInfo };
+
 /** A room message as shown: from the relay, or the client's own once the relay acknowledged it. */
 export interface ChatMessage {
   room: string;
@@ -18,6 +23,9 @@ export interface ChatMessage {
   /** Present and true for this client's own messages. */
   own?: boolean;
 }
+
+/** How a transfer's bytes travel once a connection won: `direct`, `lan` or `relay`. */
+export type TransferPathKind = 'direct' | 'lan' | 'relay';
 
 export interface RoomInfo {
   name: string;
@@ -102,7 +110,39 @@ export type ChatEvent =
   /** A round-trip time to the relay, in milliseconds (from /ping or the heartbeat). */
   | { type: 'rtt'; ms: number }
   /** The relay is closing the connection and says why. */
-  | { type: 'bye'; code: string; message: string };
+  | { type: 'bye'; code: string; message: string }
+  /**
+   * Someone offers you a file (end-to-end signalled): answer `/accept ID [DIR]` or `/reject ID`.
+   * `name` is already sanitized (the name it would be saved under); `size` in bytes; `hash`
+   * BLAKE2b-512 hex of the whole file.
+   */
+  | { type: 'transfer-offer'; id: string; from: string; name: string; size: number; hash: string }
+  /**
+   * A transfer changed state (offered, connecting, transferring, reconnecting, verifying,
+   * completed, rejected, cancelled, failed) or started a session on a path. `file`: the file
+   * sent, or the partial (then final) file received.
+   */
+  | {
+      type: 'transfer-state';
+      id: string;
+      direction: 'out' | 'in';
+      peer: string;
+      name: string;
+      state: string;
+      path: TransferPathKind | null;
+      file: string | null;
+    }
+  /** Progress of a running transfer, at most 4 a second each: bytes of total, percent, speed (bytes/s), seconds left (null: unknown). */
+  | { type: 'transfer-progress'; id: string; bytes: number; total: number; percent: number; speedBps: number; etaSec: number | null; path: TransferPathKind | null }
+  /** A transfer completed and the receiver checked the whole-file hash. `file`: where it is. */
+  | { type: 'transfer-done'; id: string; direction: 'out' | 'in'; peer: string; name: string; size: number; file: string; hash: string; path: TransferPathKind | null }
+  /**
+   * A transfer ended without the file: `state` rejected, cancelled or failed, `code` says why
+   * (E_REJECTED, E_CANCELLED, E_PEER_GONE, E_HASH_MISMATCH...). `partial`: a partial file that was kept.
+   */
+  | { type: 'transfer-failed'; id: string; direction: 'out' | 'in'; peer: string; name: string; state: string; code: string; message: string; partial?: string }
+  /** Answer to /transfers. */
+  | { type: 'transfers'; transfers: TransferInfo[] };
 
 export type ChatEventType = ChatEvent['type'];
 export type ChatEventOf<T extends ChatEventType> = Extract<ChatEvent, { type: T }>;
@@ -128,6 +168,12 @@ export const EVENT_DOCS: { readonly [T in ChatEventType]: string } = {
   'trust-new': 'a relay seen for the first time was trusted: server, fingerprint, recorded, file',
   rtt: 'round-trip time to the relay: ms',
   bye: 'the relay is closing the connection: code, message',
+  'transfer-offer': 'someone offers you a file (/accept ID [DIR] or /reject ID): id, from, name, size, hash',
+  'transfer-state': 'a transfer changed state or path: id, direction (out|in), peer, name, state, path (direct|lan|relay), file',
+  'transfer-progress': 'a running transfer, at most 4 a second: id, bytes, total, percent, speedBps, etaSec, path',
+  'transfer-done': 'a transfer completed, hash checked: id, direction, peer, name, size, file, hash, path',
+  'transfer-failed': 'a transfer ended without the file: id, direction, peer, name, state (rejected|cancelled|failed), code, message, partial',
+  transfers: 'answer to /transfers: transfers [{id, direction, peer, name, size, hash, state, path, bytes, percent, speedBps, etaSec, file, sessions, code}]',
 };
 
 export const CHAT_EVENT_TYPES = Object.keys(EVENT_DOCS) as ChatEventType[];

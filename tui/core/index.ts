@@ -23,5 +23,7 @@ export { configDir, dataDir, knownRelaysFile, userDataDir } from './paths.js';
 export { WhisperCrypto } from './whispers.js';
 export type { IncomingWhisper, SealedWhisper, WhisperCryptoOptions } from './whispers.js';
 export { SeqWindow } from './seen.js';
+export { TransferManager, defaultDownloadDir } from './transfers.js';
+export type { ClientTransferOptions, TransferDirection, TransferHost, TransferInfo } from './transfers.js';
 export { ChatError, ERROR_CODES } from '../../shared/errors.js';
 export type { ErrorCode } from '../../shared/errors.js';

@@ -61,6 +61,16 @@ export interface SealedWhisper {
   verified: boolean;
 }
 
+/**
+ * Sealed "structured" messages (file-transfer signalling) travel in the same envelope as
+ * whispers: same keys, pins, counter and replay guard. This prefix (a NUL can never start a
+ * whisper a person typed, and is refused in whispers) keeps the two apart, so a relay cannot
+ * pass a signal off as a whisper or a whisper off as a signal.
+ */
+export const SIGNAL_PREFIX = '\u0000securechat/v1/signal\u0000';
+/** Longest sealed signal, UTF-8 bytes of the prefix and the JSON (an offer with a long name fits). */
+export const MAX_SIGNAL_BYTES = 8 * 1024;
+
 /** A failed key lookup is not retried sooner than this after a fetch (a relay sending garbage must not make us ask per message). */
 const REFETCH_MIN_INTERVAL_MS = 5_000;
 /** Whispers sealed with a changed key, kept (not shown) until `/trust`: per sender, and in all. */
@@ -226,6 +236,33 @@ export class WhisperCrypto {
    * `E_TOO_LARGE`.
    */
   async seal(to: string, text: string): Promise<SealedWhisper> {
+    if (text.startsWith('\u0000')) throw new ChatError('E_USAGE', 'a whisper cannot start with a NUL character');
+    return this.sealText(to, text, this.options.maxTextBytes);
+  }
+
+  /**
+   * Seals a structured message (JSON) for `to` on the whisper path, marked as a signal.
+   * Throws like {@link seal}; `E_TOO_LARGE` over MAX_SIGNAL_BYTES.
+   */
+  async sealSignal(to: string, value: unknown): Promise<SealedWhisper> {
+    return this.sealText(to, SIGNAL_PREFIX + JSON.stringify(value), MAX_SIGNAL_BYTES);
+  }
+
+  /**
+   * Checks that `to` can be sealed for now (keys fetched and the pin not changed), without
+   * sealing anything: `E_NO_SUCH_USER` / `E_NO_KEY` / `E_KEY_CHANGED` / `E_CLOSED` otherwise.
+   */
+  async checkRecipient(to: string): Promise<void> {
+    await this.ensureKnown(to);
+    try {
+      this.pins.encryptionKey(to);
+    } catch (error) {
+      if (error instanceof ChatError && error.code === 'E_KEY_CHANGED') throw await this.keyChangedError(to);
+      throw error;
+    }
+  }
+
+  private async sealText(to: string, text: string, maxTextBytes: number): Promise<SealedWhisper> {
     await this.ensureKnown(to);
     let recipientBox: Uint8Array;
     try {
@@ -244,7 +281,7 @@ export class WhisperCrypto {
       counter,
       time: Date.now(),
       text,
-      maxTextBytes: this.options.maxTextBytes,
+      maxTextBytes,
     });
     return { to: this.pins.get(to)?.user ?? to, body, verified: this.pins.isVerified(to) };
   }
@@ -266,6 +303,44 @@ export class WhisperCrypto {
     });
   }
 
+  /**
+   * Opens a sealed signal from the relay and hands its JSON value to `deliver`, in arrival
+   * order with the sender's whispers (same replay guard). A signal that cannot be opened is
+   * reported as an `error` (E_DECRYPT, E_REPLAY, E_KEY_CHANGED...) and dropped: unlike a
+   * whisper it is not held for /trust (the transfer it belongs to would be stale by then).
+   */
+  receiveSignal(message: IncomingWhisper, deliver: (from: string, value: unknown) => void): void {
+    const key = nameKey(message.from);
+    const previous = this.chains.get(key) ?? Promise.resolve();
+    const next = previous.then(() => this.deliverSignal(message, deliver));
+    this.chains.set(key, next);
+    void next.then(() => {
+      if (this.chains.get(key) === next) this.chains.delete(key);
+    });
+  }
+
+  private async deliverSignal(message: IncomingWhisper, deliver: (from: string, value: unknown) => void): Promise<void> {
+    let value: unknown;
+    try {
+      const opened = await this.openFrom(message, false);
+      if (!opened.text.startsWith(SIGNAL_PREFIX)) throw new ChatError('E_DECRYPT', 'not a signal', { reason: 'kind' });
+      try {
+        value = JSON.parse(opened.text.slice(SIGNAL_PREFIX.length));
+      } catch {
+        throw new ChatError('E_PROTOCOL', 'a signal is not valid JSON');
+      }
+    } catch (error) {
+      const e = asChatError(error);
+      this.options.emitError(new ChatError(e.code, `a file transfer message from ${message.from} was dropped: ${e.message}`, { ...e.details, from: message.from, id: message.id }));
+      return;
+    }
+    try {
+      deliver(this.pins.get(message.from)?.user ?? message.from, value);
+    } catch (error) {
+      this.options.emitError(asChatError(error));
+    }
+  }
+
   /** Resolves once every whisper received so far was shown or refused (tests, shutdown). */
   async settled(): Promise<void> {
     while (this.chains.size > 0) await Promise.all([...this.chains.values()]);
@@ -274,7 +349,9 @@ export class WhisperCrypto {
   private async deliver(message: IncomingWhisper): Promise<void> {
     let opened: OpenedWhisper | null;
     try {
-      opened = await this.openFrom(message);
+      opened = await this.openFrom(message, true);
+      // A sealed signal replayed as a whisper by the relay: never shown as text.
+      if (opened.text.startsWith('\u0000')) throw new ChatError('E_DECRYPT', 'not a whisper', { reason: 'kind' });
     } catch (error) {
       const e = asChatError(error);
       const from = message.from;
@@ -297,7 +374,7 @@ export class WhisperCrypto {
     });
   }
 
-  private async openFrom(message: IncomingWhisper): Promise<OpenedWhisper | null> {
+  private async openFrom(message: IncomingWhisper, holdOnKeyChange: boolean): Promise<OpenedWhisper> {
     let fresh = false;
     if (!this.pins.get(message.from)) {
       if (!this.options.canFetch()) throw new ChatError('E_NO_KEY', `no key of ${message.from} is known yet`);
@@ -310,16 +387,16 @@ export class WhisperCrypto {
       if (!isAuthenticationFailure(error)) throw error;
       // Not sealed with the pinned key: tampered, or sealed with a new key of the sender.
       if (this.pins.pending(message.from)) {
-        this.hold(message);
-        throw await this.keyChangedError(message.from, { held: true });
+        if (holdOnKeyChange) this.hold(message);
+        throw await this.keyChangedError(message.from, { held: holdOnKeyChange });
       }
       const last = this.fetched.get(nameKey(message.from));
       const recentlyFetched = last !== undefined && Date.now() - last < REFETCH_MIN_INTERVAL_MS;
       if (fresh || recentlyFetched || !this.options.canFetch()) throw error;
       const { status } = await this.refresh(message.from);
       if (status === 'changed') {
-        this.hold(message);
-        throw await this.keyChangedError(message.from, { held: true });
+        if (holdOnKeyChange) this.hold(message);
+        throw await this.keyChangedError(message.from, { held: holdOnKeyChange });
       }
       throw error;
     }

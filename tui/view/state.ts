@@ -1,6 +1,7 @@
 import { GLOBAL_ROOM, nameKey } from '../../shared/names.js';
 import type { ChatEvent, ChatMessage, RoomInfo } from '../core/events.js';
 import { safeLine, stripControls } from '../sanitize.js';
+import { formatBytes, formatSpeed, shortId, type TransferLine } from './transfer-format.js';
 
 /**
  * Everything the TUI shows, as plain data, updated from client events (`apply`) and local
@@ -155,6 +156,8 @@ export class ViewModel {
   pending: PendingLine[] = [];
   /** Key changes waiting for /trust, oldest first (the bar shows the newest). */
   advisories: Advisory[] = [];
+  /** File transfers still running (the status bar shows them), by id; sanitized. */
+  readonly transfers = new Map<string, TransferLine>();
 
   private nextLineId = 1;
   private readonly maxLines: number;
@@ -496,6 +499,90 @@ export class ViewModel {
       case 'bye':
         this.system(`the relay says: ${safeLine(event.message)}`);
         break;
+      case 'transfer-offer': {
+        const from = safeLine(event.from);
+        const id = safeLine(event.id);
+        this.append(this.current, {
+          time: now,
+          kind: 'whisper',
+          nick: from,
+          highlight: true,
+          text:
+            `offers you a file: ${safeLine(event.name)} (${formatBytes(event.size)}; BLAKE2b ${safeLine(event.hash).slice(0, 16)}…)\n` +
+            `/accept ${shortId(id)} [DIR] to save it, /reject ${shortId(id)} to decline (id ${id})`,
+        });
+        // Waiting for an answer: in the status bar, and Tab completes its id.
+        this.transfers.set(id, { id, direction: 'in', peer: from, name: safeLine(event.name), state: 'offered', path: null, percent: 0, speedBps: 0, etaSec: null });
+        effects.bell = true;
+        break;
+      }
+      case 'transfer-state': {
+        const id = safeLine(event.id);
+        const known = this.transfers.get(id);
+        const line: TransferLine = {
+          id,
+          direction: event.direction,
+          peer: safeLine(event.peer),
+          name: safeLine(event.name),
+          state: safeLine(event.state),
+          path: event.path,
+          percent: known?.percent ?? 0,
+          speedBps: known?.speedBps ?? 0,
+          etaSec: known?.etaSec ?? null,
+        };
+        const terminal = ['completed', 'rejected', 'cancelled', 'failed'].includes(event.state);
+        if (terminal) this.transfers.delete(id);
+        else this.transfers.set(id, line);
+        const what = `${line.direction === 'out' ? 'sending' : 'receiving'} ${line.name} ${line.direction === 'out' ? 'to' : 'from'} ${line.peer}`;
+        if (known?.state !== line.state || known?.path !== line.path) {
+          if (line.state === 'offered' && line.direction === 'out') this.system(`offered ${line.name} to ${line.peer} (id ${shortId(id)}); waiting for an answer`);
+          else if (line.state === 'transferring' && line.path !== null) this.system(`${what}: transferring via ${line.path}`);
+          else if (line.state === 'reconnecting') this.system(`${what}: connection lost, resuming…`);
+          else if (line.state === 'connecting' && known?.state !== 'connecting') this.system(`${what}: connecting${event.file && line.direction === 'in' ? ` (saving to ${safeLine(event.file)})` : ''}`);
+        }
+        break;
+      }
+      case 'transfer-progress': {
+        const line = this.transfers.get(safeLine(event.id));
+        if (line) {
+          line.percent = event.percent;
+          line.speedBps = event.speedBps;
+          line.etaSec = event.etaSec;
+          if (event.path !== null) line.path = event.path;
+          if (line.state !== 'verifying') line.state = 'transferring';
+        }
+        break;
+      }
+      case 'transfer-done': {
+        this.transfers.delete(safeLine(event.id));
+        const where = event.direction === 'in' ? `saved as ${safeLine(event.file)}` : `sent to ${safeLine(event.peer)}`;
+        this.system(`file ${safeLine(event.name)} (${formatBytes(event.size)}) ${where}; hash verified${event.path ? ` (${event.path})` : ''}`);
+        break;
+      }
+      case 'transfer-failed': {
+        this.transfers.delete(safeLine(event.id));
+        const dir = event.direction === 'out' ? `to ${safeLine(event.peer)}` : `from ${safeLine(event.peer)}`;
+        const partial = event.partial !== undefined ? `; the partial file is kept: ${safeLine(event.partial)}` : '';
+        this.error(event.code, `file ${event.name} ${dir}: ${event.state}${event.message && event.message !== event.state ? ` (${event.message})` : ''}${partial}`);
+        break;
+      }
+      case 'transfers': {
+        if (event.transfers.length === 0) {
+          this.system('no file transfers; /send USER PATH offers one');
+          break;
+        }
+        const lines = ['file transfers:'];
+        for (const t of event.transfers) {
+          const arrow = t.direction === 'out' ? `to ${safeLine(t.peer)}` : `from ${safeLine(t.peer)}`;
+          const progress = `${t.percent.toFixed(1)}% of ${formatBytes(t.size)}`;
+          const speed = t.state === 'transferring' ? `, ${formatSpeed(t.speedBps)}` : '';
+          const via = t.path !== null ? ` via ${t.path}` : '';
+          const code = t.code !== undefined ? ` ${safeLine(t.code)}` : '';
+          lines.push(`  ${shortId(safeLine(t.id))}  ${safeLine(t.name)} ${arrow}: ${safeLine(t.state)}${code}${via}, ${progress}${speed}`);
+        }
+        this.append(this.current, { time: now, kind: 'system', text: lines.join('\n') });
+        break;
+      }
       default: {
         // Event types added to the core later (whisper crypto, transfers): one that carries a
         // message for people is shown; others (progress ticks...) wait for a view of their own.

@@ -1,0 +1,459 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
+import { ChatError } from '../../shared/errors.js';
+import { nameKey, validateUserName } from '../../shared/names.js';
+import type { PathKind } from '../../shared/transfer/candidates.js';
+import type { TransferStateName } from '../../shared/transfer/state-machine.js';
+import { parseTransferPeerMessage, type TransferPeerMessage } from '../../shared/transfer/wire.js';
+import type { ChatEvent } from './events.js';
+import { FileTransfer, type TransferOptions, type TransferResult } from './transfer/transfer.js';
+
+/**
+ * The client's file transfers: `/send`, `/accept`, `/reject`, `/cancel`, `/transfers`, and
+ * the routing of the peers' sealed signals to the right `FileTransfer` (tui/core/transfer).
+ * Knows nothing of sockets or crypto: the ChatClient provides both through {@link TransferHost}
+ * (signals sealed with the whisper layer; the relay pipe on its own verified connection).
+ */
+export interface TransferHost {
+  /** This user's name (as the relay spells it). */
+  user(): string;
+  /** Users in the current room. */
+  roomUsers(): readonly string[];
+  /** Throws unless `to`'s key can be used now (E_NO_KEY, E_KEY_CHANGED, E_NO_SUCH_USER, E_CLOSED). */
+  checkRecipient(to: string): Promise<void>;
+  /** Seals `message` end to end for `to` and hands it to the relay; resolves when the relay took it. */
+  sendSignal(to: string, message: TransferPeerMessage): Promise<void>;
+  /** Opens this transfer's relay pipe with `peer` (resolves once the relay joined both sides). */
+  openPipe(transferId: string, peer: string, signal: AbortSignal): Promise<Duplex>;
+  /** Our address as the relay sees it (from its welcome), if it said. */
+  observedAddress(): string | undefined;
+  emit(event: ChatEvent): void;
+}
+
+export interface ClientTransferOptions {
+  /**
+   * `false`: never connect to the peer directly (no listener, the peer's addresses are not
+   * dialled); everything goes through the relay pipe. For tests and hostile networks.
+   * Default true (with port mapping, which never blocks chat).
+   */
+  direct?: boolean;
+  /** Where `/accept ID` saves without a DIR; default ~/Downloads when it exists, else the working folder. */
+  downloadDir?: string;
+  /** Passed to every FileTransfer (tests: loopback candidates, no port mapping, shorter timers). */
+  transfer?: Partial<Omit<TransferOptions, 'link'>>;
+  /** Incoming offers waiting for an answer at once; more are declined. Default 32. */
+  maxPendingOffers?: number;
+  /** Finished transfers kept for /transfers. Default 50. */
+  maxFinished?: number;
+}
+
+export type TransferDirection = 'out' | 'in';
+
+/** One transfer as /transfers lists it (plain JSON). */
+export interface TransferInfo {
+  id: string;
+  direction: TransferDirection;
+  /** The other user. */
+  peer: string;
+  /** Sending: the file's base name. Receiving: the sanitized name it is saved under. */
+  name: string;
+  /** Bytes. */
+  size: number;
+  /** BLAKE2b-512 of the whole file, hex (from the offer). */
+  hash: string;
+  state: TransferStateName;
+  /** How the bytes travel (direct, lan or relay), once a connection won. */
+  path: PathKind | null;
+  bytes: number;
+  percent: number;
+  /** Bytes per second over the last few seconds. */
+  speedBps: number;
+  /** Seconds left at that speed, null while unknown. */
+  etaSec: number | null;
+  /** Sending: the file sent. Receiving: the partial file, then the final one. */
+  file: string | null;
+  /** Sessions so far: 1 + resumes. */
+  sessions: number;
+  code?: string;
+  message?: string;
+}
+
+interface Entry {
+  transfer: FileTransfer;
+  direction: TransferDirection;
+  peer: string;
+  peerKey: string;
+  hash: string;
+  finishedAt: number | null;
+  /** When the last progress event went out, ms (performance clock). */
+  progressAt: number;
+}
+
+/** ~/Downloads when it is a folder, else the working folder. */
+export function defaultDownloadDir(home: string = os.homedir(), cwd: string = process.cwd()): string {
+  const downloads = path.join(home, 'Downloads');
+  try {
+    if (fs.statSync(downloads).isDirectory()) return downloads;
+  } catch {
+    // no Downloads folder
+  }
+  return cwd;
+}
+
+/** `~/x` -> home/x; anything else resolved against the working folder. */
+export function expandPath(input: string, home: string = os.homedir()): string {
+  if (input === '~') return home;
+  if (input.startsWith('~/')) return path.join(home, input.slice(2));
+  return path.resolve(input);
+}
+
+/** The peer's account is gone: the transfer cannot go on. (Offline is E_NOT_IN_ROOM: it may come back, the transfer's own timers decide.) */
+/** At most this many progress events a second per transfer, whatever the core's settings. */
+const PROGRESS_EVENTS_PER_SECOND = 4;
+
+/** closeAll waits at most this long for cancelled transfers to be released, ms. */
+const CLOSE_WAIT_MS = 5_000;
+
+const LOST_PEER_CODES = new Set(['E_NO_SUCH_USER']);
+
+export class TransferManager {
+  private readonly entries = new Map<string, Entry>();
+  private readonly direct: boolean;
+  private readonly maxPendingOffers: number;
+  private readonly maxFinished: number;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly host: TransferHost,
+    private readonly options: ClientTransferOptions = {},
+  ) {
+    this.direct = options.direct !== false;
+    this.maxPendingOffers = options.maxPendingOffers ?? 32;
+    this.maxFinished = options.maxFinished ?? 50;
+  }
+
+  /** Where /accept saves without a DIR. */
+  get downloadDir(): string {
+    return this.options.downloadDir ?? defaultDownloadDir();
+  }
+
+  // ---- commands ---------------------------------------------------------------------------
+
+  /**
+   * `/send USER PATH`: hashes the file and offers it to `to` (who must be in the room).
+   * Resolves once the offer was handed to the relay. Throws E_SELF, E_NOT_IN_ROOM,
+   * E_FILE_UNREADABLE, E_FILE_CHANGED, the whisper layer's E_NO_KEY / E_KEY_CHANGED, or the
+   * relay's code for the offer.
+   */
+  async send(to: string, file: string): Promise<TransferInfo> {
+    validateUserName(to);
+    const peerKey = nameKey(to);
+    if (peerKey === nameKey(this.host.user())) throw new ChatError('E_SELF', 'you cannot send a file to yourself');
+    const peer = this.host.roomUsers().find((u) => nameKey(u) === peerKey);
+    if (peer === undefined) throw new ChatError('E_NOT_IN_ROOM', `${to} is not in your room`);
+    await this.host.checkRecipient(peer);
+    let offerSent: Promise<void> | null = null;
+    let hash = '';
+    const link = this.linkFor(peer, (sending, message) => {
+      if (message.t !== 'file-offer') return;
+      offerSent = sending;
+      hash = message.hash;
+    });
+    const transfer = await FileTransfer.send(expandPath(file), this.transferOptions(link));
+    const entry = this.add(transfer, 'out', peer, hash);
+    // The core said `offered` before we listened: say it now.
+    this.emitState(entry);
+    try {
+      await (offerSent ?? Promise.resolve());
+    } catch (error) {
+      transfer.cancel();
+      throw error;
+    }
+    return this.info(entry);
+  }
+
+  /** `/accept ID [DIR]`: saves into DIR (default {@link downloadDir}). E_NO_SUCH_TRANSFER, E_TRANSFER_STATE, E_PATH_REFUSED, E_NO_SPACE. */
+  async accept(id: string, directory?: string): Promise<TransferInfo> {
+    const entry = this.find(id);
+    if (entry.direction !== 'in') throw new ChatError('E_TRANSFER_STATE', 'only an offer you received can be accepted');
+    await entry.transfer.accept(directory !== undefined ? expandPath(directory) : this.downloadDir);
+    const info = this.info(entry);
+    this.emitState(entry);
+    return info;
+  }
+
+  /** `/reject ID`: declines an offer. */
+  reject(id: string): TransferInfo {
+    const entry = this.find(id);
+    if (entry.direction !== 'in') throw new ChatError('E_TRANSFER_STATE', 'only an offer you received can be rejected; /cancel stops your own');
+    entry.transfer.reject();
+    return this.info(entry);
+  }
+
+  /** `/cancel ID`: stops a transfer either way (the receiver's partial file is removed). */
+  cancel(id: string): TransferInfo {
+    const entry = this.find(id);
+    if (entry.finishedAt !== null) throw new ChatError('E_TRANSFER_STATE', 'that transfer has ended already');
+    entry.transfer.cancel();
+    return this.info(entry);
+  }
+
+  /** Every transfer known (running first, then the finished ones kept), oldest first within each. */
+  list(): TransferInfo[] {
+    const all = [...this.entries.values()];
+    return [...all.filter((e) => e.finishedAt === null), ...all.filter((e) => e.finishedAt !== null)].map((e) => this.info(e));
+  }
+
+  /** A running transfer by id (or an unambiguous prefix of at least 4 characters). */
+  get(id: string): FileTransfer | undefined {
+    try {
+      return this.find(id).transfer;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Transfers still running, incoming offers not yet answered excluded. */
+  get activeCount(): number {
+    let n = 0;
+    for (const entry of this.entries.values()) {
+      if (entry.finishedAt === null && !(entry.direction === 'in' && entry.transfer.state === 'offered')) n += 1;
+    }
+    return n;
+  }
+
+  /** Resolves once no transfer is running (offers waiting for an answer do not count). */
+  whenIdle(): Promise<void> {
+    if (this.activeCount === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Cancels everything still running (the peers are told) and waits until all is released. */
+  async closeAll(): Promise<void> {
+    const running = [...this.entries.values()].filter((e) => e.finishedAt === null);
+    for (const entry of running) {
+      try {
+        entry.transfer.cancel();
+      } catch {
+        // already ending
+      }
+    }
+    // Releasing is quick (sockets, a listener, a worker); a port mapping being removed may take
+    // a few seconds, and must not hold up closing the client beyond that.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(running.map((e) => e.transfer.finished)),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, CLOSE_WAIT_MS);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  // ---- signals from the peers -------------------------------------------------------------
+
+  /**
+   * A signal from `from`, opened and authenticated by the whisper layer. A `file-offer`
+   * makes a new incoming transfer; anything else goes to the transfer of that id, if `from`
+   * is its peer. Everything else is dropped.
+   */
+  handleSignal(from: string, value: unknown): void {
+    const message = parseTransferPeerMessage(value);
+    const known = this.entries.get(message.transferId);
+    if (known !== undefined) {
+      // Only the transfer's own peer may speak for it.
+      if (known.peerKey !== nameKey(from) || known.finishedAt !== null) return;
+      // Direct off: the peer's addresses are never dialled (everything through the relay).
+      const forwarded = !this.direct && message.t === 'file-candidates' ? { ...message, candidates: [] } : message;
+      known.transfer.handlePeerMessage(forwarded);
+      return;
+    }
+    if (message.t !== 'file-offer') return;
+    const waiting = [...this.entries.values()].filter((e) => e.direction === 'in' && e.finishedAt === null && e.transfer.state === 'offered').length;
+    if (waiting >= this.maxPendingOffers) {
+      void this.host.sendSignal(from, { t: 'file-reject', transferId: message.transferId, code: 'E_REJECTED' }).catch(() => undefined);
+      this.host.emit({
+        type: 'error',
+        code: 'E_FLOOD',
+        message: `an offer from ${from} was declined: ${waiting} offers are waiting for an answer already`,
+        details: { from, transfer: message.transferId },
+      });
+      return;
+    }
+    const transfer = FileTransfer.receive(message, this.transferOptions(this.linkFor(from)));
+    const entry = this.add(transfer, 'in', from, message.hash);
+    this.host.emit({
+      type: 'transfer-offer',
+      id: transfer.transferId,
+      from,
+      name: transfer.name,
+      size: transfer.size,
+      hash: message.hash,
+    });
+    if (transfer.state !== 'offered') this.emitState(entry);
+  }
+
+  // ---- internals --------------------------------------------------------------------------
+
+  private find(id: string): Entry {
+    const exact = this.entries.get(id);
+    if (exact !== undefined) return exact;
+    if (id.length >= 4) {
+      const matches = [...this.entries.entries()].filter(([key]) => key.startsWith(id));
+      if (matches.length === 1) return matches[0][1];
+      if (matches.length > 1) throw new ChatError('E_USAGE', `${id} names ${matches.length} transfers; give more of the id`);
+    }
+    throw new ChatError('E_NO_SUCH_TRANSFER', `no transfer ${id}; /transfers lists them`);
+  }
+
+  /** The end-to-end link of one transfer: signals to `peer` in order, sealed by the host. */
+  private linkFor(peer: string, onSend?: (sending: Promise<void>, message: TransferPeerMessage) => void): TransferOptions['link'] {
+    let chain: Promise<void> = Promise.resolve();
+    return {
+      send: (message) => {
+        const sending = chain.then(() => this.host.sendSignal(peer, message));
+        chain = sending.catch((error: unknown) => this.signalFailed(peer, message, error));
+        onSend?.(sending, message);
+      },
+      dialRelay: (transferId, signal) => this.host.openPipe(transferId, peer, signal),
+    };
+  }
+
+  private signalFailed(peer: string, message: TransferPeerMessage, error: unknown): void {
+    const entry = this.entries.get(message.transferId);
+    const code = error instanceof ChatError ? error.code : 'E_INTERNAL';
+    if (entry === undefined || entry.finishedAt !== null) return;
+    if (LOST_PEER_CODES.has(code)) {
+      entry.transfer.peerGone();
+      return;
+    }
+    if (message.t === 'file-offer') return; // /send reports it
+    this.host.emit({
+      type: 'error',
+      code,
+      message: `a file transfer message to ${peer} was not delivered: ${error instanceof Error ? error.message : String(error)}`,
+      details: { transfer: message.transferId },
+    });
+  }
+
+  private transferOptions(link: TransferOptions['link']): TransferOptions {
+    const overrides = this.options.transfer ?? {};
+    return {
+      ...overrides,
+      link,
+      observedAddress: overrides.observedAddress ?? this.host.observedAddress(),
+      listenHost: this.direct ? overrides.listenHost : false,
+    };
+  }
+
+  private add(transfer: FileTransfer, direction: TransferDirection, peer: string, hash: string): Entry {
+    const entry: Entry = { transfer, direction, peer, peerKey: nameKey(peer), hash, finishedAt: null, progressAt: -Infinity };
+    this.entries.set(transfer.transferId, entry);
+    transfer.on('state', () => this.emitState(entry));
+    transfer.on('session', () => this.emitState(entry));
+    transfer.on('progress', (progress) => {
+      const now = performance.now();
+      const last = progress.bytes === progress.totalBytes;
+      if (!last && now - entry.progressAt < 1000 / PROGRESS_EVENTS_PER_SECOND) return;
+      entry.progressAt = now;
+      this.host.emit({
+        type: 'transfer-progress',
+        id: transfer.transferId,
+        bytes: progress.bytes,
+        total: progress.totalBytes,
+        percent: progress.percent,
+        speedBps: progress.bytesPerSecond,
+        etaSec: progress.etaSeconds,
+        path: transfer.snapshot().path,
+      });
+    });
+    void transfer.finished.then((result) => this.onFinished(entry, result));
+    return entry;
+  }
+
+  private emitState(entry: Entry): void {
+    const snapshot = entry.transfer.snapshot();
+    this.host.emit({
+      type: 'transfer-state',
+      id: snapshot.transferId,
+      direction: entry.direction,
+      peer: entry.peer,
+      name: snapshot.name,
+      state: snapshot.state,
+      path: snapshot.path,
+      file: snapshot.filePath,
+    });
+  }
+
+  private onFinished(entry: Entry, result: TransferResult): void {
+    entry.finishedAt = Date.now();
+    const transfer = entry.transfer;
+    const snapshot = transfer.snapshot();
+    if (result.state === 'completed') {
+      this.host.emit({
+        type: 'transfer-done',
+        id: transfer.transferId,
+        direction: entry.direction,
+        peer: entry.peer,
+        name: snapshot.name,
+        size: transfer.size,
+        file: result.filePath ?? snapshot.filePath ?? '',
+        hash: entry.hash,
+        path: snapshot.path,
+      });
+    } else {
+      const event: ChatEvent = {
+        type: 'transfer-failed',
+        id: transfer.transferId,
+        direction: entry.direction,
+        peer: entry.peer,
+        name: snapshot.name,
+        state: result.state,
+        code: result.code ?? (result.state === 'rejected' ? 'E_REJECTED' : result.state === 'cancelled' ? 'E_CANCELLED' : 'E_INTERNAL'),
+        message: result.message ?? result.state,
+      };
+      if (result.filePath !== undefined && entry.direction === 'in') event.partial = result.filePath;
+      this.host.emit(event);
+    }
+    this.trimFinished();
+    if (this.activeCount === 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+
+  private trimFinished(): void {
+    const finished = [...this.entries.values()].filter((e) => e.finishedAt !== null);
+    for (const entry of finished.slice(0, Math.max(0, finished.length - this.maxFinished))) this.entries.delete(entry.transfer.transferId);
+  }
+
+  private info(entry: Entry): TransferInfo {
+    const s = entry.transfer.snapshot();
+    const info: TransferInfo = {
+      id: s.transferId,
+      direction: entry.direction,
+      peer: entry.peer,
+      name: s.name,
+      size: s.size,
+      hash: entry.hash,
+      state: s.state,
+      path: s.path,
+      bytes: s.progress.bytes,
+      percent: s.progress.percent,
+      speedBps: s.progress.bytesPerSecond,
+      etaSec: s.progress.etaSeconds,
+      file: s.filePath,
+      sessions: s.sessions,
+    };
+    if (s.error !== null) {
+      info.code = s.error.code;
+      if (s.error.message !== undefined) info.message = s.error.message;
+    }
+    return info;
+  }
+}
