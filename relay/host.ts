@@ -229,7 +229,8 @@ export class ChatHost {
 
   private async proofValid(connection: RelayConnection, userName: string, keys: PublicKeyBundle, proof: string): Promise<boolean> {
     if (!connection.challenge) return false;
-    return verifyLoginChallenge(keys, userName, connection.loginChallenge(), proof);
+    // Every bundle reaching here was verified: just now (checkKeyProof) or before it was stored.
+    return verifyLoginChallenge(keys, userName, connection.loginChallenge(), proof, { bundleAlreadyVerified: true });
   }
 
   private async publicKeys(connection: RelayConnection, message: ClientMessageOf<'keys'>): Promise<void> {

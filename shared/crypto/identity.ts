@@ -190,18 +190,32 @@ export async function signLoginChallenge(identity: Identity, userName: string, c
  * `signature` the base64 the client sent. Returns true only for a valid signature by the
  * bundle's signing key over this challenge and user name; never throws on bad input.
  */
-export async function verifyLoginChallenge(bundle: unknown, userName: string, challenge: Uint8Array, signature: unknown): Promise<boolean> {
+export async function verifyLoginChallenge(
+  bundle: unknown,
+  userName: string,
+  challenge: Uint8Array,
+  signature: unknown,
+  options: { bundleAlreadyVerified?: boolean } = {},
+): Promise<boolean> {
   await sodium.ready;
   if (!isChallenge(challenge)) return false;
   const sig = fromBase64Strict(signature, SIGNATURE_BYTES);
   if (!sig) return false;
-  let keys: VerifiedBundle;
-  try {
-    keys = await verifyPublicBundle(userName, bundle);
-  } catch {
-    return false;
+  let signKey: Uint8Array;
+  if (options.bundleAlreadyVerified) {
+    // The caller checked this bundle when it was stored (e.g. the relay's account record):
+    // only the signing key's length is checked here, saving an Ed25519 verification per login.
+    const key = fromBase64Strict((bundle as PublicKeyBundle | undefined)?.sign, PUBLIC_KEY_BYTES);
+    if (!key) return false;
+    signKey = key;
+  } else {
+    try {
+      signKey = (await verifyPublicBundle(userName, bundle)).sign;
+    } catch {
+      return false;
+    }
   }
-  return sodium.crypto_sign_verify_detached(sig, loginMessage(userName, challenge), keys.sign);
+  return sodium.crypto_sign_verify_detached(sig, loginMessage(userName, challenge), signKey);
 }
 
 /** True when two bundles carry the same two public keys (the signature is not compared). */
