@@ -6,69 +6,16 @@ import { ChatError } from '../shared/errors.js';
 import type { Limits } from '../shared/limits.js';
 import type { RunningRelay } from '../relay/server.js';
 import { ChatClient, type ChatClientOptions } from '../tui/core/client.js';
-import type { ChatEvent, ChatEventOf, ChatEventType } from '../tui/core/events.js';
 import { plainErrors } from './core-helpers.js';
 import { tempDir, testRelay } from './helpers/relay.js';
+import { Recorder } from './helpers/recorder.js';
 
 /**
  * The client core against the real relay (port 0, LevelDB in a temp folder), several real
  * clients per test. Waits are bounded by a generous failure timeout, never asserted on.
  */
 const PASSWORD = 'correct horse battery';
-const WAIT_MS = 15_000;
 
-class Recorder {
-  readonly events: ChatEvent[] = [];
-  private waiters: Array<{ match: (e: ChatEvent) => boolean; resolve: (e: ChatEvent) => void }> = [];
-
-  constructor(readonly client: ChatClient) {
-    client.on('*', (event) => {
-      this.events.push(event);
-      for (const waiter of [...this.waiters]) {
-        if (waiter.match(event)) {
-          this.waiters.splice(this.waiters.indexOf(waiter), 1);
-          waiter.resolve(event);
-        }
-      }
-    });
-  }
-
-  /** Where the record stands now; pass it to `waitFor` to look only at later events. */
-  mark(): number {
-    return this.events.length;
-  }
-
-  of<T extends ChatEventType>(type: T, from = 0): ChatEventOf<T>[] {
-    return this.events.slice(from).filter((e): e is ChatEventOf<T> => e.type === type);
-  }
-
-  /** The first event of `type` (from `from` on) that matches, now or when it comes. */
-  waitFor<T extends ChatEventType>(type: T, match: (e: ChatEventOf<T>) => boolean = () => true, from = 0): Promise<ChatEventOf<T>> {
-    const found = this.of(type, from).find(match);
-    if (found) return Promise.resolve(found);
-    return new Promise((resolve, reject) => {
-      const waiter = {
-        match: (e: ChatEvent) => e.type === type && match(e as ChatEventOf<T>),
-        resolve: (e: ChatEvent) => {
-          clearTimeout(timer);
-          resolve(e as ChatEventOf<T>);
-        },
-      };
-      const timer = setTimeout(() => {
-        this.waiters.splice(this.waiters.indexOf(waiter), 1);
-        reject(new Error(`no "${type}" event for ${this.client.user} within ${WAIT_MS} ms; saw ${this.events.map((e) => e.type).join(',')}`));
-      }, WAIT_MS);
-      this.waiters.push(waiter);
-    });
-  }
-
-  /** Room message texts seen (not own), in order. */
-  texts(room?: string): string[] {
-    return this.of('message')
-      .filter((m) => !m.own && (room === undefined || m.room === room))
-      .map((m) => m.text);
-  }
-}
 
 type Ctx = {
   dir: { path: string; remove: () => Promise<void> };

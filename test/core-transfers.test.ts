@@ -13,61 +13,17 @@ import * as assert from 'uvu/assert';
 import type { RunningRelay } from '../relay/server.js';
 import { ChatError } from '../shared/errors.js';
 import { ChatClient, type ChatClientOptions } from '../tui/core/client.js';
-import type { ChatEvent, ChatEventOf, ChatEventType } from '../tui/core/events.js';
+import type { ChatEvent, ChatEventOf } from '../tui/core/events.js';
 import { runJsonMode } from '../tui/json-mode.js';
 import { plainErrors } from './core-helpers.js';
 import { tempDir, testRelay } from './helpers/relay.js';
 import { blake2bOfFile, exists, loopbackOptions, writeTestFile } from './transfer-helpers.js';
+import { Recorder } from './helpers/recorder.js';
 
 const PASSWORD = 'correct horse battery';
 const WAIT_MS = 60_000;
 const MB = 1024 * 1024;
 
-class Recorder {
-  readonly events: ChatEvent[] = [];
-  private waiters: Array<{ match: (e: ChatEvent) => boolean; resolve: (e: ChatEvent) => void }> = [];
-
-  constructor(readonly client: ChatClient) {
-    client.on('*', (event) => {
-      this.events.push(event);
-      for (const waiter of [...this.waiters]) {
-        if (waiter.match(event)) {
-          this.waiters.splice(this.waiters.indexOf(waiter), 1);
-          waiter.resolve(event);
-        }
-      }
-    });
-  }
-
-  of<T extends ChatEventType>(type: T): ChatEventOf<T>[] {
-    return this.events.filter((e): e is ChatEventOf<T> => e.type === type);
-  }
-
-  waitFor<T extends ChatEventType>(type: T, match: (e: ChatEventOf<T>) => boolean = () => true): Promise<ChatEventOf<T>> {
-    return this.waitForEvent((e) => e.type === type && match(e as ChatEventOf<T>), type) as Promise<ChatEventOf<T>>;
-  }
-
-  waitForEvent(match: (e: ChatEvent) => boolean, what = 'matching'): Promise<ChatEvent> {
-    const found = this.events.find(match);
-    if (found) return Promise.resolve(found);
-    const type = what;
-    return new Promise((resolve, reject) => {
-      const waiter = {
-        match,
-        resolve: (e: ChatEvent) => {
-          clearTimeout(timer);
-          resolve(e);
-        },
-      };
-      const timer = setTimeout(() => {
-        this.waiters.splice(this.waiters.indexOf(waiter), 1);
-        const last = this.events.filter((e) => e.type !== 'transfer-progress').slice(-6);
-        reject(new Error(`no "${type}" event for ${this.client.user} within ${WAIT_MS} ms; saw ${JSON.stringify(last)}`));
-      }, WAIT_MS);
-      this.waiters.push(waiter);
-    });
-  }
-}
 
 /**
  * A TCP forwarder in front of the relay. Connections opened after `markChat()` are relay
@@ -187,7 +143,7 @@ async function online(ctx: Ctx, user: string, options: Partial<ChatClientOptions
     },
   });
   ctx.clients.push(client);
-  const rec = new Recorder(client);
+  const rec = new Recorder(client, WAIT_MS);
   await client.connect();
   return { client, rec, downloads };
 }

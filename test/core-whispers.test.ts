@@ -10,13 +10,14 @@ import { ChatError } from '../shared/errors.js';
 import { RelayStore } from '../relay/store.js';
 import type { RunningRelay } from '../relay/server.js';
 import { ChatClient, type ChatClientOptions } from '../tui/core/client.js';
-import type { ChatEvent, ChatEventOf, ChatEventType } from '../tui/core/events.js';
+import type { ChatEvent, ChatEventOf } from '../tui/core/events.js';
 import { userDataDir } from '../tui/core/paths.js';
 import { WHISPER_STATE_FILE_NAME } from '../tui/core/whisper-state.js';
 import { WhisperCrypto } from '../tui/core/whispers.js';
 import { plainErrors } from './core-helpers.js';
 import { tempDir, testRelay } from './helpers/relay.js';
 import { WireClient } from './helpers/wire-client.js';
+import { Recorder } from './helpers/recorder.js';
 
 /**
  * End-to-end encrypted whispers through everything real: ChatClients (each with its own data
@@ -24,58 +25,7 @@ import { WireClient } from './helpers/wire-client.js';
  * bounded by a failure timeout, never asserted on.
  */
 const PASSWORD = 'correct horse battery';
-const WAIT_MS = 15_000;
 
-class Recorder {
-  readonly events: ChatEvent[] = [];
-  private waiters: Array<{ match: (e: ChatEvent) => boolean; resolve: (e: ChatEvent) => void }> = [];
-
-  constructor(readonly client: ChatClient) {
-    client.on('*', (event) => {
-      this.events.push(event);
-      for (const waiter of [...this.waiters]) {
-        if (waiter.match(event)) {
-          this.waiters.splice(this.waiters.indexOf(waiter), 1);
-          waiter.resolve(event);
-        }
-      }
-    });
-  }
-
-  mark(): number {
-    return this.events.length;
-  }
-
-  of<T extends ChatEventType>(type: T, from = 0): ChatEventOf<T>[] {
-    return this.events.slice(from).filter((e): e is ChatEventOf<T> => e.type === type);
-  }
-
-  waitFor<T extends ChatEventType>(type: T, match: (e: ChatEventOf<T>) => boolean = () => true, from = 0): Promise<ChatEventOf<T>> {
-    const found = this.of(type, from).find(match);
-    if (found) return Promise.resolve(found);
-    return new Promise((resolve, reject) => {
-      const waiter = {
-        match: (e: ChatEvent) => e.type === type && match(e as ChatEventOf<T>),
-        resolve: (e: ChatEvent) => {
-          clearTimeout(timer);
-          resolve(e as ChatEventOf<T>);
-        },
-      };
-      const timer = setTimeout(() => {
-        this.waiters.splice(this.waiters.indexOf(waiter), 1);
-        reject(new Error(`no "${type}" event for ${this.client.user} within ${WAIT_MS} ms; saw ${JSON.stringify(this.events.slice(-6))}`));
-      }, WAIT_MS);
-      this.waiters.push(waiter);
-    });
-  }
-
-  /** Error codes of whispers from `from` that were refused. */
-  refused(from: string): string[] {
-    return this.of('error')
-      .filter((e) => e.details?.from === from)
-      .map((e) => e.code);
-  }
-}
 
 type Ctx = {
   dir: { path: string; remove: () => Promise<void> };

@@ -1,0 +1,261 @@
+/**
+ * transfer: one file (1 GB, or 32 MB with --quick) sent between two real ChatClients through a
+ * real relay, direct and via the relay pipe (`transfers: { direct: false }`), beside a plain
+ * Node TLS 1.3 stream of the same size on loopback. Sender, receiver and relay each run in
+ * their own process (bench/lib/transfer-peer.ts, bench/relay-process.ts), so each peak RSS
+ * (the kernel's VmHWM, reset before the phase) is that process's alone.
+ *
+ * The file is sparse (made instantly, read as zeros; TLS does not compress, so the bytes on
+ * the wire are the same). The receiver's `transfer-done` means the transfer itself checked the
+ * whole-file BLAKE2b; the scenario also checks that hash equals the one the sender offered and
+ * that the received file has the full size.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdir, open, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BENCH_PASSWORD } from './lib/clients.js';
+import { BENCH_LIMITS, type BenchContext, type Scenario } from './lib/context.js';
+import { ProcessMeter } from './lib/proc.js';
+import type { RelayChild } from './lib/relay-child.js';
+import type { Figure, ScenarioReport, Target } from './lib/report.js';
+import type { ReceiverResult, SenderResult, TlsReceiverResult, TransferPeerSpec } from './lib/transfer-peer.js';
+
+const PEER_SCRIPT = fileURLToPath(new URL('./lib/transfer-peer.js', import.meta.url));
+/** Decimal megabyte: figures in MB and MB/s, and the 150 MB memory target read strictly. */
+const MB = 1_000_000;
+const MiB = 1024 * 1024;
+const START_TIMEOUT_MS = 60_000;
+const MEMORY_TARGET_MB = 150;
+
+/** A peer process and its IPC messages. */
+class Peer {
+  readonly pid: number;
+  private readonly queue: Array<Record<string, unknown>> = [];
+  private readonly waiters: Array<(m: Record<string, unknown>) => void> = [];
+  private exitedWith: string | undefined;
+  /** The child's first message: {ready, pid[, port]}. */
+  ready: Record<string, unknown> = {};
+
+  private constructor(readonly child: ChildProcess, readonly role: string) {
+    this.pid = child.pid ?? 0;
+    child.on('message', (m: Record<string, unknown>) => {
+      const waiter = this.waiters.shift();
+      if (waiter) waiter(m);
+      else this.queue.push(m);
+    });
+    child.once('exit', (code, signal) => {
+      this.exitedWith = `${code ?? signal}`;
+      for (const waiter of this.waiters.splice(0)) waiter({ error: `the ${role} process exited (${this.exitedWith})` });
+    });
+  }
+
+  static async start(spec: TransferPeerSpec, stderrLines: string[]): Promise<Peer> {
+    const child = fork(PEER_SCRIPT, [JSON.stringify(spec)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [] });
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (text: string) => {
+      stderrLines.push(...text.split('\n').filter(Boolean).map((l) => `${spec.role}: ${l}`));
+      if (stderrLines.length > 200) stderrLines.splice(0, stderrLines.length - 200);
+    });
+    const peer = new Peer(child, spec.role);
+    try {
+      peer.ready = await peer.next(START_TIMEOUT_MS, 'ready');
+    } catch (error) {
+      child.kill('SIGKILL');
+      throw error;
+    }
+    return peer;
+  }
+
+  /** The next message; throws on an {error} message, the process ending, or the timeout. */
+  next(timeoutMs: number, what: string): Promise<Record<string, unknown>> {
+    const queued = this.queue.shift();
+    const got = queued
+      ? Promise.resolve(queued)
+      : this.exitedWith !== undefined
+        ? Promise.resolve({ error: `the ${this.role} process exited (${this.exitedWith})` })
+        : new Promise<Record<string, unknown>>((resolve) => this.waiters.push(resolve));
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the ${this.role} process sent no ${what} within ${timeoutMs} ms`)), timeoutMs);
+    });
+    return Promise.race([got, expired]).then((m) => {
+      clearTimeout(timer);
+      if (typeof m.error === 'string') throw new Error(`${this.role}: ${m.error}`);
+      return m;
+    });
+  }
+
+  tell(message: unknown): void {
+    this.child.send(message as never);
+  }
+
+  /** Ends the process (it exits when IPC closes); SIGKILL if it lingers. */
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    if (this.child.connected) this.child.disconnect();
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+/** Makes a sparse file of `bytes` (no data written: instant, and no disk used until read). */
+async function sparseFile(path: string, bytes: number): Promise<void> {
+  const handle = await open(path, 'w');
+  try {
+    await handle.truncate(bytes);
+  } finally {
+    await handle.close();
+  }
+}
+
+interface PathRun {
+  receiver: ReceiverResult;
+  sender: SenderResult;
+  senderRssBytes: number;
+  receiverRssBytes: number;
+  relayRssBytes: number;
+  hashVerified: boolean;
+}
+
+async function runPath(ctx: BenchContext, relay: RelayChild, file: string, bytes: number, direct: boolean, timeoutMs: number, log: string[]): Promise<PathRun> {
+  const label = direct ? 'direct' : 'relay';
+  const dir = await ctx.makeDir(`transfer-${label}`);
+  const base = { port: relay.port, fingerprint: relay.fingerprint, password: BENCH_PASSWORD, direct, timeoutMs, maxLifetimeMs: timeoutMs + 120_000 };
+  const receiverDir = join(dir, 'receiver');
+  const senderDir = join(dir, 'sender');
+  await mkdir(join(receiverDir, 'downloads'), { recursive: true });
+  await mkdir(senderDir, { recursive: true });
+  const peers: Peer[] = [];
+  try {
+    const receiver = await Peer.start({ ...base, role: 'receiver', user: `recv${label}`, dir: receiverDir }, log);
+    peers.push(receiver);
+    const sender = await Peer.start({ ...base, role: 'sender', user: `send${label}`, peer: `recv${label}`, dir: senderDir }, log);
+    peers.push(sender);
+    const meters = [new ProcessMeter(sender.pid), new ProcessMeter(receiver.pid), new ProcessMeter(relay.pid)];
+    for (const meter of meters) meter.start();
+    ctx.progress(`transfer: ${label} path, ${(bytes / MB).toFixed(0)} MB`);
+    sender.tell({ cmd: 'send', file });
+    const [receiverMessage, senderMessage] = await Promise.all([receiver.next(timeoutMs, 'result'), sender.next(timeoutMs, 'result')]);
+    const [senderMeter, receiverMeter, relayMeter] = meters.map((m) => m.stop());
+    const receiverResult = receiverMessage.result as ReceiverResult;
+    const senderResult = senderMessage.result as SenderResult;
+    const received = await stat(receiverResult.file);
+    const hashVerified = receiverResult.hash === senderResult.offeredHash && senderResult.doneHash === senderResult.offeredHash && receiverResult.size === bytes && received.size === bytes;
+    await rm(receiverResult.file, { force: true });
+    return { receiver: receiverResult, sender: senderResult, senderRssBytes: senderMeter.peakRssBytes, receiverRssBytes: receiverMeter.peakRssBytes, relayRssBytes: relayMeter.peakRssBytes, hashVerified };
+  } finally {
+    await Promise.allSettled(peers.map((p) => p.stop()));
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+interface PlainRun {
+  result: TlsReceiverResult;
+  senderRssBytes: number;
+  receiverRssBytes: number;
+}
+
+async function runPlainTls(bytes: number, timeoutMs: number, log: string[]): Promise<PlainRun> {
+  const peers: Peer[] = [];
+  try {
+    const base = { bytes, timeoutMs, maxLifetimeMs: timeoutMs + 120_000 };
+    const receiver = await Peer.start({ ...base, role: 'tls-receiver' }, log);
+    peers.push(receiver);
+    const port = Number(receiver.ready.port);
+    const sender = await Peer.start({ ...base, role: 'tls-sender', port }, log);
+    peers.push(sender);
+    const meters = [new ProcessMeter(sender.pid), new ProcessMeter(receiver.pid)];
+    for (const meter of meters) meter.start();
+    sender.tell({ cmd: 'go' });
+    const message = await receiver.next(timeoutMs, 'result');
+    const [senderMeter, receiverMeter] = meters.map((m) => m.stop());
+    return { result: message.result as TlsReceiverResult, senderRssBytes: senderMeter.peakRssBytes, receiverRssBytes: receiverMeter.peakRssBytes };
+  } finally {
+    await Promise.allSettled(peers.map((p) => p.stop()));
+  }
+}
+
+function atLeast(value: number, baseline: number, share: number): Target {
+  const r = value / baseline;
+  return { text: `≥ ${share}× baseline`, pass: Number.isFinite(r) && r >= share };
+}
+
+function below(valueMB: number, limitMB: number): Target {
+  return { text: `< ${limitMB} MB`, pass: Number.isFinite(valueMB) && valueMB < limitMB };
+}
+
+export const transfer: Scenario = {
+  name: 'transfer',
+  describe: 'a file between two ChatClients (own processes), direct and via the relay pipe, vs plain TLS: MB/s, peak RSS, time to first byte',
+  async run(ctx) {
+    const bytes = ctx.quick ? 32 * MiB : 1024 * MiB;
+    const timeoutMs = ctx.quick ? 120_000 : 600_000;
+    const log: string[] = [];
+    const workDir = await ctx.makeDir('transfer-file');
+    const file = join(workDir, 'payload.bin');
+    await sparseFile(file, bytes);
+    let plain: PlainRun;
+    let directRun: PathRun;
+    let relayRun: PathRun;
+    try {
+      ctx.progress(`transfer: plain TLS stream, ${(bytes / MB).toFixed(0)} MB`);
+      plain = await runPlainTls(bytes, timeoutMs, log);
+      const relay = await ctx.startRelay({ kind: 'relay', hashing: 'cheap', limits: BENCH_LIMITS });
+      try {
+        directRun = await runPath(ctx, relay, file, bytes, true, timeoutMs, log);
+        relayRun = await runPath(ctx, relay, file, bytes, false, timeoutMs, log);
+      } finally {
+        await relay.stop();
+      }
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\n${log.slice(-20).join('\n')}`);
+    } finally {
+      await rm(workDir, { recursive: true, force: true });
+    }
+
+    const plainMBps = plain.result.bytes / MB / (plain.result.firstToLastMs / 1000);
+    const mbps = (run: PathRun) => bytes / MB / (run.receiver.firstToDoneMs / 1000);
+    const directMBps = mbps(directRun);
+    const relayMBps = mbps(relayRun);
+    const mem = (b: number) => b / MB;
+    const figures: Figure[] = [
+      { key: 'plainTlsMBps', label: 'plain TLS stream throughput', unit: 'MB/s', value: plainMBps },
+      { key: 'directMBps', label: `direct throughput (path ${directRun.receiver.path})`, unit: 'MB/s', value: directMBps, baseline: plainMBps, target: atLeast(directMBps, plainMBps, 0.7) },
+      { key: 'relayMBps', label: `relay pipe throughput (path ${relayRun.receiver.path})`, unit: 'MB/s', value: relayMBps, baseline: plainMBps, target: atLeast(relayMBps, plainMBps, 0.4) },
+      { key: 'directTtfbMs', label: 'direct time to first byte', unit: 'ms', value: directRun.receiver.acceptToFirstMs, baseline: plain.result.connectionToFirstMs },
+      { key: 'relayTtfbMs', label: 'relay time to first byte', unit: 'ms', value: relayRun.receiver.acceptToFirstMs, baseline: plain.result.connectionToFirstMs },
+    ];
+    for (const [key, run] of [['direct', directRun], ['relay', relayRun]] as const) {
+      const sender = mem(run.senderRssBytes);
+      const receiver = mem(run.receiverRssBytes);
+      const relay = mem(run.relayRssBytes);
+      figures.push(
+        { key: `${key}SenderPeakRssMB`, label: `${key}: sender peak RSS`, unit: 'MB', value: sender, baseline: mem(plain.senderRssBytes), target: below(sender, MEMORY_TARGET_MB) },
+        { key: `${key}ReceiverPeakRssMB`, label: `${key}: receiver peak RSS`, unit: 'MB', value: receiver, baseline: mem(plain.receiverRssBytes), target: below(receiver, MEMORY_TARGET_MB) },
+        { key: `${key}RelayPeakRssMB`, label: `${key}: relay peak RSS`, unit: 'MB', value: relay, target: below(relay, MEMORY_TARGET_MB) },
+      );
+    }
+    const verified = directRun.hashVerified && relayRun.hashVerified;
+    figures.push({ key: 'hashVerified', label: 'received files with the offered BLAKE2b hash, of 2', unit: '', value: Number(directRun.hashVerified) + Number(relayRun.hashVerified), target: { text: '= 2', pass: verified } });
+    const notes = [
+      `one ${(bytes / MB).toFixed(0)} MB sparse file (${bytes / MiB} MiB), each path once; MB = 10^6 bytes. Sender, receiver, relay and both plain TLS ends each in their own process.`,
+      'throughput: file size ÷ (receiver: first data session started → transfer-done, whole-file BLAKE2b checked); plain TLS: size ÷ (first → last byte at the receiver).',
+      `time to first byte: receiver's /accept → its first data session (dialling, peer TLS handshake${'; relay: pipe ticket and pipe'}); plain TLS: TCP accept → first byte (handshake included). The sender's hashing before the offer is not in it.`,
+      'baseline column for memory: the plain TLS stream\'s own sender / receiver peak RSS (its sender writes one reused 256 KiB buffer); the relay has no counterpart there.',
+      `sessions: direct ${directRun.receiver.sessions}, relay ${relayRun.receiver.sessions}; hash ${verified ? 'verified on both paths (transfer-done on the receiver, equal to the offered hash, full size)' : 'NOT verified'}.`,
+      '2 shared cores: sender, receiver (with its hash/write worker) and, on the relay path, the relay all compete; quote medians of several runs.',
+    ];
+    return [
+      {
+        bench: 'transfer',
+        case: `${bytes / MiB} MiB file, direct and via the relay pipe vs plain TLS`,
+        figures,
+        notes,
+        extra: { bytes, directPath: directRun.receiver.path, relayPath: relayRun.receiver.path, acceptToDoneMs: { direct: directRun.receiver.acceptToDoneMs, relay: relayRun.receiver.acceptToDoneMs } },
+      } satisfies ScenarioReport,
+    ];
+  },
+};
