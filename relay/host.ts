@@ -11,6 +11,7 @@ import { MessageLog } from './message-log.js';
 import type { PasswordHasher } from './passwords.js';
 import { HeldMessages } from './held-messages.js';
 import { PipeBroker } from './pipe-broker.js';
+import { RoomFiles } from './room-files.js';
 import { TokenBucket } from '../shared/token-bucket.js';
 import { Room, RoomRegistry } from './rooms.js';
 import type { RelayStore, StoredMessage } from './store.js';
@@ -49,16 +50,18 @@ export class ChatHost {
   private readonly floodBuckets = new WeakMap<RelayConnection, TokenBucket>();
   private readonly pipes: PipeBroker;
   private readonly held: HeldMessages;
+  readonly files: RoomFiles;
 
   constructor(private readonly options: HostOptions) {
     this.rooms = new RoomRegistry(options.store, options.limits.historyOnJoin);
     this.log = new MessageLog(options.store, (messages) => this.onCommitted(messages));
     this.pipes = new PipeBroker(options.limits, options.log);
     this.held = new HeldMessages(options.limits.sealedHoldMs, options.limits.sealedHoldPerUser);
+    this.files = new RoomFiles(options.store, options.limits, options.log);
   }
 
-  init(): Promise<void> {
-    return this.rooms.init();
+  async init(): Promise<void> {
+    await this.rooms.init();
   }
 
   /** Waits for every accepted message to be stored. */
@@ -108,6 +111,13 @@ export class ChatHost {
         return this.pipeTicket(connection, message);
       case 'pipe':
         return this.joinPipe(connection, message);
+      case 'file-upload':
+      case 'files':
+      case 'file-download':
+        return this.roomFileRequest(connection, message);
+      case 'file-put':
+      case 'file-get':
+        return this.roomFileTransfer(connection, message);
       default: {
         const unreachable: never = message;
         return unreachable;
@@ -547,9 +557,44 @@ export class ChatHost {
     }
   }
 
+  // ---- room files (stored on the relay; bytes on side connections) ------------------------
+
+  private roomFileRequest(connection: RelayConnection, message: ClientMessageOf<'file-upload' | 'files' | 'file-download'>): void {
+    const room = this.currentRoom(connection);
+    const who = { userName: connection.userName, userKey: connection.userKey, roomName: room.name, roomKey: room.key };
+    if (message.t === 'files') {
+      connection.send({ t: 'files', re: message.id, room: room.name, files: this.files.list(room.key) });
+      return;
+    }
+    const { ticket, fileId } = message.t === 'file-upload' ? this.files.requestUpload(who, message) : this.files.requestDownload(who, message.fileId);
+    connection.send({ t: 'file-ticket', re: message.id, ticket, fileId });
+  }
+
+  /** A fresh connection redeems a file ticket; after `file-ready` it carries the file's raw bytes. */
+  private async roomFileTransfer(connection: RelayConnection, message: ClientMessageOf<'file-put' | 'file-get'>): Promise<void> {
+    connection.advance('auth-start');
+    try {
+      if (message.t === 'file-put') {
+        const ticket = this.files.redeem(message.ticket, 'put');
+        connection.send({ t: 'file-ready', re: message.id });
+        void this.files.receive(connection.detach(), ticket, message.id);
+      } else {
+        const ticket = this.files.redeem(message.ticket, 'get');
+        // Checked before detaching, so a vanished file is an ordinary error frame.
+        const file = await this.files.prepareDownload(ticket);
+        if (connection.isClosed) return;
+        void this.files.send(connection.detach(), file, message.id);
+      }
+    } catch (error) {
+      if (!connection.isClosed) connection.advance('auth-failed');
+      throw error;
+    }
+  }
+
   /** Ends every relay pipe (shutdown). */
   closePipes(): void {
     this.pipes.closeAll();
+    this.files.close();
   }
 
   private async history(connection: RelayConnection, message: ClientMessageOf<'history'>): Promise<void> {

@@ -62,6 +62,8 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   });
   try {
     await host.init();
+    // Loads the room file index and deletes expired files; an hourly timer repeats the sweep.
+    await host.files.init();
   } catch (error) {
     await hasher.close();
     await store.close();

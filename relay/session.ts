@@ -26,7 +26,7 @@ export function transition(state: SessionState, event: SessionEvent): SessionSta
 }
 
 /** Requests that start a connection's purpose: a chat session, or joining a relay pipe. */
-const AUTH_REQUESTS: ReadonlySet<ClientMessageType> = new Set(['register', 'login', 'resume', 'pipe']);
+const AUTH_REQUESTS: ReadonlySet<ClientMessageType> = new Set(['register', 'login', 'resume', 'pipe', 'file-put', 'file-get']);
 
 export type Admission =
   | { admit: true }

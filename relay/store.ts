@@ -15,6 +15,7 @@
  *   messages   roomKey '!' seq(16 digits)            StoredMessage
  *   msgIds     userKey '!' clientId                  {roomKey, seq, time} (idempotent retries)
  *   audit      time(15 digits) '!' n(10) '!' rand    AuditEvent & {time}
+ *   files      roomKey '!' fileId                    StoredRoomFile (index of <dataDir>/files/<path>)
  *
  * Hot paths (`appendMessages`, `lastMessages`, `messagesSince`, `findByClientId`) are one batch
  * write or one bounded range read each; nothing on them scans a whole sublevel.
@@ -73,6 +74,26 @@ export interface AuditEvent {
 }
 
 export type AuditRecord = AuditEvent & { time: number };
+
+/** One room file in the index; the bytes live in `<dataDir>/files/<path>`. */
+export interface StoredRoomFile {
+  /** Relay-chosen id (hex). */
+  id: string;
+  /** Room display name. */
+  room: string;
+  /** Display name only, already sanitized; never used as a path. */
+  name: string;
+  /** Bytes. */
+  size: number;
+  /** BLAKE2b-512, hex. */
+  hash: string;
+  /** Uploader's user name. */
+  from: string;
+  /** Upload time, ms since the epoch. */
+  time: number;
+  /** Relay-generated file name (random hex) inside `<dataDir>/files`. */
+  path: string;
+}
 
 export interface RelayStoreOptions {
   /** Called when a background write (the audit log) fails; such failures never reach callers. */
@@ -138,6 +159,7 @@ export class RelayStore {
   private readonly messages;
   private readonly msgIds;
   private readonly auditLog;
+  private readonly roomFiles;
   private readonly onError: (error: unknown) => void;
   private readonly now: () => number;
   /** Account writes run one after another so check-then-put cannot race. */
@@ -167,6 +189,7 @@ export class RelayStore {
     this.messages = db.sublevel<string, StoredMessage>('messages', json);
     this.msgIds = db.sublevel<string, { roomKey: string; seq: number; time: number }>('msgIds', json);
     this.auditLog = db.sublevel<string, AuditRecord>('audit', json);
+    this.roomFiles = db.sublevel<string, StoredRoomFile>('files', json);
   }
 
   /**
@@ -456,6 +479,30 @@ export class RelayStore {
   /** Where a message with this client id from this user was stored, if it was. */
   async findByClientId(user: string, id: string): Promise<{ roomKey: string; seq: number; time: number } | undefined> {
     return this.msgIds.get(`${nameKey(user)}!${id}`);
+  }
+
+  // ---------------------------------------------------------------- room files (index only)
+
+  /** Index a stored room file under `roomKey!id`. */
+  async putRoomFile(roomKey: string, file: StoredRoomFile): Promise<void> {
+    if (roomKey.includes('!') || file.id.includes('!')) throw new ChatError('E_INTERNAL', 'bad room file key');
+    await this.roomFiles.put(`${roomKey}!${file.id}`, file);
+  }
+
+  async deleteRoomFile(roomKey: string, id: string): Promise<void> {
+    await this.roomFiles.del(`${roomKey}!${id}`);
+  }
+
+  /** The files of one room, by id (one bounded range read). */
+  async listRoomFiles(roomKey: string): Promise<StoredRoomFile[]> {
+    return this.roomFiles.values({ gt: `${roomKey}!`, lt: `${roomKey}${RANGE_END}` }).all();
+  }
+
+  /** Every indexed room file with its room key (startup and the age sweep). */
+  async allRoomFiles(): Promise<Array<{ roomKey: string; file: StoredRoomFile }>> {
+    const result: Array<{ roomKey: string; file: StoredRoomFile }> = [];
+    for await (const [key, file] of this.roomFiles.iterator()) result.push({ roomKey: key.slice(0, key.indexOf('!')), file });
+    return result;
   }
 
   // ---------------------------------------------------------------- audit log

@@ -75,6 +75,9 @@ export const ERROR_CODES = {
   E_CORRUPT_FILE: 'a local key file is damaged or not in the expected format; it was left untouched',
   // relay storage and certificates
   E_CERT: 'the certificate or key file is missing or invalid',
+  // room files (stored on the relay)
+  E_NO_SUCH_FILE: 'no such file in this room',
+  E_QUOTA: 'the relay has no room for that file (your quota or its total is used up)',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -61,6 +61,20 @@ export const DEFAULT_LIMITS = {
   /** Shortest password accepted at registration. */
   minPasswordChars: 8,
   maxPasswordChars: 1024,
+  /** Largest room file stored on the relay (/upload). */
+  roomFileMaxBytes: 256 * 1024 * 1024,
+  /** Room file bytes one user may have stored on the relay at once (all rooms). */
+  roomFilesPerUserBytes: 1024 * 1024 * 1024,
+  /** Room file bytes the relay stores in all. */
+  roomFilesTotalBytes: 8 * 1024 * 1024 * 1024,
+  /** Room files are deleted this long after upload (at start and by an hourly sweep). */
+  roomFileMaxAgeMs: 7 * 24 * 60 * 60_000,
+  /** A room file ticket must be used within this. */
+  roomFileTicketTtlMs: 60_000,
+  /** Unused room file tickets one user may hold. */
+  roomFileTicketsPerUser: 8,
+  /** A room file side connection that moves no byte for this long is closed. */
+  roomFileStallMs: 60_000,
 } as const;
 
 export type Limits = { -readonly [K in keyof typeof DEFAULT_LIMITS]: number };

@@ -17,6 +17,12 @@ const text = z.string().max(16 * 1024);
 const transferId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/);
 /** A base64 Ed25519 signature. */
 const signature = z.string().max(128);
+/** A room file's size in bytes. */
+const fileSize = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+/** A BLAKE2b-512 digest as 128 lowercase hex characters. */
+const blake2bHex = z.string().regex(/^[0-9a-f]{128}$/);
+/** A room file's id, chosen by the relay. */
+const roomFileId = z.string().regex(/^[0-9a-f]{8,32}$/);
 
 // ---- client -> relay --------------------------------------------------------------------
 
@@ -66,6 +72,17 @@ export const ClientMessage = z.discriminatedUnion('t', [
    * names. After `pipe-ready` the connection carries raw bytes to and from the peer.
    */
   z.object({ t: z.literal('pipe'), id: requestId, ticket: z.string().max(128) }),
+  // ---- room files (stored on the relay for the sender's current room) ----
+  /** Asks to store a file for the current room; `name` is display metadata only (sanitized by the relay). */
+  z.object({ t: z.literal('file-upload'), id: requestId, name: z.string().max(8192), size: fileSize, hash: blake2bHex }),
+  /** Lists the current room's stored files. */
+  z.object({ t: z.literal('files'), id: requestId }),
+  /** Asks for a ticket to fetch one of the current room's files. */
+  z.object({ t: z.literal('file-download'), id: requestId, fileId: roomFileId }),
+  /** On a NEW connection right after hello: upload the ticket's file; after `file-ready` send exactly `size` raw bytes. */
+  z.object({ t: z.literal('file-put'), id: requestId, ticket: z.string().max(128) }),
+  /** On a NEW connection right after hello: fetch the ticket's file; `file-ready` is followed by its raw bytes. */
+  z.object({ t: z.literal('file-get'), id: requestId, ticket: z.string().max(128) }),
 ]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 export type ClientMessageType = ClientMessage['t'];
@@ -83,6 +100,10 @@ export const RoomMessage = z.object({
   id: requestId,
 });
 export type RoomMessage = z.infer<typeof RoomMessage>;
+
+/** One file stored on the relay for a room. `time`: when it was stored, ms since the epoch. */
+export const RoomFileInfo = z.object({ id: roomFileId, name: z.string().max(1024), size: fileSize, hash: blake2bHex, from: name, time: z.number() });
+export type RoomFileInfo = z.infer<typeof RoomFileInfo>;
 
 export const RelayMessage = z.discriminatedUnion('t', [
   /**
@@ -125,6 +146,14 @@ export const RelayMessage = z.discriminatedUnion('t', [
   }),
   /** The relay is closing this connection and says why. */
   z.object({ t: z.literal('bye'), code: z.string().max(64), message: z.string().max(1024) }),
+  // ---- room files ----
+  /** A one-time ticket for a side connection that uploads or downloads `fileId`. */
+  z.object({ t: z.literal('file-ticket'), re: requestId, ticket: z.string().max(128), fileId: roomFileId }),
+  /** On a file side connection: raw bytes follow (download: the file; upload: the client's). */
+  z.object({ t: z.literal('file-ready'), re: requestId, size: fileSize.optional(), hash: blake2bHex.optional(), name: z.string().max(1024).optional() }),
+  /** The uploaded bytes matched size and hash and the file is listed in its room. */
+  z.object({ t: z.literal('file-stored'), re: requestId, fileId: roomFileId }),
+  z.object({ t: z.literal('files'), re: requestId, room: name, files: z.array(RoomFileInfo).max(100_000) }),
 ]);
 export type RelayMessage = z.infer<typeof RelayMessage>;
 export type RelayMessageType = RelayMessage['t'];

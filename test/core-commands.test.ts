@@ -95,7 +95,7 @@ test('usage errors carry the usage string; unknown commands are E_UNKNOWN_COMMAN
 
 test('every command has a name, usage and help; names are unique', () => {
   const names = commands.list().map((c) => c.name);
-  assert.equal(names, ['users', 'whisper', 'verify', 'trust', 'create', 'join', 'chatrooms', 'leave', 'history', 'send', 'accept', 'reject', 'cancel', 'transfers', 'ping', 'exit']);
+  assert.equal(names, ['users', 'whisper', 'verify', 'trust', 'create', 'join', 'chatrooms', 'leave', 'history', 'send', 'accept', 'reject', 'cancel', 'transfers', 'upload', 'files', 'download', 'ping', 'exit']);
   for (const c of commands.list()) {
     assert.ok(c.usage.startsWith('/' + c.name), c.name);
     assert.ok(c.help.length > 0, c.name);

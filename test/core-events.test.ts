@@ -45,6 +45,9 @@ const examples: { [T in ChatEvent['type']]: Extract<ChatEvent, { type: T }> } = 
   'transfer-progress': { type: 'transfer-progress', id: 'AbCdEfGh12345678', bytes: 617, total: 1234, percent: 50, speedBps: 100, etaSec: null, path: 'direct' },
   'transfer-done': { type: 'transfer-done', id: 'AbCdEfGh12345678', direction: 'in', peer: 'bob', name: 'report.pdf', size: 1234, file: '/d/report.pdf', hash: 'c'.repeat(128), path: 'lan' },
   'transfer-failed': { type: 'transfer-failed', id: 'AbCdEfGh12345678', direction: 'out', peer: 'bob', name: 'report.pdf', state: 'rejected', code: 'E_REJECTED', message: 'rejected' },
+  'file-uploaded': { type: 'file-uploaded', fileId: '0a1b2c3d4e', name: 'report.pdf', size: 1234 },
+  files: { type: 'files', room: 'lab', files: [{ id: '0a1b2c3d4e', name: 'report.pdf', size: 1234, hash: 'c'.repeat(128), from: 'bob', time: 1 }] },
+  'file-downloaded': { type: 'file-downloaded', fileId: '0a1b2c3d4e', path: '/d/report.pdf', hash: 'c'.repeat(128) },
   transfers: {
     type: 'transfers',
     transfers: [

@@ -223,9 +223,9 @@ test('main view: log in, room, messages both ways, completion, whisper, escape i
     await tui.type('/help');
     await tui.keys('Enter');
     await tui.waitFor('/reconnect');
-    // PageUp scrolls back to the start of the help, PageDown returns to the newest lines.
+    // PageUp scrolls back into the help, PageDown returns to the newest lines.
     await tui.keys('PageUp');
-    screen = await tui.waitFor('/whisper USER MESSAGE');
+    screen = await tui.waitFor('/verify USER');
     assert.match(screen, /more lines? below/);
     await tui.keys('PageDown', 'PageDown', 'PageDown');
     await tui.waitFor((s) => s.includes('Ctrl-C') && !/more lines? below/.test(s));

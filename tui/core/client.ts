@@ -18,7 +18,8 @@ import { configDir as defaultConfigDir, dataDir as defaultDataDir, knownRelaysFi
 import { pacerFor, type SendPacer } from './pacer.js';
 import { SeqWindow } from './seen.js';
 import { openPipe } from './relay-pipe.js';
-import { TransferManager, type ClientTransferOptions, type TransferInfo } from './transfers.js';
+import { hashFile, openFileSide, putFile, saveFile } from './room-files.js';
+import { TransferManager, expandPath, type ClientTransferOptions, type TransferInfo } from './transfers.js';
 import { KnownRelays, type TrustOptions } from './trust.js';
 import { WhisperCrypto } from './whispers.js';
 
@@ -689,6 +690,10 @@ export class ChatClient {
       case 'keys':
       case 'pipe-ticket':
       case 'pipe-ready':
+      case 'file-ticket':
+      case 'file-ready':
+      case 'file-stored':
+      case 'files':
         return this.settlePending(m.re, m, null);
       case 'signal':
         // Sealed file-transfer signalling: opened by the whisper layer, routed by transfers.ts.
@@ -1004,6 +1009,66 @@ export class ChatClient {
       timeoutMs: Math.min(Math.max(ticket.expiresInMs, 10_000), 5 * 60_000),
       signal,
     });
+  }
+
+  // ---- room files (stored on the relay; logic in room-files.ts) -------------------------------
+
+  /**
+   * `/upload PATH`: stores a file on the relay for the current room (members can list and
+   * fetch it until it expires). Emits `file-uploaded`. Fails with E_FILE_UNREADABLE,
+   * E_TOO_LARGE, E_QUOTA, E_PATH_REFUSED (the name), E_HASH_MISMATCH, E_CLOSED...
+   */
+  async uploadFile(file: string): Promise<ChatEventOf<'file-uploaded'>> {
+    const local = expandPath(file);
+    const { size, hash } = await hashFile(local);
+    const name = local.split(/[\\/]/).pop() ?? local;
+    const ticket = await this.request({ t: 'file-upload', id: this.nextId('f'), name, size, hash }, (reply) => this.expect(reply, 'file-ticket'));
+    const side = await openFileSide(await this.dialSide(), { ...this.fileSideOptions(), kind: 'file-put', ticket: ticket.ticket });
+    const fileId = await putFile(side, local, this.fileSideOptions());
+    const event: ChatEventOf<'file-uploaded'> = { type: 'file-uploaded', fileId, name, size };
+    this.emit(event);
+    return event;
+  }
+
+  /** `/files`: the current room's stored files (id, name, size, hash, from, time); emits `files`. */
+  listFiles(): Promise<ChatEventOf<'files'>> {
+    return this.request({ t: 'files', id: this.nextId('f') }, (reply) => {
+      const m = this.expect(reply, 'files');
+      const event: ChatEventOf<'files'> = { type: 'files', room: m.room, files: m.files.map((f) => ({ ...f })) };
+      this.emit(event);
+      return event;
+    });
+  }
+
+  /**
+   * `/download ID [DIR]`: fetches a room file into DIR (default as for /accept) under a free,
+   * sanitized name once its hash matched; emits `file-downloaded`. E_NO_SUCH_FILE,
+   * E_NOT_IN_ROOM, E_HASH_MISMATCH, E_PATH_REFUSED, E_CLOSED...
+   */
+  async downloadFile(fileId: string, directory?: string): Promise<ChatEventOf<'file-downloaded'>> {
+    const folder = directory !== undefined ? expandPath(directory) : this.transfers.downloadDir;
+    const ticket = await this.request({ t: 'file-download', id: this.nextId('f'), fileId }, (reply) => this.expect(reply, 'file-ticket'));
+    const side = await openFileSide(await this.dialSide(), { ...this.fileSideOptions(), kind: 'file-get', ticket: ticket.ticket });
+    const saved = await saveFile(side, folder);
+    const event: ChatEventOf<'file-downloaded'> = { type: 'file-downloaded', fileId: ticket.fileId, path: saved.path, hash: saved.hash };
+    this.emit(event);
+    return event;
+  }
+
+  private fileSideOptions(): { clientName: string; maxFrameBytes: number; timeoutMs: number } {
+    return { clientName: this.options.clientName ?? CLIENT_NAME, maxFrameBytes: this.limits.maxFrameBytes, timeoutMs: this.requestTimeoutMs };
+  }
+
+  /** A new TLS connection to the relay, pinned to the certificate the chat connection verified. */
+  private async dialSide(): Promise<RelayConnection['socket']> {
+    const expected = this.fingerprintValue;
+    if (expected === null) throw new ChatError('E_CLOSED', 'not connected to the relay');
+    const conn = await dialRelay({ ...this.address, trust: { fingerprint: expected }, knownRelays: this.knownRelays, limits: this.limits });
+    if (conn.fingerprint !== expected) {
+      conn.destroy();
+      throw new ChatError('E_FINGERPRINT_MISMATCH', 'the file connection presented another certificate than the chat connection');
+    }
+    return conn.socket;
   }
 
   private onlineCrypto(): WhisperCrypto {

@@ -196,6 +196,30 @@ function oneTransfer(name: string, help: string, run: (client: ChatClient, id: s
   return command;
 }
 
+const upload: Command<string> = {
+  name: 'upload',
+  usage: '/upload PATH',
+  help: 'store a file on the relay for your current room (members can /download it for a week)',
+  parse(args) {
+    const file = pathArg(args);
+    if (file === '') throw usage(upload);
+    return file;
+  },
+  run: (client, file) => client.uploadFile(file),
+};
+
+const download: Command<{ id: string; dir?: string }> = {
+  name: 'download',
+  usage: '/download ID [DIR]',
+  help: 'fetch a file of your room listed by /files into DIR (default: as for /accept)',
+  parse(args) {
+    const match = /^\s*(\S+)(?:\s+(.*\S.*))?\s*$/s.exec(args);
+    if (!match || !/^[0-9a-f]{8,32}$/.test(match[1])) throw usage(download, 'ID is a file id from /files');
+    return match[2] !== undefined ? { id: match[1], dir: pathArg(match[2]) } : { id: match[1] };
+  },
+  run: (client, { id, dir }) => client.downloadFile(id, dir),
+};
+
 /** The registry with every relay command. */
 export function createCommandRegistry(): CommandRegistry {
   return new CommandRegistry()
@@ -217,6 +241,9 @@ export function createCommandRegistry(): CommandRegistry {
     .add(oneTransfer('reject', 'decline a file offer', async (c, id) => c.rejectTransfer(id)))
     .add(oneTransfer('cancel', 'stop a file transfer, either way (a partial file is removed)', async (c, id) => c.cancelTransfer(id)))
     .add(noArgs('transfers', [], 'list file transfers: state, path (direct, lan, relay), progress, speed', async (c) => c.listTransfers()))
+    .add(upload)
+    .add(noArgs('files', [], "list the files stored on the relay for your room", (c) => c.listFiles()))
+    .add(download)
     .add(noArgs('ping', [], 'measure the round-trip time to the relay', (c) => c.ping()))
     .add(noArgs('exit', ['quit'], 'leave once everything you sent is stored', (c) => c.exit()));
 }

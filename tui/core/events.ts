@@ -27,6 +27,18 @@ export interface ChatMessage {
 /** How a transfer's bytes travel once a connection won: `direct`, `lan` or `relay`. */
 export type TransferPathKind = 'direct' | 'lan' | 'relay';
 
+/** One file stored on the relay for a room (/files). */
+export interface RoomFileEntry {
+  id: string;
+  name: string;
+  /** Bytes. */
+  size: number;
+  hash: string;
+  from: string;
+  /** Upload time, ms since the epoch. */
+  time: number;
+}
+
 export interface RoomInfo {
   name: string;
   members: number;
@@ -142,7 +154,13 @@ export type ChatEvent =
    */
   | { type: 'transfer-failed'; id: string; direction: 'out' | 'in'; peer: string; name: string; state: string; code: string; message: string; partial?: string }
   /** Answer to /transfers. */
-  | { type: 'transfers'; transfers: TransferInfo[] };
+  | { type: 'transfers'; transfers: TransferInfo[] }
+  /** /upload done: the relay stored the file for your room under `fileId`; `size` in bytes. */
+  | { type: 'file-uploaded'; fileId: string; name: string; size: number }
+  /** Answer to /files: the room's stored files; `time` ms since the epoch, `hash` BLAKE2b-512 hex. */
+  | { type: 'files'; room: string; files: RoomFileEntry[] }
+  /** /download done: saved at `path` after the BLAKE2b-512 `hash` matched. */
+  | { type: 'file-downloaded'; fileId: string; path: string; hash: string };
 
 export type ChatEventType = ChatEvent['type'];
 export type ChatEventOf<T extends ChatEventType> = Extract<ChatEvent, { type: T }>;
@@ -173,6 +191,9 @@ export const EVENT_DOCS: { readonly [T in ChatEventType]: string } = {
   'transfer-progress': 'a running transfer, at most 4 a second: id, bytes, total, percent, speedBps, etaSec, path',
   'transfer-done': 'a transfer completed, hash checked: id, direction, peer, name, size, file, hash, path',
   'transfer-failed': 'a transfer ended without the file: id, direction, peer, name, state (rejected|cancelled|failed), code, message, partial',
+  'file-uploaded': 'the relay stored your /upload for the room: fileId, name, size',
+  files: 'answer to /files: room, files [{id, name, size, hash, from, time}]',
+  'file-downloaded': 'a /download was saved after its hash matched: fileId, path, hash',
   transfers: 'answer to /transfers: transfers [{id, direction, peer, name, size, hash, state, path, bytes, percent, speedBps, etaSec, file, sessions, code}]',
 };
 

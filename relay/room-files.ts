@@ -1,0 +1,329 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import { encodeControl } from '../shared/codec.js';
+import { ChatError } from '../shared/errors.js';
+import type { Limits } from '../shared/limits.js';
+import type { RoomFileInfo } from '../shared/messages.js';
+import { nameKey } from '../shared/names.js';
+import { sanitizeFileName } from '../shared/transfer/filename.js';
+import type { RelayStore, StoredRoomFile } from './store.js';
+
+type RoomFileLimits = Pick<
+  Limits,
+  | 'roomFileMaxBytes'
+  | 'roomFilesPerUserBytes'
+  | 'roomFilesTotalBytes'
+  | 'roomFileMaxAgeMs'
+  | 'roomFileTicketTtlMs'
+  | 'roomFileTicketsPerUser'
+  | 'roomFileStallMs'
+>;
+
+/** Who asks, and in which room (the caller checked they are logged in and in it). */
+export interface RoomFileRequester {
+  userName: string;
+  userKey: string;
+  roomName: string;
+  roomKey: string;
+}
+
+interface UploadTicket {
+  kind: 'put';
+  userKey: string;
+  expiresAt: number;
+  roomKey: string;
+  file: StoredRoomFile;
+}
+
+interface DownloadTicket {
+  kind: 'get';
+  userKey: string;
+  expiresAt: number;
+  roomKey: string;
+  fileId: string;
+}
+
+type FileTicket = UploadTicket | DownloadTicket;
+
+/** Disk names are ours alone: 32 lowercase hex characters. */
+const DISK_NAME = /^[0-9a-f]{32}$/;
+const SWEEP_EVERY_MS = 60 * 60_000;
+/** Outstanding tickets for the whole relay (each user is bounded too). */
+const MAX_TICKETS = 100_000;
+
+export function blake2bHex(data: Buffer): string {
+  return createHash('blake2b512').update(data).digest('hex');
+}
+
+function toInfo(file: StoredRoomFile): RoomFileInfo {
+  return { id: file.id, name: file.name, size: file.size, hash: file.hash, from: file.from, time: file.time };
+}
+
+/**
+ * Files stored on the relay for a room (/upload, /files, /download). The bytes are written
+ * under generated names in `<dataDir>/files`; LevelDB holds only the index. Uploads and
+ * downloads run on their own side connections opened with one-time tickets, so the chat
+ * connection never carries file bytes. Quotas count stored files plus uploads in flight.
+ */
+export class RoomFiles {
+  readonly directory: string;
+  /** fileId -> (roomKey, entry): every indexed file. */
+  private readonly byId = new Map<string, { roomKey: string; file: StoredRoomFile }>();
+  private readonly tickets = new Map<string, FileTicket>();
+  /** Bytes reserved by uploads not yet stored (ticket issued or bytes arriving), per user. */
+  private readonly reserved = new Map<string, number>();
+  private readonly open = new Set<TLSSocket>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly store: RelayStore,
+    private readonly limits: RoomFileLimits,
+    private readonly log: (line: string) => void,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.directory = join(store.dataDir, 'files');
+  }
+
+  /** Loads the index, deletes expired and orphaned files, starts the hourly sweep. */
+  async init(): Promise<void> {
+    await mkdir(this.directory, { recursive: true, mode: 0o700 });
+    for (const entry of await this.store.allRoomFiles()) this.byId.set(entry.file.id, entry);
+    await this.sweep();
+    const indexed = new Set([...this.byId.values()].map((entry) => entry.file.path));
+    for (const name of await readdir(this.directory)) {
+      // Left by an upload cut short by a crash, or not ours: nothing points at it.
+      if (!indexed.has(name)) await unlink(join(this.directory, name)).catch(() => undefined);
+    }
+    this.sweepTimer = setInterval(() => {
+      this.sweep().catch((error) => this.log(`room files sweep: ${(error as Error)?.message ?? error}`));
+    }, SWEEP_EVERY_MS);
+    this.sweepTimer.unref();
+  }
+
+  /** Deletes files older than roomFileMaxAgeMs. */
+  async sweep(): Promise<number> {
+    const oldest = this.now() - this.limits.roomFileMaxAgeMs;
+    let removed = 0;
+    for (const { roomKey, file } of [...this.byId.values()]) {
+      if (file.time >= oldest) continue;
+      this.byId.delete(file.id);
+      await this.store.deleteRoomFile(roomKey, file.id);
+      await unlink(this.diskPath(file.path)).catch(() => undefined);
+      removed++;
+    }
+    if (removed > 0) this.log(`room files: ${removed} expired file(s) deleted`);
+    return removed;
+  }
+
+  /** Stops the sweep and ends every side connection (shutdown). */
+  close(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    for (const socket of this.open) socket.destroy();
+  }
+
+  /** Bytes stored (and reserved) by one user, and by everyone. */
+  usage(userKey: string): { user: number; total: number } {
+    let user = this.reserved.get(userKey) ?? 0;
+    let total = 0;
+    for (const bytes of this.reserved.values()) total += bytes;
+    for (const { file } of this.byId.values()) {
+      total += file.size;
+      if (nameKey(file.from) === userKey) user += file.size;
+    }
+    return { user, total };
+  }
+
+  list(roomKey: string): RoomFileInfo[] {
+    return [...this.byId.values()].filter((entry) => entry.roomKey === roomKey).map((entry) => toInfo(entry.file)).sort((a, b) => a.time - b.time);
+  }
+
+  /** Checks name, size and quotas, reserves the bytes and issues an upload ticket. */
+  requestUpload(who: RoomFileRequester, upload: { name: string; size: number; hash: string }): { ticket: string; fileId: string } {
+    const checked = sanitizeFileName(upload.name);
+    if (!checked.ok) throw new ChatError('E_PATH_REFUSED', `file name refused: ${checked.reason}`);
+    if (upload.size > this.limits.roomFileMaxBytes) throw new ChatError('E_TOO_LARGE', `room files are limited to ${this.limits.roomFileMaxBytes} bytes`);
+    const usage = this.usage(who.userKey);
+    if (usage.user + upload.size > this.limits.roomFilesPerUserBytes) {
+      throw new ChatError('E_QUOTA', `your room files may take ${this.limits.roomFilesPerUserBytes} bytes on this relay; ${usage.user} are used`);
+    }
+    if (usage.total + upload.size > this.limits.roomFilesTotalBytes) throw new ChatError('E_QUOTA', 'the relay has no room for more files');
+    let fileId: string;
+    do fileId = randomBytes(5).toString('hex');
+    while (this.byId.has(fileId));
+    const file: StoredRoomFile = {
+      id: fileId,
+      room: who.roomName,
+      name: checked.name,
+      size: upload.size,
+      hash: upload.hash,
+      from: who.userName,
+      time: 0,
+      path: randomBytes(16).toString('hex'),
+    };
+    const ticket = this.issue({ kind: 'put', userKey: who.userKey, expiresAt: 0, roomKey: who.roomKey, file });
+    this.reserve(who.userKey, upload.size);
+    return { ticket, fileId };
+  }
+
+  /** A download ticket for a file of the requester's room. */
+  requestDownload(who: RoomFileRequester, fileId: string): { ticket: string; fileId: string } {
+    const entry = this.byId.get(fileId);
+    if (!entry) throw new ChatError('E_NO_SUCH_FILE', `there is no file ${fileId}`);
+    if (entry.roomKey !== who.roomKey) throw new ChatError('E_NOT_IN_ROOM', `file ${fileId} belongs to a room you are not in`);
+    return { ticket: this.issue({ kind: 'get', userKey: who.userKey, expiresAt: 0, roomKey: who.roomKey, fileId }), fileId };
+  }
+
+  /** Takes a ticket of the given kind (single use); E_BAD_TICKET when unknown, expired or of the other kind. */
+  redeem<K extends FileTicket['kind']>(ticket: string, kind: K): Extract<FileTicket, { kind: K }> {
+    this.dropExpired();
+    const found = this.tickets.get(ticket);
+    if (!found || found.kind !== kind) throw new ChatError('E_BAD_TICKET', 'that file ticket is unknown, used or expired');
+    this.tickets.delete(ticket);
+    return found as Extract<FileTicket, { kind: K }>;
+  }
+
+  /**
+   * Receives exactly `size` raw bytes on `socket` into a new file, checks size and hash,
+   * indexes it and answers `file-stored` (or an error), then closes. Never throws.
+   */
+  async receive(socket: TLSSocket, ticket: UploadTicket, re: string): Promise<void> {
+    const { file, roomKey, userKey } = ticket;
+    const target = this.diskPath(file.path);
+    this.open.add(socket);
+    let stored = false;
+    try {
+      const received = await this.readExactly(socket, target, file.size);
+      if (received.length !== file.size) throw new ChatError('E_TOO_LARGE', 'more bytes arrived than were announced');
+      if (received.hash !== file.hash) throw new ChatError('E_HASH_MISMATCH', 'the uploaded bytes do not match the announced hash');
+      const entry = { ...file, time: this.now() };
+      await this.store.putRoomFile(roomKey, entry);
+      this.byId.set(entry.id, { roomKey, file: entry });
+      stored = true;
+      this.log(`room file ${entry.id} stored for ${entry.room} by ${entry.from}: ${entry.size} bytes`);
+      socket.end(encodeControl({ t: 'file-stored', re, fileId: entry.id }));
+    } catch (error) {
+      const code = error instanceof ChatError ? error.code : 'E_INTERNAL';
+      if (!(error instanceof ChatError)) this.log(`room file upload failed: ${(error as Error)?.message ?? error}`);
+      if (!socket.destroyed) socket.end(encodeControl({ t: 'error', re, code, message: (error as Error)?.message ?? code }));
+    } finally {
+      this.reserve(userKey, -file.size);
+      this.open.delete(socket);
+      if (!stored) await unlink(target).catch(() => undefined);
+      setTimeout(() => socket.destroy(), 1_000).unref();
+    }
+  }
+
+  /** Checks a download ticket's file is still there; E_NO_SUCH_FILE otherwise. */
+  async prepareDownload(ticket: DownloadTicket): Promise<StoredRoomFile> {
+    const entry = this.byId.get(ticket.fileId);
+    if (!entry || entry.roomKey !== ticket.roomKey) throw new ChatError('E_NO_SUCH_FILE', 'that file is gone');
+    const info = await stat(this.diskPath(entry.file.path)).catch(() => undefined);
+    if (!info || info.size !== entry.file.size) throw new ChatError('E_NO_SUCH_FILE', 'that file is gone');
+    return entry.file;
+  }
+
+  /** Sends `file-ready {size, hash, name}` and then the file's bytes on `socket`, then closes. Never throws. */
+  send(socket: TLSSocket, file: StoredRoomFile, re: string): Promise<void> {
+    const path = this.diskPath(file.path);
+    const entry = { file };
+    return new Promise<void>((resolve) => {
+      this.open.add(socket);
+      const input = createReadStream(path);
+      let stall = this.stallTimer(socket);
+      const done = (): void => {
+        clearTimeout(stall);
+        this.open.delete(socket);
+        input.destroy();
+        resolve();
+      };
+      socket.write(encodeControl({ t: 'file-ready', re, size: entry.file.size, hash: entry.file.hash, name: entry.file.name }));
+      input.on('data', (chunk) => {
+        clearTimeout(stall);
+        stall = this.stallTimer(socket);
+        if (!socket.write(chunk)) input.pause();
+      });
+      socket.on('drain', () => input.resume());
+      input.on('end', () => socket.end());
+      input.on('error', () => socket.destroy());
+      socket.on('error', () => undefined);
+      socket.on('close', done);
+    });
+  }
+
+  private readExactly(socket: TLSSocket, target: string, size: number): Promise<{ length: number; hash: string }> {
+    return new Promise((resolve, reject) => {
+      const output = createWriteStream(target, { flags: 'wx', mode: 0o600 });
+      const hash = createHash('blake2b512');
+      let length = 0;
+      let settled = false;
+      let stall = this.stallTimer(socket);
+      const finish = (error?: Error): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(stall);
+        socket.removeListener('data', onData);
+        socket.pause();
+        output.end(() => (error ? reject(error) : resolve({ length, hash: hash.digest('hex') })));
+      };
+      const onData = (chunk: Buffer): void => {
+        clearTimeout(stall);
+        stall = this.stallTimer(socket);
+        length += chunk.length;
+        if (length > size) return finish(new ChatError('E_TOO_LARGE', 'more bytes arrived than were announced'));
+        hash.update(chunk);
+        if (!output.write(chunk)) socket.pause();
+        if (length === size) finish();
+      };
+      output.on('drain', () => {
+        if (!settled) socket.resume();
+      });
+      output.on('error', (error) => finish(error));
+      socket.on('data', onData);
+      socket.on('error', () => undefined);
+      socket.once('close', () => finish(new ChatError('E_CLOSED', 'the upload connection closed early')));
+      socket.resume();
+      if (size === 0) finish();
+    });
+  }
+
+  private stallTimer(socket: TLSSocket): NodeJS.Timeout {
+    const timer = setTimeout(() => socket.destroy(), this.limits.roomFileStallMs);
+    timer.unref();
+    return timer;
+  }
+
+  private issue(ticket: FileTicket): string {
+    this.dropExpired();
+    let held = 0;
+    for (const other of this.tickets.values()) if (other.userKey === ticket.userKey) held++;
+    if (held >= this.limits.roomFileTicketsPerUser || this.tickets.size >= MAX_TICKETS) {
+      throw new ChatError('E_RATE', 'too many file tickets; use or let some expire first');
+    }
+    const id = randomBytes(24).toString('base64url');
+    this.tickets.set(id, { ...ticket, expiresAt: this.now() + this.limits.roomFileTicketTtlMs });
+    return id;
+  }
+
+  private dropExpired(): void {
+    const now = this.now();
+    for (const [id, ticket] of this.tickets) {
+      if (ticket.expiresAt >= now) continue;
+      this.tickets.delete(id);
+      if (ticket.kind === 'put') this.reserve(ticket.userKey, -ticket.file.size);
+    }
+  }
+
+  private reserve(userKey: string, bytes: number): void {
+    const left = (this.reserved.get(userKey) ?? 0) + bytes;
+    if (left > 0) this.reserved.set(userKey, left);
+    else this.reserved.delete(userKey);
+  }
+
+  private diskPath(name: string): string {
+    if (!DISK_NAME.test(name)) throw new ChatError('E_INTERNAL', 'a room file index entry has a bad disk name');
+    return join(this.directory, name);
+  }
+}

@@ -1,0 +1,213 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type tls from 'node:tls';
+import { FrameKind, decodeControlPayload, encodeControl } from '../../shared/codec.js';
+import { ChatError } from '../../shared/errors.js';
+import { PROTOCOL_VERSION, parseRelayMessage, type RelayMessage, type RelayMessageOf } from '../../shared/messages.js';
+import { PARTIAL_SUFFIX, alternativeNames, resolveInside, sanitizeFileName } from '../../shared/transfer/filename.js';
+import { relayError } from './connection.js';
+import { FrameSplitter } from './relay-pipe.js';
+
+/**
+ * The client side of room files (/upload, /files, /download): hashing, and the side
+ * connection that carries one file's bytes to or from the relay after a ticket. The chat
+ * connection only asks for tickets (client.ts).
+ */
+export interface FileSideOptions {
+  kind: 'file-put' | 'file-get';
+  ticket: string;
+  /** Sent in hello. */
+  clientName: string;
+  /** Longest control frame accepted, bytes. */
+  maxFrameBytes: number;
+  /** No file-ready (and, for uploads, no final answer) within this: E_TIMEOUT. */
+  timeoutMs: number;
+}
+
+/** BLAKE2b-512 (hex) and size of a regular file; E_FILE_UNREADABLE otherwise. */
+export async function hashFile(file: string): Promise<{ size: number; hash: string }> {
+  const info = await fs.stat(file).catch(() => undefined);
+  if (!info?.isFile()) throw new ChatError('E_FILE_UNREADABLE', `${file} is not a readable regular file`);
+  const hash = createHash('blake2b512');
+  let size = 0;
+  try {
+    for await (const chunk of createReadStream(file)) {
+      hash.update(chunk as Buffer);
+      size += (chunk as Buffer).length;
+    }
+  } catch (error) {
+    throw new ChatError('E_FILE_UNREADABLE', `cannot read ${file}: ${(error as Error).message}`);
+  }
+  return { size, hash: hash.digest('hex') };
+}
+
+/** Reads control frames from `socket` until `done` returns a value; E_* from the relay's error or bye. */
+function readFrames<T>(socket: tls.TLSSocket, splitter: FrameSplitter, timeoutMs: number, done: (m: RelayMessage) => T | undefined): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => fail(new ChatError('E_TIMEOUT', `the relay did not answer on the file connection within ${timeoutMs} ms`)), timeoutMs);
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      socket.off('error', onClose);
+    };
+    function fail(error: ChatError): void {
+      cleanup();
+      socket.destroy();
+      reject(error);
+    }
+    const onClose = (): void => fail(new ChatError('E_CLOSED', 'the relay closed the file connection'));
+    function onData(chunk: Buffer): void {
+      splitter.push(chunk);
+      try {
+        for (let frame = splitter.next(); frame !== null; frame = splitter.next()) {
+          if (frame.kind !== FrameKind.control) throw new ChatError('E_PROTOCOL', 'data frame on a file connection');
+          const parsed = parseRelayMessage(decodeControlPayload(frame.payload));
+          if (!parsed.ok) throw new ChatError('E_PROTOCOL', `the relay sent an invalid message (${parsed.error})`);
+          const m = parsed.value;
+          if (m.t === 'error' || m.t === 'bye') throw relayError(m.code, m.message);
+          const value = done(m);
+          if (value !== undefined) {
+            socket.pause();
+            cleanup();
+            resolve(value);
+            return;
+          }
+        }
+      } catch (error) {
+        fail(error instanceof ChatError ? error : new ChatError('E_PROTOCOL', String(error)));
+      }
+    }
+    socket.on('data', onData);
+    socket.once('close', onClose);
+    socket.on('error', onClose);
+  });
+}
+
+/** A file side connection after `file-ready`: raw bytes from here on, `head` read ahead already. */
+export interface FileSide {
+  ready: RelayMessageOf<'file-ready'>;
+  socket: tls.TLSSocket;
+  head: Buffer;
+}
+
+/** `hello`, then `file-put`/`file-get` with the ticket, then `file-ready`. */
+export async function openFileSide(socket: tls.TLSSocket, options: FileSideOptions): Promise<FileSide> {
+  const splitter = new FrameSplitter(options.maxFrameBytes);
+  const id = 'file1';
+  const reading = readFrames(socket, splitter, options.timeoutMs, (m) => {
+    if (m.t === 'welcome') socket.write(encodeControl({ t: options.kind, id, ticket: options.ticket }));
+    return m.t === 'file-ready' && m.re === id ? m : undefined;
+  });
+  socket.write(encodeControl({ t: 'hello', v: PROTOCOL_VERSION, client: options.clientName }));
+  const ready = await reading;
+  return { ready, socket, head: Buffer.from(splitter.rest()) };
+}
+
+/** Writes the file's `size` bytes on an upload side stream and waits for `file-stored`; resolves with the file id. */
+export async function putFile(side: FileSide, file: string, options: Pick<FileSideOptions, 'maxFrameBytes' | 'timeoutMs'>): Promise<string> {
+  const stream = side.socket;
+  const splitter = new FrameSplitter(options.maxFrameBytes);
+  if (side.head.length > 0) splitter.push(side.head);
+  const answer = readFrames(stream, splitter, options.timeoutMs, (m) => (m.t === 'file-stored' ? m.fileId : undefined));
+  answer.catch(() => undefined);
+  stream.resume();
+  const input = createReadStream(file);
+  // Not ended: the relay answers on this connection after the last byte.
+  input.pipe(stream, { end: false });
+  input.on('error', () => stream.destroy());
+  try {
+    return await answer;
+  } finally {
+    input.destroy();
+    stream.destroy();
+  }
+}
+
+/**
+ * Receives a download: writes `<name>.part` in `directory` (the name sanitized, a free one
+ * chosen), checks size and hash, then moves it to a free final name. E_HASH_MISMATCH keeps
+ * the partial file for inspection; E_PATH_REFUSED for unusable names or folders.
+ */
+export async function saveFile(side: FileSide, directory: string): Promise<{ path: string; hash: string }> {
+  const { ready, socket: stream } = side;
+  const { size, hash: expected } = ready;
+  if (size === undefined || expected === undefined) throw new ChatError('E_PROTOCOL', 'file-ready without size or hash');
+  const checked = sanitizeFileName(ready.name ?? 'download');
+  const name = checked.ok ? checked.name : 'download';
+  const part = await reservePartial(directory, name);
+  const hash = createHash('blake2b512');
+  let received = 0;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const output = createWriteStream(part, { flags: 'r+' });
+      output.on('error', reject);
+      const onChunk = (chunk: Buffer): void => {
+        received += chunk.length;
+        if (received > size) return reject(new ChatError('E_PROTOCOL', 'the relay sent more bytes than announced'));
+        hash.update(chunk);
+        if (!output.write(chunk)) stream.pause();
+      };
+      if (side.head.length > 0) onChunk(side.head);
+      stream.on('data', onChunk);
+      output.on('drain', () => stream.resume());
+      let finished = false;
+      const finish = (): void => {
+        if (finished) return;
+        finished = true;
+        if (received !== size) return reject(new ChatError('E_CLOSED', `the download stopped after ${received} of ${size} bytes`));
+        output.end(() => resolve());
+      };
+      stream.once('end', finish);
+      stream.once('close', finish);
+      stream.on('error', () => undefined);
+      stream.resume();
+    });
+  } catch (error) {
+    stream.destroy();
+    await fs.unlink(part).catch(() => undefined);
+    throw error;
+  }
+  stream.destroy();
+  const actual = hash.digest('hex');
+  if (actual !== expected) throw new ChatError('E_HASH_MISMATCH', `the downloaded file does not match its hash; kept as ${part}`, { partial: part });
+  return { path: await moveIntoPlace(part, directory, name), hash: actual };
+}
+
+async function reservePartial(directory: string, name: string): Promise<string> {
+  for (const candidate of alternativeNames(name)) {
+    const finalPath = resolveInside(directory, candidate);
+    if (await fs.stat(finalPath).then(() => true, () => false)) continue;
+    try {
+      const handle = await fs.open(finalPath + PARTIAL_SUFFIX, 'wx', 0o600);
+      await handle.close();
+      return finalPath + PARTIAL_SUFFIX;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw new ChatError('E_PATH_REFUSED', `cannot write in ${directory}: ${(error as Error).message}`);
+    }
+  }
+  throw new ChatError('E_PATH_REFUSED', `no free name for ${name} in ${directory}`);
+}
+
+/** Moves the checked partial file to the first free name; never replaces an existing file. */
+async function moveIntoPlace(part: string, directory: string, name: string): Promise<string> {
+  for (const candidate of alternativeNames(name)) {
+    const target = resolveInside(directory, candidate);
+    try {
+      await fs.link(part, target);
+      await fs.unlink(part);
+      return target;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') continue;
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EXDEV' && code !== 'ENOSYS') throw error;
+      if (await fs.stat(target).then(() => true, () => false)) continue;
+      await fs.rename(part, target);
+      return target;
+    }
+  }
+  throw new ChatError('E_PATH_REFUSED', `no free name for ${name} in ${path.resolve(directory)}`);
+}
