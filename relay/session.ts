@@ -25,7 +25,7 @@ export function transition(state: SessionState, event: SessionEvent): SessionSta
   return TRANSITIONS[state][event] ?? state;
 }
 
-/** Requests that start a connection's purpose: a chat session, or joining a relay pipe. */
+/** Requests that start a connection's purpose: a chat session, a relay pipe, or a room file upload/download. */
 const AUTH_REQUESTS: ReadonlySet<ClientMessageType> = new Set(['register', 'login', 'resume', 'pipe', 'file-put', 'file-get']);
 
 export type Admission =

@@ -5,7 +5,9 @@ import type { ClientMessageType } from '../shared/messages.js';
 
 const STATES: SessionState[] = ['hello', 'login', 'authenticating', 'ready', 'closing'];
 const EVENTS: SessionEvent[] = ['hello-ok', 'auth-start', 'auth-failed', 'auth-ok', 'close'];
-const TYPES: ClientMessageType[] = ['hello', 'register', 'login', 'resume', 'say', 'create', 'join', 'leave', 'users', 'rooms', 'whisper', 'history', 'ping', 'exit', 'keys', 'signal', 'pipe-ticket', 'pipe'];
+const TYPES: ClientMessageType[] = ['hello', 'register', 'login', 'resume', 'say', 'create', 'join', 'leave', 'users', 'rooms', 'whisper', 'history', 'ping', 'exit', 'keys', 'signal', 'pipe-ticket', 'pipe', 'file-upload', 'files', 'file-download', 'file-put', 'file-get'];
+/** Requests that open a side connection instead of a chat session. */
+const SIDE_CONNECTIONS = ['pipe', 'file-put', 'file-get'];
 
 test('the happy path', () => {
   let state: SessionState = 'hello';
@@ -41,7 +43,7 @@ test('admission table, exhaustively', () => {
     if (!hello.admit && !hello.ignore) assert.ok(hello.fatal);
 
     const login = admit('login', type);
-    const loginOk = ['register', 'login', 'resume', 'pipe', 'ping'].includes(type);
+    const loginOk = ['register', 'login', 'resume', 'ping', ...SIDE_CONNECTIONS].includes(type);
     assert.is(login.admit, loginOk, `login/${type}`);
     if (!login.admit && !login.ignore) assert.is(login.code, type === 'hello' ? 'E_PROTOCOL' : 'E_NOT_LOGGED_IN');
 
@@ -49,7 +51,7 @@ test('admission table, exhaustively', () => {
     assert.is(authenticating.admit, type === 'ping', `authenticating/${type}`);
 
     const ready = admit('ready', type);
-    const readyOk = !['hello', 'register', 'login', 'resume', 'pipe'].includes(type);
+    const readyOk = !['hello', 'register', 'login', 'resume', ...SIDE_CONNECTIONS].includes(type);
     assert.is(ready.admit, readyOk, `ready/${type}`);
     if (!ready.admit && !ready.ignore) assert.is(ready.code, type === 'hello' ? 'E_PROTOCOL' : 'E_ALREADY_LOGGED_IN');
 
