@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import type tls from 'node:tls';
 import { FrameKind, decodeControlPayload, encodeControl } from '../../shared/codec.js';
 import { ChatError } from '../../shared/errors.js';
@@ -9,6 +8,7 @@ import { PROTOCOL_VERSION, parseRelayMessage, type RelayMessage, type RelayMessa
 import { PARTIAL_SUFFIX, alternativeNames, resolveInside, sanitizeFileName } from '../../shared/transfer/filename.js';
 import { relayError } from './connection.js';
 import { FrameSplitter } from './relay-pipe.js';
+import { moveIntoPlace } from './transfer/place-file.js';
 
 /**
  * The client side of room files (/upload, /files, /download): hashing, and the side
@@ -192,22 +192,3 @@ async function reservePartial(directory: string, name: string): Promise<string> 
   throw new ChatError('E_PATH_REFUSED', `no free name for ${name} in ${directory}`);
 }
 
-/** Moves the checked partial file to the first free name; never replaces an existing file. */
-async function moveIntoPlace(part: string, directory: string, name: string): Promise<string> {
-  for (const candidate of alternativeNames(name)) {
-    const target = resolveInside(directory, candidate);
-    try {
-      await fs.link(part, target);
-      await fs.unlink(part);
-      return target;
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') continue;
-      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EXDEV' && code !== 'ENOSYS') throw error;
-      if (await fs.stat(target).then(() => true, () => false)) continue;
-      await fs.rename(part, target);
-      return target;
-    }
-  }
-  throw new ChatError('E_PATH_REFUSED', `no free name for ${name} in ${path.resolve(directory)}`);
-}

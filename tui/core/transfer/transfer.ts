@@ -24,6 +24,7 @@ import {
 import { type TransferCredentials, createTransferCredentials } from './credentials.js';
 import { FileSink, hashFile } from './file-sink.js';
 import { FramedChannel } from './framed-channel.js';
+import { moveIntoPlace } from './place-file.js';
 import { type Gathering, type LocalCandidatePolicy, gatherCandidates } from './gather.js';
 import type { PortMappingOptions } from './port-mapping.js';
 import { openSecureChannel } from './secure-channel.js';
@@ -744,28 +745,7 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
 
   /** Receiver: the hash matched; move the partial file into place without replacing anything. */
   private async finalize(): Promise<void> {
-    const folder = this.directory!;
-    const part = this.partPath!;
-    for (const name of alternativeNames(this.name)) {
-      const target = resolveInside(folder, name);
-      try {
-        // link() fails when the target exists: no file someone made meanwhile is replaced.
-        await fs.link(part, target);
-        await fs.unlink(part);
-        this.finalPath = target;
-        return;
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code === 'EEXIST') continue;
-        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EXDEV' && code !== 'ENOSYS') throw error;
-        // No hard links here (some network and FAT file systems): check, then rename.
-        if (await fs.stat(target).then(() => true, () => false)) continue;
-        await fs.rename(part, target);
-        this.finalPath = target;
-        return;
-      }
-    }
-    throw new ChatError('E_PATH_REFUSED', `no free name for ${this.name} in ${folder}`);
+    this.finalPath = await moveIntoPlace(this.partPath!, this.directory!, this.name);
   }
 
   // ---- the end ------------------------------------------------------------------------------
