@@ -9,6 +9,7 @@ import { ChatClient, type ChatClientOptions } from '../tui/core/client.js';
 import { plainErrors } from './core-helpers.js';
 import { tempDir, testRelay } from './helpers/relay.js';
 import { Recorder } from './helpers/recorder.js';
+import { failure } from './helpers/clients.js';
 
 /**
  * The client core against the real relay (port 0, LevelDB in a temp folder), several real
@@ -69,16 +70,6 @@ async function online(ctx: Ctx, user: string, options: Partial<ChatClientOptions
   const made = makeClient(ctx, user, options);
   await made.client.connect();
   return made;
-}
-
-async function failure(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.instance(error, ChatError);
-    return (error as ChatError).code;
-  }
-  throw new Error('expected a ChatError');
 }
 
 it('register, then log in again; connected and joined say where we are', async (ctx) => {

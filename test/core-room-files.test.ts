@@ -15,8 +15,8 @@ import { saveFile, type FileSide } from '../tui/core/room-files.js';
 import { plainErrors } from './core-helpers.js';
 import { Recorder } from './helpers/recorder.js';
 import { tempDir, testRelay } from './helpers/relay.js';
+import { testClientOptions } from './helpers/clients.js';
 
-const PASSWORD = 'correct horse battery';
 
 type Ctx = { dir: { path: string; remove: () => Promise<void> }; relay: RunningRelay; clients: ChatClient[] };
 
@@ -37,17 +37,7 @@ spec.after.each(async (ctx) => {
 async function online(ctx: Ctx, user: string): Promise<{ client: ChatClient; rec: Recorder; downloads: string }> {
   const downloads = path.join(ctx.dir.path, `${user}-downloads`);
   await fs.mkdir(downloads, { recursive: true });
-  const client = new ChatClient({
-    host: '127.0.0.1',
-    port: ctx.relay.port,
-    user,
-    password: PASSWORD,
-    register: true,
-    trust: { fingerprint: ctx.relay.fingerprint },
-    configDir: path.join(ctx.dir.path, `${user}-config`),
-    dataDir: path.join(ctx.dir.path, `${user}-data`),
-    transfers: { downloadDir: downloads },
-  });
+  const client = new ChatClient({ ...testClientOptions(ctx, user), transfers: { downloadDir: downloads } });
   ctx.clients.push(client);
   const rec = new Recorder(client, 30_000);
   await client.connect();

@@ -11,7 +11,6 @@ import { PassThrough } from 'node:stream';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { RunningRelay } from '../relay/server.js';
-import { ChatError } from '../shared/errors.js';
 import { ChatClient, type ChatClientOptions } from '../tui/core/client.js';
 import type { ChatEvent, ChatEventOf } from '../tui/core/events.js';
 import { runJsonMode } from '../tui/json-mode.js';
@@ -19,6 +18,7 @@ import { plainErrors } from './core-helpers.js';
 import { tempDir, testRelay } from './helpers/relay.js';
 import { blake2bOfFile, exists, loopbackOptions, writeTestFile } from './transfer-helpers.js';
 import { Recorder } from './helpers/recorder.js';
+import { failure, testClientOptions } from './helpers/clients.js';
 
 const PASSWORD = 'correct horse battery';
 const WAIT_MS = 60_000;
@@ -32,7 +32,6 @@ const MB = 1024 * 1024;
  */
 class CuttingProxy {
   readonly server: net.Server;
-  private chatConnections = 0;
   private counting = false;
   private pipeBytes = 0;
   private cutAt = Infinity;
@@ -52,7 +51,6 @@ class CuttingProxy {
 
   /** Everything connected so far is a chat connection; later ones are pipes. */
   markChat(): void {
-    this.chatConnections = this.all.size;
     this.counting = true;
   }
 
@@ -126,15 +124,7 @@ async function online(ctx: Ctx, user: string, options: Partial<ChatClientOptions
   await fs.mkdir(downloads, { recursive: true });
   const { transfers, ...rest } = options;
   const client = new ChatClient({
-    host: '127.0.0.1',
-    port: ctx.relay.port,
-    user,
-    password: PASSWORD,
-    register: true,
-    trust: { fingerprint: ctx.relay.fingerprint },
-    configDir: path.join(ctx.dir.path, `${user}-config`),
-    dataDir: path.join(ctx.dir.path, `${user}-data`),
-    backoff: { baseMs: 20, maxMs: 200 },
+    ...testClientOptions(ctx, user),
     ...rest,
     transfers: {
       downloadDir: downloads,
@@ -146,16 +136,6 @@ async function online(ctx: Ctx, user: string, options: Partial<ChatClientOptions
   const rec = new Recorder(client, WAIT_MS);
   await client.connect();
   return { client, rec, downloads };
-}
-
-async function failure(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.instance(error, ChatError);
-    return (error as ChatError).code;
-  }
-  throw new Error('expected a ChatError');
 }
 
 /** ann offers `file` to bob, bob accepts into his downloads; resolves with both ends' events. */

@@ -18,6 +18,7 @@ import { plainErrors } from './core-helpers.js';
 import { tempDir, testRelay } from './helpers/relay.js';
 import { WireClient } from './helpers/wire-client.js';
 import { Recorder } from './helpers/recorder.js';
+import { failure, testClientOptions } from './helpers/clients.js';
 
 /**
  * End-to-end encrypted whispers through everything real: ChatClients (each with its own data
@@ -61,18 +62,7 @@ spec.after.each(async (ctx) => {
 /** Its own data and config folder per `device` (default: the user name), as separate installs would have. */
 function makeClient(ctx: Ctx, user: string, options: Partial<ChatClientOptions> & { device?: string } = {}): { client: ChatClient; rec: Recorder } {
   const { device = user, ...rest } = options;
-  const client = new ChatClient({
-    host: '127.0.0.1',
-    port: ctx.relay.port,
-    user,
-    password: PASSWORD,
-    register: true,
-    trust: { fingerprint: ctx.relay.fingerprint },
-    configDir: path.join(ctx.dir.path, `${device}-config`),
-    dataDir: path.join(ctx.dir.path, `${device}-data`),
-    backoff: { baseMs: 20, maxMs: 200 },
-    ...rest,
-  });
+  const client = new ChatClient({ ...testClientOptions(ctx, user, device), ...rest });
   ctx.clients.push(client);
   return { client, rec: new Recorder(client) };
 }
@@ -87,16 +77,6 @@ async function wire(ctx: Ctx, user: string): Promise<WireClient> {
   const client = await WireClient.session(ctx.relay.port, user, PASSWORD);
   ctx.wires.push(client);
   return client;
-}
-
-async function failure(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.instance(error, ChatError);
-    return (error as ChatError).code;
-  }
-  throw new Error('expected a ChatError');
 }
 
 /** Restarts the relay on its data folder, after `edit` ran on its store (the relay stopped). */
