@@ -11,8 +11,11 @@
  * that the received file has the full size.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { mkdir, open, rm, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { createBLAKE2b } from 'hash-wasm';
 import { fileURLToPath } from 'node:url';
 import { BENCH_PASSWORD } from './lib/clients.js';
 import { BENCH_LIMITS, type BenchContext, type Scenario } from './lib/context.js';
@@ -27,6 +30,43 @@ const MB = 1_000_000;
 const MiB = 1024 * 1024;
 const START_TIMEOUT_MS = 60_000;
 const MEMORY_TARGET_MB = 150;
+/** Extra node flags for the peer processes, e.g. BENCH_PEER_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof". */
+const PEER_NODE_ARGS = process.env.BENCH_PEER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+
+/** CPU seconds (user + system) this process spends in `work`. */
+function cpuSecondsOf(work: () => void): number {
+  const before = process.cpuUsage();
+  work();
+  const used = process.cpuUsage(before);
+  return (used.user + used.system) / 1e6;
+}
+
+/**
+ * What a receiver cannot avoid on this machine beyond a plain TLS stream: writing `bytes` to
+ * a new file (kernel page cache and file system, then fsync) and hashing them with the same
+ * BLAKE2b the file worker uses. Measured in this process while nothing else runs.
+ */
+async function receiverFloor(dir: string, bytes: number): Promise<{ writeCpuS: number; hashCpuS: number }> {
+  const block = Buffer.alloc(MiB, 0x5a);
+  const file = join(dir, 'floor.bin');
+  const writeCpuS = cpuSecondsOf(() => {
+    const fd = openSync(file, 'w');
+    try {
+      for (let at = 0; at < bytes; at += block.length) writeSync(fd, block, 0, Math.min(block.length, bytes - at), at);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  });
+  await rm(file, { force: true });
+  const hasher = await createBLAKE2b(512);
+  const hashCpuS = cpuSecondsOf(() => {
+    hasher.init();
+    for (let at = 0; at < bytes; at += block.length) hasher.update(block.subarray(0, Math.min(block.length, bytes - at)));
+    hasher.digest('hex');
+  });
+  return { writeCpuS, hashCpuS };
+}
 
 /** A peer process and its IPC messages. */
 class Peer {
@@ -51,7 +91,7 @@ class Peer {
   }
 
   static async start(spec: TransferPeerSpec, stderrLines: string[]): Promise<Peer> {
-    const child = fork(PEER_SCRIPT, [JSON.stringify(spec)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [] });
+    const child = fork(PEER_SCRIPT, [JSON.stringify(spec)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: PEER_NODE_ARGS });
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (text: string) => {
       stderrLines.push(...text.split('\n').filter(Boolean).map((l) => `${spec.role}: ${l}`));
@@ -117,6 +157,8 @@ interface PathRun {
   senderRssBytes: number;
   receiverRssBytes: number;
   relayRssBytes: number;
+  /** CPU seconds of each process over the phase (the sender's includes hashing the file for its offer). */
+  cpu: { sender: number; receiver: number; relay: number };
   hashVerified: boolean;
 }
 
@@ -145,7 +187,7 @@ async function runPath(ctx: BenchContext, relay: RelayChild, file: string, bytes
     const received = await stat(receiverResult.file);
     const hashVerified = receiverResult.hash === senderResult.offeredHash && senderResult.doneHash === senderResult.offeredHash && receiverResult.size === bytes && received.size === bytes;
     await rm(receiverResult.file, { force: true });
-    return { receiver: receiverResult, sender: senderResult, senderRssBytes: senderMeter.peakRssBytes, receiverRssBytes: receiverMeter.peakRssBytes, relayRssBytes: relayMeter.peakRssBytes, hashVerified };
+    return { receiver: receiverResult, sender: senderResult, senderRssBytes: senderMeter.peakRssBytes, receiverRssBytes: receiverMeter.peakRssBytes, relayRssBytes: relayMeter.peakRssBytes, cpu: { sender: senderMeter.cpuSeconds, receiver: receiverMeter.cpuSeconds, relay: relayMeter.cpuSeconds }, hashVerified };
   } finally {
     await Promise.allSettled(peers.map((p) => p.stop()));
     await rm(dir, { recursive: true, force: true });
@@ -156,6 +198,7 @@ interface PlainRun {
   result: TlsReceiverResult;
   senderRssBytes: number;
   receiverRssBytes: number;
+  cpu: { sender: number; receiver: number };
 }
 
 async function runPlainTls(bytes: number, timeoutMs: number, log: string[]): Promise<PlainRun> {
@@ -172,7 +215,7 @@ async function runPlainTls(bytes: number, timeoutMs: number, log: string[]): Pro
     sender.tell({ cmd: 'go' });
     const message = await receiver.next(timeoutMs, 'result');
     const [senderMeter, receiverMeter] = meters.map((m) => m.stop());
-    return { result: message.result as TlsReceiverResult, senderRssBytes: senderMeter.peakRssBytes, receiverRssBytes: receiverMeter.peakRssBytes };
+    return { result: message.result as TlsReceiverResult, senderRssBytes: senderMeter.peakRssBytes, receiverRssBytes: receiverMeter.peakRssBytes, cpu: { sender: senderMeter.cpuSeconds, receiver: receiverMeter.cpuSeconds } };
   } finally {
     await Promise.allSettled(peers.map((p) => p.stop()));
   }
@@ -200,6 +243,7 @@ export const transfer: Scenario = {
     let plain: PlainRun;
     let directRun: PathRun;
     let relayRun: PathRun;
+    let floor: { writeCpuS: number; hashCpuS: number };
     try {
       ctx.progress(`transfer: plain TLS stream, ${(bytes / MB).toFixed(0)} MB`);
       plain = await runPlainTls(bytes, timeoutMs, log);
@@ -210,6 +254,8 @@ export const transfer: Scenario = {
       } finally {
         await relay.stop();
       }
+      ctx.progress('transfer: CPU cost of writing and hashing the file alone');
+      floor = await receiverFloor(workDir, bytes);
     } catch (error) {
       throw new Error(`${(error as Error).message}\n${log.slice(-20).join('\n')}`);
     } finally {
@@ -238,6 +284,27 @@ export const transfer: Scenario = {
         { key: `${key}RelayPeakRssMB`, label: `${key}: relay peak RSS`, unit: 'MB', value: relay, target: below(relay, MEMORY_TARGET_MB) },
       );
     }
+    // The CPU the 2 cores must find per GB, and the best throughput that allows: a plain TLS
+    // stream's two ends, plus writing and hashing the file; the relay path adds two more
+    // TLS ends per hop (the relay decrypts and re-encrypts, the peers' TLS runs inside).
+    const GB = bytes / 1e9;
+    const cores = availableParallelism();
+    const tlsCpuPerGB = (plain.cpu.sender + plain.cpu.receiver) / GB;
+    const writeCpuPerGB = floor.writeCpuS / GB;
+    const hashCpuPerGB = floor.hashCpuS / GB;
+    const directFloorPerGB = tlsCpuPerGB + writeCpuPerGB + hashCpuPerGB;
+    const relayFloorPerGB = 3 * tlsCpuPerGB + writeCpuPerGB + hashCpuPerGB;
+    const ceilingMBps = (cpuPerGB: number) => (1000 * cores) / cpuPerGB;
+    const runCpuPerGB = (run: PathRun) => (run.cpu.sender + run.cpu.receiver + run.cpu.relay) / GB;
+    figures.push(
+      { key: 'plainTlsCpuSPerGB', label: 'CPU: plain TLS stream, both ends (s/GB)', unit: 's/GB', value: tlsCpuPerGB },
+      { key: 'writeCpuSPerGB', label: 'CPU: writing a new file, fsync (s/GB)', unit: 's/GB', value: writeCpuPerGB },
+      { key: 'hashCpuSPerGB', label: 'CPU: BLAKE2b-512 (s/GB)', unit: 's/GB', value: hashCpuPerGB },
+      { key: 'directCpuSPerGB', label: 'CPU: direct, all processes (s/GB)', unit: 's/GB', value: runCpuPerGB(directRun), baseline: directFloorPerGB },
+      { key: 'relayCpuSPerGB', label: 'CPU: relay pipe, all processes (s/GB)', unit: 's/GB', value: runCpuPerGB(relayRun), baseline: relayFloorPerGB },
+      { key: 'directCeilingMBps', label: `direct ceiling on ${cores} cores (MB/s)`, unit: 'MB/s', value: ceilingMBps(directFloorPerGB), baseline: plainMBps },
+      { key: 'relayCeilingMBps', label: `relay pipe ceiling on ${cores} cores (MB/s)`, unit: 'MB/s', value: ceilingMBps(relayFloorPerGB), baseline: plainMBps },
+    );
     const verified = directRun.hashVerified && relayRun.hashVerified;
     figures.push({ key: 'hashVerified', label: 'received files with the offered BLAKE2b hash, of 2', unit: '', value: Number(directRun.hashVerified) + Number(relayRun.hashVerified), target: { text: '= 2', pass: verified } });
     const notes = [
@@ -246,7 +313,9 @@ export const transfer: Scenario = {
       `time to first byte: receiver's /accept → its first data session (dialling, peer TLS handshake${'; relay: pipe ticket and pipe'}); plain TLS: TCP accept → first byte (handshake included). The sender's hashing before the offer is not in it.`,
       'baseline column for memory: the plain TLS stream\'s own sender / receiver peak RSS (its sender writes one reused 256 KiB buffer); the relay has no counterpart there.',
       `sessions: direct ${directRun.receiver.sessions}, relay ${relayRun.receiver.sessions}; hash ${verified ? 'verified on both paths (transfer-done on the receiver, equal to the offered hash, full size)' : 'NOT verified'}.`,
-      '2 shared cores: sender, receiver (with its hash/write worker) and, on the relay path, the relay all compete; quote medians of several runs.',
+      `${cores} shared cores: sender, receiver (with its hash/write worker) and, on the relay path, the relay all compete; quote medians of several runs.`,
+      'CPU (s/GB, user + system from /proc): per process over each phase; a path\'s figure includes the sender hashing the file once for its offer. Its baseline column is the floor: the plain stream\'s CPU plus writing and hashing (the relay path: three TLS streams, since the relay decrypts and re-encrypts and the peers\' TLS runs inside).',
+      'ceiling: the throughput that floor allows when every core is busy (cores × 1000 / floor s/GB); its ratio to the plain stream bounds what any design with this hash, these disks and TLS can reach here.',
     ];
     return [
       {

@@ -6,7 +6,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { defaultGatewayIPv4, localAddressFacing, mapPort } from '../tui/core/transfer/port-mapping.js';
+import { defaultGatewayIPv4, localAddressFacing, mapPort, natPmpLifetimeSeconds } from '../tui/core/transfer/port-mapping.js';
 import { makeTempDir } from './transfer-helpers.js';
 
 test('the default gateway is read from a /proc/net/route table', async () => {
@@ -36,6 +36,12 @@ test('the local address facing a gateway is the one on its subnet', () => {
   assert.is(localAddressFacing('192.168.1.1', interfaces), '192.168.1.7');
   assert.is(localAddressFacing('172.16.0.1', interfaces), '192.168.1.7', 'falls back to the first address');
   assert.is(localAddressFacing('10.0.0.1', {}), null);
+});
+
+test('NAT-PMP lifetimes go to the library in seconds (it writes them into the packet as is)', () => {
+  assert.is(natPmpLifetimeSeconds(2 * 60 * 60_000), 7200);
+  assert.is(natPmpLifetimeSeconds(1_500), 2);
+  assert.is(natPmpLifetimeSeconds(0), 1);
 });
 
 test('mapPort with both methods off resolves null at once and never throws', async () => {

@@ -156,7 +156,9 @@ deny 40103 10.0.1.0/24 40103
 allow 1024-65535 10.0.1.0/24 1024-65535
 deny 0-65535 0.0.0.0/0 0-65535
 EOF
-  lab_exec ra miniupnpd -d -f "$LAB_DIR/miniupnpd.conf" >"$LAB_DIR/miniupnpd.log" 2>&1 &
+  # `ip netns exec` execs the command, so $! is miniupnpd itself (lab_exec, a function, would
+  # put a subshell in between).
+  ip netns exec "$(lab_ns ra)" miniupnpd -d -f "$LAB_DIR/miniupnpd.conf" >"$LAB_DIR/miniupnpd.log" 2>&1 &
   echo $! >"$LAB_DIR/miniupnpd.pid"
   disown $! # lab_down stops it by PID; no job-control notice
   # Ready when it listens for NAT-PMP.
@@ -171,6 +173,19 @@ EOF
   lab_log "miniupnpd did not start:"
   cat "$LAB_DIR/miniupnpd.log" >&2
   return 1
+}
+
+# Stop router A's miniupnpd (by its recorded PID): from then on neither router can map a
+# port. Its forwarding rules and the home filter stay as they are.
+lab_stop_miniupnpd() {
+  local pid i
+  pid=$(cat "$LAB_DIR/miniupnpd.pid")
+  kill "$pid" 2>/dev/null || true
+  for i in $(seq 1 30); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -9 "$pid" 2>/dev/null || true
 }
 
 # Tear down: every process in the lab's namespaces by PID, then the namespaces (veths and the

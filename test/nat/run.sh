@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# npm run test:nat — builds the NAT lab (test/nat/lab.sh), checks the lab itself and the
-# port-mapping wrapper inside it, tears everything down. Needs root; installs nftables,
+# npm run test:nat — builds the NAT lab (test/nat/lab.sh), checks the lab itself, the
+# port-mapping wrapper and whole file transfers between real clients through the real relay
+# inside it, tears everything down. Needs root and a build (npx tsc -p .); installs nftables,
 # miniupnpd, miniupnpc and natpmpc when missing. Exits non-zero when any check fails.
 #
 # Checked:
@@ -10,8 +11,14 @@
 #  3. tui/core/transfer/port-mapping.ts inside peer A gets a mapping by UPnP, by NAT-PMP and
 #     with both racing; the relay can connect through it; after release it is gone;
 #  4. the same wrapper inside peer B gives up with `null` within its timeout;
-#  5. a whole FileTransfer from peer B to peer A goes direct through router A's mapping, and
-#     through the relay (a stand-in in the relay namespace) when A does not map.
+#  5. the real relay (`relay serve`) on the internet segment, and two real clients
+#     (`securechat --json`, one in each peer's namespace, relay pinned by fingerprint): bob
+#     behind router B sends a file (8 MB, random, with a marker) to alice behind router A
+#     with /send, alice /accepts. With miniupnpd on router A it goes direct, through the
+#     mapping made for it (removed after), the relay carrying none of it; with miniupnpd
+#     stopped (neither side can map) it goes through the relay pipe. Both arrive with the
+#     payload's BLAKE2b hash; the relay logs the pipe as byte counts, and the marker is
+#     nowhere in its output or data folder.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -20,10 +27,12 @@ ROOT=$(cd "$HERE/../.." && pwd)
 source "$HERE/lab.sh"
 
 CHECK_JS="$ROOT/dist/test/nat/port-mapping-check.js"
-if [[ ! -f $CHECK_JS ]]; then
-  echo "missing $CHECK_JS: run 'npx tsc -p .' (or npm run build) first" >&2
-  exit 2
-fi
+for built in "$CHECK_JS" "$ROOT/dist/test/nat/transfer-check.js" "$ROOT/dist/relay/cli.js" "$ROOT/dist/tui/cli.js"; do
+  if [[ ! -f $built ]]; then
+    echo "missing $built: run 'npx tsc -p .' (or npm run build) first" >&2
+    exit 2
+  fi
+done
 
 failures=0
 pass() { printf 'ok   - %s\n' "$*"; }
@@ -58,7 +67,7 @@ s.on('end', () => { clearTimeout(timer); console.log(text.trim()); process.exit(
 s.on('error', (e) => { clearTimeout(timer); console.log(e.code); process.exit(1); });
 EOF
 
-lab_exec relay node "$LAB_DIR/whoami-server.mjs" 7000 &
+ip netns exec "$(lab_ns relay)" timeout 600 node "$LAB_DIR/whoami-server.mjs" 7000 &
 disown $!
 sleep 0.3
 
@@ -74,7 +83,7 @@ unreachable() { # unreachable NS HOST PORT
 echo "# 1. the lab: NAT and the home-router filter"
 check "peer A reaches the relay, seen as router A ($LAB_RA_WAN)" seen_as pa "$LAB_RA_WAN"
 check "peer B reaches the relay, seen as router B ($LAB_RB_WAN)" seen_as pb "$LAB_RB_WAN"
-lab_exec pa node "$LAB_DIR/whoami-server.mjs" 7001 &
+ip netns exec "$(lab_ns pa)" timeout 600 node "$LAB_DIR/whoami-server.mjs" 7001 &
 disown $!
 sleep 0.3
 check "the relay cannot connect into home network A (unsolicited inbound dropped)" unreachable relay "$LAB_RA_WAN" 7001
@@ -108,7 +117,7 @@ echo "# 3. tui/core/transfer/port-mapping.ts inside peer A"
 # wrapper releases it, and afterwards the relay can no longer connect.
 wrapper_maps() {
   local method=$1 port=$2 out="$LAB_DIR/check-$1-$2.out" pid line host ext greeting
-  LAB_NS=pa lab_exec pa node "$CHECK_JS" --port "$port" --method "$method" --expect mapping --hold-ms 5000 >"$out" 2>"$out.err" &
+  LAB_NS=pa ip netns exec "$(lab_ns pa)" timeout 60 node "$CHECK_JS" --port "$port" --method "$method" --expect mapping --hold-ms 5000 >"$out" 2>"$out.err" &
   pid=$!
   for _ in $(seq 1 60); do
     line=$(head -n1 "$out" 2>/dev/null || true)
@@ -175,39 +184,111 @@ wrapper_gives_up() {
 }
 check "gives up with null within its 3 s timeout and exits" wrapper_gives_up
 
-echo "# 5. whole transfers across the lab (relay stand-in: test/nat/transfer-check.ts rendezvous)"
-TRANSFER_JS="$ROOT/dist/test/nat/transfer-check.js"
-lab_exec relay node "$TRANSFER_JS" rendezvous --port 7100 2>"$LAB_DIR/rendezvous.err" &
+echo "# 5. whole transfers: two securechat --json clients through the real relay"
+# The real relay (dist/relay/cli.js serve) on the internet segment, data folder in the lab
+# dir, bounded in time (lab_down stops it anyway, with everything else in its namespace).
+RELAY_PORT=7443
+RELAY_DATA="$LAB_DIR/relay-data"
+mkdir -p "$RELAY_DATA"
+ip netns exec "$(lab_ns relay)" timeout -k 5 600 node "$ROOT/dist/relay/cli.js" serve --host "$LAB_RELAY_IP" --port "$RELAY_PORT" \
+  --data "$RELAY_DATA" --registration open >"$LAB_DIR/relay.out" 2>"$LAB_DIR/relay.err" &
 disown $!
-head -c $((24 * 1024 * 1024)) /dev/urandom >"$LAB_DIR/payload.bin"
-PAYLOAD_HASH=$(b2sum "$LAB_DIR/payload.bin" | cut -d' ' -f1)
-sleep 0.3
-
-# transfer_via EXPECTED_PATH MAPPING_ON_A ID: peer B (no mapping possible) sends to peer A.
-transfer_via() {
-  local expected=$1 mapping=$2 id=$3 out="$LAB_DIR/out-$3" receiver_pid sender_line receiver_line
-  mkdir -p "$out"
-  lab_exec pa timeout 60 node "$TRANSFER_JS" receiver --rendezvous "$LAB_RELAY_IP:7100" --id "$id" --out "$out" \
-    --mapping "$mapping" >"$out.receiver" 2>"$out.receiver.err" &
-  receiver_pid=$!
-  sender_line=$(lab_exec pb timeout 60 node "$TRANSFER_JS" sender --rendezvous "$LAB_RELAY_IP:7100" --id "$id" \
-    --file "$LAB_DIR/payload.bin" --mapping off 2>"$out.sender.err") || true
-  wait "$receiver_pid" || true
-  receiver_line=$(cat "$out.receiver")
-  echo "    sender:   $sender_line" >&2
-  echo "    receiver: $receiver_line" >&2
-  local ok=0
-  grep -q '"state":"completed"' <<<"$sender_line" || ok=1
-  grep -q "\"hash\":\"$PAYLOAD_HASH\"" <<<"$receiver_line" || ok=1
-  grep -q "\"paths\":\[\"$expected\"\]" <<<"$receiver_line" || ok=1
-  if ((ok != 0)); then
-    grep -E 'session|failed|mapping|upnp|nat-pmp' "$out.receiver.err" "$out.sender.err" | tail -n 12 | sed 's/^/    /' >&2
-  fi
-  return $ok
+relay_started() {
+  for _ in $(seq 1 150); do
+    RELAY_FINGERPRINT=$(sed -n 's/^securechat relay listening on .* fingerprint \(sha256:[0-9a-f]*\)$/\1/p' "$LAB_DIR/relay.out")
+    [[ -n $RELAY_FINGERPRINT ]] && { echo "    $(head -n1 "$LAB_DIR/relay.out")" >&2; return 0; }
+    sleep 0.1
+  done
+  sed 's/^/    /' "$LAB_DIR/relay.err" >&2
+  return 1
 }
-check "direct through router A's port mapping (B dials A's mapped address)" transfer_via direct on lab-direct-01
+check "the relay listens on $LAB_RELAY_IP:$RELAY_PORT in the relay namespace" relay_started
+
+# A few MB of random bytes with a marker in its name and inside it (start, middle, end), so
+# we can look for it where the relay writes; hashed with b2sum, independently of the client.
+MARKER="natlab-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+PAYLOAD="$LAB_DIR/$MARKER.bin"
+{
+  printf '%s\n' "$MARKER"
+  head -c $((4 * 1024 * 1024)) /dev/urandom
+  printf '%s\n' "$MARKER"
+  head -c $((4 * 1024 * 1024)) /dev/urandom
+  printf '%s\n' "$MARKER"
+} >"$PAYLOAD"
+PAYLOAD_SIZE=$(stat -c %s "$PAYLOAD")
+PAYLOAD_HASH=$(b2sum "$PAYLOAD" | cut -d' ' -f1)
+TRANSFER_JS="$ROOT/dist/test/nat/transfer-check.js"
+
+# transfer_via EXPECTED_PATH ROOM [--register]: bob in peer B's namespace sends the payload to
+# alice in peer A's (test/nat/transfer-check.ts); the saved file must hash like the payload.
+transfer_via() {
+  local expected=$1 room=$2 out="$LAB_DIR/transfer-$2" result
+  shift 2
+  local status=0
+  timeout -k 5 120 node "$TRANSFER_JS" --relay "$LAB_RELAY_IP:$RELAY_PORT" --fingerprint "$RELAY_FINGERPRINT" \
+    --receiver-ns "$(lab_ns pa)" --sender-ns "$(lab_ns pb)" --room "$room" --file "$PAYLOAD" \
+    --home "$LAB_DIR/clients" --expect-path "$expected" --timeout-ms 60000 "$@" >"$out.json" 2>"$out.err" || status=$?
+  result=$(cat "$out.json")
+  cat "$out.err" >&2
+  echo "    $result" >&2
+  ((status == 0)) || return 1
+  grep -q "\"hash\":\"$PAYLOAD_HASH\"" <<<"$result" || { echo "    not the payload's b2sum $PAYLOAD_HASH" >&2; return 1; }
+}
+transfer_id() { # transfer_id ROOM
+  node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).id)' "$LAB_DIR/transfer-$1.json"
+}
+# Bytes the relay logged for transfer ID's pipe from bob to alice (0 without a pipe line).
+pipe_bytes() {
+  { grep -F "pipe $1: " "$LAB_DIR/relay.err" || true; } | sed -n 's/.*bob->alice \([0-9]*\) bytes.*/\1/p' | awk '{ sum += $1 } END { print sum + 0 }'
+}
+
+MINIUPNPD_LOG_AT=$(wc -l <"$LAB_DIR/miniupnpd.log")
+check "direct through router A's port mapping (bob dials alice's mapped address)" transfer_via direct lab-direct --register
+mapped_for_the_transfer() {
+  tail -n +"$((MINIUPNPD_LOG_AT + 1))" "$LAB_DIR/miniupnpd.log" |
+    grep -E "NAT-PMP port mapping request : [0-9]+->$LAB_PA_IP:[0-9]+ tcp lifetime=[1-9]|AddPortMapping: ext port [0-9]+ to $LAB_PA_IP:" |
+    sed 's/^/    /' >&2
+}
+check "router A's miniupnpd mapped a port to peer A for it" mapped_for_the_transfer
+# Every NAT-PMP lease asked for in this lab is at most the transfer's 2 h (the library takes
+# seconds there, not ms: an 83-day lease would outlive a crashed client by months).
+leases_at_most_two_hours() {
+  local longest
+  longest=$(grep -oE 'tcp lifetime=[0-9]+s' "$LAB_DIR/miniupnpd.log" | grep -oE '[0-9]+' | sort -n | tail -1)
+  echo "    longest NAT-PMP lease requested: ${longest:-none}s" >&2
+  [[ -n $longest ]] && ((longest <= 7200))
+}
+check "NAT-PMP leases requested are at most 7200 s" leases_at_most_two_hours
 check "the transfer's mapping was removed when it ended" no_mappings_left
-check "through the relay when neither side can map" transfer_via relay off lab-relay-001
+relay_carried_none() {
+  local id bytes
+  id=$(transfer_id lab-direct) && bytes=$(pipe_bytes "$id") || return 1
+  echo "    relay pipe for $id: $bytes bytes from bob" >&2
+  ((bytes < PAYLOAD_SIZE))
+}
+check "the relay did not carry it (no pipe with the file's bytes)" relay_carried_none
+
+# Neither side can map from here on: router B never could, router A's daemon is gone.
+lab_stop_miniupnpd
+nothing_maps_any_more() {
+  ! lab_exec pa timeout 3 natpmpc -g "$LAB_RA_LAN" -a 40300 40300 tcp 60 >/dev/null 2>&1 &&
+    unreachable relay "$LAB_RA_WAN" 7001
+}
+check "miniupnpd stopped: natpmpc gets no answer on router A, its filter still drops inbound" nothing_maps_any_more
+check "through the relay when neither side can map (logging in again)" transfer_via relay lab-relay
+relay_logged_bytes() {
+  local id bytes
+  id=$(transfer_id lab-relay) && bytes=$(pipe_bytes "$id") || return 1
+  grep -F "pipe $id: " "$LAB_DIR/relay.err" | sed 's/^/    /' >&2
+  ((bytes >= PAYLOAD_SIZE))
+}
+check "the relay logs that pipe as byte counts (at least the file's size from bob)" relay_logged_bytes
+never_saw_contents() {
+  local found
+  found=$(grep -rlaF "$MARKER" "$RELAY_DATA" "$LAB_DIR/relay.out" "$LAB_DIR/relay.err" || true)
+  [[ -z $found ]] || { echo "    the marker $MARKER is in: $found" >&2; return 1; }
+}
+check "the file's marker (in its name and contents) is nowhere in the relay's output or data" never_saw_contents
 
 echo
 if ((failures > 0)); then

@@ -1,165 +1,245 @@
 /**
- * NAT-lab helper, run by test/nat/run.sh inside the lab's namespaces (not a unit test).
- * Until the real relay carries transfers, a stand-in in the relay namespace does its two
- * jobs: it forwards the peers' end-to-end messages (JSON lines, paired by transfer id) and
- * joins their relay pipes (paired by id). It also tells each peer the address it sees.
+ * NAT-lab helper, run by test/nat/run.sh on the host side (not a unit test): one whole file
+ * transfer between two real `securechat --json` clients (dist/tui/cli.js), each started in
+ * its peer's namespace with `ip netns exec` (a Node process cannot switch namespace), through
+ * the real relay on the lab's "internet" segment.
  *
- *   node transfer-check.js rendezvous --port 7100
- *   node transfer-check.js receiver --rendezvous 198.20.0.10:7100 --id ID --out DIR [--mapping on|off]
- *   node transfer-check.js sender   --rendezvous 198.20.0.10:7100 --id ID --file FILE [--mapping on|off]
+ *   node dist/test/nat/transfer-check.js --relay 198.20.0.10:7443 --fingerprint sha256:HEX
+ *        --receiver-ns sc1-pa --sender-ns sc1-pb --room lab-direct --file PAYLOAD --home DIR
+ *        [--register] [--expect-path direct|lan|relay] [--timeout-ms 60000]
  *
- * Peers print one JSON line with the outcome: state, the path of each session, the hash.
+ * alice (the receiver, in --receiver-ns) creates --room; bob (the sender) joins it and says
+ * `/send alice PAYLOAD`; alice answers `/accept ID DIR/alice/downloads`; both then `/exit`.
+ * --register makes the accounts (the first run); later runs log in with the identity keys
+ * and key pins kept in DIR. Each client's JSON events and stderr go to DIR/<user>-<room>.*.
+ *
+ * Prints one JSON line: {id, size, hash, receiverPaths, senderPaths, ms}, `hash` being the
+ * BLAKE2b-512 of the file alice saved, the paths every path either side reported for the
+ * transfer. Exit 0 when both sides end with transfer-done, the saved file hashes like the
+ * sent one and every path reported is --expect-path; 1 otherwise (reasons on stderr).
  */
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
-import { createReadStream } from 'node:fs';
-import net from 'node:net';
-import readline from 'node:readline';
-import type { Duplex } from 'node:stream';
-import type { TransferPeerMessage } from '../../shared/transfer/wire.js';
-import { FileTransfer, type TransferOptions } from '../../tui/core/transfer/transfer.js';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ChatEvent, ChatEventOf, ChatEventType } from '../../tui/core/events.js';
 
-function option(name: string, fallback = ''): string {
+const CLI = fileURLToPath(new URL('../../tui/cli.js', import.meta.url));
+const PASSWORD = 'nat lab correct horse';
+const RECEIVER = 'alice';
+const SENDER = 'bob';
+/** How long a client may take to exit after /exit before it is killed, ms. */
+const EXIT_WAIT_MS = 15_000;
+
+function option(name: string, fallback?: string): string {
   const at = process.argv.indexOf(`--${name}`);
-  return at === -1 ? fallback : String(process.argv[at + 1]);
+  if (at !== -1 && process.argv[at + 1] !== undefined) return process.argv[at + 1];
+  if (fallback !== undefined) return fallback;
+  process.stderr.write(`transfer-check: --${name} is required\n`);
+  process.exit(2);
 }
 
-const role = process.argv[2];
-const print = (value: unknown): void => void process.stdout.write(`${JSON.stringify(value)}\n`);
-const log = (line: string): void => void process.stderr.write(`[${role}] ${line}\n`);
+const relay = option('relay');
+const fingerprint = option('fingerprint');
+const room = option('room');
+const file = path.resolve(option('file'));
+const home = path.resolve(option('home'));
+const expectPath = option('expect-path', 'direct');
+const timeoutMs = Number(option('timeout-ms', '60000'));
+const register = process.argv.includes('--register');
+const log = (line: string): void => void process.stderr.write(`    [transfer-check ${room}] ${line}\n`);
 
-async function rendezvous(port: number): Promise<void> {
-  const messagePeers = new Map<string, net.Socket[]>();
-  const pipes = new Map<string, net.Socket>();
-  const backlog = new Map<string, Array<{ from: net.Socket; line: string }>>();
-  const server = net.createServer((socket) => {
-    socket.on('error', () => undefined);
-    let head = Buffer.alloc(0);
-    const onData = (chunk: Buffer): void => {
-      head = Buffer.concat([head, chunk]);
-      const newline = head.indexOf(10);
-      if (newline === -1) return;
-      socket.off('data', onData);
-      socket.pause();
-      const [kind, id] = head.subarray(0, newline).toString().split(' ');
-      const rest = head.subarray(newline + 1);
-      if (rest.length > 0) socket.unshift(rest);
-      if (kind === 'MSG') {
-        // Line-oriented forwarding between the two message connections of one id.
-        socket.write(`${JSON.stringify({ observed: socket.remoteAddress })}\n`);
-        const peers = messagePeers.get(id) ?? [];
-        peers.push(socket);
-        messagePeers.set(id, peers);
-        // Lines sent before the other side connected wait for it.
-        const waiting = backlog.get(id) ?? [];
-        for (const entry of waiting) if (entry.from !== socket) socket.write(`${entry.line}\n`);
-        backlog.set(id, waiting.filter((entry) => entry.from === socket));
-        const lines = readline.createInterface({ input: socket });
-        lines.on('line', (line) => {
-          const others = (messagePeers.get(id) ?? []).filter((other) => other !== socket);
-          if (others.length === 0) backlog.set(id, [...(backlog.get(id) ?? []), { from: socket, line }]);
-          for (const other of others) other.write(`${line}\n`);
-        });
-        socket.resume();
-      } else if (kind === 'PIPE') {
-        const other = pipes.get(id);
-        if (other === undefined || other.destroyed) {
-          pipes.set(id, socket);
-          return;
+/** One `securechat --json` process in a namespace: its events, lines in, bounded exit. */
+class LabClient {
+  readonly events: ChatEvent[] = [];
+  readonly exited: Promise<number>;
+  private readonly proc: ChildProcessWithoutNullStreams;
+  private readonly eventLog: WriteStream;
+  private waiters: Array<() => void> = [];
+
+  constructor(
+    readonly user: string,
+    namespace: string,
+  ) {
+    const base = path.join(home, user);
+    const args = ['--json', '--server', relay, '--user', user, '--fingerprint', fingerprint, ...(register ? ['--register'] : [])];
+    // `timeout` bounds the client's life whatever happens to this script (lab_down kills
+    // everything left in the namespaces anyway).
+    const lifetimeSeconds = String(Math.ceil((timeoutMs + EXIT_WAIT_MS) / 1000) + 5);
+    this.proc = spawn('ip', ['netns', 'exec', namespace, 'timeout', '-k', '5', lifetimeSeconds, process.execPath, CLI, ...args], {
+      env: {
+        ...process.env,
+        HOME: base,
+        SECURECHAT_PASSWORD: PASSWORD,
+        SECURECHAT_CONFIG_DIR: path.join(base, 'config'),
+        SECURECHAT_DATA_DIR: path.join(base, 'data'),
+      },
+      stdio: 'pipe',
+    });
+    this.eventLog = createWriteStream(`${base}-${room}.events`);
+    this.proc.stderr.pipe(createWriteStream(`${base}-${room}.err`));
+    this.proc.stdin.on('error', () => undefined);
+    let buffer = '';
+    this.proc.stdout.setEncoding('utf8');
+    this.proc.stdout.on('data', (chunk: string) => {
+      this.eventLog.write(chunk);
+      buffer += chunk;
+      const lines = buffer.split('\n');
+      buffer = lines.pop() ?? '';
+      for (const line of lines) {
+        try {
+          this.events.push(JSON.parse(line) as ChatEvent);
+        } catch {
+          log(`${user}: not a JSON line: ${line.slice(0, 200)}`);
         }
-        pipes.delete(id);
-        other.pipe(socket).pipe(other);
-        other.on('close', () => socket.destroy());
-        socket.on('close', () => other.destroy());
-        other.resume();
-        socket.resume();
-      } else {
-        socket.destroy();
       }
-    };
-    socket.on('data', onData);
-  });
-  server.listen(port, '0.0.0.0');
-  await once(server, 'listening');
-  log(`listening on ${port}`);
+      for (const wake of [...this.waiters]) wake();
+    });
+    this.exited = new Promise((resolve) => this.proc.on('close', (code, signal) => resolve(code ?? (signal !== null ? 128 : -1))));
+  }
+
+  of<T extends ChatEventType>(type: T): ChatEventOf<T>[] {
+    return this.events.filter((e): e is ChatEventOf<T> => e.type === type);
+  }
+
+  /** The first event of `type` matching `match`, seen already or to come (the overall deadline bounds the wait). */
+  waitFor<T extends ChatEventType>(type: T, match: (e: ChatEventOf<T>) => boolean = () => true): Promise<ChatEventOf<T>> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        const found = this.of(type).find(match);
+        if (found === undefined) return;
+        this.waiters = this.waiters.filter((w) => w !== check);
+        resolve(found);
+      };
+      this.waiters.push(check);
+      check();
+    });
+  }
+
+  send(line: string): void {
+    this.proc.stdin.write(`${line}\n`);
+  }
+
+  /** `/exit` (the JSON mode waits for running transfers first), then a kill if it hangs. */
+  async finish(): Promise<number> {
+    if (this.proc.exitCode === null) {
+      this.send('/exit');
+      this.proc.stdin.end();
+    }
+    const timer = setTimeout(() => this.kill(), EXIT_WAIT_MS);
+    const code = await this.exited;
+    clearTimeout(timer);
+    this.eventLog.end();
+    return code;
+  }
+
+  kill(): void {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGTERM');
+  }
 }
 
-async function connectLine(host: string, port: number, line: string): Promise<net.Socket> {
-  const socket = net.connect(port, host);
-  await once(socket, 'connect');
-  socket.write(`${line}\n`);
-  return socket;
-}
-
-async function sha(file: string): Promise<string> {
+async function blake2b(file: string): Promise<string> {
   const hash = createHash('blake2b512');
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
 
-async function peer(): Promise<void> {
-  const [host, portText] = option('rendezvous').split(':');
-  const port = Number(portText);
-  const id = option('id');
-  const messages = await connectLine(host, port, `MSG ${id}`);
-  const lines = readline.createInterface({ input: messages });
-  let observed: string | null = null;
-  let transfer: FileTransfer | null = null;
-  let started!: (transfer: FileTransfer) => void;
-  const ready = new Promise<FileTransfer>((resolve) => (started = resolve));
+/** Every path (direct, lan, relay) `client` reported for transfer `id`, in order, without repeats. */
+function pathsOf(client: LabClient, id: string): string[] {
   const paths: string[] = [];
-  const options = (): TransferOptions => ({
-    link: {
-      send: (message: TransferPeerMessage) => void messages.write(`${JSON.stringify(message)}\n`),
-      dialRelay: async (transferId: string): Promise<Duplex> => connectLine(host, port, `PIPE ${transferId}`),
-    },
-    listenHost: '0.0.0.0',
-    localCandidates: 'interfaces',
-    observedAddress: observed ?? undefined,
-    portMapping: option('mapping', 'on') === 'on' ? {} : false,
-    log,
-  });
-  const begin = (created: FileTransfer): void => {
-    transfer = created;
-    created.on('session', (session) => paths.push(session.path));
-    started(created);
-  };
-  lines.on('line', (line) => {
-    const message = JSON.parse(line) as unknown;
-    if (observed === null) {
-      observed = (message as { observed: string }).observed.replace(/^::ffff:/, '');
-      log(`the rendezvous sees us as ${observed}`);
-      if (role === 'sender') {
-        FileTransfer.send(option('file'), { ...options(), transferId: id }).then(begin, (error: unknown) => {
-          log(`send failed: ${String(error)}`);
-          process.exit(1);
-        });
-      }
-      return;
-    }
-    if (transfer === null && role === 'receiver') {
-      const created = FileTransfer.receive(message, options());
-      begin(created);
-      created.accept(option('out')).catch((error: unknown) => log(`accept failed: ${String(error)}`));
-      return;
-    }
-    try {
-      (transfer as FileTransfer | null)?.handlePeerMessage(message);
-    } catch (error) {
-      log(`refused a message from the peer: ${String(error)}`);
-    }
-  });
-  const running = await ready;
-  const result = await running.finished;
-  const hash = result.state === 'completed' && result.filePath !== undefined ? await sha(result.filePath) : null;
-  print({ role, state: result.state, code: result.code ?? null, paths, hash });
-  messages.destroy();
-  process.exitCode = result.state === 'completed' ? 0 : 1;
+  for (const event of client.events) {
+    if (!('id' in event) || event.id !== id || !('path' in event) || typeof event.path !== 'string') continue;
+    if (!paths.includes(event.path)) paths.push(event.path);
+  }
+  return paths;
 }
 
-if (role === 'rendezvous') await rendezvous(Number(option('port', '7100')));
-else if (role === 'sender' || role === 'receiver') await peer();
-else {
-  process.stderr.write('usage: transfer-check.js rendezvous|sender|receiver ...\n');
-  process.exitCode = 2;
+/** The first transfer-failed or command error of `client`, as a rejected promise. */
+function failureOf(client: LabClient): Promise<never> {
+  return new Promise((_, reject) => {
+    void client.waitFor('transfer-failed').then((e) => reject(new Error(`${client.user}: transfer-failed ${e.code}: ${e.message}`)));
+    void client.waitFor('error').then((e) => reject(new Error(`${client.user}: error ${e.code}${e.command ? ` (/${e.command})` : ''}: ${e.message}`)));
+    void client.exited.then((code) => reject(new Error(`${client.user}: the client exited early (status ${code})`)));
+  });
 }
+
+async function transfer(receiver: LabClient, sender: LabClient): Promise<Record<string, unknown>> {
+  const started = performance.now();
+  await receiver.waitFor('joined', (e) => e.room.toLowerCase() === 'global');
+  receiver.send(`/create ${room}`);
+  await receiver.waitFor('joined', (e) => e.room === room);
+  await sender.waitFor('joined', (e) => e.room.toLowerCase() === 'global');
+  sender.send(`/join ${room}`);
+  const joined = await sender.waitFor('joined', (e) => e.room === room);
+  if (!joined.users.some((u) => u.toLowerCase() === RECEIVER)) throw new Error(`${RECEIVER} is not in ${room}: ${joined.users.join(', ')}`);
+
+  const downloads = path.join(home, RECEIVER, 'downloads', room);
+  await fs.mkdir(downloads, { recursive: true });
+  sender.send(`/send ${RECEIVER} ${file}`);
+  const offer = await receiver.waitFor('transfer-offer', (e) => e.from.toLowerCase() === SENDER);
+  log(`offer ${offer.id}: ${offer.name}, ${offer.size} bytes`);
+  receiver.send(`/accept ${offer.id} ${downloads}`);
+  const [received, sent] = await Promise.all([
+    receiver.waitFor('transfer-done', (e) => e.id === offer.id),
+    sender.waitFor('transfer-done', (e) => e.id === offer.id),
+  ]);
+  const ms = Math.round(performance.now() - started);
+
+  const expected = await blake2b(file);
+  const hash = await blake2b(received.file);
+  const receiverPaths = pathsOf(receiver, offer.id);
+  const senderPaths = pathsOf(sender, offer.id);
+  const problems: string[] = [];
+  if (hash !== expected) problems.push(`the saved file's hash ${hash.slice(0, 16)}... is not the sent file's ${expected.slice(0, 16)}...`);
+  if (received.hash !== expected || sent.hash !== expected || offer.hash !== expected) problems.push('an event carries another hash than the file');
+  if (path.dirname(received.file) !== downloads) problems.push(`saved as ${received.file}, not in ${downloads}`);
+  for (const [who, paths] of [
+    [RECEIVER, receiverPaths],
+    [SENDER, senderPaths],
+  ] as const) {
+    if (paths.length === 0 || paths.some((p) => p !== expectPath)) problems.push(`${who} reported paths [${paths.join(', ')}], expected only ${expectPath}`);
+  }
+  const result = { id: offer.id, size: received.size, hash, receiverPaths, senderPaths, ms };
+  if (problems.length > 0) throw Object.assign(new Error(problems.join('; ')), { result });
+  return result;
+}
+
+await fs.mkdir(path.join(home, RECEIVER), { recursive: true });
+await fs.mkdir(path.join(home, SENDER), { recursive: true });
+const receiver = new LabClient(RECEIVER, option('receiver-ns'));
+const sender = new LabClient(SENDER, option('sender-ns'));
+let deadline: NodeJS.Timeout | undefined;
+let ok = false;
+try {
+  const result = await Promise.race([
+    transfer(receiver, sender),
+    failureOf(receiver),
+    failureOf(sender),
+    new Promise<never>((_, reject) => {
+      deadline = setTimeout(() => reject(new Error(`no result within ${timeoutMs} ms`)), timeoutMs);
+    }),
+  ]);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  ok = true;
+} catch (error) {
+  const result = (error as { result?: unknown }).result;
+  if (result !== undefined) process.stdout.write(`${JSON.stringify(result)}\n`);
+  log(`failed: ${error instanceof Error ? error.message : String(error)}`);
+  for (const client of [receiver, sender]) {
+    const tail = client.events.slice(-6).map((e) => JSON.stringify(e).slice(0, 240));
+    for (const line of tail) log(`${client.user}: ${line}`);
+  }
+  // Do not wait for transfers that will not end: stop both clients now.
+  receiver.kill();
+  sender.kill();
+} finally {
+  clearTimeout(deadline);
+}
+const codes = await Promise.all([receiver.finish(), sender.finish()]);
+if (ok && codes.some((code) => code !== 0)) {
+  log(`a client exited with status ${codes.join('/')} after the transfer`);
+  ok = false;
+}
+process.exitCode = ok ? 0 : 1;

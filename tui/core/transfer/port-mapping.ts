@@ -181,12 +181,21 @@ function forgetUpnpMapping(gateway: Gateway, internalPort: number): void {
   }
 }
 
+/**
+ * nat-port-mapper 4 takes UPnP's `ttl` in milliseconds but writes NAT-PMP's straight into the
+ * packet as the lifetime in seconds (pmp/gateway.js); passing ms asked routers for an 83-day
+ * lease, which would outlive a crashed client by months (seen in miniupnpd's log in the NAT lab).
+ */
+export function natPmpLifetimeSeconds(ttlMs: number): number {
+  return Math.max(1, Math.ceil(ttlMs / 1000));
+}
+
 async function findNatPmp(port: number, options: PortMappingOptions, signal: AbortSignal, log: (line: string) => void): Promise<FoundGateway> {
   const gatewayAddress = options.gatewayAddress ?? (await defaultGatewayIPv4());
   if (gatewayAddress === null) throw new Error('no default gateway');
   const internalHost = localAddressFacing(gatewayAddress);
   if (internalHost === null) throw new Error('no local IPv4 address');
-  const gateway = pmpNat(gatewayAddress, { autoRefresh: false, ttl: options.ttlMs, description: options.description });
+  const gateway = pmpNat(gatewayAddress, { autoRefresh: false, ttl: natPmpLifetimeSeconds(options.ttlMs), description: options.description });
   (gateway as unknown as NodeJS.EventEmitter).on('error', (error: unknown) => log(`nat-pmp socket error: ${errorText(error)}`));
   const stop = (): Promise<void> => quietly('nat-pmp stop', log, () => gateway.stop({ signal: AbortSignal.timeout(options.timeoutMs) }));
   try {
@@ -203,7 +212,7 @@ async function findNatPmp(port: number, options: PortMappingOptions, signal: Abo
       const mapped = await gateway.map(port, internalHost, {
         protocol: 'TCP',
         externalPort: port,
-        ttl: options.ttlMs,
+        ttl: natPmpLifetimeSeconds(options.ttlMs),
         autoRefresh: false,
         description: options.description,
         signal,
