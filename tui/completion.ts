@@ -6,10 +6,12 @@
  * - The first argument of /whisper (and its aliases) completes a nick in the room; of /join a
  *   room name from the last /chatrooms answer; other arguments complete nicks.
  * - A nick at the start of a line gets `: ` after it (addressing someone), elsewhere a space.
- * - The first argument of /accept, /reject and /cancel completes a transfer id.
- * - The second argument of /send (and of /accept) completes a local path, from the `paths`
- *   source (the caller lists the folder; a folder comes back with its `/`, and nothing is
- *   added after it so Tab can go on into it).
+ * - The first argument of /accept, /reject and /cancel completes a transfer id; of /download
+ *   a room file id (from the last /files answer and own uploads).
+ * - The argument of /upload and the second argument of /send complete a local path, from the
+ *   `paths` source (the caller lists the folder; a folder comes back with its `/`, and nothing
+ *   is added after it so Tab can go on into it). The DIR of /accept and /download completes
+ *   folders only.
  *
  * Matching ignores case, as user and room names do on the relay. Pure: no I/O.
  */
@@ -29,13 +31,22 @@ export interface CompletionSources {
   transferIds?: readonly string[];
   /** Commands whose first argument is a transfer id (`accept`, `reject`, `cancel`), without the slash. */
   transferArgCommands?: readonly string[];
-  /** Commands whose second argument is a local path (`send`, `accept`), without the slash. */
+  /** Commands whose second argument is a local path (`send`, `accept`, `download`), without the slash. */
   pathArgCommands?: readonly string[];
+  /** Commands whose first argument is a local path (`upload`), without the slash. */
+  firstPathArgCommands?: readonly string[];
+  /** Commands whose path argument is a folder (`accept`, `download`): only folders are offered. */
+  folderArgCommands?: readonly string[];
+  /** Room file ids (the current room's, as last listed) for /download. */
+  fileIds?: readonly string[];
+  /** Commands whose first argument is a room file id (`download`), without the slash. */
+  fileArgCommands?: readonly string[];
   /**
-   * Local paths starting with `word` (as typed, `~/` allowed): folders end with `/`. Absent:
-   * no path completion.
+   * Local paths starting with `word` (as typed, `~/` allowed): folders end with `/`;
+   * `foldersOnly` asks for folders alone (others are filtered out anyway). Absent: no path
+   * completion.
    */
-  paths?: (word: string) => readonly string[];
+  paths?: (word: string, options?: { foldersOnly?: boolean }) => readonly string[];
 }
 
 export interface CompletionResult {
@@ -48,7 +59,7 @@ export interface CompletionResult {
   index: number;
 }
 
-export type CompletionKind = 'command' | 'nick' | 'room' | 'path' | 'transfer';
+export type CompletionKind = 'command' | 'nick' | 'room' | 'path' | 'transfer' | 'file';
 
 export interface CompletionTarget {
   kind: CompletionKind;
@@ -58,19 +69,31 @@ export interface CompletionTarget {
   word: string;
   /** What follows an inserted match. */
   suffix: string;
+  /** A path that must be a folder (the DIR of /accept and /download). */
+  foldersOnly?: true;
 }
 
 const DEFAULT_USER_ARG = ['whisper', 'w', 'msg'];
 const DEFAULT_ROOM_ARG = ['join'];
-const DEFAULT_PATH_ARG = ['send', 'accept'];
+const DEFAULT_PATH_ARG = ['send', 'accept', 'download'];
+const DEFAULT_FIRST_PATH_ARG = ['upload'];
+const DEFAULT_FOLDER_ARG = ['accept', 'download'];
 const DEFAULT_TRANSFER_ARG = ['accept', 'reject', 'cancel'];
+const DEFAULT_FILE_ARG = ['download'];
+
+type TargetSources = Pick<
+  CompletionSources,
+  'userArgCommands' | 'roomArgCommands' | 'pathArgCommands' | 'firstPathArgCommands' | 'folderArgCommands' | 'transferArgCommands' | 'fileArgCommands'
+>;
+
+function pathTarget(command: string, start: number, end: number, word: string, sources: TargetSources): CompletionTarget {
+  const target: CompletionTarget = { kind: 'path', start, end, word, suffix: '' };
+  if ((sources.folderArgCommands ?? DEFAULT_FOLDER_ARG).includes(command)) target.foldersOnly = true;
+  return target;
+}
 
 /** Works out what the word before `cursor` is and what kind of thing completes it. */
-export function completionTarget(
-  line: string,
-  cursor: number,
-  sources: Pick<CompletionSources, 'userArgCommands' | 'roomArgCommands' | 'pathArgCommands' | 'transferArgCommands'> = {},
-): CompletionTarget {
+export function completionTarget(line: string, cursor: number, sources: TargetSources = {}): CompletionTarget {
   const at = Math.max(0, Math.min(cursor, line.length));
   let start = at;
   while (start > 0 && !/\s/.test(line[start - 1])) start -= 1;
@@ -84,13 +107,15 @@ export function completionTarget(
   const before = line.slice(0, start);
   const secondArg = /^\/(\S+)\s+\S+\s+$/.exec(before);
   if (secondArg && (sources.pathArgCommands ?? DEFAULT_PATH_ARG).includes(secondArg[1].toLowerCase())) {
-    return { kind: 'path', start, end, word, suffix: '' };
+    return pathTarget(secondArg[1].toLowerCase(), start, end, word, sources);
   }
   const firstArg = /^\/(\S+)\s+$/.exec(before);
   if (firstArg) {
     const name = firstArg[1].toLowerCase();
+    if ((sources.firstPathArgCommands ?? DEFAULT_FIRST_PATH_ARG).includes(name)) return pathTarget(name, start, end, word, sources);
     if ((sources.roomArgCommands ?? DEFAULT_ROOM_ARG).includes(name)) return { kind: 'room', start, end, word, suffix: ' ' };
     if ((sources.transferArgCommands ?? DEFAULT_TRANSFER_ARG).includes(name)) return { kind: 'transfer', start, end, word, suffix: ' ' };
+    if ((sources.fileArgCommands ?? DEFAULT_FILE_ARG).includes(name)) return { kind: 'file', start, end, word, suffix: ' ' };
     if ((sources.userArgCommands ?? DEFAULT_USER_ARG).includes(name)) return { kind: 'nick', start, end, word, suffix: ' ' };
   }
   return { kind: 'nick', start, end, word, suffix: start === 0 ? ': ' : ' ' };
@@ -126,14 +151,16 @@ function candidatesFor(kind: CompletionKind, sources: CompletionSources): readon
       return [];
     case 'transfer':
       return sources.transferIds ?? [];
+    case 'file':
+      return sources.fileIds ?? [];
   }
 }
 
 /** Matches for a target: paths come from the caller's lister (case matters there), the rest by prefix. */
 function matchesOf(target: CompletionTarget, sources: CompletionSources): string[] {
   if (target.kind === 'path') {
-    const found = sources.paths?.(target.word) ?? [];
-    return [...new Set(found.filter((p) => p.startsWith(target.word)))].sort();
+    const found = sources.paths?.(target.word, target.foldersOnly ? { foldersOnly: true } : undefined) ?? [];
+    return [...new Set(found.filter((p) => p.startsWith(target.word) && (!target.foldersOnly || p.endsWith('/'))))].sort();
   }
   return matchesFor(target.word, candidatesFor(target.kind, sources));
 }

@@ -3,12 +3,13 @@ import os from 'node:os';
 import path from 'node:path';
 
 /**
- * Local paths for Tab completion after `/send USER ` and `/accept ID `: the entries of the
- * folder named by what was typed so far that start with its last part. Folders come back
- * with a trailing `/`. Synchronous on purpose (one small readdir per Tab press); hidden
- * entries only when the typed part starts with a dot; at most `limit` results.
+ * Local paths for Tab completion after `/send USER `, `/upload `, `/accept ID ` and
+ * `/download ID `: the entries of the folder named by what was typed so far that start with
+ * its last part. Folders come back with a trailing `/`; with `foldersOnly` (a DIR argument)
+ * nothing else does. Synchronous on purpose (one small readdir per Tab press); hidden entries
+ * only when the typed part starts with a dot; at most `limit` results.
  */
-export function listPathCompletions(word: string, options: { cwd?: string; home?: string; limit?: number } = {}): string[] {
+export function listPathCompletions(word: string, options: { cwd?: string; home?: string; limit?: number; foldersOnly?: boolean } = {}): string[] {
   const cwd = options.cwd ?? process.cwd();
   const home = options.home ?? os.homedir();
   const limit = options.limit ?? 200;
@@ -39,6 +40,7 @@ export function listPathCompletions(word: string, options: { cwd?: string; home?
         isDir = false;
       }
     }
+    if (!isDir && options.foldersOnly === true) continue;
     out.push(typedDir + entry.name + (isDir ? '/' : ''));
     if (out.length >= limit) break;
   }

@@ -3,7 +3,7 @@ import { ChatError } from '../shared/errors.js';
 import { nameKey } from '../shared/names.js';
 import { TabCompleter, type CompletionSources } from './completion.js';
 import { ChatClient, type ChatClientOptions } from './core/client.js';
-import { parseCommandLine, type CommandRegistry } from './core/commands.js';
+import { parseCommandLine, type Command, type CommandRegistry } from './core/commands.js';
 import type { ChatEvent } from './core/events.js';
 import { InputHistory } from './input-history.js';
 import { listPathCompletions } from './path-completion.js';
@@ -204,8 +204,9 @@ export class ChatSession {
       commands: this.registry.names(),
       nicks: this.model.users.filter((u) => nameKey(u) !== own),
       rooms,
-      paths: (word) => listPathCompletions(word),
+      paths: (word, options) => listPathCompletions(word, options),
       transferIds: [...this.model.transfers.keys()],
+      fileIds: this.model.roomFileIds(),
     };
   }
 
@@ -371,6 +372,10 @@ export class ChatSession {
     }
     this.editor.take();
     this.history.push(line);
+    if (name === 'upload' || name === 'download') {
+      this.runRoomFileCommand(client, parsed.command, name, parsed.args);
+      return;
+    }
     parsed.command.run(client, parsed.args).then(
       (result: unknown) => {
         if (name === 'ping' && typeof result === 'number') {
@@ -381,6 +386,33 @@ export class ChatSession {
       (error: unknown) => {
         const e = describe(error);
         this.model.error(e.code, e.message, name);
+        this.scheduleDraw();
+      },
+    );
+  }
+
+  /**
+   * /upload and /download: a line when it starts and a status-bar item while it runs (the
+   * core reports no progress for room files, only the end); the result line comes from the
+   * core's event (`file-uploaded`, `file-downloaded`), a failure is shown here with a hint.
+   */
+  private runRoomFileCommand(client: ChatClient, command: Command<any>, name: 'upload' | 'download', args: unknown): void {
+    let job: number;
+    if (name === 'upload') {
+      job = this.model.startUpload(args as string);
+    } else {
+      const { id, dir } = args as { id: string; dir?: string };
+      job = this.model.startDownload(id, dir ?? client.transfers.downloadDir);
+    }
+    this.scheduleDraw();
+    command.run(client, args).then(
+      () => {
+        this.model.finishRoomFile(job);
+        this.scheduleDraw();
+      },
+      (error: unknown) => {
+        const e = describe(error);
+        this.model.roomFileFailed(job, e.code, e.message);
         this.scheduleDraw();
       },
     );

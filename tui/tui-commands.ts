@@ -54,7 +54,7 @@ export function createTuiCommands(): CommandRegistry {
 
 /** Keys that are not commands, for /help. */
 export const KEY_HELP = [
-  'Tab / Shift-Tab  complete a command or nick (again to cycle); a file after /send USER, an id after /accept',
+  'Tab / Shift-Tab  complete a command or nick (again to cycle); a path after /send USER or /upload, an id after /accept or /download',
   'Up / Down        walk the input history',
   'PgUp / PgDn      scroll the messages',
   'Ctrl-A/E/U/K/W   line start / end, delete to start / to end / word',

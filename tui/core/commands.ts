@@ -199,7 +199,7 @@ function oneTransfer(name: string, help: string, run: (client: ChatClient, id: s
 const upload: Command<string> = {
   name: 'upload',
   usage: '/upload PATH',
-  help: 'store a file on the relay for your current room (members can /download it for a week)',
+  help: 'store a file on the relay for your room; members see it in /files until it expires',
   parse(args) {
     const file = pathArg(args);
     if (file === '') throw usage(upload);
@@ -211,7 +211,7 @@ const upload: Command<string> = {
 const download: Command<{ id: string; dir?: string }> = {
   name: 'download',
   usage: '/download ID [DIR]',
-  help: 'fetch a file of your room listed by /files into DIR (default: as for /accept)',
+  help: 'fetch a file (ID from /files) into DIR, default ~/Downloads or the working folder',
   parse(args) {
     const match = /^\s*(\S+)(?:\s+(.*\S.*))?\s*$/s.exec(args);
     if (!match || !/^[0-9a-f]{8,32}$/.test(match[1])) throw usage(download, 'ID is a file id from /files');
@@ -242,7 +242,7 @@ export function createCommandRegistry(): CommandRegistry {
     .add(oneTransfer('cancel', 'stop a file transfer, either way (a partial file is removed)', async (c, id) => c.cancelTransfer(id)))
     .add(noArgs('transfers', [], 'list file transfers: state, path (direct, lan, relay), progress, speed', async (c) => c.listTransfers()))
     .add(upload)
-    .add(noArgs('files', [], "list the files stored on the relay for your room", (c) => c.listFiles()))
+    .add(noArgs('files', [], 'list the files stored for your room: id, size, age, who, name', (c) => c.listFiles()))
     .add(download)
     .add(noArgs('ping', [], 'measure the round-trip time to the relay', (c) => c.ping()))
     .add(noArgs('exit', ['quit'], 'leave once everything you sent is stored', (c) => c.exit()));

@@ -3,6 +3,7 @@ import { nickColour } from '../nick-colour.js';
 import type { ConnectionStatus, PendingLine, RoomBuffer, RoomEntry, ScrollAnchor, ViewLine, ViewModel } from './state.js';
 import { COLOURS, bg, bold, fg, inverse, underline } from './style.js';
 import { fitWidth, padToWidth, textWidth } from './text-width.js';
+import { formatRoomFileJob } from './room-files-format.js';
 import { formatTransferLine } from './transfer-format.js';
 import { wrapText } from './wrap.js';
 
@@ -350,11 +351,11 @@ export function renderStatus(model: ViewModel, width: number, now: number): stri
   const label = connectionLabel(status, now);
   const colour = status.phase === 'online' ? COLOURS.ok : status.phase === 'offline' ? COLOURS.bad : COLOURS.warn;
   const parts = [`${status.user}@${model.current.name}`, status.server, shortFingerprint(status.fingerprint), formatRtt(status.rttMs)];
-  // Running file transfers: the newest one in full, and how many more.
-  const transfers = [...model.transfers.values()];
-  if (transfers.length > 0) {
-    const more = transfers.length > 1 ? ` (+${transfers.length - 1})` : '';
-    parts.push(formatTransferLine(transfers[transfers.length - 1]) + more);
+  // Running file transfers and room file uploads/downloads: the newest one in full, and how many more.
+  const running = [...[...model.transfers.values()].map(formatTransferLine), ...[...model.roomFileJobs.values()].map(formatRoomFileJob)];
+  if (running.length > 0) {
+    const more = running.length > 1 ? ` (+${running.length - 1})` : '';
+    parts.push(running[running.length - 1] + more);
   }
   const plainRest = ' │ ' + parts.join(' │ ');
   const labelText = `[${label}]`;

@@ -1,6 +1,7 @@
 import { GLOBAL_ROOM, nameKey } from '../../shared/names.js';
-import type { ChatEvent, ChatMessage, RoomInfo } from '../core/events.js';
+import type { ChatEvent, ChatMessage, RoomFileEntry, RoomInfo } from '../core/events.js';
 import { safeLine, stripControls } from '../sanitize.js';
+import { readableBytes, roomFileHint, roomFilesTable, type RoomFileJob } from './room-files-format.js';
 import { formatBytes, formatSpeed, shortId, type TransferLine } from './transfer-format.js';
 
 /**
@@ -158,8 +159,16 @@ export class ViewModel {
   advisories: Advisory[] = [];
   /** File transfers still running (the status bar shows them), by id; sanitized. */
   readonly transfers = new Map<string, TransferLine>();
+  /**
+   * Room files known per room key (from the last /files answer and own uploads since), by
+   * file id; sanitized. For Tab completion of /download ids and for naming a download.
+   */
+  readonly roomFiles = new Map<string, Map<string, RoomFileEntry>>();
+  /** Room file uploads and downloads under way (the status bar shows them), by job number. */
+  readonly roomFileJobs = new Map<number, RoomFileJob>();
 
   private nextLineId = 1;
+  private nextJob = 1;
   private readonly maxLines: number;
   private readonly now: () => number;
 
@@ -268,6 +277,57 @@ export class ViewModel {
 
   removePending(id: number): void {
     this.pending = this.pending.filter((p) => p.id !== id);
+  }
+
+  // ---- room files (/upload, /download; the core reports their end only) --------------------
+
+  /** Ids of the current room's files as last seen (for Tab after /download). */
+  roomFileIds(): string[] {
+    return [...(this.roomFiles.get(this.currentKey)?.keys() ?? [])];
+  }
+
+  private knownRoomFile(fileId: string): RoomFileEntry | undefined {
+    for (const files of this.roomFiles.values()) {
+      const found = files.get(fileId);
+      if (found) return found;
+    }
+    return undefined;
+  }
+
+  /** `/upload PATH` was sent: a line saying so and a status-bar item until `finishRoomFile`. Returns the job. */
+  startUpload(file: string): number {
+    const name = safeLine(file.split(/[\\/]/).filter((part) => part !== '').pop() ?? file);
+    const job: RoomFileJob = { job: this.nextJob++, direction: 'up', name, room: this.current.name };
+    this.roomFileJobs.set(job.job, job);
+    this.system(`uploading ${name} to the relay for ${job.room}…`);
+    return job.job;
+  }
+
+  /** `/download ID [DIR]` was sent: a line saying where to, and a status-bar item. `folder`: where it will be saved. */
+  startDownload(fileId: string, folder: string): number {
+    const id = safeLine(fileId);
+    const known = this.knownRoomFile(id);
+    const job: RoomFileJob = { job: this.nextJob++, direction: 'down', name: known?.name ?? id, room: this.current.name, fileId: id };
+    this.roomFileJobs.set(job.job, job);
+    const what = known ? `${known.name} (${formatBytes(known.size)}, id ${id})` : `file ${id}`;
+    this.system(`downloading ${what} into ${safeLine(folder)}…`);
+    return job.job;
+  }
+
+  /** The upload or download ended (its event gave the result line): off the status bar. */
+  finishRoomFile(job: number): void {
+    this.roomFileJobs.delete(job);
+  }
+
+  /** The upload or download failed: an error line with the code and what to do about it. */
+  roomFileFailed(job: number, code: string, message: string): void {
+    const found = this.roomFileJobs.get(job);
+    this.roomFileJobs.delete(job);
+    const command = found?.direction === 'up' ? 'upload' : 'download';
+    const subject = found === undefined ? '' : found.direction === 'up' ? ` ${found.name}` : ` ${found.fileId ?? found.name}`;
+    const hint = roomFileHint(command, code);
+    const text = `/${command}${subject} failed: ${readableBytes(safeLine(message))}${hint !== '' ? `; ${hint}` : ''} (${safeLine(code)})`;
+    this.append(this.current, { time: this.now(), kind: 'error', text });
   }
 
   // ---- rooms and users --------------------------------------------------------------------
@@ -581,6 +641,37 @@ export class ViewModel {
           lines.push(`  ${shortId(safeLine(t.id))}  ${safeLine(t.name)} ${arrow}: ${safeLine(t.state)}${code}${via}, ${progress}${speed}`);
         }
         this.append(this.current, { time: now, kind: 'system', text: lines.join('\n') });
+        break;
+      }
+      case 'file-uploaded': {
+        const name = safeLine(event.name);
+        const fileId = safeLine(event.fileId);
+        // The job of this upload (oldest first, by name) says which room it was for.
+        const job = [...this.roomFileJobs.values()].find((j) => j.direction === 'up' && j.name === name);
+        const room = job?.room ?? this.current.name;
+        const roomKey = nameKey(room);
+        const files = this.roomFiles.get(roomKey) ?? new Map<string, RoomFileEntry>();
+        files.set(fileId, { id: fileId, name, size: event.size, hash: '', from: this.status.user, time: now });
+        this.roomFiles.set(roomKey, files);
+        this.system(`stored ${name} (${formatBytes(event.size)}) on the relay for ${room}: file id ${fileId}; members of ${room} fetch it with /download ${fileId}`);
+        break;
+      }
+      case 'files': {
+        const room = safeLine(event.room);
+        const files = new Map<string, RoomFileEntry>();
+        for (const f of event.files) {
+          const id = safeLine(f.id);
+          files.set(id, { id, name: safeLine(f.name), size: f.size, hash: safeLine(f.hash), from: safeLine(f.from), time: f.time });
+        }
+        this.roomFiles.set(nameKey(room), files);
+        this.append(this.current, { time: now, kind: 'system', text: roomFilesTable(event.room, event.files, now).join('\n') });
+        break;
+      }
+      case 'file-downloaded': {
+        const fileId = safeLine(event.fileId);
+        const known = this.knownRoomFile(fileId);
+        const what = known ? `${known.name} (${formatBytes(known.size)}, id ${fileId})` : `file ${fileId}`;
+        this.system(`downloaded ${what}: saved as ${safeLine(event.path)}; hash verified (BLAKE2b ${safeLine(event.hash).slice(0, 16)}…)`);
         break;
       }
       default: {
