@@ -50,6 +50,8 @@ export class ChatHost {
   private readonly floodBuckets = new WeakMap<RelayConnection, TokenBucket>();
   private readonly pipes: PipeBroker;
   private readonly held: HeldMessages;
+  /** Users whose connection dropped, still listed in their room until they resume or the grace ends. */
+  private readonly away = new Map<string, { room: Room; timer: NodeJS.Timeout }>();
   readonly files: RoomFiles;
 
   constructor(private readonly options: HostOptions) {
@@ -128,11 +130,55 @@ export class ChatHost {
   /** The one place a connection leaves the chat (socket closed, replaced or exited). */
   disconnected(connection: RelayConnection, how: 'lost' | 'exit' | 'replaced' = 'lost'): void {
     const roomKey = connection.room?.key;
-    this.leaveCurrentRoom(connection);
-    if (connection.userKey && this.online.get(connection.userKey) === connection) {
+    const current = connection.userKey !== '' && this.online.get(connection.userKey) === connection;
+    if (how === 'lost' && current && this.options.limits.presenceGraceMs > 0) this.stepAway(connection);
+    else this.leaveCurrentRoom(connection);
+    if (current) {
       this.online.delete(connection.userKey);
       if (how === 'lost') this.held.noteGone(connection.userKey, roomKey);
     }
+  }
+
+  /**
+   * A dropped connection leaves its room quietly: the user stays listed for `presenceGraceMs`
+   * and a resume within it returns without a word to the room. Only when the grace ends is the
+   * room told the user left. Flaky links do not spam rooms with leave/join pairs, and a mass
+   * reconnect (a relay or network blip) costs no presence broadcast at all.
+   */
+  private stepAway(connection: RelayConnection): void {
+    const room = connection.room;
+    if (!room) return;
+    connection.room = undefined;
+    if (room.members.get(connection.userKey) !== connection) return;
+    room.members.delete(connection.userKey);
+    const { userKey, userName } = connection;
+    this.comeBack(userKey);
+    room.away.set(userKey, userName);
+    const timer = setTimeout(() => {
+      if (this.away.get(userKey)?.timer !== timer) return;
+      this.away.delete(userKey);
+      this.announceLeave(room, userKey, userName);
+    }, this.options.limits.presenceGraceMs);
+    timer.unref();
+    this.away.set(userKey, { room, timer });
+  }
+
+  /** Ends a user's grace: returns the room they were away from (no longer listed there), if any. */
+  private comeBack(userKey: string): Room | undefined {
+    const entry = this.away.get(userKey);
+    if (!entry) return undefined;
+    clearTimeout(entry.timer);
+    this.away.delete(userKey);
+    entry.room.away.delete(userKey);
+    return entry.room;
+  }
+
+  /** Tells a room a user left (unless they are in it again) and ends it if that emptied it. */
+  private announceLeave(room: Room, userKey: string, userName: string): void {
+    room.away.delete(userKey);
+    if (room.members.has(userKey)) return;
+    room.broadcast(encodeControl({ t: 'presence', room: room.name, user: userName, event: 'leave' }));
+    if (this.rooms.endIfEmpty(room)) this.options.log(`room ${room.name} ended`);
   }
 
   // ---- session ---------------------------------------------------------------------------
@@ -317,7 +363,7 @@ export class ChatHost {
     const name = validateRoomName(message.room);
     if (this.rooms.get(name)) throw new ChatError('E_ROOM_EXISTS', `the room ${name} exists; /join ${name}`);
     const room = await this.rooms.open(name);
-    if (room.members.size > 0) throw new ChatError('E_ROOM_EXISTS', `the room ${name} exists; /join ${name}`);
+    if (room.size > 0) throw new ChatError('E_ROOM_EXISTS', `the room ${name} exists; /join ${name}`);
     this.options.log(`room ${room.name} created by ${connection.userName}`);
     await this.enterRoom(connection, room, message.id);
   }
@@ -345,7 +391,7 @@ export class ChatHost {
 
   private listRooms(connection: RelayConnection, message: ClientMessageOf<'rooms'>): void {
     this.requireGlobal(connection, '/chatrooms');
-    const rooms = this.rooms.chatrooms().map((room) => ({ name: room.name, members: room.members.size }));
+    const rooms = this.rooms.chatrooms().map((room) => ({ name: room.name, members: room.size }));
     connection.send({ t: 'rooms', re: message.id, rooms });
   }
 
@@ -389,7 +435,10 @@ export class ChatHost {
       hasMore = missed.hasMore || (newer.length > 0 && newer[0].seq > lastRead + 1);
     }
     this.leaveCurrentRoom(connection);
-    room.broadcast(encodeControl({ t: 'presence', room: room.name, user: connection.userName, event: 'join' }));
+    const awayFrom = this.comeBack(connection.userKey);
+    if (awayFrom && awayFrom !== room) this.announceLeave(awayFrom, connection.userKey, connection.userName);
+    // Back in the room they dropped from: nobody saw them leave, so nobody hears them join.
+    if (awayFrom !== room) room.broadcast(encodeControl({ t: 'presence', room: room.name, user: connection.userName, event: 'join' }));
     room.members.set(connection.userKey, connection);
     connection.room = room;
     connection.send({ t: 'joined', re, room: room.name, users: room.userNames(), history: history.map(toWire), hasMore });
@@ -401,9 +450,7 @@ export class ChatHost {
     connection.room = undefined;
     if (room.members.get(connection.userKey) !== connection) return;
     room.members.delete(connection.userKey);
-    room.broadcast(encodeControl({ t: 'presence', room: room.name, user: connection.userName, event: 'leave' }));
-    if (room.members.size === 0 && !room.isGlobal) this.options.log(`room ${room.name} ended`);
-    this.rooms.endIfEmpty(room);
+    this.announceLeave(room, connection.userKey, connection.userName);
   }
 
   // ---- messages --------------------------------------------------------------------------
@@ -595,6 +642,8 @@ export class ChatHost {
   closePipes(): void {
     this.pipes.closeAll();
     this.files.close();
+    for (const { timer } of this.away.values()) clearTimeout(timer);
+    this.away.clear();
   }
 
   private async history(connection: RelayConnection, message: ClientMessageOf<'history'>): Promise<void> {

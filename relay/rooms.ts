@@ -16,6 +16,11 @@ export interface RoomMember {
 export class Room {
   readonly key: string;
   readonly members = new Map<string, RoomMember>();
+  /**
+   * Users whose connection dropped a moment ago, by key (their display name): still listed,
+   * sent nothing, announced as gone only when their grace ends without a resume.
+   */
+  readonly away = new Map<string, string>();
   private readonly recentMessages: StoredMessage[];
 
   constructor(readonly name: string, recent: StoredMessage[], private readonly recentCapacity: number) {
@@ -42,8 +47,18 @@ export class Room {
     if (this.recentMessages.length > this.recentCapacity) this.recentMessages.shift();
   }
 
+  /** Members and users away for a moment, sorted. */
   userNames(): string[] {
-    return [...this.members.values()].map((member) => member.userName).sort((a, b) => a.localeCompare(b));
+    const names = [...this.members.values()].map((member) => member.userName);
+    for (const [key, name] of this.away) if (!this.members.has(key)) names.push(name);
+    return names.sort((a, b) => a.localeCompare(b));
+  }
+
+  /** Members plus users away for a moment. */
+  get size(): number {
+    let size = this.members.size;
+    for (const key of this.away.keys()) if (!this.members.has(key)) size += 1;
+    return size;
   }
 
   /** Sends one encoded frame to every member except `exceptKey`. */
@@ -117,9 +132,11 @@ export class RoomRegistry {
     return room;
   }
 
-  /** Ends a chatroom that has no members left. */
-  endIfEmpty(room: Room): void {
-    if (!room.isGlobal && room.members.size === 0 && this.live.get(room.key) === room) this.live.delete(room.key);
+  /** Ends a chatroom that has no members left (nor anyone away for a moment); true if it ended now. */
+  endIfEmpty(room: Room): boolean {
+    if (room.isGlobal || room.size > 0 || this.live.get(room.key) !== room) return false;
+    this.live.delete(room.key);
+    return true;
   }
 
   /** Allocates the next sequence id of a room (ids survive the room's end and relay restarts). */

@@ -46,6 +46,12 @@ export const DEFAULT_LIMITS = {
   recentIdsPerUser: 1024,
   /** Whispers and transfer signals for a user whose connection dropped are held this long. */
   sealedHoldMs: 60_000,
+  /**
+   * A user whose connection dropped stays listed in their room this long; resuming within it
+   * is silent, and only after it does the room hear they left. Matches `sealedHoldMs`, so
+   * whispers to such a user are held, not refused. 0: announce the leave at once.
+   */
+  presenceGraceMs: 60_000,
   /** ... and at most this many per user. */
   sealedHoldPerUser: 64,
   /** A relay pipe ticket must be used within this. */

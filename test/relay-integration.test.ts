@@ -416,7 +416,8 @@ const held = suite('relay holds sealed messages briefly');
 
 held('a whisper to someone whose connection just dropped is held and delivered when they resume', async () => {
   const dir = await tempDir();
-  const relay = await testRelay(dir.path, { limits: { sealedHoldMs: 60_000 } });
+  // No presence grace: the leave shows when the relay noticed the drop.
+  const relay = await testRelay(dir.path, { limits: { sealedHoldMs: 60_000, presenceGraceMs: 0 } });
   const ann = await WireClient.session(relay.port, 'ann');
   const bob = await WireClient.session(relay.port, 'bob');
   const session = bob.received.find((m) => m.t === 'session');
@@ -446,7 +447,7 @@ held('a whisper to someone whose connection just dropped is held and delivered w
 
 held('nothing is held past the hold time', async () => {
   const dir = await tempDir();
-  const relay = await testRelay(dir.path, { limits: { sealedHoldMs: 1 } });
+  const relay = await testRelay(dir.path, { limits: { sealedHoldMs: 1, presenceGraceMs: 0 } });
   const ann = await WireClient.session(relay.port, 'ann');
   const bob = await WireClient.session(relay.port, 'bob');
   const gone = ann.waitFor((m) => m.t === 'presence' && m.user === 'bob' && m.event === 'leave');
@@ -460,3 +461,99 @@ held('nothing is held past the hold time', async () => {
 });
 
 held.run();
+
+const grace = suite('relay presence grace after a dropped connection');
+
+/** A session in `room` (created by the first caller), its token, and the relay's answer to /join. */
+async function inRoom(port: number, user: string, room: string, create: boolean): Promise<{ client: WireClient; token: string }> {
+  const client = await WireClient.session(port, user);
+  const session = client.received.find((m) => m.t === 'session');
+  await client.request(create ? { t: 'create', id: 'c', room } : { t: 'join', id: 'j', room });
+  return { client, token: session?.t === 'session' ? session.token : '' };
+}
+
+async function resumeInto(port: number, user: string, token: string, room: string): Promise<{ client: WireClient; users: string[] }> {
+  const client = await WireClient.open(port);
+  await client.hello();
+  const joined = client.next('joined');
+  client.send({ t: 'resume', id: 'r', user, token, room, proof: await client.resumeProof(user) });
+  return { client, users: (await joined).users };
+}
+
+/** Waits (bounded) until the relay has seen connections close down to `count`. */
+async function untilConnections(relay: RunningRelay, count: number): Promise<void> {
+  for (let waited = 0; relay.connectionCount > count; waited += 10) {
+    if (waited > 5_000) throw new Error(`the relay still has ${relay.connectionCount} connections`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+const presenceOf = (client: WireClient, user: string) =>
+  client.received.filter((m) => m.t === 'presence' && m.user === user).map((m) => (m.t === 'presence' ? m.event : ''));
+
+grace('a resume within the grace is silent: the room hears neither leave nor join, and lists the user throughout', async () => {
+  const dir = await tempDir();
+  const relay = await testRelay(dir.path, { limits: { presenceGraceMs: 60_000 } });
+  const ann = await inRoom(relay.port, 'ann', 'dev', true);
+  const bob = await inRoom(relay.port, 'bob', 'dev', false);
+  bob.client.close();
+  await untilConnections(relay, 1);
+  const listed = await ann.client.request({ t: 'users', id: 'u1' });
+  assert.equal(listed.t === 'users' && listed.users, ['ann', 'bob']);
+  const watcher = await WireClient.session(relay.port, 'cat');
+  const rooms = await watcher.request({ t: 'rooms', id: 'r1' });
+  assert.equal(rooms.t === 'rooms' && rooms.rooms, [{ name: 'dev', members: 2 }]);
+  const back = await resumeInto(relay.port, 'bob', bob.token, 'dev');
+  assert.equal(back.users, ['ann', 'bob']);
+  // A message after the resume reaches bob, and ann saw no presence of bob beyond his first join.
+  const seen = back.client.waitFor((m) => m.t === 'message' && m.text === 'welcome back');
+  await ann.client.request({ t: 'say', id: 's1', text: 'welcome back' });
+  await seen;
+  assert.equal(presenceOf(ann.client, 'bob'), ['join']);
+  for (const client of [ann.client, back.client, watcher]) client.close();
+  await relay.close();
+  await dir.remove();
+});
+
+grace('when the grace ends without a resume the room hears the leave, and an empty chatroom ends then', async () => {
+  const dir = await tempDir();
+  const relay = await testRelay(dir.path, { limits: { presenceGraceMs: 150 } });
+  const ann = await inRoom(relay.port, 'ann', 'dev', true);
+  const bob = await inRoom(relay.port, 'bob', 'dev', false);
+  const left = ann.client.waitFor((m) => m.t === 'presence' && m.user === 'bob' && m.event === 'leave');
+  bob.client.close();
+  await left;
+  const listed = await ann.client.request({ t: 'users', id: 'u1' });
+  assert.equal(listed.t === 'users' && listed.users, ['ann']);
+  // The last member drops: the room lives on through the grace, then ends.
+  ann.client.close();
+  await untilConnections(relay, 0);
+  const watcher = await WireClient.session(relay.port, 'cat');
+  const during = await watcher.request({ t: 'rooms', id: 'r1' });
+  assert.equal(during.t === 'rooms' && during.rooms, [{ name: 'dev', members: 1 }]);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const after = await watcher.request({ t: 'rooms', id: 'r2' });
+  assert.equal(after.t === 'rooms' && after.rooms, []);
+  watcher.close();
+  await relay.close();
+  await dir.remove();
+});
+
+grace('a fresh login after a drop announces the leave from the old room and the join in global', async () => {
+  const dir = await tempDir();
+  const relay = await testRelay(dir.path, { limits: { presenceGraceMs: 60_000 } });
+  const ann = await inRoom(relay.port, 'ann', 'dev', true);
+  const bob = await inRoom(relay.port, 'bob', 'dev', false);
+  const watcher = await WireClient.session(relay.port, 'cat');
+  bob.client.close();
+  await untilConnections(relay, 2);
+  const left = ann.client.waitFor((m) => m.t === 'presence' && m.user === 'bob' && m.event === 'leave');
+  const joinedGlobal = watcher.waitFor((m) => m.t === 'presence' && m.user === 'bob' && m.event === 'join');
+  const again = await WireClient.session(relay.port, 'bob', undefined, false);
+  await Promise.all([left, joinedGlobal]);
+  for (const client of [ann.client, watcher, again]) client.close();
+  await relay.close();
+  await dir.remove();
+});
+
+grace.run();

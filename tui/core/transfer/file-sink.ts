@@ -3,6 +3,12 @@ import { ChatError } from '../../../shared/errors.js';
 import type { WorkerReply, WorkerRequest } from './file-worker-protocol.js';
 
 const WORKER_URL = new URL('./file-worker.js', import.meta.url);
+/**
+ * The worker keeps almost nothing on its heap (file bytes live in the shared ring or in one
+ * 1 MiB read buffer), so small V8 generations: the defaults let a thread's heap grow by tens
+ * of MB, which counts against a receiver's memory.
+ */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 };
 
 /**
  * Received bytes go to the worker in batches of at least this much: TLS hands data over in
@@ -17,7 +23,7 @@ type Pending = { resolve: (reply: WorkerReply) => void; reject: (error: ChatErro
 
 /** One file worker thread and an ordered request/reply queue over it. */
 class FileWorker {
-  private readonly worker = new Worker(WORKER_URL);
+  private readonly worker = new Worker(WORKER_URL, { resourceLimits: WORKER_LIMITS });
   private readonly waiting: Pending[] = [];
   private failure: ChatError | null = null;
   private terminated = false;
