@@ -2,6 +2,8 @@
  * Worker thread of the PasswordHasher pool (relay/passwords.ts): argon2id through libsodium,
  * loaded once per worker, one job at a time, so hashing never stalls the relay's event loop.
  */
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import sodium from 'libsodium-wrappers-sumo';
 
@@ -20,6 +22,20 @@ export interface HashWorkerData {
 
 const port = parentPort;
 if (port === null) throw new Error('hash-worker.js runs only as a worker thread');
+
+/**
+ * Hashing yields to the event loop: this thread runs at a lower scheduling priority, so on a
+ * small machine a burst of logins (argon2id is meant to take a core for ~0.1 s each) delays
+ * chat by less. Linux lets a thread renice itself by its thread id (/proc/thread-self names
+ * it); raising a nice value needs no privilege. Elsewhere it stays at normal priority.
+ */
+export const HASH_THREAD_NICE = 10;
+try {
+  const threadId = Number(readlinkSync('/proc/thread-self').split('/').at(-1));
+  if (Number.isInteger(threadId) && threadId > 0) setPriority(threadId, HASH_THREAD_NICE);
+} catch {
+  // not Linux, or not allowed: normal priority
+}
 const { opsLimit, memLimitBytes } = workerData as HashWorkerData;
 const ready = sodium.ready;
 
