@@ -271,7 +271,7 @@ export class ChatHost {
       message.token,
     );
     if (connection.state !== 'ready') return;
-    await this.enterRoom(connection, room ?? this.rooms.global, undefined, message.since);
+    await this.enterRoom(connection, room ?? this.rooms.global, undefined, message.since, true);
     this.deliverHeld(connection);
   }
 
@@ -409,8 +409,9 @@ export class ChatHost {
   /**
    * Moves a connection into a room and sends it the room's state. With `since`, the history
    * is what it missed after that sequence id (a reconnect); otherwise the newest messages.
+   * `resumed`: a resume of the session, silent in the room it dropped from.
    */
-  private async enterRoom(connection: RelayConnection, target: Room, re?: string, since?: number): Promise<void> {
+  private async enterRoom(connection: RelayConnection, target: Room, re?: string, since?: number, resumed = false): Promise<void> {
     let missed: { messages: StoredMessage[]; hasMore: boolean } | undefined;
     if (since !== undefined && target.recent.length > 0 && target.recent[0].seq > since + 1) {
       missed = await this.options.store.messagesSince(target.key, since, this.options.limits.historyMaxPage);
@@ -437,8 +438,10 @@ export class ChatHost {
     this.leaveCurrentRoom(connection);
     const awayFrom = this.comeBack(connection.userKey);
     if (awayFrom && awayFrom !== room) this.announceLeave(awayFrom, connection.userKey, connection.userName);
-    // Back in the room they dropped from: nobody saw them leave, so nobody hears them join.
-    if (awayFrom !== room) room.broadcast(encodeControl({ t: 'presence', room: room.name, user: connection.userName, event: 'join' }));
+    // A resume into the room they dropped from is the same session: nobody saw them leave, so
+    // nobody hears them join. A fresh login is announced even there: it may be a new device
+    // with new keys, and a join is what makes the others look at those keys again.
+    if (!(resumed && awayFrom === room)) room.broadcast(encodeControl({ t: 'presence', room: room.name, user: connection.userName, event: 'join' }));
     room.members.set(connection.userKey, connection);
     connection.room = room;
     connection.send({ t: 'joined', re, room: room.name, users: room.userNames(), history: history.map(toWire), hasMore });

@@ -556,4 +556,20 @@ grace('a fresh login after a drop announces the leave from the old room and the 
   await dir.remove();
 });
 
+grace('a fresh login into the room the user dropped from is announced (it may be a new device with new keys)', async () => {
+  const dir = await tempDir();
+  const relay = await testRelay(dir.path, { limits: { presenceGraceMs: 60_000 } });
+  const ann = await WireClient.session(relay.port, 'ann');
+  const bob = await WireClient.session(relay.port, 'bob');
+  bob.close();
+  await untilConnections(relay, 1);
+  const joined = ann.waitFor((m) => m.t === 'presence' && m.user === 'bob' && m.event === 'join');
+  const again = await WireClient.session(relay.port, 'bob', undefined, false);
+  await joined;
+  assert.equal(presenceOf(ann, 'bob'), ['join', 'join'], 'no leave in between');
+  for (const client of [ann, again]) client.close();
+  await relay.close();
+  await dir.remove();
+});
+
 grace.run();
