@@ -410,6 +410,120 @@ test('a break while verifying resumes (at the end offset)', () => {
   assert.equal(h.of('start-session').at(-1)?.effect.offset, 1000);
 });
 
+// ---- restored after a restart of the process ------------------------------------------------
+
+test('restore: straight to reconnecting with the journalled offset and sessions; prepares, dials the known candidates at once', () => {
+  const h = harness('receiver');
+  h.machine.input({ type: 'restore', ackedBytes: 3_000_000, sessions: 2, candidates: [A, B] });
+  assert.is(h.state(), 'reconnecting');
+  assert.equal(h.of('state').map((e) => `${e.effect.from}>${e.effect.to}`), ['new>reconnecting']);
+  assert.is(h.of('prepare').length, 1);
+  assert.is(h.of('send-peer').length, 0, 'nothing to say: the peer knows this transfer');
+  assert.equal(dials(h).map((d) => [d.atMs, d.target]), [
+    [0, '192.168.1.20:4000'],
+    [0, '198.20.0.2:4000'],
+  ]);
+  assert.equal(h.machine.activeTimers.sort(), ['connect', 'relay-delay']);
+  assert.ok(h.machine.context.peerCandidatesFinal, 'the peer will not send its list again');
+  h.clock.advance(RELAY);
+  assert.equal(dials(h).at(-1), { atMs: RELAY, id: 'r3', target: 'relay' });
+  h.machine.input({ type: 'handshake-ok', connectionId: 'r3' });
+  assert.is(h.state(), 'transferring');
+  assert.equal(h.of('start-session').at(-1)?.effect, { type: 'start-session', connectionId: 'r3', offset: 3_000_000, path: 'relay' });
+  assert.is(h.machine.context.sessions, 3, 'sessions of earlier runs count');
+});
+
+test('restore without known candidates dials the relay at once; new candidates from the peer are dialled as they come', () => {
+  const h = harness('sender');
+  h.machine.input({ type: 'restore', ackedBytes: 0, sessions: 1, candidates: [] });
+  assert.equal(dials(h).map((d) => [d.atMs, d.target]), [[0, 'relay']]);
+  h.clock.advance(100);
+  h.machine.input({ type: 'candidates', candidates: [C], final: true });
+  assert.equal(dials(h).at(-1), { atMs: 100, id: 'd2', target: '198.20.0.2:5000' });
+  h.machine.input({ type: 'dial-started', connectionId: 'in1', path: 'lan' });
+  h.machine.input({ type: 'handshake-ok', connectionId: 'in1' });
+  assert.is(h.state(), 'transferring');
+  assert.equal(h.of('close').map((e) => e.effect.connectionId).sort(), ['d2', 'r1']);
+});
+
+test('restore: every attempt failing retries after RETRY_DELAY_MS; nobody within RECONNECT_TIMEOUT_MS is E_PEER_GONE', () => {
+  const h = harness('receiver');
+  h.machine.input({ type: 'restore', ackedBytes: 10, sessions: 1, candidates: [A] });
+  h.machine.input({ type: 'dial-failed', connectionId: 'd1' });
+  // The list is final and the direct dial failed: the relay goes at once.
+  assert.equal(dials(h).map((d) => d.target), ['192.168.1.20:4000', 'relay']);
+  h.machine.input({ type: 'dial-failed', connectionId: 'r2' });
+  assert.ok(h.machine.activeTimers.includes('retry'));
+  h.clock.advance(TRANSFER_DEFAULTS.RETRY_DELAY_MS);
+  assert.equal(dials(h).at(-1)?.target, '192.168.1.20:4000');
+  h.clock.advance(TRANSFER_DEFAULTS.RECONNECT_TIMEOUT_MS - TRANSFER_DEFAULTS.RETRY_DELAY_MS - 1);
+  assert.is(h.state(), 'reconnecting');
+  h.clock.advance(1);
+  assert.is(h.state(), 'failed');
+  assert.is(h.machine.context.error?.code, 'E_PEER_GONE');
+  assert.equal(h.of('send-peer').at(-1)?.effect, { type: 'send-peer', message: 'cancel', code: 'E_PEER_GONE' });
+  assert.is(h.clock.pending, 0);
+});
+
+test('restore: offsets and session counts that make no sense are reset, the candidate list is capped', () => {
+  for (const [ackedBytes, sessions] of [[-1, -1], [SIZE + 1, 1.5], [0.5, Number.NaN]] as const) {
+    const h = harness('receiver');
+    h.machine.input({ type: 'restore', ackedBytes, sessions, candidates: [] });
+    assert.equal([h.machine.context.ackedBytes, h.machine.context.sessions], [0, 0]);
+  }
+  const many: Candidate[] = Array.from({ length: 40 }, (_, i) => ({ kind: 'lan', host: `10.0.0.${i + 1}`, port: 4000 }));
+  const h = harness('receiver');
+  h.machine.input({ type: 'restore', ackedBytes: SIZE, sessions: 1, candidates: many });
+  assert.is(h.machine.context.peerCandidates.length, TRANSFER_DEFAULTS.MAX_CANDIDATES);
+  h.machine.input({ type: 'handshake-ok', connectionId: 'd1' });
+  assert.is(h.state(), 'verifying', 'every byte already in the partial file: straight to verifying');
+});
+
+test('restore applies only to a new transfer; a failed check before it ends the transfer and tells the peer', () => {
+  const running = transferring();
+  const before = running.log.length;
+  running.machine.input({ type: 'restore', ackedBytes: 5, sessions: 1, candidates: [] });
+  assert.is(running.state(), 'transferring');
+  assert.is(running.log.length, before);
+  assert.not.ok(transition(running.machine.context, { type: 'restore', ackedBytes: 5, sessions: 1, candidates: [] }, 0).applied);
+
+  const changed = harness('sender');
+  changed.machine.input({ type: 'fail', code: 'E_FILE_CHANGED' });
+  assert.is(changed.state(), 'failed');
+  assert.equal(changed.of('send-peer').map((e) => e.effect), [{ type: 'send-peer', message: 'cancel', code: 'E_FILE_CHANGED' }]);
+  assert.is(changed.of('release').length, 1);
+});
+
+test('halt: timers stop, later inputs and effects are dropped, the state stays (a suspended transfer)', () => {
+  const h = transferring();
+  h.machine.input({ type: 'chunk-acked', offset: 4096 });
+  const before = h.log.length;
+  h.machine.halt();
+  assert.ok(h.machine.isHalted);
+  assert.equal(h.machine.activeTimers, []);
+  assert.is(h.clock.pending, 0);
+  h.machine.input({ type: 'path-lost', connectionId: 'd1' });
+  h.machine.input({ type: 'cancel', by: 'local' });
+  h.clock.advance(TRANSFER_DEFAULTS.RECONNECT_TIMEOUT_MS * 2);
+  assert.is(h.state(), 'transferring');
+  assert.is(h.machine.context.ackedBytes, 4096);
+  assert.is(h.log.length, before, 'no effect at all: the peer is not told');
+});
+
+test('halt from inside an effect stops the rest of that step', () => {
+  const h = harness('receiver', {
+    onEffect: (effect, machine) => {
+      if (effect.type === 'prepare') machine.halt();
+    },
+  });
+  h.machine.input({ type: 'offer' });
+  h.machine.input({ type: 'accept' });
+  h.machine.input({ type: 'candidates', candidates: [A], final: true });
+  assert.equal(h.log.map((e) => e.effect.type), ['state', 'send-peer', 'prepare']);
+  assert.is(h.clock.pending, 0);
+  assert.is(h.state(), 'connecting', 'the context had moved on before the effects ran');
+});
+
 // ---- timeouts and every error code ----------------------------------------------------------
 
 test('no connection within CONNECT_TIMEOUT_MS: E_TRANSFER_TIMEOUT, attempts closed, peer told', () => {
@@ -528,7 +642,7 @@ test('inputs that do not apply are explicit no-ops', () => {
 });
 
 test('the transition table: what each state reacts to', () => {
-  assert.equal(inputsAccepted('new').sort(), ['cancel', 'fail', 'offer', 'peer-gone']);
+  assert.equal(inputsAccepted('new').sort(), ['cancel', 'fail', 'offer', 'peer-gone', 'restore']);
   assert.equal(inputsAccepted('offered').sort(), ['accept', 'cancel', 'candidates', 'fail', 'peer-gone', 'reject', 'timeout']);
   for (const state of ['connecting', 'reconnecting'] as const) {
     assert.equal(inputsAccepted(state).sort(), [

@@ -24,6 +24,7 @@ export class TransferMachine {
   private readonly timers = new Map<TimerName, unknown>();
   private readonly queue: TransferInput[] = [];
   private running = false;
+  private halted = false;
 
   /**
    * @param onEffect called for every effect except timers, after the context has moved on
@@ -47,15 +48,36 @@ export class TransferMachine {
     return [...this.timers.keys()];
   }
 
+  /** True after {@link halt}. */
+  get isHalted(): boolean {
+    return this.halted;
+  }
+
+  /**
+   * Stops the machine where it stands, without any effect: every timer is cancelled, queued
+   * and later inputs are dropped, and the context keeps its (non-terminal) state. For a
+   * process going away with its transfers journalled: the peer must not be told anything
+   * (it sees the connection break and waits to resume), and the next run restores them.
+   */
+  halt(): void {
+    this.halted = true;
+    this.queue.length = 0;
+    for (const name of [...this.timers.keys()]) this.stopTimer(name);
+  }
+
   input(input: TransferInput): void {
+    if (this.halted) return;
     this.queue.push(input);
     if (this.running) return;
     this.running = true;
     try {
-      for (let next = this.queue.shift(); next !== undefined; next = this.queue.shift()) {
+      for (let next = this.queue.shift(); next !== undefined && !this.halted; next = this.queue.shift()) {
         const result = transition(this.current, next, this.scheduler.now());
         this.current = result.context;
-        for (const effect of result.effects) this.apply(effect);
+        for (const effect of result.effects) {
+          if (this.halted) break;
+          this.apply(effect);
+        }
       }
     } finally {
       this.running = false;

@@ -22,6 +22,9 @@ import type { AbortCode, RejectCode } from './wire.js';
  *    the session resumes from the last acknowledged offset on whichever path wins.
  * 5. When a round has nothing left in flight, another starts after RETRY_DELAY_MS, until the
  *    connect deadline (E_TRANSFER_TIMEOUT first time, E_PEER_GONE after a break).
+ * 6. A transfer restored from the journal after a restart of this process (`restore`) starts
+ *    as after a break: `reconnecting`, fresh listener and candidates, the peer's last known
+ *    candidates dialled at once, the reconnect deadline.
  */
 
 export type TransferRole = 'sender' | 'receiver';
@@ -113,7 +116,15 @@ export type TransferInput =
   | { type: 'fail'; code: ErrorCode; message?: string }
   /** The relay says the peer left for good. */
   | { type: 'peer-gone' }
-  | { type: 'timeout'; timer: TimerName };
+  | { type: 'timeout'; timer: TimerName }
+  /**
+   * This transfer was accepted by an earlier run of this process and journalled: resume it as
+   * after a break. `ackedBytes`: receiver, the bytes already in its partial file (sender: what
+   * it last saw acknowledged, for display; the receiver's `resume` has the final say).
+   * `sessions`: sessions the earlier runs started. `candidates`: the peer's last known
+   * addresses (validated); the peer will not send them again, so the list counts as final.
+   */
+  | { type: 'restore'; ackedBytes: number; sessions: number; candidates: Candidate[] };
 
 export type TransferInputType = TransferInput['type'];
 type InputOf<T extends TransferInputType> = Extract<TransferInput, { type: T }>;
@@ -420,6 +431,22 @@ const timeoutWhileRunning: Handler<'timeout'> = (draft, input, out) => {
   if (input.timer === 'stall') loseWinner(draft, out);
 };
 
+/**
+ * Step 6: a journalled transfer after a restart. The peer is (or soon will be) in
+ * `reconnecting` with the same certificates, so both race dials as after any break.
+ */
+const restore: Handler<'restore'> = (draft, input, out) => {
+  const acked = input.ackedBytes;
+  draft.ackedBytes = Number.isSafeInteger(acked) && acked >= 0 && acked <= draft.size ? acked : 0;
+  draft.sessions = Number.isSafeInteger(input.sessions) && input.sessions >= 0 ? input.sessions : 0;
+  draft.peerCandidates = input.candidates.slice(0, draft.constants.MAX_CANDIDATES);
+  draft.peerCandidatesFinal = true;
+  out.effects.push({ type: 'prepare' });
+  out.effects.push({ type: 'start-timer', timer: 'connect', ms: draft.constants.RECONNECT_TIMEOUT_MS });
+  moveTo(draft, 'reconnecting', out);
+  startRound(draft, out);
+};
+
 // ---- the table ------------------------------------------------------------------------------
 
 const always = { cancel, fail, 'peer-gone': peerGone } as const;
@@ -431,6 +458,7 @@ const TABLE: Table = {
       out.effects.push({ type: 'start-timer', timer: 'offer', ms: draft.constants.OFFER_TIMEOUT_MS });
       moveTo(draft, 'offered', out);
     },
+    restore,
     ...always,
   },
   offered: {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { ChatError } from '../../shared/errors.js';
@@ -19,6 +20,7 @@ import { pacerFor, type SendPacer } from './pacer.js';
 import { SeqWindow } from './seen.js';
 import { openPipe } from './relay-pipe.js';
 import { hashFile, openFileSide, putFile, saveFile } from './room-files.js';
+import { TRANSFER_JOURNAL_DIR_NAME, TransferJournal } from './transfer-journal.js';
 import { TransferManager, expandPath, type ClientTransferOptions, type TransferInfo } from './transfers.js';
 import { KnownRelays, type TrustOptions } from './trust.js';
 import { WhisperCrypto } from './whispers.js';
@@ -227,9 +229,15 @@ export class ChatClient {
         sendSignal: (to, message) => this.sendSignal(to, message),
         openPipe: (transferId, peer, signal) => this.openTransferPipe(transferId, peer, signal),
         observedAddress: () => this.observedValue,
+        peerKeys: (user) => {
+          const bundle = this.crypto?.pins.get(user)?.bundle;
+          return bundle === undefined ? undefined : { sign: bundle.sign, box: bundle.box };
+        },
         emit: (event) => this.emit(event),
       },
       options.transfers,
+      // Running transfers survive a restart of the client (docs/transfer.md, "Restart").
+      new TransferJournal(path.join(userDataDir(this.userName, options.dataDir ?? defaultDataDir()), TRANSFER_JOURNAL_DIR_NAME)),
     );
   }
 
@@ -532,6 +540,8 @@ export class ChatClient {
       this.ping().catch(() => {});
       // Key changes noticed in an earlier run and not yet accepted are said again.
       if (firstTime) crypto.announcePending().catch((error: unknown) => this.emitError(asChatError(error)));
+      // Transfers an earlier run of this client left in its journal resume now.
+      if (firstTime) void this.transfers.restoreJournal();
     } catch (error) {
       if (this.connecting === conn) this.connecting = null;
       conn.destroy();
@@ -1150,14 +1160,22 @@ export class ChatClient {
     }
   }
 
-  /** Stops at once: no goodbye, no reconnect; unacknowledged messages fail with E_CLOSED. */
-  async close(): Promise<void> {
+  /**
+   * Stops at once: no goodbye, no reconnect; unacknowledged messages fail with E_CLOSED.
+   * Running file transfers are cancelled (the peers are told), unless `suspendTransfers`:
+   * then they stop as if the process died (the peers are not told and wait to resume; journal
+   * records and partial files stay) and the next ChatClient of this user on this data folder
+   * resumes them after login. For a process that will be started again, and for tests.
+   */
+  async close(options: { suspendTransfers?: boolean } = {}): Promise<void> {
+    // Suspending halts every transfer synchronously, before the first await.
+    const stopTransfers = (): Promise<void> => (options.suspendTransfers === true ? this.transfers.suspendAll() : this.transfers.closeAll());
     if (this.stateValue === 'closed') {
-      await this.transfers.closeAll();
+      await stopTransfers();
       return;
     }
     // Running transfers are cancelled while the peers can still be told.
-    await this.transfers.closeAll();
+    await stopTransfers();
     if (this.isShutDown()) return;
     const wasUp = this.stateValue === 'online' || this.stateValue === 'reconnecting';
     this.exiting = true;

@@ -132,7 +132,9 @@ export type ChatEvent =
   /**
    * A transfer changed state (offered, connecting, transferring, reconnecting, verifying,
    * completed, rejected, cancelled, failed) or started a session on a path. `file`: the file
-   * sent, or the partial (then final) file received.
+   * sent, or the partial (then final) file received. `restored`: present (true) on every state
+   * of a transfer this client restored from its journal after a restart (it starts in
+   * `reconnecting` and resumes where the earlier run stopped).
    */
   | {
       type: 'transfer-state';
@@ -143,6 +145,7 @@ export type ChatEvent =
       state: string;
       path: TransferPathKind | null;
       file: string | null;
+      restored?: true;
     }
   /** Progress of a running transfer, at most 4 a second each: bytes of total, percent, speed (bytes/s), seconds left (null: unknown). */
   | { type: 'transfer-progress'; id: string; bytes: number; total: number; percent: number; speedBps: number; etaSec: number | null; path: TransferPathKind | null }
@@ -187,14 +190,14 @@ export const EVENT_DOCS: { readonly [T in ChatEventType]: string } = {
   rtt: 'round-trip time to the relay: ms',
   bye: 'the relay is closing the connection: code, message',
   'transfer-offer': 'someone offers you a file (/accept ID [DIR] or /reject ID): id, from, name, size, hash',
-  'transfer-state': 'a transfer changed state or path: id, direction (out|in), peer, name, state, path (direct|lan|relay), file',
+  'transfer-state': 'a transfer changed state or path: id, direction (out|in), peer, name, state, path (direct|lan|relay), file, restored (true: resumed after a restart)',
   'transfer-progress': 'a running transfer, at most 4 a second: id, bytes, total, percent, speedBps, etaSec, path',
   'transfer-done': 'a transfer completed, hash checked: id, direction, peer, name, size, file, hash, path',
   'transfer-failed': 'a transfer ended without the file: id, direction, peer, name, state (rejected|cancelled|failed), code, message, partial',
   'file-uploaded': 'the relay stored your /upload for the room: fileId, name, size',
   files: 'answer to /files: room, files [{id, name, size, hash, from, time}]',
   'file-downloaded': 'a /download was saved after its hash matched: fileId, path, hash',
-  transfers: 'answer to /transfers: transfers [{id, direction, peer, name, size, hash, state, path, bytes, percent, speedBps, etaSec, file, sessions, code}]',
+  transfers: 'answer to /transfers: transfers [{id, direction, peer, name, size, hash, state, path, bytes, percent, speedBps, etaSec, file, sessions, code, restored}]',
 };
 
 export const CHAT_EVENT_TYPES = Object.keys(EVENT_DOCS) as ChatEventType[];

@@ -7,8 +7,9 @@ import { ChatError } from '../../shared/errors.js';
 import { nameKey, validateUserName } from '../../shared/names.js';
 import type { PathKind } from '../../shared/transfer/candidates.js';
 import type { TransferStateName } from '../../shared/transfer/state-machine.js';
-import { parseTransferPeerMessage, type TransferPeerMessage } from '../../shared/transfer/wire.js';
+import { ABORT_CODES, type AbortCode, parseTransferPeerMessage, type TransferPeerMessage } from '../../shared/transfer/wire.js';
 import type { ChatEvent } from './events.js';
+import type { TransferJournal, TransferJournalRecord } from './transfer-journal.js';
 import { FileTransfer, type TransferOptions, type TransferResult } from './transfer/transfer.js';
 
 /**
@@ -30,6 +31,11 @@ export interface TransferHost {
   openPipe(transferId: string, peer: string, signal: AbortSignal): Promise<Duplex>;
   /** Our address as the relay sees it (from its welcome), if it said. */
   observedAddress(): string | undefined;
+  /**
+   * `user`'s pinned public keys (base64), if any: recorded in the journal, compared after a
+   * restart. Absent: transfers are not journalled.
+   */
+  peerKeys?(user: string): { sign: string; box: string } | undefined;
   emit(event: ChatEvent): void;
 }
 
@@ -75,10 +81,12 @@ export interface TransferInfo {
   etaSec: number | null;
   /** Sending: the file sent. Receiving: the partial file, then the final one. */
   file: string | null;
-  /** Sessions so far: 1 + resumes. */
+  /** Sessions so far: 1 + resumes (earlier runs included for a restored transfer). */
   sessions: number;
   code?: string;
   message?: string;
+  /** Present (true) when the transfer was restored from the journal after a restart of the client. */
+  restored?: true;
 }
 
 interface Entry {
@@ -90,6 +98,16 @@ interface Entry {
   finishedAt: number | null;
   /** When the last progress event went out, ms (performance clock). */
   progressAt: number;
+  /** Restored from the journal after a restart. */
+  restored: boolean;
+  /** The peer's pinned keys when the transfer was agreed (journalled with it). */
+  peerKeys: { sign: string; box: string } | null;
+  /** A journal record was (or is being) written for it. */
+  journalled: boolean;
+  /** A journal write failed and the user was told (once). */
+  journalFailed: boolean;
+  /** A late signal after the end was answered with file-cancel (once). */
+  answeredLate: boolean;
 }
 
 /** ~/Downloads when it is a folder, else the working folder. */
@@ -125,10 +143,20 @@ export class TransferManager {
   private readonly maxPendingOffers: number;
   private readonly maxFinished: number;
   private idleWaiters: Array<() => void> = [];
+  /** Loading and restoring the journal (once per manager); signals for unknown ids wait for it. */
+  private restoring: Promise<void> | null = null;
+  private restoreDone = false;
+  /** closeAll or suspendAll ran: nothing more is restored (the records stay for the next run). */
+  private stopped = false;
 
+  /**
+   * @param journal where running transfers are recorded so that a restarted client can resume
+   *   them ({@link restoreJournal}); null: transfers end with the process.
+   */
   constructor(
     private readonly host: TransferHost,
     private readonly options: ClientTransferOptions = {},
+    private readonly journal: TransferJournal | null = null,
   ) {
     this.direct = options.direct !== false;
     this.maxPendingOffers = options.maxPendingOffers ?? 32;
@@ -233,6 +261,7 @@ export class TransferManager {
 
   /** Cancels everything still running (the peers are told) and waits until all is released. */
   async closeAll(): Promise<void> {
+    this.stopped = true;
     const running = [...this.entries.values()].filter((e) => e.finishedAt === null);
     for (const entry of running) {
       try {
@@ -254,6 +283,73 @@ export class TransferManager {
     clearTimeout(timer);
   }
 
+  /**
+   * For a process going away that will be started again: transfers past the accept are
+   * suspended (journal record updated and kept, the receiver's partial file kept, the peer
+   * NOT told: it sees the connection break and waits to resume, up to RECONNECT_TIMEOUT_MS),
+   * and the next client on this data folder resumes them after login. Offers not yet
+   * answered cannot survive and are cancelled as in {@link closeAll}. Waits until all is released.
+   */
+  async suspendAll(): Promise<void> {
+    this.stopped = true;
+    const running = [...this.entries.values()].filter((e) => e.finishedAt === null);
+    const suspending: Promise<unknown>[] = [];
+    for (const entry of running) {
+      // A transfer whose record could not be written would be lost: better to tell the peer.
+      if (this.journal !== null && !entry.journalFailed && entry.transfer.resumeState() !== null && this.checkpoint(entry)) {
+        // Halted synchronously: nothing more is sent or received from here on.
+        suspending.push(entry.transfer.suspend());
+      } else {
+        try {
+          entry.transfer.cancel();
+        } catch {
+          // already ending
+        }
+        suspending.push(entry.transfer.finished);
+      }
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(suspending),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, CLOSE_WAIT_MS);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
+    await this.journal?.idle();
+  }
+
+  /** Resolves once every journal write and delete queued so far is done (shutdown, tests). */
+  async journalSettled(): Promise<void> {
+    await this.journal?.idle();
+  }
+
+  /**
+   * After a restart: loads the journal and resumes every transfer in it (state `reconnecting`,
+   * `restored: true` in its events and in /transfers). A record that cannot be used is
+   * reported as an `error` event (E_CORRUPT_FILE, `details.path`) and skipped. Runs once per
+   * manager; call it once logged in (the peer's keys are checked against the pin first:
+   * E_KEY_CHANGED when they changed). Never rejects.
+   */
+  restoreJournal(): Promise<void> {
+    if (this.restoring === null) {
+      this.restoring = this.loadAndRestore()
+        .catch((error: unknown) => {
+          this.host.emit({
+            type: 'error',
+            code: error instanceof ChatError ? error.code : 'E_INTERNAL',
+            message: `the transfer journal could not be read: ${error instanceof Error ? error.message : String(error)}`,
+            details: { path: this.journal?.dir ?? '' },
+          });
+        })
+        .finally(() => {
+          this.restoreDone = true;
+        });
+    }
+    return this.restoring;
+  }
+
   // ---- signals from the peers -------------------------------------------------------------
 
   /**
@@ -264,9 +360,24 @@ export class TransferManager {
   handleSignal(from: string, value: unknown): void {
     const message = parseTransferPeerMessage(value);
     const known = this.entries.get(message.transferId);
+    if (known === undefined && message.t !== 'file-offer' && this.restoring !== null && !this.restoreDone) {
+      // It may be for a transfer the journal is about to restore: look again once it has.
+      void this.restoring.then(() => {
+        try {
+          this.handleSignal(from, value);
+        } catch (error) {
+          this.host.emit({ type: 'error', code: error instanceof ChatError ? error.code : 'E_INTERNAL', message: String(error instanceof Error ? error.message : error) });
+        }
+      });
+      return;
+    }
     if (known !== undefined) {
       // Only the transfer's own peer may speak for it.
-      if (known.peerKey !== nameKey(from) || known.finishedAt !== null) return;
+      if (known.peerKey !== nameKey(from)) return;
+      if (known.finishedAt !== null) {
+        this.answerLate(known, message);
+        return;
+      }
       // Direct off: the peer's addresses are never dialled (everything through the relay).
       const forwarded = !this.direct && message.t === 'file-candidates' ? { ...message, candidates: [] } : message;
       known.transfer.handlePeerMessage(forwarded);
@@ -310,6 +421,92 @@ export class TransferManager {
     throw new ChatError('E_NO_SUCH_TRANSFER', `no transfer ${id}; /transfers lists them`);
   }
 
+  /**
+   * The peer is still trying to resume a transfer that ended here (it restarted after we gave
+   * up on it): tell it, once, so it stops now instead of after its own reconnect timeout.
+   */
+  private answerLate(entry: Entry, message: TransferPeerMessage): void {
+    const state = entry.transfer.state;
+    if (message.t !== 'file-candidates' || entry.answeredLate || (state !== 'failed' && state !== 'cancelled')) return;
+    entry.answeredLate = true;
+    const code = entry.transfer.snapshot().error?.code;
+    const abort: AbortCode = code !== undefined && (ABORT_CODES as readonly string[]).includes(code) ? (code as AbortCode) : 'E_CANCELLED';
+    void this.host.sendSignal(entry.peer, { t: 'file-cancel', transferId: message.transferId, code: abort }).catch(() => undefined);
+  }
+
+  /**
+   * Journals what the transfer needs to survive a restart (once accepted; again at each
+   * session and when the peer's addresses change). Returns false when it cannot be journalled.
+   */
+  private checkpoint(entry: Entry): boolean {
+    if (this.journal === null || entry.finishedAt !== null) return false;
+    const state = entry.transfer.resumeState();
+    if (state === null) return false;
+    entry.peerKeys ??= this.host.peerKeys?.(entry.peer) ?? null;
+    if (entry.peerKeys === null) return false; // no pin: nothing to check a restart against
+    entry.journalled = true;
+    const record: TransferJournalRecord = { ...state, peer: entry.peer, peerKeys: entry.peerKeys, savedMs: Date.now() };
+    this.journal.save(record).catch((error: unknown) => {
+      if (entry.journalFailed) return;
+      entry.journalFailed = true;
+      this.host.emit({
+        type: 'error',
+        code: error instanceof ChatError ? error.code : 'E_INTERNAL',
+        message: `transfer ${entry.transfer.transferId} could not be journalled (it will not survive a restart): ${error instanceof Error ? error.message : String(error)}`,
+        details: { transfer: entry.transfer.transferId, path: this.journal?.fileOf(entry.transfer.transferId) ?? '' },
+      });
+    });
+    return true;
+  }
+
+  private async loadAndRestore(): Promise<void> {
+    if (this.journal === null) return;
+    const { records, problems } = await this.journal.load();
+    for (const problem of problems) this.reportSkipped(problem.file, problem.error);
+    for (const record of records) {
+      if (this.stopped) return; // closed meanwhile: the records wait for the next run
+      if (this.entries.has(record.transferId)) continue;
+      // Direct off: the peer's addresses are never dialled (as in handleSignal).
+      const state = this.direct ? record : { ...record, peerCandidates: [] };
+      let transfer: FileTransfer;
+      try {
+        transfer = FileTransfer.restore(state, this.transferOptions(this.linkFor(record.peer)));
+      } catch (error) {
+        await this.journal.remove(record.transferId).catch(() => undefined);
+        this.reportSkipped(this.journal.fileOf(record.transferId), error);
+        continue;
+      }
+      const entry = this.add(transfer, record.role === 'sender' ? 'out' : 'in', record.peer, record.hash, { restored: true, peerKeys: record.peerKeys });
+      entry.journalled = true;
+      transfer.resume(() => this.checkPeerKeys(record)).catch(() => undefined); // never rejects for a restored transfer
+    }
+  }
+
+  /** The peer's key must be the one the transfer was agreed with (pins, docs/crypto.md). */
+  private async checkPeerKeys(record: TransferJournalRecord): Promise<void> {
+    try {
+      await this.host.checkRecipient(record.peer);
+    } catch (error) {
+      if (error instanceof ChatError && LOST_PEER_CODES.has(error.code)) throw new ChatError('E_PEER_GONE', `${record.peer} has no account any more`);
+      throw error;
+    }
+    const now = this.host.peerKeys?.(record.peer);
+    if (now === undefined || now.sign !== record.peerKeys.sign || now.box !== record.peerKeys.box) {
+      throw new ChatError('E_KEY_CHANGED', `${record.peer}'s key is not the one this transfer was agreed with; it is not resumed`);
+    }
+  }
+
+  private reportSkipped(file: string, error: unknown): void {
+    const chatError = error instanceof ChatError ? error : new ChatError('E_CORRUPT_FILE', error instanceof Error ? error.message : String(error));
+    const kept = chatError.details.newer === true;
+    this.host.emit({
+      type: 'error',
+      code: 'E_CORRUPT_FILE',
+      message: `a transfer journal record was skipped${kept ? '' : ' and deleted'}: ${chatError.message}`,
+      details: { path: file },
+    });
+  }
+
   /** The end-to-end link of one transfer: signals to `peer` in order, sealed by the host. */
   private linkFor(peer: string, onSend?: (sending: Promise<void>, message: TransferPeerMessage) => void): TransferOptions['link'] {
     let chain: Promise<void> = Promise.resolve();
@@ -350,11 +547,31 @@ export class TransferManager {
     };
   }
 
-  private add(transfer: FileTransfer, direction: TransferDirection, peer: string, hash: string): Entry {
-    const entry: Entry = { transfer, direction, peer, peerKey: nameKey(peer), hash, finishedAt: null, progressAt: -Infinity };
+  private add(
+    transfer: FileTransfer,
+    direction: TransferDirection,
+    peer: string,
+    hash: string,
+    restored: { restored: true; peerKeys: { sign: string; box: string } } | null = null,
+  ): Entry {
+    const entry: Entry = {
+      transfer,
+      direction,
+      peer,
+      peerKey: nameKey(peer),
+      hash,
+      finishedAt: null,
+      progressAt: -Infinity,
+      restored: restored !== null,
+      peerKeys: restored?.peerKeys ?? null,
+      journalled: false,
+      journalFailed: false,
+      answeredLate: false,
+    };
     this.entries.set(transfer.transferId, entry);
     transfer.on('state', () => this.emitState(entry));
     transfer.on('session', () => this.emitState(entry));
+    transfer.on('checkpoint', () => void this.checkpoint(entry));
     transfer.on('progress', (progress) => {
       const now = performance.now();
       const last = progress.bytes === progress.totalBytes;
@@ -377,7 +594,7 @@ export class TransferManager {
 
   private emitState(entry: Entry): void {
     const snapshot = entry.transfer.snapshot();
-    this.host.emit({
+    const event: ChatEvent = {
       type: 'transfer-state',
       id: snapshot.transferId,
       direction: entry.direction,
@@ -386,11 +603,20 @@ export class TransferManager {
       state: snapshot.state,
       path: snapshot.path,
       file: snapshot.filePath,
-    });
+    };
+    if (entry.restored) event.restored = true;
+    this.host.emit(event);
   }
 
   private onFinished(entry: Entry, result: TransferResult): void {
     entry.finishedAt = Date.now();
+    if (result.state === 'suspended') {
+      // The client is going away; the journal keeps the transfer for the next run.
+      this.wakeIdleWaiters();
+      return;
+    }
+    // Ended: the record (and its private key) goes.
+    if (entry.journalled) void this.journal?.remove(entry.transfer.transferId).catch(() => undefined);
     const transfer = entry.transfer;
     const snapshot = transfer.snapshot();
     if (result.state === 'completed') {
@@ -420,11 +646,14 @@ export class TransferManager {
       this.host.emit(event);
     }
     this.trimFinished();
-    if (this.activeCount === 0) {
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const resolve of waiters) resolve();
-    }
+    this.wakeIdleWaiters();
+  }
+
+  private wakeIdleWaiters(): void {
+    if (this.activeCount !== 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   private trimFinished(): void {
@@ -450,6 +679,7 @@ export class TransferManager {
       file: s.filePath,
       sessions: s.sessions,
     };
+    if (entry.restored) info.restored = true;
     if (s.error !== null) {
       info.code = s.error.code;
       if (s.error.message !== undefined) info.message = s.error.message;

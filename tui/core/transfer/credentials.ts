@@ -1,4 +1,5 @@
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { ChatError } from '../../../shared/errors.js';
 import { generate } from 'selfsigned';
 
 /**
@@ -9,7 +10,11 @@ import { generate } from 'selfsigned';
  * certificate. A stranger who connects learns a random public key and nothing else.
  */
 export interface TransferCredentials {
-  /** PEM private key; never leaves this process. */
+  /**
+   * PEM private key. It never leaves this machine: only the transfer journal keeps it (0600,
+   * in the user's data folder) while the transfer can still resume, so that a restarted
+   * client presents the certificate the peer was told about.
+   */
   key: string;
   /** PEM certificate presented in the TLS handshake. */
   cert: string;
@@ -35,4 +40,28 @@ export async function createTransferCredentials(): Promise<TransferCredentials> 
 
 export function certificateFingerprint(certPem: string): string {
   return new X509Certificate(certPem).fingerprint256;
+}
+
+/** Longest PEM accepted back from the journal (a P-256 key or certificate is well under 1 KiB). */
+const MAX_PEM_CHARS = 8 * 1024;
+
+/**
+ * Credentials read back from the transfer journal, checked as if they came from outside: the
+ * certificate and the key must parse, the key must be an EC P-256 private key, and it must be
+ * the certificate's key. The fingerprint is recomputed, never taken from the file. Throws
+ * E_CORRUPT_FILE otherwise.
+ */
+export function credentialsFromPem(key: string, cert: string): TransferCredentials {
+  if (key.length > MAX_PEM_CHARS || cert.length > MAX_PEM_CHARS) throw new ChatError('E_CORRUPT_FILE', 'transfer credentials too long');
+  try {
+    const certificate = new X509Certificate(cert);
+    const privateKey = createPrivateKey({ key, format: 'pem' });
+    if (privateKey.asymmetricKeyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+      throw new Error('not an EC P-256 key');
+    }
+    if (!certificate.checkPrivateKey(privateKey)) throw new Error('the key does not belong to the certificate');
+    return { key, cert, fingerprint: certificate.fingerprint256 };
+  } catch (error) {
+    throw new ChatError('E_CORRUPT_FILE', `bad transfer credentials: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }

@@ -21,14 +21,14 @@ import {
   type TransferPeerMessageOf,
   parseTransferPeerMessage,
 } from '../../../shared/transfer/wire.js';
-import { type TransferCredentials, createTransferCredentials } from './credentials.js';
+import { type TransferCredentials, createTransferCredentials, credentialsFromPem } from './credentials.js';
 import { FileSink, hashFile } from './file-sink.js';
 import { FramedChannel } from './framed-channel.js';
 import { moveIntoPlace } from './place-file.js';
 import { type Gathering, type LocalCandidatePolicy, gatherCandidates } from './gather.js';
 import type { PortMappingOptions } from './port-mapping.js';
 import { openSecureChannel } from './secure-channel.js';
-import { type SenderFile, type SessionResult, runReceiverSession, runSenderSession } from './sessions.js';
+import { type SenderFile, type SessionResult, fileUnchanged, runReceiverSession, runSenderSession } from './sessions.js';
 
 /** What a transfer needs from the rest of the client: the end-to-end channel and the relay pipe. */
 export interface TransferLink {
@@ -78,13 +78,47 @@ export interface TransferSnapshot {
   progress: TransferProgress;
   /** Sender: the file sent. Receiver: the final file once complete, else the partial file. */
   filePath: string | null;
-  /** Sessions so far: 1 + resumes. */
+  /** Sessions so far: 1 + resumes (counting those of earlier runs for a restored transfer). */
   sessions: number;
   error: { code: ErrorCode; message?: string } | null;
+  /** Restored from the journal after a restart of this client ({@link FileTransfer.restore}). */
+  restored: boolean;
+}
+
+/**
+ * What a transfer needs to go on in a later run of this process, as the transfer journal
+ * keeps it: everything both peers agreed on in the sealed offer and accept (id, file, size,
+ * hash, both certificates), where the bytes are on this side, and the peer's last known
+ * addresses. Only transfers past the accept have one.
+ */
+export interface TransferResumeState {
+  transferId: string;
+  role: TransferRole;
+  /** Sender: the file's base name. Receiver: the name it is saved under. */
+  name: string;
+  /** Bytes. */
+  size: number;
+  /** BLAKE2b-512 hex of the whole file, as offered. */
+  hash: string;
+  /** This side's per-transfer TLS identity (PEM); the key is secret. */
+  credentials: { key: string; cert: string };
+  /** The peer's certificate fingerprint from the sealed offer (or accept). */
+  peerFingerprint: string;
+  /** The peer's candidates as last known (validated again when restored). */
+  peerCandidates: Candidate[];
+  /** Sessions started so far. */
+  sessions: number;
+  /** Bytes acknowledged so far (display only; the receiver's partial file has the final say). */
+  ackedBytes: number;
+  /** Sender: the file, and its modification time (ms since the epoch) when offered. */
+  file?: { path: string; mtimeMs: number };
+  /** Receiver: the partial file and the folder it will be saved in. */
+  receive?: { partPath: string; directory: string };
 }
 
 export interface TransferResult {
-  state: 'completed' | 'rejected' | 'cancelled' | 'failed';
+  /** `suspended`: stopped by {@link FileTransfer.suspend}, to be restored by a later run. */
+  state: 'completed' | 'rejected' | 'cancelled' | 'failed' | 'suspended';
   code?: ErrorCode;
   message?: string;
   /** Receiver: where the file is (completed) or the partial file that was kept. */
@@ -97,6 +131,8 @@ export interface TransferEvents {
   /** A session started on a connection: the path and the offset it resumes from. */
   session: [{ connectionId: string; path: PathKind; offset: number }];
   finished: [TransferResult];
+  /** What {@link FileTransfer.resumeState} returns changed (accepted, a session started, new peer candidates): journal it. */
+  checkpoint: [];
 }
 
 interface Connection {
@@ -159,6 +195,8 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
   private fileName: string;
   private resolveFinished!: (result: TransferResult) => void;
   private released = false;
+  /** Restored from the journal: what {@link FileTransfer.resume} starts from. */
+  private restoredFrom: TransferResumeState | null = null;
 
   // sender only
   private file: SenderFile | null = null;
@@ -246,6 +284,89 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
     return transfer;
   }
 
+  /**
+   * A transfer journalled by an earlier run of this client (see tui/core/transfer-journal.ts),
+   * rebuilt with the same id and certificates so the peer, which still runs it, accepts its
+   * connections without any new exchange. It waits in `new` until {@link FileTransfer.resume}.
+   * Throws E_CORRUPT_FILE when the state does not hold together (bad credentials, a partial
+   * file that is not `<directory>/<name>.part`, a relative path).
+   */
+  static restore(state: TransferResumeState, options: TransferOptions): FileTransfer {
+    const credentials = credentialsFromPem(state.credentials.key, state.credentials.cert);
+    const transfer = new FileTransfer({ transferId: state.transferId, role: state.role, name: state.name, size: state.size }, options);
+    if (state.role === 'sender') {
+      const file = state.file;
+      if (file === undefined || !path.isAbsolute(file.path) || path.basename(file.path) !== state.name) {
+        throw new ChatError('E_CORRUPT_FILE', 'a restored sender needs the absolute path of its file');
+      }
+      transfer.file = { path: file.path, size: state.size, mtimeMs: file.mtimeMs, hash: state.hash };
+    } else {
+      const receive = state.receive;
+      if (receive === undefined || !path.isAbsolute(receive.directory)) throw new ChatError('E_CORRUPT_FILE', 'a restored receiver needs its folder');
+      let expectedPart: string;
+      try {
+        expectedPart = resolveInside(receive.directory, state.name) + PARTIAL_SUFFIX;
+      } catch {
+        throw new ChatError('E_CORRUPT_FILE', 'a restored receiver has a file name that is not a plain name');
+      }
+      if (receive.partPath !== expectedPart) throw new ChatError('E_CORRUPT_FILE', 'a restored partial file must be <folder>/<name>.part');
+      transfer.directory = path.resolve(receive.directory);
+      transfer.partPath = expectedPart;
+      transfer.expectedHash = state.hash;
+    }
+    transfer.credentials = credentials;
+    transfer.peerFingerprint = state.peerFingerprint;
+    transfer.restoredFrom = state;
+    return transfer;
+  }
+
+  /**
+   * Restored transfer: checks what the earlier run left, then reconnects as after a break
+   * (state `reconnecting`, fresh listener and candidates, the peer's last addresses and the
+   * relay pipe dialled per the usual policy, E_PEER_GONE after RECONNECT_TIMEOUT_MS).
+   * `precheck` runs first (the client checks the peer's key: E_KEY_CHANGED). A sender whose
+   * file changed (size or mtime) fails with E_FILE_CHANGED; a receiver resumes from the bytes
+   * in its partial file (re-hashed when the session opens it; recreated if it is gone) and
+   * refuses one that is no longer a regular file (E_PATH_REFUSED). Never throws: a failure
+   * ends the transfer with its code and the peer is told.
+   */
+  async resume(precheck?: () => Promise<void>): Promise<void> {
+    const from = this.restoredFrom;
+    if (from === null || this.machine.context.state !== 'new') throw new ChatError('E_TRANSFER_STATE', 'only a restored transfer resumes');
+    let ackedBytes = Math.min(from.ackedBytes, this.size);
+    try {
+      await precheck?.();
+      if (this.role === 'sender') {
+        if (!(await fileUnchanged(this.file!))) throw new ChatError('E_FILE_CHANGED', `${this.file!.path} changed (or is gone) since the transfer started`);
+      } else {
+        const stat = await fs.lstat(this.partPath!).catch((error: NodeJS.ErrnoException) => {
+          if (error.code === 'ENOENT') return null;
+          throw new ChatError('E_PATH_REFUSED', `cannot read ${this.partPath}: ${error.message}`);
+        });
+        if (stat !== null && !stat.isFile()) throw new ChatError('E_PATH_REFUSED', `${this.partPath} is no longer a regular file`);
+        // The worker empties a partial file longer than the offer; a missing one starts over.
+        ackedBytes = stat === null || stat.size > this.size ? 0 : stat.size;
+      }
+    } catch (error) {
+      const chatError = error instanceof ChatError ? error : new ChatError('E_INTERNAL', String(error));
+      this.log(`cannot resume: ${chatError.code} ${chatError.message}`);
+      if (this.machine.context.state === 'new') this.machine.input({ type: 'fail', code: chatError.code, message: chatError.message });
+      return;
+    }
+    // Cancelled or suspended (the client is closing) while we looked.
+    if (this.machine.context.state !== 'new' || this.released || this.machine.isHalted) return;
+    if (this.role === 'receiver') this.sink = new FileSink(this.constants.WINDOW_BYTES);
+    let candidates: Candidate[] = [];
+    try {
+      candidates = checkCandidates(from.peerCandidates, { allowLoopback: this.options.allowLoopbackCandidates, maxCandidates: this.constants.MAX_CANDIDATES });
+    } catch {
+      this.log('the journalled peer candidates are not valid; waiting for fresh ones');
+    }
+    this.meter.restart(ackedBytes, this.scheduler.now());
+    this.log(`restored from the journal: resuming from byte ${ackedBytes} after ${from.sessions} session(s)`);
+    this.machine.input({ type: 'restore', ackedBytes, sessions: from.sessions, candidates });
+  }
+
   // ---- commands -----------------------------------------------------------------------------
 
   /**
@@ -293,6 +414,53 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
   }
 
   /**
+   * Stops this transfer without ending it, for a process going away that journalled it:
+   * nothing is said to the peer (it sees the connection break and waits to resume), the
+   * receiver's partial file stays, every socket, listener, mapping and worker is released, and
+   * `finished` resolves with state `suspended`. A later run restores it. Ended transfers are
+   * left as they are.
+   */
+  suspend(): Promise<TransferResult> {
+    if (!this.released && !this.machine.isHalted && !isTerminal(this.machine.context.state)) {
+      this.machine.halt();
+      void this.release(true);
+    }
+    return this.finished;
+  }
+
+  /**
+   * What a later run needs to go on ({@link TransferResumeState}), or null while there is
+   * nothing to resume: before the accept, and once the transfer ended or was suspended.
+   */
+  resumeState(): TransferResumeState | null {
+    const context = this.machine.context;
+    if (this.released || this.machine.isHalted) return null;
+    // Restored and not resumed yet: still what the journal said.
+    if (context.state === 'new' && this.restoredFrom !== null) return { ...this.restoredFrom };
+    const running = ['connecting', 'transferring', 'reconnecting', 'verifying'].includes(context.state);
+    if (!running || this.credentials === null || this.peerFingerprint === null) return null;
+    const state: TransferResumeState = {
+      transferId: this.transferId,
+      role: this.role,
+      name: this.name,
+      size: this.size,
+      hash: this.role === 'sender' ? this.file!.hash : this.expectedHash,
+      credentials: { key: this.credentials.key, cert: this.credentials.cert },
+      peerFingerprint: this.peerFingerprint,
+      peerCandidates: context.peerCandidates.map((candidate) => ({ ...candidate })),
+      sessions: context.sessions,
+      ackedBytes: context.ackedBytes,
+    };
+    if (this.role === 'sender') {
+      state.file = { path: this.file!.path, mtimeMs: this.file!.mtimeMs };
+    } else {
+      if (this.partPath === null || this.directory === null) return null;
+      state.receive = { partPath: this.partPath, directory: this.directory };
+    }
+    return state;
+  }
+
+  /**
    * Feeds a message the other user sent (already decrypted and authenticated by the whisper
    * layer). Throws E_PROTOCOL for an invalid message; messages for other transfers or that
    * do not apply now are ignored.
@@ -317,7 +485,9 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
           allowLoopback: this.options.allowLoopbackCandidates,
           maxCandidates: this.constants.MAX_CANDIDATES,
         });
+        const before = this.machine.context.peerCandidates;
         this.machine.input({ type: 'candidates', candidates, final: message.final });
+        if (this.machine.context.peerCandidates !== before) this.emitCheckpoint();
         return;
       }
       case 'file-cancel':
@@ -364,6 +534,7 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
       filePath,
       sessions: context.sessions,
       error: context.error,
+      restored: this.restoredFrom !== null,
     };
   }
 
@@ -383,9 +554,13 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
       case 'close':
         return this.closeConnection(effect.connectionId);
       case 'start-session':
-        return this.startSession(effect.connectionId, effect.offset, effect.path);
+        this.startSession(effect.connectionId, effect.offset, effect.path);
+        this.emitCheckpoint();
+        return;
       case 'state':
         this.emit('state', this.snapshot());
+        // Accepted (both sides agreed on everything): from now on the transfer can be resumed.
+        if (effect.to === 'connecting') this.emitCheckpoint();
         return;
       case 'release':
         void this.release();
@@ -395,6 +570,10 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
 
   private log(line: string): void {
     this.options.log?.(`[transfer ${this.transferId} ${this.role}] ${line}`);
+  }
+
+  private emitCheckpoint(): void {
+    if (!this.released && !isTerminal(this.machine.context.state)) this.emit('checkpoint');
   }
 
   private sendPeer(kind: 'offer' | 'accept' | 'reject' | 'cancel', code?: ErrorCode): void {
@@ -750,7 +929,7 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
 
   // ---- the end ------------------------------------------------------------------------------
 
-  private async release(): Promise<void> {
+  private async release(suspended = false): Promise<void> {
     if (this.released) return;
     this.released = true;
     const context = this.machine.context;
@@ -763,7 +942,9 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
     await Promise.all([closing, this.gathering?.release()]);
     await this.sink?.terminate();
     let filePath: string | undefined;
-    if (this.role === 'receiver') {
+    if (suspended) {
+      filePath = (this.role === 'receiver' ? this.partPath : this.file?.path) ?? undefined;
+    } else if (this.role === 'receiver') {
       if (context.state === 'completed') {
         filePath = this.finalPath ?? undefined;
       } else if (this.partPath !== null && (context.state === 'cancelled' || context.state === 'rejected')) {
@@ -777,7 +958,7 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
     }
     const state = context.state;
     const result: TransferResult = {
-      state: isTerminal(state) ? (state as TransferResult['state']) : 'failed',
+      state: suspended ? 'suspended' : isTerminal(state) ? (state as TransferResult['state']) : 'failed',
       ...(context.error !== null ? { code: context.error.code, message: context.error.message } : {}),
       ...(filePath !== undefined ? { filePath } : {}),
     };
