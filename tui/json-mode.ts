@@ -10,7 +10,9 @@ import type { ChatEvent } from './core/events.js';
  *
  * File transfers: /send, /accept... print transfer-* events. At /exit or the end of the input
  * the mode first waits until every running transfer has ended (an offer you sent waits for
- * its answer; offers you received and did not accept do not hold it up); SIGINT cancels them.
+ * its answer; offers you received and did not accept do not hold it up). SIGINT or SIGTERM
+ * stops at once and keeps accepted transfers in the journal: the next start from the same data
+ * folder resumes them.
  *
  * Exit status: 0 after /exit or the end of the input once every room message sent was
  * stored by the relay; 1 when it cannot connect or log in, loses the relay for good, or a
@@ -60,7 +62,7 @@ export async function runJsonMode(options: JsonModeOptions): Promise<number> {
   const onAbort = () => {
     interrupted = true;
     lines.close();
-    void client.close();
+    void client.close({ suspendTransfers: true });
   };
   const lines = readline.createInterface({ input: options.input, crlfDelay: Infinity, terminal: false });
   // Take the iterator now: readline drops lines that arrive before iteration starts, and

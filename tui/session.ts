@@ -140,7 +140,9 @@ export class ChatSession {
         await Promise.race([client.exit().catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, EXIT_GRACE_MS)))]);
         clearTimeout(timer);
       }
-      await client.close();
+      // Ctrl-C, a signal or a closed terminal keep running transfers for the next start from
+      // this data folder (the transfer journal); /exit ends them.
+      await client.close({ suspendTransfers: !polite });
     }
     this.unsubscribe?.();
     if (this.ticker) clearInterval(this.ticker);
