@@ -138,6 +138,14 @@ test('the view: an offer (with how to answer), progress in the status bar, done 
   assert.ok(status.includes('↓ report.pdf 50% 4.0 KB/s 1s relay'), status);
   assert.ok(model.current.lines.some((l) => l.text.includes('transferring via relay')));
 
+  model.apply({ type: 'transfer-state', id: ID, direction: 'in', peer: 'ann', name: 'report.pdf', state: 'reconnecting', path: 'relay', file: '/d/report.pdf.part' });
+  assert.ok(model.current.lines.at(-1)!.text.includes('connection lost, resuming'));
+  // After a restart the transfer comes back from the journal: said so once, not as a loss.
+  const RESTORED = 'R'.repeat(16);
+  model.apply({ type: 'transfer-state', id: RESTORED, direction: 'out', peer: 'ann', name: 'big.iso', state: 'reconnecting', path: null, file: '/s/big.iso', restored: true });
+  assert.ok(model.current.lines.at(-1)!.text.includes('sending big.iso to ann: picked up from the last run'), model.current.lines.at(-1)!.text);
+  model.transfers.delete(RESTORED);
+
   model.apply({ type: 'transfer-done', id: ID, direction: 'in', peer: 'ann', name: 'report.pdf', size: 2048, file: '/d/report.pdf', hash: 'c'.repeat(128), path: 'relay' });
   assert.is(model.transfers.size, 0);
   assert.ok(model.current.lines.at(-1)!.text.includes('saved as /d/report.pdf'));

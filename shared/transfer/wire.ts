@@ -38,6 +38,8 @@ export const ABORT_CODES = [
   'E_PATH_REFUSED',
   'E_PROTOCOL',
   'E_INTERNAL',
+  /** A transfer restored after a restart found the peer's key changed since it was agreed. */
+  'E_KEY_CHANGED',
 ] as const satisfies readonly ErrorCode[];
 export type AbortCode = (typeof ABORT_CODES)[number];
 

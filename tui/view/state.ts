@@ -597,6 +597,7 @@ export class ViewModel {
         if (known?.state !== line.state || known?.path !== line.path) {
           if (line.state === 'offered' && line.direction === 'out') this.system(`offered ${line.name} to ${line.peer} (id ${shortId(id)}); waiting for an answer`);
           else if (line.state === 'transferring' && line.path !== null) this.system(`${what}: transferring via ${line.path}`);
+          else if (line.state === 'reconnecting' && event.restored === true && known === undefined) this.system(`${what}: picked up from the last run (id ${shortId(id)}); reconnecting to resume…`);
           else if (line.state === 'reconnecting') this.system(`${what}: connection lost, resuming…`);
           else if (line.state === 'connecting' && known?.state !== 'connecting') this.system(`${what}: connecting${event.file && line.direction === 'in' ? ` (saving to ${safeLine(event.file)})` : ''}`);
         }
