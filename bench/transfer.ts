@@ -159,6 +159,8 @@ interface PathRun {
   relayRssBytes: number;
   /** CPU seconds of each process over the phase (the sender's includes hashing the file for its offer). */
   cpu: { sender: number; receiver: number; relay: number };
+  /** The same by thread name, per process. */
+  threads: { sender: Record<string, number>; receiver: Record<string, number>; relay: Record<string, number> };
   hashVerified: boolean;
 }
 
@@ -176,7 +178,7 @@ async function runPath(ctx: BenchContext, relay: RelayChild, file: string, bytes
     peers.push(receiver);
     const sender = await Peer.start({ ...base, role: 'sender', user: `send${label}`, peer: `recv${label}`, dir: senderDir }, log);
     peers.push(sender);
-    const meters = [new ProcessMeter(sender.pid), new ProcessMeter(receiver.pid), new ProcessMeter(relay.pid)];
+    const meters = [new ProcessMeter(sender.pid, 100, true), new ProcessMeter(receiver.pid, 100, true), new ProcessMeter(relay.pid, 100, true)];
     for (const meter of meters) meter.start();
     ctx.progress(`transfer: ${label} path, ${(bytes / MB).toFixed(0)} MB`);
     sender.tell({ cmd: 'send', file });
@@ -187,7 +189,7 @@ async function runPath(ctx: BenchContext, relay: RelayChild, file: string, bytes
     const received = await stat(receiverResult.file);
     const hashVerified = receiverResult.hash === senderResult.offeredHash && senderResult.doneHash === senderResult.offeredHash && receiverResult.size === bytes && received.size === bytes;
     await rm(receiverResult.file, { force: true });
-    return { receiver: receiverResult, sender: senderResult, senderRssBytes: senderMeter.peakRssBytes, receiverRssBytes: receiverMeter.peakRssBytes, relayRssBytes: relayMeter.peakRssBytes, cpu: { sender: senderMeter.cpuSeconds, receiver: receiverMeter.cpuSeconds, relay: relayMeter.cpuSeconds }, hashVerified };
+    return { receiver: receiverResult, sender: senderResult, senderRssBytes: senderMeter.peakRssBytes, receiverRssBytes: receiverMeter.peakRssBytes, relayRssBytes: relayMeter.peakRssBytes, cpu: { sender: senderMeter.cpuSeconds, receiver: receiverMeter.cpuSeconds, relay: relayMeter.cpuSeconds }, threads: { sender: senderMeter.threadSeconds, receiver: receiverMeter.threadSeconds, relay: relayMeter.threadSeconds }, hashVerified };
   } finally {
     await Promise.allSettled(peers.map((p) => p.stop()));
     await rm(dir, { recursive: true, force: true });
@@ -297,13 +299,22 @@ export const transfer: Scenario = {
     const ceilingMBps = (cpuPerGB: number) => (1000 * cores) / cpuPerGB;
     const runCpuPerGB = (run: PathRun) => (run.cpu.sender + run.cpu.receiver + run.cpu.relay) / GB;
     figures.push(
-      { key: 'plainTlsCpuSPerGB', label: 'CPU: plain TLS stream, both ends (s/GB)', unit: 's/GB', value: tlsCpuPerGB },
-      { key: 'writeCpuSPerGB', label: 'CPU: writing a new file, fsync (s/GB)', unit: 's/GB', value: writeCpuPerGB },
-      { key: 'hashCpuSPerGB', label: 'CPU: BLAKE2b-512 (s/GB)', unit: 's/GB', value: hashCpuPerGB },
-      { key: 'directCpuSPerGB', label: 'CPU: direct, all processes (s/GB)', unit: 's/GB', value: runCpuPerGB(directRun), baseline: directFloorPerGB },
-      { key: 'relayCpuSPerGB', label: 'CPU: relay pipe, all processes (s/GB)', unit: 's/GB', value: runCpuPerGB(relayRun), baseline: relayFloorPerGB },
-      { key: 'directCeilingMBps', label: `direct ceiling on ${cores} cores (MB/s)`, unit: 'MB/s', value: ceilingMBps(directFloorPerGB), baseline: plainMBps },
-      { key: 'relayCeilingMBps', label: `relay pipe ceiling on ${cores} cores (MB/s)`, unit: 'MB/s', value: ceilingMBps(relayFloorPerGB), baseline: plainMBps },
+      { key: 'plainTlsCpuSPerGB', label: 'CPU: plain TLS stream, both ends', unit: 's/GB', value: tlsCpuPerGB },
+      { key: 'writeCpuSPerGB', label: 'CPU: writing a new file, fsync', unit: 's/GB', value: writeCpuPerGB },
+      { key: 'hashCpuSPerGB', label: 'CPU: BLAKE2b-512', unit: 's/GB', value: hashCpuPerGB },
+      { key: 'directCpuSPerGB', label: 'CPU: direct, all processes', unit: 's/GB', value: runCpuPerGB(directRun), baseline: directFloorPerGB },
+      { key: 'relayCpuSPerGB', label: 'CPU: relay pipe, all processes', unit: 's/GB', value: runCpuPerGB(relayRun), baseline: relayFloorPerGB },
+      ...(['direct', 'relay'] as const).flatMap((key) => {
+        const run = key === 'direct' ? directRun : relayRun;
+        return (['sender', 'receiver', 'relay'] as const).map((role) => ({
+          key: `${key}${role[0].toUpperCase()}${role.slice(1)}CpuSPerGB`,
+          label: `CPU: ${key}, ${role} (${Object.entries(run.threads[role]).filter(([, seconds]) => seconds >= 0.05).map(([name, seconds]) => `${name} ${(seconds / GB).toFixed(2)}`).join(', ')})`,
+          unit: 's/GB',
+          value: run.cpu[role] / GB,
+        }));
+      }),
+      { key: 'directCeilingMBps', label: `direct ceiling on ${cores} cores`, unit: 'MB/s', value: ceilingMBps(directFloorPerGB), baseline: plainMBps },
+      { key: 'relayCeilingMBps', label: `relay pipe ceiling on ${cores} cores`, unit: 'MB/s', value: ceilingMBps(relayFloorPerGB), baseline: plainMBps },
     );
     const verified = directRun.hashVerified && relayRun.hashVerified;
     figures.push({ key: 'hashVerified', label: 'received files with the offered BLAKE2b hash, of 2', unit: '', value: Number(directRun.hashVerified) + Number(relayRun.hashVerified), target: { text: '= 2', pass: verified } });

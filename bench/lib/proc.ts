@@ -97,7 +97,11 @@ export class ProcessMeter {
   private hwmReset = false;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(readonly pid: number, private readonly everyMs = 100) {}
+  /** Last reading of every thread seen while sampling, so threads that ended still count (to their last sample). */
+  private readonly lastThreads = new Map<string, { name: string; ticks: number }>();
+
+  /** @param trackThreads read every thread's CPU at each sample (threads that end before stop() then still count) */
+  constructor(readonly pid: number, private readonly everyMs = 100, private readonly trackThreads = false) {}
 
   start(): void {
     this.hwmReset = resetPeakRss(this.pid);
@@ -118,7 +122,7 @@ export class ProcessMeter {
     this.timer = undefined;
     this.sample();
     const ticks = cpuTicks(this.pid) - this.startTicks;
-    const threadSeconds = threadSecondsByName(this.startThreads, threadTicks(this.pid));
+    const threadSeconds = threadSecondsByName(this.startThreads, new Map([...this.lastThreads, ...threadTicks(this.pid)]));
     const hwm = this.hwmReset ? peakRssBytes(this.pid) : Number.NaN;
     return {
       cpuTicks: ticks,
@@ -133,6 +137,7 @@ export class ProcessMeter {
   private sample(): void {
     try {
       this.sampledPeak = Math.max(this.sampledPeak, rssBytes(this.pid));
+      if (this.trackThreads) for (const [tid, now] of threadTicks(this.pid)) this.lastThreads.set(tid, now);
     } catch {
       // The process ended; stop() reports what was seen.
     }
