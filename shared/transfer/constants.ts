@@ -41,7 +41,8 @@ export const TRANSFER_DEFAULTS = {
   /**
    * Unacknowledged bytes the sender may have in flight. Bounds memory on both sides
    * (the receiver never holds more than this) and allows ~80 MB/s at 100 ms round trip;
-   * bench/ measured the receiver at 155 MB peak RSS with 16 MiB and 149-152 MB with 8 MiB.
+   * bench/ measured the receiver at 139-142 MB peak RSS with 8 MiB and 135-137 MB with 4 MiB
+   * (most of a receiver's memory is Node's TLS read garbage: a plain TLS receiver peaks near 125 MB).
    */
   WINDOW_BYTES: 8 * 1024 * 1024,
   /** The receiver acknowledges after at least this many newly written bytes (and at the end). */

@@ -1,6 +1,7 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
 import { ChatError } from '../../../shared/errors.js';
-import { generate } from 'selfsigned';
+import type { CredentialsReply, CredentialsRequest } from './credentials-worker.js';
 
 /**
  * A fresh TLS identity for one transfer: an ECDSA P-256 key and a self-signed certificate
@@ -25,17 +26,35 @@ export interface TransferCredentials {
 /** Certificates live a day: long enough for a slow transfer with resumes, short enough to be disposable. */
 const VALIDITY_MS = 24 * 60 * 60_000;
 
+const WORKER_URL = new URL('./credentials-worker.js', import.meta.url);
+/** Making a P-256 certificate takes a few ms; a worker that says nothing for this long is stuck. */
+const WORKER_TIMEOUT_MS = 30_000;
+
+/** A new key and certificate, made in a worker thread that exits afterwards (see credentials-worker.ts). */
 export async function createTransferCredentials(): Promise<TransferCredentials> {
   const now = Date.now();
-  const pems = await generate([{ name: 'commonName', value: 'securechat transfer' }], {
-    keyType: 'ec',
-    curve: 'P-256',
-    algorithm: 'sha256',
-    // A little slack for clocks that are off; validity is not what we check anyway.
-    notBeforeDate: new Date(now - 60 * 60_000),
-    notAfterDate: new Date(now + VALIDITY_MS),
-  });
-  return { key: pems.private, cert: pems.cert, fingerprint: certificateFingerprint(pems.cert) };
+  // A little slack for clocks that are off; validity is not what we check anyway.
+  const request: CredentialsRequest = { notBeforeMs: now - 60 * 60_000, notAfterMs: now + VALIDITY_MS };
+  const worker = new Worker(WORKER_URL, { resourceLimits: { maxOldGenerationSizeMb: 64 } });
+  try {
+    const reply = await new Promise<CredentialsReply>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new ChatError('E_INTERNAL', 'making a transfer certificate timed out')), WORKER_TIMEOUT_MS);
+      worker.once('message', (message: CredentialsReply) => {
+        clearTimeout(timer);
+        resolve(message);
+      });
+      worker.once('error', (error) => {
+        clearTimeout(timer);
+        reject(new ChatError('E_INTERNAL', `making a transfer certificate failed: ${error.message}`));
+      });
+      worker.postMessage(request);
+    });
+    if (!reply.ok) throw new ChatError('E_INTERNAL', `making a transfer certificate failed: ${reply.message}`);
+    // Checked like anything that crosses a boundary: the key must be the certificate's.
+    return credentialsFromPem(reply.key, reply.cert);
+  } finally {
+    await worker.terminate();
+  }
 }
 
 export function certificateFingerprint(certPem: string): string {

@@ -1,6 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
-import { type Gateway, pmpNat, upnpNat } from '@achingbrain/nat-port-mapper';
+import type { Gateway } from '@achingbrain/nat-port-mapper';
+
+/**
+ * The library and its dependencies cost about 15 MB of memory once loaded: load them on the
+ * first mapping, not with the client (a chat session, or a transfer with mapping off, never needs them).
+ */
+let natPortMapper: Promise<typeof import('@achingbrain/nat-port-mapper')> | undefined;
+const loadNatPortMapper = () => (natPortMapper ??= import('@achingbrain/nat-port-mapper'));
 
 /**
  * A TCP port mapping on the home router, by UPnP-IGD or NAT-PMP, whichever answers first.
@@ -107,6 +114,7 @@ interface FoundGateway {
 }
 
 async function findUpnp(port: number, options: PortMappingOptions, signal: AbortSignal, log: (line: string) => void): Promise<FoundGateway> {
+  const { upnpNat } = await loadNatPortMapper();
   const client = upnpNat({ autoRefresh: false, ttl: options.ttlMs, description: options.description });
   let gateway: Gateway | null = null;
   // Breaking out of the loop ends the SSDP search (the generator's finally stops it).
@@ -195,6 +203,7 @@ async function findNatPmp(port: number, options: PortMappingOptions, signal: Abo
   if (gatewayAddress === null) throw new Error('no default gateway');
   const internalHost = localAddressFacing(gatewayAddress);
   if (internalHost === null) throw new Error('no local IPv4 address');
+  const { pmpNat } = await loadNatPortMapper();
   const gateway = pmpNat(gatewayAddress, { autoRefresh: false, ttl: natPmpLifetimeSeconds(options.ttlMs), description: options.description });
   (gateway as unknown as NodeJS.EventEmitter).on('error', (error: unknown) => log(`nat-pmp socket error: ${errorText(error)}`));
   const stop = (): Promise<void> => quietly('nat-pmp stop', log, () => gateway.stop({ signal: AbortSignal.timeout(options.timeoutMs) }));
