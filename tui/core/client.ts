@@ -153,6 +153,17 @@ type AnyListener = (event: ChatEvent) => void;
  * reconnect the client asks for everything after the last sequence id it saw and drops
  * what it has shown already.
  */
+/** A listener's bug must not corrupt the client's state half-way through a dispatch; it still surfaces as an uncaught exception, as with EventEmitter. */
+function callListener(listener: AnyListener, event: ChatEvent): void {
+  try {
+    listener(event);
+  } catch (error) {
+    queueMicrotask(() => {
+      throw error;
+    });
+  }
+}
+
 export class ChatClient {
   readonly server: string;
   private readonly address: ServerAddress;
@@ -306,21 +317,18 @@ export class ChatClient {
   }
 
   private emit(event: ChatEvent): void {
-    for (const key of [event.type, '*']) {
-      const set = this.listeners.get(key);
-      if (!set) continue;
-      for (const listener of [...set]) {
-        try {
-          listener(event);
-        } catch (error) {
-          // A listener's bug must not corrupt the client's state half-way through a dispatch;
-          // it still surfaces as an uncaught exception, as with EventEmitter.
-          queueMicrotask(() => {
-            throw error;
-          });
-        }
-      }
+    this.emitTo(this.listeners.get(event.type), event);
+    this.emitTo(this.listeners.get('*'), event);
+  }
+
+  /** Calls each listener of a set as it was when the event came (one event per room message: no copies for the usual single listener). */
+  private emitTo(set: Set<AnyListener> | undefined, event: ChatEvent): void {
+    if (set === undefined || set.size === 0) return;
+    if (set.size === 1) {
+      for (const listener of set) callListener(listener, event);
+      return;
     }
+    for (const listener of [...set]) callListener(listener, event);
   }
 
   private emitError(error: ChatError, command?: string): void {
