@@ -7,32 +7,21 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { RunningRelay } from '../relay/server.js';
 import { PassThrough } from 'node:stream';
 import type { ChatError } from '../shared/errors.js';
 import { ChatClient } from '../tui/core/client.js';
 import { saveFile, type FileSide } from '../tui/core/room-files.js';
 import { plainErrors } from './core-helpers.js';
 import { Recorder } from './helpers/recorder.js';
-import { tempDir, testRelay } from './helpers/relay.js';
+import { type RelayTestContext, withRelayPerTest } from './helpers/relay.js';
 import { testClientOptions } from './helpers/clients.js';
 
 
-type Ctx = { dir: { path: string; remove: () => Promise<void> }; relay: RunningRelay; clients: ChatClient[] };
+type Ctx = RelayTestContext;
 
 const spec = suite<Ctx>('room files between ChatClients through a real relay');
 
-spec.before.each(async (ctx) => {
-  ctx.dir = await tempDir('securechat-core-room-files-');
-  ctx.relay = await testRelay(path.join(ctx.dir.path, 'relay'));
-  ctx.clients = [];
-});
-
-spec.after.each(async (ctx) => {
-  await Promise.all(ctx.clients.map((c) => c.close().catch(() => {})));
-  await ctx.relay?.close().catch(() => {});
-  await ctx.dir.remove().catch(() => {});
-});
+withRelayPerTest(spec, 'securechat-core-room-files-');
 
 async function online(ctx: Ctx, user: string): Promise<{ client: ChatClient; rec: Recorder; downloads: string }> {
   const downloads = path.join(ctx.dir.path, `${user}-downloads`);

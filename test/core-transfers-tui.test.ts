@@ -7,7 +7,7 @@ import { ChatClient } from '../tui/core/client.js';
 import type { ChatEvent, ChatEventOf } from '../tui/core/events.js';
 import { plainErrors } from './core-helpers.js';
 import { tempDir, testRelay } from './helpers/relay.js';
-import { EXIT_MARK, TmuxSession } from './helpers/tmux.js';
+import { TmuxSession } from './helpers/tmux.js';
 import { blake2bOfFile, loopbackOptions, writeTestFile } from './transfer-helpers.js';
 
 /**
@@ -113,10 +113,7 @@ test(
       assert.match(screen, /minutes\.txt from bob: completed via relay/);
       if (process.env.SECURECHAT_SHOW_SCREEN) console.log(screen);
 
-      await tui.type('/exit');
-      await tui.keys('Enter');
-      screen = await tui.waitFor(EXIT_MARK, { timeoutMs: WAIT_MS });
-      assert.is(EXIT_MARK.exec(screen)?.[1], '0');
+      assert.is(await tui.exit({ timeoutMs: WAIT_MS }), '0');
     } finally {
       await tui?.kill();
       await bob.close();

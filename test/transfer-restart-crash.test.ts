@@ -19,7 +19,7 @@ import { TRANSFER_JOURNAL_DIR_NAME, journalFileName } from '../tui/core/transfer
 import { plainErrors } from './core-helpers.js';
 import { testClientOptions } from './helpers/clients.js';
 import { Recorder } from './helpers/recorder.js';
-import { tempDir, testRelay } from './helpers/relay.js';
+import { type RelayTestContext, withRelayPerTest } from './helpers/relay.js';
 import { blake2bOfFile, exists, loopbackOptions, writeTestFile } from './transfer-helpers.js';
 
 const WAIT_MS = 60_000;
@@ -78,24 +78,12 @@ async function runChild(args: ChildArgs): Promise<void> {
 if (process.argv.includes(CHILD_FLAG)) {
   await runChild(JSON.parse(process.argv[process.argv.indexOf(CHILD_FLAG) + 1]) as ChildArgs);
 } else {
-  type Ctx = { dir: { path: string; remove: () => Promise<void> }; relay: RunningRelay; clients: ChatClient[] };
-  const spec = suite<Ctx>('a receiver killed with SIGKILL mid-transfer resumes after a restart');
-
-  spec.before.each(async (ctx) => {
-    ctx.dir = await tempDir('securechat-transfer-crash-');
-    ctx.relay = await testRelay(path.join(ctx.dir.path, 'relay'));
-    ctx.clients = [];
-  });
-
-  spec.after.each(async (ctx) => {
-    await Promise.all(ctx.clients.map((c) => c.close().catch(() => {})));
-    await ctx.relay?.close().catch((e) => console.error('closing the relay failed:', e));
-    await ctx.dir.remove().catch(() => {});
-  });
+  const spec = suite<RelayTestContext>('a receiver killed with SIGKILL mid-transfer resumes after a restart');
+  withRelayPerTest(spec, 'securechat-transfer-crash-');
 
   spec(
     'SIGKILL of the receiving process, then a new client on its data folder: right hash, resumed, record deleted',
-    plainErrors(async (ctx: Ctx) => {
+    plainErrors(async (ctx: RelayTestContext) => {
       const args: ChildArgs = { relay: { port: ctx.relay.port, fingerprint: ctx.relay.fingerprint }, dir: ctx.dir.path };
       await fs.mkdir(path.join(ctx.dir.path, 'bob-downloads'), { recursive: true });
       const child = spawn(process.execPath, [fileURLToPath(import.meta.url), CHILD_FLAG, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -11,7 +11,6 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { RunningRelay } from '../relay/server.js';
 import type { TransferConstants } from '../shared/transfer/constants.js';
 import { ChatClient } from '../tui/core/client.js';
 import type { ChatEventOf } from '../tui/core/events.js';
@@ -21,7 +20,7 @@ import { createTransferCredentials } from '../tui/core/transfer/credentials.js';
 import { plainErrors } from './core-helpers.js';
 import { testClientOptions } from './helpers/clients.js';
 import { Recorder } from './helpers/recorder.js';
-import { tempDir, testRelay } from './helpers/relay.js';
+import { type RelayTestContext, withRelayPerTest } from './helpers/relay.js';
 import { blake2bOfFile, exists, loopbackOptions, writeTestFile } from './transfer-helpers.js';
 
 const WAIT_MS = 60_000;
@@ -32,11 +31,7 @@ const STOP_AFTER_BYTES = 2 * MB;
 
 type PathChoice = 'relay' | 'direct';
 
-type Ctx = {
-  dir: { path: string; remove: () => Promise<void> };
-  relay: RunningRelay;
-  clients: ChatClient[];
-};
+type Ctx = RelayTestContext;
 
 interface Side {
   user: string;
@@ -51,17 +46,7 @@ function it(name: string, handler: (ctx: Ctx) => Promise<void>): void {
   spec(name, plainErrors(handler));
 }
 
-spec.before.each(async (ctx) => {
-  ctx.dir = await tempDir('securechat-transfer-restart-');
-  ctx.relay = await testRelay(path.join(ctx.dir.path, 'relay'));
-  ctx.clients = [];
-});
-
-spec.after.each(async (ctx) => {
-  await Promise.all(ctx.clients.map((c) => c.close().catch(() => {})));
-  await ctx.relay?.close().catch((e) => console.error('closing the relay failed:', e));
-  await ctx.dir.remove().catch(() => {});
-});
+withRelayPerTest(spec, 'securechat-transfer-restart-');
 
 /**
  * A client of `user` with its data folder under the test's folder (the same one each time,

@@ -235,10 +235,7 @@ test('main view: log in, room, messages both ways, completion, whisper, escape i
     await tui.keys('C-u');
 
     // /exit leaves cleanly.
-    await tui.type('/exit');
-    await tui.keys('Enter');
-    screen = await tui.waitFor(EXIT_MARK);
-    assert.is(EXIT_MARK.exec(screen)?.[1], '0');
+    assert.is(await tui.exit(), '0');
   } finally {
     await tui?.kill();
     await bob.close();
@@ -359,10 +356,7 @@ test('whispers: the lock, /verify, and a changed key shown in a bar that stays u
     assert.match(rows[28], /\[connected\]/);
     assert.match(rows[29], /\[global\]/);
 
-    await tui.type('/exit');
-    await tui.keys('Enter');
-    screen = await tui.waitFor(EXIT_MARK);
-    assert.is(EXIT_MARK.exec(screen)?.[1], '0');
+    assert.is(await tui.exit(), '0');
   } finally {
     await tui?.kill();
     await bob.close();

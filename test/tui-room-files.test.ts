@@ -8,7 +8,7 @@ import { ChatClient } from '../tui/core/client.js';
 import { plainErrors } from './core-helpers.js';
 import { TEST_PASSWORD, testClientOptions } from './helpers/clients.js';
 import { tempDir, testRelay } from './helpers/relay.js';
-import { EXIT_MARK, TmuxSession } from './helpers/tmux.js';
+import { TmuxSession } from './helpers/tmux.js';
 
 /**
  * Room files in the real TUI (dist/tui/cli.js) in tmux against a real relay, with bob as a
@@ -124,10 +124,7 @@ test(
       assert.ok((await fs.readFile(saved)).equals(content), 'the downloaded bytes are the uploaded ones');
       if (process.env.SECURECHAT_SHOW_SCREEN) console.log(`${filesScreen}\n${screen}`);
 
-      await tui.type('/exit');
-      await tui.keys('Enter');
-      screen = await tui.waitFor(EXIT_MARK, { timeoutMs: WAIT_MS });
-      assert.is(EXIT_MARK.exec(screen)?.[1], '0');
+      assert.is(await tui.exit({ timeoutMs: WAIT_MS }), '0');
     } finally {
       await tui?.kill();
       await bob.close();

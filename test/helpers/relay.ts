@@ -1,7 +1,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Test } from 'uvu';
 import { startRelay, type RelayOptions, type RunningRelay } from '../../relay/server.js';
+import type { ChatClient } from '../../tui/core/client.js';
 
 /** Cheap argon2id so tests spend their time on behaviour, not hashing. */
 export const CHEAP_HASHING = { workers: 1, opsLimit: 1, memLimitBytes: 8192 };
@@ -20,5 +22,26 @@ export function testRelay(dataDir: string, options: Partial<RelayOptions> = {}):
     registration: 'open',
     passwordHashing: CHEAP_HASHING,
     ...options,
+  });
+}
+
+/** What {@link withRelayPerTest} gives each test: a temp folder, a relay in it, and the clients to close after. */
+export interface RelayTestContext {
+  dir: { path: string; remove: () => Promise<void> };
+  relay: RunningRelay;
+  clients: ChatClient[];
+}
+
+/** A fresh relay (data in `<temp>/relay`) before each test of `spec`; its clients, the relay and the folder go after. */
+export function withRelayPerTest<C extends RelayTestContext>(spec: Test<C>, prefix: string): void {
+  spec.before.each(async (ctx) => {
+    ctx.dir = await tempDir(prefix);
+    ctx.relay = await testRelay(join(ctx.dir.path, 'relay'));
+    ctx.clients = [];
+  });
+  spec.after.each(async (ctx) => {
+    await Promise.all(ctx.clients.map((c) => c.close().catch(() => {})));
+    await ctx.relay?.close().catch((e) => console.error('closing the relay failed:', e));
+    await ctx.dir.remove().catch(() => {});
   });
 }

@@ -101,6 +101,14 @@ export class TmuxSession {
     await this.tmux(['resize-window', '-t', this.name, '-x', String(cols), '-y', String(rows)]);
   }
 
+  /** Types /exit and waits for the program to end; resolves with its exit status. */
+  async exit(options: { timeoutMs?: number } = {}): Promise<string | undefined> {
+    await this.type('/exit');
+    await this.keys('Enter');
+    const screen = await this.waitFor(EXIT_MARK, options);
+    return EXIT_MARK.exec(screen)?.[1];
+  }
+
   /**
    * Polls the screen until `expected` (text, pattern, or test on the screen) shows, and returns
    * that screen; fails after `timeoutMs` with the last screen in the message.
