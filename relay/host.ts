@@ -146,11 +146,8 @@ export class ChatHost {
    * reconnect (a relay or network blip) costs no presence broadcast at all.
    */
   private stepAway(connection: RelayConnection): void {
-    const room = connection.room;
+    const room = this.detachFromRoom(connection);
     if (!room) return;
-    connection.room = undefined;
-    if (room.members.get(connection.userKey) !== connection) return;
-    room.members.delete(connection.userKey);
     const { userKey, userName } = connection;
     this.comeBack(userKey);
     room.away.set(userKey, userName);
@@ -447,13 +444,19 @@ export class ChatHost {
     connection.send({ t: 'joined', re, room: room.name, users: room.userNames(), history: history.map(toWire), hasMore });
   }
 
-  private leaveCurrentRoom(connection: RelayConnection): void {
+  /** Takes a connection out of its room; returns the room if it was that room's member (not replaced meanwhile). */
+  private detachFromRoom(connection: RelayConnection): Room | undefined {
     const room = connection.room;
-    if (!room) return;
+    if (!room) return undefined;
     connection.room = undefined;
-    if (room.members.get(connection.userKey) !== connection) return;
+    if (room.members.get(connection.userKey) !== connection) return undefined;
     room.members.delete(connection.userKey);
-    this.announceLeave(room, connection.userKey, connection.userName);
+    return room;
+  }
+
+  private leaveCurrentRoom(connection: RelayConnection): void {
+    const room = this.detachFromRoom(connection);
+    if (room) this.announceLeave(room, connection.userKey, connection.userName);
   }
 
   // ---- messages --------------------------------------------------------------------------
