@@ -45,6 +45,9 @@ interface Measured {
   peakRssBytes: number;
   connectMillis: number;
   dropped: string[];
+  /** The relay's event-loop delay over the run, ms. */
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
 }
 
 function caseName(c: FanoutCase): string {
@@ -79,6 +82,7 @@ export async function measureFanout(ctx: BenchContext, target: LoadTarget, relay
     await sleep(ctx.quick ? 200 : 1000);
     const totalMessages = c.clients * c.messagesPerClient;
     const expectedSeconds = c.ratePerSecond ? totalMessages / c.ratePerSecond : 0;
+    await relay.resetLoopDelay();
     const meter = new ProcessMeter(relay.pid);
     meter.start();
     const windowStartUs = nowUs();
@@ -92,8 +96,9 @@ export async function measureFanout(ctx: BenchContext, target: LoadTarget, relay
       deadlineMs: Math.round(expectedSeconds * 3_000) + (ctx.quick ? 10_000 : 60_000),
     });
     const usage = meter.stop();
+    const loop = await relay.stats();
     ctx.progress(`fanout ${caseName(c)}: ${target} measured window ${Math.round(windowStartUs)}-${Math.round(nowUs())} µs (for profile-summary --window)`);
-    return { run, cpuSeconds: usage.cpuSeconds, threadSeconds: usage.threadSeconds, peakRssBytes: usage.peakRssBytes, connectMillis: connected.millis, dropped: relay.droppedLines() };
+    return { run, cpuSeconds: usage.cpuSeconds, threadSeconds: usage.threadSeconds, peakRssBytes: usage.peakRssBytes, connectMillis: connected.millis, dropped: relay.droppedLines(), loopDelayP99Ms: loop.loopDelayP99Ms, loopDelayMaxMs: loop.loopDelayMaxMs };
   } finally {
     await pool.close();
     await relay.stop();
@@ -168,6 +173,8 @@ export async function runFanoutCase(ctx: BenchContext, c: FanoutCase, tag: strin
     },
     { key: 'relayCpuSeconds', label: 'relay CPU total', unit: 's', value: real.cpuSeconds, baseline: base.cpuSeconds },
     { key: 'peakRssMiB', label: 'relay peak RSS', unit: 'MiB', value: real.peakRssBytes / MiB, baseline: base.peakRssBytes / MiB },
+    { key: 'loopDelayP99Ms', label: 'relay event-loop delay p99', unit: 'ms', value: real.loopDelayP99Ms, baseline: base.loopDelayP99Ms },
+    { key: 'loopDelayMaxMs', label: 'relay event-loop delay max', unit: 'ms', value: real.loopDelayMaxMs, baseline: base.loopDelayMaxMs },
     { key: 'loadElu', label: 'load thread busy (max)', unit: '0..1', value: r.maxElu, baseline: b.maxElu },
   ];
   if (c.ratePerSecond) figures.push({ key: 'sendLagP99Ms', label: 'send lag behind schedule p99', unit: 'ms', value: r.lagP99Ms, baseline: b.lagP99Ms });

@@ -5,12 +5,14 @@
  *
  * Prints one JSON line when listening: {"ready":true,"port":…,"fingerprint":…,"pid":…}. Then
  * reads commands, one per stdin line, answering each with one JSON line:
- *   stats  → {"rssBytes":…,"heapUsedBytes":…,"connections":…}
+ *   stats  → {"rssBytes":…,"heapUsedBytes":…,"connections":…,"loopDelayP99Ms":…,"loopDelayMaxMs":…}
+ *   reset-loop-delay → the same, then the event-loop delay histogram starts again
  *   gc     → the same, after a full garbage collection (needs --expose-gc)
  *   stop   → closes the relay and exits 0
  * It also stops when stdin closes (the bench died) or after `maxLifetimeMs`, so it never
  * outlives a run. Relay log lines go to stderr.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import type { Limits } from '../shared/limits.js';
 import { ARGON2_MIN } from '../relay/passwords.js';
@@ -73,9 +75,19 @@ async function main(): Promise<void> {
   }, options.maxLifetimeMs ?? 15 * 60_000);
   lifetime.unref();
 
+  // How long the event loop was held up (ms): whether latency tails come from this process.
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
   const report = () => {
     const memory = process.memoryUsage();
-    return { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, externalBytes: memory.external, connections: relay.connectionCount };
+    return {
+      rssBytes: memory.rss,
+      heapUsedBytes: memory.heapUsed,
+      externalBytes: memory.external,
+      connections: relay.connectionCount,
+      loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+      loopDelayMaxMs: loopDelay.max / 1e6,
+    };
   };
   const lines = createInterface({ input: process.stdin });
   lines.on('line', (line) => {
@@ -85,6 +97,10 @@ async function main(): Promise<void> {
       (globalThis as { gc?: () => void }).gc?.();
       process.stdout.write(JSON.stringify({ gc: typeof (globalThis as { gc?: unknown }).gc === 'function', ...report() }) + '\n');
     } else if (command === 'stats') process.stdout.write(JSON.stringify(report()) + '\n');
+    else if (command === 'reset-loop-delay') {
+      loopDelay.reset();
+      process.stdout.write(JSON.stringify(report()) + '\n');
+    }
   });
   lines.on('close', () => void stop(0));
 

@@ -17,6 +17,9 @@ export interface RelayStats {
   heapUsedBytes: number;
   externalBytes: number;
   connections: number;
+  /** Event-loop delay since start or the last reset, ms. */
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
 }
 
 /** Splits a text stream into lines and hands each to `onLine`. */
@@ -90,8 +93,17 @@ export class RelayChild {
 
   /** Memory and connection count, optionally after a full GC in the relay. */
   async stats(gc = false): Promise<RelayStats> {
+    return this.command(gc ? 'gc' : 'stats');
+  }
+
+  /** Starts the event-loop delay histogram again (answers with the stats before the reset). */
+  resetLoopDelay(): Promise<RelayStats> {
+    return this.command('reset-loop-delay');
+  }
+
+  private async command(command: string): Promise<RelayStats> {
     const answer = this.nextLine(COMMAND_TIMEOUT_MS, 'the relay process did not answer');
-    this.child.stdin!.write(gc ? 'gc\n' : 'stats\n');
+    this.child.stdin!.write(`${command}\n`);
     return JSON.parse(await answer) as RelayStats;
   }
 
