@@ -98,8 +98,9 @@ async function main(): Promise<void> {
       process.stdout.write(JSON.stringify({ gc: typeof (globalThis as { gc?: unknown }).gc === 'function', ...report() }) + '\n');
     } else if (command === 'stats') process.stdout.write(JSON.stringify(report()) + '\n');
     else if (command === 'reset-loop-delay') {
+      const before = report();
       loopDelay.reset();
-      process.stdout.write(JSON.stringify(report()) + '\n');
+      process.stdout.write(JSON.stringify(before) + '\n');
     }
   });
   lines.on('close', () => void stop(0));
