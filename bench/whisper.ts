@@ -68,6 +68,22 @@ class Answers {
  * before the client core) and reports every whisper body. The client core has no public hook
  * for raw frames, so this reaches for its connection's socket; undefined when that is not there.
  */
+/** Times `rounds` pings per pair, one pair after another: each sample is ping sent → its answer noted (ms). */
+async function timeRoundTrips<P extends { answers: Answers }>(list: P[], rounds: number, ping: (pair: P, n: number) => void): Promise<{ samples: number[]; seconds: number }> {
+  const samples: number[] = [];
+  const started = performance.now();
+  for (const pair of list) {
+    for (let n = 0; n < rounds; n++) {
+      const answered = pair.answers.expect(n);
+      const t0 = performance.now();
+      ping(pair, n);
+      await answered;
+      samples.push(performance.now() - t0);
+    }
+  }
+  return { samples, seconds: (performance.now() - started) / 1000 };
+}
+
 function tapWhisperBodies(client: ChatClient, onBody: (body: string) => void): boolean {
   const socket = (client as unknown as { conn?: { socket?: TLSSocket } }).conn?.socket;
   if (!socket) return false;
@@ -129,22 +145,12 @@ async function relayRoundTrips(ctx: BenchContext, relay: RelayChild, pairs: numb
       });
     }
 
-    const phase = async (kind: 'whisper' | 'room') => {
-      const samples: number[] = [];
-      const started = performance.now();
-      for (const pair of list) {
-        for (let n = 0; n < rounds; n++) {
-          const answered = pair.answers.expect(n);
-          const t0 = performance.now();
-          const text = pingText(n, marker);
-          if (kind === 'whisper') pair.a.client.whisper(pair.b.client.user, text).catch(() => {});
-          else pair.a.client.say(text).catch(() => {});
-          await answered;
-          samples.push(performance.now() - t0);
-        }
-      }
-      return { samples, seconds: (performance.now() - started) / 1000 };
-    };
+    const phase = (kind: 'whisper' | 'room') =>
+      timeRoundTrips(list, rounds, (pair, n) => {
+        const text = pingText(n, marker);
+        if (kind === 'whisper') pair.a.client.whisper(pair.b.client.user, text).catch(() => {});
+        else pair.a.client.say(text).catch(() => {});
+      });
     // Warm both paths up (JIT, first LevelDB writes) before measuring.
     await phase('whisper');
     await phase('room');
@@ -218,20 +224,7 @@ async function baselineRoundTrips(ctx: BenchContext, pairs: number, rounds: numb
       });
       pair.a.onText((_from, text) => pair.answers.arrived(roundOf(text, 'pong:')));
     }
-    const phase = async () => {
-      const samples: number[] = [];
-      const started = performance.now();
-      for (const pair of list) {
-        for (let n = 0; n < rounds; n++) {
-          const answered = pair.answers.expect(n);
-          const t0 = performance.now();
-          pair.a.send(pingText(n, 'm')).catch(() => {});
-          await answered;
-          samples.push(performance.now() - t0);
-        }
-      }
-      return { samples, seconds: (performance.now() - started) / 1000 };
-    };
+    const phase = () => timeRoundTrips(list, rounds, (pair, n) => void pair.a.send(pingText(n, 'm')).catch(() => {}));
     await phase();
     return await phase();
   } finally {

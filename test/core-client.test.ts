@@ -6,7 +6,7 @@ import { ChatError } from '../shared/errors.js';
 import type { Limits } from '../shared/limits.js';
 import type { RunningRelay } from '../relay/server.js';
 import { ChatClient, type ChatClientOptions } from '../tui/core/client.js';
-import { plainErrors } from './core-helpers.js';
+import { plainSuite } from './core-helpers.js';
 import { tempDir, testRelay } from './helpers/relay.js';
 import { Recorder } from './helpers/recorder.js';
 import { failure } from './helpers/clients.js';
@@ -28,12 +28,7 @@ type Ctx = {
 const spec = suite<Ctx>('client core against the relay');
 
 /** Every test reports a ChatError readably (see core-helpers.ts). */
-function it(name: string, handler: (ctx: Ctx) => Promise<void>): void {
-  spec(name, plainErrors(handler));
-}
-it.before = spec.before;
-it.after = spec.after;
-it.run = spec.run;
+const it = plainSuite(spec);
 
 it.before.each(async (ctx) => {
   ctx.dir = await tempDir('securechat-core-');

@@ -2,18 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ChatClient } from '../tui/core/client.js';
 import { commands, createCommandRegistry, parseCommandLine, type ParsedLine } from '../tui/core/commands.js';
-
-function command(line: string): { name: string; args: unknown } {
-  const parsed = parseCommandLine(line);
-  if (parsed.kind !== 'command') throw new Error(`"${line}" parsed as ${parsed.kind}`);
-  return { name: parsed.command.name, args: parsed.args };
-}
-
-function errorCode(line: string): string {
-  const parsed = parseCommandLine(line);
-  if (parsed.kind !== 'error') throw new Error(`"${line}" parsed as ${parsed.kind}`);
-  return parsed.error.code;
-}
+import { command, errorCode } from './core-helpers.js';
 
 test('plain text is said; //text says /text; blank lines are empty', () => {
   assert.equal(parseCommandLine('hello there'), { kind: 'say', text: 'hello there' });

@@ -16,20 +16,9 @@ import { renderStatus } from '../tui/view/render.js';
 import { ViewModel } from '../tui/view/state.js';
 import { unstyle } from '../tui/view/style.js';
 import { formatBytes, formatEta, formatSpeed, formatTransferLine } from '../tui/view/transfer-format.js';
+import { command, errorCode } from './core-helpers.js';
 
 const ID = 'AbCdEfGh12345678';
-
-function command(line: string): { name: string; args: unknown } {
-  const parsed = parseCommandLine(line);
-  if (parsed.kind !== 'command') throw new Error(`"${line}" parsed as ${parsed.kind}`);
-  return { name: parsed.command.name, args: parsed.args };
-}
-
-function errorCode(line: string): string {
-  const parsed = parseCommandLine(line);
-  if (parsed.kind !== 'error') throw new Error(`"${line}" parsed as ${parsed.kind}`);
-  return parsed.error.code;
-}
 
 test('/send USER PATH, /accept ID [DIR], /reject ID, /cancel ID, /transfers parse', () => {
   assert.equal(command('/send bob ./report.pdf'), { name: 'send', args: { to: 'bob', file: './report.pdf' } });

@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { RunningRelay } from '../relay/server.js';
 import type { ChatEvent, ChatEventOf, ChatEventType } from '../tui/core/events.js';
-import { plainErrors } from './core-helpers.js';
+import { plainSuite } from './core-helpers.js';
 import { tempDir, testRelay } from './helpers/relay.js';
 
 /** `securechat --json` as a real child process (the built bin) against a real relay. */
@@ -80,12 +80,7 @@ class Chat {
 
 type Ctx = { dir: { path: string; remove: () => Promise<void> }; relay: RunningRelay; chats: Chat[] };
 const spec = suite<Ctx>('securechat --json');
-function it(name: string, handler: (ctx: Ctx) => Promise<void>): void {
-  spec(name, plainErrors(handler));
-}
-it.before = spec.before;
-it.after = spec.after;
-it.run = spec.run;
+const it = plainSuite(spec);
 
 it.before.each(async (ctx) => {
   ctx.dir = await tempDir('securechat-json-');

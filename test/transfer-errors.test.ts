@@ -11,6 +11,7 @@ import type { TransferPeerMessage } from '../shared/transfer/wire.js';
 import { createTransferCredentials } from '../tui/core/transfer/credentials.js';
 import { FileTransfer } from '../tui/core/transfer/transfer.js';
 import { blake2bOfFile, exists, loopbackOptions, makeTempDir, startPair, writeTestFile } from './transfer-helpers.js';
+import { failure } from './helpers/clients.js';
 
 let dir = '';
 let out = '';
@@ -33,15 +34,6 @@ test.after(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.instance(error, ChatError);
-    return (error as ChatError).code;
-  }
-  throw new Error('expected a ChatError');
-}
 
 /** A hand-made offer, as a malicious or odd sender might send it. */
 async function offer(fields: Partial<TransferPeerMessage & { t: 'file-offer' }>): Promise<Record<string, unknown>> {
@@ -82,7 +74,7 @@ test('E_FILE_TOO_LARGE: the receiver declines an offer over its limit without as
 
 test('E_NO_SPACE: accept checks the free space and declines', async () => {
   const pair = await startPair({ file: small, receiver: { freeSpace: async () => 1000 } });
-  assert.is(await codeOf(pair.receiver.accept(out)), 'E_NO_SPACE');
+  assert.is(await failure(pair.receiver.accept(out)), 'E_NO_SPACE');
   const sender = await pair.sender.finished;
   assert.is(sender.code, 'E_NO_SPACE');
   assert.equal(await fs.readdir(out), []);
@@ -90,7 +82,7 @@ test('E_NO_SPACE: accept checks the free space and declines', async () => {
 
 test('E_PATH_REFUSED: accepting into something that is not a folder', async () => {
   const pair = await startPair({ file: small });
-  assert.is(await codeOf(pair.receiver.accept(small)), 'E_PATH_REFUSED');
+  assert.is(await failure(pair.receiver.accept(small)), 'E_PATH_REFUSED');
   assert.is((await pair.sender.finished).code, 'E_PATH_REFUSED');
 });
 
@@ -142,7 +134,7 @@ test('E_PROTOCOL: malformed offers and peer messages are refused', async () => {
 test('E_TRANSFER_STATE: commands that do not fit the state', async () => {
   const pair = await startPair({ file: small });
   await pair.receiver.accept(out);
-  assert.is(await codeOf(pair.receiver.accept(out)), 'E_TRANSFER_STATE');
+  assert.is(await failure(pair.receiver.accept(out)), 'E_TRANSFER_STATE');
   assert.throws(() => pair.receiver.reject(), (error: ChatError) => error.code === 'E_TRANSFER_STATE');
   assert.throws(() => pair.sender.reject(), (error: ChatError) => error.code === 'E_TRANSFER_STATE');
   await Promise.all([pair.sender.finished, pair.receiver.finished]);
@@ -150,8 +142,8 @@ test('E_TRANSFER_STATE: commands that do not fit the state', async () => {
 
 test('E_FILE_UNREADABLE: offering a missing file or a folder', async () => {
   const options = { ...loopbackOptions(), link: { send: () => undefined } };
-  assert.is(await codeOf(FileTransfer.send(path.join(dir, 'missing.bin'), options)), 'E_FILE_UNREADABLE');
-  assert.is(await codeOf(FileTransfer.send(dir, options)), 'E_FILE_UNREADABLE');
+  assert.is(await failure(FileTransfer.send(path.join(dir, 'missing.bin'), options)), 'E_FILE_UNREADABLE');
+  assert.is(await failure(FileTransfer.send(dir, options)), 'E_FILE_UNREADABLE');
 });
 
 test('E_TRANSFER_TIMEOUT: no path at all (no listener, no relay) ends both sides by the connect deadline', async () => {

@@ -8,6 +8,7 @@ import type { ChatClientOptions } from './core/client.js';
 import { EVENT_DOCS } from './core/events.js';
 import { normalizeFingerprint } from './core/trust.js';
 import { EXIT_USAGE, errorEvent, runJsonMode } from './json-mode.js';
+import { runMain } from './run-main.js';
 
 /** What the command line asked for, before any connection (shared by the JSON mode and the TUI). */
 export interface CliOptions {
@@ -147,15 +148,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-    // stdin may still be open (after /exit); it must not keep the process alive.
-    process.stdin.destroy();
-  },
-  (error) => {
-    process.stderr.write(`securechat: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = 1;
-    process.stdin.destroy();
-  },
-);
+runMain(main);

@@ -7,6 +7,7 @@ import { runTui } from './app.js';
 import { formatServerAddress } from './core/address.js';
 import { dataDir } from './core/paths.js';
 import { DEFAULT_LOCAL_PORT, LOCAL_RELAY_FOLDER, exists, readRunningInfo, startLocalRelay, type LocalRelay } from './local-relay.js';
+import { runMain } from './run-main.js';
 
 /**
  * `npm start`: the embedded default. A relay on 127.0.0.1 (port 7443, or a free one when that
@@ -75,14 +76,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-    process.stdin.destroy();
-  },
-  (error) => {
-    process.stderr.write(`securechat: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = 1;
-    process.stdin.destroy();
-  },
-);
+runMain(main);

@@ -552,7 +552,8 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
       case 'dial-relay':
         return this.dialRelay(effect.connectionId);
       case 'close':
-        return this.closeConnection(effect.connectionId);
+        this.closeConnection(effect.connectionId);
+        return;
       case 'start-session':
         this.startSession(effect.connectionId, effect.offset, effect.path);
         this.emitCheckpoint();
@@ -809,22 +810,18 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
   }
 
   private connectionFailed(id: string): void {
-    const connection = this.connections.get(id);
-    if (connection === undefined) return;
-    this.connections.delete(id);
-    connection.abort.abort();
-    connection.channel?.destroy();
-    connection.stream?.destroy();
-    this.machine.input({ type: 'dial-failed', connectionId: id });
+    if (this.closeConnection(id)) this.machine.input({ type: 'dial-failed', connectionId: id });
   }
 
-  private closeConnection(id: string): void {
+  /** Stops a connection attempt or connection; false if there was none by that id. */
+  private closeConnection(id: string): boolean {
     const connection = this.connections.get(id);
-    if (connection === undefined) return;
+    if (connection === undefined) return false;
     this.connections.delete(id);
     connection.abort.abort();
     connection.channel?.destroy();
     connection.stream?.destroy();
+    return true;
   }
 
   // ---- sessions -----------------------------------------------------------------------------
