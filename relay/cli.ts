@@ -19,7 +19,8 @@ import { validateUserName } from '../shared/names.js';
 import { fingerprintOfPem, loadCertificateFiles, loadOrCreateCertificate } from './certs.js';
 import { PasswordHasher } from './passwords.js';
 import { promptNewPassword, readFirstLine, readPasswordFile } from './prompt.js';
-import { RelayStore } from './store.js';
+import { LevelStore } from './level-store.js';
+import type { RelayStore } from './store.js';
 
 /** Where the CLI reads and writes; tests pass their own. */
 export interface CliIO {
@@ -85,7 +86,7 @@ function dataDirOf(argv: { data?: string }, io: CliIO): string {
 /** Open the store, turning a held lock into the one-line message every admin command shows. */
 async function openStoreForAdmin(dataDir: string, io: CliIO): Promise<RelayStore> {
   try {
-    return await RelayStore.open(dataDir, { onError: (error) => io.stderr(`relay: audit log: ${(error as Error).message}\n`) });
+    return await LevelStore.open(dataDir, { onError: (error) => io.stderr(`relay: audit log: ${(error as Error).message}\n`) });
   } catch (error) {
     if (error instanceof ChatError && error.code === 'E_DATA_LOCKED') {
       io.stderr(`relay: data folder ${dataDir} is in use by a running relay (stop it first, or register users with --registration open)\n`);

@@ -16,8 +16,6 @@ import { TokenBucket } from '../shared/token-bucket.js';
 import { Room, RoomRegistry } from './rooms.js';
 import type { RelayStore, StoredMessage } from './store.js';
 
-type Delivered = { room: string; seq: number; time: number };
-
 export interface HostOptions {
   store: RelayStore;
   hasher: PasswordHasher;
@@ -25,6 +23,8 @@ export interface HostOptions {
   limits: Limits;
   registration: 'open' | 'closed';
   serverName: string;
+  /** Folder of the room files' bytes. */
+  filesDir: string;
   log: (line: string) => void;
 }
 
@@ -45,8 +45,6 @@ export class ChatHost {
   private readonly log: MessageLog;
   /** The logged-in connection of each user (one per account; a new login replaces the old). */
   private readonly online = new Map<string, RelayConnection>();
-  /** Recently seen `say` ids per user, for idempotent retries without a LevelDB read. */
-  private readonly recentIds = new Map<string, Map<string, Promise<Delivered>>>();
   private readonly floodBuckets = new WeakMap<RelayConnection, TokenBucket>();
   private readonly pipes: PipeBroker;
   private readonly held: HeldMessages;
@@ -59,7 +57,7 @@ export class ChatHost {
     this.log = new MessageLog(options.store, (messages) => this.onCommitted(messages));
     this.pipes = new PipeBroker(options.limits, options.log);
     this.held = new HeldMessages(options.limits.sealedHoldMs, options.limits.sealedHoldPerUser);
-    this.files = new RoomFiles(options.store, options.limits, options.log);
+    this.files = new RoomFiles(options.store, options.filesDir, options.limits, options.log);
   }
 
   async init(): Promise<void> {
@@ -461,23 +459,13 @@ export class ChatHost {
 
   // ---- messages --------------------------------------------------------------------------
 
-  private async say(connection: RelayConnection, message: ClientMessageOf<'say'>): Promise<void> {
-    const { limits, store } = this.options;
+  /**
+   * Stores a room message; the store recognises a client id it has seen before (whatever the
+   * `resent` flag says) and the ack then carries the first stored copy's sequence id.
+   */
+  private say(connection: RelayConnection, message: ClientMessageOf<'say'>): void {
+    const { limits } = this.options;
     const room = this.currentRoom(connection);
-    const seen = this.recentIdsOf(connection.userKey);
-    const earlier = seen.get(message.id);
-    if (earlier) {
-      this.ackWhenStored(connection, message.id, earlier);
-      return;
-    }
-    if (message.resent) {
-      const stored = await store.findByClientId(connection.userName, message.id);
-      if (stored) {
-        const roomName = this.rooms.get(stored.roomKey)?.name ?? stored.roomKey;
-        connection.send({ t: 'ack', re: message.id, room: roomName, seq: stored.seq, time: stored.time });
-        return;
-      }
-    }
     if (Buffer.byteLength(message.text) > limits.maxMessageBytes) {
       throw new ChatError('E_TOO_LARGE', `messages are limited to ${limits.maxMessageBytes} bytes`);
     }
@@ -485,28 +473,12 @@ export class ChatHost {
     if (!this.floodBucket(connection).take(Date.now())) {
       throw new ChatError('E_FLOOD', `more than ${limits.messagesPerSecond} messages a second; slow down`, { retryAfterMs: 1000 });
     }
-    const stored: StoredMessage = {
-      room: room.name,
-      roomKey: room.key,
-      seq: this.rooms.nextSeq(room.key),
-      from: connection.userName,
-      text: message.text,
-      time: Date.now(),
-      id: message.id,
-    };
-    const delivered = this.log.append(stored).then(() => ({ room: stored.room, seq: stored.seq, time: stored.time }));
-    seen.set(message.id, delivered);
-    if (seen.size > limits.recentIdsPerUser) seen.delete(seen.keys().next().value!);
-    delivered.catch(() => seen.delete(message.id));
-    this.ackWhenStored(connection, message.id, delivered);
-  }
-
-  private ackWhenStored(connection: RelayConnection, re: string, delivered: Promise<Delivered>): void {
-    delivered.then(
-      ({ room, seq, time }) => connection.send({ t: 'ack', re, room, seq, time }),
+    const draft = { room: room.name, roomKey: room.key, from: connection.userName, text: message.text, time: Date.now(), id: message.id };
+    this.log.append(draft).then(
+      ({ message: stored }) => connection.send({ t: 'ack', re: message.id, room: stored.room, seq: stored.seq, time: stored.time }),
       (error: unknown) => {
         this.options.log(`storing a message failed: ${(error as Error)?.message ?? String(error)}`);
-        connection.sendError('E_INTERNAL', 'the relay could not store that message; send it again', re);
+        connection.sendError('E_INTERNAL', 'the relay could not store that message; send it again', message.id);
       },
     );
   }
@@ -518,15 +490,6 @@ export class ChatHost {
       room.remember(message);
       room.broadcast(encodeControl({ t: 'message', ...toWire(message) }), nameKey(message.from));
     }
-  }
-
-  private recentIdsOf(userKey: string): Map<string, Promise<Delivered>> {
-    let seen = this.recentIds.get(userKey);
-    if (!seen) {
-      seen = new Map();
-      this.recentIds.set(userKey, seen);
-    }
-    return seen;
   }
 
   private floodBucket(connection: RelayConnection): TokenBucket {

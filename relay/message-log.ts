@@ -1,13 +1,14 @@
-import type { RelayStore, StoredMessage } from './store.js';
+import type { AppendOutcome, MessageDraft, RelayStore, StoredMessage } from './store.js';
 
 /**
- * Writes room messages to LevelDB in batches: everything appended while one batch is being
- * written goes into the next. Batches complete in order, so acknowledgements and broadcasts
- * (done by `onCommitted`) follow sequence order, and every message is stored before anyone
+ * Hands room messages to the store in batches: everything appended while one batch is being
+ * written goes into the next. The store numbers them; batches complete in order, so
+ * acknowledgements and broadcasts (done by `onCommitted`, for messages stored now rather than
+ * recognised as retries) follow sequence order, and every message is stored before anyone
  * hears of it.
  */
 export class MessageLog {
-  private pending: Array<{ message: StoredMessage; settle: (error?: unknown) => void }> = [];
+  private pending: Array<{ draft: MessageDraft; settle: (outcome: AppendOutcome | undefined, error?: unknown) => void }> = [];
   private writing: Promise<void> | undefined;
 
   constructor(
@@ -16,9 +17,9 @@ export class MessageLog {
   ) {}
 
   /** Resolves once the message is stored (and `onCommitted` has run for its batch). */
-  append(message: StoredMessage): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.pending.push({ message, settle: (error) => (error === undefined ? resolve() : reject(error)) });
+  append(draft: MessageDraft): Promise<AppendOutcome> {
+    return new Promise<AppendOutcome>((resolve, reject) => {
+      this.pending.push({ draft, settle: (outcome, error) => (outcome ? resolve(outcome) : reject(error)) });
       if (!this.writing) this.writing = this.writeLoop();
     });
   }
@@ -34,15 +35,15 @@ export class MessageLog {
     while (this.pending.length > 0) {
       const batch = this.pending;
       this.pending = [];
-      const messages = batch.map((entry) => entry.message);
+      let outcomes: AppendOutcome[] | undefined;
       let failure: unknown;
       try {
-        await this.store.appendMessages(messages);
+        outcomes = await this.store.appendMessages(batch.map((entry) => entry.draft));
       } catch (error) {
         failure = error ?? new Error('write failed');
       }
-      if (failure === undefined) this.onCommitted(messages);
-      for (const entry of batch) entry.settle(failure);
+      if (outcomes) this.onCommitted(outcomes.filter((outcome) => !outcome.duplicate).map((outcome) => outcome.message));
+      batch.forEach((entry, i) => entry.settle(outcomes?.[i], failure));
     }
     this.writing = undefined;
   }

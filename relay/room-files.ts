@@ -78,13 +78,15 @@ export class RoomFiles {
   private readonly open = new Set<TLSSocket>();
   private sweepTimer: NodeJS.Timeout | undefined;
 
+  /** `directory`: where the bytes live (`--files`; default `<data folder>/files`). */
   constructor(
     private readonly store: RelayStore,
+    directory: string,
     private readonly limits: RoomFileLimits,
     private readonly log: (line: string) => void,
     private readonly now: () => number = Date.now,
   ) {
-    this.directory = join(store.dataDir, 'files');
+    this.directory = directory;
   }
 
   /** Loads the index, deletes expired and orphaned files, starts the hourly sweep. */

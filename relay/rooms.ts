@@ -76,13 +76,11 @@ export class Room {
 export class RoomRegistry {
   private readonly live = new Map<string, Room>();
   private readonly opening = new Map<string, Promise<Room>>();
-  private lastSeqs = new Map<string, number>();
   private globalRoom: Room | undefined;
 
   constructor(private readonly store: RelayStore, private readonly recentCapacity: number) {}
 
   async init(): Promise<void> {
-    this.lastSeqs = await this.store.roomSeqs();
     this.globalRoom = await this.load(GLOBAL_ROOM);
     this.live.set(GLOBAL_ROOM, this.globalRoom);
   }
@@ -137,13 +135,6 @@ export class RoomRegistry {
     if (room.isGlobal || room.size > 0 || this.live.get(room.key) !== room) return false;
     this.live.delete(room.key);
     return true;
-  }
-
-  /** Allocates the next sequence id of a room (ids survive the room's end and relay restarts). */
-  nextSeq(roomKey: string): number {
-    const next = (this.lastSeqs.get(roomKey) ?? 0) + 1;
-    this.lastSeqs.set(roomKey, next);
-    return next;
   }
 
   private async load(name: string): Promise<Room> {

@@ -1,5 +1,6 @@
 import { createServer, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
 import { ChatError } from '../shared/errors.js';
 import { resolveLimits, type Limits } from '../shared/limits.js';
 import { loadCertificateFiles, loadOrCreateCertificate } from './certs.js';
@@ -7,7 +8,8 @@ import { RelayConnection } from './connection.js';
 import { ChatHost } from './host.js';
 import { LoginLimiter } from './login-limiter.js';
 import { PasswordHasher, type PasswordHasherOptions } from './passwords.js';
-import { RelayStore } from './store.js';
+import { LevelStore } from './level-store.js';
+import type { RelayStore } from './store.js';
 
 export interface RelayOptions {
   /** Address to listen on: 127.0.0.1 by default; 0.0.0.0 (or ::) on a VPS. */
@@ -16,6 +18,8 @@ export interface RelayOptions {
   port: number;
   /** Folder for the LevelDB store and the generated certificate. */
   dataDir: string;
+  /** Folder of room files' bytes (default `<dataDir>/files`). */
+  filesDir?: string;
   /** PEM certificate and key (e.g. CA-issued); without them a self-signed one is made and kept. */
   certFile?: string;
   keyFile?: string;
@@ -49,7 +53,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     options.certFile && options.keyFile
       ? await loadCertificateFiles(options.certFile, options.keyFile)
       : await loadOrCreateCertificate(options.dataDir);
-  const store = await RelayStore.open(options.dataDir, { onError: (error) => log(`store: ${(error as Error)?.message ?? error}`) });
+  const store = await LevelStore.open(options.dataDir, { onError: (error) => log(`store: ${(error as Error)?.message ?? error}`) });
   const hasher = new PasswordHasher(options.passwordHashing);
   const host = new ChatHost({
     store,
@@ -58,6 +62,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     limits,
     registration: options.registration,
     serverName: SERVER_NAME,
+    filesDir: options.filesDir ?? join(resolve(options.dataDir), 'files'),
     log,
   });
   try {

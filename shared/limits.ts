@@ -42,8 +42,12 @@ export const DEFAULT_LIMITS = {
   messageBurst: 100,
   /** Open connections per remote address. */
   connectionsPerAddress: 64,
-  /** Remembered client message ids per user for idempotent retries (in memory; older ones are checked in LevelDB). */
-  recentIdsPerUser: 1024,
+  /**
+   * A room message's client id is recognised as a retry for at least this long (LevelDB keeps
+   * ids as long as the message; Redis expires them after this). Longer than a resume token
+   * lives, so every send a client can still retry is covered.
+   */
+  clientIdRetentionMs: 30 * 24 * 60 * 60_000,
   /** Whispers and transfer signals for a user whose connection dropped are held this long. */
   sealedHoldMs: 60_000,
   /**

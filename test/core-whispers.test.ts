@@ -7,7 +7,8 @@ import { generateIdentity, publicBundle, verifyPublicBundle } from '../shared/cr
 import { keyFingerprint, safetyNumber } from '../shared/crypto/safety-number.js';
 import { fromBase64Strict, toBase64 } from '../shared/crypto/bytes.js';
 import { ChatError } from '../shared/errors.js';
-import { RelayStore } from '../relay/store.js';
+import { LevelStore } from '../relay/level-store.js';
+import type { RelayStore } from '../relay/store.js';
 import type { RunningRelay } from '../relay/server.js';
 import { ChatClient, type ChatClientOptions } from '../tui/core/client.js';
 import type { ChatEvent, ChatEventOf } from '../tui/core/events.js';
@@ -83,7 +84,7 @@ async function wire(ctx: Ctx, user: string): Promise<WireClient> {
 async function restartRelay(ctx: Ctx, edit?: (store: RelayStore) => Promise<unknown>): Promise<void> {
   await ctx.relay.close();
   if (edit) {
-    const store = await RelayStore.open(ctx.relayDir);
+    const store = await LevelStore.open(ctx.relayDir);
     try {
       await edit(store);
     } finally {

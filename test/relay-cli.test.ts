@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { defaultDataDir, formatHostPort, listeningLine, main, type CliIO } from '../relay/cli.js';
 import { loadOrCreateCertificate } from '../relay/certs.js';
 import { PasswordHasher } from '../relay/passwords.js';
-import { RelayStore } from '../relay/store.js';
+import { LevelStore } from '../relay/level-store.js';
 import { firstLine, promptHidden, promptNewPassword, readFirstLine } from '../relay/prompt.js';
 import { ChatError } from '../shared/errors.js';
 
@@ -100,7 +100,7 @@ test('bin: user add (file and stdin), list, duplicate, passwd, remove, audit', a
 
   // The stored hashes are real argon2id hashes of the given passwords.
   const check = async (user: string, password: string) => {
-    const store = await RelayStore.open(data);
+    const store = await LevelStore.open(data);
     const hasher = new PasswordHasher({ workers: 1 });
     try {
       const account = await store.getAccount(user);
@@ -114,13 +114,13 @@ test('bin: user add (file and stdin), list, duplicate, passwd, remove, audit', a
   assert.is(await check('bob', 'bob-secret-12'), true);
 
   // passwd revokes resume tokens.
-  let store = await RelayStore.open(data);
+  let store = await LevelStore.open(data);
   const token = await store.issueToken('bob', 60_000);
   await store.close();
   r = await runCli(['user', 'passwd', 'BOB', '--data', data], 'bob-new-secret\n');
   assert.is(r.code, 0, r.stderr);
   assert.is(await check('bob', 'bob-new-secret'), true);
-  store = await RelayStore.open(data);
+  store = await LevelStore.open(data);
   assert.is(await store.checkToken('bob', token), false);
   await store.close();
 
@@ -167,7 +167,7 @@ test('bin: bad names, short passwords and bad usage exit 2 without touching acco
 
 test('bin: while the store is open elsewhere, commands say the folder is in use and exit 2', async () => {
   const data = await tempDir();
-  const store = await RelayStore.open(data);
+  const store = await LevelStore.open(data);
   try {
     for (const args of [
       ['user', 'list', '--data', data],

@@ -302,6 +302,34 @@ restart('a restart keeps accounts, history and resume tokens; a resume catches u
   await dir.remove();
 });
 
+restart('a client id is acknowledged with its first seq after a restart, whatever the resent flag says', async () => {
+  const dir = await tempDir();
+  const fast = { limits: { messagesPerSecond: 10_000, messageBurst: 10_000 } };
+  let relay = await testRelay(dir.path, fast);
+  const ann = await WireClient.session(relay.port, 'ann');
+  await ann.request({ t: 'create', id: 'c', room: 'once' });
+  const first = await ann.request({ t: 'say', id: 'only-once', text: 'hello' });
+  for (let i = 0; i < 1100; i++) await ann.request({ t: 'say', id: `fill${i}`, text: 'filler' });
+  const older = await ann.request({ t: 'say', id: 'only-once', text: 'hello' });
+  assert.equal(older, first);
+  ann.close();
+  await relay.close();
+
+  relay = await testRelay(dir.path, fast);
+  const again = await WireClient.session(relay.port, 'ann', 'correct horse', false);
+  await again.request({ t: 'create', id: 'c', room: 'once' });
+  const retried = await again.request({ t: 'say', id: 'only-once', text: 'hello' });
+  assert.equal(retried, first);
+  const page = await again.request({ t: 'history', id: 'h', limit: 500 });
+  assert.ok(page.t === 'history');
+  if (page.t === 'history') assert.is(page.messages.filter((m) => m.id === 'only-once').length, 0, 'only the first copy, older than this page');
+  const all = await again.request({ t: 'history', id: 'h2', before: 2, limit: 5 });
+  assert.ok(all.t === 'history' && all.messages.length === 1 && all.messages[0].id === 'only-once');
+  again.close();
+  await relay.close();
+  await dir.remove();
+});
+
 restart.run();
 
 const keys = suite('relay key directory');

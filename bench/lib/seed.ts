@@ -7,12 +7,12 @@
  */
 import sodium from 'libsodium-wrappers-sumo';
 import { ARGON2_MIN } from '../../relay/passwords.js';
-import { RelayStore } from '../../relay/store.js';
+import { LevelStore } from '../../relay/level-store.js';
 
 export async function seedAccounts(dataDir: string, names: readonly string[], password: string): Promise<void> {
   await sodium.ready;
   const hash = sodium.crypto_pwhash_str(password, ARGON2_MIN.opsLimit, ARGON2_MIN.memLimitBytes);
-  const store = await RelayStore.open(dataDir);
+  const store = await LevelStore.open(dataDir);
   try {
     for (const name of names) await store.createAccount(name, hash);
   } finally {
