@@ -7,7 +7,7 @@
  */
 import { realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -238,12 +238,18 @@ interface ServeArgs {
   cert?: string;
   key?: string;
   registration: 'open' | 'closed';
+  redis?: string;
+  relayId?: string;
+  files?: string;
 }
 
 async function serve(argv: ServeArgs, io: CliIO): Promise<void> {
   if (!Number.isInteger(argv.port) || argv.port < 0 || argv.port > 65535) throw new ChatError('E_USAGE', '--port must be a whole number from 0 to 65535');
   if (Boolean(argv.cert) !== Boolean(argv.key)) throw new ChatError('E_USAGE', '--cert and --key go together');
   const dataDir = dataDirOf(argv, io);
+  if (argv.relayId !== undefined && !argv.redis) throw new ChatError('E_USAGE', '--relay-id names this relay in a cluster; it needs --redis');
+  if (argv.redis !== undefined && !/^rediss?:\/\//.test(argv.redis)) throw new ChatError('E_USAGE', '--redis takes a URL such as redis://127.0.0.1:6379 (or rediss:// for TLS)');
+  if (argv.relayId !== undefined && !/^[A-Za-z0-9_.-]{1,32}$/.test(argv.relayId)) throw new ChatError('E_USAGE', '--relay-id: 1 to 32 letters, digits, dots, dashes or underscores');
   // Loaded here, not at the top, so account commands start quickly and never load TLS code.
   const { startRelay } = await import('./server.js');
   const log = (line: string) => io.stderr(`${new Date().toISOString()} ${line}\n`);
@@ -256,6 +262,8 @@ async function serve(argv: ServeArgs, io: CliIO): Promise<void> {
       certFile: argv.cert,
       keyFile: argv.key,
       registration: argv.registration,
+      filesDir: argv.files ? resolve(argv.files) : undefined,
+      cluster: argv.redis ? { redisUrl: argv.redis, relayId: argv.relayId ?? `${hostname()}-${process.pid}` } : undefined,
       log,
     });
   } catch (error) {
@@ -295,8 +303,16 @@ async function serve(argv: ServeArgs, io: CliIO): Promise<void> {
     process.on('SIGTERM', onSignal);
   });
   io.stdout(listeningLine(relay.host, relay.port, relay.fingerprint) + '\n');
-  log(`data folder ${dataDir}, registration ${argv.registration}${argv.cert ? `, certificate ${argv.cert}` : ', self-signed certificate'}`);
+  log(
+    `data folder ${dataDir}, registration ${argv.registration}${argv.cert ? `, certificate ${argv.cert}` : ', self-signed certificate'}` +
+      (argv.redis ? `, cluster ${redactUrl(argv.redis)} as ${argv.relayId ?? 'this host'}` : ''),
+  );
   await stopped;
+}
+
+/** A Redis URL without its password, for logs. */
+function redactUrl(url: string): string {
+  return url.replace(/\/\/([^@/]*)@/, '//***@');
 }
 
 // ------------------------------------------------------------------ parser
@@ -319,6 +335,10 @@ function buildParser(args: string[], io: CliIO) {
           .option('cert', { type: 'string', describe: 'PEM certificate (chain) to serve, e.g. from a CA; needs --key' })
           .option('key', { type: 'string', describe: 'PEM private key of --cert' })
           .option('registration', { choices: ['open', 'closed'] as const, default: 'open' as const, describe: 'open: anyone may create an account; closed: only "relay user add"' })
+          .option('files', { type: 'string', describe: 'folder of room files (default: files/ in the data folder); in a cluster, one folder every relay shares' })
+          .option('redis', { type: 'string', describe: 'run as one relay of a cluster sharing state through Redis, e.g. redis://127.0.0.1:6379' })
+          .option('relay-id', { type: 'string', describe: 'this relay\'s name in the cluster (default: host name and process id); needs --redis' })
+          .example('$0 serve --redis redis://127.0.0.1:6379 --relay-id r1 --cert c.pem --key k.pem --files /srv/securechat/files', 'one relay of a cluster: every relay has the same certificate and the same files folder')
           .example('$0 serve', 'local relay on 127.0.0.1:7443 with a self-signed certificate')
           .example('$0 serve --host 0.0.0.0 --registration closed', 'on a VPS: reachable from anywhere, accounts made with "relay user add"')
           .example('$0 serve --host 0.0.0.0 --port 443 --cert fullchain.pem --key privkey.pem', 'with a CA-issued certificate (e.g. Let\'s Encrypt)')

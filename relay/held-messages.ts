@@ -26,7 +26,9 @@ export class HeldMessages {
   ) {}
 
   /** The user's connection was lost (not an /exit): hold for them for a while. */
-  noteGone(userKey: string, roomKey: string | undefined): void {
+  noteGone(userKey: string, roomKey: string | undefined, options: { keep?: boolean } = {}): void {
+    // `keep`: already noted (a second whisper for a member away on another relay) keeps what is held.
+    if (options.keep && this.recent(userKey)?.roomKey === roomKey) return;
     this.gone.delete(userKey);
     if (this.gone.size >= MAX_GONE_USERS) this.gone.delete(this.gone.keys().next().value!);
     this.gone.set(userKey, { roomKey, at: this.now(), held: [] });

@@ -12,12 +12,14 @@ import type { PasswordHasher } from './passwords.js';
 import { HeldMessages } from './held-messages.js';
 import { PipeBroker } from './pipe-broker.js';
 import { RoomFiles } from './room-files.js';
-import { TokenBucket } from '../shared/token-bucket.js';
 import { Room, RoomRegistry } from './rooms.js';
-import type { RelayStore, StoredMessage } from './store.js';
+import type { ClusterBus, SealedMessage } from './bus.js';
+import { RoomFeed } from './room-feed.js';
+import type { MessagePage, RelayStore, StoredMessage } from './store.js';
 
 export interface HostOptions {
   store: RelayStore;
+  bus: ClusterBus;
   hasher: PasswordHasher;
   limiter: LoginLimiter;
   limits: Limits;
@@ -38,23 +40,26 @@ function toWire(message: StoredMessage): RoomMessage {
 
 /**
  * The chat itself: accounts and sessions, the global room and chatrooms, routing. It knows
- * connections only as senders of validated requests; sockets live in RelayConnection.
+ * connections only as senders of validated requests; sockets live in RelayConnection. What
+ * must hold across relays goes through the store (durable) and the bus (live); this relay
+ * keeps only its own connections and the rooms they are in.
  */
 export class ChatHost {
   readonly rooms: RoomRegistry;
   private readonly log: MessageLog;
-  /** The logged-in connection of each user (one per account; a new login replaces the old). */
+  private readonly feed: RoomFeed;
+  /** The logged-in connection of each user here (one per account; a new login replaces the old). */
   private readonly online = new Map<string, RelayConnection>();
-  private readonly floodBuckets = new WeakMap<RelayConnection, TokenBucket>();
   private readonly pipes: PipeBroker;
   private readonly held: HeldMessages;
-  /** Users whose connection dropped, still listed in their room until they resume or the grace ends. */
-  private readonly away = new Map<string, { room: Room; timer: NodeJS.Timeout }>();
+  /** Users whose connection dropped here, still listed in their room until they resume or the grace ends. */
+  private readonly away = new Map<string, { room: Room; userName: string; timer: NodeJS.Timeout }>();
   readonly files: RoomFiles;
 
   constructor(private readonly options: HostOptions) {
     this.rooms = new RoomRegistry(options.store, options.limits.historyOnJoin);
-    this.log = new MessageLog(options.store, (messages) => this.onCommitted(messages));
+    this.feed = new RoomFeed(options.store, (message) => this.deliverMessage(message), options.limits.historyMaxPage, options.log);
+    this.log = new MessageLog(options.store, (messages) => options.bus.committed(messages));
     this.pipes = new PipeBroker(options.limits, options.log);
     this.held = new HeldMessages(options.limits.sealedHoldMs, options.limits.sealedHoldPerUser);
     this.files = new RoomFiles(options.store, options.filesDir, options.limits, options.log);
@@ -62,6 +67,16 @@ export class ChatHost {
 
   async init(): Promise<void> {
     await this.rooms.init();
+    await this.options.bus.start({
+      roomMessage: (message) => this.feed.offer(message),
+      presence: (roomKey, roomName, userName, event) => this.rooms.get(roomKey)?.broadcast(encodeControl({ t: 'presence', room: roomName, user: userName, event }), nameKey(userName)),
+      sealed: (userKey, message, roomKey) => this.deliverSealed(userKey, message, roomKey),
+      replaced: (userKey) => this.replaceSession(userKey),
+      returned: (userKey, relayId) => this.handOverHeld(userKey, relayId),
+      resubscribed: (roomKey) => void this.feed.catchUp(roomKey),
+      cutOff: (reason) => this.closeEveryone(reason),
+    });
+    await this.watch(this.rooms.global);
   }
 
   /** Waits for every accepted message to be stored. */
@@ -130,9 +145,10 @@ export class ChatHost {
     const roomKey = connection.room?.key;
     const current = connection.userKey !== '' && this.online.get(connection.userKey) === connection;
     if (how === 'lost' && current && this.options.limits.presenceGraceMs > 0) this.stepAway(connection);
-    else this.leaveCurrentRoom(connection);
+    else this.background(this.leaveCurrentRoom(connection), 'announce a leave');
     if (current) {
       this.online.delete(connection.userKey);
+      this.background(this.options.bus.releaseSession(connection.userKey), 'release a session');
       if (how === 'lost') this.held.noteGone(connection.userKey, roomKey);
     }
   }
@@ -149,16 +165,25 @@ export class ChatHost {
     const { userKey, userName } = connection;
     this.comeBack(userKey);
     room.away.set(userKey, userName);
+    const graceMs = this.options.limits.presenceGraceMs;
+    this.background(this.options.bus.stepAway(room.key, userKey, Date.now() + graceMs), 'mark a member away');
     const timer = setTimeout(() => {
       if (this.away.get(userKey)?.timer !== timer) return;
       this.away.delete(userKey);
-      this.announceLeave(room, userKey, userName);
-    }, this.options.limits.presenceGraceMs);
+      room.away.delete(userKey);
+      this.background(this.leaveUnlessBack(room, userKey, userName), 'end a presence grace');
+    }, graceMs);
     timer.unref();
-    this.away.set(userKey, { room, timer });
+    this.away.set(userKey, { room, userName, timer });
   }
 
-  /** Ends a user's grace: returns the room they were away from (no longer listed there), if any. */
+  /** The grace ended: the room hears the user left, unless they are in it again (on any relay). */
+  private async leaveUnlessBack(room: Room, userKey: string, userName: string): Promise<void> {
+    if (room.members.has(userKey) || (await this.options.bus.locate(userKey))?.roomKey === room.key) return;
+    await this.announceLeave(room, userKey, userName);
+  }
+
+  /** Ends a user's grace here: returns the room they were away from (no longer listed there), if any. */
   private comeBack(userKey: string): Room | undefined {
     const entry = this.away.get(userKey);
     if (!entry) return undefined;
@@ -168,12 +193,44 @@ export class ChatHost {
     return entry.room;
   }
 
-  /** Tells a room a user left (unless they are in it again) and ends it if that emptied it. */
-  private announceLeave(room: Room, userKey: string, userName: string): void {
-    room.away.delete(userKey);
-    if (room.members.has(userKey)) return;
-    room.broadcast(encodeControl({ t: 'presence', room: room.name, user: userName, event: 'leave' }));
-    if (this.rooms.endIfEmpty(room)) this.options.log(`room ${room.name} ended`);
+  /** Tells the cluster a user left a room, and stops following the room here when no one here is in it. */
+  private async announceLeave(room: Room, userKey: string, userName: string): Promise<void> {
+    const ended = await this.options.bus.leaveRoom(room.key, room.name, userKey, userName);
+    if (ended) this.options.log(`room ${room.name} ended`);
+    this.unwatchIfEmpty(room);
+  }
+
+  /** Starts receiving a room's messages here: follows its feed from the ring's newest message, then fills any gap. */
+  private async watch(room: Room): Promise<void> {
+    if (this.feed.follows(room.key)) return;
+    this.feed.follow(room.key, room.recent.at(-1)?.seq ?? 0);
+    await this.options.bus.watchRoom(room.key);
+    await this.feed.catchUp(room.key);
+  }
+
+  private unwatchIfEmpty(room: Room): void {
+    if (!this.rooms.endIfEmpty(room)) return;
+    this.feed.unfollow(room.key);
+    this.background(this.options.bus.unwatchRoom(room.key), 'unwatch a room');
+  }
+
+  /** A bus call whose failure costs no client anything now (the bus recovers or the sweep fixes it): logged. */
+  private background(work: Promise<unknown>, what: string): void {
+    work.catch((error: unknown) => this.options.log(`cluster: could not ${what}: ${(error as Error)?.message ?? String(error)}`));
+  }
+
+  /** The user logged in on another relay: their session here ends. */
+  private replaceSession(userKey: string): void {
+    const previous = this.online.get(userKey);
+    if (!previous) return;
+    this.disconnected(previous, 'replaced');
+    previous.close('E_REPLACED', 'you logged in from somewhere else');
+  }
+
+  /** The relay lost the cluster for longer than its lease: its clients go elsewhere rather than see a split view. */
+  private closeEveryone(reason: string): void {
+    this.options.log(`cluster: ${reason}; closing every session`);
+    for (const connection of [...this.online.values()]) connection.close('E_SHUTDOWN', 'this relay lost contact with its cluster; your client will reconnect');
   }
 
   // ---- session ---------------------------------------------------------------------------
@@ -241,13 +298,16 @@ export class ChatHost {
   }
 
   private async resume(connection: RelayConnection, message: ClientMessageOf<'resume'>): Promise<void> {
-    const { store, limiter } = this.options;
+    const { store, limiter, limits } = this.options;
     let room: Room | undefined;
     await this.authenticate(
       connection,
       async () => {
         const userKey = nameKey(message.user);
         this.checkLoginRate(connection, userKey);
+        // A resume is cheap for the relay but must not be a way around the flood limit's memory or the login limiter.
+        const waitMs = await this.options.bus.take(`resume:${userKey}`, limits.resumesPerMinute / 60, limits.resumeBurst);
+        if (waitMs > 0) throw new ChatError('E_RATE', `too many resumes; try again in ${Math.ceil(waitMs / 1000)} s`, { retryAfterMs: waitMs });
         const account = await store.getAccount(message.user);
         const proofOk = !account?.keys || (message.proof !== undefined && (await this.proofValid(connection, account.name, account.keys, message.proof)));
         if (!account || account.disabled || !proofOk || !(await store.checkToken(account.name, message.token))) {
@@ -321,26 +381,31 @@ export class ChatHost {
     }
     if (connection.isClosed) return;
     const userKey = nameKey(userName);
-    const previous = this.online.get(userKey);
-    if (previous && previous !== connection) {
-      this.disconnected(previous, 'replaced');
-      previous.close('E_REPLACED', 'you logged in from somewhere else');
-    }
+    this.replaceSession(userKey);
     connection.userName = userName;
     connection.userKey = userKey;
     connection.token = resumedToken ?? (await this.options.store.issueToken(userName, this.options.limits.resumeTokenTtlMs));
     if (connection.isClosed) return;
     this.online.set(userKey, connection);
+    // Another relay holding this user lets go (E_REPLACED there); relays holding whispers for them send them here.
+    await this.options.bus.claimSession(userKey);
     connection.advance('auth-ok');
     connection.send({ t: 'session', re, user: userName, token: connection.token, resumed: resumedToken !== undefined });
     this.options.log(`${resumedToken ? 'resumed' : 'login'}: ${userName} from ${connection.address}`);
     if (!resumedToken) await this.enterRoom(connection, this.rooms.global);
     this.deliverHeld(connection);
+    this.background(this.options.bus.announceReturn(userKey), 'announce a return');
   }
 
-  /** Sends what was held while this user's connection was down. */
+  /** Sends what was held here while this user's connection was down. */
   private deliverHeld(connection: RelayConnection): void {
     for (const message of this.held.release(connection.userKey)) connection.send(message);
+  }
+
+  /** A user came back on another relay: what was held for them here goes there. */
+  private handOverHeld(userKey: string, relayId: string): void {
+    if (relayId === this.options.bus.relayId) return;
+    for (const message of this.held.release(userKey)) this.background(this.options.bus.route(relayId, userKey, message, undefined), 'hand over a held message');
   }
 
   private async exit(connection: RelayConnection, message: ClientMessageOf<'exit'>): Promise<void> {
@@ -356,9 +421,8 @@ export class ChatHost {
   private async create(connection: RelayConnection, message: ClientMessageOf<'create'>): Promise<void> {
     this.requireGlobal(connection, '/create');
     const name = validateRoomName(message.room);
-    if (this.rooms.get(name)) throw new ChatError('E_ROOM_EXISTS', `the room ${name} exists; /join ${name}`);
+    if (await this.options.bus.roomLive(nameKey(name))) throw new ChatError('E_ROOM_EXISTS', `the room ${name} exists; /join ${name}`);
     const room = await this.rooms.open(name);
-    if (room.size > 0) throw new ChatError('E_ROOM_EXISTS', `the room ${name} exists; /join ${name}`);
     this.options.log(`room ${room.name} created by ${connection.userName}`);
     await this.enterRoom(connection, room, message.id);
   }
@@ -369,9 +433,10 @@ export class ChatHost {
     }
     this.requireGlobal(connection, '/join');
     const name = validateRoomName(message.room);
-    const room = this.rooms.get(name);
-    if (!room) throw new ChatError('E_NO_SUCH_ROOM', `no room named ${name}; /create ${name} to start it`);
-    await this.enterRoom(connection, room, message.id, message.since);
+    // The live room's own spelling, wherever in the cluster its members are.
+    const live = (await this.options.bus.chatrooms()).find((room) => nameKey(room.name) === nameKey(name));
+    if (!live) throw new ChatError('E_NO_SUCH_ROOM', `no room named ${name}; /create ${name} to start it`);
+    await this.enterRoom(connection, await this.rooms.open(live.name), message.id, message.since);
   }
 
   private async leave(connection: RelayConnection, message: ClientMessageOf<'leave'>): Promise<void> {
@@ -379,15 +444,15 @@ export class ChatHost {
     await this.enterRoom(connection, this.rooms.global, message.id);
   }
 
-  private users(connection: RelayConnection, message: ClientMessageOf<'users'>): void {
+  private async users(connection: RelayConnection, message: ClientMessageOf<'users'>): Promise<void> {
     const room = this.currentRoom(connection);
-    connection.send({ t: 'users', re: message.id, room: room.name, users: room.userNames() });
+    const roster = await this.options.bus.roster(room.key);
+    connection.send({ t: 'users', re: message.id, room: room.name, users: roster.map((entry) => entry.userName) });
   }
 
-  private listRooms(connection: RelayConnection, message: ClientMessageOf<'rooms'>): void {
+  private async listRooms(connection: RelayConnection, message: ClientMessageOf<'rooms'>): Promise<void> {
     this.requireGlobal(connection, '/chatrooms');
-    const rooms = this.rooms.chatrooms().map((room) => ({ name: room.name, members: room.size }));
-    connection.send({ t: 'rooms', re: message.id, rooms });
+    connection.send({ t: 'rooms', re: message.id, rooms: await this.options.bus.chatrooms() });
   }
 
   private requireGlobal(connection: RelayConnection, command: string): void {
@@ -407,13 +472,36 @@ export class ChatHost {
    * `resumed`: a resume of the session, silent in the room it dropped from.
    */
   private async enterRoom(connection: RelayConnection, target: Room, re?: string, since?: number, resumed = false): Promise<void> {
-    let missed: { messages: StoredMessage[]; hasMore: boolean } | undefined;
-    if (since !== undefined && target.recent.length > 0 && target.recent[0].seq > since + 1) {
-      missed = await this.options.store.messagesSince(target.key, since, this.options.limits.historyMaxPage);
-      if (connection.isClosed) return;
-    }
-    // From here on everything is synchronous: no message can fall between history and membership.
     const room = this.rooms.keepLive(target);
+    room.entering += 1;
+    try {
+      await this.enterLiveRoom(connection, room, re, since, resumed);
+    } finally {
+      room.entering -= 1;
+      if (connection.room !== room) this.unwatchIfEmpty(room);
+    }
+  }
+
+  private async enterLiveRoom(connection: RelayConnection, room: Room, re: string | undefined, since: number | undefined, resumed: boolean): Promise<void> {
+    const { bus, store, limits } = this.options;
+    await this.watch(room);
+    let missed: MessagePage | undefined;
+    if (since !== undefined && room.recent.length > 0 && room.recent[0].seq > since + 1) {
+      missed = await store.messagesSince(room.key, since, limits.historyMaxPage);
+    }
+    if (connection.isClosed) return;
+    await this.leaveCurrentRoom(connection);
+    const awayFrom = this.comeBack(connection.userKey);
+    if (awayFrom && awayFrom !== room) await this.announceLeave(awayFrom, connection.userKey, connection.userName);
+    // A resume into the room they dropped from (on this relay or another) is the same session:
+    // nobody saw them leave, so nobody hears them join. A fresh login is announced even there:
+    // it may be a new device with new keys, and a join is what makes the others look at those keys again.
+    const before = await bus.roster(room.key);
+    const wasAway = awayFrom === room || before.some((entry) => entry.userKey === connection.userKey && entry.away);
+    await bus.enterRoom(room.key, room.name, connection.userKey, connection.userName, resumed && wasAway);
+    const users = before.some((entry) => entry.userKey === connection.userKey) ? before : await bus.roster(room.key);
+    if (connection.isClosed) return void (await this.announceLeave(room, connection.userKey, connection.userName));
+    // From here on everything is synchronous: no message can fall between history and membership.
     const recent = room.recent;
     let history: StoredMessage[];
     let hasMore: boolean;
@@ -430,16 +518,10 @@ export class ChatHost {
       history = [...missed.messages, ...newer];
       hasMore = missed.hasMore || (newer.length > 0 && newer[0].seq > lastRead + 1);
     }
-    this.leaveCurrentRoom(connection);
-    const awayFrom = this.comeBack(connection.userKey);
-    if (awayFrom && awayFrom !== room) this.announceLeave(awayFrom, connection.userKey, connection.userName);
-    // A resume into the room they dropped from is the same session: nobody saw them leave, so
-    // nobody hears them join. A fresh login is announced even there: it may be a new device
-    // with new keys, and a join is what makes the others look at those keys again.
-    if (!(resumed && awayFrom === room)) room.broadcast(encodeControl({ t: 'presence', room: room.name, user: connection.userName, event: 'join' }));
     room.members.set(connection.userKey, connection);
     connection.room = room;
-    connection.send({ t: 'joined', re, room: room.name, users: room.userNames(), history: history.map(toWire), hasMore });
+    connection.send({ t: 'joined', re, room: room.name, users: users.map((entry) => entry.userName), history: history.map(toWire), hasMore });
+    this.background(bus.setUserRoom(connection.userKey, room.key), 'record a user\'s room');
   }
 
   /** Takes a connection out of its room; returns the room if it was that room's member (not replaced meanwhile). */
@@ -452,9 +534,9 @@ export class ChatHost {
     return room;
   }
 
-  private leaveCurrentRoom(connection: RelayConnection): void {
+  private async leaveCurrentRoom(connection: RelayConnection): Promise<void> {
     const room = this.detachFromRoom(connection);
-    if (room) this.announceLeave(room, connection.userKey, connection.userName);
+    if (room) await this.announceLeave(room, connection.userKey, connection.userName);
   }
 
   // ---- messages --------------------------------------------------------------------------
@@ -463,84 +545,104 @@ export class ChatHost {
    * Stores a room message; the store recognises a client id it has seen before (whatever the
    * `resent` flag says) and the ack then carries the first stored copy's sequence id.
    */
-  private say(connection: RelayConnection, message: ClientMessageOf<'say'>): void {
+  private async say(connection: RelayConnection, message: ClientMessageOf<'say'>): Promise<void> {
     const { limits } = this.options;
     const room = this.currentRoom(connection);
     if (Buffer.byteLength(message.text) > limits.maxMessageBytes) {
       throw new ChatError('E_TOO_LARGE', `messages are limited to ${limits.maxMessageBytes} bytes`);
     }
     if (message.text.trim().length === 0) throw new ChatError('E_USAGE', 'empty message');
-    if (!this.floodBucket(connection).take(Date.now())) {
-      throw new ChatError('E_FLOOD', `more than ${limits.messagesPerSecond} messages a second; slow down`, { retryAfterMs: 1000 });
-    }
+    await this.takeFloodToken(connection, `more than ${limits.messagesPerSecond} messages a second; slow down`);
     const draft = { room: room.name, roomKey: room.key, from: connection.userName, text: message.text, time: Date.now(), id: message.id };
     this.log.append(draft).then(
       ({ message: stored }) => connection.send({ t: 'ack', re: message.id, room: stored.room, seq: stored.seq, time: stored.time }),
       (error: unknown) => {
         this.options.log(`storing a message failed: ${(error as Error)?.message ?? String(error)}`);
-        connection.sendError('E_INTERNAL', 'the relay could not store that message; send it again', message.id);
+        const code = error instanceof ChatError && error.code === 'E_STORE_UNAVAILABLE' ? error.code : 'E_INTERNAL';
+        connection.sendError(code, 'the relay could not store that message; send it again', message.id, code === 'E_STORE_UNAVAILABLE' ? 1000 : undefined);
       },
     );
   }
 
-  private onCommitted(messages: StoredMessage[]): void {
-    for (const message of messages) {
-      const room = this.rooms.get(message.room);
-      if (!room) continue;
-      room.remember(message);
-      room.broadcast(encodeControl({ t: 'message', ...toWire(message) }), nameKey(message.from));
-    }
+  /** A room message from the feed (in order, once): into the room's ring and to its members here. */
+  private deliverMessage(message: StoredMessage): void {
+    const room = this.rooms.get(message.roomKey);
+    if (!room) return;
+    room.remember(message);
+    room.broadcast(encodeControl({ t: 'message', ...toWire(message) }), nameKey(message.from));
   }
 
-  private floodBucket(connection: RelayConnection): TokenBucket {
-    let bucket = this.floodBuckets.get(connection);
-    if (!bucket) {
-      bucket = new TokenBucket(this.options.limits.messagesPerSecond, this.options.limits.messageBurst, Date.now());
-      this.floodBuckets.set(connection, bucket);
-    }
-    return bucket;
+  /**
+   * One token from the sender's flood bucket, which belongs to the user (shared by every
+   * connection and relay of theirs), so reconnecting or resuming does not refill it.
+   */
+  private async takeFloodToken(connection: RelayConnection, refusal: string): Promise<void> {
+    const { limits, bus } = this.options;
+    const waitMs = await bus.take(`flood:${connection.userKey}`, limits.messagesPerSecond, limits.messageBurst);
+    if (waitMs > 0) throw new ChatError('E_FLOOD', refusal, { retryAfterMs: Math.max(waitMs, 50) });
   }
 
   /**
    * Routes an end-to-end sealed body to one user: a whisper (same room only) or a transfer
    * signal (any online user: a transfer outlives a room change). The body is opaque here; it
-   * is neither logged nor stored.
+   * is neither logged nor stored, and crosses to another relay by pub/sub only.
    */
   private async forwardSealed(
     connection: RelayConnection,
     message: ClientMessageOf<'whisper'> | ClientMessageOf<'signal'>,
     kind: 'whisper' | 'signal',
   ): Promise<void> {
-    const { limits } = this.options;
+    const { limits, bus } = this.options;
     const to = validateUserName(message.to);
     const targetKey = nameKey(to);
     if (targetKey === connection.userKey) throw new ChatError('E_SELF', `you cannot ${kind} to yourself`);
     if (Buffer.byteLength(message.body) > limits.maxWhisperBodyBytes) {
       throw new ChatError('E_TOO_LARGE', `a ${kind} is limited to ${limits.maxWhisperBodyBytes} bytes`);
     }
-    if (!this.floodBucket(connection).take(Date.now())) {
-      throw new ChatError('E_FLOOD', 'sending too fast; slow down', { retryAfterMs: 1000 });
-    }
+    await this.takeFloodToken(connection, 'sending too fast; slow down');
     const sealed = { t: kind, from: connection.userName, body: message.body, time: Date.now(), id: message.id };
-    if (!this.online.has(targetKey)) {
-      // A whisper only for someone who dropped from this room; a transfer signal from anywhere.
-      const sameRoom = kind === 'whisper' ? connection.room?.key : undefined;
-      if (this.held.hold(targetKey, sealed, sameRoom)) {
-        connection.send({ t: 'ok', re: message.id, queued: true });
-        return;
-      }
+    const roomKey = kind === 'whisper' ? connection.room?.key : undefined;
+    const local = this.online.get(targetKey);
+    const where = local ? { relayId: bus.relayId, roomKey: local.room?.key } : await bus.locate(targetKey);
+    if (where) {
+      if (roomKey !== undefined && where.roomKey !== roomKey) throw new ChatError('E_NOT_IN_ROOM', `${local?.userName ?? to} is not in your room`);
+      if (local) local.send(sealed);
+      else await bus.route(where.relayId, targetKey, sealed, roomKey);
+      connection.send({ t: 'ok', re: message.id });
+      return;
     }
-    const target = await this.onlineUser(to);
-    if (kind === 'whisper' && target.room !== connection.room) throw new ChatError('E_NOT_IN_ROOM', `${target.userName} is not in your room`);
-    target.send(sealed);
-    connection.send({ t: 'ok', re: message.id });
+    // Not online: held a while if they dropped from this room (a whisper) or dropped at all (a signal).
+    if (this.held.hold(targetKey, sealed, roomKey) || (roomKey !== undefined && (await this.holdForAwayMember(roomKey, targetKey, sealed)))) {
+      connection.send({ t: 'ok', re: message.id, queued: true });
+      return;
+    }
+    if (await this.options.store.getAccount(to)) throw new ChatError('E_NOT_IN_ROOM', `${to} is not online`);
+    throw new ChatError('E_NO_SUCH_USER', `there is no user ${to}`);
   }
 
-  /** The user's live connection; E_NOT_IN_ROOM when offline, E_NO_SUCH_USER when there is no such account. */
-  private async onlineUser(name: string): Promise<RelayConnection> {
-    const target = this.online.get(nameKey(name));
-    if (target) return target;
-    if (await this.options.store.getAccount(name)) throw new ChatError('E_NOT_IN_ROOM', `${name} is not online`);
+  /** A member who dropped from the room on another relay: held here until they come back anywhere. */
+  private async holdForAwayMember(roomKey: string, userKey: string, sealed: SealedMessage): Promise<boolean> {
+    const roster = await this.options.bus.roster(roomKey);
+    if (!roster.some((entry) => entry.userKey === userKey && entry.away)) return false;
+    this.held.noteGone(userKey, roomKey, { keep: true });
+    return this.held.hold(userKey, sealed, roomKey);
+  }
+
+  /** A sealed message routed here from another relay. */
+  private deliverSealed(userKey: string, sealed: SealedMessage, roomKey: string | undefined): void {
+    const target = this.online.get(userKey);
+    if (target && (roomKey === undefined || target.room?.key === roomKey)) target.send(sealed);
+    else this.held.hold(userKey, sealed, roomKey);
+  }
+
+  /** The user's live connection here or elsewhere; E_NOT_IN_ROOM when offline, E_NO_SUCH_USER when there is no such account. */
+  private async onlineUser(name: string): Promise<{ userName: string; userKey: string }> {
+    const userKey = nameKey(name);
+    const local = this.online.get(userKey);
+    if (local) return local;
+    const account = await this.options.store.getAccount(name);
+    if (account && (await this.options.bus.locate(userKey))) return { userName: account.name, userKey };
+    if (account) throw new ChatError('E_NOT_IN_ROOM', `${name} is not online`);
     throw new ChatError('E_NO_SUCH_USER', `there is no user ${name}`);
   }
 

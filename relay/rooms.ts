@@ -21,6 +21,8 @@ export class Room {
    * sent nothing, announced as gone only when their grace ends without a resume.
    */
   readonly away = new Map<string, string>();
+  /** Connections on their way in (between the first await of entering and membership): the room stays live for them. */
+  entering = 0;
   private readonly recentMessages: StoredMessage[];
 
   constructor(readonly name: string, recent: StoredMessage[], private readonly recentCapacity: number) {
@@ -58,7 +60,7 @@ export class Room {
   get size(): number {
     let size = this.members.size;
     for (const key of this.away.keys()) if (!this.members.has(key)) size += 1;
-    return size;
+    return size + this.entering;
   }
 
   /** Sends one encoded frame to every member except `exceptKey`. */

@@ -6,10 +6,9 @@ import { resolveLimits, type Limits } from '../shared/limits.js';
 import { loadCertificateFiles, loadOrCreateCertificate } from './certs.js';
 import { RelayConnection } from './connection.js';
 import { ChatHost } from './host.js';
-import { LoginLimiter } from './login-limiter.js';
+import { addressKey, LoginLimiter } from './login-limiter.js';
 import { PasswordHasher, type PasswordHasherOptions } from './passwords.js';
-import { LevelStore } from './level-store.js';
-import type { RelayStore } from './store.js';
+import { openBackends, type ClusterOptions } from './backends.js';
 
 export interface RelayOptions {
   /** Address to listen on: 127.0.0.1 by default; 0.0.0.0 (or ::) on a VPS. */
@@ -18,8 +17,10 @@ export interface RelayOptions {
   port: number;
   /** Folder for the LevelDB store and the generated certificate. */
   dataDir: string;
-  /** Folder of room files' bytes (default `<dataDir>/files`). */
+  /** Folder of room files' bytes (default `<dataDir>/files`); in a cluster, one folder all relays share. */
   filesDir?: string;
+  /** Run as one relay of a cluster (Redis store and bus) instead of alone (LevelDB, in memory). */
+  cluster?: ClusterOptions;
   /** PEM certificate and key (e.g. CA-issued); without them a self-signed one is made and kept. */
   certFile?: string;
   keyFile?: string;
@@ -53,10 +54,11 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     options.certFile && options.keyFile
       ? await loadCertificateFiles(options.certFile, options.keyFile)
       : await loadOrCreateCertificate(options.dataDir);
-  const store = await LevelStore.open(options.dataDir, { onError: (error) => log(`store: ${(error as Error)?.message ?? error}`) });
+  const { store, bus } = await openBackends(options.dataDir, options.cluster, limits, log);
   const hasher = new PasswordHasher(options.passwordHashing);
   const host = new ChatHost({
     store,
+    bus,
     hasher,
     limiter: new LoginLimiter(limits),
     limits,
@@ -70,6 +72,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     // Loads the room file index and deletes expired files; an hourly timer repeats the sweep.
     await host.files.init();
   } catch (error) {
+    await bus.close();
     await hasher.close();
     await store.close();
     throw error;
@@ -103,7 +106,14 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     connections.add(connection);
     if (count >= limits.connectionsPerAddress) {
       connection.close('E_RATE', `more than ${limits.connectionsPerAddress} connections from one address`);
+      return;
     }
+    bus.take(`connect:${addressKey(address)}`, limits.connectionRatePerAddress, limits.connectionBurstPerAddress).then(
+      (waitMs) => {
+        if (waitMs > 0) connection.close('E_RATE', `too many new connections from one address; try again in ${Math.ceil(waitMs / 1000)} s`);
+      },
+      (error: unknown) => log(`cluster: connection rate check failed: ${(error as Error)?.message ?? error}`),
+    );
   });
   // Failed handshakes (TLS 1.2 clients, scanners, timeouts) cost one line at most.
   server.on('tlsClientError', (error: Error & { code?: string }, socket) => {
@@ -121,6 +131,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     });
   } catch (error) {
     // Port taken or address unavailable: release the data folder so a retry can open it.
+    await bus.close();
     await hasher.close();
     await store.close();
     const code = (error as NodeJS.ErrnoException).code;
@@ -149,6 +160,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
       while (connections.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
       await stopped;
       await host.flush();
+      await bus.close();
       await hasher.close();
       await store.close();
     })();

@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   E_SHUTDOWN: 'the relay is shutting down',
   E_REPLACED: 'this account logged in from somewhere else',
   E_INTERNAL: 'internal error',
+  E_STORE_UNAVAILABLE: 'the relay cannot reach its store right now; the message was not stored, send it again',
   E_ADDRESS_IN_USE: 'the relay could not listen: the address is in use',
   // accounts
   E_NOT_LOGGED_IN: 'log in first',

@@ -37,11 +37,20 @@ export const DEFAULT_LIMITS = {
   loginFailureMemoryMs: 60 * 60_000,
   /** Resume tokens expire after this long. */
   resumeTokenTtlMs: 7 * 24 * 60 * 60_000,
-  /** Room messages per user per second (token bucket refill) and burst size. */
+  /**
+   * Room messages, whispers and signals per user per second (token bucket refill) and burst
+   * size. The bucket belongs to the user, not the connection: reconnecting does not refill it.
+   */
   messagesPerSecond: 20,
   messageBurst: 100,
   /** Open connections per remote address. */
   connectionsPerAddress: 64,
+  /** New connections per remote address per second (bucket refill) and burst: bounds what comes before login. */
+  connectionRatePerAddress: 10,
+  connectionBurstPerAddress: 100,
+  /** Session resumes per user per minute (bucket refill) and burst. */
+  resumesPerMinute: 30,
+  resumeBurst: 10,
   /**
    * A room message's client id is recognised as a retry for at least this long (LevelDB keeps
    * ids as long as the message; Redis expires them after this). Longer than a resume token

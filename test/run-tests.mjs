@@ -4,8 +4,12 @@
 // string its formatter crashes), so the totals are checked here, not only the exit code.
 import { spawn } from 'node:child_process';
 
-const pattern = process.argv[2] ?? '\\.test\\.js$';
-const child = spawn('npx', ['c8', '--reporter=text-summary', 'uvu', 'dist/test', pattern], {
+// `node test/run-tests.mjs [PATTERN] [--cluster]`: the default tiers, or the cluster tier
+// (dist/test/cluster: real redis-server and several relays; its own command, npm run test:cluster).
+const cluster = process.argv.includes('--cluster');
+const pattern = process.argv.slice(2).find((arg) => !arg.startsWith('--')) ?? '\\.test\\.js$';
+const where = cluster ? ['dist/test/cluster'] : ['dist/test', '--ignore', '^cluster$'];
+const child = spawn('npx', ['c8', '--reporter=text-summary', 'uvu', where[0], pattern, ...where.slice(1)], {
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 let output = '';

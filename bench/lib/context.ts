@@ -53,6 +53,8 @@ export interface Scenario {
  */
 export const BENCH_LIMITS: Partial<Limits> = {
   connectionsPerAddress: 100_000,
+  connectionRatePerAddress: 100_000,
+  connectionBurstPerAddress: 100_000,
   ...BENCH_CLIENT_LIMITS,
 };
 

@@ -1,4 +1,4 @@
-import { connect, type TLSSocket } from 'node:tls';
+import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { FrameDecoder, FrameKind, decodeControlPayload, encodeControl } from '../../shared/codec.js';
 import { generateIdentity, publicBundle, signLoginChallenge, type Identity, type PublicKeyBundle } from '../../shared/crypto/identity.js';
 import { boundChallenge } from '../../shared/login-proof.js';
@@ -57,9 +57,11 @@ export class WireClient {
     });
   }
 
-  static open(port: number, options: { minVersion?: 'TLSv1.2' | 'TLSv1.3'; maxVersion?: 'TLSv1.2' | 'TLSv1.3' } = {}): Promise<WireClient> {
+  /** `localAddress`: the loopback address to connect from (127.0.0.2 ... for "another machine"). */
+  static open(port: number, options: { minVersion?: 'TLSv1.2' | 'TLSv1.3'; maxVersion?: 'TLSv1.2' | 'TLSv1.3'; localAddress?: string } = {}): Promise<WireClient> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...options });
+      // tls.connect hands localAddress to net.connect; its type does not list it.
+      const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...options } as ConnectionOptions);
       socket.once('secureConnect', () => resolve(new WireClient(socket)));
       socket.once('error', reject);
     });

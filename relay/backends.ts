@@ -1,0 +1,35 @@
+import type { ClusterBus } from './bus.js';
+import type { RelayStore } from './store.js';
+
+/** Several relays sharing state: the Redis they share and this relay's name among them. */
+export interface ClusterOptions {
+  redisUrl: string;
+  relayId: string;
+}
+
+export interface Backends {
+  store: RelayStore;
+  bus: ClusterBus;
+}
+
+/**
+ * The relay's store and bus: embedded LevelDB and in-memory alone (the default, nothing to
+ * install), Redis for both in a cluster. The Redis modules are loaded only in a cluster, so a
+ * single relay never loads ioredis.
+ */
+export async function openBackends(
+  dataDir: string,
+  cluster: ClusterOptions | undefined,
+  limits: { presenceGraceMs: number; clientIdRetentionMs: number },
+  log: (line: string) => void,
+): Promise<Backends> {
+  const onError = (error: unknown) => log(`store: ${(error as Error)?.message ?? error}`);
+  if (!cluster) {
+    const [{ LevelStore }, { LocalBus }] = await Promise.all([import('./level-store.js'), import('./local-bus.js')]);
+    return { store: await LevelStore.open(dataDir, { onError }), bus: new LocalBus() };
+  }
+  const [{ RedisStore }, { RedisBus }] = await Promise.all([import('./redis-store.js'), import('./redis-bus.js')]);
+  const store = await RedisStore.connect(cluster.redisUrl, { onError, clientIdRetentionMs: limits.clientIdRetentionMs });
+  const bus = new RedisBus({ url: cluster.redisUrl, relayId: cluster.relayId, graceMs: limits.presenceGraceMs, log });
+  return { store, bus };
+}

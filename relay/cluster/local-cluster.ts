@@ -1,0 +1,104 @@
+#!/usr/bin/env node
+/**
+ * `npm run cluster`: a local cluster to try: a redis-server of its own and three relays on
+ * loopback ports sharing it (one certificate, one room-files folder), printing where to
+ * connect. Ctrl-C stops everything it started. Data is kept under
+ * `~/.local/share/securechat/cluster` (or `$SECURECHAT_CLUSTER_DATA`) between runs.
+ *
+ * Options: --relays N (1-9, default 3), --port P (first relay's port, default 7441; the
+ * others follow), --fresh (start from empty data).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { rm } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { CERT_FILE_NAME, KEY_FILE_NAME, loadOrCreateCertificate } from '../certs.js';
+import { startRedis } from './redis-process.js';
+
+const RELAY_CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'cli.js');
+
+function option(args: string[], name: string, fallback: number): number {
+  const at = args.indexOf(name);
+  if (at < 0) return fallback;
+  const value = Number(args[at + 1]);
+  if (!Number.isInteger(value)) throw new Error(`${name} needs a whole number`);
+  return value;
+}
+
+/** Starts `relay serve` and resolves with its first line (address and fingerprint). */
+async function startRelayProcess(args: string[], name: string): Promise<{ child: ChildProcess; line: string }> {
+  const child = spawn(process.execPath, [RELAY_CLI, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const prefix = `[${name}] `;
+  createInterface({ input: child.stderr! }).on('line', (text) => process.stderr.write(prefix + text + '\n'));
+  const lines = createInterface({ input: child.stdout! });
+  const [line] = (await Promise.race([once(lines, 'line'), once(child, 'exit').then(() => [undefined])])) as [string | undefined];
+  if (!line) throw new Error(`relay ${name} did not start (see its lines above)`);
+  return { child, line };
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const count = option(args, '--relays', 3);
+  const firstPort = option(args, '--port', 7441);
+  if (count < 1 || count > 9) throw new Error('--relays takes 1 to 9');
+  const root = resolve(process.env.SECURECHAT_CLUSTER_DATA ?? join(homedir(), '.local', 'share', 'securechat', 'cluster'));
+  if (args.includes('--fresh')) await rm(root, { recursive: true, force: true });
+  // One certificate for every relay: clients pin one fingerprint, whichever relay they reach.
+  const certificate = await loadOrCreateCertificate(join(root, 'certificate'));
+  const redis = await startRedis(join(root, 'redis'));
+  console.log(`redis-server ${redis.url} (pid ${redis.pid}, data ${redis.dir})`);
+  const relays: ChildProcess[] = [];
+  let stopping = false;
+  const stopAll = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    console.log('stopping the relays and redis-server ...');
+    await Promise.all(relays.map(async (child) => {
+      if (child.exitCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    }));
+    await redis.stop();
+    console.log('stopped');
+  };
+  process.on('SIGINT', () => void stopAll().then(() => process.exit(0)));
+  process.on('SIGTERM', () => void stopAll().then(() => process.exit(0)));
+  try {
+    for (let i = 1; i <= count; i++) {
+      const name = `r${i}`;
+      const { child, line } = await startRelayProcess(
+        [
+          '--port', String(firstPort + i - 1),
+          '--data', join(root, name),
+          '--files', join(root, 'files'),
+          '--cert', join(root, 'certificate', CERT_FILE_NAME),
+          '--key', join(root, 'certificate', KEY_FILE_NAME),
+          '--redis', redis.url,
+          '--relay-id', name,
+        ],
+        name,
+      );
+      relays.push(child);
+      child.on('exit', (code, signal) => {
+        if (!stopping) console.log(`relay ${name} exited (${signal ?? code}); the others go on`);
+      });
+      console.log(`${name}: ${line}`);
+    }
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+  console.log(`\n${count} relays share one chat. Connect to any of them, e.g.:`);
+  console.log(`  securechat --server 127.0.0.1:${firstPort} --user alice --register --fingerprint ${certificate.fingerprint}`);
+  console.log(`  securechat --server 127.0.0.1:${firstPort + count - 1} --user bob --register --fingerprint ${certificate.fingerprint}`);
+  console.log('Ctrl-C stops everything.');
+}
+
+main().catch((error: unknown) => {
+  console.error(`cluster: ${(error as Error)?.message ?? error}`);
+  process.exit(1);
+});

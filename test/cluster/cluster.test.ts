@@ -1,0 +1,184 @@
+/**
+ * `npm run test:cluster`: a real redis-server, three real relays sharing it, real clients.
+ * Needs redis-server (Debian: redis-server); .ci/run installs it.
+ */
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { RelayMessage } from '../../shared/messages.js';
+import { startRedis, type RedisProcess } from '../../relay/cluster/redis-process.js';
+import type { RunningRelay } from '../../relay/server.js';
+import { WireClient } from '../helpers/wire-client.js';
+import { tempDir, testRelay } from '../helpers/relay.js';
+
+type Ctx = {
+  dir: { path: string; remove: () => Promise<void> };
+  redis: RedisProcess;
+  relays: RunningRelay[];
+  clients: WireClient[];
+};
+
+const cluster = suite<Ctx>('three relays on one Redis');
+
+async function startCluster(ctx: Ctx, count = 3): Promise<void> {
+  ctx.dir = await tempDir('securechat-cluster-');
+  ctx.redis = await startRedis(join(ctx.dir.path, 'redis'));
+  ctx.relays = [];
+  ctx.clients = [];
+  const certificate = join(ctx.dir.path, 'certificate');
+  for (let i = 1; i <= count; i++) ctx.relays.push(await startClusterRelay(ctx, `r${i}`, certificate));
+}
+
+async function startClusterRelay(ctx: Ctx, relayId: string, certificate: string): Promise<RunningRelay> {
+  // Every relay has the same (self-signed) certificate: in a cluster the data folder holds only that, so they share one.
+  return testRelay(certificate, {
+    filesDir: join(ctx.dir.path, 'files'),
+    cluster: { redisUrl: ctx.redis.url, relayId },
+    limits: { presenceGraceMs: 2_000, messagesPerSecond: 1_000, messageBurst: 1_000 },
+  });
+}
+
+cluster.before.each(async (ctx) => startCluster(ctx));
+
+cluster.after.each(async (ctx) => {
+  for (const client of ctx.clients) client.close();
+  for (const relay of ctx.relays) await relay.close().catch(() => undefined);
+  await ctx.redis.stop();
+  await ctx.dir.remove();
+});
+
+async function session(ctx: Ctx, relay: number, user: string, register = true): Promise<WireClient> {
+  const client = await WireClient.session(ctx.relays[relay].port, user, 'correct horse', register);
+  ctx.clients.push(client);
+  return client;
+}
+
+function messagesIn(client: WireClient, room: string): Array<Extract<RelayMessage, { t: 'message' }>> {
+  return client.received.filter((m): m is Extract<RelayMessage, { t: 'message' }> => m.t === 'message' && m.room === room);
+}
+
+function tokenOf(client: WireClient): string {
+  const session = client.received.find((m) => m.t === 'session');
+  return session?.t === 'session' ? session.token : '';
+}
+
+cluster('a room spans relays: one conversation, same order, dense seqs, nothing lost or twice', async (ctx) => {
+  const ann = await session(ctx, 0, 'ann');
+  const bob = await session(ctx, 1, 'bob');
+  const cat = await session(ctx, 2, 'cat');
+  await ann.request({ t: 'create', id: 'c', room: 'span' });
+  const rooms = await cat.request({ t: 'rooms', id: 'l' });
+  assert.ok(rooms.t === 'rooms' && rooms.rooms.some((room) => room.name === 'span' && room.members === 1), 'a room made on r1 is listed on r3');
+  assert.is((await bob.request({ t: 'join', id: 'j', room: 'SPAN' })).t, 'joined');
+  assert.is((await cat.request({ t: 'join', id: 'j', room: 'span' })).t, 'joined');
+  const users = await ann.request({ t: 'users', id: 'u' });
+  assert.ok(users.t === 'users');
+  if (users.t === 'users') assert.equal(users.users, ['ann', 'bob', 'cat']);
+
+  const perUser = 40;
+  const senders = [ann, bob, cat];
+  const acks = await Promise.all(
+    senders.map((client, who) => Promise.all(Array.from({ length: perUser }, (_, i) => client.request({ t: 'say', id: `m${who}-${i}`, text: `${who}:${i}` })))),
+  );
+  const seqs = acks.flat().map((ack) => (ack.t === 'ack' ? ack.seq : -1)).sort((a, b) => a - b);
+  assert.equal(seqs, Array.from({ length: perUser * 3 }, (_, i) => i + 1), 'dense sequence ids 1..120');
+  // Each member gets every message of the others, once, in seq order.
+  for (const [who, client] of senders.entries()) {
+    const expected = perUser * 2;
+    const deadline = Date.now() + 10_000;
+    while (messagesIn(client, 'span').length < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const got = messagesIn(client, 'span');
+    assert.is(got.length, expected, `member ${who} got each message of the others once`);
+    const order = got.map((m) => m.seq);
+    assert.equal(order, [...order].sort((a, b) => a - b), `member ${who} saw them in seq order`);
+    assert.is(new Set(order).size, order.length);
+  }
+});
+
+cluster('a whisper reaches a user on another relay; E_NOT_IN_ROOM across relays too', async (ctx) => {
+  const ann = await session(ctx, 0, 'ann');
+  const bob = await session(ctx, 1, 'bob');
+  const arrived = ann.waitFor((m) => m.t === 'whisper' && m.from === 'bob');
+  const ok = await bob.request({ t: 'whisper', id: 'w', to: 'ann', body: 'c2VhbGVk' });
+  assert.is(ok.t, 'ok');
+  const whisper = await arrived;
+  assert.ok(whisper.t === 'whisper' && whisper.body === 'c2VhbGVk');
+  await ann.request({ t: 'create', id: 'c', room: 'elsewhere' });
+  const refused = await bob.request({ t: 'whisper', id: 'w2', to: 'ann', body: 'eA' });
+  assert.ok(refused.t === 'error' && refused.code === 'E_NOT_IN_ROOM');
+});
+
+cluster('logging in on another relay replaces the session there (E_REPLACED)', async (ctx) => {
+  const first = await session(ctx, 0, 'ann');
+  const bye = first.next('bye', 10_000);
+  await session(ctx, 2, 'ann', false);
+  const message = await bye;
+  assert.is(message.code, 'E_REPLACED');
+});
+
+cluster('history and resume on another relay: the missed messages, silently', async (ctx) => {
+  const ann = await session(ctx, 0, 'ann');
+  const bob = await session(ctx, 1, 'bob');
+  await ann.request({ t: 'create', id: 'c', room: 'keep' });
+  await bob.request({ t: 'join', id: 'j', room: 'keep' });
+  const ack = await ann.request({ t: 'say', id: 'a0', text: 'before' });
+  const since = ack.t === 'ack' ? ack.seq : 0;
+  const token = tokenOf(ann);
+  ann.close();
+  await ann.whenClosed();
+  for (let i = 0; i < 5; i++) await bob.request({ t: 'say', id: `b${i}`, text: `missed ${i}` });
+
+  const back = await WireClient.open(ctx.relays[2].port);
+  ctx.clients.push(back);
+  await back.hello();
+  const joined = back.next('joined');
+  const resumed = await back.request({ t: 'resume', id: 'r', user: 'ann', token, proof: await back.resumeProof('ann'), room: 'keep', since });
+  assert.ok(resumed.t === 'session' && resumed.resumed);
+  const history = await joined;
+  assert.equal(history.history.map((m) => m.text), ['missed 0', 'missed 1', 'missed 2', 'missed 3', 'missed 4']);
+  await bob.request({ t: 'say', id: 'after', text: 'after' });
+  await back.waitFor((m) => m.t === 'message' && m.id === 'after');
+  assert.is(bob.received.filter((m) => m.t === 'presence' && m.user === 'ann').length, 0, 'no leave, no join: a resume within the grace is silent');
+});
+
+cluster('kill -9 of redis-server during traffic: sends fail fast, relays recover, nothing acknowledged is lost', async (ctx) => {
+  const ann = await session(ctx, 0, 'ann');
+  const bob = await session(ctx, 1, 'bob');
+  await ann.request({ t: 'create', id: 'c', room: 'crash' });
+  await bob.request({ t: 'join', id: 'j', room: 'crash' });
+  const acked = new Set<string>();
+  const failed: string[] = [];
+  let n = 0;
+  const send = async (client: WireClient, tag: string): Promise<void> => {
+    const id = `${tag}${n++}`;
+    const reply = await client.request({ t: 'say', id, text: id }).catch(() => undefined);
+    if (reply?.t === 'ack') acked.add(id);
+    else failed.push(reply?.t === 'error' ? reply.code : 'timeout');
+  };
+  for (let i = 0; i < 100; i++) await Promise.all([send(ann, 'a'), send(bob, 'b')]);
+  // AOF everysec: a write is on disk within about a second of its ack.
+  await new Promise((r) => setTimeout(r, 1_500));
+  await ctx.redis.kill9();
+  const started = Date.now();
+  await Promise.all([send(ann, 'a'), send(bob, 'b')]);
+  assert.ok(Date.now() - started < 5_000, 'sends fail fast while Redis is down');
+  assert.ok(failed.length >= 1);
+  await ctx.redis.restart();
+  // The relays reconnect by themselves; a retried send then goes through.
+  const deadline = Date.now() + 15_000;
+  let back = false;
+  while (!back && Date.now() < deadline) {
+    const reply = await ann.request({ t: 'say', id: `retry${n++}`, text: 'back' }).catch(() => undefined);
+    back = reply?.t === 'ack';
+    if (!back) await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.ok(back, 'the relay recovered when Redis came back');
+  const page = await bob.request({ t: 'history', id: 'h', limit: 500 });
+  assert.ok(page.t === 'history');
+  if (page.t !== 'history') return;
+  const stored = new Set(page.messages.map((m) => m.id));
+  const lost = [...acked].filter((id) => !stored.has(id));
+  assert.equal(lost, [], 'every acknowledged message is in the log');
+});
+
+cluster.run();
