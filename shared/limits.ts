@@ -40,6 +40,8 @@ export const DEFAULT_LIMITS = {
   /** Room messages per user per second (token bucket refill) and burst size. */
   messagesPerSecond: 20,
   messageBurst: 100,
+  /** A sender refused for flooding sends again after this (when the refusal gives no retryAfterMs). */
+  floodRetryAfterMs: 1_000,
   /** Open connections per remote address. */
   connectionsPerAddress: 64,
   /** Remembered client message ids per user for idempotent retries (in memory; older ones are checked in LevelDB). */
