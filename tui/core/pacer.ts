@@ -27,8 +27,11 @@ export function pacerFor(relayRatePerSecond: number, relayBurst: number, now: nu
  * the relay refuses a send anyway (its limits are stricter than we were told, or another
  * device of the same user spends the same budget), nothing goes until the relay's
  * retryAfterMs has passed, and then one send at a time at the paced rate, without a burst:
- * each answer comes back long before the next send, so a second refusal stops the stream
- * before anything overtakes the refused sends.
+ * while the round trip is shorter than the pacing interval (1/17 s at the default limits),
+ * each answer is back before the next send, so a second refusal stops the stream before a
+ * later send can overtake the refused one. (Within the burst that met the first refusal,
+ * a send the relay accepts after refusing an earlier one would overtake it; only the relay
+ * can rule that out, by refusing everything until its retryAfterMs has passed.)
  */
 export class SendPacer extends TokenBucket {
   private heldUntil = -Infinity;
