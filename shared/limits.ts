@@ -43,6 +43,8 @@ export const DEFAULT_LIMITS = {
    */
   messagesPerSecond: 20,
   messageBurst: 100,
+  /** A sender refused for flooding sends again after this (when the refusal gives no retryAfterMs). */
+  floodRetryAfterMs: 1_000,
   /** Open connections per remote address. */
   connectionsPerAddress: 64,
   /** New connections per remote address per second (bucket refill) and burst: bounds what comes before login. */

@@ -27,9 +27,9 @@ export class TokenBucket {
     return Math.ceil(((1 - this.tokens) * 1000) / this.ratePerSecond);
   }
 
-  /** Full again (a fresh connection gets a fresh bucket). */
-  reset(now: number): void {
-    this.tokens = this.burst;
+  /** Holds `tokens` (default: full) at `now`; a `now` ahead of the clock means no refill before it. */
+  reset(now: number, tokens: number = this.burst): void {
+    this.tokens = Math.min(this.burst, Math.max(0, tokens));
     this.updatedAt = now;
   }
 

@@ -27,7 +27,7 @@ test('refill stops at the burst; a clock going backwards changes nothing', () =>
   assert.is(pacer.waitMs(60_000), 100);
 });
 
-test('reset refills (a new connection has a new bucket on the relay)', () => {
+test('reset refills, or sets a number of tokens', () => {
   const pacer = new SendPacer(1, 2, 0);
   pacer.take(0);
   pacer.take(0);
@@ -36,6 +36,24 @@ test('reset refills (a new connection has a new bucket on the relay)', () => {
   assert.ok(pacer.take(10));
   assert.not.ok(pacer.take(10));
   assert.is(new SendPacer(0, 0, 0).waitMs(0), Infinity);
+});
+
+test('refused by the relay: nothing until retryAfterMs has passed, then one at a time at the paced rate', () => {
+  const pacer = new SendPacer(20, 10, 0);
+  assert.ok(pacer.take(0));
+  pacer.refused(0, 1_000);
+  assert.not.ok(pacer.take(0), 'a full bucket is no excuse: the relay said wait');
+  assert.not.ok(pacer.take(999));
+  assert.is(pacer.waitMs(400), 600);
+  assert.ok(pacer.take(1_000), 'one right when the wait is over');
+  assert.not.ok(pacer.take(1_000), 'no burst after a refusal');
+  assert.is(pacer.waitMs(1_000), 50);
+  assert.ok(pacer.take(1_050));
+  // A second refusal during the wait does not shorten it.
+  pacer.refused(1_060, 1_000);
+  pacer.refused(1_100, 10);
+  assert.not.ok(pacer.take(2_000));
+  assert.ok(pacer.take(2_060));
 });
 
 test('the client keeps headroom below the relay\'s limits', () => {

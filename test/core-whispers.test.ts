@@ -370,6 +370,39 @@ it('key changes still waiting for /trust are announced again after a restart', a
   assert.is(again.user, 'bob');
 });
 
+it('a bot whispering as fast as it can: 300 whispers are paced, not refused; all arrive, in order', async (ctx) => {
+  // The relay's default flood limits (20 a second, bursts of 100); the client knows them.
+  const ann = await online(ctx, 'ann');
+  const bob = await online(ctx, 'bob');
+  const texts = Array.from({ length: 300 }, (_, i) => `whisper ${i + 1}`);
+  const sent = await Promise.allSettled(texts.map((text) => ann.client.whisper('bob', text)));
+  const refused = sent.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => (r.reason as ChatError).code);
+  assert.equal(refused, [], 'none refused');
+  await bob.rec.waitFor('whisper', (w) => w.text === 'whisper 300');
+  assert.equal(bob.rec.of('whisper').map((w) => w.text), texts, 'all arrived, in order, once');
+  assert.equal(ann.rec.of('whisper').map((w) => w.text), texts);
+  assert.equal([...ann.rec.of('error'), ...bob.rec.of('error')], []);
+});
+
+it('a relay stricter than the client was told: refused whispers and room messages are sent again after retryAfterMs; all arrive, in order', async (ctx) => {
+  await ctx.relay.close();
+  ctx.relay = await testRelay(ctx.relayDir, { log: (line) => ctx.relayLog.push(line), limits: { messagesPerSecond: 5, messageBurst: 10 } });
+  // The clients believe the default limits (bursts of 100): most of the first burst is refused.
+  const ann = await online(ctx, 'ann');
+  const bob = await online(ctx, 'bob');
+  const whispers = Array.from({ length: 15 }, (_, i) => `whisper ${i + 1}`);
+  const lines = Array.from({ length: 15 }, (_, i) => `line ${i + 1}`);
+  const sends = whispers.flatMap((text, i) => [ann.client.whisper('bob', text), ann.client.say(lines[i])]);
+  const sent = await Promise.allSettled(sends);
+  const refused = sent.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => (r.reason as ChatError).code);
+  assert.equal(refused, [], 'none refused in the end');
+  await bob.rec.waitFor('whisper', (w) => w.text === 'whisper 15');
+  await bob.rec.waitFor('message', (m) => m.text === 'line 15');
+  assert.equal(bob.rec.of('whisper').map((w) => w.text), whispers, 'whispers: all, in order, once');
+  assert.equal(bob.rec.texts(), lines, 'room messages: all, in order, once');
+  assert.equal([...ann.rec.of('error'), ...bob.rec.of('error')], []);
+});
+
 spec.run();
 
 // ---- the whisper layer alone: a fake relay in two callbacks ---------------------------------

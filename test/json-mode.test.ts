@@ -226,6 +226,37 @@ it('end of input: exits 0 once every message is acknowledged (more than the floo
   assert.is(await listener.exited, 0);
 });
 
+it('a file transfer: one transfer-state line per change of state or path, on both sides', async (ctx) => {
+  const file = path.join(ctx.dir.path, 'notes.txt');
+  await fs.writeFile(file, 'x'.repeat(64 * 1024));
+  const inbox = path.join(ctx.dir.path, 'inbox');
+  await fs.mkdir(inbox);
+  const ann = start(ctx, to(ctx, 'ann', '--register'));
+  await ann.waitFor('joined');
+  const bob = start(ctx, to(ctx, 'bob', '--register'));
+  await bob.waitFor('joined');
+  await ann.waitFor('presence', (p) => p.user === 'bob' && p.event === 'join');
+
+  ann.send(`/send bob ${file}`);
+  const offer = await bob.waitFor('transfer-offer');
+  bob.send(`/accept ${offer.id} ${inbox}`);
+  await bob.waitFor('transfer-done');
+  await ann.waitFor('transfer-done');
+  ann.send('/exit');
+  bob.send('/exit');
+  assert.is(await ann.exited, 0);
+  assert.is(await bob.exited, 0);
+
+  for (const chat of [ann, bob]) {
+    const changes = chat.of('transfer-state').map((e) => `${e.state} ${e.path ?? '-'} ${e.file ?? '-'}`);
+    const repeated = changes.filter((change, i) => i > 0 && change === changes[i - 1]);
+    assert.equal(repeated, [], `each line is a change: ${JSON.stringify(changes)}`);
+    const states = chat.of('transfer-state').map((e) => e.state);
+    assert.ok(states.includes('connecting') && states.includes('transferring'), JSON.stringify(states));
+    assert.is(states.filter((state) => state === 'connecting').length, 1, JSON.stringify(states));
+  }
+});
+
 it('cannot connect: status 1 and an E_CONNECT line', async (ctx) => {
   const port = ctx.relay.port;
   await ctx.relay.close();

@@ -289,6 +289,43 @@ test('login page, trust on first use, then a changed certificate is refused full
   }
 });
 
+test('login page: a wrong password, then the right one, gets in (Enter adds no hidden character)', async () => {
+  const data = await tempDir('securechat-tui-relay-');
+  const home = await tempDir('securechat-tui-home-');
+  const relay = await testRelay(data.path);
+  const server = `127.0.0.1:${relay.port}`;
+  const dave = new ChatClient({ server, user: 'dave', password: PASSWORD, register: true, trust: { fingerprint: relay.fingerprint }, configDir: path.join(home.path, 'dave-config'), dataDir: path.join(home.path, 'dave-data') });
+  let tui: TmuxSession | null = null;
+  try {
+    await dave.connect();
+    await dave.close();
+    const env = { SECURECHAT_CONFIG_DIR: path.join(home.path, 'config'), SECURECHAT_DATA_DIR: path.join(home.path, 'data') };
+    tui = await TmuxSession.start({ command: ['node', CLI, '--server', server, '--user', 'dave', '--fingerprint', relay.fingerprint], env, cols: 80, rows: 24 });
+    await tui.waitFor('[ Connect ]');
+    // A typo in the last character, as a person makes it.
+    await tui.type(PASSWORD.slice(0, -1) + 'X');
+    await tui.waitFor(/Password \[\*{21}/);
+    await tui.keys('Enter');
+    const screen = await tui.waitFor('(E_AUTH)');
+    // The field still holds exactly what was typed: 21 stars, no 22nd for a hidden character.
+    assert.ok(/Password \[\*{21}[^*]/.test(screen), `the password field is unchanged:\n${screen}`);
+    // Fixed the way a person fixes it: one Backspace, the right last character, Enter.
+    await tui.keys('BSpace');
+    await tui.type(PASSWORD.slice(-1));
+    await tui.keys('Enter');
+    await tui.waitFor(/\[connected\].*dave@global/);
+    await tui.type('/quit');
+    await tui.keys('Enter');
+    await tui.waitFor(EXIT_MARK);
+  } finally {
+    await tui?.kill();
+    await dave.close();
+    await relay.close();
+    await data.remove();
+    await home.remove();
+  }
+});
+
 test('whispers: the lock, /verify, and a changed key shown in a bar that stays until /trust', async () => {
   const data = await tempDir('securechat-tui-relay-');
   const home = await tempDir('securechat-tui-home-');

@@ -32,7 +32,13 @@ import { fitWidth, textWidth } from './view/text-width.js';
 export class KeyRouter {
   private handler: ((ch: string | undefined, key: KeyInfo) => void) | null = null;
   private redraw: (() => void) | null = null;
-  private readonly onKey = (ch: string | undefined, key: KeyInfo) => this.handler?.(ch, key);
+  private readonly onKey = (ch: string | undefined, key: KeyInfo) => {
+    // blessed reports one press of the Return key twice: first as `enter`, then as `return`
+    // with ch '\r'. Pages act on `enter`; the echo would reach whichever page shows next (the
+    // login form, right after it submitted) and be typed there as a character.
+    if (key.name === 'return' && key.sequence === '\r') return;
+    this.handler?.(ch, key);
+  };
   private readonly onResize = () => this.redraw?.();
 
   constructor(private readonly screen: blessed.Widgets.Screen) {
@@ -229,9 +235,6 @@ export class ChatSession {
       case 'linefeed':
         this.submit();
         break;
-      case 'return':
-        // blessed reports CR twice, as `return` and `enter`: act on `enter` only.
-        return;
       case 'tab':
       case 'S-tab': {
         const result =

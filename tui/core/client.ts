@@ -23,7 +23,7 @@ import { hashFile, openFileSide, putFile, saveFile } from './room-files.js';
 import { TRANSFER_JOURNAL_DIR_NAME, TransferJournal } from './transfer-journal.js';
 import { TransferManager, expandPath, type ClientTransferOptions, type TransferInfo } from './transfers.js';
 import { KnownRelays, type TrustOptions } from './trust.js';
-import { WhisperCrypto } from './whispers.js';
+import { WhisperCrypto, type SealedWhisper } from './whispers.js';
 
 /** A password, or a function asked for it each time one is needed (the TUI may prompt). */
 export type PasswordSource = string | (() => string | Promise<string>);
@@ -93,9 +93,14 @@ interface PendingRequest {
   resolve(value: unknown): void;
   reject(error: ChatError): void;
   timer: NodeJS.Timeout;
+  /** Set for a rate-limited request: where it goes back to if the relay refuses it for flooding. */
+  paced?: PacedRequest;
 }
 
 interface UnackedSay {
+  kind: 'say';
+  /** Place in the send queue (call order). */
+  order: number;
   id: string;
   text: string;
   /** Sent on some connection already: a resend carries `resent: true`. */
@@ -103,6 +108,23 @@ interface UnackedSay {
   resolve(ack: AckInfo): void;
   reject(error: ChatError): void;
 }
+
+/** A whisper or transfer signal in the send queue: the relay counts it against the same flood limit. */
+interface PacedRequest {
+  kind: 'request';
+  /** Place in the send queue (call order). */
+  order: number;
+  /** Null while its body is being sealed: it keeps its place, and the queue waits for it. */
+  message: (ClientMessage & { id: string }) | null;
+  /** Failed (connection lost, client closed) before it was sent. */
+  dropped: boolean;
+  apply(reply: RelayMessage): unknown;
+  resolve(value: unknown): void;
+  reject(error: ChatError): void;
+}
+
+/** Everything the relay rate-limits, waiting for a token from the pacer, in call order. */
+type PacedSend = UnackedSay | PacedRequest;
 
 /**
  * Errors after which reconnecting cannot help (or would do harm, like fighting another login
@@ -191,8 +213,12 @@ export class ChatClient {
 
   private readonly pending = new Map<string, PendingRequest>();
   private readonly unacked = new Map<string, UnackedSay>();
-  /** Unacknowledged messages not yet sent on the current connection, in order. */
-  private toSend: UnackedSay[] = [];
+  /**
+   * Rate-limited sends not yet out on the current connection, by `order`: unacknowledged room
+   * messages, whispers and transfer signals, one queue behind one pacer.
+   */
+  private toSend: PacedSend[] = [];
+  private nextOrder = 0;
   private readonly pacer: SendPacer;
   private pumpTimer: NodeJS.Timeout | null = null;
   private drainWaiters: Array<{ resolve(): void; reject(e: ChatError): void }> = [];
@@ -539,9 +565,10 @@ export class ChatClient {
         this.dispatch(message);
       }
       // Everything not acknowledged goes (again) on this connection, in the order it was said.
+      // The pacer is not refilled: the relay's flood limit is per user, not per connection.
       this.stopPump();
+      this.failQueuedRequests(new ChatError('E_CLOSED', 'the connection to the relay was lost before it was sent'));
       this.toSend = [...this.unacked.values()];
-      this.pacer.reset(Date.now());
       this.pump();
       this.startHeartbeat();
       // One round trip right away, so the rtt is known before the first heartbeat.
@@ -692,6 +719,7 @@ export class ChatClient {
         return this.emit({ type: 'bye', code: m.code, message: m.message });
       case 'error': {
         const error = this.replyError(m);
+        if (m.re !== undefined && error.code === 'E_FLOOD' && this.sendAgainLater(m.re, m.retryAfterMs)) return;
         if (m.re !== undefined && this.pending.has(m.re)) return this.settlePending(m.re, null, error);
         if (m.re !== undefined && this.unacked.has(m.re)) return this.rejectSay(m.re, error);
         return this.emitError(error);
@@ -770,18 +798,89 @@ export class ChatClient {
         reject(new ChatError('E_CLOSED', this.stateValue === 'reconnecting' ? 'reconnecting to the relay; try again in a moment' : 'not connected to the relay'));
         return;
       }
-      const timer = setTimeout(() => {
-        this.pending.delete(message.id);
-        reject(new ChatError('E_TIMEOUT', `the relay did not answer "${message.t}" within ${this.requestTimeoutMs} ms`));
-      }, this.requestTimeoutMs);
-      timer.unref();
-      this.pending.set(message.id, { apply, resolve: resolve as (v: unknown) => void, reject, timer });
-      try {
-        this.send(message);
-      } catch (error) {
-        this.settlePending(message.id, null, asChatError(error));
-      }
+      this.sendTracked(message, { apply, resolve: resolve as (v: unknown) => void, reject });
     });
+  }
+
+  /** Sends `message` and waits for its answer (bounded by requestTimeoutMs) in `pending`. */
+  private sendTracked(message: ClientMessage & { id: string }, handlers: Omit<PendingRequest, 'timer'>): void {
+    const timer = setTimeout(() => {
+      this.pending.delete(message.id);
+      handlers.reject(new ChatError('E_TIMEOUT', `the relay did not answer "${message.t}" within ${this.requestTimeoutMs} ms`));
+    }, this.requestTimeoutMs);
+    timer.unref();
+    this.pending.set(message.id, { ...handlers, timer });
+    try {
+      this.send(message);
+    } catch (error) {
+      this.settlePending(message.id, null, asChatError(error));
+    }
+  }
+
+  /**
+   * A request the relay counts against the flood limit (whisper, transfer signal): it takes its
+   * place in the send queue now, in call order with room messages, while `build` seals it, and
+   * goes when the pacer allows. Refused for flooding, it goes back to its place and is sent
+   * again (see sendAgainLater). Fails like `request`, or with what `build` throws.
+   */
+  private async pacedRequest<T>(build: () => Promise<ClientMessage & { id: string }>, apply: (reply: RelayMessage) => T): Promise<T> {
+    if (this.stateValue !== 'online' || !this.conn) {
+      await build();
+      throw new ChatError('E_CLOSED', this.stateValue === 'reconnecting' ? 'reconnecting to the relay; try again in a moment' : 'not connected to the relay');
+    }
+    return new Promise<T>((resolve, reject) => {
+      const entry: PacedRequest = { kind: 'request', order: this.nextOrder++, message: null, dropped: false, apply, resolve: resolve as (v: unknown) => void, reject };
+      this.toSend.push(entry);
+      build().then(
+        (message) => {
+          if (entry.dropped) return;
+          entry.message = message;
+          this.pump();
+        },
+        (error: unknown) => {
+          this.toSend = this.toSend.filter((queued) => queued !== entry);
+          reject(asChatError(error));
+          this.pump();
+        },
+      );
+    });
+  }
+
+  /** Fails the whispers and signals still waiting in the send queue (room messages stay for the next connection). */
+  private failQueuedRequests(error: ChatError): void {
+    const requests = this.toSend.filter((entry): entry is PacedRequest => entry.kind === 'request');
+    if (requests.length === 0) return;
+    this.toSend = this.toSend.filter((entry) => entry.kind === 'say');
+    for (const entry of requests) {
+      entry.dropped = true;
+      entry.reject(error);
+    }
+  }
+
+  /**
+   * The relay refused send `re` for flooding: it goes back to its place in the queue, and the
+   * pacer holds everything until the relay's retryAfterMs has passed. False when `re` is not a
+   * rate-limited send of ours waiting for its answer.
+   */
+  private sendAgainLater(re: string, retryAfterMs: number | undefined): boolean {
+    let entry: PacedSend | undefined;
+    const pending = this.pending.get(re);
+    if (pending?.paced) {
+      this.pending.delete(re);
+      clearTimeout(pending.timer);
+      entry = pending.paced;
+    } else {
+      entry = this.unacked.get(re);
+      if (entry && this.toSend.includes(entry)) return true;
+    }
+    if (!entry) return false;
+    const order = entry.order;
+    const at = this.toSend.findIndex((queued) => queued.order > order);
+    this.toSend.splice(at < 0 ? this.toSend.length : at, 0, entry);
+    this.pacer.refused(Date.now(), retryAfterMs ?? this.limits.floodRetryAfterMs);
+    this.stopPump();
+    this.pump();
+    return true;
   }
 
   private expect<T extends RelayMessage['t']>(reply: RelayMessage, type: T): RelayMessageOf<T> {
@@ -809,7 +908,7 @@ export class ChatClient {
     }
     const id = this.nextId('m');
     return new Promise<AckInfo>((resolve, reject) => {
-      const entry: UnackedSay = { id, text, sent: false, resolve, reject };
+      const entry: UnackedSay = { kind: 'say', order: this.nextOrder++, id, text, sent: false, resolve, reject };
       this.unacked.set(id, entry);
       this.toSend.push(entry);
       this.pump();
@@ -817,17 +916,19 @@ export class ChatClient {
   }
 
   /**
-   * Sends queued room messages in order, as fast as the relay's flood limit allows (the
-   * rest waits for tokens). A message sent before, on an earlier connection, goes again
-   * with `resent: true`: the relay stores it once and acks it with its first seq.
+   * Sends the queue (room messages, whispers, signals) in order, as fast as the relay's flood
+   * limit allows (the rest waits for tokens; a whisper still being sealed holds those behind
+   * it). A message sent before, on an earlier connection or refused, goes again with
+   * `resent: true`: the relay stores it once and acks it with its first seq.
    */
   private pump(): void {
     while (this.toSend.length > 0 && this.stateValue === 'online' && this.conn) {
       const entry = this.toSend[0];
-      if (!this.unacked.has(entry.id)) {
+      if (entry.kind === 'say' && !this.unacked.has(entry.id)) {
         this.toSend.shift();
         continue;
       }
+      if (entry.kind === 'request' && entry.message === null) return;
       const now = Date.now();
       if (!this.pacer.take(now)) {
         if (!this.pumpTimer) {
@@ -839,6 +940,10 @@ export class ChatClient {
         return;
       }
       this.toSend.shift();
+      if (entry.kind === 'request') {
+        this.sendTracked(entry.message!, { apply: entry.apply, resolve: entry.resolve, reject: entry.reject, paced: entry });
+        continue;
+      }
       const resent = entry.sent;
       entry.sent = true;
       this.send(resent ? { t: 'say', id: entry.id, text: entry.text, resent: true } : { t: 'say', id: entry.id, text: entry.text });
@@ -923,14 +1028,19 @@ export class ChatClient {
       throw new ChatError('E_TOO_LARGE', `a whisper may be at most ${this.limits.maxMessageBytes} bytes (this one is ${bytes})`);
     }
     const crypto = this.onlineCrypto();
-    const sealed = await crypto.seal(to, text);
     const id = this.nextId('w');
-    // Whispers count against the same flood limit on the relay; keep our mirror of it honest.
-    this.pacer.take(Date.now());
-    await this.request({ t: 'whisper', id, to, body: sealed.body }, (reply) => {
-      this.expect(reply, 'ok');
-      this.emit({ type: 'whisper', from: this.userName, to: sealed.to, text, time: Date.now(), id, own: true, verified: sealed.verified });
-    });
+    let sealed: SealedWhisper | undefined;
+    // Whispers count against the same flood limit on the relay: they wait for the pacer too.
+    await this.pacedRequest(
+      async () => {
+        sealed = await crypto.seal(to, text);
+        return { t: 'whisper', id, to, body: sealed.body };
+      },
+      (reply) => {
+        this.expect(reply, 'ok');
+        this.emit({ type: 'whisper', from: this.userName, to: sealed!.to, text, time: Date.now(), id, own: true, verified: sealed!.verified });
+      },
+    );
   }
 
   /**
@@ -992,9 +1102,12 @@ export class ChatClient {
 
   /** Seals a transfer signal for `to` with the whisper keys and hands it to the relay. */
   private async sendSignal(to: string, message: object): Promise<void> {
-    const sealed = await this.onlineCrypto().sealSignal(to, message);
-    this.pacer.take(Date.now());
-    await this.request({ t: 'signal', id: this.nextId('s'), to, body: sealed.body }, (reply) => this.expect(reply, 'ok'));
+    const crypto = this.onlineCrypto();
+    const id = this.nextId('s');
+    await this.pacedRequest(
+      async () => ({ t: 'signal', id, to, body: (await crypto.sealSignal(to, message)).body }),
+      (reply) => this.expect(reply, 'ok'),
+    );
   }
 
   /**
@@ -1265,6 +1378,7 @@ export class ChatClient {
     for (const id of [...this.pending.keys()]) {
       this.settlePending(id, null, new ChatError('E_CLOSED', 'the connection to the relay was lost before it answered'));
     }
+    this.failQueuedRequests(new ChatError('E_CLOSED', 'the connection to the relay was lost before it was sent'));
     if (this.stateValue === 'closed') return;
     const willReconnect = !this.exiting && this.options.reconnect !== false && !FATAL_CODES.has(reason.code);
     this.emit({ type: 'disconnected', code: reason.code, message: reason.message, willReconnect });
@@ -1324,6 +1438,7 @@ export class ChatClient {
     this.stateValue = 'closed';
     this.stopHeartbeat();
     this.stopPump();
+    this.failQueuedRequests(new ChatError('E_CLOSED', 'the client was closed'));
     this.toSend = [];
     this.abort.abort();
     this.connecting?.destroy();

@@ -108,6 +108,8 @@ interface Entry {
   journalFailed: boolean;
   /** A late signal after the end was answered with file-cancel (once). */
   answeredLate: boolean;
+  /** The last transfer-state event emitted, as JSON: the next one goes out only if it differs. */
+  stateSaid: string | null;
 }
 
 /** ~/Downloads when it is a folder, else the working folder. */
@@ -567,6 +569,7 @@ export class TransferManager {
       journalled: false,
       journalFailed: false,
       answeredLate: false,
+      stateSaid: null,
     };
     this.entries.set(transfer.transferId, entry);
     transfer.on('state', () => this.emitState(entry));
@@ -605,6 +608,11 @@ export class TransferManager {
       file: snapshot.filePath,
     };
     if (entry.restored) event.restored = true;
+    // Several signals may mean a change (the core's state, a new session, /send and /accept
+    // returning), and one change often raises two of them: say each change once.
+    const said = JSON.stringify(event);
+    if (said === entry.stateSaid) return;
+    entry.stateSaid = said;
     this.host.emit(event);
   }
 

@@ -27,6 +27,8 @@ export interface KeyInfo {
   ctrl?: boolean;
   meta?: boolean;
   shift?: boolean;
+  /** The bytes the terminal sent. */
+  sequence?: string;
 }
 
 export type FormAction = 'submit' | 'quit' | null;
