@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { encodeControl } from '../shared/codec.js';
 import { verifyLoginChallenge, verifyPublicBundle, type PublicKeyBundle } from '../shared/crypto/identity.js';
+import { checkLoginPassword, validateRegistration } from '../shared/account-rules.js';
 import { ChatError } from '../shared/errors.js';
 import type { Limits } from '../shared/limits.js';
 import { PROTOCOL_VERSION, type ClientMessage, type ClientMessageOf, type RoomMessage } from '../shared/messages.js';
@@ -202,10 +203,7 @@ export class ChatHost {
     const { limits, store, hasher } = this.options;
     await this.authenticate(connection, async () => {
       if (this.options.registration === 'closed') throw new ChatError('E_REGISTRATION_CLOSED', 'this relay does not accept new accounts; ask its operator');
-      const name = validateUserName(message.user);
-      if ([...message.password].length < limits.minPasswordChars) {
-        throw new ChatError('E_WEAK_PASSWORD', `passwords need at least ${limits.minPasswordChars} characters`);
-      }
+      const name = validateRegistration(message.user, message.password, limits);
       this.checkLoginRate(connection, nameKey(name));
       if (await store.getAccount(name)) throw new ChatError('E_USER_EXISTS', `the name ${name} is taken`);
       await this.checkKeyProof(connection, name, message.keys, message.proof);
@@ -217,8 +215,9 @@ export class ChatHost {
   }
 
   private async login(connection: RelayConnection, message: ClientMessageOf<'login'>): Promise<void> {
-    const { store, hasher, limiter } = this.options;
+    const { store, hasher, limiter, limits } = this.options;
     await this.authenticate(connection, async () => {
+      checkLoginPassword(message.password, limits);
       const userKey = nameKey(message.user);
       this.checkLoginRate(connection, userKey);
       const account = await store.getAccount(message.user);

@@ -64,8 +64,12 @@ export const DEFAULT_LIMITS = {
   pipeBytesPerUserPerHour: 64 * 1024 * 1024 * 1024,
   /** Unused pipe tickets one user may hold. */
   pipeTicketsPerUser: 32,
-  /** Shortest password accepted at registration. */
+  /** Shortest password accepted at registration (Unicode code points). */
   minPasswordChars: 8,
+  /**
+   * Longest password, in Unicode code points, at registration and at login (refused before
+   * hashing, so a huge password costs the relay nothing). Far above any passphrase.
+   */
   maxPasswordChars: 1024,
   /** Largest room file stored on the relay (/upload). */
   roomFileMaxBytes: 256 * 1024 * 1024,
