@@ -204,11 +204,12 @@ export class ChatHost {
     await this.authenticate(connection, async () => {
       if (this.options.registration === 'closed') throw new ChatError('E_REGISTRATION_CLOSED', 'this relay does not accept new accounts; ask its operator');
       const name = validateRegistration(message.user, message.password, limits);
-      this.checkLoginRate(connection, nameKey(name));
+      this.checkLoginRate(connection);
       if (await store.getAccount(name)) throw new ChatError('E_USER_EXISTS', `the name ${name} is taken`);
       await this.checkKeyProof(connection, name, message.keys, message.proof);
       const hash = await hasher.hash(message.password);
       await store.createAccount(name, hash, message.keys);
+      this.options.limiter.recordSuccess(connection.address, nameKey(name), Date.now());
       store.audit({ event: 'register', user: name, address: connection.address });
       return name;
     }, message.id);
@@ -247,15 +248,15 @@ export class ChatHost {
     await this.authenticate(
       connection,
       async () => {
-        const userKey = nameKey(message.user);
-        this.checkLoginRate(connection, userKey);
+        // No login delay and no failure count: a token is 256 random bits, so a delay would
+        // protect nothing and only let others lock the owner out (relay/login-limiter.ts, rule 5).
         const account = await store.getAccount(message.user);
         const proofOk = !account?.keys || (message.proof !== undefined && (await this.proofValid(connection, account.name, account.keys, message.proof)));
         if (!account || account.disabled || !proofOk || !(await store.checkToken(account.name, message.token))) {
-          limiter.recordFailure(connection.address, userKey, Date.now());
           store.audit({ event: 'resume-failed', user: message.user.slice(0, 64), address: connection.address });
           throw new ChatError('E_BAD_TOKEN', 'the session expired; log in again');
         }
+        limiter.rememberAddress(connection.address, nameKey(account.name), Date.now());
         store.audit({ event: 'resume', user: account.name, address: connection.address });
         if (message.room && nameKey(message.room) !== GLOBAL_ROOM) {
           // The room may have ended while this user was away; a returning member re-opens it.
@@ -292,8 +293,11 @@ export class ChatHost {
     connection.send({ t: 'keys', re: message.id, user: account.name, keys: account.keys });
   }
 
-  private checkLoginRate(connection: RelayConnection, userKey: string): void {
-    const verdict = this.options.limiter.check(connection.address, userKey, Date.now());
+  /** Login delays (relay/login-limiter.ts): with `userKey` a password login, without it a registration. */
+  private checkLoginRate(connection: RelayConnection, userKey?: string): void {
+    const { limiter } = this.options;
+    const now = Date.now();
+    const verdict = userKey === undefined ? limiter.checkAddress(connection.address, now) : limiter.check(connection.address, userKey, now);
     if (!verdict.allowed) {
       this.options.store.audit({ event: 'rate-limited', user: userKey, address: connection.address });
       throw new ChatError('E_RATE', `too many failed logins; try again in ${Math.ceil(verdict.retryAfterMs / 1000)} s`, {

@@ -57,7 +57,11 @@ export class WireClient {
     });
   }
 
-  static open(port: number, options: { minVersion?: 'TLSv1.2' | 'TLSv1.3'; maxVersion?: 'TLSv1.2' | 'TLSv1.3' } = {}): Promise<WireClient> {
+  /** `localAddress`: the source address to connect from (any 127.x.y.z reaches a relay on 127.0.0.1). */
+  static open(
+    port: number,
+    options: { minVersion?: 'TLSv1.2' | 'TLSv1.3'; maxVersion?: 'TLSv1.2' | 'TLSv1.3'; localAddress?: string } = {},
+  ): Promise<WireClient> {
     return new Promise((resolve, reject) => {
       const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...options });
       socket.once('secureConnect', () => resolve(new WireClient(socket)));
