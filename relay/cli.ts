@@ -15,7 +15,8 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ChatError } from '../shared/errors.js';
 import { DEFAULT_LIMITS } from '../shared/limits.js';
-import { validateUserName } from '../shared/names.js';
+import { validateNewPassword } from '../shared/account-rules.js';
+import { RESERVED_USER_NAMES, validateNewUserName } from '../shared/names.js';
 import { fingerprintOfPem, loadCertificateFiles, loadOrCreateCertificate } from './certs.js';
 import { PasswordHasher } from './passwords.js';
 import { promptNewPassword, readFirstLine, readPasswordFile } from './prompt.js';
@@ -55,7 +56,7 @@ export function listeningLine(host: string, port: number, fingerprint: string): 
 }
 
 /** Codes that mean "you asked for something impossible" rather than "it failed". */
-const USAGE_CODES = new Set(['E_USAGE', 'E_BAD_NAME', 'E_WEAK_PASSWORD', 'E_DATA_LOCKED']);
+const USAGE_CODES = new Set(['E_USAGE', 'E_BAD_NAME', 'E_WEAK_PASSWORD', 'E_PASSWORD_TOO_LONG', 'E_DATA_LOCKED']);
 
 /** A command line yargs could not make sense of. */
 class UsageError extends Error {}
@@ -111,14 +112,8 @@ async function readNewPassword(argv: { passwordFile?: string }, io: CliIO): Prom
   if (argv.passwordFile) password = await readPasswordFile(argv.passwordFile);
   else if (io.stdin.isTTY) password = await promptNewPassword(io.stdin, process.stderr);
   else password = await readFirstLine(io.stdin);
-  const chars = [...password].length;
-  if (chars < DEFAULT_LIMITS.minPasswordChars) {
-    throw new ChatError('E_WEAK_PASSWORD', `passwords need at least ${DEFAULT_LIMITS.minPasswordChars} characters`);
-  }
-  if (chars > DEFAULT_LIMITS.maxPasswordChars) {
-    throw new ChatError('E_WEAK_PASSWORD', `passwords may have at most ${DEFAULT_LIMITS.maxPasswordChars} characters`);
-  }
-  return password;
+  // The same rules as the wire `register` (shared/account-rules.ts).
+  return validateNewPassword(password, DEFAULT_LIMITS);
 }
 
 async function hashPassword(password: string): Promise<string> {
@@ -135,7 +130,8 @@ const CLI_AUDIT = { address: 'local', detail: 'relay CLI' } as const;
 // ------------------------------------------------------------------ commands
 
 async function userAdd(argv: { name: string; data?: string; passwordFile?: string }, io: CliIO): Promise<void> {
-  const name = validateUserName(argv.name);
+  // Reserved names are refused here as on the wire; existing accounts keep them.
+  const name = validateNewUserName(argv.name);
   const dataDir = dataDirOf(argv, io);
   await withStore(dataDir, io, async (store) => {
     if (await store.getAccount(name)) throw new ChatError('E_USER_EXISTS', `the user name ${name} is taken`);
@@ -376,13 +372,16 @@ function buildParser(args: string[], io: CliIO) {
           'create an account',
           (yy) =>
             yy
-              .positional('name', { type: 'string', demandOption: true, describe: 'user name: 1-32 letters, digits, _ . - (case-insensitive)' })
+              .positional('name', { type: 'string', demandOption: true, describe: 'user name: 1-32 letters, digits, _ . - (case-insensitive; not a reserved name)' })
               .option('data', data)
               .option('password-file', passwordFile)
               .example('$0 user add alice', 'asks for the password twice')
               .example("printf '%s\\n' \"$PW\" | $0 user add alice", 'password from stdin')
               .example('$0 user add bob --password-file bob.pw --data /srv/relay', 'password from a file')
-              .epilog(`${passwordHelp} At least ${DEFAULT_LIMITS.minPasswordChars} characters.\n\n${EPILOGUE}`),
+              .epilog(
+                `${passwordHelp} ${DEFAULT_LIMITS.minPasswordChars}-${DEFAULT_LIMITS.maxPasswordChars} characters.\n` +
+                  `Reserved names (they would read like the global room, the relay or its operators): ${[...RESERVED_USER_NAMES].join(', ')}.\n\n${EPILOGUE}`,
+              ),
           (argv) => userAdd(argv as { name: string; data?: string; passwordFile?: string }, io),
         )
         .command(
@@ -416,7 +415,7 @@ function buildParser(args: string[], io: CliIO) {
               .option('data', data)
               .option('password-file', passwordFile)
               .example('$0 user passwd alice', '')
-              .epilog(`${passwordHelp}\n\n${EPILOGUE}`),
+              .epilog(`${passwordHelp} ${DEFAULT_LIMITS.minPasswordChars}-${DEFAULT_LIMITS.maxPasswordChars} characters.\n\n${EPILOGUE}`),
           (argv) => userPasswd(argv as { name: string; data?: string; passwordFile?: string }, io),
         )
         .demandCommand(1, 'name a user command: add, remove, list or passwd')

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { encodeControl } from '../shared/codec.js';
 import { verifyLoginChallenge, verifyPublicBundle, type PublicKeyBundle } from '../shared/crypto/identity.js';
+import { checkLoginPassword, validateRegistration } from '../shared/account-rules.js';
 import { ChatError } from '../shared/errors.js';
 import type { Limits } from '../shared/limits.js';
 import { PROTOCOL_VERSION, type ClientMessage, type ClientMessageOf, type RoomMessage } from '../shared/messages.js';
@@ -257,23 +258,22 @@ export class ChatHost {
     const { limits, store, hasher } = this.options;
     await this.authenticate(connection, async () => {
       if (this.options.registration === 'closed') throw new ChatError('E_REGISTRATION_CLOSED', 'this relay does not accept new accounts; ask its operator');
-      const name = validateUserName(message.user);
-      if ([...message.password].length < limits.minPasswordChars) {
-        throw new ChatError('E_WEAK_PASSWORD', `passwords need at least ${limits.minPasswordChars} characters`);
-      }
-      this.checkLoginRate(connection, nameKey(name));
+      const name = validateRegistration(message.user, message.password, limits);
+      this.checkLoginRate(connection);
       if (await store.getAccount(name)) throw new ChatError('E_USER_EXISTS', `the name ${name} is taken`);
       await this.checkKeyProof(connection, name, message.keys, message.proof);
       const hash = await hasher.hash(message.password);
       await store.createAccount(name, hash, message.keys);
+      this.options.limiter.recordSuccess(connection.address, nameKey(name), Date.now());
       store.audit({ event: 'register', user: name, address: connection.address });
       return name;
     }, message.id);
   }
 
   private async login(connection: RelayConnection, message: ClientMessageOf<'login'>): Promise<void> {
-    const { store, hasher, limiter } = this.options;
+    const { store, hasher, limiter, limits } = this.options;
     await this.authenticate(connection, async () => {
+      checkLoginPassword(message.password, limits);
       const userKey = nameKey(message.user);
       this.checkLoginRate(connection, userKey);
       const account = await store.getAccount(message.user);
@@ -304,17 +304,18 @@ export class ChatHost {
       connection,
       async () => {
         const userKey = nameKey(message.user);
-        this.checkLoginRate(connection, userKey);
-        // A resume is cheap for the relay but must not be a way around the flood limit's memory or the login limiter.
+        // No login delay and no failure count: a token is 256 random bits, so a delay would
+        // protect nothing and only let others lock the owner out (relay/login-limiter.ts, rule 5).
+        // Resumes are cheap for the relay but bounded per user all the same (per-user buckets, not per connection).
         const waitMs = await this.options.bus.take(`resume:${userKey}`, limits.resumesPerMinute / 60, limits.resumeBurst);
         if (waitMs > 0) throw new ChatError('E_RATE', `too many resumes; try again in ${Math.ceil(waitMs / 1000)} s`, { retryAfterMs: waitMs });
         const account = await store.getAccount(message.user);
         const proofOk = !account?.keys || (message.proof !== undefined && (await this.proofValid(connection, account.name, account.keys, message.proof)));
         if (!account || account.disabled || !proofOk || !(await store.checkToken(account.name, message.token))) {
-          limiter.recordFailure(connection.address, userKey, Date.now());
           store.audit({ event: 'resume-failed', user: message.user.slice(0, 64), address: connection.address });
           throw new ChatError('E_BAD_TOKEN', 'the session expired; log in again');
         }
+        limiter.rememberAddress(connection.address, nameKey(account.name), Date.now());
         store.audit({ event: 'resume', user: account.name, address: connection.address });
         if (message.room && nameKey(message.room) !== GLOBAL_ROOM) {
           // The room may have ended while this user was away; a returning member re-opens it.
@@ -351,8 +352,11 @@ export class ChatHost {
     connection.send({ t: 'keys', re: message.id, user: account.name, keys: account.keys });
   }
 
-  private checkLoginRate(connection: RelayConnection, userKey: string): void {
-    const verdict = this.options.limiter.check(connection.address, userKey, Date.now());
+  /** Login delays (relay/login-limiter.ts): with `userKey` a password login, without it a registration. */
+  private checkLoginRate(connection: RelayConnection, userKey?: string): void {
+    const { limiter } = this.options;
+    const now = Date.now();
+    const verdict = userKey === undefined ? limiter.checkAddress(connection.address, now) : limiter.check(connection.address, userKey, now);
     if (!verdict.allowed) {
       this.options.store.audit({ event: 'rate-limited', user: userKey, address: connection.address });
       throw new ChatError('E_RATE', `too many failed logins; try again in ${Math.ceil(verdict.retryAfterMs / 1000)} s`, {

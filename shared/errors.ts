@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   E_REGISTRATION_CLOSED: 'this relay does not accept new accounts',
   E_USER_EXISTS: 'that user name is taken',
   E_WEAK_PASSWORD: 'password too short',
+  E_PASSWORD_TOO_LONG: 'password too long',
   E_BAD_NAME: 'invalid name',
   // rooms and routing
   E_NOT_IN_GLOBAL: 'this command works only from the global room',

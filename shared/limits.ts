@@ -35,6 +35,14 @@ export const DEFAULT_LIMITS = {
   loginMaxDelayMs: 5 * 60_000,
   /** Failure counters are forgotten after this long without failures. */
   loginFailureMemoryMs: 60 * 60_000,
+  /**
+   * An address an account logged in from (or resumed from) is "known" to that account this
+   * long after its last success: password logins from it skip the account's delay (only the
+   * address's own delay applies), so failures elsewhere cannot lock the owner out.
+   */
+  loginKnownAddressMemoryMs: 30 * 24 * 60 * 60_000,
+  /** Known addresses remembered per account (the most recently used ones). */
+  loginKnownAddressesPerAccount: 8,
   /** Resume tokens expire after this long. */
   resumeTokenTtlMs: 7 * 24 * 60 * 60_000,
   /**
@@ -79,8 +87,12 @@ export const DEFAULT_LIMITS = {
   pipeBytesPerUserPerHour: 64 * 1024 * 1024 * 1024,
   /** Unused pipe tickets one user may hold. */
   pipeTicketsPerUser: 32,
-  /** Shortest password accepted at registration. */
+  /** Shortest password accepted at registration (Unicode code points). */
   minPasswordChars: 8,
+  /**
+   * Longest password, in Unicode code points, at registration and at login (refused before
+   * hashing, so a huge password costs the relay nothing). Far above any passphrase.
+   */
   maxPasswordChars: 1024,
   /** Largest room file stored on the relay (/upload). */
   roomFileMaxBytes: 256 * 1024 * 1024,

@@ -235,6 +235,37 @@ test('in process: main() returns exit codes and writes through the given io', as
   assert.is(r.stdout, '');
 });
 
+test('user add: reserved names and over-long passwords exit 2 (the wire register rules); an old reserved account can still change its password', async () => {
+  const data = await tempDir();
+  for (const [name, input] of [
+    ['global', 'long-enough-pw\n'],
+    ['Global', 'long-enough-pw\n'],
+    ['admin', 'long-enough-pw\n'],
+    ['relay', 'long-enough-pw\n'],
+    ['carol', 'x'.repeat(1_025) + '\n'],
+    ['carol', 'short\n'],
+  ] as Array<[string, string]>) {
+    const r = await runMain(['user', 'add', name, '--data', data], input);
+    assert.is(r.code, 2, `${name}: ${r.stderr}`);
+  }
+  assert.is((await runMain(['user', 'list', '--data', data, '--json'])).stdout, '');
+  let r = await runMain(['user', 'add', 'carol', '--data', data], 'x'.repeat(1_024) + '\n');
+  assert.is(r.code, 0, r.stderr);
+  // An account named before the rule existed keeps working with the admin commands.
+  const store = await RelayStore.open(data);
+  const hasher = new PasswordHasher({ workers: 1, opsLimit: 1, memLimitBytes: 8192 });
+  try {
+    await store.createAccount('global', await hasher.hash('old-password'));
+  } finally {
+    await hasher.close();
+    await store.close();
+  }
+  r = await runMain(['user', 'passwd', 'global', '--data', data], 'x'.repeat(1_025) + '\n');
+  assert.is(r.code, 2, r.stderr);
+  r = await runMain(['user', 'passwd', 'global', '--data', data], 'new-password\n');
+  assert.is(r.code, 0, r.stderr);
+});
+
 /** A stand-in terminal: records raw-mode switches; typing is pushed in as chunks. */
 function fakeTty() {
   const input = Object.assign(new PassThrough(), {

@@ -57,8 +57,11 @@ export class WireClient {
     });
   }
 
-  /** `localAddress`: the loopback address to connect from (127.0.0.2 ... for "another machine"). */
-  static open(port: number, options: { minVersion?: 'TLSv1.2' | 'TLSv1.3'; maxVersion?: 'TLSv1.2' | 'TLSv1.3'; localAddress?: string } = {}): Promise<WireClient> {
+  /** `localAddress`: the source address to connect from (any 127.x.y.z reaches a relay on 127.0.0.1). */
+  static open(
+    port: number,
+    options: { minVersion?: 'TLSv1.2' | 'TLSv1.3'; maxVersion?: 'TLSv1.2' | 'TLSv1.3'; localAddress?: string } = {},
+  ): Promise<WireClient> {
     return new Promise((resolve, reject) => {
       // tls.connect hands localAddress to net.connect; its type does not list it.
       const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...options } as ConnectionOptions);

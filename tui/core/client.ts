@@ -140,6 +140,7 @@ const FATAL_CODES = new Set<string>([
   'E_USER_EXISTS',
   'E_BAD_NAME',
   'E_WEAK_PASSWORD',
+  'E_PASSWORD_TOO_LONG',
   'E_REPLACED',
   'E_USAGE',
   'E_PASSPHRASE',
