@@ -20,7 +20,7 @@
  * socket's buffered bytes to TLS (`initRead` in lib/_tls_wrap.js) before reading from the handle.
  * The socket is paused before the handoff so no byte is emitted in between.
  */
-import { BlockList, createServer, isIP, isIPv4, type Server, type Socket } from 'node:net';
+import { BlockList, Socket, createServer, isIP, isIPv4, type Server } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
 import { ChatError } from '../shared/errors.js';
 import { DEFAULT_LIMITS } from '../shared/limits.js';
@@ -77,7 +77,7 @@ const clients = new WeakMap<Socket, ClientEndpoint>();
  */
 export function clientEndpointOf(socket: Socket): ClientEndpoint | undefined {
   const parent = (socket as Socket & { _parent?: unknown })._parent;
-  return clients.get(socket) ?? (parent instanceof Object ? clients.get(parent as Socket) : undefined);
+  return clients.get(socket) ?? (parent instanceof Socket ? clients.get(parent) : undefined);
 }
 
 /**
@@ -162,6 +162,7 @@ export function createProxyFront(tlsServer: TlsServer, options: ProxyFrontOption
     const reader = new ProxyHeaderReader(maxHeaderBytes);
     let receivedBytes = 0;
     const timer = setTimeout(() => fail(new ChatError('E_PROXY_TIMEOUT', undefined, { timeoutMs: headerTimeoutMs, receivedBytes })), headerTimeoutMs);
+    timer.unref(); // the socket keeps the process alive while it is open, not this timer
 
     const onData = (chunk: Buffer) => {
       receivedBytes += chunk.length;

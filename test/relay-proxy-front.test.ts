@@ -282,6 +282,17 @@ test('trusted proxies given as CIDR blocks, several in one comma list', async ()
   assert.is(error.code, 'E_PROXY_UNTRUSTED');
 });
 
+test('a dual-stack listener sees the proxy as ::ffff:127.0.0.1, which matches a trusted 127.0.0.1', async () => {
+  const relay = await startFront();
+  // Listen again on all addresses (IPv4 peers then appear IPv4-mapped).
+  await closeServer(relay.front);
+  const port = await listen(relay.front, '::');
+  const socket = await rawConnect(port);
+  socket.write(proxyHeaderFor('192.0.2.77', 7, '192.0.2.1', 1));
+  assert.is(await tlsAnswer(socket), 'you are 192.0.2.77:7');
+  assert.equal(relay.refused.seen, []);
+});
+
 test('parseTrustedProxies: addresses, CIDR, comma lists; invalid or empty lists are E_USAGE', () => {
   const trusted = parseTrustedProxies(['127.0.0.1', '::ffff:10.1.2.3,fd00::/8', ' 192.168.0.0/16 ', '2001:DB8::1']);
   assert.equal(trusted.entries, ['127.0.0.1', '10.1.2.3', 'fd00::/8', '192.168.0.0/16', '2001:db8::1']);
