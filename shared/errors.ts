@@ -16,6 +16,10 @@ export const ERROR_CODES = {
   E_INTERNAL: 'internal error',
   E_STORE_UNAVAILABLE: 'the relay cannot reach its store right now; the message was not stored, send it again',
   E_ADDRESS_IN_USE: 'the relay could not listen: the address is in use',
+  // PROXY protocol front (relay behind HAProxy); E_PROXY_HEADER carries `details.fault`
+  E_PROXY_HEADER: 'the PROXY protocol v2 header was missing, malformed or not supported',
+  E_PROXY_TIMEOUT: 'the PROXY protocol header did not arrive in time',
+  E_PROXY_UNTRUSTED: 'a connection came from an address that is not a trusted proxy',
   // accounts
   E_NOT_LOGGED_IN: 'log in first',
   E_ALREADY_LOGGED_IN: 'already logged in',

@@ -9,6 +9,18 @@ export const DEFAULT_LIMITS = {
   maxMessageBytes: 4096,
   /** Largest opaque whisper body (base64 ciphertext of a message plus envelope). */
   maxWhisperBodyBytes: 16 * 1024,
+  /**
+   * Behind a proxy (`--proxy-protocol`): the PROXY v2 header must arrive within this after the
+   * TCP connect. HAProxy sends it with the first bytes, so 3 s only ever cuts a stuck or hostile peer.
+   */
+  proxyHeaderTimeoutMs: 3_000,
+  /**
+   * Largest PROXY v2 header accepted, checked from its 16-byte fixed part before buffering the
+   * rest: 16 fixed bytes + 216 (the largest address block the spec defines, AF_UNIX) + 512 bytes
+   * of TLVs, enough for what HAProxy can add (unique id ≤ 128 B, authority ≤ 255 B, CRC32C,
+   * netns). The 16-bit length field alone would allow 64 KiB per connection.
+   */
+  proxyHeaderMaxBytes: 16 + 216 + 512,
   /** The TLS handshake must finish within this. */
   handshakeTimeoutMs: 10_000,
   /** After the handshake, a client must be logged in within this. */
