@@ -236,6 +236,8 @@ interface ServeArgs {
   registration: 'open' | 'closed';
   redis?: string;
   relayId?: string;
+  proxyProtocol?: boolean;
+  trustedProxy?: string[];
   files?: string;
 }
 
@@ -246,6 +248,11 @@ async function serve(argv: ServeArgs, io: CliIO): Promise<void> {
   if (argv.relayId !== undefined && !argv.redis) throw new ChatError('E_USAGE', '--relay-id names this relay in a cluster; it needs --redis');
   if (argv.redis !== undefined && !/^rediss?:\/\//.test(argv.redis)) throw new ChatError('E_USAGE', '--redis takes a URL such as redis://127.0.0.1:6379 (or rediss:// for TLS)');
   if (argv.relayId !== undefined && !/^[A-Za-z0-9_.-]{1,32}$/.test(argv.relayId)) throw new ChatError('E_USAGE', '--relay-id: 1 to 32 letters, digits, dots, dashes or underscores');
+  if (Boolean(argv.proxyProtocol) !== Boolean(argv.trustedProxy?.length)) {
+    throw new ChatError('E_USAGE', '--proxy-protocol and --trusted-proxy ADDR[,ADDR] go together: the relay takes a PROXY header only from the proxies it trusts');
+  }
+  const trustedProxies = argv.proxyProtocol ? argv.trustedProxy : undefined;
+  if (trustedProxies) (await import('./proxy-front.js')).parseTrustedProxies(trustedProxies);
   // Loaded here, not at the top, so account commands start quickly and never load TLS code.
   const { startRelay } = await import('./server.js');
   const log = (line: string) => io.stderr(`${new Date().toISOString()} ${line}\n`);
@@ -259,6 +266,7 @@ async function serve(argv: ServeArgs, io: CliIO): Promise<void> {
       keyFile: argv.key,
       registration: argv.registration,
       filesDir: argv.files ? resolve(argv.files) : undefined,
+      trustedProxies,
       cluster: argv.redis ? { redisUrl: argv.redis, relayId: argv.relayId ?? `${hostname()}-${process.pid}` } : undefined,
       log,
     });
@@ -332,6 +340,8 @@ function buildParser(args: string[], io: CliIO) {
           .option('key', { type: 'string', describe: 'PEM private key of --cert' })
           .option('registration', { choices: ['open', 'closed'] as const, default: 'open' as const, describe: 'open: anyone may create an account; closed: only "relay user add"' })
           .option('files', { type: 'string', describe: 'folder of room files (default: files/ in the data folder); in a cluster, one folder every relay shares' })
+          .option('proxy-protocol', { type: 'boolean', describe: 'behind HAProxy: every connection starts with a PROXY protocol v2 header (send-proxy-v2); needs --trusted-proxy' })
+          .option('trusted-proxy', { type: 'string', array: true, describe: 'ADDR[,ADDR] or CIDR of the proxies allowed to connect (everyone else is refused)' })
           .option('redis', { type: 'string', describe: 'run as one relay of a cluster sharing state through Redis, e.g. redis://127.0.0.1:6379' })
           .option('relay-id', { type: 'string', describe: 'this relay\'s name in the cluster (default: host name and process id); needs --redis' })
           .example('$0 serve --redis redis://127.0.0.1:6379 --relay-id r1 --cert c.pem --key k.pem --files /srv/securechat/files', 'one relay of a cluster: every relay has the same certificate and the same files folder')

@@ -4,6 +4,7 @@ import { ChatError, type ErrorCode } from '../shared/errors.js';
 import type { Limits } from '../shared/limits.js';
 import { parseClientMessage, type ClientMessage, type RelayMessage } from '../shared/messages.js';
 import { boundChallenge } from '../shared/login-proof.js';
+import { clientAddressOf } from './proxy-front.js';
 import { admit, transition, type SessionEvent, type SessionState } from './session.js';
 import type { Room, RoomMember } from './rooms.js';
 
@@ -53,7 +54,8 @@ export class RelayConnection implements RoomMember {
     private readonly limits: Limits,
     private readonly hooks: ConnectionHooks,
   ) {
-    this.address = socket.remoteAddress ?? 'unknown';
+    // The real client's address, also behind HAProxy (PROXY protocol v2, proxy-front.ts).
+    this.address = clientAddressOf(socket) ?? 'unknown';
     this.decoder = new FrameDecoder(limits.maxFrameBytes);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));

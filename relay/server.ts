@@ -9,6 +9,7 @@ import { ChatHost } from './host.js';
 import { addressKey, LoginLimiter } from './login-limiter.js';
 import { PasswordHasher, type PasswordHasherOptions } from './passwords.js';
 import { openBackends, type ClusterOptions } from './backends.js';
+import { clientAddressOf, createProxyFront } from './proxy-front.js';
 
 export interface RelayOptions {
   /** Address to listen on: 127.0.0.1 by default; 0.0.0.0 (or ::) on a VPS. */
@@ -19,6 +20,8 @@ export interface RelayOptions {
   dataDir: string;
   /** Folder of room files' bytes (default `<dataDir>/files`); in a cluster, one folder all relays share. */
   filesDir?: string;
+  /** Require a PROXY protocol v2 header from these proxies (addresses or CIDR blocks) and refuse everyone else. */
+  trustedProxies?: readonly string[];
   /** Run as one relay of a cluster (Redis store and bus) instead of alone (LevelDB, in memory). */
   cluster?: ClusterOptions;
   /** PEM certificate and key (e.g. CA-issued); without them a self-signed one is made and kept. */
@@ -99,7 +102,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     handshakeTimeout: limits.handshakeTimeoutMs,
   });
   server.on('secureConnection', (socket: TLSSocket) => {
-    const address = socket.remoteAddress ?? 'unknown';
+    const address = clientAddressOf(socket) ?? 'unknown';
     const count = perAddress.get(address) ?? 0;
     const connection = new RelayConnection(socket, limits, hooks);
     perAddress.set(address, count + 1);
@@ -117,15 +120,20 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   });
   // Failed handshakes (TLS 1.2 clients, scanners, timeouts) cost one line at most.
   server.on('tlsClientError', (error: Error & { code?: string }, socket) => {
-    log(`TLS handshake from ${socket.remoteAddress ?? 'unknown'} failed: ${error.code ?? error.message}`);
+    log(`TLS handshake from ${clientAddressOf(socket) ?? 'unknown'} failed: ${error.code ?? error.message}`);
     socket.destroy();
   });
 
+  // Behind HAProxy the relay listens through the PROXY protocol front (only trusted proxies,
+  // a header first); TLS still ends here, so the proxy sees ciphertext only.
+  const listener = options.trustedProxies
+    ? createProxyFront(server, { trustedProxies: options.trustedProxies, headerTimeoutMs: limits.proxyHeaderTimeoutMs, maxHeaderBytes: limits.proxyHeaderMaxBytes, log })
+    : server;
   try {
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port, options.host, () => {
-        server.off('error', reject);
+      listener.once('error', reject);
+      listener.listen(options.port, options.host, () => {
+        listener.off('error', reject);
         resolve();
       });
     });
@@ -138,7 +146,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     if (code === 'EADDRINUSE') throw new ChatError('E_ADDRESS_IN_USE', `${options.host}:${options.port} is already in use (another relay?); pick another --port`);
     throw error;
   }
-  server.on('error', (error) => log(`listener: ${error.message}`));
+  listener.on('error', (error) => log(`listener: ${error.message}`));
 
   const sweepEveryMs = Math.max(50, Math.min(1_000, Math.floor(limits.idleTimeoutMs / 4)));
   const sweep = setInterval(() => {
@@ -147,13 +155,13 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   }, sweepEveryMs);
   sweep.unref();
 
-  const address = server.address() as AddressInfo;
+  const address = listener.address() as AddressInfo;
   let closing: Promise<void> | undefined;
   const close = (reason = 'shutdown'): Promise<void> => {
     closing ??= (async () => {
       log(`relay closing (${reason})`);
       clearInterval(sweep);
-      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      const stopped = new Promise<void>((resolve) => listener.close(() => resolve()));
       for (const connection of connections) connection.close('E_SHUTDOWN', 'the relay is shutting down; your client will reconnect');
       host.closePipes();
       const deadline = Date.now() + SHUTDOWN_GRACE_MS;

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { DEFAULT_LIMITS } from '../shared/limits.js';
 import { PasswordHasher } from '../relay/passwords.js';
 import type { RunningRelay } from '../relay/server.js';
-import { RelayStore } from '../relay/store.js';
+import { LevelStore } from '../relay/level-store.js';
 import { WireClient } from './helpers/wire-client.js';
 import { CHEAP_HASHING, tempDir, testRelay } from './helpers/relay.js';
 
@@ -73,7 +73,7 @@ spec('an over-long password at login is refused before hashing with the same cod
 
 spec('an existing account with a reserved name still logs in', async (ctx) => {
   // Made before the rule existed (here: straight into the store, as an old relay would have).
-  const store = await RelayStore.open(ctx.dir.path);
+  const store = await LevelStore.open(ctx.dir.path);
   const hasher = new PasswordHasher(CHEAP_HASHING);
   try {
     await store.createAccount('global', await hasher.hash('old account pw'));

@@ -252,7 +252,7 @@ test('user add: reserved names and over-long passwords exit 2 (the wire register
   let r = await runMain(['user', 'add', 'carol', '--data', data], 'x'.repeat(1_024) + '\n');
   assert.is(r.code, 0, r.stderr);
   // An account named before the rule existed keeps working with the admin commands.
-  const store = await RelayStore.open(data);
+  const store = await LevelStore.open(data);
   const hasher = new PasswordHasher({ workers: 1, opsLimit: 1, memLimitBytes: 8192 });
   try {
     await store.createAccount('global', await hasher.hash('old-password'));
