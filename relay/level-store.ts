@@ -27,16 +27,18 @@ import { Level } from 'level';
 import { ChatError } from '../shared/errors.js';
 import { isValidName, nameKey } from '../shared/names.js';
 import type { PublicKeyBundle } from '../shared/crypto/identity.js';
-import type {
-  AccountRecord,
-  AppendOutcome,
-  AuditEvent,
-  AuditRecord,
-  MessageDraft,
-  MessagePage,
-  RelayStore,
-  StoredMessage,
-  StoredRoomFile,
+import {
+  checkDraft,
+  isStorableClientId,
+  type AccountRecord,
+  type AppendOutcome,
+  type AuditEvent,
+  type AuditRecord,
+  type MessageDraft,
+  type MessagePage,
+  type RelayStore,
+  type StoredMessage,
+  type StoredRoomFile,
 } from './store.js';
 
 export interface LevelStoreOptions {
@@ -377,11 +379,7 @@ export class LevelStore implements RelayStore {
 
   private async appendNow(drafts: readonly MessageDraft[]): Promise<AppendOutcome[]> {
     if (drafts.length === 0) return [];
-    for (const { roomKey, id } of drafts) {
-      if (typeof roomKey !== 'string' || roomKey.length === 0 || roomKey.includes('!') || typeof id !== 'string') {
-        throw new ChatError('E_INTERNAL', `cannot store a message with roomKey ${JSON.stringify(roomKey)}`);
-      }
-    }
+    for (const draft of drafts) checkDraft(draft);
     const idKeys = drafts.map((draft) => `${nameKey(draft.from)}!${draft.id}`);
     const earlier = await this.msgIds.getMany(idKeys);
     const originals = await this.messages.getMany(earlier.map((ref) => (ref ? messageKey(ref.roomKey, ref.seq) : '')));
@@ -441,6 +439,7 @@ export class LevelStore implements RelayStore {
 
   /** The message stored with this client id from this user, if any. */
   async findByClientId(user: string, id: string): Promise<StoredMessage | undefined> {
+    if (!isValidName(user) || !isStorableClientId(id)) return undefined;
     const ref = await this.msgIds.get(`${nameKey(user)}!${id}`);
     return ref ? this.messages.get(messageKey(ref.roomKey, ref.seq)) : undefined;
   }

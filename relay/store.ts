@@ -14,6 +14,9 @@
  * - Whispers, transfer signals and file bytes are never given to the store.
  */
 import type { PublicKeyBundle } from '../shared/crypto/identity.js';
+import { ChatError } from '../shared/errors.js';
+import { REQUEST_ID } from '../shared/messages.js';
+import { isValidName, nameKey } from '../shared/names.js';
 
 export interface AccountRecord {
   /** Display name as registered (case kept). */
@@ -152,4 +155,30 @@ export interface RelayStore {
   flushAudit(): Promise<void>;
   /** The newest `limit` audit events, newest first. */
   listAudit(limit: number): Promise<AuditRecord[]>;
+}
+
+/**
+ * Refuses drafts whose keys could break a store's key layout (`E_INTERNAL`: the relay validates
+ * names and ids before drafting, so this is a second line). A room key is a lower-case valid
+ * name, the sender a valid name, the client id what the wire accepts as an id (it comes from
+ * the network: at most 64 characters, `A-Z a-z 0-9 _ -`).
+ */
+export function checkDraft(draft: MessageDraft): void {
+  const { roomKey, from, id, text, time } = draft;
+  const fine =
+    isValidName(roomKey) &&
+    roomKey === nameKey(roomKey) &&
+    isValidName(from) &&
+    typeof id === 'string' &&
+    REQUEST_ID.test(id) &&
+    typeof draft.room === 'string' &&
+    typeof text === 'string' &&
+    typeof time === 'number' &&
+    Number.isFinite(time);
+  if (!fine) throw new ChatError('E_INTERNAL', `cannot store a message with roomKey ${JSON.stringify(roomKey)} and id ${JSON.stringify(id)}`);
+}
+
+/** True for a client id a store may key by (see checkDraft). */
+export function isStorableClientId(id: unknown): id is string {
+  return typeof id === 'string' && REQUEST_ID.test(id);
 }
