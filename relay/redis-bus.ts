@@ -218,7 +218,7 @@ export class RedisBus implements ClusterBus {
   }
 
   async chatrooms(): Promise<Array<{ name: string; members: number }>> {
-    const flat = await this.run(CHATROOMS, [this.roomsKey()], [this.membersKey(''), ':members', GLOBAL_ROOM]);
+    const flat = await this.run(CHATROOMS, [this.roomsKey()], [`${this.prefix}room:`, ':members', GLOBAL_ROOM]);
     const rooms: Array<{ key: string; name: string; members: number }> = [];
     if (Array.isArray(flat)) {
       for (let i = 0; i + 2 < flat.length; i += 3) {
