@@ -188,7 +188,10 @@ export class RedisBus implements ClusterBus {
 
   async route(relayId: string, userKey: string, message: SealedMessage, roomKey: string | undefined): Promise<void> {
     // PUBLISH only: never stored, never in the AOF.
-    await this.unavailableOnError(() => this.commands.publish(this.relayChannel(relayId), sealedEvent(userKey, message, roomKey)));
+    const receivers = await this.unavailableOnError(() => this.commands.publish(this.relayChannel(relayId), sealedEvent(userKey, message, roomKey)));
+    // Nobody listens on that inbox (the relay is gone or reconnecting): say so rather than
+    // drop a whisper without a word; the sender retries, by then the user may be elsewhere.
+    if (receivers === 0) throw new ChatError('E_STORE_UNAVAILABLE', `relay ${relayId} is not reachable right now; try again`, { relayId });
   }
 
   // ---- presence

@@ -15,7 +15,7 @@ import { RedisStore } from '../relay/redis-store.js';
 import type { MessageDraft } from '../relay/store.js';
 import { ChatError } from '../shared/errors.js';
 import { BusRecorder, eventually } from './helpers/bus-recorder.js';
-import { redisServerAvailable, startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
+import { REDIS_SERVER_PATH, redisServerAvailable, startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
 
 /** One bus under test, with a way to get a message stored (the store publishes it on Redis). */
 interface Subject {
@@ -169,7 +169,7 @@ contract('local', async () => {
 // ---- RedisBus
 
 if (!redisServerAvailable()) {
-  console.log('relay-bus-contract: /usr/bin/redis-server is missing: the RedisBus side is skipped');
+  console.log(`relay-bus-contract: ${REDIS_SERVER_PATH} is missing: the RedisBus side is skipped`);
 } else {
   redisSide();
 }
@@ -245,6 +245,14 @@ function redisSide(): void {
     await r1.events.waitFor('returned', (e) => e.relayId === 'r2');
     await r2.events.waitFor('returned', (e) => e.relayId === 'r2');
     assert.equal(r1.events.of('sealed'), [], 'r1 has no inbox traffic');
+    // An inbox nobody listens on: the sender hears it, the whisper is not silently lost.
+    try {
+      await r1.bus.route('r9', 'bob', whisper('nowhere'), undefined);
+      assert.unreachable('routed to a relay that does not exist');
+    } catch (error) {
+      assert.instance(error, ChatError);
+      assert.is((error as ChatError).code, 'E_STORE_UNAVAILABLE');
+    }
   });
 
   cluster('a room watched on two relays sees presence from both; members from both in one roster', async () => {
