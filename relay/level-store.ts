@@ -29,6 +29,7 @@ import { isValidName, nameKey } from '../shared/names.js';
 import type { PublicKeyBundle } from '../shared/crypto/identity.js';
 import {
   checkDraft,
+  isRoomKey,
   isStorableClientId,
   type AccountRecord,
   type AppendOutcome,
@@ -448,7 +449,7 @@ export class LevelStore implements RelayStore {
 
   /** Index a stored room file under `roomKey!id`. */
   async putRoomFile(roomKey: string, file: StoredRoomFile): Promise<void> {
-    if (roomKey.includes('!') || file.id.includes('!')) throw new ChatError('E_INTERNAL', 'bad room file key');
+    if (!isRoomKey(roomKey) || typeof file.id !== 'string' || file.id.includes('!')) throw new ChatError('E_INTERNAL', 'bad room file key');
     await this.roomFiles.put(`${roomKey}!${file.id}`, file);
   }
 

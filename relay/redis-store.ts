@@ -30,6 +30,7 @@ import type { PublicKeyBundle } from '../shared/crypto/identity.js';
 import * as scripts from './redis-scripts.js';
 import {
   checkDraft,
+  isRoomKey,
   isStorableClientId,
   type AccountRecord,
   type AppendOutcome,
@@ -102,10 +103,6 @@ function clip(text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
   const s = String(text);
   return s.length > AUDIT_FIELD_MAX_CHARS ? s.slice(0, AUDIT_FIELD_MAX_CHARS) + '…' : s;
-}
-
-function isRoomKey(roomKey: unknown): roomKey is string {
-  return isValidName(roomKey) && roomKey === nameKey(roomKey);
 }
 
 function wholeLimit(limit: number): number {

@@ -166,8 +166,7 @@ export interface RelayStore {
 export function checkDraft(draft: MessageDraft): void {
   const { roomKey, from, id, text, time } = draft;
   const fine =
-    isValidName(roomKey) &&
-    roomKey === nameKey(roomKey) &&
+    isRoomKey(roomKey) &&
     isValidName(from) &&
     typeof id === 'string' &&
     REQUEST_ID.test(id) &&
@@ -181,4 +180,9 @@ export function checkDraft(draft: MessageDraft): void {
 /** True for a client id a store may key by (see checkDraft). */
 export function isStorableClientId(id: unknown): id is string {
   return typeof id === 'string' && REQUEST_ID.test(id);
+}
+
+/** True for a room key: a valid room name in lower case (`nameKey`), so never `!` or `:`. */
+export function isRoomKey(roomKey: unknown): roomKey is string {
+  return isValidName(roomKey) && roomKey === nameKey(roomKey);
 }
