@@ -276,6 +276,7 @@ export class LevelStore implements RelayStore {
 
   /** Issue a resume token for `user`, valid for `ttlMs`; only its SHA-256 is stored. Returns 43 base64url characters. */
   async issueToken(user: string, ttlMs: number): Promise<string> {
+    if (!isValidName(user)) throw new ChatError('E_BAD_NAME');
     const token = randomBytes(32).toString('base64url');
     const hash = sha256Hex(token);
     const userKey = nameKey(user);

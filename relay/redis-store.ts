@@ -352,6 +352,7 @@ export class RedisStore implements RelayStore {
   // ---------------------------------------------------------------- resume tokens
 
   async issueToken(user: string, ttlMs: number): Promise<string> {
+    if (!isValidName(user)) throw new ChatError('E_BAD_NAME');
     const token = randomBytes(32).toString('base64url');
     const hash = sha256Hex(token);
     const userKey = nameKey(user);

@@ -121,7 +121,7 @@ export interface RelayStore {
   listAccounts(): Promise<AccountRecord[]>;
 
   // ---- resume tokens (only a hash of each token is stored)
-  /** A new token for `user`, valid for `ttlMs`: 43 base64url characters. */
+  /** A new token for `user`, valid for `ttlMs`: 43 base64url characters. `E_BAD_NAME` when the name is invalid. */
   issueToken(user: string, ttlMs: number): Promise<string>;
   /** True when `token` was issued to `user` (any case), has not expired, and the account exists and is enabled. */
   checkToken(user: string, token: string): Promise<boolean>;

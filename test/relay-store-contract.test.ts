@@ -166,6 +166,8 @@ function defineContract(backend: StoreBackend): void {
     withStore(async (store) => {
       const orphan = await store.issueToken('ghost', 60_000);
       assert.is(await store.checkToken('ghost', orphan), false);
+      await rejectsWith(store.issueToken('a:b', 60_000), 'E_BAD_NAME');
+      await rejectsWith(store.issueToken('', 60_000), 'E_BAD_NAME');
     }),
   );
 
