@@ -127,6 +127,22 @@ spec('Redis down: sends fail fast with E_STORE_UNAVAILABLE; the store recovers b
   assert.equal((await store.listAudit(10)).map((e) => e.user), ['during-outage']);
 });
 
+spec('close while Redis is down returns at once and reports the audit events it could not write', async (ctx) => {
+  const reports: unknown[] = [];
+  const store = await RedisStore.connect(ctx.server.url, { onError: (error) => reports.push(error) });
+  try {
+    await ctx.server.kill9();
+    store.audit({ event: 'logout', user: 'alice' });
+    const started = Date.now();
+    await store.close();
+    assert.ok(Date.now() - started < 1_000, `close took ${Date.now() - started} ms`);
+    assert.ok(reports.some((error) => /1 events were not written/.test((error as Error).message)));
+    await rejectsWith(store.getAccount('alice'), 'E_STORE_UNAVAILABLE');
+  } finally {
+    await ctx.server.restart();
+  }
+});
+
 spec('connect: unreachable Redis is E_STORE_UNAVAILABLE, quickly', async () => {
   const port = await freeLoopbackPort();
   const started = Date.now();
@@ -165,6 +181,7 @@ spec('every newly stored message is published on its room channel, in seq order;
         if (received.length === 3) resolve();
       }),
     );
+    assert.is(store.roomChannel('lobby'), 'sc:room:lobby');
     await subscriber.subscribe('sc:room:lobby');
     await store.appendMessages([draft('lobby', 1), draft('lobby', 2), draft('lobby', 1, { text: 'retry' })]);
     await store.appendMessages([draft('lobby', 3)]);
