@@ -8,7 +8,10 @@
  * - `appendMessages` assigns each room's dense sequence ids and checks client ids in the same
  *   atomic step: a (sender, client id) pair the store has accepted within `clientIdRetentionMs`
  *   is answered with its first stored message and never stored twice, on any relay, after any
- *   restart. Appends are applied in call order.
+ *   restart. Appends are applied in call order. When `appendMessages` throws, a leading part
+ *   of the drafts may have been stored all the same (LevelStore: none, it writes one batch;
+ *   RedisStore: those whose scripts ran before the connection failed, already published);
+ *   retrying their ids answers with them (`duplicate: true`).
  * - An outcome is returned only once the message is durable in the store's sense (LevelDB:
  *   written to the log; Redis: accepted under AOF, `appendfsync everysec` by default).
  * - Whispers, transfer signals and file bytes are never given to the store.
