@@ -29,6 +29,7 @@ import { isValidName, nameKey } from '../shared/names.js';
 import type { PublicKeyBundle } from '../shared/crypto/identity.js';
 import {
   checkDraft,
+  isRoomKey,
   isStorableClientId,
   type AccountRecord,
   type AppendOutcome,
@@ -275,6 +276,7 @@ export class LevelStore implements RelayStore {
 
   /** Issue a resume token for `user`, valid for `ttlMs`; only its SHA-256 is stored. Returns 43 base64url characters. */
   async issueToken(user: string, ttlMs: number): Promise<string> {
+    if (!isValidName(user)) throw new ChatError('E_BAD_NAME');
     const token = randomBytes(32).toString('base64url');
     const hash = sha256Hex(token);
     const userKey = nameKey(user);
@@ -448,7 +450,7 @@ export class LevelStore implements RelayStore {
 
   /** Index a stored room file under `roomKey!id`. */
   async putRoomFile(roomKey: string, file: StoredRoomFile): Promise<void> {
-    if (roomKey.includes('!') || file.id.includes('!')) throw new ChatError('E_INTERNAL', 'bad room file key');
+    if (!isRoomKey(roomKey) || typeof file.id !== 'string' || file.id.includes('!')) throw new ChatError('E_INTERNAL', 'bad room file key');
     await this.roomFiles.put(`${roomKey}!${file.id}`, file);
   }
 

@@ -30,6 +30,7 @@ import type { PublicKeyBundle } from '../shared/crypto/identity.js';
 import * as scripts from './redis-scripts.js';
 import {
   checkDraft,
+  isRoomKey,
   isStorableClientId,
   type AccountRecord,
   type AppendOutcome,
@@ -104,10 +105,6 @@ function clip(text: string | undefined): string | undefined {
   return s.length > AUDIT_FIELD_MAX_CHARS ? s.slice(0, AUDIT_FIELD_MAX_CHARS) + '…' : s;
 }
 
-function isRoomKey(roomKey: unknown): roomKey is string {
-  return isValidName(roomKey) && roomKey === nameKey(roomKey);
-}
-
 function wholeLimit(limit: number): number {
   return Number.isFinite(limit) ? Math.max(0, Math.floor(limit)) : 0;
 }
@@ -119,7 +116,8 @@ function unavailable(error: unknown): ChatError {
   return new ChatError('E_STORE_UNAVAILABLE', `the relay's store (Redis) is unreachable: ${reason}`, { reason });
 }
 
-function parseMessage(json: string): StoredMessage {
+/** A stored message from its JSON (a room log entry, or a message published on a room channel). */
+export function parseStoredMessage(json: string): StoredMessage {
   const m = JSON.parse(json) as StoredMessage;
   return { room: m.room, roomKey: m.roomKey, seq: m.seq, from: m.from, text: m.text, time: m.time, id: m.id };
 }
@@ -291,6 +289,11 @@ export class RedisStore implements RelayStore {
     return new Promise((resolve) => this.redis.once('ready', () => resolve()));
   }
 
+  /** The pub/sub channel on which every newly stored message of a room is published (as JSON, in seq order). */
+  roomChannel(roomKey: string): string {
+    return this.key(`room:${roomKey}`);
+  }
+
   private key(name: string): string {
     return this.prefix + name;
   }
@@ -355,6 +358,7 @@ export class RedisStore implements RelayStore {
   // ---------------------------------------------------------------- resume tokens
 
   async issueToken(user: string, ttlMs: number): Promise<string> {
+    if (!isValidName(user)) throw new ChatError('E_BAD_NAME');
     const token = randomBytes(32).toString('base64url');
     const hash = sha256Hex(token);
     const userKey = nameKey(user);
@@ -418,7 +422,7 @@ export class RedisStore implements RelayStore {
         this.key(`room:${roomKey}:seq`),
         this.key(`room:${roomKey}:log`),
         retention,
-        this.key(`room:${roomKey}`),
+        this.roomChannel(roomKey),
         head,
         tail,
         roomKey,
@@ -426,7 +430,7 @@ export class RedisStore implements RelayStore {
         this.prefix,
       );
       return reply.then(([stored, json, ref]): AppendOutcome => {
-        if (json) return { message: parseMessage(json), duplicate: stored !== 1 };
+        if (json) return { message: parseStoredMessage(json), duplicate: stored !== 1 };
         // The original left the log (not done today): answer with what the id record knows.
         const known = JSON.parse(ref ?? '{}') as IdempotencyRecord;
         return { message: { ...draft, roomKey: known.roomKey, seq: known.seq, time: known.time }, duplicate: true };
@@ -447,7 +451,7 @@ export class RedisStore implements RelayStore {
     const entries = (await this.call(() => this.redis.xrevrange(this.key(`room:${roomKey}:log`), end, '-', 'COUNT', want + 1))) as Array<[string, string[]]>;
     const hasMore = entries.length > want;
     if (hasMore) entries.pop();
-    return { messages: entryValues(entries).map(parseMessage).reverse(), hasMore };
+    return { messages: entryValues(entries).map(parseStoredMessage).reverse(), hasMore };
   }
 
   async messagesSince(roomKey: string, since: number, limit: number): Promise<MessagePage> {
@@ -457,7 +461,7 @@ export class RedisStore implements RelayStore {
     const entries = (await this.call(() => this.redis.xrange(this.key(`room:${roomKey}:log`), start, '+', 'COUNT', want + 1))) as Array<[string, string[]]>;
     const hasMore = entries.length > want;
     if (hasMore) entries.pop();
-    return { messages: entryValues(entries).map(parseMessage), hasMore };
+    return { messages: entryValues(entries).map(parseStoredMessage), hasMore };
   }
 
   async findByClientId(user: string, id: string): Promise<StoredMessage | undefined> {
@@ -466,7 +470,7 @@ export class RedisStore implements RelayStore {
     if (ref === null) return undefined;
     const { roomKey, seq } = JSON.parse(ref) as IdempotencyRecord;
     const entries = (await this.call(() => this.redis.xrange(this.key(`room:${roomKey}:log`), `${seq}-0`, `${seq}-0`))) as Array<[string, string[]]>;
-    return entries.length > 0 ? parseMessage(entryValues(entries)[0]) : undefined;
+    return entries.length > 0 ? parseStoredMessage(entryValues(entries)[0]) : undefined;
   }
 
   // ---------------------------------------------------------------- room files (index only)

@@ -8,7 +8,10 @@
  * - `appendMessages` assigns each room's dense sequence ids and checks client ids in the same
  *   atomic step: a (sender, client id) pair the store has accepted within `clientIdRetentionMs`
  *   is answered with its first stored message and never stored twice, on any relay, after any
- *   restart. Appends are applied in call order.
+ *   restart. Appends are applied in call order. When `appendMessages` throws, a leading part
+ *   of the drafts may have been stored all the same (LevelStore: none, it writes one batch;
+ *   RedisStore: those whose scripts ran before the connection failed, already published);
+ *   retrying their ids answers with them (`duplicate: true`).
  * - An outcome is returned only once the message is durable in the store's sense (LevelDB:
  *   written to the log; Redis: accepted under AOF, `appendfsync everysec` by default).
  * - Whispers, transfer signals and file bytes are never given to the store.
@@ -121,7 +124,7 @@ export interface RelayStore {
   listAccounts(): Promise<AccountRecord[]>;
 
   // ---- resume tokens (only a hash of each token is stored)
-  /** A new token for `user`, valid for `ttlMs`: 43 base64url characters. */
+  /** A new token for `user`, valid for `ttlMs`: 43 base64url characters. `E_BAD_NAME` when the name is invalid. */
   issueToken(user: string, ttlMs: number): Promise<string>;
   /** True when `token` was issued to `user` (any case), has not expired, and the account exists and is enabled. */
   checkToken(user: string, token: string): Promise<boolean>;
@@ -166,8 +169,7 @@ export interface RelayStore {
 export function checkDraft(draft: MessageDraft): void {
   const { roomKey, from, id, text, time } = draft;
   const fine =
-    isValidName(roomKey) &&
-    roomKey === nameKey(roomKey) &&
+    isRoomKey(roomKey) &&
     isValidName(from) &&
     typeof id === 'string' &&
     REQUEST_ID.test(id) &&
@@ -181,4 +183,9 @@ export function checkDraft(draft: MessageDraft): void {
 /** True for a client id a store may key by (see checkDraft). */
 export function isStorableClientId(id: unknown): id is string {
   return typeof id === 'string' && REQUEST_ID.test(id);
+}
+
+/** True for a room key: a valid room name in lower case (`nameKey`), so never `!` or `:`. */
+export function isRoomKey(roomKey: unknown): roomKey is string {
+  return isValidName(roomKey) && roomKey === nameKey(roomKey);
 }

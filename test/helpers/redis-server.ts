@@ -74,17 +74,35 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-/** Waits until the server answers PING (or fails when the process exits first or 10 s pass). */
-async function waitUntilReady(child: ChildProcess, port: number, output: () => string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  let gone = false;
-  void exited(child).then(() => (gone = true));
-  while (!gone && Date.now() < deadline) {
-    if (await pingOnce(port)) return;
-    // Polling a port that has no listener yet: there is no event to wait on before it binds.
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`redis-server on port ${port} did not answer PING${gone ? ' (it exited)' : ''}:\n${output()}`);
+/** Keeps the last few KB of the server's log, for error messages. */
+const LOG_TAIL_CHARS = 4_096;
+
+/**
+ * Waits for the server's own "Ready to accept connections" log line (after it loaded its AOF),
+ * then checks with one PING; fails when the process exits first or 10 s pass.
+ */
+function waitUntilReady(child: ChildProcess, port: number, log: () => string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const fail = (why: string): void => {
+      cleanup();
+      reject(new Error(`redis-server on port ${port} ${why}:\n${log()}`));
+    };
+    const onData = (): void => {
+      if (!/Ready to accept connections/.test(log())) return;
+      cleanup();
+      void pingOnce(port).then((ok) => (ok ? resolve() : reject(new Error(`redis-server on port ${port} said it was ready but did not answer PING:\n${log()}`))));
+    };
+    const onExit = (): void => fail('exited before it was ready');
+    const timer = setTimeout(() => fail('was not ready within 10 s'), 10_000);
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.off('exit', onExit);
+    };
+    // Registered after the log collector (see launch), so log() already holds the new chunk.
+    child.stdout?.on('data', onData);
+    child.once('exit', onExit);
+  });
 }
 
 /** Starts a redis-server on a free loopback port in a new temp folder and waits until it answers. */
@@ -102,15 +120,18 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     '--maxmemory-policy', 'noeviction',
     '--daemonize', 'no',
     '--logfile', '',
-    '--loglevel', 'warning',
+    '--loglevel', 'notice', // its "Ready to accept connections" line is what we wait for
   ];
   let child: ChildProcess;
   let output = '';
   const launch = async (): Promise<void> => {
     output = '';
     child = spawn(REDIS_SERVER_PATH, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout?.on('data', (chunk) => (output += chunk.toString()));
-    child.stderr?.on('data', (chunk) => (output += chunk.toString()));
+    const collect = (chunk: Buffer): void => {
+      output = (output + chunk.toString()).slice(-LOG_TAIL_CHARS);
+    };
+    child.stdout?.on('data', collect);
+    child.stderr?.on('data', collect);
     try {
       await waitUntilReady(child, port, () => output);
     } catch (error) {
