@@ -27,16 +27,19 @@ import { Level } from 'level';
 import { ChatError } from '../shared/errors.js';
 import { isValidName, nameKey } from '../shared/names.js';
 import type { PublicKeyBundle } from '../shared/crypto/identity.js';
-import type {
-  AccountRecord,
-  AppendOutcome,
-  AuditEvent,
-  AuditRecord,
-  MessageDraft,
-  MessagePage,
-  RelayStore,
-  StoredMessage,
-  StoredRoomFile,
+import {
+  checkDraft,
+  isRoomKey,
+  isStorableClientId,
+  type AccountRecord,
+  type AppendOutcome,
+  type AuditEvent,
+  type AuditRecord,
+  type MessageDraft,
+  type MessagePage,
+  type RelayStore,
+  type StoredMessage,
+  type StoredRoomFile,
 } from './store.js';
 
 export interface LevelStoreOptions {
@@ -273,6 +276,7 @@ export class LevelStore implements RelayStore {
 
   /** Issue a resume token for `user`, valid for `ttlMs`; only its SHA-256 is stored. Returns 43 base64url characters. */
   async issueToken(user: string, ttlMs: number): Promise<string> {
+    if (!isValidName(user)) throw new ChatError('E_BAD_NAME');
     const token = randomBytes(32).toString('base64url');
     const hash = sha256Hex(token);
     const userKey = nameKey(user);
@@ -377,11 +381,7 @@ export class LevelStore implements RelayStore {
 
   private async appendNow(drafts: readonly MessageDraft[]): Promise<AppendOutcome[]> {
     if (drafts.length === 0) return [];
-    for (const { roomKey, id } of drafts) {
-      if (typeof roomKey !== 'string' || roomKey.length === 0 || roomKey.includes('!') || typeof id !== 'string') {
-        throw new ChatError('E_INTERNAL', `cannot store a message with roomKey ${JSON.stringify(roomKey)}`);
-      }
-    }
+    for (const draft of drafts) checkDraft(draft);
     const idKeys = drafts.map((draft) => `${nameKey(draft.from)}!${draft.id}`);
     const earlier = await this.msgIds.getMany(idKeys);
     const originals = await this.messages.getMany(earlier.map((ref) => (ref ? messageKey(ref.roomKey, ref.seq) : '')));
@@ -441,6 +441,7 @@ export class LevelStore implements RelayStore {
 
   /** The message stored with this client id from this user, if any. */
   async findByClientId(user: string, id: string): Promise<StoredMessage | undefined> {
+    if (!isValidName(user) || !isStorableClientId(id)) return undefined;
     const ref = await this.msgIds.get(`${nameKey(user)}!${id}`);
     return ref ? this.messages.get(messageKey(ref.roomKey, ref.seq)) : undefined;
   }
@@ -449,7 +450,7 @@ export class LevelStore implements RelayStore {
 
   /** Index a stored room file under `roomKey!id`. */
   async putRoomFile(roomKey: string, file: StoredRoomFile): Promise<void> {
-    if (roomKey.includes('!') || file.id.includes('!')) throw new ChatError('E_INTERNAL', 'bad room file key');
+    if (!isRoomKey(roomKey) || typeof file.id !== 'string' || file.id.includes('!')) throw new ChatError('E_INTERNAL', 'bad room file key');
     await this.roomFiles.put(`${roomKey}!${file.id}`, file);
   }
 

@@ -8,12 +8,18 @@
  * - `appendMessages` assigns each room's dense sequence ids and checks client ids in the same
  *   atomic step: a (sender, client id) pair the store has accepted within `clientIdRetentionMs`
  *   is answered with its first stored message and never stored twice, on any relay, after any
- *   restart. Appends are applied in call order.
+ *   restart. Appends are applied in call order. When `appendMessages` throws, a leading part
+ *   of the drafts may have been stored all the same (LevelStore: none, it writes one batch;
+ *   RedisStore: those whose scripts ran before the connection failed, already published);
+ *   retrying their ids answers with them (`duplicate: true`).
  * - An outcome is returned only once the message is durable in the store's sense (LevelDB:
  *   written to the log; Redis: accepted under AOF, `appendfsync everysec` by default).
  * - Whispers, transfer signals and file bytes are never given to the store.
  */
 import type { PublicKeyBundle } from '../shared/crypto/identity.js';
+import { ChatError } from '../shared/errors.js';
+import { REQUEST_ID } from '../shared/messages.js';
+import { isValidName, nameKey } from '../shared/names.js';
 
 export interface AccountRecord {
   /** Display name as registered (case kept). */
@@ -118,7 +124,7 @@ export interface RelayStore {
   listAccounts(): Promise<AccountRecord[]>;
 
   // ---- resume tokens (only a hash of each token is stored)
-  /** A new token for `user`, valid for `ttlMs`: 43 base64url characters. */
+  /** A new token for `user`, valid for `ttlMs`: 43 base64url characters. `E_BAD_NAME` when the name is invalid. */
   issueToken(user: string, ttlMs: number): Promise<string>;
   /** True when `token` was issued to `user` (any case), has not expired, and the account exists and is enabled. */
   checkToken(user: string, token: string): Promise<boolean>;
@@ -152,4 +158,34 @@ export interface RelayStore {
   flushAudit(): Promise<void>;
   /** The newest `limit` audit events, newest first. */
   listAudit(limit: number): Promise<AuditRecord[]>;
+}
+
+/**
+ * Refuses drafts whose keys could break a store's key layout (`E_INTERNAL`: the relay validates
+ * names and ids before drafting, so this is a second line). A room key is a lower-case valid
+ * name, the sender a valid name, the client id what the wire accepts as an id (it comes from
+ * the network: at most 64 characters, `A-Z a-z 0-9 _ -`).
+ */
+export function checkDraft(draft: MessageDraft): void {
+  const { roomKey, from, id, text, time } = draft;
+  const fine =
+    isRoomKey(roomKey) &&
+    isValidName(from) &&
+    typeof id === 'string' &&
+    REQUEST_ID.test(id) &&
+    typeof draft.room === 'string' &&
+    typeof text === 'string' &&
+    typeof time === 'number' &&
+    Number.isFinite(time);
+  if (!fine) throw new ChatError('E_INTERNAL', `cannot store a message with roomKey ${JSON.stringify(roomKey)} and id ${JSON.stringify(id)}`);
+}
+
+/** True for a client id a store may key by (see checkDraft). */
+export function isStorableClientId(id: unknown): id is string {
+  return typeof id === 'string' && REQUEST_ID.test(id);
+}
+
+/** True for a room key: a valid room name in lower case (`nameKey`), so never `!` or `:`. */
+export function isRoomKey(roomKey: unknown): roomKey is string {
+  return isValidName(roomKey) && roomKey === nameKey(roomKey);
 }

@@ -89,6 +89,16 @@ export const DEFAULT_LIMITS = {
   presenceGraceMs: 60_000,
   /** ... and at most this many per user. */
   sealedHoldPerUser: 64,
+  /**
+   * Cluster bus (Redis): a relay renews its liveness key five times per lease and counts as
+   * gone (its members turn away, then leave) once the lease lapses; a relay that cannot renew
+   * for a whole lease stops serving rather than show a split view.
+   */
+  busLeaseMs: 5_000,
+  /** A Redis command not answered within this fails (E_STORE_UNAVAILABLE) rather than wait. */
+  busCommandTimeoutMs: 2_000,
+  /** Longest wait between reconnection attempts to Redis (they start at 100 ms). */
+  busReconnectMaxMs: 1_000,
   /** A relay pipe ticket must be used within this. */
   pipeTicketTtlMs: 60_000,
   /** The first side of a relay pipe waits this long for the second. */

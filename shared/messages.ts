@@ -9,7 +9,8 @@ import { PublicKeyBundleSchema } from './crypto/identity.js';
  */
 export const PROTOCOL_VERSION = 1;
 
-const REQUEST_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/** Request and client message ids: also the bound the stores put on client ids they key by. */
+export const REQUEST_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const MAX_NAME = 64;
 const MAX_TEXT = 16 * 1024;
 const requestId = z.string().regex(REQUEST_ID);
