@@ -81,7 +81,6 @@ export const ERROR_CODES = {
   E_CORRUPT_FILE: 'a local key file is damaged or not in the expected format; it was left untouched',
   // relay storage and certificates
   E_CERT: 'the certificate or key file is missing or invalid',
-  E_STORE_UNAVAILABLE: "the relay's store is unreachable; try again",
   E_STORE_CONFIG: "the relay's Redis store is not set up safely (it needs appendonly yes and maxmemory-policy noeviction)",
   // room files (stored on the relay)
   E_NO_SUCH_FILE: 'no such file in this room',
