@@ -41,11 +41,17 @@ const hashOptions = {
   outputLen: 32,
 } as const;
 
+/**
+ * The password's bytes as libsodium-wrappers took them (TextEncoder: UTF-8, a lone surrogate
+ * becoming U+FFFD), so every password keeps matching the hash it made before.
+ */
+const passwordBytes = (password: string): Buffer => Buffer.from(password, 'utf8');
+
 function run(job: HashJob): string | boolean {
-  if (job.op === 'hash') return hashSync(job.password, hashOptions);
+  if (job.op === 'hash') return hashSync(passwordBytes(job.password), hashOptions);
   // The parameters come from the stored string. A malformed one is a failed verification, not a crash.
   try {
-    return verifySync(job.hash, job.password);
+    return verifySync(job.hash, passwordBytes(job.password));
   } catch {
     return false;
   }

@@ -75,6 +75,11 @@ test('hashes stored by the previous libsodium engine still verify, and only with
     await sodium.ready;
     const fresh = sodium.crypto_pwhash_str('made today', ARGON2_INTERACTIVE.opsLimit, ARGON2_INTERACTIVE.memLimitBytes);
     assert.is(await hasher.verify(fresh, 'made today'), true);
+    // Passwords that are not well-formed UTF-16 turn into the same bytes as in libsodium-wrappers.
+    const odd = 'lone \uD800 surrogate \uDFFF';
+    const oddHash = sodium.crypto_pwhash_str(odd, ARGON2_MIN.opsLimit, ARGON2_MIN.memLimitBytes);
+    assert.is(await hasher.verify(oddHash, odd), true);
+    assert.is(sodium.crypto_pwhash_str_verify(await hasher.hash(odd), odd), true);
   } finally {
     await hasher.close();
   }
