@@ -13,6 +13,12 @@
  *   reconnect  every resident's connection is cut at once; they come back with resume tokens
  * Baseline: the same probe through the bare relay, quiet and while R bare TLS connections
  * open at once (the floor of a reconnect: the handshake alone).
+ *
+ * Hash engines: two more relays, each alone (no residents, no probe), one with the relay's own
+ * argon2id engine and one with the previous one (libsodium's wasm build,
+ * bench/lib/libsodium-hash-worker.ts), same parameters and worker count; after a warm-up
+ * registration each takes F fresh registrations one after another. Fresh logins per CPU-second of the
+ * relay process (all threads) is the rate one core sustains; the target compares the engines.
  */
 import { performance } from 'node:perf_hooks';
 import { BENCH_PASSWORD, BaselineLoadClient, RelayLoadClient, mapLimit } from './lib/clients.js';
@@ -21,7 +27,7 @@ import { LoadPool, type PoolRunResult } from './lib/load-pool.js';
 import { nowUs } from './lib/payload.js';
 import { ProcessMeter } from './lib/proc.js';
 import type { RelayChild } from './lib/relay-child.js';
-import { valueAtMost, type Figure, type ScenarioReport } from './lib/report.js';
+import { ratioAtLeast, valueAtMost, type Figure, type ScenarioReport } from './lib/report.js';
 import { seedAccounts } from './lib/seed.js';
 import { percentile } from './lib/stats.js';
 import type { Target as LoadTarget } from './lib/clients.js';
@@ -246,6 +252,55 @@ async function measureRelay(ctx: BenchContext, sizes: Sizes) {
   }
 }
 
+type HashEngine = 'native' | 'libsodium';
+
+/**
+ * What a fresh login costs the relay with one hash engine: a relay of its own (no residents,
+ * no probe), one warm-up registration (starts the hash worker, loads the engine), then
+ * `fresh` registrations one after another; relay CPU (all threads, and its main thread alone)
+ * and wall time over them. One at a time, because the load generator shares the machine's
+ * 2 cores: 50 clients making keys and TLS handshakes at once crowd the cores and caches the
+ * memory-hard hash runs on, and inflate the faster engine's CPU the most (its hashes overlap
+ * that client work more densely). The burst phase of measureRelay shows logins all at once.
+ * `hashing: 'cheap'` (argon2id at its minimum cost) leaves the rest of a login: TLS, key
+ * proof, LevelDB writes, joining the room.
+ */
+export async function measureLoginCost(ctx: BenchContext, engine: HashEngine, fresh: number, hashing: 'default' | 'cheap' = 'default') {
+  const relay = await ctx.startRelay({ kind: 'relay', hashing, hashEngine: engine, limits: BENCH_LIMITS });
+  const tag = `${engine[0]}${hashing[0]}`;
+  const clientDir = await ctx.makeDir(`clients-${tag}`);
+  const make = (name: string) => new RelayLoadClient({ target: 'relay', port: relay.port, fingerprint: relay.fingerprint, clientDir, name, password: BENCH_PASSWORD, register: true });
+  const warmUp = make(`lw${tag}`);
+  const clients = Array.from({ length: fresh }, (_, i) => make(`lc${tag}${i}`));
+  try {
+    await warmUp.connect();
+    const meter = new ProcessMeter(relay.pid, 100, true);
+    meter.start();
+    const t0 = performance.now();
+    for (const client of clients) {
+      try {
+        await client.connect();
+      } catch (error) {
+        throw new Error(`registration ${client.name} failed with the ${engine} engine: ${String(error)}`);
+      }
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const usage = meter.stop();
+    return {
+      seconds,
+      cpuSeconds: usage.cpuSeconds,
+      cpuPerLoginMs: (usage.cpuSeconds * 1000) / fresh,
+      mainCpuPerLoginMs: ((usage.threadSeconds.main ?? Number.NaN) * 1000) / fresh,
+      loginsPerSecond: fresh / seconds,
+      loginsPerCpuSecond: fresh / usage.cpuSeconds,
+      threadSeconds: usage.threadSeconds,
+    };
+  } finally {
+    await Promise.allSettled([warmUp, ...clients].map((c) => c.close()));
+    await relay.stop();
+  }
+}
+
 /**
  * The floor: the probe through a bare relay (quiet), and R bare TLS connections opened at once
  * to a second bare relay. Two processes, because the bare relay has no rooms: it would send
@@ -292,11 +347,27 @@ export const login: Scenario = {
     const real = await measureRelay(ctx, sizes);
     ctx.progress('login: baseline');
     const base = await measureBaseline(ctx, sizes);
+    ctx.progress(`login: ${sizes.fresh} fresh logins one after another with each hash engine, each relay alone`);
+    const native = await measureLoginCost(ctx, 'native', sizes.fresh);
+    const wasm = await measureLoginCost(ctx, 'libsodium', sizes.fresh);
+    const rest = await measureLoginCost(ctx, 'native', sizes.fresh, 'cheap');
     const burstLimit = 2 * real.quiet.p99Ms;
     const figures: Figure[] = [
       { key: 'residentLoginSeconds', label: `first login of ${sizes.residents} residents (seeded, cheap hashes)`, unit: 's', value: real.loginSeconds },
       { key: 'burstSeconds', label: `${sizes.fresh} fresh registrations at once, all in`, unit: 's', value: real.burstSeconds },
       { key: 'cpuPerLoginMs', label: 'relay CPU per fresh login (argon2id incl.)', unit: 'ms', value: real.burstCpuPerLoginMs },
+      {
+        key: 'loginsPerCoreSecond',
+        label: 'fresh logins per CPU-second (per core), relay alone (baseline: previous libsodium wasm engine)',
+        unit: '/s',
+        value: native.loginsPerCpuSecond,
+        baseline: wasm.loginsPerCpuSecond,
+        target: ratioAtLeast(native.loginsPerCpuSecond, wasm.loginsPerCpuSecond, 2),
+      },
+      { key: 'loginsPerSecond', label: `${sizes.fresh} fresh logins one after another, relay alone: logins/s (baseline: libsodium)`, unit: '/s', value: native.loginsPerSecond, baseline: wasm.loginsPerSecond },
+      { key: 'engineCpuPerLoginMs', label: 'relay CPU per fresh login, relay alone (baseline: libsodium)', unit: 'ms', value: native.cpuPerLoginMs, baseline: wasm.cpuPerLoginMs },
+      { key: 'engineMainCpuPerLoginMs', label: '  of which the main thread (baseline: libsodium)', unit: 'ms', value: native.mainCpuPerLoginMs, baseline: wasm.mainCpuPerLoginMs },
+      { key: 'restCpuPerLoginMs', label: '  the same login with argon2id at its minimum cost', unit: 'ms', value: rest.cpuPerLoginMs },
       {
         key: 'reconnectSeconds',
         label: `${sizes.residents} reconnects with resume tokens, all back`,
@@ -325,6 +396,7 @@ export const login: Scenario = {
       { key: 'peakRssMiB', label: 'relay peak RSS', unit: 'MiB', value: real.peakRssBytes / MiB },
     ];
     const notes = [
+      'argon2id everywhere at libsodium\'s INTERACTIVE cost (v1.3, t=2, m=64 MiB, p=1): the relay\'s engine is native @node-rs/argon2; "baseline: libsodium" rows are the previous engine (libsodium-wrappers-sumo crypto_pwhash_str, wasm) in the same kind of reniced worker, measured in this run on a relay of its own, as is the relay\'s engine on those rows.',
       `relay at its default argon2id cost and hash-worker count; residents in chatrooms of ${ROOM_SIZE}; probe: ${PROBE_CLIENTS} clients in their own room at ${sizes.probeRate} msg/s from a worker thread.`,
       'residents reconnect after 25-50 ms (client backoff set low so the relay sees the whole herd at once); baseline column: the same number of bare TLS connections opened at once (handshakes only, all clients in this one process), and the probe through a bare relay.',
       `probe samples: quiet ${real.quiet.count}, burst ${real.burst.count}, reconnect ${real.storm.count}; probe messages lost/duplicated/failed: ${real.probeLoss}.`,

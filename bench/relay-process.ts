@@ -19,6 +19,9 @@ import { ARGON2_MIN } from '../relay/passwords.js';
 import { startRelay } from '../relay/server.js';
 import { startBaselineRelay } from './baseline-relay.js';
 
+/** The previous argon2id engine (libsodium's wasm build), only for comparison (bench/login.ts). */
+const LIBSODIUM_HASH_WORKER_URL = new URL('./lib/libsodium-hash-worker.js', import.meta.url);
+
 export interface RelayProcessOptions {
   kind: 'relay' | 'baseline';
   dataDir: string;
@@ -26,6 +29,8 @@ export interface RelayProcessOptions {
   hashing?: 'default' | 'cheap';
   /** Hash worker threads (default: the relay's own default). */
   hashWorkers?: number;
+  /** 'native': the relay's own hash worker (default); 'libsodium': the previous wasm engine, to compare. */
+  hashEngine?: 'native' | 'libsodium';
   limits?: Partial<Limits>;
   /** Baseline only: disable Nagle (default true). */
   noDelay?: boolean;
@@ -55,6 +60,7 @@ async function main(): Promise<void> {
       passwordHashing: {
         ...(cheap ? { opsLimit: ARGON2_MIN.opsLimit, memLimitBytes: ARGON2_MIN.memLimitBytes } : {}),
         ...(options.hashWorkers !== undefined ? { workers: options.hashWorkers } : {}),
+        ...(options.hashEngine === 'libsodium' ? { workerUrl: LIBSODIUM_HASH_WORKER_URL } : {}),
       },
       log: (line) => process.stderr.write(`relay: ${line}\n`),
     });

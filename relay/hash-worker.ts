@@ -1,11 +1,16 @@
 /**
- * Worker thread of the PasswordHasher pool (relay/passwords.ts): argon2id through libsodium,
- * loaded once per worker, one job at a time, so hashing never stalls the relay's event loop.
+ * Worker thread of the PasswordHasher pool (relay/passwords.ts): argon2id through
+ * `@node-rs/argon2` (native, prebuilt), one job at a time, synchronously on this thread, so
+ * hashing never stalls the relay's event loop and never occupies libuv's threadpool (which
+ * LevelDB and file I/O need).
+ *
+ * Hashes are PHC strings, `$argon2id$v=19$m=<KiB>,t=<passes>,p=1$<salt>$<hash>`, the same
+ * format and parameter order as libsodium's crypto_pwhash_str, which made every hash stored
+ * before this engine: each engine verifies the other's strings (test/relay-passwords.test.ts).
  */
-import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
-import sodium from 'libsodium-wrappers-sumo';
+import { Algorithm, Version, hashSync, verifySync } from '@node-rs/argon2';
+import { lowerThisThreadPriority } from './thread-priority.js';
 
 export type HashJob =
   | { id: number; op: 'hash'; password: string }
@@ -14,52 +19,50 @@ export type HashJob =
 export type HashReply = { id: number; ok: true; value: string | boolean } | { id: number; ok: false; message: string };
 
 export interface HashWorkerData {
-  /** argon2id passes (libsodium opslimit). */
+  /** argon2id passes (t; libsodium's opslimit). */
   opsLimit: number;
-  /** argon2id memory, bytes (libsodium memlimit). */
+  /** argon2id memory, bytes (m × 1024; libsodium's memlimit). */
   memLimitBytes: number;
 }
 
 const port = parentPort;
 if (port === null) throw new Error('hash-worker.js runs only as a worker thread');
 
-/**
- * Hashing yields to the event loop: this thread runs at a lower scheduling priority, so on a
- * small machine a burst of logins (argon2id is meant to take a core for ~0.1 s each) delays
- * chat by less. Linux lets a thread renice itself by its thread id (/proc/thread-self names
- * it); raising a nice value needs no privilege. Elsewhere it stays at normal priority.
- */
-export const HASH_THREAD_NICE = 10;
-try {
-  const threadId = Number(readlinkSync('/proc/thread-self').split('/').at(-1));
-  if (Number.isInteger(threadId) && threadId > 0) setPriority(threadId, HASH_THREAD_NICE);
-} catch {
-  // not Linux, or not allowed: normal priority
-}
+// A burst of logins (each hash takes a core for ~40 ms) delays chat by less at a lower priority.
+lowerThisThreadPriority();
+
 const { opsLimit, memLimitBytes } = workerData as HashWorkerData;
-const ready = sodium.ready;
+const hashOptions = {
+  algorithm: Algorithm.Argon2id,
+  version: Version.V0x13,
+  timeCost: opsLimit,
+  memoryCost: Math.floor(memLimitBytes / 1024),
+  parallelism: 1,
+  outputLen: 32,
+} as const;
+
+/**
+ * The password's bytes as libsodium-wrappers took them (TextEncoder: UTF-8, a lone surrogate
+ * becoming U+FFFD), so every password keeps matching the hash it made before.
+ */
+const passwordBytes = (password: string): Buffer => Buffer.from(password, 'utf8');
 
 function run(job: HashJob): string | boolean {
-  if (job.op === 'hash') return sodium.crypto_pwhash_str(job.password, opsLimit, memLimitBytes);
-  // A malformed stored hash is a failed verification, not a crash.
+  if (job.op === 'hash') return hashSync(passwordBytes(job.password), hashOptions);
+  // The parameters come from the stored string. A malformed one is a failed verification, not a crash.
   try {
-    return sodium.crypto_pwhash_str_verify(job.hash, job.password);
+    return verifySync(job.hash, passwordBytes(job.password));
   } catch {
     return false;
   }
 }
 
 port.on('message', (job: HashJob) => {
-  ready.then(
-    () => {
-      let reply: HashReply;
-      try {
-        reply = { id: job.id, ok: true, value: run(job) };
-      } catch (error) {
-        reply = { id: job.id, ok: false, message: error instanceof Error ? error.message : String(error) };
-      }
-      port.postMessage(reply);
-    },
-    (error: unknown) => port.postMessage({ id: job.id, ok: false, message: `libsodium failed to load: ${String(error)}` } satisfies HashReply),
-  );
+  let reply: HashReply;
+  try {
+    reply = { id: job.id, ok: true, value: run(job) };
+  } catch (error) {
+    reply = { id: job.id, ok: false, message: error instanceof Error ? error.message : String(error) };
+  }
+  port.postMessage(reply);
 });

@@ -1,6 +1,12 @@
 /**
- * argon2id password hashing (`crypto_pwhash_str` from libsodium-wrappers-sumo) in a small pool
- * of worker threads, so a burst of logins never stalls chat traffic on the event loop.
+ * argon2id password hashing (native `@node-rs/argon2`, see hash-worker.ts) in a small pool of
+ * worker threads, so a burst of logins never stalls chat traffic on the event loop.
+ *
+ * Why a pool of our own, when the native library could run on libuv's threadpool: that pool
+ * (4 threads) also does LevelDB's reads and writes and file I/O, and a login burst would fill
+ * it with 40 ms hashes; its threads also cannot be reniced one by one. Our workers renice
+ * themselves, and their number bounds how many hashes run at once (by default one core's
+ * worth fewer than the machine has, so the event loop keeps a core in a burst).
  *
  * Jobs wait in one bounded queue; each worker takes one job at a time. A worker that dies
  * fails only the job it was running and is replaced on demand. Idle workers are unref'd so
@@ -12,7 +18,11 @@ import { Worker } from 'node:worker_threads';
 import { ChatError } from '../shared/errors.js';
 import type { HashJob, HashReply, HashWorkerData } from './hash-worker.js';
 
-/** libsodium's crypto_pwhash_OPSLIMIT_INTERACTIVE / MEMLIMIT_INTERACTIVE (argon2id): ~0.2 s per hash here. */
+/**
+ * libsodium's crypto_pwhash_OPSLIMIT_INTERACTIVE / MEMLIMIT_INTERACTIVE: argon2id t=2,
+ * m=64 MiB, p=1 (~40 ms of CPU per hash natively here; 150 ms in libsodium's wasm build).
+ * Above OWASP's argon2id floor (m=19 MiB, t=2, p=1); every stored hash carries its own.
+ */
 export const ARGON2_INTERACTIVE = { opsLimit: 2, memLimitBytes: 64 * 1024 * 1024 } as const;
 /** libsodium's crypto_pwhash_OPSLIMIT_MIN / MEMLIMIT_MIN: for tests only, never for real passwords. */
 export const ARGON2_MIN = { opsLimit: 1, memLimitBytes: 8192 } as const;
@@ -26,6 +36,11 @@ export interface PasswordHasherOptions {
   memLimitBytes?: number;
   /** Jobs allowed to wait for a worker; more are refused with E_RATE. Default 1000. */
   maxQueuedJobs?: number;
+  /**
+   * The worker script (speaking HashJob/HashReply). Default: hash-worker.js. Benchmarks pass
+   * the previous libsodium engine (bench/lib/libsodium-hash-worker.ts) to compare against it.
+   */
+  workerUrl?: URL;
 }
 
 type Request = { op: 'hash'; password: string } | { op: 'verify'; hash: string; password: string };
@@ -49,6 +64,7 @@ export class PasswordHasher {
   private readonly maxWorkers: number;
   private readonly maxQueuedJobs: number;
   private readonly workerData: HashWorkerData;
+  private readonly workerUrl: URL;
   private readonly slots: Slot[] = [];
   private queue: Job[] = [];
   private nextJobId = 1;
@@ -62,6 +78,7 @@ export class PasswordHasher {
       opsLimit: opts.opsLimit ?? ARGON2_INTERACTIVE.opsLimit,
       memLimitBytes: opts.memLimitBytes ?? ARGON2_INTERACTIVE.memLimitBytes,
     };
+    this.workerUrl = opts.workerUrl ?? WORKER_URL;
   }
 
   /** argon2id hash string of `password` (salt and parameters inside, `$argon2id$v=19$...`). */
@@ -136,7 +153,7 @@ export class PasswordHasher {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(WORKER_URL, { workerData: this.workerData });
+    const worker = new Worker(this.workerUrl, { workerData: this.workerData });
     const slot: Slot = { worker, job: undefined, gone: false };
     worker.on('message', (reply: HashReply) => this.onReply(slot, reply));
     worker.on('error', (error) => this.onWorkerGone(slot, error));

@@ -50,6 +50,62 @@ test('hash and verify: argon2id strings, right and wrong passwords, malformed ha
   }
 });
 
+/**
+ * Made by the relay before it moved to native argon2 (libsodium-wrappers-sumo 0.8.4,
+ * crypto_pwhash_str, through PasswordHasher at commit fde216d): the kind of string every
+ * account stored until then holds. Each must keep verifying.
+ */
+const LIBSODIUM_HASHES = [
+  { password: 'correct horse battery staple', hash: '$argon2id$v=19$m=65536,t=2,p=1$QPGJMIZn5gXc3bJf1MofHA$AYBRG8xX+eKJ10bUGVXjfVeK/Zp/mR07eKCqOgVb9nY' },
+  { password: 'pässwörd ✓ 密码', hash: '$argon2id$v=19$m=65536,t=2,p=1$9qnuSNpym4LMmx7DoIuKnw$jFUQvXlj6CK+WZSW9eA9Bte/1ZzgbIxdc5Gfb7HGwgo' },
+  { password: 'correct horse battery staple', hash: '$argon2id$v=19$m=8,t=1,p=1$TQkvQcbCFhgmPnaJBeXkdg$XB/H8oYzc5xn2Ccyhseq8BIXbmxMOq5SiNhk72ok3z0' },
+] as const;
+
+test('hashes stored by the previous libsodium engine still verify, and only with their password', async () => {
+  const hasher = new PasswordHasher({ workers: 1 });
+  try {
+    for (const { password, hash } of LIBSODIUM_HASHES) {
+      assert.is(await hasher.verify(hash, password), true, hash);
+      assert.is(await hasher.verify(hash, `${password}!`), false);
+      // A flipped bit in the stored digest fails too: the digest is really compared.
+      const tampered = hash.slice(0, -2) + (hash.at(-2) === 'A' ? 'B' : 'A') + hash.at(-1);
+      assert.is(await hasher.verify(tampered, password), false);
+    }
+    // And fresh ones from libsodium, the same way the old relay made them.
+    await sodium.ready;
+    const fresh = sodium.crypto_pwhash_str('made today', ARGON2_INTERACTIVE.opsLimit, ARGON2_INTERACTIVE.memLimitBytes);
+    assert.is(await hasher.verify(fresh, 'made today'), true);
+    // Passwords that are not well-formed UTF-16 turn into the same bytes as in libsodium-wrappers.
+    const odd = 'lone \uD800 surrogate \uDFFF';
+    const oddHash = sodium.crypto_pwhash_str(odd, ARGON2_MIN.opsLimit, ARGON2_MIN.memLimitBytes);
+    assert.is(await hasher.verify(oddHash, odd), true);
+    assert.is(sodium.crypto_pwhash_str_verify(await hasher.hash(odd), odd), true);
+  } finally {
+    await hasher.close();
+  }
+});
+
+test('new hashes are PHC strings libsodium verifies (the stored format does not change)', async () => {
+  const hasher = new PasswordHasher({ workers: 1 });
+  try {
+    const hash = await hasher.hash('pässwörd ✓ 密码');
+    // libsodium's own layout: parameters in the order m, t, p; 16-byte salt, 32-byte digest, unpadded base64.
+    assert.match(hash, /^\$argon2id\$v=19\$m=65536,t=2,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/);
+    await sodium.ready;
+    assert.is(sodium.crypto_pwhash_str_verify(hash, 'pässwörd ✓ 密码'), true);
+    assert.is(sodium.crypto_pwhash_str_verify(hash, 'passwörd ✓ 密码'), false);
+    // libsodium would not ask to rehash it: the same parameters it chose itself.
+    assert.is(sodium.crypto_pwhash_str_needs_rehash(hash, ARGON2_INTERACTIVE.opsLimit, ARGON2_INTERACTIVE.memLimitBytes), false);
+  } finally {
+    await hasher.close();
+  }
+});
+
+test('the default cost is not below OWASP\'s argon2id floor (m=19 MiB, t=2, p=1)', () => {
+  assert.ok(ARGON2_INTERACTIVE.memLimitBytes >= 19 * 1024 * 1024);
+  assert.ok(ARGON2_INTERACTIVE.opsLimit >= 2);
+});
+
 test('default parameters are argon2id INTERACTIVE', async () => {
   const hasher = new PasswordHasher({ workers: 1 });
   try {

@@ -35,6 +35,12 @@ export interface ScenarioReport {
   extra?: Record<string, unknown>;
 }
 
+/** Target: the ratio value/baseline is at least `limit` (for rates, where more is better). */
+export function ratioAtLeast(value: number, baseline: number, limit: number): Target {
+  const r = ratio(value, baseline);
+  return { text: `≥ ${limit}× baseline`, pass: Number.isFinite(r) && r >= limit };
+}
+
 /** Target: the ratio value/baseline is at most `limit`. */
 export function ratioAtMost(value: number, baseline: number, limit: number): Target {
   const r = ratio(value, baseline);
