@@ -12,7 +12,7 @@ import { DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from './backoff.js'
 import { collectMissed } from './catch-up.js';
 import { parseCommandLine } from './commands.js';
 import { dialRelay, relayError, type RelayConnection } from './connection.js';
-import { parseProxyUrl, type ProxySettings } from './proxy.js';
+import { formatProxy, parseProxyUrl, type ProxySettings } from './proxy.js';
 import type { ChatEvent, ChatEventOf, ChatEventType, ChatMessage, RoomInfo } from './events.js';
 import type { KdfLimits } from './identity-file.js';
 import { Inbox } from './inbox.js';
@@ -570,6 +570,7 @@ export class ChatClient {
         fingerprint: conn.fingerprint,
         resumed: session.resumed,
         registration: welcome.registration,
+        ...(this.proxy !== undefined ? { proxy: formatProxy(this.proxy) } : {}),
       });
       if (lostRoom) this.emitError(lostRoom, 'join');
       if (missed) this.applyRejoined(joined, missed.messages, missed.truncated);

@@ -47,9 +47,10 @@ export interface RoomInfo {
 export type ChatEvent =
   /**
    * Logged in and in a room; after every (re)connect. `resumed`: a resume token was used.
-   * `registration`: whether the relay accepts new accounts (from its welcome).
+   * `registration`: whether the relay accepts new accounts (from its welcome). `proxy`: the
+   * SOCKS5 proxy the connection goes through (without its password), when one is set.
    */
-  | { type: 'connected'; server: string; user: string; fingerprint: string; resumed: boolean; registration: 'open' | 'closed' }
+  | { type: 'connected'; server: string; user: string; fingerprint: string; resumed: boolean; registration: 'open' | 'closed'; proxy?: string }
   /**
    * Now in `room` (after login, /create, /join, /leave, or a reconnect). `history` is the
    * recent past not shown before, oldest first; `hasMore` when older messages exist.
@@ -173,7 +174,7 @@ export type ChatEventOf<T extends ChatEventType> = Extract<ChatEvent, { type: T 
 
 /** One line per event type, for --help and the README. */
 export const EVENT_DOCS: { readonly [T in ChatEventType]: string } = {
-  connected: 'logged in (after every reconnect too): server, user, fingerprint, resumed, registration (open|closed)',
+  connected: 'logged in (after every reconnect too): server, user, fingerprint, resumed, registration (open|closed), proxy (the SOCKS5 proxy, when set)',
   joined: 'now in a room: room, users, history (not shown before, oldest first), hasMore, rejoined',
   left: 'no longer in a room: room',
   message: 'a room message: room, seq, from, text, id, time, own (true for your own, sent once acknowledged)',
