@@ -150,7 +150,7 @@ class Tui {
     const form = new LoginForm({ server: o.server ?? DEFAULT_SERVER, user: o.user ?? '', password: o.password ?? '', register: o.register === true });
     let skipForm = direct;
     const proxy = o.client?.proxy;
-    if (proxy !== undefined) form.proxy = formatProxy(typeof proxy === 'string' ? parseProxyUrl(proxy) : proxy);
+    if (proxy !== undefined) form.proxy = safeLine(formatProxy(typeof proxy === 'string' ? parseProxyUrl(proxy) : proxy));
 
     for (;;) {
       if (this.interrupted) return TUI_EXIT_OK;
