@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFile, readdir } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -146,6 +147,40 @@ it('CLI: a bad --proxy is E_USAGE (status 2); SECURECHAT_PROXY is used, and an u
   assert.is(unreachable.status, 1);
   const error = unreachable.events.find((e) => e.type === 'error');
   assert.is(error?.code, 'E_PROXY', JSON.stringify(unreachable.events));
+});
+
+/** Every .ts file under `dir`, recursively. */
+async function sources(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries.filter((e) => e.isFile() && e.name.endsWith('.ts')).map((e) => path.join(e.parentPath, e.name));
+}
+
+it('the proxy cannot be bypassed: the client opens sockets only in dial.ts (relay) and transfer.ts (peers, off with a proxy)', async () => {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const found: string[] = [];
+  const dialling = /(?<![\w.])(net\.connect|net\.createConnection|tls\.connect|SocksClient\.create\w*|dialRelay)\(/g;
+  for (const file of await sources(path.join(root, 'tui'))) {
+    const text = await readFile(file, 'utf8');
+    for (const match of text.matchAll(dialling)) {
+      const line = text.slice(0, match.index).split('\n').length;
+      const code = text.split('\n')[line - 1].trim();
+      // Comments, and transfer.ts's own `private dialRelay()` (it asks the link, i.e. the client).
+      if (code.startsWith('*') || code.startsWith('//') || code.startsWith('private ')) continue;
+      found.push(`${path.relative(root, file)} ${match[1]}${code.startsWith('export') ? ' (definition)' : ''}`);
+    }
+  }
+  assert.equal(found.sort(), [
+    // The relay: one dial (direct or SOCKS5), TLS over the socket it returns, one caller in the client.
+    'tui/core/client.ts dialRelay',
+    'tui/core/connection.ts dialRelay (definition)',
+    'tui/core/connection.ts tls.connect',
+    'tui/core/dial.ts SocksClient.createConnection',
+    'tui/core/dial.ts net.connect',
+    // The peer's TLS over a stream that is already open (relay pipe or direct socket).
+    'tui/core/transfer/secure-channel.ts tls.connect',
+    // Direct transfer connections to the peer: never made with a proxy (direct is forced off).
+    'tui/core/transfer/transfer.ts net.connect',
+  ]);
 });
 
 it.run();
