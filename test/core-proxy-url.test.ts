@@ -11,9 +11,11 @@ import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ChatError } from '../shared/errors.js';
+import { ChatClient } from '../tui/core/client.js';
 import { proxyError } from '../tui/core/dial.js';
 import { formatProxy, parseProxyUrl, proxyFromCli } from '../tui/core/proxy.js';
 import { plainSuite } from './core-helpers.js';
+import { failure } from './helpers/clients.js';
 import { tempDir } from './helpers/relay.js';
 
 const CLI = fileURLToPath(new URL('../tui/cli.js', import.meta.url));
@@ -149,6 +151,62 @@ it('CLI: a bad --proxy is E_USAGE (status 2); SECURECHAT_PROXY is used, and an u
   assert.is(error?.code, 'E_PROXY', JSON.stringify(unreachable.events));
 });
 
+/** A "proxy" that accepts TCP connections and never answers (a stuck Tor circuit, a black hole). */
+async function silentProxy(): Promise<{ port: number; reached(): Promise<void>; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  let connections = 0;
+  server.on('connection', () => (connections += 1));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    /** Resolves on the next connection the proxy accepts. */
+    reached: async () => {
+      const before = connections;
+      while (connections === before) await once(server, 'connection');
+    },
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+it('a proxy that never answers: E_PROXY after proxyConnectTimeoutMs; close() while waiting ends the attempt with E_CLOSED', async () => {
+  const silent = await silentProxy();
+  const dir = await tempDir('securechat-proxy-silent-');
+  try {
+    const options = {
+      host: '127.0.0.1',
+      port: 7443,
+      user: 'ann',
+      password: 'correct horse battery',
+      trust: { tofu: true },
+      configDir: path.join(dir.path, 'config'),
+      dataDir: path.join(dir.path, 'data'),
+      proxy: `socks5h://127.0.0.1:${silent.port}`,
+      limits: { proxyConnectTimeoutMs: 300 },
+    };
+    const timedOut = new ChatClient(options);
+    assert.is(await failure(timedOut.connect()), 'E_PROXY');
+    await timedOut.close();
+
+    const closed = new ChatClient({ ...options, limits: { proxyConnectTimeoutMs: 60_000 } });
+    const reached = silent.reached();
+    const connecting = failure(closed.connect());
+    await reached;
+    await closed.close();
+    assert.is(await connecting, 'E_CLOSED');
+  } finally {
+    await silent.close();
+    await dir.remove();
+  }
+});
+
 /** Every .ts file under `dir`, recursively. */
 async function sources(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
@@ -175,6 +233,8 @@ it('the proxy cannot be bypassed: the client opens sockets only in dial.ts (rela
     'tui/core/connection.ts dialRelay (definition)',
     'tui/core/connection.ts tls.connect',
     'tui/core/dial.ts SocksClient.createConnection',
+    // dial.ts: straight to the relay, or to the proxy (the socket the SOCKS5 library then uses).
+    'tui/core/dial.ts net.connect',
     'tui/core/dial.ts net.connect',
     // The peer's TLS over a stream that is already open (relay pipe or direct socket).
     'tui/core/transfer/secure-channel.ts tls.connect',

@@ -2,7 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { ChatError, isErrorCode } from '../../shared/errors.js';
 import { FrameDecoder, FrameKind, decodeControlPayload, encodeControl, encodeFrame } from '../../shared/codec.js';
-import type { Limits } from '../../shared/limits.js';
+import { DEFAULT_LIMITS, type Limits } from '../../shared/limits.js';
 import { parseRelayMessage, type ClientMessage, type RelayMessage } from '../../shared/messages.js';
 import { formatServerAddress, type ServerAddress } from './address.js';
 import { openTcp } from './dial.js';
@@ -16,8 +16,8 @@ import { KnownRelays, verifyRelay, type TrustDecision, type TrustOptions } from 
 export interface DialOptions extends ServerAddress {
   trust: TrustOptions;
   knownRelays: KnownRelays;
-  /** Uses maxFrameBytes and handshakeTimeoutMs. */
-  limits: Pick<Limits, 'maxFrameBytes' | 'handshakeTimeoutMs'>;
+  /** Uses maxFrameBytes, handshakeTimeoutMs and, with a proxy, proxyConnectTimeoutMs (default 30 s). */
+  limits: Pick<Limits, 'maxFrameBytes' | 'handshakeTimeoutMs'> & Partial<Pick<Limits, 'proxyConnectTimeoutMs'>>;
   /** Reach the relay through this SOCKS5 proxy (dial.ts); absent: straight. */
   proxy?: ProxySettings;
   signal?: AbortSignal;
@@ -184,9 +184,13 @@ function secureContextFor(ca: string | Buffer | undefined): tls.SecureContext {
 export async function dialRelay(options: DialOptions): Promise<RelayConnection> {
   const server = formatServerAddress(options);
   options.signal?.throwIfAborted();
-  // One budget for TCP (or the proxy's handshake) and TLS together.
-  const deadline = Date.now() + options.limits.handshakeTimeoutMs;
-  const tcp = await openTcp({ host: options.host, port: options.port, proxy: options.proxy, timeoutMs: options.limits.handshakeTimeoutMs, signal: options.signal });
+  const started = Date.now();
+  // Straight: one budget for TCP and TLS together. Through a proxy: the proxy has its own
+  // (a Tor circuit takes a while), then TLS gets the usual budget.
+  const proxyTimeoutMs = options.limits.proxyConnectTimeoutMs ?? DEFAULT_LIMITS.proxyConnectTimeoutMs;
+  const tcpTimeoutMs = options.proxy !== undefined ? proxyTimeoutMs : options.limits.handshakeTimeoutMs;
+  const tcp = await openTcp({ host: options.host, port: options.port, proxy: options.proxy, timeoutMs: tcpTimeoutMs, signal: options.signal });
+  const deadline = (options.proxy !== undefined ? Date.now() : started) + options.limits.handshakeTimeoutMs;
   tcp.setNoDelay(true);
   const socket = tls.connect({
     socket: tcp,

@@ -23,10 +23,14 @@ export function openTcp(options: TcpDialOptions): Promise<net.Socket> {
   return options.proxy === undefined ? openDirect(options) : openThroughProxy(options, options.proxy);
 }
 
-function withAbort<T extends net.Socket>(opening: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+/** `opening`, or E_CLOSED as soon as `signal` aborts; `cancel` then drops the half-open socket. */
+function withAbort<T extends net.Socket>(opening: Promise<T>, signal: AbortSignal | undefined, cancel: () => void): Promise<T> {
   if (signal === undefined) return opening;
   return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(new ChatError('E_CLOSED', 'connecting was cancelled'));
+    const onAbort = (): void => {
+      cancel();
+      reject(new ChatError('E_CLOSED', 'connecting was cancelled'));
+    };
     signal.addEventListener('abort', onAbort, { once: true });
     opening.then(
       (socket) => {
@@ -45,9 +49,11 @@ function withAbort<T extends net.Socket>(opening: Promise<T>, signal: AbortSigna
 
 function openDirect(options: TcpDialOptions): Promise<net.Socket> {
   const server = formatServerAddress(options);
+  const socket = net.connect({ host: options.host, port: options.port });
   const opening = new Promise<net.Socket>((resolve, reject) => {
-    const socket = net.connect({ host: options.host, port: options.port });
     const timer = setTimeout(() => fail(new ChatError('E_HANDSHAKE_TIMEOUT', `no TCP connection to ${server} within ${options.timeoutMs} ms`)), options.timeoutMs);
+    // A cancelled dial destroys the socket: its timer must not keep the process up.
+    socket.once('close', () => clearTimeout(timer));
     function fail(error: ChatError): void {
       clearTimeout(timer);
       socket.destroy();
@@ -62,7 +68,7 @@ function openDirect(options: TcpDialOptions): Promise<net.Socket> {
       resolve(socket);
     });
   });
-  return withAbort(opening, options.signal);
+  return withAbort(opening, options.signal, () => socket.destroy());
 }
 
 /**
@@ -79,25 +85,24 @@ async function openThroughProxy(options: TcpDialOptions, proxy: ProxySettings): 
       throw new ChatError('E_CONNECT', `could not resolve ${options.host}: ${(error as Error).message} (with socks5h:// the proxy resolves it instead)`, { cause: code });
     }
   }
+  options.signal?.throwIfAborted();
+  // Our own socket to the proxy, handed to the library: a cancelled dial can then drop it at
+  // once (the library's own socket would linger until its timeout).
+  const toProxy = net.connect({ host: proxy.host, port: proxy.port });
+  toProxy.setNoDelay(true);
   const opening = SocksClient.createConnection({
     command: 'connect',
     destination: { host: destinationHost, port: options.port },
-    proxy: {
-      // `host` (not `ipaddress`) lets the library resolve the proxy's own name.
-      host: proxy.host,
-      port: proxy.port,
-      type: 5,
-      ...(proxy.userId !== undefined ? { userId: proxy.userId, password: proxy.password } : {}),
-    },
+    proxy: { host: proxy.host, port: proxy.port, type: 5, ...(proxy.userId !== undefined ? { userId: proxy.userId, password: proxy.password } : {}) },
     timeout: options.timeoutMs,
-    set_tcp_nodelay: true,
+    existing_socket: toProxy,
   }).then(
     (established) => established.socket,
     (error: unknown) => {
       throw proxyError(error, proxy, formatServerAddress(options));
     },
   );
-  return withAbort(opening, options.signal);
+  return withAbort(opening, options.signal, () => toProxy.destroy());
 }
 
 /** Library messages (socks/build/common/constants.js ERRORS) that mean the proxy answered. */
