@@ -190,6 +190,10 @@ export async function dialRelay(options: DialOptions): Promise<RelayConnection> 
   const proxyTimeoutMs = options.limits.proxyConnectTimeoutMs ?? DEFAULT_LIMITS.proxyConnectTimeoutMs;
   const tcpTimeoutMs = options.proxy !== undefined ? proxyTimeoutMs : options.limits.handshakeTimeoutMs;
   const tcp = await openTcp({ host: options.host, port: options.port, proxy: options.proxy, timeoutMs: tcpTimeoutMs, signal: options.signal });
+  if (options.signal?.aborted) {
+    tcp.destroy();
+    throw new ChatError('E_CLOSED', 'connecting was cancelled');
+  }
   const deadline = (options.proxy !== undefined ? Date.now() : started) + options.limits.handshakeTimeoutMs;
   tcp.setNoDelay(true);
   const socket = tls.connect({
