@@ -133,7 +133,7 @@ it('logs in, chats, sends a file (relay pipe, no direct candidates), uploads a r
   for (const message of candidates) assert.equal(message.t === 'file-candidates' && message.candidates, [], 'no direct candidate offered');
   // ann's relay pipe came through the proxy; bob's straight from 127.0.0.1.
   const pipes = ctx.seen.slice(before);
-  assert.equal([...pipes].sort(), ['127.0.0.1', PROXY_OUT], `pipe connections from ${pipes.join(', ')}`);
+  assert.equal([...new Set(pipes)].sort(), ['127.0.0.1', PROXY_OUT], `pipe connections from ${pipes.join(', ')}`);
 
   // A room file upload: its own connection, through the proxy too.
   const upload = await writeTestFile(ctx.dir.path, 'room.bin', 64 * 1024);
