@@ -33,6 +33,12 @@ export interface RelayOptions {
   passwordHashing?: PasswordHasherOptions;
   /** One line per event worth an operator's attention; never message contents. */
   log?: (line: string) => void;
+  /**
+   * Called with the client address of every accepted TLS connection (chat, relay pipe, room
+   * file), the one the per-address cap counts: for tests (a client behind a SOCKS5 proxy
+   * must appear as the proxy) and metrics.
+   */
+  onConnection?: (address: string) => void;
 }
 
 export interface RunningRelay {
@@ -103,6 +109,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   });
   server.on('secureConnection', (socket: TLSSocket) => {
     const address = clientAddressOf(socket) ?? 'unknown';
+    options.onConnection?.(address);
     const count = perAddress.get(address) ?? 0;
     const connection = new RelayConnection(socket, limits, hooks);
     perAddress.set(address, count + 1);

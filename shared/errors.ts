@@ -48,6 +48,9 @@ export const ERROR_CODES = {
   // client side
   E_CONNECT: 'could not connect to the relay',
   E_TLS: 'the TLS connection failed',
+  E_PROXY: 'the SOCKS5 proxy could not be reached or did not answer as one',
+  E_PROXY_AUTH: 'the SOCKS5 proxy refused the user name and password',
+  E_PROXY_REFUSED: 'the SOCKS5 proxy would not connect to the relay',
   E_FINGERPRINT_MISMATCH: 'the relay certificate does not match the pinned fingerprint',
   E_FINGERPRINT_CHANGED: 'the relay certificate changed since it was first trusted',
   E_UNTRUSTED: 'the relay certificate is not trusted',

@@ -23,6 +23,12 @@ export const DEFAULT_LIMITS = {
   proxyHeaderMaxBytes: 16 + 216 + 512,
   /** The TLS handshake must finish within this. */
   handshakeTimeoutMs: 10_000,
+  /**
+   * Client behind a SOCKS5 proxy: the proxy must have connected us to the relay within this
+   * (the TLS handshake then has handshakeTimeoutMs of its own). Longer than a plain connect
+   * because Tor first builds a circuit, which takes seconds and sometimes tens of them.
+   */
+  proxyConnectTimeoutMs: 30_000,
   /** After the handshake, a client must be logged in within this. */
   loginTimeoutMs: 30_000,
   /** A connection with no inbound frame for this long is closed (clients ping every heartbeatMs). */

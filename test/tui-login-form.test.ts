@@ -76,4 +76,18 @@ test('trust pages: fingerprint in groups, both fingerprints on a refusal, networ
   assert.ok(refusalRows(mismatch, 80, 30).map(unstyle).join('\n').includes('PINNED'));
 });
 
+test('a proxy set by --proxy is shown under the server (without its password), read-only, and the form still fits', () => {
+  const form = new LoginForm({ server: 'chat.example.org:7443', user: 'erin', password: 'pw' });
+  form.proxy = 'socks5h://tor@127.0.0.1:9050';
+  for (const [width, height] of [[80, 24], [40, 12]]) {
+    const rows = form.render(width, height).map(unstyle);
+    for (const row of rows) assert.ok(textWidth(row) <= width, `${width}: ${JSON.stringify(row)}`);
+    const at = rows.findIndex((row) => row.includes('Proxy'));
+    assert.ok(at > 0 && rows[at - 1].includes('Server'), rows.join('\n'));
+  }
+  assert.ok(form.render(80, 24).map(unstyle).some((row) => row.includes('socks5h://tor@127.0.0.1:9050')));
+  form.key(undefined, key('up'));
+  assert.is(form.focus, 'register', 'the proxy line takes no focus');
+});
+
 test.run();

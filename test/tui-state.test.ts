@@ -209,4 +209,18 @@ test('pending lines, /clear, errors, local lines and unknown events', () => {
   assert.is(m.current.lines.length, 1);
 });
 
+test('a proxy: connected says through which, and transfers say they go through the relay because of it', () => {
+  const m = model();
+  m.apply({ type: 'connected', server: '127.0.0.1:7443', user: 'alice', fingerprint: 'sha256:' + 'ab'.repeat(32), resumed: false, registration: 'open', proxy: 'socks5h://127.0.0.1:9050' });
+  m.apply({ type: 'joined', room: 'global', users: ['alice', 'bob'], history: [], hasMore: false, rejoined: false });
+  const texts = () => m.current.lines.map((l) => l.text);
+  assert.ok(texts().some((t) => t.includes('connected to 127.0.0.1:7443 through the proxy socks5h://127.0.0.1:9050 as alice')), texts().join('\n'));
+  assert.ok(texts().some((t) => t.includes('file transfers go through the relay only (a proxy is set')));
+  const state = { type: 'transfer-state', id: 't1', direction: 'out', peer: 'bob', name: 'a.bin', path: null, file: '/tmp/a.bin', relayOnly: 'proxy' } as const;
+  m.apply({ ...state, state: 'offered' });
+  assert.ok(texts().some((t) => t.includes('offered a.bin to bob') && t.endsWith('through the relay (a proxy is set)')), texts().join('\n'));
+  m.apply({ ...state, state: 'transferring', path: 'relay' });
+  assert.ok(texts().some((t) => t === 'sending a.bin to bob: transferring through the relay (a proxy is set)'), texts().join('\n'));
+});
+
 test.run();

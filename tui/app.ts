@@ -3,6 +3,7 @@ import { ChatError } from '../shared/errors.js';
 import { validateUserName } from '../shared/names.js';
 import { DEFAULT_SERVER, parseServerAddress } from './core/address.js';
 import { ChatClient, type ChatClientOptions } from './core/client.js';
+import { formatProxy, parseProxyUrl } from './core/proxy.js';
 import { safeLine } from './sanitize.js';
 import { ChatSession, KeyRouter } from './session.js';
 import { LoginForm, type KeyInfo, type LoginValues } from './view/login-form.js';
@@ -148,6 +149,8 @@ class Tui {
     const direct = o.user !== undefined && o.user !== '' && o.password !== undefined && o.password !== '';
     const form = new LoginForm({ server: o.server ?? DEFAULT_SERVER, user: o.user ?? '', password: o.password ?? '', register: o.register === true });
     let skipForm = direct;
+    const proxy = o.client?.proxy;
+    if (proxy !== undefined) form.proxy = safeLine(formatProxy(typeof proxy === 'string' ? parseProxyUrl(proxy) : proxy));
 
     for (;;) {
       if (this.interrupted) return TUI_EXIT_OK;
@@ -162,7 +165,7 @@ class Tui {
         continue;
       }
 
-      form.busy = `connecting to ${values.server}…`;
+      form.busy = `connecting to ${values.server}${form.proxy !== undefined ? ` through ${form.proxy}` : ''}…`;
       form.message = undefined;
       const showBusy = () => this.page.show(form.render(this.page.width, this.page.height, o.banner));
       this.keys.set((ch, key) => {

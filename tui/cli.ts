@@ -5,6 +5,7 @@ import { hideBin } from 'yargs/helpers';
 import { ChatError } from '../shared/errors.js';
 import { DEFAULT_SERVER, parseServerAddress } from './core/address.js';
 import type { ChatClientOptions } from './core/client.js';
+import { PROXY_ENV, proxyFromCli, type ProxySettings } from './core/proxy.js';
 import { EVENT_DOCS } from './core/events.js';
 import { normalizeFingerprint } from './core/trust.js';
 import { EXIT_USAGE, errorEvent, runJsonMode } from './json-mode.js';
@@ -27,6 +28,8 @@ export interface CliOptions {
   reconnect: boolean;
   /** File transfers may connect straight to the peer (false: --no-direct, relay pipe only). Default true. */
   direct?: boolean;
+  /** From --proxy, else SECURECHAT_PROXY: every relay connection goes through this SOCKS5 proxy. */
+  proxy?: ProxySettings;
 }
 
 /** Reads a password file: its content without the trailing newline. */
@@ -47,6 +50,7 @@ export function clientOptionsFrom(cli: CliOptions): ChatClientOptions {
     reconnect: cli.reconnect,
     trust: { fingerprint: cli.fingerprint, ca: cli.ca, tofu: cli.tofu },
     ...(cli.direct === false ? { transfers: { direct: false } } : {}),
+    ...(cli.proxy !== undefined ? { proxy: cli.proxy } : {}),
   };
 }
 
@@ -55,7 +59,11 @@ export function clientOptionsFrom(cli: CliOptions): ChatClientOptions {
 // body of this one function with `return (await import('./app.js')).runTui(cli)` or similar;
 // nothing else in this file needs to change.
 async function startInteractive(cli: CliOptions): Promise<number> {
-  return (await import('./app.js')).runTui(cli.direct === false ? { ...cli, client: { transfers: { direct: false } } } : cli);
+  const client: Partial<ChatClientOptions> = {
+    ...(cli.direct === false ? { transfers: { direct: false } } : {}),
+    ...(cli.proxy !== undefined ? { proxy: cli.proxy } : {}),
+  };
+  return (await import('./app.js')).runTui({ ...cli, client });
 }
 // ==== end of TUI entry point ================================================================
 
@@ -80,9 +88,17 @@ async function main(): Promise<number> {
       default: true,
       describe: 'file transfers connect straight to the peer when they can (--no-direct: always through the relay pipe)',
     })
+    .option('proxy', {
+      type: 'string',
+      describe:
+        `reach the relay through a SOCKS5 proxy: socks5h://[USER:PASS@]HOST:PORT (the proxy resolves the relay's name; ` +
+        `the default, and what Tor needs) or socks5://... (resolved here); else ${PROXY_ENV}. File transfers then go through the relay only`,
+      requiresArg: true,
+    })
     .example('SECURECHAT_PASSWORD=s3cret-pass $0 --json --server localhost:7443 --user alice --register --tofu', 'create an account, trusting the relay on first use')
     .example('$0 --json --server chat.example.org:7443 --user bob --password-file ~/.chatpw', 'log in to a relay with a CA-issued certificate')
     .example('$0 --json --user carol --fingerprint sha256:3f1a...', 'pin the relay certificate printed by relay serve')
+    .example('$0 --server chat.example.org:7443 --user erin --proxy socks5h://127.0.0.1:9050', 'connect through Tor (the relay never sees your address)')
     .example('printf "/join lobby\\nhello\\n/exit\\n" | $0 --json --user dave', 'a one-shot script: join a room, say hello, leave')
     .epilog(
       'Input lines (JSON mode): a slash command (/users /whisper /verify /trust /create /join ' +
@@ -119,6 +135,7 @@ async function main(): Promise<number> {
       tofu: argv.tofu,
       reconnect: argv.reconnect,
       direct: argv.direct,
+      proxy: proxyFromCli(argv.proxy),
     };
   } catch (error) {
     const e = error instanceof ChatError ? error : new ChatError('E_USAGE', (error as Error).message);

@@ -6,6 +6,7 @@ import { ChatError } from '../shared/errors.js';
 import { runTui } from './app.js';
 import { formatServerAddress } from './core/address.js';
 import { dataDir } from './core/paths.js';
+import { PROXY_ENV, proxyFromCli } from './core/proxy.js';
 import { DEFAULT_LOCAL_PORT, LOCAL_RELAY_FOLDER, exists, readRunningInfo, startLocalRelay, type LocalRelay } from './local-relay.js';
 import { runMain } from './run-main.js';
 
@@ -24,10 +25,22 @@ async function main(): Promise<number> {
     .option('port', { type: 'number', default: DEFAULT_LOCAL_PORT, describe: 'port for the local relay (a free one is used if it is taken)' })
     .option('host', { type: 'string', default: '127.0.0.1', describe: 'address the local relay listens on' })
     .option('user', { type: 'string', describe: 'your user name (with SECURECHAT_PASSWORD: straight to the chat)' })
+    .option('proxy', {
+      type: 'string',
+      describe: `reach the relay through a SOCKS5 proxy, socks5h://[USER:PASS@]HOST:PORT or socks5://... (else ${PROXY_ENV}); transfers then go through the relay only`,
+      requiresArg: true,
+    })
     .strict()
     .help()
     .parseAsync();
 
+  let proxy;
+  try {
+    proxy = proxyFromCli(argv.proxy);
+  } catch (error) {
+    process.stderr.write(`securechat: ${(error as Error).message}\n`);
+    return 2;
+  }
   const folder = path.join(dataDir(), LOCAL_RELAY_FOLDER);
   const firstRun = !(await exists(folder));
   let local: LocalRelay | null = null;
@@ -70,6 +83,7 @@ async function main(): Promise<number> {
       register: local !== null && firstRun,
       reconnect: true,
       banner,
+      ...(proxy !== undefined ? { client: { proxy } } : {}),
     });
   } finally {
     await local?.close();

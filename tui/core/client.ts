@@ -12,6 +12,7 @@ import { DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from './backoff.js'
 import { collectMissed } from './catch-up.js';
 import { parseCommandLine } from './commands.js';
 import { dialRelay, relayError, type RelayConnection } from './connection.js';
+import { formatProxy, parseProxyUrl, type ProxySettings } from './proxy.js';
 import type { ChatEvent, ChatEventOf, ChatEventType, ChatMessage, RoomInfo } from './events.js';
 import type { KdfLimits } from './identity-file.js';
 import { Inbox } from './inbox.js';
@@ -70,6 +71,13 @@ export interface ChatClientOptions {
   random?: () => number;
   /** File transfers: `direct: false` forces the relay pipe (--no-direct), download folder, core options. */
   transfers?: ClientTransferOptions;
+  /**
+   * Reach the relay through this SOCKS5 proxy (`socks5h://[USER:PASS@]HOST:PORT`, `socks5://...`,
+   * or parsed settings): every connection to the relay goes through it (chat, reconnects, relay
+   * pipes, room files). File transfers then never connect to the peer directly, offer no
+   * addresses and map no ports, since that would reveal this machine's addresses.
+   */
+  proxy?: string | ProxySettings;
 }
 
 export type ClientState = 'idle' | 'connecting' | 'online' | 'reconnecting' | 'closed';
@@ -135,6 +143,7 @@ const FATAL_CODES = new Set<string>([
   'E_FINGERPRINT_MISMATCH',
   'E_UNTRUSTED',
   'E_AUTH',
+  'E_PROXY_AUTH',
   'E_VERSION',
   'E_REGISTRATION_CLOSED',
   'E_USER_EXISTS',
@@ -190,6 +199,8 @@ function callListener(listener: AnyListener, event: ChatEvent): void {
 export class ChatClient {
   readonly server: string;
   private readonly address: ServerAddress;
+  /** The SOCKS5 proxy every relay connection goes through (dialRelayAs), if any. */
+  readonly proxy: ProxySettings | undefined;
   private readonly limits: Limits;
   private readonly backoff: BackoffPolicy;
   private readonly knownRelays: KnownRelays;
@@ -251,6 +262,7 @@ export class ChatClient {
     this.address =
       options.host !== undefined ? { host: options.host, port: options.port ?? DEFAULT_PORT } : parseServerAddress(options.server ?? DEFAULT_SERVER);
     this.server = formatServerAddress(this.address);
+    this.proxy = typeof options.proxy === 'string' ? parseProxyUrl(options.proxy) : options.proxy;
     this.userName = validateUserName(options.user);
     this.limits = resolveLimits(options.limits);
     this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
@@ -273,7 +285,9 @@ export class ChatClient {
         },
         emit: (event) => this.emit(event),
       },
-      options.transfers,
+      // With a proxy, direct transfers are off whatever else was asked: a listener, candidates
+      // or a port mapping would reveal the addresses the proxy hides.
+      this.proxy !== undefined ? { ...options.transfers, direct: false, relayOnlyBecause: 'proxy' } : options.transfers,
       // Running transfers survive a restart of the client (docs/transfer.md, "Restart").
       new TransferJournal(path.join(userDataDir(this.userName, options.dataDir ?? defaultDataDir()), TRANSFER_JOURNAL_DIR_NAME)),
     );
@@ -439,15 +453,17 @@ export class ChatClient {
     return password;
   }
 
+  /**
+   * Every connection this client opens to the relay (chat, reconnects, relay pipes, room-file
+   * links) is dialled here: the same address, the same proxy, the given trust.
+   */
+  private dialRelayAs(trust: TrustOptions, signal?: AbortSignal): Promise<RelayConnection> {
+    return dialRelay({ ...this.address, trust, knownRelays: this.knownRelays, limits: this.limits, proxy: this.proxy, signal });
+  }
+
   /** One connection attempt: dial, verify, hello, log in, get back to where we were. */
   private async establish(again: boolean): Promise<void> {
-    const conn = await dialRelay({
-      ...this.address,
-      trust: this.options.trust ?? {},
-      knownRelays: this.knownRelays,
-      limits: this.limits,
-      signal: this.abort.signal,
-    });
+    const conn = await this.dialRelayAs(this.options.trust ?? {}, this.abort.signal);
     if (this.stateValue === 'closed') {
       conn.destroy();
       throw new ChatError('E_CLOSED', 'the client was closed');
@@ -555,6 +571,7 @@ export class ChatClient {
         fingerprint: conn.fingerprint,
         resumed: session.resumed,
         registration: welcome.registration,
+        ...(this.proxy !== undefined ? { proxy: formatProxy(this.proxy) } : {}),
       });
       if (lostRoom) this.emitError(lostRoom, 'join');
       if (missed) this.applyRejoined(joined, missed.messages, missed.truncated);
@@ -1122,13 +1139,7 @@ export class ChatClient {
     if (expected === null) throw new ChatError('E_CLOSED', 'not connected to the relay');
     // Pinned to the certificate the chat connection verified: the same relay, checked the
     // same way, and never a second trust prompt.
-    const conn = await dialRelay({
-      ...this.address,
-      trust: { fingerprint: expected },
-      knownRelays: this.knownRelays,
-      limits: this.limits,
-      signal,
-    });
+    const conn = await this.dialRelayAs({ fingerprint: expected }, signal);
     if (conn.fingerprint !== expected) {
       conn.destroy();
       throw new ChatError('E_FINGERPRINT_MISMATCH', 'the relay pipe connection presented another certificate than the chat connection');
@@ -1195,7 +1206,7 @@ export class ChatClient {
   private async dialSide(): Promise<RelayConnection['socket']> {
     const expected = this.fingerprintValue;
     if (expected === null) throw new ChatError('E_CLOSED', 'not connected to the relay');
-    const conn = await dialRelay({ ...this.address, trust: { fingerprint: expected }, knownRelays: this.knownRelays, limits: this.limits });
+    const conn = await this.dialRelayAs({ fingerprint: expected });
     if (conn.fingerprint !== expected) {
       conn.destroy();
       throw new ChatError('E_FINGERPRINT_MISMATCH', 'the file connection presented another certificate than the chat connection');

@@ -2,9 +2,11 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { ChatError, isErrorCode } from '../../shared/errors.js';
 import { FrameDecoder, FrameKind, decodeControlPayload, encodeControl, encodeFrame } from '../../shared/codec.js';
-import type { Limits } from '../../shared/limits.js';
+import { DEFAULT_LIMITS, type Limits } from '../../shared/limits.js';
 import { parseRelayMessage, type ClientMessage, type RelayMessage } from '../../shared/messages.js';
 import { formatServerAddress, type ServerAddress } from './address.js';
+import { openTcp } from './dial.js';
+import type { ProxySettings } from './proxy.js';
 import { KnownRelays, verifyRelay, type TrustDecision, type TrustOptions } from './trust.js';
 
 /**
@@ -14,8 +16,10 @@ import { KnownRelays, verifyRelay, type TrustDecision, type TrustOptions } from 
 export interface DialOptions extends ServerAddress {
   trust: TrustOptions;
   knownRelays: KnownRelays;
-  /** Uses maxFrameBytes and handshakeTimeoutMs. */
-  limits: Pick<Limits, 'maxFrameBytes' | 'handshakeTimeoutMs'>;
+  /** Uses maxFrameBytes, handshakeTimeoutMs and, with a proxy, proxyConnectTimeoutMs (default 30 s). */
+  limits: Pick<Limits, 'maxFrameBytes' | 'handshakeTimeoutMs'> & Partial<Pick<Limits, 'proxyConnectTimeoutMs'>>;
+  /** Reach the relay through this SOCKS5 proxy (dial.ts); absent: straight. */
+  proxy?: ProxySettings;
   signal?: AbortSignal;
 }
 
@@ -172,14 +176,28 @@ function secureContextFor(ca: string | Buffer | undefined): tls.SecureContext {
 
 /**
  * Dials the relay with TLS 1.3 and verifies it (trust.ts) before anything is sent.
- * Rejects with E_CONNECT, E_TLS, E_HANDSHAKE_TIMEOUT or a trust error.
+ * The TCP connection comes from dial.ts (straight or through the SOCKS5 proxy); TLS and the
+ * checks run over it end to end, so a proxy sees ciphertext only.
+ * Rejects with E_CONNECT, E_PROXY, E_PROXY_AUTH, E_PROXY_REFUSED, E_TLS,
+ * E_HANDSHAKE_TIMEOUT or a trust error.
  */
 export async function dialRelay(options: DialOptions): Promise<RelayConnection> {
   const server = formatServerAddress(options);
   options.signal?.throwIfAborted();
+  const started = Date.now();
+  // Straight: one budget for TCP and TLS together. Through a proxy: the proxy has its own
+  // (a Tor circuit takes a while), then TLS gets the usual budget.
+  const proxyTimeoutMs = options.limits.proxyConnectTimeoutMs ?? DEFAULT_LIMITS.proxyConnectTimeoutMs;
+  const tcpTimeoutMs = options.proxy !== undefined ? proxyTimeoutMs : options.limits.handshakeTimeoutMs;
+  const tcp = await openTcp({ host: options.host, port: options.port, proxy: options.proxy, timeoutMs: tcpTimeoutMs, signal: options.signal });
+  if (options.signal?.aborted) {
+    tcp.destroy();
+    throw new ChatError('E_CLOSED', 'connecting was cancelled');
+  }
+  const deadline = (options.proxy !== undefined ? Date.now() : started) + options.limits.handshakeTimeoutMs;
+  tcp.setNoDelay(true);
   const socket = tls.connect({
-    host: options.host,
-    port: options.port,
+    socket: tcp,
     // SNI must not be an IP address.
     servername: net.isIP(options.host) ? undefined : options.host,
     secureContext: secureContextFor(options.trust.ca),
@@ -187,11 +205,12 @@ export async function dialRelay(options: DialOptions): Promise<RelayConnection> 
     // secureConnect below, and nothing is written to the socket before it has passed.
     rejectUnauthorized: false,
   });
-  socket.setNoDelay(true);
 
   const connected = await new Promise<tls.TLSSocket>((resolve, reject) => {
-    let tcpUp = false;
-    const timer = setTimeout(() => fail(new ChatError('E_HANDSHAKE_TIMEOUT', `no TLS handshake with ${server} within ${options.limits.handshakeTimeoutMs} ms`)), options.limits.handshakeTimeoutMs);
+    const timer = setTimeout(
+      () => fail(new ChatError('E_HANDSHAKE_TIMEOUT', `no TLS handshake with ${server} within ${options.limits.handshakeTimeoutMs} ms`)),
+      Math.max(0, deadline - Date.now()),
+    );
     const onAbort = () => fail(new ChatError('E_CLOSED', 'connecting was cancelled'));
     options.signal?.addEventListener('abort', onAbort, { once: true });
     function cleanup() {
@@ -199,7 +218,6 @@ export async function dialRelay(options: DialOptions): Promise<RelayConnection> 
       options.signal?.removeEventListener('abort', onAbort);
       socket.off('error', onError);
       socket.off('secureConnect', onSecure);
-      socket.off('connect', onTcp);
       socket.off('close', onClose);
     }
     function fail(error: ChatError) {
@@ -207,20 +225,16 @@ export async function dialRelay(options: DialOptions): Promise<RelayConnection> 
       socket.destroy();
       reject(error);
     }
-    function onTcp() {
-      tcpUp = true;
-    }
     function onError(error: Error) {
-      fail(socketError(error, tcpUp ? 'tls' : 'connect'));
+      fail(socketError(error, 'tls'));
     }
     function onClose() {
-      fail(new ChatError(tcpUp ? 'E_TLS' : 'E_CONNECT', `the relay at ${server} closed the connection during the TLS handshake`));
+      fail(new ChatError('E_TLS', `the relay at ${server} closed the connection during the TLS handshake`));
     }
     function onSecure() {
       cleanup();
       resolve(socket);
     }
-    socket.once('connect', onTcp);
     socket.once('error', onError);
     socket.once('secureConnect', onSecure);
     socket.once('close', onClose);

@@ -47,9 +47,10 @@ export interface RoomInfo {
 export type ChatEvent =
   /**
    * Logged in and in a room; after every (re)connect. `resumed`: a resume token was used.
-   * `registration`: whether the relay accepts new accounts (from its welcome).
+   * `registration`: whether the relay accepts new accounts (from its welcome). `proxy`: the
+   * SOCKS5 proxy the connection goes through (without its password), when one is set.
    */
-  | { type: 'connected'; server: string; user: string; fingerprint: string; resumed: boolean; registration: 'open' | 'closed' }
+  | { type: 'connected'; server: string; user: string; fingerprint: string; resumed: boolean; registration: 'open' | 'closed'; proxy?: string }
   /**
    * Now in `room` (after login, /create, /join, /leave, or a reconnect). `history` is the
    * recent past not shown before, oldest first; `hasMore` when older messages exist.
@@ -134,7 +135,9 @@ export type ChatEvent =
    * completed, rejected, cancelled, failed) or started a session on a path. `file`: the file
    * sent, or the partial (then final) file received. `restored`: present (true) on every state
    * of a transfer this client restored from its journal after a restart (it starts in
-   * `reconnecting` and resumes where the earlier run stopped).
+   * `reconnecting` and resumes where the earlier run stopped). `relayOnly: 'proxy'`: present
+   * when this client offers no direct connection because it reaches the relay through a
+   * SOCKS5 proxy (its addresses would be revealed): the bytes go through the relay pipe.
    */
   | {
       type: 'transfer-state';
@@ -146,6 +149,7 @@ export type ChatEvent =
       path: TransferPathKind | null;
       file: string | null;
       restored?: true;
+      relayOnly?: 'proxy';
     }
   /** Progress of a running transfer, at most 4 a second each: bytes of total, percent, speed (bytes/s), seconds left (null: unknown). */
   | { type: 'transfer-progress'; id: string; bytes: number; total: number; percent: number; speedBps: number; etaSec: number | null; path: TransferPathKind | null }
@@ -170,7 +174,7 @@ export type ChatEventOf<T extends ChatEventType> = Extract<ChatEvent, { type: T 
 
 /** One line per event type, for --help and the README. */
 export const EVENT_DOCS: { readonly [T in ChatEventType]: string } = {
-  connected: 'logged in (after every reconnect too): server, user, fingerprint, resumed, registration (open|closed)',
+  connected: 'logged in (after every reconnect too): server, user, fingerprint, resumed, registration (open|closed), proxy (the SOCKS5 proxy, when set)',
   joined: 'now in a room: room, users, history (not shown before, oldest first), hasMore, rejoined',
   left: 'no longer in a room: room',
   message: 'a room message: room, seq, from, text, id, time, own (true for your own, sent once acknowledged)',
@@ -190,7 +194,7 @@ export const EVENT_DOCS: { readonly [T in ChatEventType]: string } = {
   rtt: 'round-trip time to the relay: ms',
   bye: 'the relay is closing the connection: code, message',
   'transfer-offer': 'someone offers you a file (/accept ID [DIR] or /reject ID): id, from, name, size, hash',
-  'transfer-state': 'a transfer changed state or path: id, direction (out|in), peer, name, state, path (direct|lan|relay), file, restored (true: resumed after a restart)',
+  'transfer-state': 'a transfer changed state or path: id, direction (out|in), peer, name, state, path (direct|lan|relay), file, restored (true: resumed after a restart), relayOnly ("proxy": no direct connection, a proxy is set)',
   'transfer-progress': 'a running transfer, at most 4 a second: id, bytes, total, percent, speedBps, etaSec, path',
   'transfer-done': 'a transfer completed, hash checked: id, direction, peer, name, size, file, hash, path',
   'transfer-failed': 'a transfer ended without the file: id, direction, peer, name, state (rejected|cancelled|failed), code, message, partial',

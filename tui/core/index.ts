@@ -15,6 +15,8 @@ export type { Command, ParsedLine } from './commands.js';
 export { KnownRelays, fingerprintOfDer, normalizeFingerprint, parseKnownRelays, verifyRelay } from './trust.js';
 export type { TrustBasis, TrustDecision, TrustOptions } from './trust.js';
 export { dialRelay, RelayConnection } from './connection.js';
+export { PROXY_ENV, formatProxy, parseProxyUrl } from './proxy.js';
+export type { ProxySettings } from './proxy.js';
 export { DEFAULT_BACKOFF, backoffDelayMs, retryDelayMs } from './backoff.js';
 export type { BackoffPolicy } from './backoff.js';
 export { DEFAULT_PORT, DEFAULT_SERVER, formatServerAddress, parseServerAddress } from './address.js';

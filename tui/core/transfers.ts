@@ -46,6 +46,12 @@ export interface ClientTransferOptions {
    * Default true (with port mapping, which never blocks chat).
    */
   direct?: boolean;
+  /**
+   * Why direct connections are off, when a reason must be told: 'proxy' (the client reaches
+   * the relay through a SOCKS5 proxy, and its own addresses must not be revealed). Then every
+   * transfer-state event carries `relayOnly: 'proxy'`. Only read when `direct` is false.
+   */
+  relayOnlyBecause?: 'proxy';
   /** Where `/accept ID` saves without a DIR; default ~/Downloads when it exists, else the working folder. */
   downloadDir?: string;
   /** Passed to every FileTransfer (tests: loopback candidates, no port mapping, shorter timers). */
@@ -608,6 +614,7 @@ export class TransferManager {
       file: snapshot.filePath,
     };
     if (entry.restored) event.restored = true;
+    if (!this.direct && this.options.relayOnlyBecause !== undefined) event.relayOnly = this.options.relayOnlyBecause;
     // Several signals may mean a change (the core's state, a new session, /send and /accept
     // returning), and one change often raises two of them: say each change once.
     const said = JSON.stringify(event);

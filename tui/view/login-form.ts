@@ -43,6 +43,8 @@ export class LoginForm {
   message: string | undefined;
   /** Shown while connecting; keys are ignored meanwhile. */
   busy: string | undefined;
+  /** The SOCKS5 proxy set by --proxy or SECURECHAT_PROXY (without its password): shown, not edited here. */
+  proxy: string | undefined;
 
   constructor(values: Partial<LoginValues>, message?: string) {
     this.server.set(values.server ?? '');
@@ -174,6 +176,7 @@ export class LoginForm {
     rows.push(left + bold('securechat') + fg(COLOURS.system, ' — log in to a relay'));
     rows.push('');
     rows.push(textField('server', 'Server', this.server, false));
+    if (this.proxy !== undefined) rows.push(left + padToWidth('  Proxy', labelWidth) + ' ' + fg(COLOURS.system, padToWidth(this.proxy, fieldWidth)));
     rows.push(textField('user', 'User', this.user, false));
     rows.push(textField('password', 'Password', this.password, true));
     const box = this.register ? '[x]' : '[ ]';

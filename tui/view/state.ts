@@ -405,7 +405,13 @@ export class ViewModel {
           fingerprint: safeLine(event.fingerprint),
           rttMs: this.status.rttMs,
         };
-        this.system(again ? `reconnected to ${this.status.server}${event.resumed ? ' (session resumed)' : ''}` : `connected to ${this.status.server} as ${this.status.user}; /help lists the commands`);
+        const via = event.proxy !== undefined ? ` through the proxy ${safeLine(event.proxy)}` : '';
+        this.system(
+          again
+            ? `reconnected to ${this.status.server}${via}${event.resumed ? ' (session resumed)' : ''}`
+            : `connected to ${this.status.server}${via} as ${this.status.user}; /help lists the commands`,
+        );
+        if (!again && event.proxy !== undefined) this.system('file transfers go through the relay only (a proxy is set: a direct connection would reveal your address)');
         break;
       }
       case 'joined': {
@@ -595,8 +601,9 @@ export class ViewModel {
         else this.transfers.set(id, line);
         const what = `${line.direction === 'out' ? 'sending' : 'receiving'} ${line.name} ${line.direction === 'out' ? 'to' : 'from'} ${line.peer}`;
         if (known?.state !== line.state || known?.path !== line.path) {
-          if (line.state === 'offered' && line.direction === 'out') this.system(`offered ${line.name} to ${line.peer} (id ${shortId(id)}); waiting for an answer`);
-          else if (line.state === 'transferring' && line.path !== null) this.system(`${what}: transferring via ${line.path}`);
+          const proxied = event.relayOnly === 'proxy' ? ' through the relay (a proxy is set)' : '';
+          if (line.state === 'offered' && line.direction === 'out') this.system(`offered ${line.name} to ${line.peer} (id ${shortId(id)}); waiting for an answer${proxied ? `;${proxied}` : ''}`);
+          else if (line.state === 'transferring' && line.path !== null) this.system(`${what}: transferring ${proxied ? proxied.trim() : `via ${line.path}`}`);
           else if (line.state === 'reconnecting' && event.restored === true && known === undefined) this.system(`${what}: picked up from the last run (id ${shortId(id)}); reconnecting to resume…`);
           else if (line.state === 'reconnecting') this.system(`${what}: connection lost, resuming…`);
           else if (line.state === 'connecting' && known?.state !== 'connecting') this.system(`${what}: connecting${event.file && line.direction === 'in' ? ` (saving to ${safeLine(event.file)})` : ''}`);
