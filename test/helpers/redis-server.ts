@@ -19,6 +19,8 @@ export function redisServerAvailable(): boolean {
 export interface RedisServerOptions {
   /** `appendfsync` policy (default `everysec`, as in production). */
   appendfsync?: 'everysec' | 'always' | 'no';
+  /** `appendonly` (default true; false only to test that an unsafe Redis is refused). */
+  appendonly?: boolean;
 }
 
 export interface TestRedisServer {
@@ -74,6 +76,9 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
+/** How long a SIGTERM'd server gets to write its AOF and exit before it is killed. */
+const STOP_GRACE_MS = 5_000;
+
 /** Keeps the last few KB of the server's log, for error messages. */
 const LOG_TAIL_CHARS = 4_096;
 
@@ -114,7 +119,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     '--bind', '127.0.0.1',
     '--protected-mode', 'no', // loopback only (bind above), no password in tests
     '--dir', dir,
-    '--appendonly', 'yes',
+    '--appendonly', options.appendonly === false ? 'no' : 'yes',
     '--appendfsync', options.appendfsync ?? 'everysec',
     '--save', '',
     '--maxmemory-policy', 'noeviction',
@@ -141,8 +146,19 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     }
   };
   const signal = async (name: NodeJS.Signals): Promise<void> => {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, name);
-    await exited(child);
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    process.kill(child.pid, name);
+    if (name === 'SIGKILL') return exited(child);
+    // Redis may refuse a SIGTERM (it logs why and keeps running); a test must not hang on it.
+    let timer: NodeJS.Timeout | undefined;
+    const refused = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), STOP_GRACE_MS)));
+    const gone = await Promise.race([exited(child).then(() => false), refused]);
+    clearTimeout(timer);
+    if (gone) {
+      console.error(`redis-server ${child.pid} did not exit within ${STOP_GRACE_MS} ms of ${name}; killing it. Its log:\n${output}`);
+      process.kill(child.pid, 'SIGKILL');
+      await exited(child);
+    }
   };
   await launch();
   return {
