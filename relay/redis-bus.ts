@@ -239,9 +239,15 @@ export class RedisBus implements ClusterBus {
 
   async watchRoom(roomKey: string): Promise<void> {
     this.watched.add(roomKey);
-    // While Redis is away the room is remembered and subscribed on reconnect (subscribeAll).
+    // While Redis is away (or just went: the connection may not know yet) the room stays
+    // remembered and is subscribed on reconnect (subscribeAll), with `resubscribed` then.
     if (this.subscriber.status !== 'ready') return;
-    await this.unavailableOnError(() => this.subscriber.subscribe(this.roomChannel(roomKey)));
+    try {
+      await this.subscriber.subscribe(this.roomChannel(roomKey));
+    } catch (error) {
+      this.log(`redis bus: subscribing ${roomKey} failed, again on reconnect: ${(error as Error).message}`);
+      return;
+    }
     this.callHandler((handlers) => handlers.resubscribed(roomKey));
   }
 

@@ -361,7 +361,6 @@ function redisSide(): void {
     try {
       await bus.watchRoom('lobby');
       await events.waitFor('resubscribed', (e) => e.roomKey === 'lobby');
-      await bus.enterRoom('lobby', 'Lobby', 'alice', 'Alice', true);
       const mark = events.mark();
       await own.kill9();
 
@@ -381,8 +380,8 @@ function redisSide(): void {
       await events.waitFor('resubscribed', (e) => e.roomKey === 'lobby', mark);
       await events.waitFor('resubscribed', (e) => e.roomKey === 'attic', mark);
       await eventually(async () => (await bus.take('k', 1, 5).catch(() => -1)) === 0, 'commands work again');
-      // Presence written before the kill survived (AOF), and events flow on the new subscription.
-      assert.equal((await bus.roster('lobby')).map((m) => m.userName), ['Alice']);
+      // Events flow on the new subscription. (Presence written just before a kill -9 may be
+      // lost: AOF everysec; the relays' sweep and the clients' resume rebuild it.)
       await bus.enterRoom('lobby', 'Lobby', 'bob', 'Bob', false);
       await events.waitFor('presence', (e) => e.userName === 'Bob', mark);
       assert.is(events.of('cutOff', mark).length, 1, 'cut off once per outage');
