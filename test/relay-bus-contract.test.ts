@@ -300,6 +300,28 @@ function redisSide(): void {
     assert.is(await r2.bus.locate('alice'), undefined, "a session on a dead relay is forgotten");
   });
 
+  cluster('a relay whose lease lapsed (another relay may have counted it gone) is cut off', async () => {
+    const [r1] = await relays(1, { leaseMs: 300 });
+    const raw = new Redis(redis.url);
+    try {
+      await raw.del(`t${prefixes}:relay:r1:alive`);
+      assert.match((await r1.events.waitFor('cutOff')).reason, /lapsed/);
+    } finally {
+      raw.disconnect();
+    }
+  });
+
+  cluster('a relay starting again under its id counts its leftovers as away at once', async () => {
+    const [r1, r2] = await relays(2);
+    await r1.bus.enterRoom('lobby', 'Lobby', 'alice', 'Alice', true);
+    r1.bus.abandon();
+    open.splice(open.indexOf(r1.bus), 1);
+    const again = new RedisBus({ url: redis.url, relayId: 'r1', keyPrefix: `t${prefixes}:`, leaseMs: 1_000 });
+    open.push(again);
+    await again.start(new BusRecorder());
+    assert.equal(await r2.bus.roster('lobby'), [{ userKey: 'alice', userName: 'Alice', away: true }]);
+  });
+
   cluster('corrupt publishes are dropped; the relay goes on', async () => {
     const [r1] = await relays(1);
     const raw = new Redis(redis.url);
