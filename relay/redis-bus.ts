@@ -120,7 +120,8 @@ export class RedisBus implements ClusterBus {
 
   async start(handlers: BusHandlers): Promise<void> {
     this.handlers = handlers;
-    await this.unavailableOnError(async () => {
+    // A bus that could not start leaves no connection retrying in the background.
+    const started = this.unavailableOnError(async () => {
       await Promise.all([this.commands.connect(), this.subscriber.connect()]);
       this.subscriber.on('message', (channel: string, text: string) => this.dispatch(channel, text));
       await this.subscribeAll();
@@ -128,6 +129,10 @@ export class RedisBus implements ClusterBus {
       // A relay starting (again) under this id holds no one yet: whoever Redis still lists on
       // it turns away now, with the grace, rather than hang on as present.
       await this.sweep(this.relayId);
+    });
+    await started.catch((error: unknown) => {
+      this.abandon();
+      throw error;
     });
     this.subscriber.on('ready', () => void this.subscribeAll().catch((error: Error) => this.log(`redis bus: re-subscribe failed: ${error.message}`)));
     this.every(Math.max(10, Math.floor(this.leaseMs / 5)), () => this.renewLease());

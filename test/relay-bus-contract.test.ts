@@ -322,6 +322,18 @@ function redisSide(): void {
     assert.equal(await r2.bus.roster('lobby'), [{ userKey: 'alice', userName: 'Alice', away: true }]);
   });
 
+  cluster('start fails with E_STORE_UNAVAILABLE when Redis cannot be reached', async () => {
+    const bus = new RedisBus({ url: 'redis://127.0.0.1:1', relayId: 'r1', keyPrefix: nextPrefix() });
+    try {
+      await bus.start(new BusRecorder());
+      assert.unreachable('started without Redis');
+    } catch (error) {
+      assert.instance(error, ChatError);
+      assert.is((error as ChatError).code, 'E_STORE_UNAVAILABLE');
+    }
+    await bus.close();
+  });
+
   cluster('corrupt publishes are dropped; the relay goes on', async () => {
     const [r1] = await relays(1);
     const raw = new Redis(redis.url);
