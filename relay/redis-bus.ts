@@ -120,7 +120,8 @@ export class RedisBus implements ClusterBus {
 
   async start(handlers: BusHandlers): Promise<void> {
     this.handlers = handlers;
-    await this.unavailableOnError(async () => {
+    // A bus that could not start leaves no connection retrying in the background.
+    const started = this.unavailableOnError(async () => {
       await Promise.all([this.commands.connect(), this.subscriber.connect()]);
       this.subscriber.on('message', (channel: string, text: string) => this.dispatch(channel, text));
       await this.subscribeAll();
@@ -128,6 +129,10 @@ export class RedisBus implements ClusterBus {
       // A relay starting (again) under this id holds no one yet: whoever Redis still lists on
       // it turns away now, with the grace, rather than hang on as present.
       await this.sweep(this.relayId);
+    });
+    await started.catch((error: unknown) => {
+      this.abandon();
+      throw error;
     });
     this.subscriber.on('ready', () => void this.subscribeAll().catch((error: Error) => this.log(`redis bus: re-subscribe failed: ${error.message}`)));
     this.every(Math.max(10, Math.floor(this.leaseMs / 5)), () => this.renewLease());
@@ -239,9 +244,15 @@ export class RedisBus implements ClusterBus {
 
   async watchRoom(roomKey: string): Promise<void> {
     this.watched.add(roomKey);
-    // While Redis is away the room is remembered and subscribed on reconnect (subscribeAll).
+    // While Redis is away (or just went: the connection may not know yet) the room stays
+    // remembered and is subscribed on reconnect (subscribeAll), with `resubscribed` then.
     if (this.subscriber.status !== 'ready') return;
-    await this.unavailableOnError(() => this.subscriber.subscribe(this.roomChannel(roomKey)));
+    try {
+      await this.subscriber.subscribe(this.roomChannel(roomKey));
+    } catch (error) {
+      this.log(`redis bus: subscribing ${roomKey} failed, again on reconnect: ${(error as Error).message}`);
+      return;
+    }
     this.callHandler((handlers) => handlers.resubscribed(roomKey));
   }
 
