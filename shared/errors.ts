@@ -92,6 +92,13 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+/**
+ * Refusals of a send that say "not now" rather than "no": nothing was stored or delivered, and
+ * the same request sent again after `retryAfterMs` is expected to go through. The client core
+ * puts such a send back in its queue instead of failing it.
+ */
+export const SEND_AGAIN_LATER_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['E_FLOOD', 'E_STORE_UNAVAILABLE']);
+
 export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && Object.prototype.hasOwnProperty.call(ERROR_CODES, value);
 }

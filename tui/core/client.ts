@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import { ChatError } from '../../shared/errors.js';
+import { ChatError, SEND_AGAIN_LATER_CODES } from '../../shared/errors.js';
 import { resolveLimits, type Limits } from '../../shared/limits.js';
 import { boundChallenge } from '../../shared/login-proof.js';
 import { PROTOCOL_VERSION, type ClientMessage, type RelayMessage, type RelayMessageOf, type RoomMessage } from '../../shared/messages.js';
@@ -737,7 +737,7 @@ export class ChatClient {
         return this.emit({ type: 'bye', code: m.code, message: m.message });
       case 'error': {
         const error = this.replyError(m);
-        if (m.re !== undefined && error.code === 'E_FLOOD' && this.sendAgainLater(m.re, m.retryAfterMs)) return;
+        if (m.re !== undefined && SEND_AGAIN_LATER_CODES.has(error.code) && this.sendAgainLater(m.re, m.retryAfterMs)) return;
         if (m.re !== undefined && this.pending.has(m.re)) return this.settlePending(m.re, null, error);
         if (m.re !== undefined && this.unacked.has(m.re)) return this.rejectSay(m.re, error);
         return this.emitError(error);
