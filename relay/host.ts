@@ -7,7 +7,7 @@ import type { Limits } from '../shared/limits.js';
 import { PROTOCOL_VERSION, type ClientMessage, type ClientMessageOf, type RoomMessage } from '../shared/messages.js';
 import { GLOBAL_ROOM, nameKey, validateRoomName, validateUserName } from '../shared/names.js';
 import type { RelayConnection } from './connection.js';
-import type { LoginLimiter } from './login-limiter.js';
+import { addressKey, type LoginLimiter } from './login-limiter.js';
 import { MessageLog } from './message-log.js';
 import type { PasswordHasher } from './passwords.js';
 import { HeldMessages } from './held-messages.js';
@@ -63,7 +63,7 @@ export class ChatHost {
     this.log = new MessageLog(options.store, (messages) => options.bus.committed(messages));
     this.pipes = new PipeBroker(options.limits, options.log);
     this.held = new HeldMessages(options.limits.sealedHoldMs, options.limits.sealedHoldPerUser);
-    this.files = new RoomFiles(options.store, options.filesDir, options.limits, options.log);
+    this.files = new RoomFiles(options.store, options.filesDir, options.bus.relayId, options.limits, options.log);
   }
 
   async init(): Promise<void> {
@@ -303,11 +303,10 @@ export class ChatHost {
     await this.authenticate(
       connection,
       async () => {
-        const userKey = nameKey(message.user);
         // No login delay and no failure count: a token is 256 random bits, so a delay would
         // protect nothing and only let others lock the owner out (relay/login-limiter.ts, rule 5).
-        // Resumes are cheap for the relay but bounded per user all the same (per-user buckets, not per connection).
-        const waitMs = await this.options.bus.take(`resume:${userKey}`, limits.resumesPerMinute / 60, limits.resumeBurst);
+        // Resumes are bounded per address, not per user: failed resumes from elsewhere must not lock the owner out.
+        const waitMs = await this.options.bus.take(`resume:${addressKey(connection.address)}`, limits.resumesPerMinute / 60, limits.resumeBurst);
         if (waitMs > 0) throw new ChatError('E_RATE', `too many resumes; try again in ${Math.ceil(waitMs / 1000)} s`, { retryAfterMs: waitMs });
         const account = await store.getAccount(message.user);
         const proofOk = !account?.keys || (message.proof !== undefined && (await this.proofValid(connection, account.name, account.keys, message.proof)));
@@ -681,14 +680,14 @@ export class ChatHost {
 
   // ---- room files (stored on the relay; bytes on side connections) ------------------------
 
-  private roomFileRequest(connection: RelayConnection, message: ClientMessageOf<'file-upload' | 'files' | 'file-download'>): void {
+  private async roomFileRequest(connection: RelayConnection, message: ClientMessageOf<'file-upload' | 'files' | 'file-download'>): Promise<void> {
     const room = this.currentRoom(connection);
     const who = { userName: connection.userName, userKey: connection.userKey, roomName: room.name, roomKey: room.key };
     if (message.t === 'files') {
-      connection.send({ t: 'files', re: message.id, room: room.name, files: this.files.list(room.key) });
+      connection.send({ t: 'files', re: message.id, room: room.name, files: await this.files.list(room.key) });
       return;
     }
-    const { ticket, fileId } = message.t === 'file-upload' ? this.files.requestUpload(who, message) : this.files.requestDownload(who, message.fileId);
+    const { ticket, fileId } = message.t === 'file-upload' ? await this.files.requestUpload(who, message) : await this.files.requestDownload(who, message.fileId);
     connection.send({ t: 'file-ticket', re: message.id, ticket, fileId });
   }
 

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, stat, unlink } from 'node:fs/promises';
+import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { encodeControl } from '../shared/codec.js';
@@ -51,6 +51,8 @@ type FileTicket = UploadTicket | DownloadTicket;
 /** Disk names are ours alone: 32 lowercase hex characters. */
 const DISK_NAME = /^[0-9a-f]{32}$/;
 const SWEEP_EVERY_MS = 60 * 60_000;
+/** A stored file nothing indexes is deleted at start only when older than this (another relay may be about to index it). */
+const ORPHAN_AGE_MS = 24 * 60 * 60_000;
 /** Outstanding tickets for the whole relay (each user is bounded too). */
 const MAX_TICKETS = 100_000;
 
@@ -70,18 +72,21 @@ function toInfo(file: StoredRoomFile): RoomFileInfo {
  */
 export class RoomFiles {
   readonly directory: string;
-  /** fileId -> (roomKey, entry): every indexed file. */
-  private readonly byId = new Map<string, { roomKey: string; file: StoredRoomFile }>();
   private readonly tickets = new Map<string, FileTicket>();
   /** Bytes reserved by uploads not yet stored (ticket issued or bytes arriving), per user. */
   private readonly reserved = new Map<string, number>();
   private readonly open = new Set<TLSSocket>();
   private sweepTimer: NodeJS.Timeout | undefined;
 
-  /** `directory`: where the bytes live (`--files`; default `<data folder>/files`). */
+  /**
+   * `directory`: where the bytes live (`--files`; default `<data folder>/files`), shared by
+   * every relay of a cluster, as is the index (the store). `relayId` names this relay's
+   * uploads in progress, so no relay's clean-up touches another's.
+   */
   constructor(
     private readonly store: RelayStore,
     directory: string,
+    private readonly relayId: string,
     private readonly limits: RoomFileLimits,
     private readonly log: (line: string) => void,
     private readonly now: () => number = Date.now,
@@ -89,15 +94,21 @@ export class RoomFiles {
     this.directory = directory;
   }
 
-  /** Loads the index, deletes expired and orphaned files, starts the hourly sweep. */
+  /**
+   * Deletes expired files, this relay's uploads cut short by a crash, and stored files that
+   * nothing indexes (older than a day: a file another relay has just moved into place is
+   * indexed a moment later); starts the hourly sweep.
+   */
   async init(): Promise<void> {
     await mkdir(this.directory, { recursive: true, mode: 0o700 });
-    for (const entry of await this.store.allRoomFiles()) this.byId.set(entry.file.id, entry);
     await this.sweep();
-    const indexed = new Set([...this.byId.values()].map((entry) => entry.file.path));
+    const indexed = new Set((await this.store.allRoomFiles()).map((entry) => entry.file.path));
+    const orphanBefore = this.now() - ORPHAN_AGE_MS;
     for (const name of await readdir(this.directory)) {
-      // Left by an upload cut short by a crash, or not ours: nothing points at it.
-      if (!indexed.has(name)) await unlink(join(this.directory, name)).catch(() => undefined);
+      const path = join(this.directory, name);
+      const mine = name.endsWith(this.partSuffix);
+      const orphan = DISK_NAME.test(name) && !indexed.has(name) && ((await stat(path).catch(() => undefined))?.mtimeMs ?? Infinity) < orphanBefore;
+      if (mine || orphan) await unlink(path).catch(() => undefined);
     }
     this.sweepTimer = setInterval(() => {
       this.sweep().catch((error) => this.log(`room files sweep: ${(error as Error)?.message ?? error}`));
@@ -109,9 +120,9 @@ export class RoomFiles {
   async sweep(): Promise<number> {
     const oldest = this.now() - this.limits.roomFileMaxAgeMs;
     let removed = 0;
-    for (const { roomKey, file } of [...this.byId.values()]) {
+    // Every relay of a cluster sweeps; deleting a file twice is harmless.
+    for (const { roomKey, file } of await this.store.allRoomFiles()) {
       if (file.time >= oldest) continue;
-      this.byId.delete(file.id);
       await this.store.deleteRoomFile(roomKey, file.id);
       await unlink(this.diskPath(file.path)).catch(() => undefined);
       removed++;
@@ -126,35 +137,37 @@ export class RoomFiles {
     for (const socket of this.open) socket.destroy();
   }
 
-  /** Bytes stored (and reserved) by one user, and by everyone. */
-  usage(userKey: string): { user: number; total: number } {
+  /** Bytes stored (and reserved by uploads in progress here) by one user, and by everyone. */
+  async usage(userKey: string): Promise<{ user: number; total: number }> {
     let user = this.reserved.get(userKey) ?? 0;
     let total = 0;
     for (const bytes of this.reserved.values()) total += bytes;
-    for (const { file } of this.byId.values()) {
+    for (const { file } of await this.store.allRoomFiles()) {
       total += file.size;
       if (nameKey(file.from) === userKey) user += file.size;
     }
     return { user, total };
   }
 
-  list(roomKey: string): RoomFileInfo[] {
-    return [...this.byId.values()].filter((entry) => entry.roomKey === roomKey).map((entry) => toInfo(entry.file)).sort((a, b) => a.time - b.time);
+  async list(roomKey: string): Promise<RoomFileInfo[]> {
+    return (await this.store.listRoomFiles(roomKey)).map(toInfo).sort((a, b) => a.time - b.time);
   }
 
   /** Checks name, size and quotas, reserves the bytes and issues an upload ticket. */
-  requestUpload(who: RoomFileRequester, upload: { name: string; size: number; hash: string }): { ticket: string; fileId: string } {
+  async requestUpload(who: RoomFileRequester, upload: { name: string; size: number; hash: string }): Promise<{ ticket: string; fileId: string }> {
     const checked = sanitizeFileName(upload.name);
     if (!checked.ok) throw new ChatError('E_PATH_REFUSED', `file name refused: ${checked.reason}`);
     if (upload.size > this.limits.roomFileMaxBytes) throw new ChatError('E_TOO_LARGE', `room files are limited to ${this.limits.roomFileMaxBytes} bytes`);
-    const usage = this.usage(who.userKey);
+    const usage = await this.usage(who.userKey);
     if (usage.user + upload.size > this.limits.roomFilesPerUserBytes) {
       throw new ChatError('E_QUOTA', `your room files may take ${this.limits.roomFilesPerUserBytes} bytes on this relay; ${usage.user} are used`);
     }
     if (usage.total + upload.size > this.limits.roomFilesTotalBytes) throw new ChatError('E_QUOTA', 'the relay has no room for more files');
+    // 40 random bits: ids are per room and short enough to type; a clash is checked in the room.
+    const taken = new Set((await this.store.listRoomFiles(who.roomKey)).map((file) => file.id));
     let fileId: string;
     do fileId = randomBytes(5).toString('hex');
-    while (this.byId.has(fileId));
+    while (taken.has(fileId));
     const file: StoredRoomFile = {
       id: fileId,
       room: who.roomName,
@@ -171,10 +184,12 @@ export class RoomFiles {
   }
 
   /** A download ticket for a file of the requester's room. */
-  requestDownload(who: RoomFileRequester, fileId: string): { ticket: string; fileId: string } {
-    const entry = this.byId.get(fileId);
-    if (!entry) throw new ChatError('E_NO_SUCH_FILE', `there is no file ${fileId}`);
-    if (entry.roomKey !== who.roomKey) throw new ChatError('E_NOT_IN_ROOM', `file ${fileId} belongs to a room you are not in`);
+  async requestDownload(who: RoomFileRequester, fileId: string): Promise<{ ticket: string; fileId: string }> {
+    if (!(await this.find(who.roomKey, fileId))) {
+      const elsewhere = (await this.store.allRoomFiles()).some((entry) => entry.file.id === fileId);
+      if (elsewhere) throw new ChatError('E_NOT_IN_ROOM', `file ${fileId} belongs to a room you are not in`);
+      throw new ChatError('E_NO_SUCH_FILE', `there is no file ${fileId}`);
+    }
     return { ticket: this.issue({ kind: 'get', userKey: who.userKey, expiresAt: 0, roomKey: who.roomKey, fileId }), fileId };
   }
 
@@ -194,15 +209,17 @@ export class RoomFiles {
   async receive(socket: TLSSocket, ticket: UploadTicket, re: string): Promise<void> {
     const { file, roomKey, userKey } = ticket;
     const target = this.diskPath(file.path);
+    // Written under this relay's temporary name and moved into place once checked.
+    const partial = target + this.partSuffix;
     this.open.add(socket);
     let stored = false;
     try {
-      const received = await this.readExactly(socket, target, file.size);
+      const received = await this.readExactly(socket, partial, file.size);
       if (received.length !== file.size) throw new ChatError('E_TOO_LARGE', 'more bytes arrived than were announced');
       if (received.hash !== file.hash) throw new ChatError('E_HASH_MISMATCH', 'the uploaded bytes do not match the announced hash');
       const entry = { ...file, time: this.now() };
+      await rename(partial, target);
       await this.store.putRoomFile(roomKey, entry);
-      this.byId.set(entry.id, { roomKey, file: entry });
       stored = true;
       this.log(`room file ${entry.id} stored for ${entry.room} by ${entry.from}: ${entry.size} bytes`);
       socket.end(encodeControl({ t: 'file-stored', re, fileId: entry.id }));
@@ -213,18 +230,21 @@ export class RoomFiles {
     } finally {
       this.reserve(userKey, -file.size);
       this.open.delete(socket);
-      if (!stored) await unlink(target).catch(() => undefined);
+      if (!stored) {
+        await unlink(partial).catch(() => undefined);
+        await unlink(target).catch(() => undefined);
+      }
       setTimeout(() => socket.destroy(), 1_000).unref();
     }
   }
 
   /** Checks a download ticket's file is still there; E_NO_SUCH_FILE otherwise. */
   async prepareDownload(ticket: DownloadTicket): Promise<StoredRoomFile> {
-    const entry = this.byId.get(ticket.fileId);
-    if (!entry || entry.roomKey !== ticket.roomKey) throw new ChatError('E_NO_SUCH_FILE', 'that file is gone');
-    const info = await stat(this.diskPath(entry.file.path)).catch(() => undefined);
-    if (!info || info.size !== entry.file.size) throw new ChatError('E_NO_SUCH_FILE', 'that file is gone');
-    return entry.file;
+    const file = await this.find(ticket.roomKey, ticket.fileId);
+    if (!file) throw new ChatError('E_NO_SUCH_FILE', 'that file is gone');
+    const info = await stat(this.diskPath(file.path)).catch(() => undefined);
+    if (!info || info.size !== file.size) throw new ChatError('E_NO_SUCH_FILE', 'that file is gone');
+    return file;
   }
 
   /** Sends `file-ready {size, hash, name}` and then the file's bytes on `socket`, then closes. Never throws. */
@@ -289,6 +309,15 @@ export class RoomFiles {
       socket.resume();
       if (size === 0) finish();
     });
+  }
+
+  private async find(roomKey: string, fileId: string): Promise<StoredRoomFile | undefined> {
+    return (await this.store.listRoomFiles(roomKey)).find((file) => file.id === fileId);
+  }
+
+  /** The suffix of this relay's uploads in progress. */
+  private get partSuffix(): string {
+    return `.${this.relayId}.part`;
   }
 
   private stallTimer(socket: TLSSocket): NodeJS.Timeout {

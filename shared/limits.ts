@@ -76,9 +76,13 @@ export const DEFAULT_LIMITS = {
   /** New connections per remote address per second (bucket refill) and burst: bounds what comes before login. */
   connectionRatePerAddress: 10,
   connectionBurstPerAddress: 100,
-  /** Session resumes per user per minute (bucket refill) and burst. */
-  resumesPerMinute: 30,
-  resumeBurst: 10,
+  /**
+   * Session resumes per remote address per minute (bucket refill) and burst. Per address, not
+   * per user, so nobody can use up someone else's; the burst lets a household or office behind
+   * one NAT come back at once after a relay restart.
+   */
+  resumesPerMinute: 120,
+  resumeBurst: 100,
   /**
    * A room message's client id is recognised as a retry for at least this long (LevelDB keeps
    * ids as long as the message; Redis expires them after this). Longer than a resume token

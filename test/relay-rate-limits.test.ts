@@ -59,7 +59,7 @@ limits('the flood bucket is the user\'s: a resume or a fresh login does not refi
   assert.is(code(await fresh.request({ t: 'say', id: 'c0', text: 'hi' })), 'E_FLOOD', 'so does a fresh login');
 });
 
-limits('resumes per user are bounded', async (ctx) => {
+limits('resumes per address are bounded', async (ctx) => {
   await start(ctx, { resumesPerMinute: 0.01, resumeBurst: 3 });
   const ann = await WireClient.session(ctx.relay.port, 'ann');
   ctx.clients.push(ann);

@@ -2,6 +2,7 @@
  * `npm run test:cluster`: a real redis-server, three real relays sharing it, real clients.
  * Needs redis-server (Debian: redis-server); .ci/run installs it.
  */
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -9,6 +10,7 @@ import type { RelayMessage } from '../../shared/messages.js';
 import { startRedis, type RedisProcess } from '../../relay/cluster/redis-process.js';
 import type { RunningRelay } from '../../relay/server.js';
 import { WireClient } from '../helpers/wire-client.js';
+import { blake, getBytes, upload } from '../helpers/room-files.js';
 import { tempDir, testRelay } from '../helpers/relay.js';
 
 type Ctx = {
@@ -181,6 +183,29 @@ cluster('kill -9 of redis-server during traffic: sends fail fast, relays recover
   const stored = new Set(page.messages.map((m) => m.id));
   const lost = [...acked].filter((id) => !stored.has(id));
   assert.equal(lost, [], 'every acknowledged message is in the log');
+});
+
+cluster('room files: uploaded through one relay, listed and downloaded through another (one folder, one index)', async (ctx) => {
+  const ann = await session(ctx, 0, 'ann');
+  const bob = await session(ctx, 1, 'bob');
+  await ann.request({ t: 'create', id: 'c', room: 'share' });
+  await bob.request({ t: 'join', id: 'j', room: 'share' });
+  const data = Buffer.from('the same bytes on every relay\n'.repeat(1000));
+  const fileId = await upload(ann, ctx.relays[0].port, 'notes.txt', data);
+  const listed = await bob.request({ t: 'files', id: 'f' });
+  assert.ok(listed.t === 'files' && listed.files.some((file) => file.id === fileId && file.size === data.length));
+  const ticket = await bob.request({ t: 'file-download', id: 'd', fileId });
+  assert.ok(ticket.t === 'file-ticket');
+  if (ticket.t !== 'file-ticket') return;
+  const got = await getBytes(ctx.relays[1].port, ticket.ticket);
+  assert.ok(got.ready.t === 'file-ready');
+  assert.is(blake(got.data), blake(data));
+  // A relay starting up sweeps only its own unfinished uploads: another relay's stay.
+  const partial = join(ctx.dir.path, 'files', '0123456789abcdef0123456789abcdef.r1.part');
+  await writeFile(partial, 'an upload in progress on r1');
+  await ctx.relays[2].close();
+  ctx.relays[2] = await startClusterRelay(ctx, 'r3', join(ctx.dir.path, 'certificate'));
+  assert.is(await readFile(partial, 'utf8'), 'an upload in progress on r1');
 });
 
 cluster.run();
