@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, type Cli } from './lib/cli.js';
 import { withContext, type Scenario } from './lib/context.js';
 import { printReport } from './lib/report.js';
+import { cluster } from './cluster.js';
 import { codec } from './codec.js';
 import { fanout } from './fanout.js';
 import { idle } from './idle.js';
@@ -38,7 +39,7 @@ const transferSlot: Scenario = {
   },
 };
 
-export const SCENARIOS: Scenario[] = [fanout, whisper, login, idle, codec, transferSlot];
+export const SCENARIOS: Scenario[] = [fanout, whisper, login, idle, codec, transferSlot, cluster];
 
 function usage(): string {
   return [
