@@ -13,10 +13,10 @@
  * Skipped, with a line saying so, where redis-server is not installed.
  */
 import { mkdir } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { findRedisServer, startRedis, type RedisProcess } from '../relay/cluster/redis-process.js';
-import { BENCH_PASSWORD } from './lib/clients.js';
+import { BENCH_PASSWORD, mapLimit } from './lib/clients.js';
 import { BENCH_LIMITS, MiB, sleep, type BenchContext, type Scenario } from './lib/context.js';
 import { LoadPool, type PoolRunResult } from './lib/load-pool.js';
 import { nowUs } from './lib/payload.js';
@@ -47,7 +47,7 @@ interface Sizes {
 }
 
 const FULL: Sizes = {
-  rate: { clients: 60, messagesPerClient: 50, ratePerSecond: 500 },
+  rate: { clients: 60, messagesPerClient: 80, ratePerSecond: 500 },
   flat: { clients: 60, messagesPerClient: 40, window: 4 },
 };
 
@@ -63,7 +63,8 @@ const QUICK: Sizes = {
 const LOAD_THREADS = 3;
 
 function loadThreads(ctx: BenchContext): number {
-  return Math.max(LOAD_THREADS, ctx.loadThreads);
+  // A smoke run's 6 clients need no more than one thread (and each costs a start-up).
+  return ctx.quick ? 1 : Math.max(LOAD_THREADS, ctx.loadThreads);
 }
 
 const P99_TARGET = 2;
@@ -82,6 +83,8 @@ interface Measured {
   loopDelayP99Ms: number;
   loopDelayMaxMs: number;
   dropped: string[];
+  /** Load worker threads that ran the clients. */
+  loadThreads: number;
 }
 
 function describeSetup(s: Setup): string {
@@ -165,6 +168,7 @@ async function measure(ctx: BenchContext, setup: Setup, load: Load, tag: string)
       loopDelayP99Ms: Math.max(...loops.map((l) => l.loopDelayP99Ms)),
       loopDelayMaxMs: Math.max(...loops.map((l) => l.loopDelayMaxMs)),
       dropped: relays.flatMap((r) => r.droppedLines()),
+      loadThreads: pool.threads,
     };
   } finally {
     await pool?.close();
@@ -241,8 +245,9 @@ function latencyReport(load: Load, three: Measured, one: Measured): ScenarioRepo
     columns: ['3 relays, Redis', '1 relay, local'],
     figures,
     notes: [
-      `${load.clients} members of the global room: with three relays ${load.clients / 3} on each, every message crosses the Redis bus to the other two; one relay holds all ${load.clients} on LevelDB. The same ${LOAD_THREADS} load threads in both.`,
+      `${load.clients} members of the global room: with three relays ${load.clients / 3} on each, every message crosses the Redis bus to the other two; one relay holds all ${load.clients} on LevelDB. The same ${three.loadThreads} load thread(s) in both.`,
       'latency is one-way: send time inside the message to the receiver\'s event (it includes storing the message first: Redis, or LevelDB).',
+      `relay CPU s over the run: ${three.relayCpuSeconds.map((c, i) => `r${i + 1} ${c.toFixed(2)}`).join(', ')}, redis-server ${three.redisCpuSeconds.toFixed(2)}; one relay ${sum(one.relayCpuSeconds).toFixed(2)}.`,
       ...warnings([three, one]),
     ],
     extra: { ...load },
@@ -331,8 +336,9 @@ function throughputReport(load: Load, redis: Measured[], local: Measured, cores:
     figures,
     notes: [
       'flat out, not at a fixed offered load: at a fixed load deliveries/s is the offered rate × (members − 1) whatever the relays can do, so it would show nothing; flat out shows the most this machine delivers with each setup.',
-      `members are spread evenly over the relays (client i on relay i mod n); the same ${LOAD_THREADS} load threads throughout.`,
+      `members are spread evenly over the relays (client i on relay i mod n); the same ${local.loadThreads} load thread(s) throughout.`,
       `this machine has ${cores} core(s), shared by the relays, redis-server and the load generator: with ${cores} core(s) more relays show what the cluster COSTS (bus hops, every relay handling every message), not how it scales; on a machine with a core per relay the same run shows the scaling.`,
+      `load average at the end (1/5/15 min): ${loadavg().map((v) => v.toFixed(1)).join(' / ')} — other jobs on the same cores move every figure here.`,
       ...warnings([...redis, local]),
     ],
     extra: { ...load },
@@ -347,16 +353,21 @@ export const cluster: Scenario = {
       return [{ bench: 'cluster', case: 'skipped', figures: [], notes: ['redis-server is not installed (Debian: apt-get install redis-server): the cluster scenario needs it.'] }];
     }
     const sizes = ctx.quick ? QUICK : FULL;
-    const step = async (setup: Setup, load: Load, tag: string) => {
+    const steps: Array<{ setup: Setup; load: Load; tag: string }> = [
+      { setup: { backend: 'local', relays: 1 }, load: sizes.rate, tag: 'l' },
+      { setup: { backend: 'redis', relays: 1 }, load: sizes.rate, tag: 'r1' },
+      { setup: { backend: 'redis', relays: 3 }, load: sizes.rate, tag: 'r3' },
+      { setup: { backend: 'local', relays: 1 }, load: sizes.flat, tag: 'lf' },
+      ...[1, 2, 3].map((relays) => ({ setup: { backend: 'redis' as const, relays }, load: sizes.flat, tag: `f${relays}` })),
+    ];
+    // Measuring: one setup at a time. A smoke run proves the harness only: three at a time.
+    const results = await mapLimit(steps, ctx.quick ? 3 : 1, async ({ setup, load, tag }) => {
       ctx.progress(`cluster: ${describeSetup(setup)}, ${describeLoad(load)}`);
       return measure(ctx, setup, load, tag);
-    };
-    const localRate = await step({ backend: 'local', relays: 1 }, sizes.rate, 'l');
-    const redisOneRate = await step({ backend: 'redis', relays: 1 }, sizes.rate, 'r1');
-    const redisThreeRate = await step({ backend: 'redis', relays: 3 }, sizes.rate, 'r3');
-    const localFlat = await step({ backend: 'local', relays: 1 }, sizes.flat, 'lf');
-    const redisFlat: Measured[] = [];
-    for (const relays of [1, 2, 3]) redisFlat.push(await step({ backend: 'redis', relays }, sizes.flat, `f${relays}`));
+    });
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure) throw failure.reason;
+    const [localRate, redisOneRate, redisThreeRate, localFlat, ...redisFlat] = results.map((r) => (r as PromiseFulfilledResult<Measured>).value);
     return [
       latencyReport(sizes.rate, redisThreeRate, localRate),
       cpuReport(sizes.rate, redisOneRate, localRate, redisThreeRate),
