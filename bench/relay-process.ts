@@ -2,6 +2,7 @@
  * A relay (or the bare baseline) in its own process, so /proc figures are its alone.
  *
  *   node --expose-gc dist/bench/relay-process.js '{"kind":"relay","dataDir":"/tmp/x","hashing":"cheap"}'
+ *   … '{"kind":"relay","dataDir":"/tmp/cert","filesDir":"/tmp/files","cluster":{"redisUrl":"redis://127.0.0.1:6390","relayId":"r1"}}'
  *
  * Prints one JSON line when listening: {"ready":true,"port":…,"fingerprint":…,"pid":…}. Then
  * reads commands, one per stdin line, answering each with one JSON line:
@@ -15,6 +16,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import type { Limits } from '../shared/limits.js';
+import type { ClusterOptions } from '../relay/backends.js';
 import { ARGON2_MIN } from '../relay/passwords.js';
 import { startRelay } from '../relay/server.js';
 import { startBaselineRelay } from './baseline-relay.js';
@@ -32,6 +34,13 @@ export interface RelayProcessOptions {
   /** 'native': the relay's own hash worker (default); 'libsodium': the previous wasm engine, to compare. */
   hashEngine?: 'native' | 'libsodium';
   limits?: Partial<Limits>;
+  /**
+   * Relay only: run as one relay of a cluster on this Redis (RedisStore and RedisBus) instead
+   * of alone on LevelDB. `dataDir` then holds only the certificate, which all the relays share.
+   */
+  cluster?: ClusterOptions;
+  /** Relay only: the room files' folder; in a cluster, one folder every relay shares (default `<dataDir>/files`). */
+  filesDir?: string;
   /** Baseline only: disable Nagle (default true). */
   noDelay?: boolean;
   maxLifetimeMs?: number;
@@ -57,6 +66,8 @@ async function main(): Promise<void> {
       dataDir: options.dataDir,
       registration: 'open',
       limits: options.limits,
+      ...(options.cluster ? { cluster: options.cluster } : {}),
+      ...(options.filesDir !== undefined ? { filesDir: options.filesDir } : {}),
       passwordHashing: {
         ...(cheap ? { opsLimit: ARGON2_MIN.opsLimit, memLimitBytes: ARGON2_MIN.memLimitBytes } : {}),
         ...(options.hashWorkers !== undefined ? { workers: options.hashWorkers } : {}),

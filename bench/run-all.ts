@@ -5,6 +5,7 @@
  *   npm run bench                          everything (a few minutes)
  *   npm run bench -- --quick               a smoke run: tiny sizes, scenarios side by side, figures meaningless
  *   npm run bench -- --scenario fanout     one scenario (repeatable, or comma-separated)
+ *   npm run bench -- --scenario cluster    three relays on one Redis vs one relay (needs redis-server)
  *   npm run bench -- --case N=200          only the cases whose name contains the text (fanout, idle)
  *   npm run bench -- --load-threads 2      fan-out load from two worker threads
  *   npm run bench -- --profile-relay DIR   relay processes run with --cpu-prof into DIR
@@ -14,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, type Cli } from './lib/cli.js';
 import { withContext, type Scenario } from './lib/context.js';
 import { printReport } from './lib/report.js';
+import { cluster } from './cluster.js';
 import { codec } from './codec.js';
 import { fanout } from './fanout.js';
 import { idle } from './idle.js';
@@ -38,7 +40,7 @@ const transferSlot: Scenario = {
   },
 };
 
-export const SCENARIOS: Scenario[] = [fanout, whisper, login, idle, codec, transferSlot];
+export const SCENARIOS: Scenario[] = [fanout, whisper, login, idle, codec, transferSlot, cluster];
 
 function usage(): string {
   return [

@@ -31,6 +31,8 @@ export interface ScenarioReport {
   figures: Figure[];
   /** Lines printed under the table: setup facts, warnings, what a figure includes. */
   notes: string[];
+  /** Headers of the two value columns when they are not securechat vs the bare baseline (e.g. three relays vs one). */
+  columns?: [string, string];
   /** Extra machine-readable facts for the JSON line. */
   extra?: Record<string, unknown>;
 }
@@ -79,7 +81,7 @@ function formatRatio(value: number, baseline: number | undefined): string {
 
 /** The table as text lines. */
 export function formatTable(report: ScenarioReport): string[] {
-  const header = ['figure', 'securechat', 'baseline', 'ratio', 'target'];
+  const header = ['figure', report.columns?.[0] ?? 'securechat', report.columns?.[1] ?? 'baseline', 'ratio', 'target'];
   const rows = report.figures.map((f) => [
     `${f.label}${f.unit ? ` (${f.unit})` : ''}`,
     formatNumber(f.value),

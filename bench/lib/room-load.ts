@@ -21,6 +21,11 @@ export interface GroupSpec extends Omit<LoadClientSpec, 'name'> {
   indexes: number[];
   /** Logins in flight at once while connecting. */
   connectConcurrency?: number;
+  /**
+   * Relays of a cluster to spread the clients over: client i connects to ports[i mod length]
+   * (same certificate on every one). Absent: every client connects to `port`.
+   */
+  ports?: number[];
 }
 
 export interface RunPlan {
@@ -75,7 +80,8 @@ export class RoomLoadGroup {
   private onDelivery: ((receiver: number, from: string, text: string) => void) | undefined;
 
   constructor(private readonly spec: GroupSpec) {
-    this.clients = spec.indexes.map((index) => createLoadClient({ ...spec, name: `${spec.namePrefix}${index}` }));
+    const portOf = (index: number) => (spec.ports && spec.ports.length > 0 ? spec.ports[index % spec.ports.length] : spec.port);
+    this.clients = spec.indexes.map((index) => createLoadClient({ ...spec, port: portOf(index), name: `${spec.namePrefix}${index}` }));
     this.clients.forEach((client, local) => client.onText((from, text) => this.onDelivery?.(local, from, text)));
   }
 

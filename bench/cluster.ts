@@ -1,0 +1,392 @@
+/**
+ * cluster: the relay as several processes on one Redis (RedisStore + RedisBus) beside one
+ * relay on its local backend (LevelDB, in-memory bus), under the fan-out scenario's load:
+ * 60 members of the global room, spread evenly over the relays, every one a sender.
+ *
+ * 1. latency: 500 msg/s into the room, three relays on Redis vs one relay local;
+ * 2. relay CPU per delivery at that load: one relay on Redis vs one relay local (the same
+ *    process doing the same deliveries, only the backend differs), plus the three relays' sum;
+ * 3. deliveries/s flat out with 1, 2 and 3 relays on Redis (and one relay local).
+ *
+ * Each measurement starts its own redis-server (relay/cluster/redis-process.ts, a free
+ * loopback port, a temp folder) and its own relay processes, and stops them afterwards.
+ * Skipped, with a line saying so, where redis-server is not installed.
+ */
+import { mkdir } from 'node:fs/promises';
+import { availableParallelism, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { findRedisServer, startRedis, type RedisProcess } from '../relay/cluster/redis-process.js';
+import { BENCH_PASSWORD, mapLimit } from './lib/clients.js';
+import { BENCH_LIMITS, MiB, sleep, type BenchContext, type Scenario } from './lib/context.js';
+import { LoadPool, type PoolRunResult } from './lib/load-pool.js';
+import { nowUs } from './lib/payload.js';
+import { ProcessMeter } from './lib/proc.js';
+import type { RelayChild } from './lib/relay-child.js';
+import type { Figure, ScenarioReport, Target } from './lib/report.js';
+import { percentile, ratio, summarize } from './lib/stats.js';
+
+type Backend = 'local' | 'redis';
+
+interface Setup {
+  backend: Backend;
+  relays: number;
+}
+
+interface Load {
+  clients: number;
+  messagesPerClient: number;
+  /** Aggregate messages per second into the room; undefined = flat out. */
+  ratePerSecond?: number;
+  /** Flat out: messages each sender keeps waiting for their ack. */
+  window?: number;
+}
+
+interface Sizes {
+  rate: Load;
+  flat: Load;
+}
+
+const FULL: Sizes = {
+  rate: { clients: 60, messagesPerClient: 80, ratePerSecond: 500 },
+  flat: { clients: 60, messagesPerClient: 40, window: 4 },
+};
+
+const QUICK: Sizes = {
+  rate: { clients: 6, messagesPerClient: 5, ratePerSecond: 100 },
+  flat: { clients: 6, messagesPerClient: 5, window: 4 },
+};
+
+/**
+ * Load threads in every setup: the same generator whether the room is on one relay or three
+ * (with three relays, each thread holds the clients of one relay).
+ */
+const LOAD_THREADS = 3;
+
+function loadThreads(ctx: BenchContext): number {
+  // A smoke run's 6 clients need no more than one thread (and each costs a start-up).
+  return ctx.quick ? 1 : Math.max(LOAD_THREADS, ctx.loadThreads);
+}
+
+const P99_TARGET = 2;
+const CPU_TARGET = 1.5;
+
+interface Measured {
+  setup: Setup;
+  run: PoolRunResult;
+  /** CPU seconds of each relay process over the run (all threads). */
+  relayCpuSeconds: number[];
+  /** CPU seconds of redis-server over the run (0 for the local backend). */
+  redisCpuSeconds: number;
+  /** Largest peak RSS among the relays. */
+  peakRssBytes: number;
+  /** Worst event-loop delay p99 / max among the relays, ms. */
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
+  dropped: string[];
+  /** Load worker threads that ran the clients. */
+  loadThreads: number;
+}
+
+function describeSetup(s: Setup): string {
+  return s.backend === 'local' ? 'one relay, local backend' : `${s.relays} relay${s.relays > 1 ? 's' : ''} on Redis`;
+}
+
+function describeLoad(l: Load): string {
+  return `${l.clients} members, ${l.messagesPerClient} messages each, ${l.ratePerSecond ? `${l.ratePerSecond} msg/s into the room` : `flat out (window ${l.window})`}`;
+}
+
+/** Starts the setup's processes, runs the load once, stops everything it started. */
+async function measure(ctx: BenchContext, setup: Setup, load: Load, tag: string): Promise<Measured> {
+  const dir = await ctx.makeDir(`cluster-${tag}`);
+  let redis: RedisProcess | undefined;
+  const relays: RelayChild[] = [];
+  let pool: LoadPool | undefined;
+  let killRedisOnExit: (() => void) | undefined;
+  try {
+    if (setup.backend === 'redis') {
+      redis = await startRedis(join(dir, 'redis'));
+      // Should the bench exit without reaching `finally` (process.exit on a fatal error), take redis-server along.
+      const pid = redis.pid;
+      killRedisOnExit = () => {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      };
+      process.once('exit', killRedisOnExit);
+    }
+    // In a cluster every relay serves the same room files: one shared folder.
+    const filesDir = join(dir, 'files');
+    await mkdir(filesDir, { recursive: true });
+    const started = await Promise.allSettled(
+      Array.from({ length: setup.relays }, (_, i) =>
+        ctx.startRelay({
+          kind: 'relay',
+          hashing: 'cheap',
+          limits: BENCH_LIMITS,
+          filesDir,
+          ...(redis ? { cluster: { redisUrl: redis.url, relayId: `r${i + 1}` } } : {}),
+        }),
+      ),
+    );
+    for (const result of started) if (result.status === 'fulfilled') relays.push(result.value);
+    const failure = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure) throw failure.reason;
+
+    pool = new LoadPool(
+      {
+        target: 'relay',
+        port: relays[0].port,
+        ports: relays.map((r) => r.port),
+        fingerprint: relays[0].fingerprint,
+        clientDir: await ctx.makeDir('clients'),
+        namePrefix: `c${tag}u`,
+        password: BENCH_PASSWORD,
+        register: true,
+        indexes: Array.from({ length: load.clients }, (_, i) => i),
+        clientOptions: { maxUnackedMessages: 100_000 },
+      },
+      loadThreads(ctx),
+    );
+    const connected = await pool.connect();
+    if (connected.failed > 0) throw new Error(`${connected.failed} of ${load.clients} clients failed to connect: ${connected.errorSamples.join('; ')}`);
+    // Let the join announcements of the ramp-up drain before measuring.
+    await sleep(ctx.quick ? 200 : 1000);
+
+    const expectedSeconds = load.ratePerSecond ? (load.clients * load.messagesPerClient) / load.ratePerSecond : 0;
+    await Promise.all(relays.map((r) => r.resetLoopDelay()));
+    const meters = relays.map((r) => new ProcessMeter(r.pid));
+    const redisMeter = redis ? new ProcessMeter(redis.pid) : undefined;
+    for (const meter of meters) meter.start();
+    redisMeter?.start();
+    const run = await pool.run({
+      mode: load.ratePerSecond ? 'rate' : 'window',
+      senders: load.clients,
+      messagesPerSender: load.messagesPerClient,
+      ratePerSecond: load.ratePerSecond,
+      window: load.window,
+      startAtUs: nowUs() + 100_000,
+      deadlineMs: Math.round(expectedSeconds * 3_000) + (ctx.quick ? 10_000 : 60_000),
+    });
+    const usages = meters.map((m) => m.stop());
+    const redisUsage = redisMeter?.stop();
+    const loops = await Promise.all(relays.map((r) => r.stats()));
+    return {
+      setup,
+      run,
+      relayCpuSeconds: usages.map((u) => u.cpuSeconds),
+      redisCpuSeconds: redisUsage?.cpuSeconds ?? 0,
+      peakRssBytes: Math.max(...usages.map((u) => u.peakRssBytes)),
+      loopDelayP99Ms: Math.max(...loops.map((l) => l.loopDelayP99Ms)),
+      loopDelayMaxMs: Math.max(...loops.map((l) => l.loopDelayMaxMs)),
+      dropped: relays.flatMap((r) => r.droppedLines()),
+      loadThreads: pool.threads,
+    };
+  } finally {
+    await pool?.close();
+    await Promise.allSettled(relays.map((r) => r.stop()));
+    await redis?.stop();
+    if (killRedisOnExit) process.off('exit', killRedisOnExit);
+  }
+}
+
+function sum(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0);
+}
+
+function derived(m: Measured) {
+  const seconds = (m.run.lastDeliveryUs - m.run.firstSendUs) / 1e6;
+  const perDelivery = (cpuSeconds: number) => (m.run.received > 0 ? (cpuSeconds * 1e6) / m.run.received : Number.NaN);
+  return {
+    latency: summarize(m.run.latencyUs),
+    deliveriesPerSecond: seconds > 0 ? m.run.received / seconds : Number.NaN,
+    relayCpuUs: perDelivery(sum(m.relayCpuSeconds)),
+    redisCpuUs: perDelivery(m.redisCpuSeconds),
+    lagP99Ms: m.run.lagUs.length > 0 ? percentile(m.run.lagUs, 99) / 1000 : Number.NaN,
+    maxElu: Math.max(...m.run.eventLoopUtilization),
+    complete: m.run.received === m.run.expected && m.run.missing === 0 && m.run.duplicates + m.run.outOfOrder === 0,
+  };
+}
+
+/** Target: value ÷ reference at most `limit`, with words for the reference. */
+function atMost(value: number, reference: number, limit: number, of: string): Target {
+  const r = ratio(value, reference);
+  return { text: `≤ ${limit}× ${of}`, pass: Number.isFinite(r) && r <= limit };
+}
+
+/** Warnings every table shares: load generator saturated, deadline hit, failed sends, dropped connections. */
+function warnings(measured: Measured[]): string[] {
+  const notes: string[] = [];
+  for (const m of measured) {
+    const who = describeSetup(m.setup);
+    if (Math.max(...m.run.eventLoopUtilization) > 0.9) notes.push(`${who}: a load thread was busy > 90 % of the time: the figures include load-generator queueing.`);
+    if (m.run.timedOut) notes.push(`${who}: the run hit its deadline before every delivery arrived.`);
+    if (m.run.sendErrors > 0) notes.push(`${who}: ${m.run.sendErrors} sends failed (${m.run.errorSamples.join('; ')}).`);
+    if (m.dropped.length > 0) notes.push(`${who}: ${m.dropped.length} connections dropped by a relay, e.g. ${m.dropped[0]}`);
+  }
+  return notes;
+}
+
+function latencyReport(load: Load, three: Measured, one: Measured): ScenarioReport {
+  const t = derived(three);
+  const o = derived(one);
+  const ms = (us: number) => us / 1000;
+  const figures: Figure[] = [
+    { key: 'expected', label: 'deliveries expected', unit: '', value: three.run.expected, baseline: one.run.expected },
+    {
+      key: 'received',
+      label: 'deliveries received',
+      unit: '',
+      value: three.run.received,
+      baseline: one.run.received,
+      target: { text: '= expected; none lost, twice or reordered', pass: t.complete },
+    },
+    { key: 'lost', label: 'lost', unit: '', value: three.run.missing, baseline: one.run.missing },
+    { key: 'duplicatedOrReordered', label: 'duplicated or reordered', unit: '', value: three.run.duplicates + three.run.outOfOrder, baseline: one.run.duplicates + one.run.outOfOrder },
+    { key: 'deliveriesPerSecond', label: 'deliveries/s', unit: '/s', value: t.deliveriesPerSecond, baseline: o.deliveriesPerSecond },
+    { key: 'p50Ms', label: 'latency p50', unit: 'ms', value: ms(t.latency.p50), baseline: ms(o.latency.p50) },
+    { key: 'p90Ms', label: 'latency p90', unit: 'ms', value: ms(t.latency.p90), baseline: ms(o.latency.p90) },
+    { key: 'p99Ms', label: 'latency p99', unit: 'ms', value: ms(t.latency.p99), baseline: ms(o.latency.p99), target: atMost(t.latency.p99, o.latency.p99, P99_TARGET, 'one relay') },
+    { key: 'maxMs', label: 'latency max', unit: 'ms', value: ms(t.latency.max), baseline: ms(o.latency.max) },
+    { key: 'loopDelayP99Ms', label: 'relay event-loop delay p99 (worst relay)', unit: 'ms', value: three.loopDelayP99Ms, baseline: one.loopDelayP99Ms },
+    { key: 'loadElu', label: 'load thread busy (max)', unit: '0..1', value: t.maxElu, baseline: o.maxElu },
+    { key: 'sendLagP99Ms', label: 'send lag behind schedule p99', unit: 'ms', value: t.lagP99Ms, baseline: o.lagP99Ms },
+  ];
+  return {
+    bench: 'cluster',
+    case: `room fan-out across relays: ${describeLoad(load)}`,
+    columns: ['3 relays, Redis', '1 relay, local'],
+    figures,
+    notes: [
+      `${load.clients} members of the global room: with three relays ${load.clients / 3} on each, every message crosses the Redis bus to the other two; one relay holds all ${load.clients} on LevelDB. The same ${three.loadThreads} load thread(s) in both.`,
+      'latency is one-way: send time inside the message to the receiver\'s event (it includes storing the message first: Redis, or LevelDB).',
+      `relay CPU s over the run: ${three.relayCpuSeconds.map((c, i) => `r${i + 1} ${c.toFixed(2)}`).join(', ')}, redis-server ${three.redisCpuSeconds.toFixed(2)}; one relay ${sum(one.relayCpuSeconds).toFixed(2)}.`,
+      ...warnings([three, one]),
+    ],
+    extra: { ...load },
+  };
+}
+
+function cpuReport(load: Load, redisOne: Measured, local: Measured, redisThree: Measured): ScenarioReport {
+  const r = derived(redisOne);
+  const l = derived(local);
+  const t = derived(redisThree);
+  const ms = (us: number) => us / 1000;
+  const figures: Figure[] = [
+    {
+      key: 'received',
+      label: 'deliveries received',
+      unit: '',
+      value: redisOne.run.received,
+      baseline: local.run.received,
+      target: { text: '= expected; none lost, twice or reordered', pass: r.complete && l.complete },
+    },
+    { key: 'deliveriesPerSecond', label: 'deliveries/s', unit: '/s', value: r.deliveriesPerSecond, baseline: l.deliveriesPerSecond },
+    {
+      key: 'cpuUsPerDelivery',
+      label: 'relay CPU per delivery',
+      unit: 'µs',
+      value: r.relayCpuUs,
+      baseline: l.relayCpuUs,
+      target: atMost(r.relayCpuUs, l.relayCpuUs, CPU_TARGET, 'local'),
+    },
+    { key: 'relayCpuSeconds', label: 'relay CPU total', unit: 's', value: sum(redisOne.relayCpuSeconds), baseline: sum(local.relayCpuSeconds) },
+    { key: 'redisCpuUsPerDelivery', label: 'redis-server CPU per delivery', unit: 'µs', value: r.redisCpuUs },
+    { key: 'relayAndRedisCpuUsPerDelivery', label: 'relay + redis-server CPU per delivery', unit: 'µs', value: r.relayCpuUs + r.redisCpuUs, baseline: l.relayCpuUs },
+    { key: 'threeRelaysCpuUsPerDelivery', label: '3 relays on Redis: CPU per delivery (sum)', unit: 'µs', value: t.relayCpuUs, baseline: l.relayCpuUs },
+    { key: 'threeRelaysAndRedisCpuUsPerDelivery', label: '3 relays + redis-server CPU per delivery', unit: 'µs', value: t.relayCpuUs + t.redisCpuUs, baseline: l.relayCpuUs },
+    { key: 'p50Ms', label: 'latency p50', unit: 'ms', value: ms(r.latency.p50), baseline: ms(l.latency.p50) },
+    { key: 'p99Ms', label: 'latency p99', unit: 'ms', value: ms(r.latency.p99), baseline: ms(l.latency.p99) },
+    { key: 'peakRssMiB', label: 'relay peak RSS', unit: 'MiB', value: redisOne.peakRssBytes / MiB, baseline: local.peakRssBytes / MiB },
+  ];
+  return {
+    bench: 'cluster',
+    case: `relay CPU per delivery, Redis backend vs local: ${describeLoad(load)}`,
+    columns: ['1 relay, Redis', '1 relay, local'],
+    figures,
+    notes: [
+      'the target compares ONE relay on Redis with ONE relay on LevelDB at the same offered load: the same process makes the same deliveries over the same sockets, so the difference is the backend alone (store appends and the bus, here a round trip through Redis for every message).',
+      'the three-relay rows add what spreading costs on top: every relay decodes every message from the bus and runs its own per-message work; redis-server\'s own CPU is shown apart (the target counts relay CPU).',
+      'CPU is each process\'s user+system from /proc over the run, all threads.',
+      ...warnings([redisOne, local]),
+    ],
+    extra: { ...load },
+  };
+}
+
+function throughputReport(load: Load, redis: Measured[], local: Measured, cores: number): ScenarioReport {
+  const l = derived(local);
+  const figures: Figure[] = [];
+  for (const m of redis) {
+    const d = derived(m);
+    const n = m.setup.relays;
+    figures.push({
+      key: `deliveriesPerSecond${n}`,
+      label: `deliveries/s, ${n} relay${n > 1 ? 's' : ''} on Redis`,
+      unit: '/s',
+      value: d.deliveriesPerSecond,
+      baseline: l.deliveriesPerSecond,
+      target: { text: '= expected; none lost, twice or reordered', pass: d.complete },
+    });
+  }
+  for (const m of redis) {
+    const d = derived(m);
+    const n = m.setup.relays;
+    figures.push({ key: `cpuUsPerDelivery${n}`, label: `relay CPU per delivery (sum), ${n} on Redis`, unit: 'µs', value: d.relayCpuUs, baseline: l.relayCpuUs });
+  }
+  for (const m of redis) {
+    const d = derived(m);
+    figures.push({ key: `redisCpuUsPerDelivery${m.setup.relays}`, label: `redis-server CPU per delivery, ${m.setup.relays} relay(s)`, unit: 'µs', value: d.redisCpuUs });
+  }
+  for (const m of redis) {
+    const d = derived(m);
+    figures.push({ key: `p99Ms${m.setup.relays}`, label: `latency p99, ${m.setup.relays} on Redis`, unit: 'ms', value: d.latency.p99 / 1000, baseline: l.latency.p99 / 1000 });
+  }
+  return {
+    bench: 'cluster',
+    case: `aggregate deliveries/s, 1, 2 and 3 relays on Redis: ${describeLoad(load)}`,
+    columns: ['on Redis', '1 relay, local'],
+    figures,
+    notes: [
+      'flat out, not at a fixed offered load: at a fixed load deliveries/s is the offered rate × (members − 1) whatever the relays can do, so it would show nothing; flat out shows the most this machine delivers with each setup.',
+      `members are spread evenly over the relays (client i on relay i mod n); the same ${local.loadThreads} load thread(s) throughout.`,
+      `this machine has ${cores} core(s), shared by the relays, redis-server and the load generator: with ${cores} core(s) more relays show what the cluster COSTS (bus hops, every relay handling every message), not how it scales; on a machine with a core per relay the same run shows the scaling.`,
+      `load average at the end (1/5/15 min): ${loadavg().map((v) => v.toFixed(1)).join(' / ')} — other jobs on the same cores move every figure here.`,
+      ...warnings([...redis, local]),
+    ],
+    extra: { ...load },
+  };
+}
+
+export const cluster: Scenario = {
+  name: 'cluster',
+  describe: '60 members over three relays on Redis vs one relay local: latency at 500 msg/s, relay CPU per delivery, deliveries/s with 1-3 relays',
+  async run(ctx) {
+    if (!(await findRedisServer())) {
+      return [{ bench: 'cluster', case: 'skipped', figures: [], notes: ['redis-server is not installed (Debian: apt-get install redis-server): the cluster scenario needs it.'] }];
+    }
+    const sizes = ctx.quick ? QUICK : FULL;
+    const steps: Array<{ setup: Setup; load: Load; tag: string }> = [
+      { setup: { backend: 'local', relays: 1 }, load: sizes.rate, tag: 'l' },
+      // The p99 pair back to back, so the machine's other load is as alike as it gets for both.
+      { setup: { backend: 'redis', relays: 3 }, load: sizes.rate, tag: 'r3' },
+      { setup: { backend: 'redis', relays: 1 }, load: sizes.rate, tag: 'r1' },
+      { setup: { backend: 'local', relays: 1 }, load: sizes.flat, tag: 'lf' },
+      ...[1, 2, 3].map((relays) => ({ setup: { backend: 'redis' as const, relays }, load: sizes.flat, tag: `f${relays}` })),
+    ];
+    // Measuring: one setup at a time. A smoke run proves the harness only: three at a time.
+    const results = await mapLimit(steps, ctx.quick ? 3 : 1, async ({ setup, load, tag }) => {
+      ctx.progress(`cluster: ${describeSetup(setup)}, ${describeLoad(load)}`);
+      return measure(ctx, setup, load, tag);
+    });
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure) throw failure.reason;
+    const [localRate, redisThreeRate, redisOneRate, localFlat, ...redisFlat] = results.map((r) => (r as PromiseFulfilledResult<Measured>).value);
+    return [
+      latencyReport(sizes.rate, redisThreeRate, localRate),
+      cpuReport(sizes.rate, redisOneRate, localRate, redisThreeRate),
+      throughputReport(sizes.flat, redisFlat, localFlat, availableParallelism()),
+    ];
+  },
+};
