@@ -15,7 +15,7 @@
 import { mkdir } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { findRedisServer, startRedis, type RedisProcess } from '../relay/cluster/redis-process.js';
+import { redisServerAvailable, startRedis, type RedisProcess } from '../relay/cluster/redis-process.js';
 import { BENCH_PASSWORD, mapLimit } from './lib/clients.js';
 import { BENCH_LIMITS, MiB, sleep, type BenchContext, type Scenario } from './lib/context.js';
 import { LoadPool, type PoolRunResult } from './lib/load-pool.js';
@@ -363,7 +363,7 @@ export const cluster: Scenario = {
   name: 'cluster',
   describe: '60 members over three relays on Redis vs one relay local: latency at 500 msg/s, relay CPU per delivery, deliveries/s with 1-3 relays',
   async run(ctx) {
-    if (!(await findRedisServer())) {
+    if (!redisServerAvailable()) {
       return [{ bench: 'cluster', case: 'skipped', figures: [], notes: ['redis-server is not installed (Debian: apt-get install redis-server): the cluster scenario needs it.'] }];
     }
     const sizes = ctx.quick ? QUICK : FULL;
