@@ -25,6 +25,12 @@ export interface HaproxyConfigOptions {
   relays: readonly HaproxyRelay[];
   /** `syslog`: to /dev/log (journald or rsyslog); `stdout`: for `haproxy -db` in a terminal. */
   log: 'syslog' | 'stdout';
+  /**
+   * Connections HAProxy holds at once (each takes two file descriptors, client and relay side).
+   * HAProxy started as root raises its descriptor limit to fit; started by a user it cannot
+   * go past that user's hard limit, so a local cluster asks for less.
+   */
+  maxconn: number;
   /** Admin socket (`set server relays/r1 state drain`, `show stat`). */
   statsSocket: string;
   /** A system service drops root after binding: user, group and chroot folder. */
@@ -50,6 +56,7 @@ export const DEPLOY_EXAMPLE: HaproxyConfigOptions = {
     { name: 'r3', address: '10.0.0.13:7444' },
   ],
   log: 'syslog',
+  maxconn: 20000,
   statsSocket: '/run/haproxy/admin.sock',
   runAs: { user: 'haproxy', group: 'haproxy', chroot: '/var/lib/haproxy' },
   heading: [
@@ -80,7 +87,7 @@ export function renderHaproxyConfig(options: HaproxyConfigOptions): string {
       : []),
     `    stats socket ${options.statsSocket} mode 660 level admin`,
     '    # Each client holds one connection (two while it transfers a room file).',
-    '    maxconn 20000',
+    `    maxconn ${options.maxconn}`,
     '',
     'defaults',
     '    mode tcp',

@@ -56,8 +56,12 @@ function answersPing(port: number): Promise<boolean> {
   });
 }
 
-/** Starts redis-server on a free loopback port with `dir` as its folder; `appendfsync`: everysec (default) or always. */
-export async function startRedis(dir: string, options: { appendfsync?: 'everysec' | 'always'; port?: number } = {}): Promise<RedisProcess> {
+/**
+ * Starts redis-server on a free loopback port with `dir` as its folder; `appendfsync`: everysec
+ * (default) or always. `detached`: in a process group of its own, so a Ctrl-C in the terminal
+ * reaches only the caller, which can stop the relays before Redis (`npm run cluster`).
+ */
+export async function startRedis(dir: string, options: { appendfsync?: 'everysec' | 'always'; port?: number; detached?: boolean } = {}): Promise<RedisProcess> {
   const binary = await findRedisServer();
   if (!binary) throw new Error('redis-server is not installed (Debian: apt-get install redis-server)');
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -80,7 +84,7 @@ export async function startRedis(dir: string, options: { appendfsync?: 'everysec
   );
   let child: ChildProcess;
   const launch = async (): Promise<void> => {
-    child = spawn(binary, [config], { stdio: 'ignore' });
+    child = spawn(binary, [config], { stdio: 'ignore', detached: options.detached ?? false });
     const deadline = Date.now() + 10_000;
     while (!(await answersPing(port))) {
       if (child.exitCode !== null || Date.now() > deadline) throw new Error(`redis-server did not start on port ${port} (see ${join(dir, 'redis.log')})`);
