@@ -130,6 +130,16 @@ export function renderHaproxyConfig(options: HaproxyConfigOptions): string {
     '    # on-marked-down shutdown-sessions: a relay that stops answering checks (hung, cut',
     '    # off) loses its clients at once, so they resume on another relay.',
     '    default-server send-proxy-v2 check inter 2s fastinter 500ms fall 2 rise 3 on-marked-down shutdown-sessions',
+    '    # Affinity by client address: a room-file upload or download and the relay pipe open a',
+    '    # second connection with a ticket that only the relay which issued it knows, so that',
+    '    # connection must reach the same relay as the client\'s chat connection. The first',
+    '    # connection of an address goes to the least busy relay and the address sticks to it;',
+    '    # track-sc1 holds the entry while the address has a connection open, and it expires',
+    '    # 30 minutes after the last one closed. If that relay is down, redispatch picks another',
+    '    # and the entry follows. Clients behind one address (a NAT) share a relay.',
+    '    stick-table type ipv6 size 200k expire 30m',
+    '    tcp-request content track-sc1 src',
+    '    stick on src',
     ...options.relays.map((relay) => `    server ${relay.name} ${relay.address}`),
   ];
   return lines.join('\n') + '\n';
