@@ -41,9 +41,9 @@ function answers(socketPath: string): Promise<boolean> {
 }
 
 /**
- * Writes `dir/haproxy.cfg` for `relays` (listening on `host:port`), checks it with
- * `haproxy -c`, starts haproxy and resolves once its admin socket answers (by then it has
- * bound the client port). Its log lines go to `log`.
+ * Writes `dir/haproxy.cfg` for `relays` (listening on `host:port`), starts haproxy (which
+ * checks the file and exits on a fault) and resolves once its admin socket answers (by then it
+ * has bound the client port). Its log lines go to `log`.
  */
 export async function startHaproxy(
   binary: string,
