@@ -24,6 +24,11 @@ export interface RedisProcessOptions {
   appendonly?: boolean;
   /** Port on 127.0.0.1 (default: a free one). */
   port?: number;
+  /**
+   * In a process group of its own, so a Ctrl-C in the terminal reaches only the caller, which
+   * can stop the relays before Redis (`npm run cluster`).
+   */
+  detached?: boolean;
 }
 
 export interface RedisProcess {
@@ -135,7 +140,7 @@ export async function startRedis(dir: string, options: RedisProcessOptions = {})
   let output = '';
   const launch = async (): Promise<void> => {
     output = '';
-    child = spawn(REDIS_SERVER_PATH, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(REDIS_SERVER_PATH, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached ?? false });
     const collect = (chunk: Buffer): void => {
       output = (output + chunk.toString()).slice(-LOG_TAIL_CHARS);
     };
