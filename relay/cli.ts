@@ -97,8 +97,14 @@ async function openStoreForAdmin(dataDir: string, io: CliIO): Promise<RelayStore
   }
 }
 
-async function withStore<T>(dataDir: string, io: CliIO, work: (store: RelayStore) => Promise<T>): Promise<T> {
-  const store = await openStoreForAdmin(dataDir, io);
+/**
+ * Runs `work` on the relay's store: the data folder's LevelDB, or with `redisUrl` the Redis a
+ * cluster shares (then the relays may keep running: Redis has no single owner).
+ */
+async function withStore<T>(dataDir: string, io: CliIO, work: (store: RelayStore) => Promise<T>, redisUrl?: string): Promise<T> {
+  const store = redisUrl
+    ? await (await import('./redis-store.js')).RedisStore.connect(redisUrl, { onError: (error) => io.stderr(`relay: audit log: ${(error as Error).message}\n`) })
+    : await openStoreForAdmin(dataDir, io);
   try {
     return await work(store);
   } finally {
@@ -129,7 +135,7 @@ const CLI_AUDIT = { address: 'local', detail: 'relay CLI' } as const;
 
 // ------------------------------------------------------------------ commands
 
-async function userAdd(argv: { name: string; data?: string; passwordFile?: string }, io: CliIO): Promise<void> {
+async function userAdd(argv: { name: string; data?: string; redis?: string; passwordFile?: string }, io: CliIO): Promise<void> {
   // Reserved names are refused here as on the wire; existing accounts keep them.
   const name = validateNewUserName(argv.name);
   const dataDir = dataDirOf(argv, io);
@@ -138,21 +144,21 @@ async function userAdd(argv: { name: string; data?: string; passwordFile?: strin
     const password = await readNewPassword(argv, io);
     await store.createAccount(name, await hashPassword(password));
     store.audit({ event: 'account-added', user: name, ...CLI_AUDIT });
-  });
+  }, argv.redis);
   io.stdout(`added user ${name}\n`);
 }
 
-async function userRemove(argv: { name: string; data?: string }, io: CliIO): Promise<void> {
+async function userRemove(argv: { name: string; data?: string; redis?: string }, io: CliIO): Promise<void> {
   const dataDir = dataDirOf(argv, io);
   await withStore(dataDir, io, async (store) => {
     const account = await store.getAccount(argv.name);
     if (!account || !(await store.removeAccount(argv.name))) throw new ChatError('E_NO_SUCH_USER', `there is no user ${argv.name}`);
     store.audit({ event: 'account-removed', user: account.name, ...CLI_AUDIT });
     io.stdout(`removed user ${account.name}\n`);
-  });
+  }, argv.redis);
 }
 
-async function userPasswd(argv: { name: string; data?: string; passwordFile?: string }, io: CliIO): Promise<void> {
+async function userPasswd(argv: { name: string; data?: string; redis?: string; passwordFile?: string }, io: CliIO): Promise<void> {
   const dataDir = dataDirOf(argv, io);
   await withStore(dataDir, io, async (store) => {
     const account = await store.getAccount(argv.name);
@@ -163,11 +169,11 @@ async function userPasswd(argv: { name: string; data?: string; passwordFile?: st
     await store.revokeTokens(account.name);
     store.audit({ event: 'password-changed', user: account.name, ...CLI_AUDIT });
     io.stdout(`changed the password of ${account.name}; their sessions must log in again\n`);
-  });
+  }, argv.redis);
 }
 
-async function userList(argv: { data?: string; json?: boolean }, io: CliIO): Promise<void> {
-  const accounts = await withStore(dataDirOf(argv, io), io, (store) => store.listAccounts());
+async function userList(argv: { data?: string; redis?: string; json?: boolean }, io: CliIO): Promise<void> {
+  const accounts = await withStore(dataDirOf(argv, io), io, (store) => store.listAccounts(), argv.redis);
   if (argv.json) {
     for (const a of accounts) io.stdout(JSON.stringify({ name: a.name, created: a.created, disabled: a.disabled === true }) + '\n');
     return;
@@ -182,8 +188,8 @@ async function userList(argv: { data?: string; json?: boolean }, io: CliIO): Pro
   }
 }
 
-async function auditList(argv: { data?: string; limit: number; json?: boolean }, io: CliIO): Promise<void> {
-  const events = await withStore(dataDirOf(argv, io), io, (store) => store.listAudit(argv.limit));
+async function auditList(argv: { data?: string; redis?: string; limit: number; json?: boolean }, io: CliIO): Promise<void> {
+  const events = await withStore(dataDirOf(argv, io), io, (store) => store.listAudit(argv.limit), argv.redis);
   for (const e of events) {
     if (argv.json) {
       io.stdout(JSON.stringify(e) + '\n');
@@ -323,6 +329,7 @@ function redactUrl(url: string): string {
 
 function buildParser(args: string[], io: CliIO) {
   const data = dataOption(io);
+  const redisAdmin = { type: 'string', describe: 'the Redis of a cluster (redis://HOST:PORT) instead of a data folder; the relays may keep running' } as const;
   const passwordFile = { type: 'string', describe: 'read the password from the first line of FILE' } as const;
   const passwordHelp = 'The password comes from --password-file, else the first line of stdin when it is not a terminal, else a prompt without echo (asked twice).';
   return yargs(args)
@@ -384,6 +391,7 @@ function buildParser(args: string[], io: CliIO) {
             yy
               .positional('name', { type: 'string', demandOption: true, describe: 'user name: 1-32 letters, digits, _ . - (case-insensitive; not a reserved name)' })
               .option('data', data)
+              .option('redis', redisAdmin)
               .option('password-file', passwordFile)
               .example('$0 user add alice', 'asks for the password twice')
               .example("printf '%s\\n' \"$PW\" | $0 user add alice", 'password from stdin')
@@ -401,6 +409,7 @@ function buildParser(args: string[], io: CliIO) {
             yy
               .positional('name', { type: 'string', demandOption: true })
               .option('data', data)
+              .option('redis', redisAdmin)
               .example('$0 user remove alice', '')
               .epilog(EPILOGUE),
           (argv) => userRemove(argv as { name: string; data?: string }, io),
@@ -411,6 +420,7 @@ function buildParser(args: string[], io: CliIO) {
           (yy) =>
             yy
               .option('data', data)
+              .option('redis', redisAdmin)
               .option('json', { type: 'boolean', default: false, describe: 'one JSON object per line' })
               .example('$0 user list', '')
               .epilog(EPILOGUE),
@@ -423,6 +433,7 @@ function buildParser(args: string[], io: CliIO) {
             yy
               .positional('name', { type: 'string', demandOption: true })
               .option('data', data)
+              .option('redis', redisAdmin)
               .option('password-file', passwordFile)
               .example('$0 user passwd alice', '')
               .epilog(`${passwordHelp} ${DEFAULT_LIMITS.minPasswordChars}-${DEFAULT_LIMITS.maxPasswordChars} characters.\n\n${EPILOGUE}`),
@@ -437,6 +448,7 @@ function buildParser(args: string[], io: CliIO) {
       (y) =>
         y
           .option('data', data)
+              .option('redis', redisAdmin)
           .option('limit', { type: 'number', default: 50, describe: 'how many events' })
           .option('json', { type: 'boolean', default: false, describe: 'one JSON object per line' })
           .example('$0 audit --limit 200', '')

@@ -4,6 +4,8 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { main } from '../../relay/cli.js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { RelayMessage } from '../../shared/messages.js';
@@ -206,6 +208,18 @@ cluster('room files: uploaded through one relay, listed and downloaded through a
   await ctx.relays[2].close();
   ctx.relays[2] = await startClusterRelay(ctx, 'r3', join(ctx.dir.path, 'certificate'));
   assert.is(await readFile(partial, 'utf8'), 'an upload in progress on r1');
+});
+
+cluster('relay user add and relay audit work on the cluster\'s Redis while the relays run', async (ctx) => {
+  const passwordFile = join(ctx.dir.path, 'password');
+  await writeFile(passwordFile, 'a password for dora\n');
+  const out: string[] = [];
+  const io = { stdout: (text: string) => void out.push(text), stderr: (text: string) => void out.push(text), stdin: Readable.from([]), env: {} };
+  assert.is(await main(['user', 'add', 'dora', '--redis', ctx.redis.url, '--password-file', passwordFile], io), 0, out.join(''));
+  const dora = await WireClient.session(ctx.relays[2].port, 'dora', 'a password for dora', false);
+  ctx.clients.push(dora);
+  assert.is(await main(['audit', '--redis', ctx.redis.url, '--json'], io), 0);
+  assert.ok(out.some((line) => line.includes('"account-added"') && line.includes('dora')));
 });
 
 cluster.run();
