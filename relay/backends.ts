@@ -20,7 +20,7 @@ export interface Backends {
 export async function openBackends(
   dataDir: string,
   cluster: ClusterOptions | undefined,
-  limits: { presenceGraceMs: number; clientIdRetentionMs: number },
+  limits: { presenceGraceMs: number; clientIdRetentionMs: number; busLeaseMs: number; busCommandTimeoutMs: number; busReconnectMaxMs: number },
   log: (line: string) => void,
 ): Promise<Backends> {
   const onError = (error: unknown) => log(`store: ${(error as Error)?.message ?? error}`);
@@ -30,6 +30,14 @@ export async function openBackends(
   }
   const [{ RedisStore }, { RedisBus }] = await Promise.all([import('./redis-store.js'), import('./redis-bus.js')]);
   const store = await RedisStore.connect(cluster.redisUrl, { onError, clientIdRetentionMs: limits.clientIdRetentionMs });
-  const bus = new RedisBus({ url: cluster.redisUrl, relayId: cluster.relayId, graceMs: limits.presenceGraceMs, log });
+  const bus = new RedisBus({
+    url: cluster.redisUrl,
+    relayId: cluster.relayId,
+    graceMs: limits.presenceGraceMs,
+    leaseMs: limits.busLeaseMs,
+    commandTimeoutMs: limits.busCommandTimeoutMs,
+    reconnectMaxMs: limits.busReconnectMaxMs,
+    log,
+  });
   return { store, bus };
 }

@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { main } from '../../relay/cli.js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import type { Limits } from '../../shared/limits.js';
 import type { RelayMessage } from '../../shared/messages.js';
 import { startRedis, type RedisProcess } from '../../relay/cluster/redis-process.js';
 import type { RunningRelay } from '../../relay/server.js';
@@ -33,12 +34,12 @@ async function startCluster(ctx: Ctx, count = 3): Promise<void> {
   for (let i = 1; i <= count; i++) ctx.relays.push(await startClusterRelay(ctx, `r${i}`, certificate));
 }
 
-async function startClusterRelay(ctx: Ctx, relayId: string, certificate: string): Promise<RunningRelay> {
+async function startClusterRelay(ctx: Ctx, relayId: string, certificate: string, limits: Partial<Limits> = {}): Promise<RunningRelay> {
   // Every relay has the same (self-signed) certificate: in a cluster the data folder holds only that, so they share one.
   return testRelay(certificate, {
     filesDir: join(ctx.dir.path, 'files'),
     cluster: { redisUrl: ctx.redis.url, relayId },
-    limits: { presenceGraceMs: 2_000, messagesPerSecond: 1_000, messageBurst: 1_000 },
+    limits: { presenceGraceMs: 2_000, messagesPerSecond: 1_000, messageBurst: 1_000, ...limits },
   });
 }
 
@@ -220,6 +221,20 @@ cluster('relay user add and relay audit work on the cluster\'s Redis while the r
   ctx.clients.push(dora);
   assert.is(await main(['audit', '--redis', ctx.redis.url, '--json'], io), 0);
   assert.ok(out.some((line) => line.includes('"account-added"') && line.includes('dora')));
+});
+
+cluster('a relay cut off from Redis longer than its lease closes its clients rather than serve a split view', async (ctx) => {
+  const r4 = await startClusterRelay(ctx, 'r4', join(ctx.dir.path, 'certificate'), { busLeaseMs: 1_000 });
+  ctx.relays.push(r4);
+  const ann = await WireClient.session(r4.port, 'ann');
+  ctx.clients.push(ann);
+  const bye = ann.next('bye', 10_000);
+  const cut = Date.now();
+  await ctx.redis.kill9();
+  const message = await bye;
+  assert.is(message.code, 'E_SHUTDOWN');
+  assert.ok(Date.now() - cut < 5_000, 'within a few seconds of the lease');
+  await ctx.redis.restart();
 });
 
 cluster.run();
