@@ -54,7 +54,7 @@ export class ChatHost {
   private readonly pipes: PipeBroker;
   private readonly held: HeldMessages;
   /** Users whose connection dropped here, still listed in their room until they resume or the grace ends. */
-  private readonly away = new Map<string, { room: Room; userName: string; timer: NodeJS.Timeout }>();
+  private readonly away = new Map<string, { room: Room; timer: NodeJS.Timeout }>();
   readonly files: RoomFiles;
 
   constructor(private readonly options: HostOptions) {
@@ -175,7 +175,7 @@ export class ChatHost {
       this.background(this.leaveUnlessBack(room, userKey, userName), 'end a presence grace');
     }, graceMs);
     timer.unref();
-    this.away.set(userKey, { room, userName, timer });
+    this.away.set(userKey, { room, timer });
   }
 
   /** The grace ended: the room hears the user left, unless they are in it again (on any relay). */

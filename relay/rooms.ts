@@ -49,13 +49,6 @@ export class Room {
     if (this.recentMessages.length > this.recentCapacity) this.recentMessages.shift();
   }
 
-  /** Members and users away for a moment, sorted. */
-  userNames(): string[] {
-    const names = [...this.members.values()].map((member) => member.userName);
-    for (const [key, name] of this.away) if (!this.members.has(key)) names.push(name);
-    return names.sort((a, b) => a.localeCompare(b));
-  }
-
   /** Members plus users away for a moment. */
   get size(): number {
     let size = this.members.size;
@@ -94,11 +87,6 @@ export class RoomRegistry {
 
   get(name: string): Room | undefined {
     return this.live.get(nameKey(name));
-  }
-
-  /** Live chatrooms (not the global room), sorted by name. */
-  chatrooms(): Room[] {
-    return [...this.live.values()].filter((room) => !room.isGlobal).sort((a, b) => a.key.localeCompare(b.key));
   }
 
   /** The live room of that name, or a new live one loaded with its log's newest messages. */
