@@ -283,6 +283,7 @@ function percentile(sorted: number[], p: number): number {
  * time from the signal to its next `connected`. Returns those times (sorted) and the delivery check.
  */
 async function failoverRun(ctx: Ctx, all: Member[], relay: RelayChild, signal: 'SIGKILL' | 'SIGTERM', rate: number) {
+  const trafficStarted = Date.now();
   const traffic = chat(all, rate, rate * 60);
   // Two seconds' worth acknowledged before, two seconds' worth after everyone is back.
   assert.ok(await until(() => traffic.ackedCount() >= 2 * rate, 20_000), 'chat is flowing before the relay goes');
@@ -304,9 +305,10 @@ async function failoverRun(ctx: Ctx, all: Member[], relay: RelayChild, signal: '
   // A little more chat with everyone back, then stop and settle.
   const ackedBefore = traffic.ackedCount();
   assert.ok(await until(() => traffic.ackedCount() >= ackedBefore + 2 * rate, 20_000), 'chat goes on after the failover');
+  const sendSeconds = (Date.now() - trafficStarted) / 1000;
   await traffic.stop();
   const delivery = await checkDelivery(all, traffic.acked);
-  return { times, onRelay, delivery, sent: traffic.sent, acked: traffic.ackedCount(), refused: traffic.refused };
+  return { times, onRelay, delivery, rate: Math.round(traffic.sent / sendSeconds), sent: traffic.sent, acked: traffic.ackedCount(), refused: traffic.refused };
 }
 
 /** The time of every `connected` event per client, taken when the event fires. */
@@ -336,7 +338,7 @@ if (ready) {
       console.log(
         `failover figures (kill -9 of r1, ${CLIENTS} clients, ${RATE_PER_SECOND} msg/s): ${run.onRelay} clients moved; ` +
           `back after p50 ${percentile(times, 50)} ms, max ${times[times.length - 1]} ms; ` +
-          `${run.sent} sent, ${run.acked} acked, ${run.refused} refused; ${delivery.delivered} deliveries, ` +
+          `${run.sent} sent (${run.rate} msg/s achieved), ${run.acked} acked, ${run.refused} refused; ${delivery.delivered} deliveries, ` +
           `lost ${delivery.lost}, duplicates ${delivery.duplicates}, out of order ${delivery.outOfOrder}`,
       );
       assert.ok(times[times.length - 1] <= 5_000, `the last client was back after ${times[times.length - 1]} ms (at most 5 s)`);
