@@ -116,6 +116,15 @@ test('an untrusted relay is refused before a single byte is sent', async () => {
   assert.is(relay.received[0].length, 0, 'nothing was written before the check');
 });
 
+test('localAddress: the connection comes from the local address asked for', async () => {
+  const relay = await fakeRelay(certA);
+  const connection = await dialRelay({ host: '127.0.0.1', port: relay.port, trust: { fingerprint: certA.fingerprint }, knownRelays: freshKnown(), limits, localAddress: '127.0.0.7' });
+  // The server side may finish its handshake a moment after the client's.
+  for (let i = 0; i < 100 && relay.sockets.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.is(relay.sockets[0]?.remoteAddress, '127.0.0.7');
+  connection.destroy();
+});
+
 test('tofu records the relay; the next dial knows it; a new certificate on the same address is refused', async () => {
   const known = freshKnown();
   const relay = await fakeRelay(certA);

@@ -78,6 +78,12 @@ export interface ChatClientOptions {
    * addresses and map no ports, since that would reveal this machine's addresses.
    */
   proxy?: string | ProxySettings;
+  /**
+   * Connect from this local address (a machine with several; tests give each client its own
+   * loopback address, 127.0.0.2 ...). Straight connections only: with a proxy it is the
+   * proxy's business.
+   */
+  localAddress?: string;
 }
 
 export type ClientState = 'idle' | 'connecting' | 'online' | 'reconnecting' | 'closed';
@@ -458,7 +464,7 @@ export class ChatClient {
    * links) is dialled here: the same address, the same proxy, the given trust.
    */
   private dialRelayAs(trust: TrustOptions, signal?: AbortSignal): Promise<RelayConnection> {
-    return dialRelay({ ...this.address, trust, knownRelays: this.knownRelays, limits: this.limits, proxy: this.proxy, signal });
+    return dialRelay({ ...this.address, trust, knownRelays: this.knownRelays, limits: this.limits, proxy: this.proxy, localAddress: this.options.localAddress, signal });
   }
 
   /** One connection attempt: dial, verify, hello, log in, get back to where we were. */

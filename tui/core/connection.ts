@@ -20,6 +20,8 @@ export interface DialOptions extends ServerAddress {
   limits: Pick<Limits, 'maxFrameBytes' | 'handshakeTimeoutMs'> & Partial<Pick<Limits, 'proxyConnectTimeoutMs'>>;
   /** Reach the relay through this SOCKS5 proxy (dial.ts); absent: straight. */
   proxy?: ProxySettings;
+  /** Straight connections: the local address to connect from (dial.ts). */
+  localAddress?: string;
   signal?: AbortSignal;
 }
 
@@ -189,7 +191,7 @@ export async function dialRelay(options: DialOptions): Promise<RelayConnection> 
   // (a Tor circuit takes a while), then TLS gets the usual budget.
   const proxyTimeoutMs = options.limits.proxyConnectTimeoutMs ?? DEFAULT_LIMITS.proxyConnectTimeoutMs;
   const tcpTimeoutMs = options.proxy !== undefined ? proxyTimeoutMs : options.limits.handshakeTimeoutMs;
-  const tcp = await openTcp({ host: options.host, port: options.port, proxy: options.proxy, timeoutMs: tcpTimeoutMs, signal: options.signal });
+  const tcp = await openTcp({ host: options.host, port: options.port, proxy: options.proxy, localAddress: options.localAddress, timeoutMs: tcpTimeoutMs, signal: options.signal });
   if (options.signal?.aborted) {
     tcp.destroy();
     throw new ChatError('E_CLOSED', 'connecting was cancelled');

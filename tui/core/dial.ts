@@ -12,6 +12,8 @@ import { formatProxy, type ProxySettings } from './proxy.js';
  */
 export interface TcpDialOptions extends ServerAddress {
   proxy?: ProxySettings;
+  /** Straight connections only: connect from this local address (default: the system picks). */
+  localAddress?: string;
   /** The proxy handshake (or the TCP connect) must finish within this, ms. */
   timeoutMs: number;
   signal?: AbortSignal;
@@ -49,7 +51,7 @@ function withAbort<T extends net.Socket>(opening: Promise<T>, signal: AbortSigna
 
 function openDirect(options: TcpDialOptions): Promise<net.Socket> {
   const server = formatServerAddress(options);
-  const socket = net.connect({ host: options.host, port: options.port });
+  const socket = net.connect({ host: options.host, port: options.port, ...(options.localAddress !== undefined ? { localAddress: options.localAddress } : {}) });
   const opening = new Promise<net.Socket>((resolve, reject) => {
     const timer = setTimeout(() => fail(new ChatError('E_HANDSHAKE_TIMEOUT', `no TCP connection to ${server} within ${options.timeoutMs} ms`)), options.timeoutMs);
     // A cancelled dial destroys the socket: its timer must not keep the process up.
