@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { connect, createServer, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { rejectsWith } from './helpers/errors.js';
 import { ChatError } from '../shared/errors.js';
 import { CERT_FILE_NAME, KEY_FILE_NAME, fingerprintOfPem, loadCertificateFiles, loadOrCreateCertificate } from '../relay/certs.js';
 
@@ -19,17 +20,6 @@ async function tempDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'securechat-certs-'));
   dirs.push(dir);
   return dir;
-}
-
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<void> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.instance(error, ChatError);
-    assert.is((error as ChatError).code, code);
-    return;
-  }
-  assert.unreachable(`expected ${code}`);
 }
 
 test.after(async () => {

@@ -7,6 +7,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { rejectsWith } from './helpers/errors.js';
 import { Redis } from 'ioredis';
 import { ChatError } from '../shared/errors.js';
 import { RedisStore, type RedisStoreOptions } from '../relay/redis-store.js';
@@ -43,18 +44,6 @@ async function open(ctx: Context, options: RedisStoreOptions = {}): Promise<Redi
   const store = await RedisStore.connect(ctx.server.url, { onError: () => undefined, ...options });
   ctx.stores.push(store);
   return store;
-}
-
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<ChatError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.instance(error, ChatError);
-    assert.is((error as ChatError).code, code);
-    return error as ChatError;
-  }
-  assert.unreachable(`expected ${code}`);
-  throw new Error('unreachable');
 }
 
 function draft(roomKey: string, n: number, over: Partial<MessageDraft> = {}): MessageDraft {

@@ -6,20 +6,10 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { rejectsWith } from './helpers/errors.js';
 import { ChatError } from '../shared/errors.js';
 import type { MessageDraft, RelayStore, StoredMessage, StoredRoomFile } from '../relay/store.js';
 import { availableBackends, type StoreBackend } from './helpers/store-backends.js';
-
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<void> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.instance(error, ChatError);
-    assert.is((error as ChatError).code, code);
-    return;
-  }
-  assert.unreachable(`expected ${code}`);
-}
 
 /** The n-th message of a room as drafted (text `m<n>`, client id `<room>-<n>` unless overridden). */
 function draft(roomKey: string, n: number, over: Partial<MessageDraft> = {}): MessageDraft {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ChatError } from '../shared/errors.js';
+import { rejectsWith } from './helpers/errors.js';
 import { LevelStore } from '../relay/level-store.js';
 
 // LevelDB-only behaviour. What every store must do is in relay-store-contract.test.ts.
@@ -13,17 +13,6 @@ async function tempDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'securechat-store-'));
   dirs.push(dir);
   return dir;
-}
-
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<void> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.instance(error, ChatError);
-    assert.is((error as ChatError).code, code);
-    return;
-  }
-  assert.unreachable(`expected ${code}`);
 }
 
 test.after(async () => {
