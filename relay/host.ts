@@ -557,14 +557,21 @@ export class ChatHost {
     if (message.text.trim().length === 0) throw new ChatError('E_USAGE', 'empty message');
     await this.takeFloodToken(connection, `more than ${limits.messagesPerSecond} messages a second; slow down`);
     const draft = { room: room.name, roomKey: room.key, from: connection.userName, text: message.text, time: Date.now(), id: message.id };
-    this.log.append(draft).then(
-      ({ message: stored }) => connection.send({ t: 'ack', re: message.id, room: stored.room, seq: stored.seq, time: stored.time }),
-      (error: unknown) => {
-        this.options.log(`storing a message failed: ${(error as Error)?.message ?? String(error)}`);
-        const code = error instanceof ChatError && error.code === 'E_STORE_UNAVAILABLE' ? error.code : 'E_INTERNAL';
-        connection.sendError(code, 'the relay could not store that message; send it again', message.id, code === 'E_STORE_UNAVAILABLE' ? 1000 : undefined);
-      },
-    );
+    this.log
+      .append(draft)
+      // Acked only once this relay has sent the room everything up to it (see RoomFeed.whenDelivered).
+      .then(async ({ message: stored }) => {
+        await this.feed.whenDelivered(stored.roomKey, stored.seq);
+        return stored;
+      })
+      .then(
+        (stored) => connection.send({ t: 'ack', re: message.id, room: stored.room, seq: stored.seq, time: stored.time }),
+        (error: unknown) => {
+          this.options.log(`storing a message failed: ${(error as Error)?.message ?? String(error)}`);
+          const code = error instanceof ChatError && error.code === 'E_STORE_UNAVAILABLE' ? error.code : 'E_INTERNAL';
+          connection.sendError(code, 'the relay could not store that message; send it again', message.id, code === 'E_STORE_UNAVAILABLE' ? 1000 : undefined);
+        },
+      );
   }
 
   /** A room message from the feed (in order, once): into the room's ring and to its members here. */

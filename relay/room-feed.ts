@@ -3,6 +3,8 @@ import type { RelayStore, StoredMessage } from './store.js';
 interface Followed {
   /** Highest seq handed to `deliver`. */
   last: number;
+  /** Callers waiting until a seq is delivered here (see whenDelivered). */
+  waiters: Array<{ seq: number; resolve: () => void }>;
   /** Messages that arrived while a gap was being filled. */
   waiting: StoredMessage[];
   filling: boolean;
@@ -10,6 +12,8 @@ interface Followed {
 
 /** A fill that failed (store unreachable) is tried again after this. */
 const RETRY_FILL_MS = 1_000;
+/** A message this relay stored that pub/sub has not brought back within this is read from the store. */
+const WAIT_BEFORE_FILL_MS = 500;
 /** Messages held back per room while a gap is filled; past this the newest are re-read from the store anyway. */
 const MAX_WAITING = 10_000;
 
@@ -31,7 +35,7 @@ export class RoomFeed {
 
   /** Starts following a room whose messages up to `last` the caller already has. */
   follow(roomKey: string, last: number): void {
-    if (!this.rooms.has(roomKey)) this.rooms.set(roomKey, { last, waiting: [], filling: false });
+    if (!this.rooms.has(roomKey)) this.rooms.set(roomKey, { last, waiting: [], filling: false, waiters: [] });
   }
 
   follows(roomKey: string): boolean {
@@ -39,7 +43,34 @@ export class RoomFeed {
   }
 
   unfollow(roomKey: string): void {
+    const room = this.rooms.get(roomKey);
     this.rooms.delete(roomKey);
+    for (const waiter of room?.waiters ?? []) waiter.resolve();
+  }
+
+  /**
+   * Resolves once the room's messages up to `seq` have been delivered here (at once when they
+   * have, or the room is not followed). The relay acknowledges a sender only then, so a client
+   * never holds an ack newer than a message it was not yet sent: its resume point (`since`)
+   * then never skips one. If the message does not come by pub/sub within `fillAfterMs`, the
+   * gap is read from the store.
+   */
+  whenDelivered(roomKey: string, seq: number, fillAfterMs = WAIT_BEFORE_FILL_MS): Promise<void> {
+    const room = this.rooms.get(roomKey);
+    if (!room || room.last >= seq) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        if (this.rooms.get(roomKey) === room && !room.filling && room.last < seq) void this.fill(roomKey, room);
+      }, fillAfterMs);
+      timer.unref();
+      room.waiters.push({
+        seq,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+    });
   }
 
   /** A message of some room: delivered now, later (after a gap is filled) or not at all (seen, or not followed). */
@@ -51,8 +82,7 @@ export class RoomFeed {
       return;
     }
     if (message.seq === room.last + 1) {
-      room.last = message.seq;
-      this.deliver(message);
+      this.take(room, message);
       return;
     }
     room.waiting.push(message);
@@ -94,5 +124,9 @@ export class RoomFeed {
     if (message.seq <= room.last) return;
     room.last = message.seq;
     this.deliver(message);
+    if (room.waiters.length === 0) return;
+    const due = room.waiters.filter((waiter) => waiter.seq <= room.last);
+    room.waiters = room.waiters.filter((waiter) => waiter.seq > room.last);
+    for (const waiter of due) waiter.resolve();
   }
 }

@@ -90,4 +90,26 @@ test('unfollow drops a room, also while a fill is under way', async () => {
   assert.not.ok(feed.follows('r'));
 });
 
+test('whenDelivered: waits until the seq is delivered here; reads the store when pub/sub does not bring it', async () => {
+  const { store } = logOf([1, 2, 3, 4]);
+  const delivered: number[] = [];
+  const feed = new RoomFeed(store, (m) => delivered.push(m.seq), 100, () => {});
+  feed.follow('r', 1);
+  let done = false;
+  const waiting = feed.whenDelivered('r', 2).then(() => (done = true));
+  await settled();
+  assert.not.ok(done);
+  feed.offer(message(2));
+  await waiting;
+  assert.equal(delivered, [2]);
+  // Nothing comes by pub/sub: after the wait, the store fills in 3 and 4. (The feed's timer does
+  // not hold the process open; a relay has its sockets for that, this test a timer of its own.)
+  const keepAlive = setTimeout(() => {}, 5_000);
+  await feed.whenDelivered('r', 4, 20);
+  clearTimeout(keepAlive);
+  assert.equal(delivered, [2, 3, 4]);
+  await feed.whenDelivered('r', 3);
+  await feed.whenDelivered('not followed', 99);
+});
+
 test.run();

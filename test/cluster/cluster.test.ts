@@ -141,8 +141,10 @@ cluster('history and resume on another relay: the missed messages, silently', as
   assert.ok(resumed.t === 'session' && resumed.resumed);
   const history = await joined;
   assert.equal(history.history.map((m) => m.text), ['missed 0', 'missed 1', 'missed 2', 'missed 3', 'missed 4']);
+  // Waited for before sending: the ack comes only after the relays have sent the message on.
+  const after = back.waitFor((m) => m.t === 'message' && m.id === 'after');
   await bob.request({ t: 'say', id: 'after', text: 'after' });
-  await back.waitFor((m) => m.t === 'message' && m.id === 'after');
+  await after;
   // Past r1's presence grace (2 s here): r1 must see ann is back on r3 and announce nothing.
   await new Promise((resolve) => setTimeout(resolve, 2_500));
   assert.equal(bob.received.filter((m) => m.t === 'presence' && m.room === 'keep' && m.user === 'ann'), [], 'no leave, no join: a resume within the grace is silent');
