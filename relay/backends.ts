@@ -5,6 +5,12 @@ import type { RelayStore } from './store.js';
 export interface ClusterOptions {
   redisUrl: string;
   relayId: string;
+  /**
+   * Where this relay accepts relay links from the other relays (relay pipes whose two sides
+   * reached different relays): default the relay's own listening host on a free port.
+   * `advertise` is the `host:port` the others dial, when not the listening address.
+   */
+  link?: { host?: string; port?: number; advertise?: string };
 }
 
 export interface Backends {

@@ -13,6 +13,7 @@
  * - Presence is "who is in which room right now, on any relay", with the presence grace: a
  *   member whose connection dropped stays listed as away until the grace ends.
  */
+import { randomBytes } from 'node:crypto';
 import type { RelayMessageOf } from '../shared/messages.js';
 import type { StoredMessage } from './store.js';
 
@@ -33,6 +34,15 @@ export interface UserLocation {
 }
 
 export type PresenceEvent = 'join' | 'leave';
+
+/** The one-time tickets a relay hands out for side connections (relay pipe, room-file upload, download). */
+export type TicketKind = 'pipe' | 'put' | 'get';
+
+/** Where one side of a relay pipe stands after `meetPipe`. */
+export type PipeMeeting =
+  | { kind: 'waiting' }
+  /** The partner waits on relay `relayId` (this one or another): join it there. */
+  | { kind: 'partner'; relayId: string };
 
 /** What the bus tells the host about other relays' doings. */
 export interface BusHandlers {
@@ -98,6 +108,32 @@ export interface ClusterBus {
   /** Whether a chatroom is live anywhere in the cluster (has members or members away). */
   roomLive(roomKey: string): Promise<boolean>;
 
+  // ---- one-time tickets: issued on one relay, redeemable once on any relay
+  /**
+   * Issues a ticket (24 random bytes, base64url) carrying `record` for `ttlMs`. E_RATE when
+   * `ownerKey` already holds `maxPerOwner` live tickets of this kind.
+   */
+  issueTicket(kind: TicketKind, ownerKey: string, record: string, ttlMs: number, maxPerOwner: number): Promise<string>;
+  /** Takes a ticket (single use): its record, or undefined when unknown, used, expired or of another kind. */
+  redeemTicket(kind: TicketKind, ticket: string): Promise<string | undefined>;
+  /** The records of `ownerKey`'s live, unredeemed tickets of this kind. */
+  liveTickets(kind: TicketKind, ownerKey: string): Promise<string[]>;
+
+  // ---- relay pipe rendezvous (the two sides may arrive on different relays)
+  /**
+   * One side of a pipe arrived here: when its partner (`partnerKey`) waits on some relay, that
+   * place is taken (no one else can join it) and the partner's relay is returned; otherwise this
+   * side (`ownKey`) is registered as waiting here for `waitMs`. E_BAD_TICKET when this side is
+   * already waiting.
+   */
+  meetPipe(ownKey: string, partnerKey: string, waitMs: number): Promise<PipeMeeting>;
+  /** This side stopped waiting here (it timed out or its connection closed). */
+  leavePipe(ownKey: string): Promise<void>;
+  /** Records where this relay accepts relay links (host:port), for the other relays. */
+  advertiseLink(address: string): Promise<void>;
+  /** Where relay `relayId` accepts relay links, if it said. */
+  linkAddress(relayId: string): Promise<string | undefined>;
+
   // ---- room events
   /** Start receiving a room's messages and presence (a local member entered it). */
   watchRoom(roomKey: string): Promise<void>;
@@ -105,4 +141,9 @@ export interface ClusterBus {
   unwatchRoom(roomKey: string): Promise<void>;
   /** Messages this relay stored: LocalBus passes them to `roomMessage`; RedisBus has them from the store's publish. */
   committed(messages: readonly StoredMessage[]): void;
+}
+
+/** A fresh one-time ticket: 24 random bytes, base64url. */
+export function newTicket(): string {
+  return randomBytes(24).toString('base64url');
 }

@@ -242,6 +242,8 @@ interface ServeArgs {
   registration: 'open' | 'closed';
   redis?: string;
   relayId?: string;
+  link?: string;
+  linkAdvertise?: string;
   proxyProtocol?: boolean;
   trustedProxy?: string[];
   files?: string;
@@ -254,6 +256,10 @@ async function serve(argv: ServeArgs, io: CliIO): Promise<void> {
   if (argv.relayId !== undefined && !argv.redis) throw new ChatError('E_USAGE', '--relay-id names this relay in a cluster; it needs --redis');
   if (argv.redis !== undefined && !/^rediss?:\/\//.test(argv.redis)) throw new ChatError('E_USAGE', '--redis takes a URL such as redis://127.0.0.1:6379 (or rediss:// for TLS)');
   if (argv.relayId !== undefined && !/^[A-Za-z0-9_.-]{1,32}$/.test(argv.relayId)) throw new ChatError('E_USAGE', '--relay-id: 1 to 32 letters, digits, dots, dashes or underscores');
+  if ((argv.link !== undefined || argv.linkAdvertise !== undefined) && !argv.redis) throw new ChatError('E_USAGE', '--link and --link-advertise are for relays of a cluster; they need --redis');
+  const { splitAddress } = await import('./relay-link.js');
+  const link = argv.link === undefined ? undefined : splitAddress(argv.link);
+  if (argv.linkAdvertise !== undefined) splitAddress(argv.linkAdvertise);
   if (Boolean(argv.proxyProtocol) !== Boolean(argv.trustedProxy?.length)) {
     throw new ChatError('E_USAGE', '--proxy-protocol and --trusted-proxy ADDR[,ADDR] go together: the relay takes a PROXY header only from the proxies it trusts');
   }
@@ -273,7 +279,9 @@ async function serve(argv: ServeArgs, io: CliIO): Promise<void> {
       registration: argv.registration,
       filesDir: argv.files ? resolve(argv.files) : undefined,
       trustedProxies,
-      cluster: argv.redis ? { redisUrl: argv.redis, relayId: argv.relayId ?? `${hostname()}-${process.pid}` } : undefined,
+      cluster: argv.redis
+        ? { redisUrl: argv.redis, relayId: argv.relayId ?? `${hostname()}-${process.pid}`, link: { host: link?.host, port: link?.port, advertise: argv.linkAdvertise } }
+        : undefined,
       log,
     });
   } catch (error) {
@@ -351,6 +359,11 @@ function buildParser(args: string[], io: CliIO) {
           .option('trusted-proxy', { type: 'string', array: true, describe: 'ADDR[,ADDR] or CIDR of the proxies allowed to connect (everyone else is refused)' })
           .option('redis', { type: 'string', describe: 'run as one relay of a cluster sharing state through Redis, e.g. redis://127.0.0.1:6379' })
           .option('relay-id', { type: 'string', describe: 'this relay\'s name in the cluster (default: host name and process id); needs --redis' })
+          .option('link', {
+            type: 'string',
+            describe: 'HOST:PORT where this relay takes relay links from the other relays (a relay pipe whose two sides reached different relays); default: --host on a free port. Only relays should reach it',
+          })
+          .option('link-advertise', { type: 'string', describe: 'HOST:PORT the other relays dial for relay links, when not the --link address (NAT, a wildcard --link)' })
           .example('$0 serve --redis redis://127.0.0.1:6379 --relay-id r1 --cert c.pem --key k.pem --files /srv/securechat/files', 'one relay of a cluster: every relay has the same certificate and the same files folder')
           .example('$0 serve', 'local relay on 127.0.0.1:7443 with a self-signed certificate')
           .example('$0 serve --host 0.0.0.0 --registration closed', 'on a VPS: reachable from anywhere, accounts made with "relay user add"')

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import { encodeControl } from '../shared/codec.js';
 import { verifyLoginChallenge, verifyPublicBundle, type PublicKeyBundle } from '../shared/crypto/identity.js';
 import { checkLoginPassword, validateRegistration } from '../shared/account-rules.js';
@@ -11,7 +12,7 @@ import { addressKey, type LoginLimiter } from './login-limiter.js';
 import { MessageLog } from './message-log.js';
 import type { PasswordHasher } from './passwords.js';
 import { HeldMessages } from './held-messages.js';
-import { PipeBroker } from './pipe-broker.js';
+import { PipeBroker, type PipeDialer } from './pipe-broker.js';
 import { RoomFiles } from './room-files.js';
 import { Room, RoomRegistry } from './rooms.js';
 import type { ClusterBus, SealedMessage } from './bus.js';
@@ -28,6 +29,8 @@ export interface HostOptions {
   serverName: string;
   /** Folder of the room files' bytes. */
   filesDir: string;
+  /** Opens a relay link to another relay of the cluster (relay pipes whose sides landed apart). */
+  dialRelay?: PipeDialer;
   log: (line: string) => void;
 }
 
@@ -61,9 +64,9 @@ export class ChatHost {
     this.rooms = new RoomRegistry(options.store, options.limits.historyOnJoin);
     this.feed = new RoomFeed(options.store, (message) => this.deliverMessage(message), options.limits.historyMaxPage, options.log);
     this.log = new MessageLog(options.store, (messages) => options.bus.committed(messages));
-    this.pipes = new PipeBroker(options.limits, options.log);
+    this.pipes = new PipeBroker(options.limits, options.bus, options.log, options.dialRelay);
     this.held = new HeldMessages(options.limits.sealedHoldMs, options.limits.sealedHoldPerUser);
-    this.files = new RoomFiles(options.store, options.filesDir, options.bus.relayId, options.limits, options.log);
+    this.files = new RoomFiles(options.store, options.bus, options.filesDir, options.bus.relayId, options.limits, options.log);
   }
 
   async init(): Promise<void> {
@@ -662,14 +665,23 @@ export class ChatHost {
     const peerName = validateUserName(message.peer);
     if (nameKey(peerName) === connection.userKey) throw new ChatError('E_SELF', 'a pipe needs another user');
     const peer = await this.onlineUser(peerName);
-    const { ticket, expiresInMs } = this.pipes.issue(connection.userName, connection.userKey, peer.userName, peer.userKey, message.transfer);
+    const { ticket, expiresInMs } = await this.pipes.issue({
+      userName: connection.userName,
+      userKey: connection.userKey,
+      peerName: peer.userName,
+      peerKey: peer.userKey,
+      transfer: message.transfer,
+    });
     connection.send({ t: 'pipe-ticket', re: message.id, ticket, expiresInMs });
   }
 
   /** A fresh connection joins a pipe with its ticket; after `pipe-ready` it carries raw bytes. */
   private async joinPipe(connection: RelayConnection, message: ClientMessageOf<'pipe'>): Promise<void> {
-    const ticket = this.pipes.redeem(message.ticket);
     connection.advance('auth-start');
+    const ticket = await this.pipes.redeem(message.ticket).catch((error: unknown) => {
+      connection.advance('auth-failed');
+      throw error;
+    });
     try {
       await this.pipes.rendezvous({
         ticket,
@@ -703,11 +715,11 @@ export class ChatHost {
     connection.advance('auth-start');
     try {
       if (message.t === 'file-put') {
-        const ticket = this.files.redeem(message.ticket, 'put');
+        const ticket = await this.files.redeem(message.ticket, 'put');
         connection.send({ t: 'file-ready', re: message.id });
         void this.files.receive(connection.detach(), ticket, message.id);
       } else {
-        const ticket = this.files.redeem(message.ticket, 'get');
+        const ticket = await this.files.redeem(message.ticket, 'get');
         // Checked before detaching, so a vanished file is an ordinary error frame.
         const file = await this.files.prepareDownload(ticket);
         if (connection.isClosed) return;
@@ -717,6 +729,11 @@ export class ChatHost {
       if (!connection.isClosed) connection.advance('auth-failed');
       throw error;
     }
+  }
+
+  /** A relay link from another relay for the pipe side waiting here under `sideKey` (see PipeBroker.acceptLink). */
+  acceptRelayLink(sideKey: string, fromRelay: string): ((link: Duplex) => void) | undefined {
+    return this.pipes.acceptLink(sideKey, fromRelay);
   }
 
   /** Ends every relay pipe (shutdown). */

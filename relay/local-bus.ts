@@ -1,10 +1,20 @@
+import { ChatError } from '../shared/errors.js';
 import { GLOBAL_ROOM } from '../shared/names.js';
 import { TokenBucket } from '../shared/token-bucket.js';
-import type { BusHandlers, ClusterBus, RosterEntry, SealedMessage, UserLocation } from './bus.js';
+import { newTicket, type BusHandlers, type ClusterBus, type PipeMeeting, type RosterEntry, type SealedMessage, type TicketKind, type UserLocation } from './bus.js';
 import type { StoredMessage } from './store.js';
 
 /** Buckets remembered at once; the least recently used is forgotten first (it then starts full). */
 const MAX_BUCKETS = 100_000;
+/** Live tickets, and pipe sides waiting, for the whole relay (each also bounded per user by the caller). */
+const MAX_TICKETS = 100_000;
+
+interface Ticket {
+  kind: TicketKind;
+  ownerKey: string;
+  record: string;
+  expiresAt: number;
+}
 
 interface Member {
   userName: string;
@@ -22,6 +32,9 @@ export class LocalBus implements ClusterBus {
   private readonly sessions = new Map<string, UserLocation>();
   /** roomKey -> (userKey -> member), with the room's display name. */
   private readonly rooms = new Map<string, { name: string; members: Map<string, Member> }>();
+  private readonly tickets = new Map<string, Ticket>();
+  /** Pipe sides waiting here: own key -> until (epoch ms). */
+  private readonly waitingPipes = new Map<string, number>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -112,11 +125,66 @@ export class LocalBus implements ClusterBus {
     return (this.rooms.get(roomKey)?.members.size ?? 0) > 0;
   }
 
+  async issueTicket(kind: TicketKind, ownerKey: string, record: string, ttlMs: number, maxPerOwner: number): Promise<string> {
+    this.dropExpired();
+    let held = 0;
+    for (const ticket of this.tickets.values()) if (ticket.kind === kind && ticket.ownerKey === ownerKey) held++;
+    if (held >= maxPerOwner || this.tickets.size >= MAX_TICKETS) throw new ChatError('E_RATE', 'too many tickets; use or let some expire first');
+    const ticket = newTicket();
+    this.tickets.set(ticket, { kind, ownerKey, record, expiresAt: this.now() + ttlMs });
+    return ticket;
+  }
+
+  async redeemTicket(kind: TicketKind, ticket: string): Promise<string | undefined> {
+    const found = this.tickets.get(ticket);
+    if (!found || found.kind !== kind) return undefined;
+    this.tickets.delete(ticket);
+    return found.expiresAt >= this.now() ? found.record : undefined;
+  }
+
+  async liveTickets(kind: TicketKind, ownerKey: string): Promise<string[]> {
+    this.dropExpired();
+    return [...this.tickets.values()].filter((ticket) => ticket.kind === kind && ticket.ownerKey === ownerKey).map((ticket) => ticket.record);
+  }
+
+  async meetPipe(ownKey: string, partnerKey: string, waitMs: number): Promise<PipeMeeting> {
+    const now = this.now();
+    const partnerUntil = this.waitingPipes.get(partnerKey);
+    if (partnerUntil !== undefined) {
+      this.waitingPipes.delete(partnerKey);
+      if (partnerUntil >= now) return { kind: 'partner', relayId: this.relayId };
+    }
+    const ownUntil = this.waitingPipes.get(ownKey);
+    if ((ownUntil !== undefined && ownUntil >= now) || this.waitingPipes.size >= MAX_TICKETS) {
+      throw new ChatError('E_BAD_TICKET', 'this side of the pipe is already waiting');
+    }
+    this.waitingPipes.set(ownKey, now + waitMs);
+    return { kind: 'waiting' };
+  }
+
+  async leavePipe(ownKey: string): Promise<void> {
+    this.waitingPipes.delete(ownKey);
+  }
+
+  async advertiseLink(): Promise<void> {
+    // Alone there is no other relay to link with.
+  }
+
+  async linkAddress(): Promise<string | undefined> {
+    return undefined;
+  }
+
   async watchRoom(): Promise<void> {}
 
   async unwatchRoom(): Promise<void> {}
 
   committed(messages: readonly StoredMessage[]): void {
     for (const message of messages) this.handlers?.roomMessage(message);
+  }
+
+  private dropExpired(): void {
+    const now = this.now();
+    for (const [ticket, { expiresAt }] of this.tickets) if (expiresAt < now) this.tickets.delete(ticket);
+    for (const [key, until] of this.waitingPipes) if (until < now) this.waitingPipes.delete(key);
   }
 }

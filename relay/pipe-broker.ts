@@ -1,7 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { ChatError } from '../shared/errors.js';
 import type { Limits } from '../shared/limits.js';
+import { z } from 'zod';
+import type { ClusterBus } from './bus.js';
 
 type PipeLimits = Pick<Limits, 'pipeTicketTtlMs' | 'pipeWaitMs' | 'pipeMaxMs' | 'pipeBytesPerUserPerHour' | 'pipeTicketsPerUser'>;
 
@@ -12,8 +13,15 @@ export interface PipeTicket {
   peerName: string;
   peerKey: string;
   transfer: string;
-  expiresAt: number;
 }
+
+const TicketSchema = z.object({
+  userName: z.string().min(1).max(256),
+  userKey: z.string().min(1).max(256),
+  peerName: z.string().min(1).max(256),
+  peerKey: z.string().min(1).max(256),
+  transfer: z.string().min(1).max(256),
+});
 
 /** One side arriving at the rendezvous, on its own fresh connection. */
 export interface PipeArrival {
@@ -24,37 +32,47 @@ export interface PipeArrival {
   handOver(): Duplex;
 }
 
+/** Opens a relay link to relay `relayId` for the side waiting there under `sideKey` (resolves once that relay accepted). */
+export type PipeDialer = (relayId: string, sideKey: string) => Promise<Duplex>;
+
 interface Waiting {
   arrival: PipeArrival;
   timer: NodeJS.Timeout;
   resolve: () => void;
 }
 
-/** One side of a joined pipe: the raw stream and whose ticket it came with. */
-interface PipeSide {
-  ticket: PipeTicket;
+/**
+ * One end of a joined pipe: a client's raw stream (its bytes count against `budgetKey`) or a
+ * relay link to the relay that holds the other client (counted there).
+ */
+interface PipeEnd {
+  name: string;
+  budgetKey: string | undefined;
   stream: Duplex;
 }
 
 const HOUR_MS = 60 * 60_000;
-/** Outstanding tickets and waiting sides for the whole relay (each also bounded per user). */
-const MAX_TICKETS = 100_000;
 
 /**
  * The relay pipe (file transfer fallback): hands out one-time tickets to logged-in users,
  * pairs the two sides of a transfer when both have arrived on fresh connections, and then
  * forwards their bytes (end-to-end encrypted by the peers; the relay cannot read them) under
  * a per-user byte budget and a per-pipe time budget. It logs sizes and times, never contents.
+ *
+ * Tickets and the rendezvous live on the cluster bus, so in a cluster the two sides may reach
+ * different relays: the second to arrive dials the first one's relay over a relay link
+ * (relay-link.ts) and each relay forwards between its client and the link.
  */
 export class PipeBroker {
-  private readonly tickets = new Map<string, PipeTicket>();
   private readonly waiting = new Map<string, Waiting>();
   private readonly sentThisHour = new Map<string, { since: number; bytes: number }>();
   private readonly open = new Set<Duplex>();
 
   constructor(
     private readonly limits: PipeLimits,
+    private readonly bus: ClusterBus,
     private readonly log: (line: string) => void,
+    private readonly dial: PipeDialer = () => Promise.reject(new ChatError('E_INTERNAL', 'this relay has no relay links')),
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -63,61 +81,93 @@ export class PipeBroker {
     return this.open.size / 2;
   }
 
-  issue(userName: string, userKey: string, peerName: string, peerKey: string, transfer: string): { ticket: string; expiresInMs: number } {
+  async issue(ticket: PipeTicket): Promise<{ ticket: string; expiresInMs: number }> {
     this.dropExpired();
-    let held = 0;
-    for (const ticket of this.tickets.values()) if (ticket.userKey === userKey) held++;
-    if (held >= this.limits.pipeTicketsPerUser || this.tickets.size >= MAX_TICKETS) {
-      throw new ChatError('E_RATE', 'too many relay pipe tickets; use or let some expire first');
-    }
-    if (this.budgetLeft(userKey) <= 0) throw new ChatError('E_PIPE_BUDGET', 'your relay pipe allowance for this hour is used up');
-    const ticket = randomBytes(24).toString('base64url');
-    this.tickets.set(ticket, { userName, userKey, peerName, peerKey, transfer, expiresAt: this.now() + this.limits.pipeTicketTtlMs });
-    return { ticket, expiresInMs: this.limits.pipeTicketTtlMs };
+    if (this.budgetLeft(ticket.userKey) <= 0) throw new ChatError('E_PIPE_BUDGET', 'your relay pipe allowance for this hour is used up');
+    const issued = await this.bus.issueTicket('pipe', ticket.userKey, JSON.stringify(ticket), this.limits.pipeTicketTtlMs, this.limits.pipeTicketsPerUser);
+    return { ticket: issued, expiresInMs: this.limits.pipeTicketTtlMs };
   }
 
-  /** Takes a ticket (single use); E_BAD_TICKET when unknown or expired. */
-  redeem(ticket: string): PipeTicket {
-    const found = this.tickets.get(ticket);
-    this.tickets.delete(ticket);
-    if (!found || found.expiresAt < this.now()) throw new ChatError('E_BAD_TICKET', 'that relay pipe ticket is unknown, used or expired');
-    return found;
+  /** Takes a ticket (single use, on any relay); E_BAD_TICKET when unknown, used or expired. */
+  async redeem(ticket: string): Promise<PipeTicket> {
+    const record = await this.bus.redeemTicket('pipe', ticket);
+    const parsed = record === undefined ? undefined : TicketSchema.safeParse(parseJson(record));
+    if (!parsed?.success) throw new ChatError('E_BAD_TICKET', 'that relay pipe ticket is unknown, used or expired');
+    return parsed.data;
   }
 
   /**
-   * Waits for the other side of the ticket's transfer; when both are in, joins them. Resolves
-   * once joined, rejects with E_PIPE_TIMEOUT when the partner does not come in time.
+   * Waits for the other side of the ticket's transfer (here or on another relay); when both
+   * are in, joins them. Resolves once joined, rejects with E_PIPE_TIMEOUT when the partner
+   * does not come in time.
    */
-  rendezvous(arrival: PipeArrival): Promise<void> {
+  async rendezvous(arrival: PipeArrival): Promise<void> {
     const { ticket } = arrival;
-    const partnerKey = pairKey(ticket.transfer, ticket.peerKey, ticket.userKey);
-    const partner = this.waiting.get(partnerKey);
-    if (partner) {
-      this.waiting.delete(partnerKey);
-      clearTimeout(partner.timer);
-      if (partner.arrival.alive()) {
-        this.connect({ ticket: partner.arrival.ticket, stream: partner.arrival.handOver() }, { ticket, stream: arrival.handOver() });
-        partner.resolve();
-        return Promise.resolve();
+    const own = sideKey(ticket.transfer, ticket.userKey, ticket.peerKey);
+    const partner = sideKey(ticket.transfer, ticket.peerKey, ticket.userKey);
+    const meeting = await this.bus.meetPipe(own, partner, this.limits.pipeWaitMs);
+    if (meeting.kind === 'partner' && meeting.relayId !== this.bus.relayId) {
+      const link = await this.dial(meeting.relayId, partner);
+      if (!arrival.alive()) {
+        link.destroy();
+        throw new ChatError('E_CLOSED', 'the pipe connection closed');
       }
-      partner.resolve();
+      this.connect(ticket.transfer, this.clientEnd(ticket, arrival.handOver()), { name: `${ticket.peerName} (on relay ${meeting.relayId})`, budgetKey: undefined, stream: link });
+      return;
     }
-    const mine = pairKey(ticket.transfer, ticket.userKey, ticket.peerKey);
-    if (this.waiting.has(mine) || this.waiting.size >= MAX_TICKETS) {
-      return Promise.reject(new ChatError('E_BAD_TICKET', 'this side of the pipe is already waiting'));
+    if (meeting.kind === 'partner') {
+      const waiting = this.takeWaiting(partner);
+      if (waiting) {
+        this.connect(ticket.transfer, this.clientEnd(waiting.arrival.ticket, waiting.arrival.handOver()), this.clientEnd(ticket, arrival.handOver()));
+        waiting.resolve();
+        return;
+      }
+      // The partner left between registering and now: wait for its next attempt instead.
+      return this.rendezvous(arrival);
     }
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.waiting.delete(mine);
+        this.waiting.delete(own);
+        this.bus.leavePipe(own).catch(() => undefined);
         reject(new ChatError('E_PIPE_TIMEOUT', `${ticket.peerName} did not join the relay pipe in time`));
       }, this.limits.pipeWaitMs);
       timer.unref();
-      this.waiting.set(mine, { arrival, timer, resolve });
+      this.waiting.set(own, { arrival, timer, resolve });
     });
   }
 
+  /**
+   * A relay link is arriving from the relay where the partner of the side waiting here under
+   * `own` landed: takes that side and returns the function that joins it to the link, or
+   * undefined when no live side waits under that key.
+   */
+  acceptLink(own: string, fromRelay: string): ((link: Duplex) => void) | undefined {
+    const waiting = this.takeWaiting(own);
+    if (!waiting) return undefined;
+    const { ticket } = waiting.arrival;
+    return (link) => {
+      this.connect(ticket.transfer, this.clientEnd(ticket, waiting.arrival.handOver()), { name: `${ticket.peerName} (on relay ${fromRelay})`, budgetKey: undefined, stream: link });
+      waiting.resolve();
+    };
+  }
+
+  /** Removes a waiting side; undefined when none, or when its connection is gone. */
+  private takeWaiting(key: string): Waiting | undefined {
+    const waiting = this.waiting.get(key);
+    if (!waiting) return undefined;
+    this.waiting.delete(key);
+    clearTimeout(waiting.timer);
+    if (waiting.arrival.alive()) return waiting;
+    waiting.resolve();
+    return undefined;
+  }
+
+  private clientEnd(ticket: PipeTicket, stream: Duplex): PipeEnd {
+    return { name: ticket.userName, budgetKey: ticket.userKey, stream };
+  }
+
   /** Forwards bytes both ways until either side ends, the time budget runs out or a sender's byte budget does. */
-  private connect(a: PipeSide, b: PipeSide): void {
+  private connect(transfer: string, a: PipeEnd, b: PipeEnd): void {
     const started = this.now();
     const counts = { ab: 0, ba: 0 };
     let ended = false;
@@ -131,8 +181,7 @@ export class PipeBroker {
       b.stream.destroy();
       const seconds = ((this.now() - started) / 1000).toFixed(1);
       this.log(
-        `pipe ${a.ticket.transfer}: ${a.ticket.userName}->${b.ticket.userName} ${counts.ab} bytes, ` +
-          `${b.ticket.userName}->${a.ticket.userName} ${counts.ba} bytes, ${seconds} s (${why})`,
+        `pipe ${transfer}: ${a.name}->${b.name} ${counts.ab} bytes, ` + `${b.name}->${a.name} ${counts.ba} bytes, ${seconds} s (${why})`,
       );
     };
     const deadline = setTimeout(() => end('time budget used up'), this.limits.pipeMaxMs);
@@ -141,7 +190,7 @@ export class PipeBroker {
     this.open.add(b.stream);
     this.forward(a, b, (n) => (counts.ab += n), end);
     this.forward(b, a, (n) => (counts.ba += n), end);
-    this.log(`pipe ${a.ticket.transfer}: ${a.ticket.userName} <-> ${b.ticket.userName} joined`);
+    this.log(`pipe ${transfer}: ${a.name} <-> ${b.name} joined`);
   }
 
   /** Ends every pipe (relay shutdown); peers resume on another path. */
@@ -154,11 +203,11 @@ export class PipeBroker {
     }
   }
 
-  private forward(from: PipeSide, to: PipeSide, counted: (bytes: number) => void, end: (why: string) => void): void {
+  private forward(from: PipeEnd, to: PipeEnd, counted: (bytes: number) => void, end: (why: string) => void): void {
     from.stream.on('data', (chunk: Buffer) => {
       counted(chunk.length);
-      if (!this.spend(from.ticket.userKey, chunk.length)) {
-        end(`${from.ticket.userName} used up the hourly byte budget`);
+      if (from.budgetKey !== undefined && !this.spend(from.budgetKey, chunk.length)) {
+        end(`${from.name} used up the hourly byte budget`);
         return;
       }
       if (!to.stream.write(chunk)) from.stream.pause();
@@ -167,6 +216,8 @@ export class PipeBroker {
     from.stream.on('end', () => to.stream.end());
     from.stream.on('close', () => end('closed'));
     from.stream.on('error', () => end('error'));
+    // A relay link was paused after its header line (relay-link.ts readLine).
+    from.stream.resume();
   }
 
   private spend(userKey: string, bytes: number): boolean {
@@ -188,11 +239,19 @@ export class PipeBroker {
 
   private dropExpired(): void {
     const now = this.now();
-    for (const [key, ticket] of this.tickets) if (ticket.expiresAt < now) this.tickets.delete(key);
     for (const [key, entry] of this.sentThisHour) if (now - entry.since > HOUR_MS) this.sentThisHour.delete(key);
   }
 }
 
-function pairKey(transfer: string, fromKey: string, toKey: string): string {
-  return `${transfer}|${fromKey}|${toKey}`;
+/** Where one side of a transfer's pipe waits: its transfer, its user and its peer. */
+function sideKey(transfer: string, fromKey: string, toKey: string): string {
+  return JSON.stringify([transfer, fromKey, toKey]);
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
 }

@@ -249,4 +249,80 @@ return held
 `,
 };
 
-export const BUS_SCRIPTS = [TAKE, CLAIM, SET_ROOM, RELEASE, LOCATE, ENTER, STEP_AWAY, LEAVE, SWEEP, CHATROOMS, RENEW] as const;
+/** Redis' clock in ms, for scripts: one clock for every relay. */
+const REDIS_NOW = `local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)`;
+
+/**
+ * Issues a ticket. KEYS: ticket hash, owner's ticket index (sorted set: ticket digest by expiry).
+ * ARGV: ticket digest, owner key, record, ttlMs, maxPerOwner. 1 when issued, 0 when the owner
+ * holds too many live tickets of this kind.
+ */
+export const ISSUE_TICKET: BusScript = {
+  name: 'issueTicket',
+  keys: 2,
+  lua: `
+${REDIS_NOW}
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then return 0 end
+local ttl = tonumber(ARGV[4])
+redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'record', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('ZADD', KEYS[2], now + ttl, ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ttl)
+return 1
+`,
+};
+
+/**
+ * Takes a ticket, once. KEYS: ticket hash. ARGV: owner index prefix (the owner key follows it),
+ * ticket digest. The record, or nil when unknown, used or expired (Redis expires the hash).
+ */
+export const REDEEM_TICKET: BusScript = {
+  name: 'redeemTicket',
+  keys: 1,
+  lua: `
+local found = redis.call('HMGET', KEYS[1], 'owner', 'record')
+if not found[1] or not found[2] then return false end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', ARGV[1] .. found[1], ARGV[2])
+return found[2]
+`,
+};
+
+/** KEYS: owner's ticket index. ARGV: ticket hash prefix. The records of the owner's live tickets. */
+export const LIVE_TICKETS: BusScript = {
+  name: 'liveTickets',
+  keys: 1,
+  lua: `
+${REDIS_NOW}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local out = {}
+for _, digest in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local record = redis.call('HGET', ARGV[1] .. digest, 'record')
+  if record then table.insert(out, record) end
+end
+return out
+`,
+};
+
+/**
+ * One side of a relay pipe arrives. KEYS: partner's waiting key, own waiting key. ARGV: relayId,
+ * waitMs. Returns the partner's relay id (and takes its place), '' when now waiting here, or
+ * '!' when this side already waits somewhere.
+ */
+export const MEET_PIPE: BusScript = {
+  name: 'meetPipe',
+  keys: 2,
+  lua: `
+local partner = redis.call('GET', KEYS[1])
+if partner then
+  redis.call('DEL', KEYS[1])
+  return partner
+end
+if not redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2], 'NX') then return '!' end
+return ''
+`,
+};
+
+export const BUS_SCRIPTS = [TAKE, CLAIM, SET_ROOM, RELEASE, LOCATE, ENTER, STEP_AWAY, LEAVE, SWEEP, CHATROOMS, RENEW, ISSUE_TICKET, REDEEM_TICKET, LIVE_TICKETS, MEET_PIPE] as const;

@@ -14,14 +14,18 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { ChatError } from '../shared/errors.js';
 import { DEFAULT_LIMITS } from '../shared/limits.js';
 import { GLOBAL_ROOM, isValidName } from '../shared/names.js';
-import type { BusHandlers, ClusterBus, RosterEntry, SealedMessage, UserLocation } from './bus.js';
+import { newTicket, type BusHandlers, type ClusterBus, type PipeMeeting, type RosterEntry, type SealedMessage, type TicketKind, type UserLocation } from './bus.js';
 import {
   BUS_SCRIPTS,
   CHATROOMS,
   CLAIM,
   ENTER,
+  ISSUE_TICKET,
   LEAVE,
+  LIVE_TICKETS,
   LOCATE,
+  MEET_PIPE,
+  REDEEM_TICKET,
   RELEASE,
   RENEW,
   SET_ROOM,
@@ -240,6 +244,48 @@ export class RedisBus implements ClusterBus {
     return (await this.unavailableOnError(() => this.commands.hlen(this.membersKey(roomKey)))) > 0;
   }
 
+  // ---- one-time tickets (stored under their digest: whoever reads Redis cannot redeem them)
+
+  async issueTicket(kind: TicketKind, ownerKey: string, record: string, ttlMs: number, maxPerOwner: number): Promise<string> {
+    const ticket = newTicket();
+    const digest = ticketDigest(ticket);
+    const issued = await this.run(ISSUE_TICKET, [this.ticketKey(kind, digest), this.ticketIndexKey(kind, ownerKey)], [digest, ownerKey, record, Math.round(ttlMs), maxPerOwner]);
+    if (issued !== 1) throw new ChatError('E_RATE', 'too many tickets; use or let some expire first');
+    return ticket;
+  }
+
+  async redeemTicket(kind: TicketKind, ticket: string): Promise<string | undefined> {
+    const digest = ticketDigest(ticket);
+    const record = await this.run(REDEEM_TICKET, [this.ticketKey(kind, digest)], [this.ticketIndexKey(kind, ''), digest]);
+    return typeof record === 'string' ? record : undefined;
+  }
+
+  async liveTickets(kind: TicketKind, ownerKey: string): Promise<string[]> {
+    const records = await this.run(LIVE_TICKETS, [this.ticketIndexKey(kind, ownerKey)], [this.ticketKey(kind, '')]);
+    return Array.isArray(records) ? records.map(String) : [];
+  }
+
+  // ---- relay pipe rendezvous
+
+  async meetPipe(ownKey: string, partnerKey: string, waitMs: number): Promise<PipeMeeting> {
+    const found = String(await this.run(MEET_PIPE, [this.pipeKey(partnerKey), this.pipeKey(ownKey)], [this.relayId, Math.round(waitMs)]));
+    if (found === '!') throw new ChatError('E_BAD_TICKET', 'this side of the pipe is already waiting');
+    return found === '' ? { kind: 'waiting' } : { kind: 'partner', relayId: found };
+  }
+
+  async leavePipe(ownKey: string): Promise<void> {
+    // Only our own registration: a partner who took it meanwhile is on its way here.
+    await this.unavailableOnError(() => this.commands.del(this.pipeKey(ownKey)));
+  }
+
+  async advertiseLink(address: string): Promise<void> {
+    await this.unavailableOnError(() => this.commands.set(this.linkKey(this.relayId), address));
+  }
+
+  async linkAddress(relayId: string): Promise<string | undefined> {
+    return (await this.unavailableOnError(() => this.commands.get(this.linkKey(relayId)))) ?? undefined;
+  }
+
   // ---- room events
 
   async watchRoom(roomKey: string): Promise<void> {
@@ -412,6 +458,22 @@ export class RedisBus implements ClusterBus {
     return `${this.prefix}relay:${relayId}:alive`;
   }
 
+  private ticketKey(kind: TicketKind, digest: string): string {
+    return `${this.prefix}ticket:${kind}:${digest}`;
+  }
+
+  private ticketIndexKey(kind: TicketKind, ownerKey: string): string {
+    return `${this.prefix}tickets:${kind}:${ownerKey}`;
+  }
+
+  private pipeKey(sideKey: string): string {
+    return `${this.prefix}pipe:${createHash('sha256').update(sideKey).digest('base64url')}`;
+  }
+
+  private linkKey(relayId: string): string {
+    return `${this.prefix}relay:${relayId}:link`;
+  }
+
   private roomChannel(roomKey: string): string {
     return `${this.prefix}room:${roomKey}`;
   }
@@ -419,6 +481,11 @@ export class RedisBus implements ClusterBus {
   private relayChannel(relayId: string): string {
     return `${this.prefix}relay:${relayId}`;
   }
+}
+
+/** Tickets are kept in Redis under their SHA-256: a copy of Redis' data redeems nothing. */
+function ticketDigest(ticket: string): string {
+  return createHash('sha256').update(ticket).digest('base64url');
 }
 
 /** QUIT when connected (Redis answers, then closes); otherwise just drop the socket. */

@@ -6,9 +6,11 @@ import type { TLSSocket } from 'node:tls';
 import { encodeControl } from '../shared/codec.js';
 import { ChatError } from '../shared/errors.js';
 import type { Limits } from '../shared/limits.js';
-import type { RoomFileInfo } from '../shared/messages.js';
+import { blake2bHex as blake2bHexSchema, fileSize, roomFileId, type RoomFileInfo } from '../shared/messages.js';
 import { nameKey } from '../shared/names.js';
 import { sanitizeFileName } from '../shared/transfer/filename.js';
+import { z } from 'zod';
+import type { ClusterBus } from './bus.js';
 import type { RelayStore, StoredRoomFile } from './store.js';
 
 type RoomFileLimits = Pick<
@@ -30,34 +32,53 @@ export interface RoomFileRequester {
   roomKey: string;
 }
 
-interface UploadTicket {
-  kind: 'put';
-  userKey: string;
-  expiresAt: number;
-  roomKey: string;
-  file: StoredRoomFile;
-}
+const key = z.string().min(1).max(256);
 
-interface DownloadTicket {
-  kind: 'get';
-  userKey: string;
-  expiresAt: number;
-  roomKey: string;
-  fileId: string;
-}
+/** What an upload ticket carries (in the cluster bus, so checked again when redeemed). */
+const UploadTicketSchema = z.object({
+  userKey: key,
+  roomKey: key,
+  file: z.object({
+    id: roomFileId,
+    room: key,
+    name: z.string().min(1).max(1024),
+    size: fileSize,
+    hash: blake2bHexSchema,
+    from: key,
+    time: z.number(),
+    path: z.string().regex(/^[0-9a-f]{32}$/),
+  }),
+});
 
-type FileTicket = UploadTicket | DownloadTicket;
+const DownloadTicketSchema = z.object({ userKey: key, roomKey: key, fileId: roomFileId });
+
+type UploadTicket = z.infer<typeof UploadTicketSchema>;
+type DownloadTicket = z.infer<typeof DownloadTicketSchema>;
+
+const TICKET_SCHEMAS = { put: UploadTicketSchema, get: DownloadTicketSchema } as const;
+type FileTicketKind = keyof typeof TICKET_SCHEMAS;
+type FileTicketOf<K extends FileTicketKind> = z.infer<(typeof TICKET_SCHEMAS)[K]>;
 
 /** Disk names are ours alone: 32 lowercase hex characters. */
 const DISK_NAME = /^[0-9a-f]{32}$/;
 const SWEEP_EVERY_MS = 60 * 60_000;
 /** A stored file nothing indexes is deleted at start only when older than this (another relay may be about to index it). */
 const ORPHAN_AGE_MS = 24 * 60 * 60_000;
-/** Outstanding tickets for the whole relay (each user is bounded too). */
-const MAX_TICKETS = 100_000;
 
 export function blake2bHex(data: Buffer): string {
   return createHash('blake2b512').update(data).digest('hex');
+}
+
+/** A ticket's record as the bus gave it back, checked; undefined when it is not one. */
+function parseTicket<K extends FileTicketKind>(kind: K, record: string): FileTicketOf<K> | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(record);
+  } catch {
+    return undefined;
+  }
+  const parsed = TICKET_SCHEMAS[kind].safeParse(value);
+  return parsed.success ? (parsed.data as FileTicketOf<K>) : undefined;
 }
 
 function toInfo(file: StoredRoomFile): RoomFileInfo {
@@ -68,12 +89,14 @@ function toInfo(file: StoredRoomFile): RoomFileInfo {
  * Files stored on the relay for a room (/upload, /files, /download). The bytes are written
  * under generated names in `<dataDir>/files`; LevelDB holds only the index. Uploads and
  * downloads run on their own side connections opened with one-time tickets, so the chat
- * connection never carries file bytes. Quotas count stored files plus uploads in flight.
+ * connection never carries file bytes. Tickets live on the cluster bus, so a side connection
+ * may reach any relay of a cluster. Quotas count stored files, live upload tickets (cluster
+ * wide) and uploads arriving at this relay: an upload streaming into another relay counts
+ * there, so in a cluster a user can overshoot by the uploads they have in flight at once.
  */
 export class RoomFiles {
   readonly directory: string;
-  private readonly tickets = new Map<string, FileTicket>();
-  /** Bytes reserved by uploads not yet stored (ticket issued or bytes arriving), per user. */
+  /** Bytes of uploads arriving at this relay (ticket redeemed, not yet stored), per user. */
   private readonly reserved = new Map<string, number>();
   private readonly open = new Set<TLSSocket>();
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -85,6 +108,7 @@ export class RoomFiles {
    */
   constructor(
     private readonly store: RelayStore,
+    private readonly bus: ClusterBus,
     directory: string,
     private readonly relayId: string,
     private readonly limits: RoomFileLimits,
@@ -137,10 +161,12 @@ export class RoomFiles {
     for (const socket of this.open) socket.destroy();
   }
 
-  /** Bytes stored (and reserved by uploads in progress here) by one user, and by everyone. */
+  /** Bytes stored and reserved (live upload tickets, uploads arriving here) by one user, and by everyone. */
   async usage(userKey: string): Promise<{ user: number; total: number }> {
-    let user = this.reserved.get(userKey) ?? 0;
-    let total = 0;
+    let ticketed = 0;
+    for (const record of await this.bus.liveTickets('put', userKey)) ticketed += parseTicket('put', record)?.file.size ?? 0;
+    let user = (this.reserved.get(userKey) ?? 0) + ticketed;
+    let total = ticketed;
     for (const bytes of this.reserved.values()) total += bytes;
     for (const { file } of await this.store.allRoomFiles()) {
       total += file.size;
@@ -178,9 +204,7 @@ export class RoomFiles {
       time: 0,
       path: randomBytes(16).toString('hex'),
     };
-    const ticket = this.issue({ kind: 'put', userKey: who.userKey, expiresAt: 0, roomKey: who.roomKey, file });
-    this.reserve(who.userKey, upload.size);
-    return { ticket, fileId };
+    return { ticket: await this.issue('put', { userKey: who.userKey, roomKey: who.roomKey, file }), fileId };
   }
 
   /** A download ticket for a file of the requester's room. */
@@ -190,16 +214,19 @@ export class RoomFiles {
       if (elsewhere) throw new ChatError('E_NOT_IN_ROOM', `file ${fileId} belongs to a room you are not in`);
       throw new ChatError('E_NO_SUCH_FILE', `there is no file ${fileId}`);
     }
-    return { ticket: this.issue({ kind: 'get', userKey: who.userKey, expiresAt: 0, roomKey: who.roomKey, fileId }), fileId };
+    return { ticket: await this.issue('get', { userKey: who.userKey, roomKey: who.roomKey, fileId }), fileId };
   }
 
-  /** Takes a ticket of the given kind (single use); E_BAD_TICKET when unknown, expired or of the other kind. */
-  redeem<K extends FileTicket['kind']>(ticket: string, kind: K): Extract<FileTicket, { kind: K }> {
-    this.dropExpired();
-    const found = this.tickets.get(ticket);
-    if (!found || found.kind !== kind) throw new ChatError('E_BAD_TICKET', 'that file ticket is unknown, used or expired');
-    this.tickets.delete(ticket);
-    return found as Extract<FileTicket, { kind: K }>;
+  /**
+   * Takes a ticket of the given kind (single use, on any relay); E_BAD_TICKET when unknown,
+   * expired or of the other kind. An upload's bytes are reserved here until it ends.
+   */
+  async redeem<K extends FileTicketKind>(ticket: string, kind: K): Promise<FileTicketOf<K>> {
+    const record = await this.bus.redeemTicket(kind, ticket);
+    const found = record === undefined ? undefined : parseTicket(kind, record);
+    if (!found) throw new ChatError('E_BAD_TICKET', 'that file ticket is unknown, used or expired');
+    if (kind === 'put') this.reserve(found.userKey, (found as UploadTicket).file.size);
+    return found;
   }
 
   /**
@@ -326,25 +353,8 @@ export class RoomFiles {
     return timer;
   }
 
-  private issue(ticket: FileTicket): string {
-    this.dropExpired();
-    let held = 0;
-    for (const other of this.tickets.values()) if (other.userKey === ticket.userKey) held++;
-    if (held >= this.limits.roomFileTicketsPerUser || this.tickets.size >= MAX_TICKETS) {
-      throw new ChatError('E_RATE', 'too many file tickets; use or let some expire first');
-    }
-    const id = randomBytes(24).toString('base64url');
-    this.tickets.set(id, { ...ticket, expiresAt: this.now() + this.limits.roomFileTicketTtlMs });
-    return id;
-  }
-
-  private dropExpired(): void {
-    const now = this.now();
-    for (const [id, ticket] of this.tickets) {
-      if (ticket.expiresAt >= now) continue;
-      this.tickets.delete(id);
-      if (ticket.kind === 'put') this.reserve(ticket.userKey, -ticket.file.size);
-    }
+  private issue<K extends FileTicketKind>(kind: K, ticket: FileTicketOf<K>): Promise<string> {
+    return this.bus.issueTicket(kind, ticket.userKey, JSON.stringify(ticket), this.limits.roomFileTicketTtlMs, this.limits.roomFileTicketsPerUser);
   }
 
   private reserve(userKey: string, bytes: number): void {

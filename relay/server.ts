@@ -10,6 +10,7 @@ import { addressKey, LoginLimiter } from './login-limiter.js';
 import { PasswordHasher, type PasswordHasherOptions } from './passwords.js';
 import { openBackends, type ClusterOptions } from './backends.js';
 import { clientAddressOf, createProxyFront } from './proxy-front.js';
+import { dialLink, listenForLinks, type LinkListener } from './relay-link.js';
 
 export interface RelayOptions {
   /** Address to listen on: 127.0.0.1 by default; 0.0.0.0 (or ::) on a VPS. */
@@ -74,13 +75,34 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     registration: options.registration,
     serverName: SERVER_NAME,
     filesDir: options.filesDir ?? join(resolve(options.dataDir), 'files'),
+    dialRelay: async (relayId, side) => {
+      const address = await bus.linkAddress(relayId);
+      if (!address) throw new ChatError('E_RELAY_LINK', undefined, { relayId, why: 'it has not said where it takes relay links' });
+      return dialLink(address, certificate, bus.relayId, side, limits.relayLinkTimeoutMs);
+    },
     log,
   });
+  let links: LinkListener | undefined;
   try {
     await host.init();
     // Loads the room file index and deletes expired files; an hourly timer repeats the sweep.
     await host.files.init();
+    if (options.cluster) {
+      const link = options.cluster.link ?? {};
+      links = await listenForLinks({
+        host: link.host ?? options.host,
+        port: link.port ?? 0,
+        advertise: link.advertise,
+        certificate,
+        timeoutMs: limits.relayLinkTimeoutMs,
+        accept: (side, fromRelay) => host.acceptRelayLink(side, fromRelay),
+        log,
+      });
+      await bus.advertiseLink(links.address);
+      log(`relay links on ${links.address}`);
+    }
   } catch (error) {
+    await links?.close();
     await bus.close();
     await hasher.close();
     await store.close();
@@ -146,6 +168,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     });
   } catch (error) {
     // Port taken or address unavailable: release the data folder so a retry can open it.
+    await links?.close();
     await bus.close();
     await hasher.close();
     await store.close();
@@ -171,6 +194,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
       const stopped = new Promise<void>((resolve) => listener.close(() => resolve()));
       for (const connection of connections) connection.close('E_SHUTDOWN', 'the relay is shutting down; your client will reconnect');
       host.closePipes();
+      await links?.close();
       const deadline = Date.now() + SHUTDOWN_GRACE_MS;
       while (connections.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
       await stopped;

@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   E_BAD_TICKET: 'the relay pipe ticket is unknown, used or expired',
   E_PIPE_TIMEOUT: 'the other side of the relay pipe did not arrive in time',
   E_PIPE_BUDGET: 'the relay pipe budget (bytes or time) is used up',
+  E_RELAY_LINK: 'this relay could not reach the relay holding the other side of the pipe; try again',
   E_RATE: 'too many attempts; wait and try again',
   E_REGISTRATION_CLOSED: 'this relay does not accept new accounts',
   E_USER_EXISTS: 'that user name is taken',

@@ -113,6 +113,8 @@ export const DEFAULT_LIMITS = {
   pipeTicketTtlMs: 60_000,
   /** The first side of a relay pipe waits this long for the second. */
   pipeWaitMs: 30_000,
+  /** A relay link (a pipe whose sides reached different relays of a cluster) must connect and be joined within this. */
+  relayLinkTimeoutMs: 5_000,
   /** Longest life of one relay pipe (a transfer resumes on a new pipe after it). */
   pipeMaxMs: 6 * 60 * 60_000,
   /** Bytes one user may send through relay pipes per hour (the relay's bandwidth is shared). */

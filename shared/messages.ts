@@ -22,11 +22,11 @@ const transferId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/);
 /** A base64 Ed25519 signature. */
 const signature = z.string().max(128);
 /** A room file's size in bytes. */
-const fileSize = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+export const fileSize = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 /** A BLAKE2b-512 digest as 128 lowercase hex characters. */
-const blake2bHex = z.string().regex(/^[0-9a-f]{128}$/);
+export const blake2bHex = z.string().regex(/^[0-9a-f]{128}$/);
 /** A room file's id, chosen by the relay. */
-const roomFileId = z.string().regex(/^[0-9a-f]{8,32}$/);
+export const roomFileId = z.string().regex(/^[0-9a-f]{8,32}$/);
 
 // ---- client -> relay --------------------------------------------------------------------
 

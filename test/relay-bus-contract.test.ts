@@ -148,7 +148,56 @@ function contract(name: string, backend: Backend): void {
     assert.equal(events.of('roomMessage').map((e) => [e.message.seq, e.message.id, e.message.roomKey]), [[1, 'm1', 'lobby'], [2, 'm2', 'lobby']]);
   });
 
+  cases('tickets: redeemed once, only as their kind; a cap per owner and kind; live records listed', async () => {
+    const { bus } = subject;
+    const first = await bus.issueTicket('put', 'alice', '{"n":1}', 60_000, 2);
+    await bus.issueTicket('put', 'alice', '{"n":2}', 60_000, 2);
+    assert.match(first, /^[A-Za-z0-9_-]{32}$/);
+    assert.is((await errorOf(bus.issueTicket('put', 'alice', '{"n":3}', 60_000, 2))).code, 'E_RATE', 'the owner holds the most they may');
+    await bus.issueTicket('get', 'alice', '{"n":4}', 60_000, 2); // another kind has its own cap
+    await bus.issueTicket('put', 'bob', '{"n":5}', 60_000, 2); // another owner too
+    assert.equal((await bus.liveTickets('put', 'alice')).sort(), ['{"n":1}', '{"n":2}']);
+    assert.is(await bus.redeemTicket('get', first), undefined, 'not as another kind');
+    assert.is(await bus.redeemTicket('put', first), '{"n":1}');
+    assert.is(await bus.redeemTicket('put', first), undefined, 'single use');
+    assert.is(await bus.redeemTicket('put', 'no-such-ticket'), undefined);
+    assert.equal(await bus.liveTickets('put', 'alice'), ['{"n":2}'], 'a redeemed ticket is no longer live');
+    await bus.issueTicket('put', 'alice', '{"n":6}', 60_000, 2); // room again under the cap
+  });
+
+  cases('tickets expire', async () => {
+    const { bus } = subject;
+    const ticket = await bus.issueTicket('pipe', 'alice', 'r', 50, 1);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    assert.equal(await bus.liveTickets('pipe', 'alice'), []);
+    assert.is(await bus.redeemTicket('pipe', ticket), undefined);
+    await bus.issueTicket('pipe', 'alice', 'r', 50, 1); // an expired ticket no longer counts
+  });
+
+  cases('pipe rendezvous: the first side waits, the second finds it; one place each; leaving and expiry', async () => {
+    const { bus } = subject;
+    assert.equal(await bus.meetPipe('t|a|b', 't|b|a', 60_000), { kind: 'waiting' });
+    assert.is((await errorOf(bus.meetPipe('t|a|b', 't|b|a', 60_000))).code, 'E_BAD_TICKET', 'this side already waits');
+    assert.equal(await bus.meetPipe('t|b|a', 't|a|b', 60_000), { kind: 'partner', relayId: bus.relayId });
+    assert.equal(await bus.meetPipe('t|c|a', 't|a|b', 60_000), { kind: 'waiting' }, 'a taken place is gone');
+    await bus.leavePipe('t|c|a');
+    assert.equal(await bus.meetPipe('t|a|c', 't|c|a', 60_000), { kind: 'waiting' }, 'a side that left is not found');
+    assert.equal(await bus.meetPipe('u|a|b', 'u|b|a', 30), { kind: 'waiting' });
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    assert.equal(await bus.meetPipe('u|b|a', 'u|a|b', 60_000), { kind: 'waiting' }, 'a side whose wait ran out is not found');
+  });
+
   cases.run();
+}
+
+async function errorOf(promise: Promise<unknown>): Promise<ChatError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.instance(error, ChatError);
+    return error as ChatError;
+  }
+  throw new Error('expected a ChatError');
 }
 
 // ---- LocalBus
@@ -222,6 +271,18 @@ function redisSide(): void {
   }
   cluster.after.each(async () => {
     for (const bus of open.splice(0)) await bus.close();
+  });
+
+  cluster('a ticket issued on r1 is redeemed on r2 (once); a pipe side waiting on r1 is found from r2; link addresses', async () => {
+    const [r1, r2] = await relays(2);
+    const ticket = await r1.bus.issueTicket('get', 'alice', 'record', 60_000, 4);
+    assert.is(await r2.bus.redeemTicket('get', ticket), 'record');
+    assert.is(await r1.bus.redeemTicket('get', ticket), undefined);
+    assert.equal(await r1.bus.meetPipe('t|a|b', 't|b|a', 60_000), { kind: 'waiting' });
+    assert.equal(await r2.bus.meetPipe('t|b|a', 't|a|b', 60_000), { kind: 'partner', relayId: 'r1' });
+    assert.is(await r2.bus.linkAddress('r1'), undefined);
+    await r1.bus.advertiseLink('127.0.0.1:7445');
+    assert.is(await r2.bus.linkAddress('r1'), '127.0.0.1:7445');
   });
 
   cluster('a login on r2 makes r1 let the user go (replaced); locate follows', async () => {

@@ -2,7 +2,7 @@
  * `npm run test:cluster`: a real redis-server, three real relays sharing it, real clients.
  * Needs redis-server (Debian: redis-server); .ci/run installs it.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { main } from '../../relay/cli.js';
@@ -15,6 +15,11 @@ import type { RunningRelay } from '../../relay/server.js';
 import { WireClient } from '../helpers/wire-client.js';
 import { blake, getBytes, upload } from '../helpers/room-files.js';
 import { tempDir, testRelay } from '../helpers/relay.js';
+import { openPipe, readBytes, ticketFor } from '../helpers/pipes.js';
+import { testClientOptions } from '../helpers/clients.js';
+import { Recorder } from '../helpers/recorder.js';
+import { blake2bOfFile, loopbackOptions, writeTestFile } from '../transfer-helpers.js';
+import { ChatClient } from '../../tui/core/client.js';
 
 type Ctx = {
   dir: { path: string; remove: () => Promise<void> };
@@ -211,6 +216,72 @@ cluster('room files: uploaded through one relay, listed and downloaded through a
   await ctx.relays[2].close();
   ctx.relays[2] = await startClusterRelay(ctx, 'r3', join(ctx.dir.path, 'certificate'));
   assert.is(await readFile(partial, 'utf8'), 'an upload in progress on r1');
+});
+
+cluster('one-time tickets work on any relay: an upload ticket from r1 used on r3, a download ticket from r3 used on r2, once', async (ctx) => {
+  const ann = await session(ctx, 0, 'ann');
+  const bob = await session(ctx, 2, 'bob');
+  const data = Buffer.from('a ticket is good on every relay\n'.repeat(500));
+  const fileId = await upload(ann, ctx.relays[2].port, 'anywhere.txt', data);
+  const ticket = await bob.request({ t: 'file-download', id: 'd', fileId });
+  assert.ok(ticket.t === 'file-ticket');
+  if (ticket.t !== 'file-ticket') return;
+  const got = await getBytes(ctx.relays[1].port, ticket.ticket);
+  assert.is(blake(got.data), blake(data));
+  const again = await getBytes(ctx.relays[0].port, ticket.ticket);
+  assert.is(again.ready.t === 'error' ? again.ready.code : again.ready.t, 'E_BAD_TICKET', 'single use across relays');
+});
+
+cluster('a relay pipe whose two sides reach different relays is joined over a relay link: bytes both ways, sizes only in the logs', async (ctx) => {
+  const ann = await session(ctx, 0, 'ann');
+  const bob = await session(ctx, 1, 'bob');
+  for (const [transfer, annRelay, bobRelay] of [['transfer-1', 2, 1], ['transfer-2', 0, 2]] as const) {
+    const annTicket = await ticketFor(ann, 'bob', transfer);
+    const bobTicket = await ticketFor(bob, 'ann', transfer);
+    const [annPipe, bobPipe] = await Promise.all([openPipe(ctx.relays[annRelay].port, annTicket), openPipe(ctx.relays[bobRelay].port, bobTicket)]);
+    ctx.clients.push(annPipe, bobPipe);
+    const toBob = Buffer.alloc(2 * 1024 * 1024, 3);
+    toBob.write('PIPE-MARKER-ACROSS-RELAYS');
+    const atBob = readBytes(bobPipe, toBob.length);
+    const atAnn = readBytes(annPipe, 4);
+    annPipe.socket.write(toBob);
+    bobPipe.socket.write('done');
+    assert.ok((await atBob).equals(toBob), `${transfer}: ann's bytes reach bob intact`);
+    assert.is((await atAnn).toString(), 'done');
+  }
+});
+
+cluster('a file sent with the relay pipe between ChatClients on different relays arrives whole, path relay', async (ctx) => {
+  const clients: ChatClient[] = [];
+  try {
+    const peer = async (user: string, relay: number) => {
+      const downloads = join(ctx.dir.path, `${user}-downloads`);
+      await mkdir(downloads, { recursive: true });
+      const client = new ChatClient({
+        ...testClientOptions({ relay: ctx.relays[relay], dir: ctx.dir }, user),
+        transfers: { downloadDir: downloads, direct: false, transfer: { ...loopbackOptions(), constants: { RELAY_DELAY_MS: 200, RETRY_DELAY_MS: 200 } } },
+      });
+      clients.push(client);
+      const events = new Recorder(client, 60_000);
+      await client.connect();
+      return { client, events };
+    };
+    const ann = await peer('ann', 0);
+    const bob = await peer('bob', 2);
+    const file = await writeTestFile(ctx.dir.path, 'across.bin', 8 * 1024 * 1024);
+    const sent = await ann.client.sendFile('bob', file);
+    const offer = await bob.events.waitFor('transfer-offer', (e) => e.id === sent.id);
+    await bob.client.run(`/accept ${offer.id}`);
+    const [received, done] = await Promise.all([
+      bob.events.waitFor('transfer-done', (e) => e.id === sent.id),
+      ann.events.waitFor('transfer-done', (e) => e.id === sent.id),
+    ]);
+    assert.is(received.path, 'relay');
+    assert.is(done.path, 'relay');
+    assert.is(await blake2bOfFile(received.file), sent.hash);
+  } finally {
+    await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
+  }
 });
 
 cluster('relay user add and relay audit work on the cluster\'s Redis while the relays run', async (ctx) => {
