@@ -118,8 +118,8 @@ async function main(): Promise<void> {
     console.log('(the relays take connections from HAProxy alone), all with the same fingerprint:');
     console.log(`  securechat --server ${haproxy.address} --user alice --register --fingerprint ${certificate.fingerprint}`);
     console.log(`  securechat --server ${haproxy.address} --user bob --register --fingerprint ${certificate.fingerprint}`);
-    console.log('HAProxy keeps each client address on one relay (room-file tickets need it), and here every');
-    console.log('client is 127.0.0.1: they share a relay until it goes (kill -9 its pid: they resume on another).');
+    console.log('HAProxy sends each connection to the relay with the fewest; kill -9 a relay\'s pid and its');
+    console.log('clients resume on another.');
     console.log(`Admin socket: ${join(root, 'haproxy', 'admin.sock')} (show stat, show table relays).`);
   } else {
     console.log(`\n${count} relays share one chat. Connect to any of them, e.g.:`);
