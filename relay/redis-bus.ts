@@ -111,7 +111,8 @@ export class RedisBus implements ClusterBus {
       commandTimeout: options.commandTimeoutMs ?? DEFAULT_LIMITS.busCommandTimeoutMs,
       retryStrategy: (attempt) => Math.min(attempt * 100, reconnectMaxMs),
     };
-    this.commands = new Redis(options.url, { ...common, connectionName: `securechat:${this.relayId}` });
+    // Commands issued in one tick (a burst of flood-token takes) go out in one write, in order.
+    this.commands = new Redis(options.url, { ...common, enableAutoPipelining: true, connectionName: `securechat:${this.relayId}` });
     // Re-subscribed by hand after a reconnect (subscribeAll) so the host hears `resubscribed`
     // only once Redis confirmed the subscription: a gap fill from the store after that point
     // cannot miss a message published in between.
