@@ -236,16 +236,19 @@ return out
 };
 
 /**
- * Renews the liveness key. KEYS: liveness key. ARGV: relayId, leaseMs. 1 when the lease was
- * still held, 0 when it had lapsed (other relays may have counted this one as gone).
+ * Renews the liveness key. KEYS: liveness key. ARGV: this relay instance's token, leaseMs. 1 when
+ * the lease was still held, 0 when it had lapsed (other relays may have counted this one as
+ * gone), -1 when another instance holds it (two relays started with one id): nothing changed.
  */
 export const RENEW: BusScript = {
   name: 'renew',
   keys: 1,
   lua: `
-local held = redis.call('EXISTS', KEYS[1])
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return -1 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return held
+if holder then return 1 end
+return 0
 `,
 };
 

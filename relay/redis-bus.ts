@@ -9,7 +9,7 @@
  * else). Both fail fast while Redis is away (no offline queue, no retried commands): callers
  * get E_STORE_UNAVAILABLE at once and the connections keep reconnecting by themselves.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import { ChatError } from '../shared/errors.js';
 import { DEFAULT_LIMITS } from '../shared/limits.js';
@@ -85,6 +85,8 @@ export class RedisBus implements ClusterBus {
   private handlers: BusHandlers | undefined;
   private timers: Timer[] = [];
   private closed = false;
+  /** Marks the lease as this process's: another relay started with the same id is told apart. */
+  private readonly instance = `${randomBytes(8).toString('hex')}`;
   /** Last time the lease was renewed (this relay's clock). */
   private renewedAt = 0;
   private renewing = false;
@@ -130,7 +132,7 @@ export class RedisBus implements ClusterBus {
       await Promise.all([this.commands.connect(), this.subscriber.connect()]);
       this.subscriber.on('message', (channel: string, text: string) => this.dispatch(channel, text));
       await this.subscribeAll();
-      await this.renewLease();
+      await this.takeLease();
       // A relay starting (again) under this id holds no one yet: whoever Redis still lists on
       // it turns away now, with the grace, rather than hang on as present.
       await this.sweep(this.relayId);
@@ -356,13 +358,32 @@ export class RedisBus implements ClusterBus {
     }
   }
 
+  /**
+   * Takes this relay id's lease at start. A lease held by another instance is either a relay
+   * that was killed (it lapses within leaseMs) or a second relay running with the same id,
+   * which would split the cluster's view of who is where: wait out the first, refuse the second.
+   */
+  private async takeLease(): Promise<void> {
+    const deadline = this.now() + this.leaseMs + 500;
+    for (;;) {
+      const held = Number(await this.run(RENEW, [this.aliveKey(this.relayId)], [this.instance, this.leaseMs]));
+      if (held >= 0) {
+        this.renewedAt = this.now();
+        return;
+      }
+      if (this.now() > deadline) throw new ChatError('E_USAGE', `relay id ${this.relayId} is in use by another running relay; give each relay its own --relay-id`);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(250, this.leaseMs / 4)));
+    }
+  }
+
   private async renewLease(): Promise<void> {
     if (this.renewing || this.closed) return;
     this.renewing = true;
     try {
-      const first = this.renewedAt === 0;
-      const held = await this.run(RENEW, [this.aliveKey(this.relayId)], [this.relayId, this.leaseMs]);
-      if (held === 1 || first) {
+      const held = Number(await this.run(RENEW, [this.aliveKey(this.relayId)], [this.instance, this.leaseMs]));
+      if (held === -1) {
+        this.cutOff(`another relay now runs as ${this.relayId}`);
+      } else if (held === 1) {
         this.renewedAt = this.now();
         this.isCutOff = false;
       } else {

@@ -285,6 +285,21 @@ function redisSide(): void {
     assert.is(await r2.bus.linkAddress('r1'), '127.0.0.1:7445');
   });
 
+  cluster('a second relay with a live relay id is refused at start; after a kill the id is free once the lease lapses', async () => {
+    const keyPrefix = nextPrefix();
+    const first = await redisBus({ keyPrefix, relayId: 'r1', leaseMs: 400 });
+    open.push(first.bus);
+    const twin = new RedisBus({ url: redis.url, keyPrefix, relayId: 'r1', leaseMs: 400 });
+    const refused = await errorOf(twin.start(new BusRecorder()));
+    assert.is(refused.code, 'E_USAGE');
+    assert.match(refused.message, /relay id r1 is in use/);
+    first.bus.abandon(); // as kill -9: the lease is not given back
+    const started = Date.now();
+    const successor = await redisBus({ keyPrefix, relayId: 'r1', leaseMs: 400 });
+    open.push(successor.bus);
+    assert.ok(Date.now() - started < 1_500, `started once the old lease lapsed (${Date.now() - started} ms)`);
+  });
+
   cluster('a login on r2 makes r1 let the user go (replaced); locate follows', async () => {
     const [r1, r2] = await relays(2);
     await r1.bus.claimSession('alice');
