@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import type { Duplex } from 'node:stream';
 import { encodeControl } from '../shared/codec.js';
 import { verifyLoginChallenge, verifyPublicBundle, type PublicKeyBundle } from '../shared/crypto/identity.js';
 import { checkLoginPassword, validateRegistration } from '../shared/account-rules.js';
@@ -13,6 +12,7 @@ import { MessageLog } from './message-log.js';
 import type { PasswordHasher } from './passwords.js';
 import { HeldMessages } from './held-messages.js';
 import { PipeBroker, type PipeDialer } from './pipe-broker.js';
+import { SideRequests } from './side-requests.js';
 import { RoomFiles } from './room-files.js';
 import { Room, RoomRegistry } from './rooms.js';
 import type { ClusterBus, SealedMessage } from './bus.js';
@@ -54,19 +54,22 @@ export class ChatHost {
   private readonly feed: RoomFeed;
   /** The logged-in connection of each user here (one per account; a new login replaces the old). */
   private readonly online = new Map<string, RelayConnection>();
-  private readonly pipes: PipeBroker;
   private readonly held: HeldMessages;
   /** Users whose connection dropped here, still listed in their room until they resume or the grace ends. */
   private readonly away = new Map<string, { room: Room; timer: NodeJS.Timeout }>();
-  readonly files: RoomFiles;
+  /** Relay pipes and room files: requests on the chat connection, bytes on side connections. */
+  readonly side: SideRequests;
 
   constructor(private readonly options: HostOptions) {
     this.rooms = new RoomRegistry(options.store, options.limits.historyOnJoin);
     this.feed = new RoomFeed(options.store, (message) => this.deliverMessage(message), options.limits.historyMaxPage, options.log);
     this.log = new MessageLog(options.store, (messages) => options.bus.committed(messages));
-    this.pipes = new PipeBroker(options.limits, options.bus, options.log, options.dialRelay);
     this.held = new HeldMessages(options.limits.sealedHoldMs, options.limits.sealedHoldPerUser);
-    this.files = new RoomFiles(options.store, options.bus, options.filesDir, options.bus.relayId, options.limits, options.log);
+    this.side = new SideRequests(
+      new PipeBroker(options.limits, options.bus, options.log, options.dialRelay),
+      new RoomFiles(options.store, options.bus, options.filesDir, options.bus.relayId, options.limits, options.log),
+      { currentRoom: (connection) => this.currentRoom(connection), onlineUser: (name) => this.onlineUser(name) },
+    );
   }
 
   async init(): Promise<void> {
@@ -127,16 +130,13 @@ export class ChatHost {
       case 'signal':
         return this.forwardSealed(connection, message, 'signal');
       case 'pipe-ticket':
-        return this.pipeTicket(connection, message);
       case 'pipe':
-        return this.joinPipe(connection, message);
       case 'file-upload':
       case 'files':
       case 'file-download':
-        return this.roomFileRequest(connection, message);
       case 'file-put':
       case 'file-get':
-        return this.roomFileTransfer(connection, message);
+        return this.side.handle(connection, message);
       default: {
         const unreachable: never = message;
         return unreachable;
@@ -659,87 +659,9 @@ export class ChatHost {
     throw new ChatError('E_NO_SUCH_USER', `there is no user ${name}`);
   }
 
-  // ---- relay pipes (file transfer fallback) ----------------------------------------------
-
-  private async pipeTicket(connection: RelayConnection, message: ClientMessageOf<'pipe-ticket'>): Promise<void> {
-    const peerName = validateUserName(message.peer);
-    if (nameKey(peerName) === connection.userKey) throw new ChatError('E_SELF', 'a pipe needs another user');
-    const peer = await this.onlineUser(peerName);
-    const { ticket, expiresInMs } = await this.pipes.issue({
-      userName: connection.userName,
-      userKey: connection.userKey,
-      peerName: peer.userName,
-      peerKey: peer.userKey,
-      transfer: message.transfer,
-    });
-    connection.send({ t: 'pipe-ticket', re: message.id, ticket, expiresInMs });
-  }
-
-  /** A fresh connection joins a pipe with its ticket; after `pipe-ready` it carries raw bytes. */
-  private async joinPipe(connection: RelayConnection, message: ClientMessageOf<'pipe'>): Promise<void> {
-    connection.advance('auth-start');
-    const ticket = await this.pipes.redeem(message.ticket).catch((error: unknown) => {
-      connection.advance('auth-failed');
-      throw error;
-    });
-    try {
-      await this.pipes.rendezvous({
-        ticket,
-        alive: () => !connection.isClosed,
-        handOver: () => {
-          connection.send({ t: 'pipe-ready', re: message.id });
-          return connection.detach();
-        },
-      });
-    } catch (error) {
-      connection.advance('auth-failed');
-      throw error;
-    }
-  }
-
-  // ---- room files (stored on the relay; bytes on side connections) ------------------------
-
-  private async roomFileRequest(connection: RelayConnection, message: ClientMessageOf<'file-upload' | 'files' | 'file-download'>): Promise<void> {
-    const room = this.currentRoom(connection);
-    const who = { userName: connection.userName, userKey: connection.userKey, roomName: room.name, roomKey: room.key };
-    if (message.t === 'files') {
-      connection.send({ t: 'files', re: message.id, room: room.name, files: await this.files.list(room.key) });
-      return;
-    }
-    const { ticket, fileId } = message.t === 'file-upload' ? await this.files.requestUpload(who, message) : await this.files.requestDownload(who, message.fileId);
-    connection.send({ t: 'file-ticket', re: message.id, ticket, fileId });
-  }
-
-  /** A fresh connection redeems a file ticket; after `file-ready` it carries the file's raw bytes. */
-  private async roomFileTransfer(connection: RelayConnection, message: ClientMessageOf<'file-put' | 'file-get'>): Promise<void> {
-    connection.advance('auth-start');
-    try {
-      if (message.t === 'file-put') {
-        const ticket = await this.files.redeem(message.ticket, 'put');
-        connection.send({ t: 'file-ready', re: message.id });
-        void this.files.receive(connection.detach(), ticket, message.id);
-      } else {
-        const ticket = await this.files.redeem(message.ticket, 'get');
-        // Checked before detaching, so a vanished file is an ordinary error frame.
-        const file = await this.files.prepareDownload(ticket);
-        if (connection.isClosed) return;
-        void this.files.send(connection.detach(), file, message.id);
-      }
-    } catch (error) {
-      if (!connection.isClosed) connection.advance('auth-failed');
-      throw error;
-    }
-  }
-
-  /** A relay link from another relay for the pipe side waiting here under `sideKey` (see PipeBroker.acceptLink). */
-  acceptRelayLink(sideKey: string, fromRelay: string): ((link: Duplex) => void) | undefined {
-    return this.pipes.acceptLink(sideKey, fromRelay);
-  }
-
-  /** Ends every relay pipe (shutdown). */
+  /** Ends every relay pipe and room-file transfer (shutdown). */
   closePipes(): void {
-    this.pipes.closeAll();
-    this.files.close();
+    this.side.close();
     for (const { timer } of this.away.values()) clearTimeout(timer);
     this.away.clear();
   }

@@ -86,7 +86,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   try {
     await host.init();
     // Loads the room file index and deletes expired files; an hourly timer repeats the sweep.
-    await host.files.init();
+    await host.side.files.init();
     if (options.cluster) {
       const link = options.cluster.link ?? {};
       links = await listenForLinks({
@@ -95,7 +95,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
         advertise: link.advertise,
         certificate,
         timeoutMs: limits.relayLinkTimeoutMs,
-        accept: (side, fromRelay) => host.acceptRelayLink(side, fromRelay),
+        accept: (side, fromRelay) => host.side.acceptRelayLink(side, fromRelay),
         log,
       });
       await bus.advertiseLink(links.address);
