@@ -72,8 +72,14 @@ export interface ClusterBus {
   /**
    * Takes one token from bucket `key` (refilled at `perSecond`, holding at most `burst`).
    * Resolves with 0 when taken, else the ms until one is free.
+   *
+   * `prefetch` > 1: the bus may take up to that many tokens at once and spend the rest here on
+   * the next takes (for a bucket that only this relay draws from at a time, such as a user's
+   * flood bucket: a user's session is on one relay). It never hands out more tokens than the
+   * bucket gave; prefetched tokens unused for `PREFETCH_HOLD_MS` are dropped, not returned, so
+   * a limit can only ever come out stricter.
    */
-  take(key: string, perSecond: number, burst: number): Promise<number>;
+  take(key: string, perSecond: number, burst: number, prefetch?: number): Promise<number>;
 
   // ---- sessions
   /** Marks `userKey` as logged in here (in `roomKey`); another relay holding them is told to let go. */
@@ -142,6 +148,9 @@ export interface ClusterBus {
   /** Messages this relay stored: LocalBus passes them to `roomMessage`; RedisBus has them from the store's publish. */
   committed(messages: readonly StoredMessage[]): void;
 }
+
+/** How long tokens taken ahead (see ClusterBus.take) stay spendable on the relay that took them. */
+export const PREFETCH_HOLD_MS = 1_000;
 
 /** A fresh one-time ticket: 24 random bytes, base64url. */
 export function newTicket(): string {

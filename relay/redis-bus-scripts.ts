@@ -17,8 +17,9 @@ export interface BusScript {
 }
 
 /**
- * Token bucket. KEYS: bucket hash. ARGV: perSecond, burst. Returns 0 (taken), the ms until a
- * token is free, or -1 (never: no refill). The clock is the Redis server's TIME: one clock for
+ * Token bucket. KEYS: bucket hash. ARGV: perSecond, burst, most (tokens wanted, at least 1).
+ * Returns {taken, wait}: taken = min(most, whole tokens there); when none, wait = the ms until
+ * one is free, or -1 (never: no refill). The clock is the Redis server's TIME: one clock for
  * every relay, so relays whose clocks differ can neither mint tokens nor starve a bucket. An
  * idle bucket expires once it would be full again: a missing bucket starts full, the same.
  */
@@ -30,6 +31,7 @@ local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
+local most = math.max(1, tonumber(ARGV[3]) or 1)
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens = tonumber(state[1])
 local at = tonumber(state[2])
@@ -39,9 +41,10 @@ if tokens == nil or at == nil then
 end
 tokens = math.min(burst, tokens + math.max(0, now - at) * rate / 1000)
 at = math.max(at, now)
+local taken = math.min(most, math.floor(tokens))
 local wait = 0
-if tokens >= 1 then
-  tokens = tokens - 1
+if taken >= 1 then
+  tokens = tokens - taken
 elseif rate <= 0 then
   wait = -1
 else
@@ -51,7 +54,7 @@ redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'at', strin
 local idle = 86400000
 if rate > 0 then idle = math.ceil((burst - tokens) * 1000 / rate) + 1000 end
 redis.call('PEXPIRE', KEYS[1], idle)
-return wait
+return {taken, wait}
 `,
 };
 

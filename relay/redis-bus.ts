@@ -14,7 +14,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { ChatError } from '../shared/errors.js';
 import { DEFAULT_LIMITS } from '../shared/limits.js';
 import { GLOBAL_ROOM, isValidName } from '../shared/names.js';
-import { newTicket, type BusHandlers, type ClusterBus, type PipeMeeting, type RosterEntry, type SealedMessage, type TicketKind, type UserLocation } from './bus.js';
+import { newTicket, PREFETCH_HOLD_MS, type BusHandlers, type ClusterBus, type PipeMeeting, type RosterEntry, type SealedMessage, type TicketKind, type UserLocation } from './bus.js';
 import {
   BUS_SCRIPTS,
   CHATROOMS,
@@ -69,6 +69,9 @@ export interface RedisBusOptions {
 
 type Timer = ReturnType<typeof setInterval>;
 
+/** Bucket keys with tokens taken ahead, at most (the oldest is dropped: stricter, never looser). */
+const MAX_PREFETCHED = 100_000;
+
 export class RedisBus implements ClusterBus {
   readonly relayId: string;
   private readonly prefix: string;
@@ -80,6 +83,8 @@ export class RedisBus implements ClusterBus {
   private readonly commands: Redis;
   private readonly subscriber: Redis;
   private readonly shas = new Map<string, string>();
+  /** Tokens taken ahead per bucket key (see ClusterBus.take), spendable here until `until`. */
+  private readonly prefetched = new Map<string, { tokens: number; until: number }>();
   /** Rooms whose channel this relay listens to (re-subscribed after every reconnect). */
   private readonly watched = new Set<string>();
   private handlers: BusHandlers | undefined;
@@ -168,8 +173,23 @@ export class RedisBus implements ClusterBus {
 
   // ---- rate limits
 
-  async take(key: string, perSecond: number, burst: number): Promise<number> {
-    const wait = Number(await this.run(TAKE, [`${this.prefix}bucket:${key}`], [perSecond, burst]));
+  async take(key: string, perSecond: number, burst: number, prefetch = 1): Promise<number> {
+    const now = this.now();
+    const held = this.prefetched.get(key);
+    if (held && held.until >= now && held.tokens > 0) {
+      held.tokens -= 1;
+      return 0;
+    }
+    this.prefetched.delete(key);
+    const reply = await this.run(TAKE, [`${this.prefix}bucket:${key}`], [perSecond, burst, Math.max(1, Math.floor(prefetch))]);
+    const [taken, wait] = Array.isArray(reply) ? reply.map(Number) : [0, -1];
+    if (taken >= 1) {
+      if (taken > 1) {
+        if (this.prefetched.size >= MAX_PREFETCHED) this.prefetched.delete(this.prefetched.keys().next().value!);
+        this.prefetched.set(key, { tokens: taken - 1, until: this.now() + PREFETCH_HOLD_MS });
+      }
+      return 0;
+    }
     return wait < 0 ? Infinity : wait;
   }
 

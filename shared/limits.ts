@@ -69,6 +69,12 @@ export const DEFAULT_LIMITS = {
    */
   messagesPerSecond: 20,
   messageBurst: 100,
+  /**
+   * In a cluster a relay takes this many flood tokens from a user's bucket in Redis at once and
+   * spends them on the user's next messages (one round trip per this many). Never more than the
+   * bucket holds; unused ones are dropped after 1 s, so the limit only gets stricter.
+   */
+  floodTokenPrefetch: 10,
   /** A sender refused for flooding sends again after this (when the refusal gives no retryAfterMs). */
   floodRetryAfterMs: 1_000,
   /** Open connections per remote address. */

@@ -57,6 +57,13 @@ function contract(name: string, backend: Backend): void {
     assert.is(await bus.take('never', 0, 1), Infinity, 'no refill: never');
   });
 
+  cases('take with prefetch never hands out more tokens than the bucket holds', async () => {
+    const { bus } = subject;
+    let taken = 0;
+    for (let i = 0; i < 12; i++) if ((await bus.take('flood:carol', 0.001, 7, 5)) === 0) taken++;
+    assert.is(taken, 7);
+  });
+
   cases('sessions: claim, locate, room, release', async () => {
     const { bus } = subject;
     assert.is(await bus.locate('alice'), undefined);
