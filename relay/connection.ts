@@ -31,10 +31,10 @@ export class RelayConnection implements RoomMember {
   readonly id = nextConnectionId++;
   readonly address: string;
   state: SessionState = 'hello';
-  userName = '';
-  userKey = '';
-  room: Room | undefined;
-  token: string | undefined;
+  private sessionUserName = '';
+  private sessionUserKey = '';
+  private sessionToken: string | undefined;
+  private currentRoom: Room | undefined;
   /** The random challenge sent in `welcome`, which a login proof signs. */
   challenge = '';
   /** Last time any frame arrived (the relay sweeps idle connections). */
@@ -97,6 +97,45 @@ export class RelayConnection implements RoomMember {
 
   sendError(code: ErrorCode, message: string, re?: string, retryAfterMs?: number): void {
     this.send({ t: 'error', re, code, message, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+  }
+
+  /** The logged-in user ('' before login). */
+  get userName(): string {
+    return this.sessionUserName;
+  }
+
+  get userKey(): string {
+    return this.sessionUserKey;
+  }
+
+  /** The session's resume token, once logged in. */
+  get token(): string | undefined {
+    return this.sessionToken;
+  }
+
+  /** The room this connection is in (undefined before login and between rooms). */
+  get room(): Room | undefined {
+    return this.currentRoom;
+  }
+
+  /** Logged in (or resumed) as `userName`, with resume token `token`. */
+  becomeSession(userName: string, userKey: string, token: string): void {
+    this.sessionUserName = userName;
+    this.sessionUserKey = userKey;
+    this.sessionToken = token;
+  }
+
+  /** Becomes `room`'s member for this user (replacing an older connection of theirs there). */
+  enter(room: Room): void {
+    room.admit(this);
+    this.currentRoom = room;
+  }
+
+  /** Leaves its room; returns the room when this connection was its member (not replaced meanwhile). */
+  leaveRoom(): Room | undefined {
+    const room = this.currentRoom;
+    this.currentRoom = undefined;
+    return room?.release(this) ? room : undefined;
   }
 
   /**

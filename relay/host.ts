@@ -164,17 +164,17 @@ export class ChatHost {
    * reconnect (a relay or network blip) costs no presence broadcast at all.
    */
   private stepAway(connection: RelayConnection): void {
-    const room = this.detachFromRoom(connection);
+    const room = connection.leaveRoom();
     if (!room) return;
     const { userKey, userName } = connection;
     this.comeBack(userKey);
-    room.away.set(userKey, userName);
+    room.markAway(userKey, userName);
     const graceMs = this.options.limits.presenceGraceMs;
     this.background(this.options.bus.stepAway(room.key, userKey, Date.now() + graceMs), 'mark a member away');
     const timer = setTimeout(() => {
       if (this.away.get(userKey)?.timer !== timer) return;
       this.away.delete(userKey);
-      room.away.delete(userKey);
+      room.back(userKey);
       this.background(this.leaveUnlessBack(room, userKey, userName), 'end a presence grace');
     }, graceMs);
     timer.unref();
@@ -193,7 +193,7 @@ export class ChatHost {
     if (!entry) return undefined;
     clearTimeout(entry.timer);
     this.away.delete(userKey);
-    entry.room.away.delete(userKey);
+    entry.room.back(userKey);
     return entry.room;
   }
 
@@ -388,15 +388,14 @@ export class ChatHost {
     if (connection.isClosed) return;
     const userKey = nameKey(userName);
     this.replaceSession(userKey);
-    connection.userName = userName;
-    connection.userKey = userKey;
-    connection.token = resumedToken ?? (await this.options.store.issueToken(userName, this.options.limits.resumeTokenTtlMs));
+    const token = resumedToken ?? (await this.options.store.issueToken(userName, this.options.limits.resumeTokenTtlMs));
     if (connection.isClosed) return;
+    connection.becomeSession(userName, userKey, token);
     this.online.set(userKey, connection);
     // Another relay holding this user lets go (E_REPLACED there); relays holding whispers for them send them here.
     await this.options.bus.claimSession(userKey);
     connection.advance('auth-ok');
-    connection.send({ t: 'session', re, user: userName, token: connection.token, resumed: resumedToken !== undefined });
+    connection.send({ t: 'session', re, user: userName, token, resumed: resumedToken !== undefined });
     this.options.log(`${resumedToken ? 'resumed' : 'login'}: ${userName} from ${connection.address}`);
     if (!resumedToken) await this.enterRoom(connection, this.rooms.global);
     this.deliverHeld(connection);
@@ -524,24 +523,14 @@ export class ChatHost {
       history = [...missed.messages, ...newer];
       hasMore = missed.hasMore || (newer.length > 0 && newer[0].seq > lastRead + 1);
     }
-    room.members.set(connection.userKey, connection);
-    connection.room = room;
+    connection.enter(room);
     connection.send({ t: 'joined', re, room: room.name, users: users.map((entry) => entry.userName), history: history.map(toWire), hasMore });
     this.background(bus.setUserRoom(connection.userKey, room.key), 'record a user\'s room');
   }
 
-  /** Takes a connection out of its room; returns the room if it was that room's member (not replaced meanwhile). */
-  private detachFromRoom(connection: RelayConnection): Room | undefined {
-    const room = connection.room;
-    if (!room) return undefined;
-    connection.room = undefined;
-    if (room.members.get(connection.userKey) !== connection) return undefined;
-    room.members.delete(connection.userKey);
-    return room;
-  }
 
   private async leaveCurrentRoom(connection: RelayConnection): Promise<void> {
-    const room = this.detachFromRoom(connection);
+    const room = connection.leaveRoom();
     if (room) await this.announceLeave(room, connection.userKey, connection.userName);
   }
 

@@ -15,12 +15,12 @@ export interface RoomMember {
  */
 export class Room {
   readonly key: string;
-  readonly members = new Map<string, RoomMember>();
+  private readonly memberMap = new Map<string, RoomMember>();
   /**
    * Users whose connection dropped a moment ago, by key (their display name): still listed,
    * sent nothing, announced as gone only when their grace ends without a resume.
    */
-  readonly away = new Map<string, string>();
+  private readonly awayMap = new Map<string, string>();
   /** Connections on their way in (between the first await of entering and membership): the room stays live for them. */
   entering = 0;
   private readonly recentMessages: StoredMessage[];
@@ -49,16 +49,48 @@ export class Room {
     if (this.recentMessages.length > this.recentCapacity) this.recentMessages.shift();
   }
 
+  /** The member for each user key. */
+  get members(): ReadonlyMap<string, RoomMember> {
+    return this.memberMap;
+  }
+
+  /** Users away for a moment: key -> display name. */
+  get away(): ReadonlyMap<string, string> {
+    return this.awayMap;
+  }
+
+  /** Makes `member` the room's member for its user (an older connection of theirs is replaced). */
+  admit(member: RoomMember): void {
+    this.memberMap.set(member.userKey, member);
+  }
+
+  /** Takes `member` out; false when it was not the member for its user (replaced meanwhile). */
+  release(member: RoomMember): boolean {
+    if (this.memberMap.get(member.userKey) !== member) return false;
+    this.memberMap.delete(member.userKey);
+    return true;
+  }
+
+  /** Lists a user whose connection dropped as away (sent nothing) until `back` or the grace ends. */
+  markAway(userKey: string, userName: string): void {
+    this.awayMap.set(userKey, userName);
+  }
+
+  /** The user is no longer listed as away (back, or their grace ended). */
+  back(userKey: string): void {
+    this.awayMap.delete(userKey);
+  }
+
   /** Members plus users away for a moment. */
   get size(): number {
-    let size = this.members.size;
-    for (const key of this.away.keys()) if (!this.members.has(key)) size += 1;
+    let size = this.memberMap.size;
+    for (const key of this.awayMap.keys()) if (!this.memberMap.has(key)) size += 1;
     return size + this.entering;
   }
 
   /** Sends one encoded frame to every member except `exceptKey`. */
   broadcast(frame: Buffer, exceptKey?: string): void {
-    for (const [key, member] of this.members) {
+    for (const [key, member] of this.memberMap) {
       if (key !== exceptKey) member.deliver(frame);
     }
   }
