@@ -6,7 +6,7 @@ import { resolveLimits, type Limits } from '../shared/limits.js';
 import { loadCertificateFiles, loadOrCreateCertificate } from './certs.js';
 import { RelayConnection } from './connection.js';
 import { ChatHost } from './host.js';
-import { addressKey, LoginLimiter } from './login-limiter.js';
+import { addressKey } from './login-limiter.js';
 import { PasswordHasher, type PasswordHasherOptions } from './passwords.js';
 import { openBackends, type ClusterOptions } from './backends.js';
 import { clientAddressOf, createProxyFront } from './proxy-front.js';
@@ -63,13 +63,13 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     options.certFile && options.keyFile
       ? await loadCertificateFiles(options.certFile, options.keyFile)
       : await loadOrCreateCertificate(options.dataDir);
-  const { store, bus } = await openBackends(options.dataDir, options.cluster, limits, log);
+  const { store, bus, limiter } = await openBackends(options.dataDir, options.cluster, limits, log);
   const hasher = new PasswordHasher(options.passwordHashing);
   const host = new ChatHost({
     store,
     bus,
     hasher,
-    limiter: new LoginLimiter(limits),
+    limiter,
     limits,
     registration: options.registration,
     serverName: SERVER_NAME,
@@ -82,6 +82,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     await host.files.init();
   } catch (error) {
     await bus.close();
+    await limiter.close();
     await hasher.close();
     await store.close();
     throw error;
@@ -147,6 +148,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   } catch (error) {
     // Port taken or address unavailable: release the data folder so a retry can open it.
     await bus.close();
+    await limiter.close();
     await hasher.close();
     await store.close();
     const code = (error as NodeJS.ErrnoException).code;
@@ -176,6 +178,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
       await stopped;
       await host.flush();
       await bus.close();
+      await limiter.close();
       await hasher.close();
       await store.close();
     })();
