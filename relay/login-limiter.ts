@@ -54,10 +54,10 @@ export interface LoginView {
   knownAt?: number;
 }
 
-/** Default cap on remembered failure keys (addresses plus accounts): ~100 bytes each, ~10 MB at most. */
+/** Default cap on remembered failure keys (addresses plus accounts): ~100 bytes each in memory (~10 MB), ~300 in Redis. */
 export const LOGIN_LIMITER_MAX_ENTRIES = 100_000;
 
-/** Default cap on known (account, address) pairs in all: ~100 bytes each, ~10 MB at most. */
+/** Default cap on known (account, address) pairs in all: ~100 bytes each in memory (~10 MB), ~280 in Redis. */
 export const LOGIN_KNOWN_ADDRESSES_MAX = 100_000;
 
 /**
