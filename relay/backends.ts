@@ -1,4 +1,6 @@
 import type { ClusterBus } from './bus.js';
+import type { LoginLimiter, LoginLimiterLimits } from './login-limiter.js';
+import { MemoryLoginLimiter } from './memory-login-limiter.js';
 import type { RelayStore } from './store.js';
 
 /** Several relays sharing state: the Redis they share and this relay's name among them. */
@@ -16,25 +18,26 @@ export interface ClusterOptions {
 export interface Backends {
   store: RelayStore;
   bus: ClusterBus;
+  limiter: LoginLimiter;
 }
 
 /**
- * The relay's store and bus: embedded LevelDB and in-memory alone (the default, nothing to
- * install), Redis for both in a cluster. The Redis modules are loaded only in a cluster, so a
- * single relay never loads ioredis.
+ * The relay's store, bus and login limiter: embedded LevelDB and in-memory alone (the default,
+ * nothing to install), Redis for all three in a cluster. The Redis modules are loaded only in a
+ * cluster, so a single relay never loads ioredis.
  */
 export async function openBackends(
   dataDir: string,
   cluster: ClusterOptions | undefined,
-  limits: { presenceGraceMs: number; clientIdRetentionMs: number; busLeaseMs: number; busCommandTimeoutMs: number; busReconnectMaxMs: number },
+  limits: { presenceGraceMs: number; clientIdRetentionMs: number; busLeaseMs: number; busCommandTimeoutMs: number; busReconnectMaxMs: number } & LoginLimiterLimits,
   log: (line: string) => void,
 ): Promise<Backends> {
   const onError = (error: unknown) => log(`store: ${(error as Error)?.message ?? error}`);
   if (!cluster) {
     const [{ LevelStore }, { LocalBus }] = await Promise.all([import('./level-store.js'), import('./local-bus.js')]);
-    return { store: await LevelStore.open(dataDir, { onError }), bus: new LocalBus() };
+    return { store: await LevelStore.open(dataDir, { onError }), bus: new LocalBus(), limiter: new MemoryLoginLimiter(limits) };
   }
-  const [{ RedisStore }, { RedisBus }] = await Promise.all([import('./redis-store.js'), import('./redis-bus.js')]);
+  const [{ RedisStore }, { RedisBus }, { RedisLoginLimiter }] = await Promise.all([import('./redis-store.js'), import('./redis-bus.js'), import('./redis-login-limiter.js')]);
   const store = await RedisStore.connect(cluster.redisUrl, { onError, clientIdRetentionMs: limits.clientIdRetentionMs });
   const bus = new RedisBus({
     url: cluster.redisUrl,
@@ -45,5 +48,17 @@ export async function openBackends(
     reconnectMaxMs: limits.busReconnectMaxMs,
     log,
   });
-  return { store, bus };
+  // Its own connection (redis-login-limiter.ts says why), with the bus's fail-fast settings.
+  const limiter = await RedisLoginLimiter.connect({
+    url: cluster.redisUrl,
+    relayId: cluster.relayId,
+    limits,
+    commandTimeoutMs: limits.busCommandTimeoutMs,
+    reconnectMaxMs: limits.busReconnectMaxMs,
+    log,
+  }).catch(async (error: unknown) => {
+    await store.close();
+    throw error;
+  });
+  return { store, bus, limiter };
 }

@@ -262,12 +262,12 @@ export class ChatHost {
     await this.authenticate(connection, async () => {
       if (this.options.registration === 'closed') throw new ChatError('E_REGISTRATION_CLOSED', 'this relay does not accept new accounts; ask its operator');
       const name = validateRegistration(message.user, message.password, limits);
-      this.checkLoginRate(connection);
+      await this.checkLoginRate(connection);
       if (await store.getAccount(name)) throw new ChatError('E_USER_EXISTS', `the name ${name} is taken`);
       await this.checkKeyProof(connection, name, message.keys, message.proof);
       const hash = await hasher.hash(message.password);
       await store.createAccount(name, hash, message.keys);
-      this.options.limiter.recordSuccess(connection.address, nameKey(name), Date.now());
+      await this.options.limiter.recordSuccess(connection.address, nameKey(name));
       store.audit({ event: 'register', user: name, address: connection.address });
       return name;
     }, message.id);
@@ -278,13 +278,13 @@ export class ChatHost {
     await this.authenticate(connection, async () => {
       checkLoginPassword(message.password, limits);
       const userKey = nameKey(message.user);
-      this.checkLoginRate(connection, userKey);
+      await this.checkLoginRate(connection, userKey);
       const account = await store.getAccount(message.user);
       const valid = account
         ? !account.disabled && (await hasher.verify(account.passwordHash, message.password))
         : await hasher.verifyDummy(message.password);
       if (!account || !valid) {
-        limiter.recordFailure(connection.address, userKey, Date.now());
+        await limiter.recordFailure(connection.address, userKey);
         store.audit({ event: 'login-failed', user: message.user.slice(0, 64), address: connection.address });
         throw new ChatError('E_AUTH', 'wrong user name or password');
       }
@@ -294,7 +294,7 @@ export class ChatHost {
         await store.setKeys(account.name, message.keys);
         if (account.keys) store.audit({ event: 'keys-changed', user: account.name, address: connection.address });
       }
-      limiter.recordSuccess(connection.address, userKey, Date.now());
+      await limiter.recordSuccess(connection.address, userKey);
       store.audit({ event: 'login', user: account.name, address: connection.address });
       return account.name;
     }, message.id);
@@ -317,7 +317,7 @@ export class ChatHost {
           store.audit({ event: 'resume-failed', user: message.user.slice(0, 64), address: connection.address });
           throw new ChatError('E_BAD_TOKEN', 'the session expired; log in again');
         }
-        limiter.rememberAddress(connection.address, nameKey(account.name), Date.now());
+        await limiter.rememberAddress(connection.address, nameKey(account.name));
         store.audit({ event: 'resume', user: account.name, address: connection.address });
         if (message.room && nameKey(message.room) !== GLOBAL_ROOM) {
           // The room may have ended while this user was away; a returning member re-opens it.
@@ -355,10 +355,9 @@ export class ChatHost {
   }
 
   /** Login delays (relay/login-limiter.ts): with `userKey` a password login, without it a registration. */
-  private checkLoginRate(connection: RelayConnection, userKey?: string): void {
+  private async checkLoginRate(connection: RelayConnection, userKey?: string): Promise<void> {
     const { limiter } = this.options;
-    const now = Date.now();
-    const verdict = userKey === undefined ? limiter.checkAddress(connection.address, now) : limiter.check(connection.address, userKey, now);
+    const verdict = userKey === undefined ? await limiter.checkAddress(connection.address) : await limiter.check(connection.address, userKey);
     if (!verdict.allowed) {
       this.options.store.audit({ event: 'rate-limited', user: userKey, address: connection.address });
       throw new ChatError('E_RATE', `too many failed logins; try again in ${Math.ceil(verdict.retryAfterMs / 1000)} s`, {

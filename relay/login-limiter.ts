@@ -22,9 +22,11 @@
  * 6. A success clears the account's failures, not the address's: otherwise logging into an
  *    account of one's own would wipe the record of guessing other accounts from that address.
  *
- * Pure: no timers, no I/O, the clock is passed in. Memory is bounded: at most `maxEntries`
- * failure keys (the one with the oldest last failure evicted first) and `maxKnownAddresses`
- * known addresses in all (the account with the oldest success loses its oldest one first).
+ * This module is the rule itself (LoginPolicy: pure, no timers, no I/O, the clock passed in)
+ * and the seam the relay calls (LoginLimiter). Where the counters live is the implementation's
+ * business: in this process (memory-login-limiter.ts, a single relay) or in Redis, shared by
+ * every relay of a cluster (redis-login-limiter.ts). Both read their counters, then let the
+ * policy decide, so the rule is written once.
  */
 import { isIP } from 'node:net';
 import { DEFAULT_LIMITS, type Limits } from '../shared/limits.js';
@@ -36,17 +38,66 @@ export type LoginLimiterLimits = Pick<
 
 export type LoginDecision = { allowed: true } | { allowed: false; retryAfterMs: number };
 
-interface FailureEntry {
+/** One failure counter (an address's or an account's). */
+export interface FailureEntry {
   failures: number;
-  /** Time of the last failure, ms (caller's clock). */
+  /** Time of the last failure, ms (the counters' clock). */
   lastFailureAt: number;
 }
 
-/** Default cap on remembered failure keys (addresses plus accounts): ~100 bytes each, ~10 MB at most. */
+/** The counters one decision reads. */
+export interface LoginView {
+  address?: FailureEntry;
+  /** The account's counter; left out for a registration (rule 4). */
+  account?: FailureEntry;
+  /** Time of the last success of this account from this address, if any. */
+  knownAt?: number;
+}
+
+/** Default cap on remembered failure keys (addresses plus accounts): ~100 bytes each in memory (~10 MB), ~300 in Redis. */
 export const LOGIN_LIMITER_MAX_ENTRIES = 100_000;
 
-/** Default cap on known (account, address) pairs in all: ~100 bytes each, ~10 MB at most. */
+/** Default cap on known (account, address) pairs in all: ~100 bytes each in memory (~10 MB), ~280 in Redis. */
 export const LOGIN_KNOWN_ADDRESSES_MAX = 100_000;
+
+/**
+ * What the relay asks of the login limiter. `now` is the implementation's clock: Date.now for
+ * the in-memory one (a test may pass its own), Redis' TIME for the shared one, so relays whose
+ * clocks differ neither shorten nor stretch a delay. The shared one fails with
+ * E_STORE_UNAVAILABLE, fast, while Redis is away; the caller then refuses the login.
+ */
+export interface LoginLimiter {
+  /** May a password login for `userKey` from `address` be attempted now? (Rule 3.) */
+  check(address: string, userKey: string): Awaitable<LoginDecision>;
+  /** May a registration be attempted from `address` now? (Rule 4.) */
+  checkAddress(address: string): Awaitable<LoginDecision>;
+  /** Counts a failed password login against both the address and the account. */
+  recordFailure(address: string, userKey: string): Awaitable<void>;
+  /** A successful password login or registration: the account's failures go, the address becomes known. */
+  recordSuccess(address: string, userKey: string): Awaitable<void>;
+  /** A valid resume: the address becomes (or stays) known to the account; no counter changes. */
+  rememberAddress(address: string, userKey: string): Awaitable<void>;
+  /** Failures currently remembered for an address / an account (for logs and tests). */
+  failures(kind: 'address' | 'account', key: string): Awaitable<number>;
+  /** Is `address` known to the account? (For logs and tests.) */
+  isKnownAddress(address: string, userKey: string): Awaitable<boolean>;
+  close(): Promise<void>;
+}
+
+/** The in-memory limiter answers at once; the shared one after a round trip to Redis. */
+export type Awaitable<T> = T | Promise<T>;
+
+/** The limits with shared/limits.ts' defaults filled in (at least one known address per account). */
+export function loginLimits(limits: Partial<LoginLimiterLimits> = {}): LoginLimiterLimits {
+  return {
+    loginFreeFailures: limits.loginFreeFailures ?? DEFAULT_LIMITS.loginFreeFailures,
+    loginBaseDelayMs: limits.loginBaseDelayMs ?? DEFAULT_LIMITS.loginBaseDelayMs,
+    loginMaxDelayMs: limits.loginMaxDelayMs ?? DEFAULT_LIMITS.loginMaxDelayMs,
+    loginFailureMemoryMs: limits.loginFailureMemoryMs ?? DEFAULT_LIMITS.loginFailureMemoryMs,
+    loginKnownAddressMemoryMs: limits.loginKnownAddressMemoryMs ?? DEFAULT_LIMITS.loginKnownAddressMemoryMs,
+    loginKnownAddressesPerAccount: Math.max(1, Math.floor(limits.loginKnownAddressesPerAccount ?? DEFAULT_LIMITS.loginKnownAddressesPerAccount)),
+  };
+}
 
 /**
  * The key an address is limited under. IPv4-mapped IPv6 becomes plain IPv4; other IPv6
@@ -70,30 +121,12 @@ function ipv6Prefix64(address: string): string {
   return groups.slice(0, 4).map((g) => (parseInt(g, 16) || 0).toString(16)).join(':') + '::/64';
 }
 
-export class LoginLimiter {
-  private readonly limits: LoginLimiterLimits;
-  private readonly maxEntries: number;
-  private readonly maxKnownAddresses: number;
-  /** Failure counters. Insertion order = order of last failure, so the oldest entry is always first. */
-  private readonly entries = new Map<string, FailureEntry>();
-  /**
-   * Known addresses: account key -> (address key -> time of the last success from it). Both
-   * levels in order of last success, oldest first, so eviction and expiry start at the front.
-   */
-  private readonly known = new Map<string, Map<string, number>>();
-  private knownCount = 0;
+/** The rule (rules 1 to 3 above) as arithmetic on counters: pure, the clock passed in. */
+export class LoginPolicy {
+  readonly limits: LoginLimiterLimits;
 
-  constructor(limits: Partial<LoginLimiterLimits> = {}, opts: { maxEntries?: number; maxKnownAddresses?: number } = {}) {
-    this.limits = {
-      loginFreeFailures: limits.loginFreeFailures ?? DEFAULT_LIMITS.loginFreeFailures,
-      loginBaseDelayMs: limits.loginBaseDelayMs ?? DEFAULT_LIMITS.loginBaseDelayMs,
-      loginMaxDelayMs: limits.loginMaxDelayMs ?? DEFAULT_LIMITS.loginMaxDelayMs,
-      loginFailureMemoryMs: limits.loginFailureMemoryMs ?? DEFAULT_LIMITS.loginFailureMemoryMs,
-      loginKnownAddressMemoryMs: limits.loginKnownAddressMemoryMs ?? DEFAULT_LIMITS.loginKnownAddressMemoryMs,
-      loginKnownAddressesPerAccount: Math.max(1, Math.floor(limits.loginKnownAddressesPerAccount ?? DEFAULT_LIMITS.loginKnownAddressesPerAccount)),
-    };
-    this.maxEntries = Math.max(2, Math.floor(opts.maxEntries ?? LOGIN_LIMITER_MAX_ENTRIES));
-    this.maxKnownAddresses = Math.max(1, Math.floor(opts.maxKnownAddresses ?? LOGIN_KNOWN_ADDRESSES_MAX));
+  constructor(limits: Partial<LoginLimiterLimits> = {}) {
+    this.limits = loginLimits(limits);
   }
 
   /** Delay owed after `failures` failures, ms (0 while within the free failures). */
@@ -105,143 +138,33 @@ export class LoginLimiter {
     return Math.min(loginMaxDelayMs, loginBaseDelayMs * 2 ** Math.min(doublings, 1024));
   }
 
-  /**
-   * May a password login for `userKey` from `address` be attempted at `now` (ms)? The
-   * address's delay always applies; the account's only when the address is not known to it.
-   */
-  check(address: string, userKey: string, now: number): LoginDecision {
-    const addressWait = this.waitFor(this.addressEntryKey(address), now);
-    const accountWait = this.isKnownAddress(address, userKey, now) ? 0 : this.waitFor(this.accountEntryKey(userKey), now);
-    return decision(Math.max(addressWait, accountWait));
-  }
-
-  /** May a registration be attempted from `address` at `now`? Only the address's delay applies. */
-  checkAddress(address: string, now: number): LoginDecision {
-    return decision(this.waitFor(this.addressEntryKey(address), now));
-  }
-
-  /** Count a failed password login against both the address and the account. */
-  recordFailure(address: string, userKey: string, now: number): void {
-    this.bump(this.addressEntryKey(address), now);
-    this.bump(this.accountEntryKey(userKey), now);
-    this.forgetExpired(now);
-  }
-
-  /**
-   * A successful password login or registration: the account's failures are cleared (the
-   * address's are not, see rule 6) and the address becomes known to the account.
-   */
-  recordSuccess(address: string, userKey: string, now: number): void {
-    this.entries.delete(this.accountEntryKey(userKey));
-    this.rememberAddress(address, userKey, now);
-  }
-
-  /** A valid resume: the address becomes (or stays) known to the account; no counter changes. */
-  rememberAddress(address: string, userKey: string, now: number): void {
-    const addr = addressKey(address);
-    let addresses = this.known.get(userKey);
-    if (addresses) this.known.delete(userKey);
-    else addresses = new Map();
-    // Re-inserted at the young end of both levels.
-    this.known.set(userKey, addresses);
-    if (addresses.delete(addr)) this.knownCount -= 1;
-    addresses.set(addr, now);
-    this.knownCount += 1;
-    if (addresses.size > this.limits.loginKnownAddressesPerAccount) {
-      addresses.delete(addresses.keys().next().value as string);
-      this.knownCount -= 1;
-    }
-    this.forgetExpired(now);
-    while (this.knownCount > this.maxKnownAddresses) this.evictOldestKnown();
-  }
-
-  /** Is `address` known to the account (a success from it within `loginKnownAddressMemoryMs`)? */
-  isKnownAddress(address: string, userKey: string, now: number): boolean {
-    const seenAt = this.known.get(userKey)?.get(addressKey(address));
-    return seenAt !== undefined && now - seenAt < this.limits.loginKnownAddressMemoryMs;
-  }
-
-  /** Failures currently remembered for an address / an account (for logs and tests). */
-  failures(kind: 'address' | 'account', key: string, now: number): number {
-    const entryKey = kind === 'address' ? this.addressEntryKey(key) : this.accountEntryKey(key);
-    const entry = this.entries.get(entryKey);
-    if (entry === undefined || this.isExpired(entry, now)) return 0;
-    return entry.failures;
-  }
-
-  /** Remembered failure keys (addresses plus accounts). */
-  get size(): number {
-    return this.entries.size;
-  }
-
-  /** Remembered known (account, address) pairs. */
-  get knownSize(): number {
-    return this.knownCount;
-  }
-
-  /**
-   * Drop failure entries whose last failure is older than the failure memory, and accounts
-   * whose last success is older than the known-address memory. Cheap: both maps are in time
-   * order, so the sweep stops at the first entry still remembered.
-   */
-  forgetExpired(now: number): void {
-    for (const [key, entry] of this.entries) {
-      if (!this.isExpired(entry, now)) break;
-      this.entries.delete(key);
-    }
-    for (const [userKey, addresses] of this.known) {
-      let newest = -Infinity;
-      for (const seenAt of addresses.values()) newest = seenAt;
-      if (now - newest < this.limits.loginKnownAddressMemoryMs) break;
-      this.known.delete(userKey);
-      this.knownCount -= addresses.size;
-    }
-  }
-
-  private evictOldestKnown(): void {
-    const oldest = this.known.entries().next().value as [string, Map<string, number>] | undefined;
-    if (!oldest) return;
-    const [userKey, addresses] = oldest;
-    addresses.delete(addresses.keys().next().value as string);
-    this.knownCount -= 1;
-    if (addresses.size === 0) this.known.delete(userKey);
-  }
-
-  private addressEntryKey(address: string): string {
-    return `a ${addressKey(address)}`;
-  }
-
-  private accountEntryKey(userKey: string): string {
-    return `u ${userKey}`;
-  }
-
-  private isExpired(entry: FailureEntry, now: number): boolean {
+  /** Is the counter forgotten (its last failure `loginFailureMemoryMs` ago or more)? */
+  isExpired(entry: FailureEntry, now: number): boolean {
     return now - entry.lastFailureAt >= this.limits.loginFailureMemoryMs;
   }
 
-  private waitFor(entryKey: string, now: number): number {
-    const entry = this.entries.get(entryKey);
-    if (entry === undefined) return 0;
-    if (this.isExpired(entry, now)) {
-      this.entries.delete(entryKey);
-      return 0;
-    }
+  /** The counter after one more failure at `now`: an expired or missing one starts again from one. */
+  afterFailure(entry: FailureEntry | undefined, now: number): FailureEntry {
+    const failures = entry === undefined || this.isExpired(entry, now) ? 1 : entry.failures + 1;
+    return { failures, lastFailureAt: now };
+  }
+
+  /** How long an attempt at `now` must still wait for this counter, ms (0: not at all). */
+  waitFor(entry: FailureEntry | undefined, now: number): number {
+    if (entry === undefined || this.isExpired(entry, now)) return 0;
     return Math.max(0, entry.lastFailureAt + this.delayAfter(entry.failures) - now);
   }
 
-  private bump(entryKey: string, now: number): void {
-    const entry = this.entries.get(entryKey);
-    const failures = entry === undefined || this.isExpired(entry, now) ? 1 : entry.failures + 1;
-    // Re-insert so the map stays ordered by last failure.
-    this.entries.delete(entryKey);
-    this.entries.set(entryKey, { failures, lastFailureAt: now });
-    while (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value as string;
-      this.entries.delete(oldest);
-    }
+  /** Is an address whose last success for the account was at `knownAt` still known at `now`? */
+  isKnown(knownAt: number | undefined, now: number): boolean {
+    return knownAt !== undefined && now - knownAt < this.limits.loginKnownAddressMemoryMs;
   }
-}
 
-function decision(waitMs: number): LoginDecision {
-  return waitMs > 0 ? { allowed: false, retryAfterMs: waitMs } : { allowed: true };
+  /** The address's wait always; the account's only when the address is not known to it (rules 3, 4). */
+  decide(view: LoginView, now: number): LoginDecision {
+    const addressWait = this.waitFor(view.address, now);
+    const accountWait = this.isKnown(view.knownAt, now) ? 0 : this.waitFor(view.account, now);
+    const waitMs = Math.max(addressWait, accountWait);
+    return waitMs > 0 ? { allowed: false, retryAfterMs: waitMs } : { allowed: true };
+  }
 }

@@ -6,7 +6,7 @@ import { resolveLimits, type Limits } from '../shared/limits.js';
 import { loadCertificateFiles, loadOrCreateCertificate } from './certs.js';
 import { RelayConnection } from './connection.js';
 import { ChatHost } from './host.js';
-import { addressKey, LoginLimiter } from './login-limiter.js';
+import { addressKey } from './login-limiter.js';
 import { PasswordHasher, type PasswordHasherOptions } from './passwords.js';
 import { openBackends, type ClusterOptions } from './backends.js';
 import { clientAddressOf, createProxyFront } from './proxy-front.js';
@@ -64,13 +64,13 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     options.certFile && options.keyFile
       ? await loadCertificateFiles(options.certFile, options.keyFile)
       : await loadOrCreateCertificate(options.dataDir);
-  const { store, bus } = await openBackends(options.dataDir, options.cluster, limits, log);
+  const { store, bus, limiter } = await openBackends(options.dataDir, options.cluster, limits, log);
   const hasher = new PasswordHasher(options.passwordHashing);
   const host = new ChatHost({
     store,
     bus,
     hasher,
-    limiter: new LoginLimiter(limits),
+    limiter,
     limits,
     registration: options.registration,
     serverName: SERVER_NAME,
@@ -104,6 +104,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   } catch (error) {
     await links?.close();
     await bus.close();
+    await limiter.close();
     await hasher.close();
     await store.close();
     throw error;
@@ -170,6 +171,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     // Port taken or address unavailable: release the data folder so a retry can open it.
     await links?.close();
     await bus.close();
+    await limiter.close();
     await hasher.close();
     await store.close();
     const code = (error as NodeJS.ErrnoException).code;
@@ -200,6 +202,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
       await stopped;
       await host.flush();
       await bus.close();
+      await limiter.close();
       await hasher.close();
       await store.close();
     })();

@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DEFAULT_LIMITS } from '../shared/limits.js';
-import { LOGIN_KNOWN_ADDRESSES_MAX, LoginLimiter, addressKey, type LoginDecision } from '../relay/login-limiter.js';
+import { LOGIN_KNOWN_ADDRESSES_MAX, LoginPolicy, addressKey, type LoginDecision } from '../relay/login-limiter.js';
+import { MemoryLoginLimiter } from '../relay/memory-login-limiter.js';
 
 const limits = {
   loginFreeFailures: 3,
@@ -19,20 +20,39 @@ function clock(start = 1_000_000) {
 }
 
 test('delayAfter: free failures, doubling from the base, capped', () => {
-  const l = new LoginLimiter(limits);
+  const l = new LoginPolicy(limits);
   assert.equal([0, 1, 2, 3, 4, 5, 6, 7, 8, 100, 5000].map((n) => l.delayAfter(n)), [0, 0, 0, 1_000, 2_000, 4_000, 8_000, 8_000, 8_000, 8_000, 8_000]);
 });
 
 test('defaults come from shared/limits.ts', () => {
-  const l = new LoginLimiter();
+  const l = new LoginPolicy();
   assert.is(l.delayAfter(DEFAULT_LIMITS.loginFreeFailures - 1), 0);
   assert.is(l.delayAfter(DEFAULT_LIMITS.loginFreeFailures), DEFAULT_LIMITS.loginBaseDelayMs);
   assert.is(l.delayAfter(1_000), DEFAULT_LIMITS.loginMaxDelayMs);
 });
 
+test('LoginPolicy: counting restarts after the memory; decide takes the longer wait, the account\'s only when unknown', () => {
+  const p = new LoginPolicy(limits);
+  assert.equal(p.afterFailure(undefined, 5_000), { failures: 1, lastFailureAt: 5_000 });
+  assert.equal(p.afterFailure({ failures: 4, lastFailureAt: 0 }, 59_999), { failures: 5, lastFailureAt: 59_999 });
+  assert.equal(p.afterFailure({ failures: 4, lastFailureAt: 0 }, 60_000), { failures: 1, lastFailureAt: 60_000 });
+  const address = { failures: 3, lastFailureAt: 10_000 }; // owes 1 s
+  const account = { failures: 5, lastFailureAt: 10_000 }; // owes 4 s
+  assert.equal(p.decide({}, 10_000), { allowed: true });
+  assert.equal(p.decide({ address }, 10_500), { allowed: false, retryAfterMs: 500 });
+  assert.equal(p.decide({ address, account }, 10_500), { allowed: false, retryAfterMs: 3_500 });
+  assert.equal(p.decide({ address, account, knownAt: 0 }, 10_500), { allowed: false, retryAfterMs: 500 });
+  assert.equal(p.decide({ address, account, knownAt: 0 }, 11_000), { allowed: true });
+  // Known for loginKnownAddressMemoryMs after the success, not a millisecond longer.
+  assert.equal(p.decide({ account, knownAt: 10_500 - 600_000 }, 10_500), { allowed: false, retryAfterMs: 3_500 });
+  assert.equal(p.decide({ account, knownAt: 10_501 - 600_000 }, 10_500), { allowed: true });
+  // An expired counter owes nothing, however long its delay was.
+  assert.is(p.waitFor({ failures: 1_000, lastFailureAt: 0 }, 60_000), 0);
+});
+
 test('free failures cost nothing; then each attempt waits for its delay after the last failure', () => {
   const c = clock();
-  const l = new LoginLimiter(limits);
+  const l = new MemoryLoginLimiter(limits);
   for (let i = 0; i < 3; i++) {
     assert.equal(l.check('10.0.0.1', 'alice', c.now()), { allowed: true });
     l.recordFailure('10.0.0.1', 'alice', c.now());
@@ -62,7 +82,7 @@ test('free failures cost nothing; then each attempt waits for its delay after th
 
 test('per account: failures from many addresses add up on the account only', () => {
   const c = clock();
-  const l = new LoginLimiter(limits);
+  const l = new MemoryLoginLimiter(limits);
   for (let i = 0; i < 4; i++) l.recordFailure(`10.0.0.${i}`, 'alice', c.now());
   assert.equal(l.check('10.0.0.99', 'alice', c.now()), { allowed: false, retryAfterMs: 2_000 });
   // Other accounts from a fresh address are unaffected; each address has only one failure.
@@ -73,7 +93,7 @@ test('per account: failures from many addresses add up on the account only', () 
 
 test('per address: guessing many accounts from one address is slowed', () => {
   const c = clock();
-  const l = new LoginLimiter(limits);
+  const l = new MemoryLoginLimiter(limits);
   for (const user of ['a', 'b', 'c', 'd', 'e']) l.recordFailure('192.0.2.7', user, c.now());
   assert.equal(l.check('192.0.2.7', 'f', c.now()), { allowed: false, retryAfterMs: 4_000 });
   assert.equal(l.check('192.0.2.8', 'f', c.now()), { allowed: true });
@@ -81,7 +101,7 @@ test('per address: guessing many accounts from one address is slowed', () => {
 
 test('the longer of the two waits wins', () => {
   const c = clock();
-  const l = new LoginLimiter(limits);
+  const l = new MemoryLoginLimiter(limits);
   for (let i = 0; i < 5; i++) l.recordFailure(`198.51.100.${i}`, 'alice', c.now()); // account: 5 -> 4 s
   for (let i = 0; i < 3; i++) l.recordFailure('203.0.113.1', `u${i}`, c.now()); // address: 3 -> 1 s
   assert.equal(l.check('203.0.113.1', 'alice', c.now()), { allowed: false, retryAfterMs: 4_000 });
@@ -90,7 +110,7 @@ test('the longer of the two waits wins', () => {
 
 test('success clears the account, not the address (an own account is no reset button for guessing others)', () => {
   const c = clock();
-  const l = new LoginLimiter(limits);
+  const l = new MemoryLoginLimiter(limits);
   for (let i = 0; i < 6; i++) l.recordFailure('10.1.1.1', 'alice', c.now());
   l.recordFailure('10.1.1.2', 'alice', c.now());
   c.advance(20_000);
@@ -111,7 +131,7 @@ test('success clears the account, not the address (an own account is no reset bu
 
 test('failures are forgotten loginFailureMemoryMs after the last one', () => {
   const c = clock();
-  const l = new LoginLimiter(limits);
+  const l = new MemoryLoginLimiter(limits);
   for (let i = 0; i < 5; i++) l.recordFailure('10.2.2.2', 'alice', c.now());
   c.advance(59_999);
   assert.is(l.failures('account', 'alice', c.now()), 5);
@@ -130,7 +150,7 @@ test('failures are forgotten loginFailureMemoryMs after the last one', () => {
 
 test('expired entries are swept on the next failure (oldest first)', () => {
   const c = clock();
-  const l = new LoginLimiter(limits);
+  const l = new MemoryLoginLimiter(limits);
   for (let i = 0; i < 50; i++) {
     l.recordFailure(`10.3.0.${i}`, `user${i}`, c.now());
     c.advance(1_000);
@@ -145,7 +165,7 @@ test('expired entries are swept on the next failure (oldest first)', () => {
 
 test('memory is bounded: the oldest entries are evicted first', () => {
   const c = clock();
-  const l = new LoginLimiter(limits, { maxEntries: 10 });
+  const l = new MemoryLoginLimiter(limits, { maxEntries: 10 });
   for (let i = 0; i < 20; i++) {
     l.recordFailure(`10.5.0.${i}`, `user${i}`, c.now());
     c.advance(1);
@@ -164,14 +184,14 @@ test('memory is bounded: the oldest entries are evicted first', () => {
 
 test('a huge failure count never overflows the delay', () => {
   const c = clock();
-  const l = new LoginLimiter({ ...limits, loginFailureMemoryMs: Number.MAX_SAFE_INTEGER });
+  const l = new MemoryLoginLimiter({ ...limits, loginFailureMemoryMs: Number.MAX_SAFE_INTEGER });
   for (let i = 0; i < 3_000; i++) l.recordFailure('10.7.7.7', 'alice', c.now());
   assert.equal(l.check('10.7.7.7', 'alice', c.now()), { allowed: false, retryAfterMs: 8_000 });
 });
 
 test('zero free failures: the first failure already costs a delay', () => {
   const c = clock();
-  const l = new LoginLimiter({ ...limits, loginFreeFailures: 0 });
+  const l = new MemoryLoginLimiter({ ...limits, loginFreeFailures: 0 });
   assert.equal(l.check('10.8.8.8', 'alice', c.now()), { allowed: true });
   l.recordFailure('10.8.8.8', 'alice', c.now());
   assert.equal(l.check('10.8.8.8', 'alice', c.now()), { allowed: false, retryAfterMs: 2_000 });
@@ -193,7 +213,7 @@ test('addressKey: IPv4-mapped IPv6 is IPv4; IPv6 counts per /64; others unchange
 
 test('IPv6 addresses in one /64 share a counter', () => {
   const c = clock();
-  const l = new LoginLimiter(limits);
+  const l = new MemoryLoginLimiter(limits);
   for (let i = 1; i <= 3; i++) l.recordFailure(`2001:db8:1:2::${i}`, `u${i}`, c.now());
   assert.equal(l.check('2001:db8:1:2::99', 'other', c.now()), { allowed: false, retryAfterMs: 1_000 });
   assert.equal(l.check('2001:db8:1:3::1', 'other', c.now()), { allowed: true });
@@ -207,13 +227,13 @@ function waitOf(d: LoginDecision): number {
 }
 
 /** `n` failures against `userKey`, each from a different throwaway address. */
-function failFromEverywhere(l: LoginLimiter, userKey: string, n: number, now: number, prefix = '198.51.100.'): void {
+function failFromEverywhere(l: MemoryLoginLimiter, userKey: string, n: number, now: number, prefix = '198.51.100.'): void {
   for (let i = 0; i < n; i++) l.recordFailure(`${prefix}${i}`, userKey, now);
 }
 
 test('a known address skips the account delay; an unknown one waits for it', () => {
   const c = clock();
-  const l = new LoginLimiter(limits);
+  const l = new MemoryLoginLimiter(limits);
   l.recordSuccess('10.0.0.2', 'bob', c.now()); // bob logged in from home once
   failFromEverywhere(l, 'bob', 50, c.now());
   assert.equal(l.check('10.0.0.2', 'bob', c.now()), { allowed: true });
@@ -224,7 +244,7 @@ test('a known address skips the account delay; an unknown one waits for it', () 
 
 test('a known address still waits for its own address delay (someone at bob\'s address is slowed)', () => {
   const c = clock();
-  const l = new LoginLimiter(limits);
+  const l = new MemoryLoginLimiter(limits);
   l.recordSuccess('10.0.0.2', 'bob', c.now());
   for (let i = 0; i < 4; i++) l.recordFailure('10.0.0.2', 'bob', c.now()); // 4 failures: 2 s
   assert.equal(l.check('10.0.0.2', 'bob', c.now()), { allowed: false, retryAfterMs: 2_000 });
@@ -239,16 +259,16 @@ test('every combination of address failures, account failures and known-ness giv
     for (const accountFailuresElsewhere of counts) {
       for (const known of [false, true]) {
         const c = clock();
-        const l = new LoginLimiter(limits);
+        const l = new MemoryLoginLimiter(limits);
         if (known) l.recordSuccess('10.0.0.2', 'bob', c.now());
         // Address failures against other accounts, so they do not touch bob's count.
         for (let i = 0; i < addressFailures; i++) l.recordFailure('10.0.0.2', `other${i}`, c.now());
         failFromEverywhere(l, 'bob', accountFailuresElsewhere, c.now());
-        const expected = Math.max(l.delayAfter(addressFailures), known ? 0 : l.delayAfter(accountFailuresElsewhere));
+        const expected = Math.max(l.policy.delayAfter(addressFailures), known ? 0 : l.policy.delayAfter(accountFailuresElsewhere));
         const label = `address ${addressFailures}, account ${accountFailuresElsewhere}, known ${known}`;
         assert.is(waitOf(l.check('10.0.0.2', 'bob', c.now())), expected, label);
         // Registration looks at the address only.
-        assert.is(waitOf(l.checkAddress('10.0.0.2', c.now())), l.delayAfter(addressFailures), label);
+        assert.is(waitOf(l.checkAddress('10.0.0.2', c.now())), l.policy.delayAfter(addressFailures), label);
       }
     }
   }
@@ -256,7 +276,7 @@ test('every combination of address failures, account failures and known-ness giv
 
 test('known to one account is not known to another: an attacker\'s own account buys no bypass on bob', () => {
   const c = clock();
-  const l = new LoginLimiter(limits);
+  const l = new MemoryLoginLimiter(limits);
   l.recordSuccess('203.0.113.5', 'mallory', c.now());
   failFromEverywhere(l, 'bob', 6, c.now());
   assert.not.ok(l.isKnownAddress('203.0.113.5', 'bob', c.now()));
@@ -266,7 +286,7 @@ test('known to one account is not known to another: an attacker\'s own account b
 
 test('a valid resume makes its address known without touching any counter', () => {
   const c = clock();
-  const l = new LoginLimiter(limits);
+  const l = new MemoryLoginLimiter(limits);
   failFromEverywhere(l, 'bob', 5, c.now());
   for (let i = 0; i < 2; i++) l.recordFailure('10.0.0.7', 'someone', c.now());
   l.rememberAddress('10.0.0.7', 'bob', c.now());
@@ -278,7 +298,7 @@ test('a valid resume makes its address known without touching any counter', () =
 
 test('registration is slowed by its address only, and makes the address known', () => {
   const c = clock();
-  const l = new LoginLimiter(limits);
+  const l = new MemoryLoginLimiter(limits);
   failFromEverywhere(l, 'newbie', 6, c.now()); // failures on a name not yet taken
   assert.equal(l.checkAddress('10.0.0.8', c.now()), { allowed: true });
   for (let i = 0; i < 3; i++) l.recordFailure('10.0.0.8', `x${i}`, c.now());
@@ -291,7 +311,7 @@ test('registration is slowed by its address only, and makes the address known', 
 
 test('known addresses are forgotten loginKnownAddressMemoryMs after the last success from them', () => {
   const c = clock();
-  const l = new LoginLimiter(limits);
+  const l = new MemoryLoginLimiter(limits);
   l.recordSuccess('10.0.0.2', 'bob', c.now());
   c.advance(599_999);
   assert.ok(l.isKnownAddress('10.0.0.2', 'bob', c.now()));
@@ -308,7 +328,7 @@ test('known addresses are forgotten loginKnownAddressMemoryMs after the last suc
 
 test('forgetExpired sweeps known addresses oldest account first and stops at the first one still known', () => {
   const c = clock();
-  const l = new LoginLimiter(limits);
+  const l = new MemoryLoginLimiter(limits);
   l.recordSuccess('10.0.1.1', 'old', c.now());
   c.advance(100_000);
   l.recordSuccess('10.0.1.2', 'mid', c.now());
@@ -328,7 +348,7 @@ test('forgetExpired sweeps known addresses oldest account first and stops at the
 
 test('at most loginKnownAddressesPerAccount per account: the least recently used goes first', () => {
   const c = clock();
-  const l = new LoginLimiter(limits); // 3 per account
+  const l = new MemoryLoginLimiter(limits); // 3 per account
   for (const a of ['10.0.2.1', '10.0.2.2', '10.0.2.3']) {
     l.recordSuccess(a, 'bob', c.now());
     c.advance(1);
@@ -348,7 +368,7 @@ test('at most loginKnownAddressesPerAccount per account: the least recently used
 
 test('at most maxKnownAddresses in all: the account with the oldest success loses its oldest address first', () => {
   const c = clock();
-  const l = new LoginLimiter(limits, { maxKnownAddresses: 4 });
+  const l = new MemoryLoginLimiter(limits, { maxKnownAddresses: 4 });
   l.recordSuccess('10.0.3.1', 'ann', c.now());
   l.recordSuccess('10.0.3.2', 'ann', c.now() + 1);
   l.recordSuccess('10.0.3.3', 'bob', c.now() + 2);
@@ -368,7 +388,7 @@ test('at most maxKnownAddresses in all: the account with the oldest success lose
 
 test('known addresses use the same keys as the address limit: IPv4-mapped and the IPv6 /64', () => {
   const c = clock();
-  const l = new LoginLimiter(limits);
+  const l = new MemoryLoginLimiter(limits);
   l.recordSuccess('::ffff:192.0.2.1', 'bob', c.now());
   l.recordSuccess('2001:db8:1:2::1', 'bob', c.now());
   assert.ok(l.isKnownAddress('192.0.2.1', 'bob', c.now()));
@@ -378,7 +398,7 @@ test('known addresses use the same keys as the address limit: IPv4-mapped and th
 
 test('the attack: a botnet failing on bob from fresh addresses is slowed; bob at home never is', () => {
   const c = clock();
-  const l = new LoginLimiter({ ...limits, loginKnownAddressMemoryMs: 24 * 3_600_000 });
+  const l = new MemoryLoginLimiter({ ...limits, loginKnownAddressMemoryMs: 24 * 3_600_000 });
   l.recordSuccess('10.0.0.2', 'bob', c.now());
   // For an hour, a fresh address tries bob every second (whenever the limiter allows it).
   let guesses = 0;

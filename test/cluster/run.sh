@@ -18,6 +18,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 npm run build
-# The cluster tier, then the store and bus contract suites, whose Redis side needs redis-server.
+# The cluster tier, then the store, bus and login limiter contract suites, whose Redis side needs redis-server.
 node test/run-tests.mjs --cluster
-node test/run-tests.mjs '(relay-store-contract|relay-bus-contract|relay-redis-store)\.test\.js$'
+node test/run-tests.mjs '(relay-store-contract|relay-bus-contract|relay-redis-store|relay-login-limiter-contract)\.test\.js$'

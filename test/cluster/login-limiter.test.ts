@@ -1,0 +1,160 @@
+/**
+ * `npm run test:cluster`: the login limiter is the cluster's, not a relay's (issue 10). A real
+ * redis-server and three relays as their own processes (test/cluster/relay-child.ts: nothing
+ * shared but Redis), clients connecting straight to each relay from distinct loopback
+ * addresses: A = 127.0.0.1 (the attacker), B = 127.0.0.2 (bob's known address), C = 127.0.0.3
+ * (an address bob never used). Failed logins on r1 must delay the same address on r2 and bob's
+ * account everywhere but at B. With per-process limiters r2 and r3 would let every one through.
+ *
+ * Skipped, with a line saying so, when redis-server is not installed.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Limits } from '../../shared/limits.js';
+import type { RelayMessage } from '../../shared/messages.js';
+import { CERT_FILE_NAME, KEY_FILE_NAME, loadOrCreateCertificate } from '../../relay/certs.js';
+import { redisServerAvailable, startRedis, type RedisProcess } from '../../relay/cluster/redis-process.js';
+import { tempDir } from '../helpers/relay.js';
+import { WireClient } from '../helpers/wire-client.js';
+import type { RelayChildConfig } from './relay-child.js';
+
+const RELAY_CHILD = join(dirname(fileURLToPath(import.meta.url)), 'relay-child.js');
+const ATTACKER = '127.0.0.1';
+const KNOWN = '127.0.0.2';
+const NEW_PLACE = '127.0.0.3';
+/** Free failures, then a delay far longer than the test: any refusal shows as E_RATE at once. */
+const LIMITS: Partial<Limits> = { loginFreeFailures: 3, loginBaseDelayMs: 10 * 60_000, loginMaxDelayMs: 10 * 60_000 };
+const BOB_PASSWORD = 'bob-real-password';
+
+interface RelayChild {
+  relayId: string;
+  port: number;
+  child: ChildProcess;
+  exited: Promise<unknown>;
+}
+
+type Ctx = {
+  dir: { path: string; remove: () => Promise<void> };
+  redis: RedisProcess;
+  relays: RelayChild[];
+  clients: WireClient[];
+  logs: string[];
+};
+
+const spec = suite<Ctx>('login limiter shared by three relay processes on one Redis');
+
+async function startRelayChild(ctx: Ctx, relayId: string): Promise<RelayChild> {
+  const certificate = join(ctx.dir.path, 'certificate');
+  // No trustedProxies: clients connect straight to each relay, which sees their own address.
+  const config: Omit<RelayChildConfig, 'trustedProxies'> = {
+    relayId,
+    redisUrl: ctx.redis.url,
+    dataDir: join(ctx.dir.path, relayId),
+    filesDir: join(ctx.dir.path, 'files'),
+    certFile: join(certificate, CERT_FILE_NAME),
+    keyFile: join(certificate, KEY_FILE_NAME),
+    limits: LIMITS,
+  };
+  const child = spawn(process.execPath, [RELAY_CHILD, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = once(child, 'exit');
+  createInterface({ input: child.stderr! }).on('line', (line) => ctx.logs.push(`[${relayId}] ${line}`));
+  const lines = createInterface({ input: child.stdout! });
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<[undefined]>((resolve) => (timer = setTimeout(() => resolve([undefined]), 20_000)));
+  const [first] = (await Promise.race([once(lines, 'line'), exited.then(() => [undefined]), timeout]).finally(() => clearTimeout(timer))) as [string | undefined];
+  if (!first) {
+    child.kill('SIGKILL');
+    throw new Error(`relay ${relayId} did not start:\n${ctx.logs.join('\n')}`);
+  }
+  return { relayId, port: (JSON.parse(first) as { port: number }).port, child, exited };
+}
+
+/** SIGTERM (the relay's clean shutdown), SIGKILL if it is still there after 10 s. */
+async function stopRelayChild(relay: RelayChild): Promise<void> {
+  if (relay.child.exitCode !== null || relay.child.signalCode !== null) return;
+  relay.child.kill('SIGTERM');
+  const timer = setTimeout(() => relay.child.kill('SIGKILL'), 10_000);
+  await relay.exited;
+  clearTimeout(timer);
+}
+
+spec.before.each(async (ctx) => {
+  ctx.dir = await tempDir('securechat-cluster-limiter-');
+  ctx.redis = await startRedis(join(ctx.dir.path, 'redis'));
+  ctx.relays = [];
+  ctx.clients = [];
+  ctx.logs = [];
+  await loadOrCreateCertificate(join(ctx.dir.path, 'certificate'));
+  for (const relayId of ['r1', 'r2', 'r3']) ctx.relays.push(await startRelayChild(ctx, relayId));
+});
+
+spec.after.each(async (ctx) => {
+  for (const client of ctx.clients) client.close();
+  await Promise.all(ctx.relays.map((relay) => stopRelayChild(relay)));
+  await ctx.redis.stop();
+  await ctx.dir.remove();
+});
+
+/** A fresh connection to relay `index` (0 = r1) from `localAddress`, after hello. */
+async function from(ctx: Ctx, index: number, localAddress: string): Promise<WireClient> {
+  const client = await WireClient.open(ctx.relays[index].port, { localAddress });
+  ctx.clients.push(client);
+  await client.hello();
+  return client;
+}
+
+async function passwordAttempt(client: WireClient, t: 'register' | 'login', user: string, password: string): Promise<RelayMessage> {
+  return client.request({ t, id: client.id(), user, password, ...(await client.credentials(user)) });
+}
+
+function outcome(reply: RelayMessage): string {
+  return reply.t === 'error' ? reply.code : reply.t;
+}
+
+function retryAfter(reply: RelayMessage): number {
+  return reply.t === 'error' ? (reply.retryAfterMs ?? 0) : 0;
+}
+
+spec('failed logins on r1 delay the same address on r2 and bob\'s account on r3; bob at his known address gets in anywhere', async (ctx) => {
+  try {
+    // Bob registers on r3 from B, which makes B known to his account (in Redis).
+    assert.is(outcome(await passwordAttempt(await from(ctx, 2, KNOWN), 'register', 'bob', BOB_PASSWORD)), 'session');
+
+    // The attacker spends the free failures on r1 only.
+    const onR1 = await from(ctx, 0, ATTACKER);
+    for (let i = 0; i < (LIMITS.loginFreeFailures ?? 0); i++) {
+      assert.is(outcome(await passwordAttempt(onR1, 'login', 'bob', `guess number ${i}`)), 'E_AUTH');
+    }
+
+    // Landing on r2 resets nothing: the address owes its delay there, for any account, even
+    // with bob's right password (a refusal comes before the password is looked at).
+    const onR2 = await from(ctx, 1, ATTACKER);
+    const refused = await passwordAttempt(onR2, 'login', 'bob', BOB_PASSWORD);
+    assert.is(outcome(refused), 'E_RATE', 'the same address on r2');
+    assert.ok(retryAfter(refused) > 60_000, `retryAfterMs ${retryAfter(refused)}`);
+    assert.is(outcome(await passwordAttempt(onR2, 'login', 'carol', 'whatever')), 'E_RATE', 'another account from the address on r2');
+    assert.is(outcome(await passwordAttempt(await from(ctx, 2, ATTACKER), 'register', 'mallory', 'a new account')), 'E_RATE', 'a registration from it on r3');
+
+    // Bob's account owes the delay on every relay, from every address he never used...
+    const elsewhere = await passwordAttempt(await from(ctx, 2, NEW_PLACE), 'login', 'bob', BOB_PASSWORD);
+    assert.is(outcome(elsewhere), 'E_RATE', 'bob from a new address on r3');
+    // ...but not from B, on any relay: the known address was recorded on r3 and is honoured on r1 and r2.
+    assert.is(outcome(await passwordAttempt(await from(ctx, 1, KNOWN), 'login', 'bob', BOB_PASSWORD)), 'session', 'bob at B on r2');
+    assert.is(outcome(await passwordAttempt(await from(ctx, 0, KNOWN), 'login', 'bob', BOB_PASSWORD)), 'session', 'bob at B on r1');
+    // His success on r1 cleared the account's count for the cluster: C gets through on r3 now.
+    assert.is(outcome(await passwordAttempt(await from(ctx, 2, NEW_PLACE), 'login', 'bob', BOB_PASSWORD)), 'session', 'bob from C on r3 after the success');
+    // The attacker's address is still slowed everywhere (a success clears the account, not the address).
+    assert.is(outcome(await passwordAttempt(await from(ctx, 2, ATTACKER), 'login', 'bob', BOB_PASSWORD)), 'E_RATE', 'A on r3');
+  } catch (error) {
+    console.error(ctx.logs.join('\n'));
+    throw error;
+  }
+});
+
+if (redisServerAvailable()) spec.run();
+else console.log('login limiter cluster test skipped: it needs redis-server (Debian: apt-get install redis-server)');
