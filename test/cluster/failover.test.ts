@@ -3,8 +3,8 @@
  * their own processes (test/cluster/relay-child.ts, so one can be SIGKILLed for real), a real
  * haproxy in front rendered from the shared template (relay/cluster/haproxy-config.ts), and
  * client cores (ChatClient) that reconnect and resume by themselves. Each client connects from
- * its own loopback address (127.0.x.y), so HAProxy spreads them over the relays (it keeps one
- * address on one relay) and the relays' per-address limits apply to each client on its own.
+ * its own loopback address (127.0.x.y); HAProxy spreads the connections over the relays (least
+ * connections) and the relays' per-address limits apply to each client on its own.
  *
  * Skipped, with a line saying so, when haproxy or redis-server is not installed.
  */
@@ -270,7 +270,12 @@ async function checkDelivery(all: Member[], acked: Map<string, Set<string>>): Pr
     const ids = new Set(got.map((m) => m.id));
     duplicates += got.length - ids.size;
     for (let i = 1; i < got.length; i++) if (got[i].seq <= got[i - 1].seq) outOfOrder++;
-    lost += expected(member).filter((id) => !ids.has(id)).length;
+    const missing = expected(member).filter((id) => !ids.has(id));
+    lost += missing.length;
+    if (missing.length > 0) {
+      const seqs = got.map((m) => m.seq);
+      console.log(`${member.user} is missing ${missing.join(', ')} (received seqs ${seqs[0]}..${seqs.at(-1)}, ${got.length} messages, gaps at ${seqs.filter((seq, i) => i > 0 && seq !== seqs[i - 1] + 1).join(', ') || 'none'})`);
+    }
   }
   return { lost, duplicates, outOfOrder, delivered };
 }
@@ -380,15 +385,21 @@ if (ready) {
         return { wire, first: await first };
       };
       const cap = RELAY_LIMITS.connectionsPerAddress!;
-      // HAProxy keeps one address on one relay, so all of 127.0.3.2's connections meet one cap.
+      // HAProxy spreads 127.0.3.2's connections over the three relays; each relay counts them
+      // under 127.0.3.2 (from the PROXY header, not HAProxy's own address), so a refusal comes
+      // by the time one relay holds `cap` of them: at most 3 x cap are let in.
       const kept: WireClient[] = [];
-      for (let i = 0; i < cap; i++) {
-        const { wire, first } = await open('127.0.3.2');
-        kept.push(wire);
-        assert.ok(first.t === 'welcome' && first.observed === '127.0.3.2', `connection ${i + 1} from 127.0.3.2 is seen as 127.0.3.2: ${JSON.stringify(first)}`);
+      let over: Awaited<ReturnType<typeof open>> | undefined;
+      for (let i = 0; i <= 3 * cap && !over; i++) {
+        const opened = await open('127.0.3.2');
+        if (opened.first.t === 'bye') over = opened;
+        else {
+          kept.push(opened.wire);
+          assert.ok(opened.first.t === 'welcome' && opened.first.observed === '127.0.3.2', `connection ${i + 1} from 127.0.3.2 is seen as 127.0.3.2: ${JSON.stringify(opened.first)}`);
+        }
       }
-      const over = await open('127.0.3.2');
-      assert.ok(over.first.t === 'bye' && over.first.code === 'E_RATE', `one more from 127.0.3.2 is refused: ${JSON.stringify(over.first)}`);
+      assert.ok(over?.first.t === 'bye' && over.first.code === 'E_RATE', `a connection from 127.0.3.2 past a relay's cap is refused: ${JSON.stringify(over?.first)}`);
+      assert.ok(kept.length >= cap && kept.length <= 3 * cap, `${kept.length} let in before the refusal`);
       assert.ok(kept.every((wire) => !wire.closed), 'the connections 127.0.3.2 already had stay open');
       // Another address is not touched by 127.0.3.2's cap: it connects, is seen as itself and logs in.
       const { wire, first } = await open('127.0.3.3');
