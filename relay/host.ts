@@ -17,7 +17,7 @@ import { RoomFiles } from './room-files.js';
 import { Room, RoomRegistry } from './rooms.js';
 import type { ClusterBus, SealedMessage } from './bus.js';
 import { RoomFeed } from './room-feed.js';
-import type { MessagePage, RelayStore, StoredMessage } from './store.js';
+import type { RelayStore, StoredMessage } from './store.js';
 
 export interface HostOptions {
   store: RelayStore;
@@ -33,6 +33,9 @@ export interface HostOptions {
   dialRelay?: PipeDialer;
   log: (line: string) => void;
 }
+
+/** Pages of missed messages a resume reads from the store at most (historyMaxPage each) before it gives up catching up. */
+const MAX_CATCH_UP_PAGES = 20;
 
 function sameBundle(a: PublicKeyBundle | undefined, b: PublicKeyBundle): boolean {
   return a !== undefined && a.sign === b.sign && a.box === b.box && a.sig === b.sig;
@@ -487,12 +490,8 @@ export class ChatHost {
   }
 
   private async enterLiveRoom(connection: RelayConnection, room: Room, re: string | undefined, since: number | undefined, resumed: boolean): Promise<void> {
-    const { bus, store, limits } = this.options;
+    const { bus } = this.options;
     await this.watch(room);
-    let missed: MessagePage | undefined;
-    if (since !== undefined && room.recent.length > 0 && room.recent[0].seq > since + 1) {
-      missed = await store.messagesSince(room.key, since, limits.historyMaxPage);
-    }
     if (connection.isClosed) return;
     await this.leaveCurrentRoom(connection);
     const awayFrom = this.comeBack(connection.userKey);
@@ -505,28 +504,44 @@ export class ChatHost {
     await bus.enterRoom(room.key, room.name, connection.userKey, connection.userName, resumed && wasAway);
     const users = before.some((entry) => entry.userKey === connection.userKey) ? before : await bus.roster(room.key);
     if (connection.isClosed) return void (await this.announceLeave(room, connection.userKey, connection.userName));
-    // From here on everything is synchronous: no message can fall between history and membership.
-    const recent = room.recent;
-    let history: StoredMessage[];
-    let hasMore: boolean;
-    if (since === undefined) {
-      history = [...recent];
-      hasMore = Room.hasOlderThan(history[0]?.seq);
-    } else if (!missed) {
-      history = recent.filter((message) => message.seq > since);
-      hasMore = false;
-    } else {
-      // Messages committed while the store was read are in the ring; join the two without overlap.
-      const lastRead = missed.messages.at(-1)?.seq ?? since;
-      const newer = recent.filter((message) => message.seq > lastRead);
-      history = [...missed.messages, ...newer];
-      hasMore = missed.hasMore || (newer.length > 0 && newer[0].seq > lastRead + 1);
-    }
+    const history = await this.historySince(connection, room, since);
+    if (!history) return void (await this.announceLeave(room, connection.userKey, connection.userName));
+    // Synchronous from the last look at the ring to membership: no message can fall between.
     connection.enter(room);
-    connection.send({ t: 'joined', re, room: room.name, users: users.map((entry) => entry.userName), history: history.map(toWire), hasMore });
+    connection.send({ t: 'joined', re, room: room.name, users: users.map((entry) => entry.userName), history: history.messages.map(toWire), hasMore: history.hasMore });
     this.background(bus.setUserRoom(connection.userKey, room.key), 'record a user\'s room');
   }
 
+  /**
+   * The history a connection entering `room` gets: the ring's newest messages (a fresh join),
+   * or everything after `since` (a resume). The ring moves on while the store is read, so the
+   * store is read, page after page, until the ring covers the rest; the caller must make the
+   * connection a member in the same tick as this resolves. Undefined if the connection closed.
+   */
+  private async historySince(connection: RelayConnection, room: Room, since: number | undefined): Promise<{ messages: StoredMessage[]; hasMore: boolean } | undefined> {
+    if (since === undefined) {
+      const messages = [...room.recent];
+      return { messages, hasMore: Room.hasOlderThan(messages[0]?.seq) };
+    }
+    const messages: StoredMessage[] = [];
+    let last = since;
+    for (let pages = 0; ; pages++) {
+      const recent = room.recent;
+      if (recent.length === 0 || recent[0].seq <= last + 1) {
+        messages.push(...recent.filter((message) => message.seq > last));
+        return { messages, hasMore: false };
+      }
+      const page = await this.options.store.messagesSince(room.key, last, this.options.limits.historyMaxPage);
+      if (connection.isClosed) return undefined;
+      messages.push(...page.messages);
+      last = page.messages.at(-1)?.seq ?? last;
+      // Bounded: a client this far behind gets what was read, and pages on with /history.
+      if (page.messages.length === 0 || pages >= MAX_CATCH_UP_PAGES) {
+        this.options.log(`resume into ${room.name}: ${connection.userName} is more than ${messages.length} messages behind; sent those`);
+        return { messages: [...messages, ...room.recent.filter((message) => message.seq > last)], hasMore: true };
+      }
+    }
+  }
 
   private async leaveCurrentRoom(connection: RelayConnection): Promise<void> {
     const room = connection.leaveRoom();
