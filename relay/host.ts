@@ -1,13 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import { encodeControl } from '../shared/codec.js';
-import { verifyLoginChallenge, verifyPublicBundle, type PublicKeyBundle } from '../shared/crypto/identity.js';
-import { checkLoginPassword, validateRegistration } from '../shared/account-rules.js';
 import { ChatError } from '../shared/errors.js';
 import type { Limits } from '../shared/limits.js';
-import { PROTOCOL_VERSION, type ClientMessage, type ClientMessageOf, type RoomMessage } from '../shared/messages.js';
+import type { ClientMessage, ClientMessageOf, RoomMessage } from '../shared/messages.js';
 import { GLOBAL_ROOM, nameKey, validateRoomName, validateUserName } from '../shared/names.js';
 import type { RelayConnection } from './connection.js';
-import { addressKey, type LoginLimiter } from './login-limiter.js';
+import type { LoginLimiter } from './login-limiter.js';
+import { Accounts } from './accounts.js';
 import { MessageLog } from './message-log.js';
 import type { PasswordHasher } from './passwords.js';
 import { HeldMessages } from './held-messages.js';
@@ -37,10 +35,6 @@ export interface HostOptions {
 /** Pages of missed messages a resume reads from the store at most (historyMaxPage each) before it gives up catching up. */
 const MAX_CATCH_UP_PAGES = 20;
 
-function sameBundle(a: PublicKeyBundle | undefined, b: PublicKeyBundle): boolean {
-  return a !== undefined && a.sign === b.sign && a.box === b.box && a.sig === b.sig;
-}
-
 function toWire(message: StoredMessage): RoomMessage {
   return { room: message.room, seq: message.seq, from: message.from, text: message.text, time: message.time, id: message.id };
 }
@@ -62,12 +56,15 @@ export class ChatHost {
   private readonly away = new Map<string, { room: Room; timer: NodeJS.Timeout }>();
   /** Relay pipes and room files: requests on the chat connection, bytes on side connections. */
   readonly side: SideRequests;
+  /** Who a connection is: handshake, registration, login, resume. */
+  private readonly accounts: Accounts;
 
   constructor(private readonly options: HostOptions) {
     this.rooms = new RoomRegistry(options.store, options.limits.historyOnJoin);
     this.feed = new RoomFeed(options.store, (message) => this.deliverMessage(message), options.limits.historyMaxPage, options.log);
     this.log = new MessageLog(options.store, (messages) => options.bus.committed(messages));
     this.held = new HeldMessages(options.limits.sealedHoldMs, options.limits.sealedHoldPerUser);
+    this.accounts = new Accounts(options);
     this.side = new SideRequests(
       new PipeBroker(options.limits, options.bus, options.log, options.dialRelay),
       new RoomFiles(options.store, options.bus, options.filesDir, options.bus.relayId, options.limits, options.log),
@@ -101,7 +98,7 @@ export class ChatHost {
   handle(connection: RelayConnection, message: ClientMessage): void | Promise<void> {
     switch (message.t) {
       case 'hello':
-        return this.hello(connection, message);
+        return this.accounts.welcome(connection, message);
       case 'register':
         return this.register(connection, message);
       case 'login':
@@ -129,7 +126,7 @@ export class ChatHost {
       case 'exit':
         return this.exit(connection, message);
       case 'keys':
-        return this.publicKeys(connection, message);
+        return this.accounts.publicKeys(connection, message);
       case 'signal':
         return this.forwardSealed(connection, message, 'signal');
       case 'pipe-ticket':
@@ -242,91 +239,25 @@ export class ChatHost {
 
   // ---- session ---------------------------------------------------------------------------
 
-  private hello(connection: RelayConnection, message: ClientMessageOf<'hello'>): void {
-    if (message.v !== PROTOCOL_VERSION) {
-      connection.sendError('E_VERSION', `this relay speaks protocol version ${PROTOCOL_VERSION}, not ${message.v}; update securechat`);
-      connection.close('E_VERSION', `protocol version ${message.v} is not supported`);
-      return;
-    }
-    connection.advance('hello-ok');
-    connection.challenge = randomBytes(32).toString('base64');
-    connection.send({
-      t: 'welcome',
-      v: PROTOCOL_VERSION,
-      server: this.options.serverName,
-      registration: this.options.registration,
-      challenge: connection.challenge,
-      observed: connection.address.replace(/^::ffff:/, ''),
-    });
-  }
-
   private async register(connection: RelayConnection, message: ClientMessageOf<'register'>): Promise<void> {
-    const { limits, store, hasher } = this.options;
-    await this.authenticate(connection, async () => {
-      if (this.options.registration === 'closed') throw new ChatError('E_REGISTRATION_CLOSED', 'this relay does not accept new accounts; ask its operator');
-      const name = validateRegistration(message.user, message.password, limits);
-      await this.checkLoginRate(connection);
-      if (await store.getAccount(name)) throw new ChatError('E_USER_EXISTS', `the name ${name} is taken`);
-      await this.checkKeyProof(connection, name, message.keys, message.proof);
-      const hash = await hasher.hash(message.password);
-      await store.createAccount(name, hash, message.keys);
-      await this.options.limiter.recordSuccess(connection.address, nameKey(name));
-      store.audit({ event: 'register', user: name, address: connection.address });
-      return name;
-    }, message.id);
+    await this.authenticate(connection, () => this.accounts.register(connection, message), message.id);
   }
 
   private async login(connection: RelayConnection, message: ClientMessageOf<'login'>): Promise<void> {
-    const { store, hasher, limiter, limits } = this.options;
-    await this.authenticate(connection, async () => {
-      checkLoginPassword(message.password, limits);
-      const userKey = nameKey(message.user);
-      await this.checkLoginRate(connection, userKey);
-      const account = await store.getAccount(message.user);
-      const valid = account
-        ? !account.disabled && (await hasher.verify(account.passwordHash, message.password))
-        : await hasher.verifyDummy(message.password);
-      if (!account || !valid) {
-        await limiter.recordFailure(connection.address, userKey);
-        store.audit({ event: 'login-failed', user: message.user.slice(0, 64), address: connection.address });
-        throw new ChatError('E_AUTH', 'wrong user name or password');
-      }
-      await this.checkKeyProof(connection, account.name, message.keys, message.proof);
-      if (!sameBundle(account.keys, message.keys)) {
-        // A new device (or reinstalled client): contacts will see the key change and must re-verify.
-        await store.setKeys(account.name, message.keys);
-        if (account.keys) store.audit({ event: 'keys-changed', user: account.name, address: connection.address });
-      }
-      await limiter.recordSuccess(connection.address, userKey);
-      store.audit({ event: 'login', user: account.name, address: connection.address });
-      return account.name;
-    }, message.id);
+    await this.authenticate(connection, () => this.accounts.login(connection, message), message.id);
   }
 
   private async resume(connection: RelayConnection, message: ClientMessageOf<'resume'>): Promise<void> {
-    const { store, limiter, limits } = this.options;
     let room: Room | undefined;
     await this.authenticate(
       connection,
       async () => {
-        // No login delay and no failure count: a token is 256 random bits, so a delay would
-        // protect nothing and only let others lock the owner out (relay/login-limiter.ts, rule 5).
-        // Resumes are bounded per address, not per user: failed resumes from elsewhere must not lock the owner out.
-        const waitMs = await this.options.bus.take(`resume:${addressKey(connection.address)}`, limits.resumesPerMinute / 60, limits.resumeBurst);
-        if (waitMs > 0) throw new ChatError('E_RATE', `too many resumes; try again in ${Math.ceil(waitMs / 1000)} s`, { retryAfterMs: waitMs });
-        const account = await store.getAccount(message.user);
-        const proofOk = !account?.keys || (message.proof !== undefined && (await this.proofValid(connection, account.name, account.keys, message.proof)));
-        if (!account || account.disabled || !proofOk || !(await store.checkToken(account.name, message.token))) {
-          store.audit({ event: 'resume-failed', user: message.user.slice(0, 64), address: connection.address });
-          throw new ChatError('E_BAD_TOKEN', 'the session expired; log in again');
-        }
-        await limiter.rememberAddress(connection.address, nameKey(account.name));
-        store.audit({ event: 'resume', user: account.name, address: connection.address });
+        const userName = await this.accounts.resume(connection, message);
         if (message.room && nameKey(message.room) !== GLOBAL_ROOM) {
           // The room may have ended while this user was away; a returning member re-opens it.
           room = await this.rooms.open(validateRoomName(message.room));
         }
-        return account.name;
+        return userName;
       },
       message.id,
       message.token,
@@ -334,39 +265,6 @@ export class ChatHost {
     if (connection.state !== 'ready') return;
     await this.enterRoom(connection, room ?? this.rooms.global, undefined, message.since, true);
     this.deliverHeld(connection);
-  }
-
-  /** Checks uploaded public keys and the proof that the client holds their signing key. */
-  private async checkKeyProof(connection: RelayConnection, userName: string, keys: PublicKeyBundle, proof: string): Promise<void> {
-    await verifyPublicBundle(userName, keys);
-    if (!(await this.proofValid(connection, userName, keys, proof))) {
-      throw new ChatError('E_AUTH', 'the login proof does not match the uploaded keys');
-    }
-  }
-
-  private async proofValid(connection: RelayConnection, userName: string, keys: PublicKeyBundle, proof: string): Promise<boolean> {
-    if (!connection.challenge) return false;
-    // Every bundle reaching here was verified: just now (checkKeyProof) or before it was stored.
-    return verifyLoginChallenge(keys, userName, connection.loginChallenge(), proof, { bundleAlreadyVerified: true });
-  }
-
-  private async publicKeys(connection: RelayConnection, message: ClientMessageOf<'keys'>): Promise<void> {
-    const account = await this.options.store.getAccount(message.user);
-    if (!account) throw new ChatError('E_NO_SUCH_USER', `there is no user ${message.user.slice(0, 64)}`);
-    if (!account.keys) throw new ChatError('E_NO_KEY', `${account.name} has not published encryption keys yet`);
-    connection.send({ t: 'keys', re: message.id, user: account.name, keys: account.keys });
-  }
-
-  /** Login delays (relay/login-limiter.ts): with `userKey` a password login, without it a registration. */
-  private async checkLoginRate(connection: RelayConnection, userKey?: string): Promise<void> {
-    const { limiter } = this.options;
-    const verdict = userKey === undefined ? await limiter.checkAddress(connection.address) : await limiter.check(connection.address, userKey);
-    if (!verdict.allowed) {
-      this.options.store.audit({ event: 'rate-limited', user: userKey, address: connection.address });
-      throw new ChatError('E_RATE', `too many failed logins; try again in ${Math.ceil(verdict.retryAfterMs / 1000)} s`, {
-        retryAfterMs: verdict.retryAfterMs,
-      });
-    }
   }
 
   /**
