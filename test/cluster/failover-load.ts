@@ -1,0 +1,216 @@
+/**
+ * Failover under chat, shared by the failover test (test/cluster/failover.test.ts, which
+ * asserts the targets) and the failover bench (bench/failover.ts, which prints the figures
+ * against them): client cores (ChatClient) behind HAProxy that reconnect and resume by
+ * themselves, chat paced by the clock, one relay stopped with a signal, and the delivery
+ * check (every acknowledged message to every member once, in order).
+ *
+ * A step that must hold for the run to mean anything (chat flowing, some clients on the
+ * relay, every moved client resumed) throws an Error saying what did not happen.
+ */
+import { join } from 'node:path';
+import { ChatClient } from '../../tui/core/client.js';
+import type { ChatMessage } from '../../tui/core/events.js';
+import { TEST_PASSWORD } from '../helpers/clients.js';
+import { Recorder } from '../helpers/recorder.js';
+import { within, type Cluster, type ClusterRelay } from './cluster-fixture.js';
+
+export const FAILOVER_ROOM = 'failover';
+
+/** The issue's targets: every client back within 5 s of a kill -9, within 2 s of a SIGTERM; nothing lost or twice. */
+export const BACK_WITHIN_MS = { SIGKILL: 5_000, SIGTERM: 2_000 } as const;
+
+export interface Member {
+  user: string;
+  client: ChatClient;
+  rec: Recorder;
+  /** When each `connected` event fired (Date.now()), taken by a listener as it fires. */
+  connectedAt: number[];
+}
+
+export interface DeliveryCheck {
+  /** (member, acknowledged message of another member) pairs that never arrived. */
+  lost: number;
+  duplicates: number;
+  outOfOrder: number;
+  delivered: number;
+}
+
+export interface FailoverRun {
+  /** Per moved client, ms from the signal to its next `connected`, sorted. */
+  times: number[];
+  /** Clients HAProxy had on the stopped relay when the signal went. */
+  onRelay: number;
+  /** Clients told `bye` E_SHUTDOWN after the signal (the SIGTERM case: each of the stopped relay's). */
+  shutdownSeen: number;
+  delivery: DeliveryCheck;
+  /** Messages per second achieved over the whole send period. */
+  rate: number;
+  sent: number;
+  acked: number;
+  refused: number;
+}
+
+/** Polls `condition` every 20 ms for at most `ms` (for state spread over many clients); true once it holds. */
+export async function until(condition: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return true;
+}
+
+/** Nearest rank on an ascending list. */
+export function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+function check(condition: boolean, what: string): void {
+  if (!condition) throw new Error(what);
+}
+
+/**
+ * `count` clients through HAProxy, client i from 127.0.`net`.(i+2), all in FAILOVER_ROOM. Each
+ * is pushed onto `into` as soon as it exists, so the caller closes it whatever happens next.
+ */
+export async function members(cluster: Cluster, count: number, net: number, into: Member[]): Promise<Member[]> {
+  const made: Member[] = [];
+  for (let i = 0; i < count; i++) {
+    const user = `u${net}x${i}`;
+    const client = new ChatClient({
+      host: '127.0.0.1',
+      port: cluster.haproxyPort,
+      user,
+      password: TEST_PASSWORD,
+      register: true,
+      trust: { fingerprint: cluster.fingerprint },
+      configDir: join(cluster.dir.path, 'clients', user, 'config'),
+      dataDir: join(cluster.dir.path, 'clients', user, 'data'),
+      localAddress: `127.0.${net}.${i + 2}`,
+      // The product's reconnect backoff (0.5 s, 1 s, ... with jitter): the figures are what users get.
+    });
+    const connectedAt: number[] = [];
+    client.on('connected', () => connectedAt.push(Date.now()));
+    const member = { user, client, rec: new Recorder(client, 20_000), connectedAt };
+    into.push(member);
+    made.push(member);
+  }
+  // A few at a time: registrations and key generation are CPU work on a shared machine.
+  for (let i = 0; i < made.length; i += 6) await Promise.all(made.slice(i, i + 6).map((m) => m.client.connect()));
+  await made[0].client.create(FAILOVER_ROOM);
+  for (let i = 1; i < made.length; i += 6) await Promise.all(made.slice(i, i + 6).map((m) => m.client.join(FAILOVER_ROOM)));
+  return made;
+}
+
+/**
+ * Round-robin chat at `ratePerSecond` in total until `stop()`; bounded by `maxMessages`.
+ * `acked`: the client ids each sender got an ack for.
+ */
+function chat(chatters: Member[], ratePerSecond: number, maxMessages: number) {
+  const acked = new Map<string, Set<string>>(chatters.map((m) => [m.user, new Set<string>()]));
+  const pending: Array<Promise<unknown>> = [];
+  let sent = 0;
+  let refused = 0;
+  // Paced by the clock, not by counting ticks: on a busy machine timers fire late, and the
+  // messages due meanwhile go out on the next tick.
+  const started = Date.now();
+  const timer = setInterval(() => {
+    const due = Math.min(maxMessages, Math.floor(((Date.now() - started) * ratePerSecond) / 1000));
+    while (sent < due) {
+      const member = chatters[sent % chatters.length];
+      const n = sent++;
+      pending.push(
+        member.client.say(`${member.user} #${n}`).then(
+          (ack) => acked.get(member.user)!.add(ack.id),
+          () => void refused++,
+        ),
+      );
+    }
+    if (sent >= maxMessages) clearInterval(timer);
+  }, 10);
+  return {
+    acked,
+    get sent() {
+      return sent;
+    },
+    get refused() {
+      return refused;
+    },
+    ackedCount: () => [...acked.values()].reduce((sum, ids) => sum + ids.size, 0),
+    /** Stops sending (a failed run must not leave the timer running). */
+    halt: () => clearInterval(timer),
+    /** Stops sending and waits (bounded) until every send is acknowledged or refused. */
+    async stop(): Promise<void> {
+      clearInterval(timer);
+      await within(Promise.all(pending), 30_000, 'every send answered');
+    },
+  };
+}
+
+function roomMessages(member: Member): ChatMessage[] {
+  return member.rec.of('message').filter((m) => !m.own && m.room === FAILOVER_ROOM);
+}
+
+/**
+ * Per member: messages of the others in strictly increasing seq, no id twice, and every id the
+ * others had acknowledged present. Waits (bounded) for the last deliveries first.
+ */
+async function checkDelivery(all: Member[], acked: Map<string, Set<string>>): Promise<DeliveryCheck> {
+  const expected = (member: Member): string[] => all.filter((m) => m !== member).flatMap((m) => [...acked.get(m.user)!]);
+  await until(() => all.every((member) => {
+    const got = new Set(roomMessages(member).map((m) => m.id));
+    return expected(member).every((id) => got.has(id));
+  }), 15_000);
+  let lost = 0;
+  let duplicates = 0;
+  let outOfOrder = 0;
+  let delivered = 0;
+  for (const member of all) {
+    const got = roomMessages(member);
+    delivered += got.length;
+    const ids = new Set(got.map((m) => m.id));
+    duplicates += got.length - ids.size;
+    for (let i = 1; i < got.length; i++) if (got[i].seq <= got[i - 1].seq) outOfOrder++;
+    lost += expected(member).filter((id) => !ids.has(id)).length;
+  }
+  return { lost, duplicates, outOfOrder, delivered };
+}
+
+/**
+ * Stops `relay` with `signal` during chat at `rate` msg/s and measures, for each client that
+ * was on it, the time from the signal to its next `connected`; then chats on with everyone
+ * back, stops, and checks delivery. Sending is bounded by 60 s worth of messages.
+ */
+export async function failoverRun(cluster: Cluster, all: Member[], relay: ClusterRelay, signal: 'SIGKILL' | 'SIGTERM', rate: number): Promise<FailoverRun> {
+  const trafficStarted = Date.now();
+  const traffic = chat(all, rate, rate * 60);
+  try {
+    // Two seconds' worth acknowledged before, two seconds' worth after everyone is back.
+    check(await until(() => traffic.ackedCount() >= 2 * rate, 20_000), 'chat is flowing before the relay goes');
+    const onRelay = (await cluster.sessionsPerRelay()).get(relay.relayId) ?? 0;
+    check(onRelay >= 1, `some clients are on ${relay.relayId} (HAProxy: ${onRelay})`);
+    const marks = all.map((m) => m.rec.mark());
+    const signalledAt = Date.now();
+    process.kill(relay.child.pid!, signal);
+    // The clients that were on it: each sees its connection go, then connects (resumes) again.
+    const dropped = (): number[] => all.map((m, i) => i).filter((i) => all[i].rec.of('disconnected', marks[i]).length > 0);
+    check(await until(() => dropped().length >= onRelay, 10_000), `the ${onRelay} clients on ${relay.relayId} lost their connection (saw ${dropped().length})`);
+    const moved = dropped();
+    const back = await Promise.all(moved.map((i) => all[i].rec.waitFor('connected', () => true, marks[i])));
+    await within(relay.exited, 10_000, `${relay.relayId} exits`);
+    const times = moved.map((i) => all[i].connectedAt.find((at) => at >= signalledAt)! - signalledAt).sort((a, b) => a - b);
+    check(back.every((connected) => connected.resumed), 'every moved client resumed its session');
+    check(all.every((m) => m.client.state === 'online'), 'every client is online');
+    const shutdownSeen = all.filter((m, i) => m.rec.of('disconnected', marks[i]).some((e) => e.code === 'E_SHUTDOWN')).length;
+    // A little more chat with everyone back, then stop and settle.
+    const ackedBefore = traffic.ackedCount();
+    check(await until(() => traffic.ackedCount() >= ackedBefore + 2 * rate, 20_000), 'chat goes on after the failover');
+    const sendSeconds = (Date.now() - trafficStarted) / 1000;
+    await traffic.stop();
+    const delivery = await checkDelivery(all, traffic.acked);
+    return { times, onRelay, shutdownSeen, delivery, rate: Math.round(traffic.sent / sendSeconds), sent: traffic.sent, acked: traffic.ackedCount(), refused: traffic.refused };
+  } finally {
+    traffic.halt();
+  }
+}
