@@ -30,7 +30,11 @@ import { recordSignals } from '../helpers/transfer-signals.js';
 import { blake2bOfFile, loopbackOptions, writeTestFile } from '../transfer-helpers.js';
 import { startCluster, type Cluster } from './cluster-fixture.js';
 
-const WAIT_MS = 60_000;
+/**
+ * Longer than a transfer's own deadline for connecting (60 s, then E_TRANSFER_TIMEOUT), so a
+ * transfer that cannot connect ends with its own code rather than with this wait.
+ */
+const WAIT_MS = 90_000;
 const ROOM = 'socks';
 /** microsocks binds its outgoing side here (-b): HAProxy, and through its PROXY header the relay, must see this. */
 const PROXY_OUT = '127.0.0.3';
