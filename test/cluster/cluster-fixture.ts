@@ -54,8 +54,6 @@ export interface Cluster {
   haproxyPort: number;
   /** Every relay's and HAProxy's log lines (relay lines prefixed `[rN]`), for a failure's report. */
   logs: string[];
-  /** Starts one more relay process on this cluster's Redis (not put in `relays`). */
-  startRelay(relayId: string, limits?: Partial<Limits>): Promise<ClusterRelay>;
   /** The relay whose log has `line` (e.g. `login: ann from 127.0.0.3`), if any. */
   relayLogging(line: string): string | undefined;
   /** `show stat` on HAProxy's admin socket: current sessions per relay (scur). */
@@ -90,13 +88,14 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const certificateDir = join(dir.path, 'certificate');
   const filesDir = join(dir.path, 'files');
   const relays: ClusterRelay[] = [];
-  const extraRelays: ClusterRelay[] = [];
+  /** Every relay process started, also one that failed to start, for stop() and the exit hook. */
+  const children: ClusterRelay[] = [];
   let redis: RedisProcess | undefined;
   let haproxy: HaproxyProcess | undefined;
 
   // Synchronous, for an exit that skips stop(): whatever still runs is killed by PID.
   const killLeftovers = (): void => {
-    const pids = [...relays, ...extraRelays].map((relay) => relay.child.pid).concat(haproxy?.pid, redis?.pid);
+    const pids = children.map((relay) => relay.child.pid).concat(haproxy?.pid, redis?.pid);
     for (const pid of pids) {
       if (pid === undefined || pid <= 0) continue;
       try {
@@ -124,7 +123,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     const child = spawn(process.execPath, [RELAY_CHILD, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'pipe'] });
     const exited = once(child, 'exit');
     const relay: ClusterRelay = { relayId, port: 0, child, exited };
-    extraRelays.push(relay);
+    children.push(relay);
     createInterface({ input: child.stderr! }).on('line', (line) => logs.push(`[${relayId}] ${line}`));
     const lines = createInterface({ input: child.stdout! });
     const [first] = (await within(Promise.race([once(lines, 'line'), exited.then(() => [undefined])]), 20_000, `relay ${relayId} starting`)) as [string | undefined];
@@ -134,7 +133,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   };
 
   const stop = async (): Promise<void> => {
-    await Promise.all([...relays, ...extraRelays].map((relay) => stopRelayChild(relay).catch(() => {})));
+    await Promise.all(children.map((relay) => stopRelayChild(relay).catch(() => {})));
     await haproxy?.stop().catch(() => {});
     await redis?.stop().catch(() => {});
     await dir.remove().catch(() => {});
@@ -145,11 +144,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     const fingerprint = (await loadOrCreateCertificate(certificateDir)).fingerprint;
     await mkdir(filesDir, { recursive: true });
     redis = await startRedis(join(dir.path, 'redis'));
-    for (let i = 1; i <= (options.relays ?? 3); i++) {
-      const relay = await startRelay(`r${i}`);
-      extraRelays.splice(extraRelays.indexOf(relay), 1);
-      relays.push(relay);
-    }
+    for (let i = 1; i <= (options.relays ?? 3); i++) relays.push(await startRelay(`r${i}`));
     let haproxyPort = 0;
     if (options.haproxy !== undefined) {
       haproxyPort = await freeLoopbackPort();
@@ -171,7 +166,6 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       haproxy,
       haproxyPort,
       logs,
-      startRelay,
       relayLogging: (line) => /^\[(r\d+)\] /.exec(logs.find((logged) => /^\[r\d+\] /.test(logged) && logged.endsWith(` ${line}`)) ?? '')?.[1],
       sessionsPerRelay: () => sessionsPerRelay(statsSocket),
       stop,
