@@ -19,7 +19,7 @@ import { findHaproxy } from '../relay/cluster/haproxy-process.js';
 import { redisServerAvailable } from '../relay/cluster/redis-process.js';
 import type { Limits } from '../shared/limits.js';
 import { startCluster, within } from '../test/cluster/cluster-fixture.js';
-import { BACK_WITHIN_MS, failoverRun, members, percentile, type FailoverRun, type Member } from '../test/cluster/failover-load.js';
+import { BACK_WITHIN_MS, describeLost, failoverRun, members, percentile, type FailoverRun, type Member } from '../test/cluster/failover-load.js';
 import type { BenchContext, Scenario } from './lib/context.js';
 import { valueAtMost, valueEquals, type Figure, type ScenarioReport } from './lib/report.js';
 
@@ -87,6 +87,7 @@ function report(signal: Signal, load: Load, run: FailoverRun): ScenarioReport {
       `back after: from the signal to each moved client's next \`connected\` (a resumed session on another relay), with the product's reconnect backoff (0.5 s, 1 s, ... with jitter); target: every client back within ${limit / 1000} s.`,
       'lost: (member, message) pairs where another member\'s acknowledged message never reached that member; duplicates and out of order count per member. Sending goes on through the failover and for two seconds\' worth after everyone is back.',
       'a fresh redis-server, three relay processes and haproxy per table (127.0.0.1, free ports), every client from its own 127.0.1.x address; the clients run in the bench process.',
+      ...delivery.lostSamples.map((lost) => `lost: ${describeLost(lost)}.`),
       `load average at the end (1/5/15 min): ${loadavg().map((v) => v.toFixed(1)).join(' / ')}.`,
     ],
     extra: { ...load, signal, backMs: times },

@@ -34,6 +34,27 @@ export interface DeliveryCheck {
   duplicates: number;
   outOfOrder: number;
   delivered: number;
+  /** The first few lost pairs, to tell where to look. */
+  lostSamples: LostMessage[];
+}
+
+export interface LostMessage {
+  /** Who did not get it, and whether that member was on the stopped relay. */
+  member: string;
+  memberMoved: boolean;
+  sender: string;
+  senderMoved: boolean;
+  /** The message's sequence id, and the highest one the member did get. */
+  seq: number;
+  memberLastSeq: number;
+  /** When the sender got the ack, in ms after the signal (negative: before it). */
+  ackedAfterSignalMs: number;
+}
+
+/** One line per lost pair, for a report. */
+export function describeLost(lost: LostMessage): string {
+  const who = (name: string, moved: boolean) => `${name}${moved ? ' (moved)' : ''}`;
+  return `${who(lost.member, lost.memberMoved)} missed seq ${lost.seq} from ${who(lost.sender, lost.senderMoved)}, acked ${lost.ackedAfterSignalMs} ms after the signal; its last seq ${lost.memberLastSeq}`;
 }
 
 export interface FailoverRun {
@@ -105,10 +126,10 @@ export async function members(cluster: Cluster, count: number, net: number, into
 
 /**
  * Round-robin chat at `ratePerSecond` in total until `stop()`; bounded by `maxMessages`.
- * `acked`: the client ids each sender got an ack for.
+ * `acks`: per client id acknowledged, its sender, sequence id and when the ack came.
  */
 function chat(chatters: Member[], ratePerSecond: number, maxMessages: number) {
-  const acked = new Map<string, Set<string>>(chatters.map((m) => [m.user, new Set<string>()]));
+  const acks = new Map<string, Ack>();
   const pending: Array<Promise<unknown>> = [];
   let sent = 0;
   let refused = 0;
@@ -122,7 +143,7 @@ function chat(chatters: Member[], ratePerSecond: number, maxMessages: number) {
       const n = sent++;
       pending.push(
         member.client.say(`${member.user} #${n}`).then(
-          (ack) => acked.get(member.user)!.add(ack.id),
+          (ack) => void acks.set(ack.id, { sender: member.user, seq: ack.seq, at: Date.now() }),
           () => void refused++,
         ),
       );
@@ -130,14 +151,14 @@ function chat(chatters: Member[], ratePerSecond: number, maxMessages: number) {
     if (sent >= maxMessages) clearInterval(timer);
   }, 10);
   return {
-    acked,
+    acks,
     get sent() {
       return sent;
     },
     get refused() {
       return refused;
     },
-    ackedCount: () => [...acked.values()].reduce((sum, ids) => sum + ids.size, 0),
+    ackedCount: () => acks.size,
     /** Stops sending (a failed run must not leave the timer running). */
     halt: () => clearInterval(timer),
     /** Stops sending and waits (bounded) until every send is acknowledged or refused. */
@@ -148,6 +169,13 @@ function chat(chatters: Member[], ratePerSecond: number, maxMessages: number) {
   };
 }
 
+interface Ack {
+  sender: string;
+  seq: number;
+  /** Date.now() when the sender got it. */
+  at: number;
+}
+
 function roomMessages(member: Member): ChatMessage[] {
   return member.rec.of('message').filter((m) => !m.own && m.room === FAILOVER_ROOM);
 }
@@ -156,8 +184,8 @@ function roomMessages(member: Member): ChatMessage[] {
  * Per member: messages of the others in strictly increasing seq, no id twice, and every id the
  * others had acknowledged present. Waits (bounded) for the last deliveries first.
  */
-async function checkDelivery(all: Member[], acked: Map<string, Set<string>>): Promise<DeliveryCheck> {
-  const expected = (member: Member): string[] => all.filter((m) => m !== member).flatMap((m) => [...acked.get(m.user)!]);
+async function checkDelivery(all: Member[], acks: Map<string, Ack>, describe: (member: Member, ack: Ack, lastSeq: number) => LostMessage): Promise<DeliveryCheck> {
+  const expected = (member: Member): string[] => [...acks].filter(([, ack]) => ack.sender !== member.user).map(([id]) => id);
   await until(() => all.every((member) => {
     const got = new Set(roomMessages(member).map((m) => m.id));
     return expected(member).every((id) => got.has(id));
@@ -166,15 +194,19 @@ async function checkDelivery(all: Member[], acked: Map<string, Set<string>>): Pr
   let duplicates = 0;
   let outOfOrder = 0;
   let delivered = 0;
+  const lostSamples: LostMessage[] = [];
   for (const member of all) {
     const got = roomMessages(member);
     delivered += got.length;
     const ids = new Set(got.map((m) => m.id));
     duplicates += got.length - ids.size;
     for (let i = 1; i < got.length; i++) if (got[i].seq <= got[i - 1].seq) outOfOrder++;
-    lost += expected(member).filter((id) => !ids.has(id)).length;
+    const missing = expected(member).filter((id) => !ids.has(id));
+    lost += missing.length;
+    const lastSeq = got.length > 0 ? got[got.length - 1].seq : 0;
+    for (const id of missing.slice(0, Math.max(0, 5 - lostSamples.length))) lostSamples.push(describe(member, acks.get(id)!, lastSeq));
   }
-  return { lost, duplicates, outOfOrder, delivered };
+  return { lost, duplicates, outOfOrder, delivered, lostSamples };
 }
 
 /**
@@ -208,7 +240,16 @@ export async function failoverRun(cluster: Cluster, all: Member[], relay: Cluste
     check(await until(() => traffic.ackedCount() >= ackedBefore + 2 * rate, 20_000), 'chat goes on after the failover');
     const sendSeconds = (Date.now() - trafficStarted) / 1000;
     await traffic.stop();
-    const delivery = await checkDelivery(all, traffic.acked);
+    const movedUsers = new Set(moved.map((i) => all[i].user));
+    const delivery = await checkDelivery(all, traffic.acks, (member, ack, memberLastSeq) => ({
+      member: member.user,
+      memberMoved: movedUsers.has(member.user),
+      sender: ack.sender,
+      senderMoved: movedUsers.has(ack.sender),
+      seq: ack.seq,
+      memberLastSeq,
+      ackedAfterSignalMs: ack.at - signalledAt,
+    }));
     return { times, onRelay, shutdownSeen, delivery, rate: Math.round(traffic.sent / sendSeconds), sent: traffic.sent, acked: traffic.ackedCount(), refused: traffic.refused };
   } finally {
     traffic.halt();

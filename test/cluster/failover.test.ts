@@ -18,7 +18,7 @@ import { redisServerAvailable } from '../../relay/cluster/redis-process.js';
 import { TEST_PASSWORD } from '../helpers/clients.js';
 import { WireClient } from '../helpers/wire-client.js';
 import { startCluster, type Cluster } from './cluster-fixture.js';
-import { BACK_WITHIN_MS, failoverRun, members, percentile, type Member } from './failover-load.js';
+import { BACK_WITHIN_MS, describeLost, failoverRun, members, percentile, type Member } from './failover-load.js';
 
 /**
  * Test 1's load, as the issue asks: 60 clients at 200 msg/s in total (3.3 msg/s each, well
@@ -73,7 +73,8 @@ if (ready) {
         `failover figures (kill -9 of r1, ${CLIENTS} clients, ${RATE_PER_SECOND} msg/s): ${run.onRelay} clients moved; ` +
           `back after p50 ${percentile(times, 50)} ms, max ${times[times.length - 1]} ms; ` +
           `${run.sent} sent (${run.rate} msg/s achieved), ${run.acked} acked, ${run.refused} refused; ${delivery.delivered} deliveries, ` +
-          `lost ${delivery.lost}, duplicates ${delivery.duplicates}, out of order ${delivery.outOfOrder}`,
+          `lost ${delivery.lost}, duplicates ${delivery.duplicates}, out of order ${delivery.outOfOrder}` +
+          delivery.lostSamples.map((lost) => `\n  lost: ${describeLost(lost)}`).join(''),
       );
       assert.ok(times[times.length - 1] <= BACK_WITHIN_MS.SIGKILL, `the last client was back after ${times[times.length - 1]} ms (at most 5 s)`);
       assert.is(delivery.lost, 0, 'no acknowledged message lost');
@@ -88,7 +89,8 @@ if (ready) {
       const { times, delivery } = run;
       console.log(
         `failover figures (SIGTERM of r1, 12 clients, 50 msg/s): ${run.onRelay} clients moved; back after p50 ${percentile(times, 50)} ms, ` +
-          `max ${times[times.length - 1]} ms; lost ${delivery.lost}, duplicates ${delivery.duplicates}, out of order ${delivery.outOfOrder}`,
+          `max ${times[times.length - 1]} ms; lost ${delivery.lost}, duplicates ${delivery.duplicates}, out of order ${delivery.outOfOrder}` +
+          delivery.lostSamples.map((lost) => `\n  lost: ${describeLost(lost)}`).join(''),
       );
       assert.is(run.shutdownSeen, run.onRelay, 'each client of the stopped relay was told E_SHUTDOWN');
       assert.ok(times[times.length - 1] <= BACK_WITHIN_MS.SIGTERM, `the last client was back after ${times[times.length - 1]} ms (at most 2 s)`);
