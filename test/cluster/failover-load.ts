@@ -39,22 +39,27 @@ export interface DeliveryCheck {
 }
 
 export interface LostMessage {
-  /** Who did not get it, and whether that member was on the stopped relay. */
+  /** Who did not get it; for a member that was on the stopped relay, when it was back (ms after the signal). */
   member: string;
-  memberMoved: boolean;
+  memberBackMs?: number;
   sender: string;
   senderMoved: boolean;
-  /** The message's sequence id, and the highest one the member did get. */
+  /** The message's sequence id, and when its sender got the ack (ms after the signal; negative: before it). */
   seq: number;
-  memberLastSeq: number;
-  /** When the sender got the ack, in ms after the signal (negative: before it). */
   ackedAfterSignalMs: number;
+  /** The member's messages on either side of the gap, and whether each came after its reconnect. */
+  previous?: { seq: number; afterReconnect: boolean };
+  next?: { seq: number; afterReconnect: boolean };
 }
 
 /** One line per lost pair, for a report. */
 export function describeLost(lost: LostMessage): string {
-  const who = (name: string, moved: boolean) => `${name}${moved ? ' (moved)' : ''}`;
-  return `${who(lost.member, lost.memberMoved)} missed seq ${lost.seq} from ${who(lost.sender, lost.senderMoved)}, acked ${lost.ackedAfterSignalMs} ms after the signal; its last seq ${lost.memberLastSeq}`;
+  const near = (what: string, got: LostMessage['previous']) =>
+    got === undefined ? `no ${what}` : `${what} seq ${got.seq} ${got.afterReconnect ? 'after' : 'before'} its reconnect`;
+  return (
+    `${lost.member}${lost.memberBackMs !== undefined ? ` (moved, back ${lost.memberBackMs} ms after the signal)` : ''} missed seq ${lost.seq} ` +
+    `from ${lost.sender}${lost.senderMoved ? ' (moved)' : ''}, acked ${lost.ackedAfterSignalMs} ms after the signal; it got ${near('previous', lost.previous)}, ${near('next', lost.next)}`
+  );
 }
 
 export interface FailoverRun {
@@ -184,7 +189,7 @@ function roomMessages(member: Member): ChatMessage[] {
  * Per member: messages of the others in strictly increasing seq, no id twice, and every id the
  * others had acknowledged present. Waits (bounded) for the last deliveries first.
  */
-async function checkDelivery(all: Member[], acks: Map<string, Ack>, describe: (member: Member, ack: Ack, lastSeq: number) => LostMessage): Promise<DeliveryCheck> {
+async function checkDelivery(all: Member[], acks: Map<string, Ack>, describe: (member: Member, ack: Ack) => LostMessage): Promise<DeliveryCheck> {
   const expected = (member: Member): string[] => [...acks].filter(([, ack]) => ack.sender !== member.user).map(([id]) => id);
   await until(() => all.every((member) => {
     const got = new Set(roomMessages(member).map((m) => m.id));
@@ -203,8 +208,7 @@ async function checkDelivery(all: Member[], acks: Map<string, Ack>, describe: (m
     for (let i = 1; i < got.length; i++) if (got[i].seq <= got[i - 1].seq) outOfOrder++;
     const missing = expected(member).filter((id) => !ids.has(id));
     lost += missing.length;
-    const lastSeq = got.length > 0 ? got[got.length - 1].seq : 0;
-    for (const id of missing.slice(0, Math.max(0, 5 - lostSamples.length))) lostSamples.push(describe(member, acks.get(id)!, lastSeq));
+    for (const id of missing.slice(0, Math.max(0, 5 - lostSamples.length))) lostSamples.push(describe(member, acks.get(id)!));
   }
   return { lost, duplicates, outOfOrder, delivered, lostSamples };
 }
@@ -241,15 +245,27 @@ export async function failoverRun(cluster: Cluster, all: Member[], relay: Cluste
     const sendSeconds = (Date.now() - trafficStarted) / 1000;
     await traffic.stop();
     const movedUsers = new Set(moved.map((i) => all[i].user));
-    const delivery = await checkDelivery(all, traffic.acks, (member, ack, memberLastSeq) => ({
-      member: member.user,
-      memberMoved: movedUsers.has(member.user),
-      sender: ack.sender,
-      senderMoved: movedUsers.has(ack.sender),
-      seq: ack.seq,
-      memberLastSeq,
-      ackedAfterSignalMs: ack.at - signalledAt,
-    }));
+    const delivery = await checkDelivery(all, traffic.acks, (member, ack) => {
+      const i = all.indexOf(member);
+      // Where the member's record has its reconnect, and the messages it got either side of the gap.
+      const events = member.rec.events;
+      const reconnectAt = events.findIndex((e, k) => k >= marks[i] && e.type === 'connected');
+      const seen = (k: number) => ({ seq: (events[k] as ChatMessage).seq, afterReconnect: reconnectAt >= 0 && k > reconnectAt });
+      const messages = events.map((e, k) => [e, k] as const).filter(([e]) => e.type === 'message' && !e.own && e.room === FAILOVER_ROOM);
+      const previous = messages.filter(([e]) => (e as ChatMessage).seq < ack.seq).pop();
+      const next = messages.find(([e]) => (e as ChatMessage).seq > ack.seq);
+      const back = member.connectedAt.find((at) => at >= signalledAt);
+      return {
+        member: member.user,
+        ...(movedUsers.has(member.user) && back !== undefined ? { memberBackMs: back - signalledAt } : {}),
+        sender: ack.sender,
+        senderMoved: movedUsers.has(ack.sender),
+        seq: ack.seq,
+        ackedAfterSignalMs: ack.at - signalledAt,
+        ...(previous ? { previous: seen(previous[1]) } : {}),
+        ...(next ? { next: seen(next[1]) } : {}),
+      };
+    });
     return { times, onRelay, shutdownSeen, delivery, rate: Math.round(traffic.sent / sendSeconds), sent: traffic.sent, acked: traffic.ackedCount(), refused: traffic.refused };
   } finally {
     traffic.halt();
