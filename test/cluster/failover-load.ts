@@ -50,6 +50,8 @@ export interface LostMessage {
   /** The member's messages on either side of the gap, and whether each came after its reconnect. */
   previous?: { seq: number; afterReconnect: boolean };
   next?: { seq: number; afterReconnect: boolean };
+  /** The member's first `joined` after the signal: a rejoin (missed messages follow as events) or a fresh join with history. */
+  joinedAgain?: { rejoined: boolean; historySeqs: number[] };
 }
 
 /** One line per lost pair, for a report. */
@@ -58,7 +60,10 @@ export function describeLost(lost: LostMessage): string {
     got === undefined ? `no ${what}` : `${what} seq ${got.seq} ${got.afterReconnect ? 'after' : 'before'} its reconnect`;
   return (
     `${lost.member}${lost.memberBackMs !== undefined ? ` (moved, back ${lost.memberBackMs} ms after the signal)` : ''} missed seq ${lost.seq} ` +
-    `from ${lost.sender}${lost.senderMoved ? ' (moved)' : ''}, acked ${lost.ackedAfterSignalMs} ms after the signal; it got ${near('previous', lost.previous)}, ${near('next', lost.next)}`
+    `from ${lost.sender}${lost.senderMoved ? ' (moved)' : ''}, acked ${lost.ackedAfterSignalMs} ms after the signal; it got ${near('previous', lost.previous)}, ${near('next', lost.next)}` +
+    (lost.joinedAgain
+      ? `; its joined after the signal: rejoined ${lost.joinedAgain.rejoined}, history ${lost.joinedAgain.historySeqs.length > 0 ? `seq ${lost.joinedAgain.historySeqs[0]}-${lost.joinedAgain.historySeqs[lost.joinedAgain.historySeqs.length - 1]}` : 'empty'}`
+      : '')
   );
 }
 
@@ -255,6 +260,7 @@ export async function failoverRun(cluster: Cluster, all: Member[], relay: Cluste
       const previous = messages.filter(([e]) => (e as ChatMessage).seq < ack.seq).pop();
       const next = messages.find(([e]) => (e as ChatMessage).seq > ack.seq);
       const back = member.connectedAt.find((at) => at >= signalledAt);
+      const joined = member.rec.of('joined', marks[i])[0];
       return {
         member: member.user,
         ...(movedUsers.has(member.user) && back !== undefined ? { memberBackMs: back - signalledAt } : {}),
@@ -264,6 +270,7 @@ export async function failoverRun(cluster: Cluster, all: Member[], relay: Cluste
         ackedAfterSignalMs: ack.at - signalledAt,
         ...(previous ? { previous: seen(previous[1]) } : {}),
         ...(next ? { next: seen(next[1]) } : {}),
+        ...(joined ? { joinedAgain: { rejoined: joined.rejoined, historySeqs: joined.history.map((m) => m.seq) } } : {}),
       };
     });
     return { times, onRelay, shutdownSeen, delivery, rate: Math.round(traffic.sent / sendSeconds), sent: traffic.sent, acked: traffic.ackedCount(), refused: traffic.refused };
