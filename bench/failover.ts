@@ -50,7 +50,7 @@ async function measure(ctx: BenchContext, haproxy: string, signal: Signal, load:
     ctx.progress(`failover: ${SIGNAL_NAME[signal]} of r1 during chat at ${load.ratePerSecond} msg/s`);
     return await within(failoverRun(cluster, all, cluster.relays[0], signal, load.ratePerSecond), 180_000, `the ${SIGNAL_NAME[signal]} run`);
   } catch (error) {
-    process.stderr.write(`${cluster.logs.slice(-40).join('\n')}\n`);
+    process.stderr.write(`${cluster.logs.slice(-40).join('\n')}\nevery relay and HAProxy line: ${await cluster.saveLogs()}\n`);
     throw error;
   } finally {
     await Promise.all(all.map((member) => member.client.close().catch(() => {})));

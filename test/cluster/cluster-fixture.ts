@@ -8,8 +8,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -58,6 +59,8 @@ export interface Cluster {
   relayLogging(line: string): string | undefined;
   /** `show stat` on HAProxy's admin socket: current sessions per relay (scur). */
   sessionsPerRelay(): Promise<Map<string, number>>;
+  /** Writes every log line so far to a file outside the cluster's folder (which stop() removes), for a failure's report; its path. */
+  saveLogs(): Promise<string>;
   /** Stops the relays (SIGTERM, SIGKILL after 10 s), HAProxy and Redis, removes the folder. Never throws. */
   stop(): Promise<void>;
 }
@@ -168,6 +171,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       logs,
       relayLogging: (line) => /^\[(r\d+)\] /.exec(logs.find((logged) => /^\[r\d+\] /.test(logged) && logged.endsWith(` ${line}`)) ?? '')?.[1],
       sessionsPerRelay: () => sessionsPerRelay(statsSocket),
+      saveLogs: async () => {
+        const file = join(tmpdir(), `${options.prefix}logs-${process.pid}-${Date.now()}.log`);
+        await writeFile(file, logs.join('\n') + '\n');
+        return file;
+      },
       stop,
     };
   } catch (error) {

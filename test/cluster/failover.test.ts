@@ -57,8 +57,9 @@ failover.after.each(async (ctx) => {
 });
 
 function printLogsOnFailure<T>(ctx: Ctx, run: () => Promise<T>): Promise<T> {
-  return run().catch((error: unknown) => {
+  return run().catch(async (error: unknown) => {
     console.log(ctx.cluster.logs.slice(-80).join('\n'));
+    console.log(`every relay and HAProxy line: ${await ctx.cluster.saveLogs()}`);
     throw error;
   });
 }

@@ -114,8 +114,9 @@ function transferEnd(side: Peer, id: string): Promise<ChatEventOf<'transfer-done
 function it(name: string, handler: (ctx: Ctx) => Promise<void>): void {
   if (missing.length > 0) return spec.skip(name, () => undefined);
   spec(name, async (ctx) =>
-    plainErrors(handler)(ctx).catch((error: unknown) => {
+    plainErrors(handler)(ctx).catch(async (error: unknown) => {
       console.log(ctx.cluster.logs.slice(-60).join('\n'));
+      console.log(`every relay and HAProxy line: ${await ctx.cluster.saveLogs()}`);
       throw error;
     }),
   );
