@@ -6,6 +6,7 @@
  *   npm run bench -- --quick               a smoke run: tiny sizes, scenarios side by side, figures meaningless
  *   npm run bench -- --scenario fanout     one scenario (repeatable, or comma-separated)
  *   npm run bench -- --scenario cluster    three relays on one Redis vs one relay (needs redis-server)
+ *   npm run bench -- --scenario failover   kill -9 / SIGTERM of one relay behind HAProxy (needs haproxy, redis-server)
  *   npm run bench -- --case N=200          only the cases whose name contains the text (fanout, idle)
  *   npm run bench -- --load-threads 2      fan-out load from two worker threads
  *   npm run bench -- --profile-relay DIR   relay processes run with --cpu-prof into DIR
@@ -17,6 +18,7 @@ import { withContext, type Scenario } from './lib/context.js';
 import { printReport } from './lib/report.js';
 import { cluster } from './cluster.js';
 import { codec } from './codec.js';
+import { failover } from './failover.js';
 import { fanout } from './fanout.js';
 import { idle } from './idle.js';
 import { login } from './login.js';
@@ -40,7 +42,7 @@ const transferSlot: Scenario = {
   },
 };
 
-export const SCENARIOS: Scenario[] = [fanout, whisper, login, idle, codec, transferSlot, cluster];
+export const SCENARIOS: Scenario[] = [fanout, whisper, login, idle, codec, transferSlot, cluster, failover];
 
 function usage(): string {
   return [

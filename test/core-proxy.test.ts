@@ -10,13 +10,12 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { RunningRelay } from '../relay/server.js';
-import type { TransferPeerMessage } from '../shared/transfer/wire.js';
 import { ChatClient, type ChatClientOptions } from '../tui/core/client.js';
-import type { TransferHost } from '../tui/core/transfers.js';
 import { plainErrors } from './core-helpers.js';
 import { failure, testClientOptions } from './helpers/clients.js';
 import { Recorder } from './helpers/recorder.js';
 import { tempDir, testRelay } from './helpers/relay.js';
+import { recordSignals } from './helpers/transfer-signals.js';
 import { microsocksMissing, startMicrosocks, type RunningSocksProxy } from './helpers/socks-proxy.js';
 import { blake2bOfFile, loopbackOptions, writeTestFile } from './transfer-helpers.js';
 
@@ -75,18 +74,6 @@ function clientFor(ctx: Ctx, user: string, options: Partial<ChatClientOptions> =
   });
   ctx.clients.push(client);
   return { client, rec: new Recorder(client, WAIT_MS), downloads };
-}
-
-/** Records every transfer signal `client` hands to the relay (the sealed end-to-end messages, before sealing). */
-function recordSignals(client: ChatClient): TransferPeerMessage[] {
-  const host = (client.transfers as unknown as { host: TransferHost }).host;
-  const sent: TransferPeerMessage[] = [];
-  const original = host.sendSignal.bind(host);
-  host.sendSignal = (to, message) => {
-    sent.push(message);
-    return original(to, message);
-  };
-  return sent;
 }
 
 it('logs in, chats, sends a file (relay pipe, no direct candidates), uploads a room file and reconnects, all from the proxy address', async (ctx) => {

@@ -10,51 +10,48 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Limits } from '../../shared/limits.js';
 import type { RelayMessage } from '../../shared/messages.js';
-import { startRedis, type RedisProcess } from '../../relay/cluster/redis-process.js';
 import type { RunningRelay } from '../../relay/server.js';
 import { WireClient } from '../helpers/wire-client.js';
 import { blake, getBytes, upload } from '../helpers/room-files.js';
-import { tempDir, testRelay } from '../helpers/relay.js';
+import { testRelay } from '../helpers/relay.js';
 import { openPipe, readBytes, ticketFor } from '../helpers/pipes.js';
 import { testClientOptions } from '../helpers/clients.js';
 import { Recorder } from '../helpers/recorder.js';
 import { blake2bOfFile, loopbackOptions, writeTestFile } from '../transfer-helpers.js';
 import { ChatClient } from '../../tui/core/client.js';
+import { startCluster, type Cluster } from './cluster-fixture.js';
 
 type Ctx = {
-  dir: { path: string; remove: () => Promise<void> };
-  redis: RedisProcess;
+  /** Its temp folder, redis-server, certificate and files folder; the relays here run in this process. */
+  cluster: Cluster;
   relays: RunningRelay[];
   clients: WireClient[];
 };
 
 const cluster = suite<Ctx>('three relays on one Redis');
 
-async function startCluster(ctx: Ctx, count = 3): Promise<void> {
-  ctx.dir = await tempDir('securechat-cluster-');
-  ctx.redis = await startRedis(join(ctx.dir.path, 'redis'));
+async function startRelays(ctx: Ctx, count = 3): Promise<void> {
+  ctx.cluster = await startCluster({ prefix: 'securechat-cluster-', relays: 0 });
   ctx.relays = [];
   ctx.clients = [];
-  const certificate = join(ctx.dir.path, 'certificate');
-  for (let i = 1; i <= count; i++) ctx.relays.push(await startClusterRelay(ctx, `r${i}`, certificate));
+  for (let i = 1; i <= count; i++) ctx.relays.push(await startClusterRelay(ctx, `r${i}`));
 }
 
-async function startClusterRelay(ctx: Ctx, relayId: string, certificate: string, limits: Partial<Limits> = {}): Promise<RunningRelay> {
+async function startClusterRelay(ctx: Ctx, relayId: string, limits: Partial<Limits> = {}): Promise<RunningRelay> {
   // Every relay has the same (self-signed) certificate: in a cluster the data folder holds only that, so they share one.
-  return testRelay(certificate, {
-    filesDir: join(ctx.dir.path, 'files'),
-    cluster: { redisUrl: ctx.redis.url, relayId },
+  return testRelay(ctx.cluster.certificateDir, {
+    filesDir: ctx.cluster.filesDir,
+    cluster: { redisUrl: ctx.cluster.redis.url, relayId },
     limits: { presenceGraceMs: 2_000, messagesPerSecond: 1_000, messageBurst: 1_000, ...limits },
   });
 }
 
-cluster.before.each(async (ctx) => startCluster(ctx));
+cluster.before.each(async (ctx) => startRelays(ctx));
 
 cluster.after.each(async (ctx) => {
   for (const client of ctx.clients) client.close();
   for (const relay of ctx.relays) await relay.close().catch(() => undefined);
-  await ctx.redis.stop();
-  await ctx.dir.remove();
+  await ctx.cluster.stop();
 });
 
 async function session(ctx: Ctx, relay: number, user: string, register = true): Promise<WireClient> {
@@ -173,12 +170,12 @@ cluster('kill -9 of redis-server during traffic: sends fail fast, relays recover
   // AOF everysec: Redis write()s the AOF before it replies, except while a background fsync
   // runs long (a busy disk): then it may hold the write back for up to 2 s (docs/storage.md).
   await new Promise((r) => setTimeout(r, 2_500));
-  await ctx.redis.kill9();
+  await ctx.cluster.redis.kill9();
   const started = Date.now();
   await Promise.all([send(ann, 'a'), send(bob, 'b')]);
   assert.ok(Date.now() - started < 5_000, 'sends fail fast while Redis is down');
   assert.ok(failed.length >= 1);
-  await ctx.redis.restart();
+  await ctx.cluster.redis.restart();
   // The relays reconnect by themselves; a retried send then goes through.
   const deadline = Date.now() + 15_000;
   let back = false;
@@ -212,10 +209,10 @@ cluster('room files: uploaded through one relay, listed and downloaded through a
   assert.ok(got.ready.t === 'file-ready');
   assert.is(blake(got.data), blake(data));
   // A relay starting up sweeps only its own unfinished uploads: another relay's stay.
-  const partial = join(ctx.dir.path, 'files', '0123456789abcdef0123456789abcdef.r1.part');
+  const partial = join(ctx.cluster.filesDir, '0123456789abcdef0123456789abcdef.r1.part');
   await writeFile(partial, 'an upload in progress on r1');
   await ctx.relays[2].close();
-  ctx.relays[2] = await startClusterRelay(ctx, 'r3', join(ctx.dir.path, 'certificate'));
+  ctx.relays[2] = await startClusterRelay(ctx, 'r3');
   assert.is(await readFile(partial, 'utf8'), 'an upload in progress on r1');
 });
 
@@ -256,10 +253,10 @@ cluster('a file sent with the relay pipe between ChatClients on different relays
   const clients: ChatClient[] = [];
   try {
     const peer = async (user: string, relay: number) => {
-      const downloads = join(ctx.dir.path, `${user}-downloads`);
+      const downloads = join(ctx.cluster.dir.path, `${user}-downloads`);
       await mkdir(downloads, { recursive: true });
       const client = new ChatClient({
-        ...testClientOptions({ relay: ctx.relays[relay], dir: ctx.dir }, user),
+        ...testClientOptions({ relay: ctx.relays[relay], dir: ctx.cluster.dir }, user),
         transfers: { downloadDir: downloads, direct: false, transfer: { ...loopbackOptions(), constants: { RELAY_DELAY_MS: 200, RETRY_DELAY_MS: 200 } } },
       });
       clients.push(client);
@@ -269,7 +266,7 @@ cluster('a file sent with the relay pipe between ChatClients on different relays
     };
     const ann = await peer('ann', 0);
     const bob = await peer('bob', 2);
-    const file = await writeTestFile(ctx.dir.path, 'across.bin', 8 * 1024 * 1024);
+    const file = await writeTestFile(ctx.cluster.dir.path, 'across.bin', 8 * 1024 * 1024);
     const sent = await ann.client.sendFile('bob', file);
     const offer = await bob.events.waitFor('transfer-offer', (e) => e.id === sent.id);
     await bob.client.run(`/accept ${offer.id}`);
@@ -286,29 +283,29 @@ cluster('a file sent with the relay pipe between ChatClients on different relays
 });
 
 cluster('relay user add and relay audit work on the cluster\'s Redis while the relays run', async (ctx) => {
-  const passwordFile = join(ctx.dir.path, 'password');
+  const passwordFile = join(ctx.cluster.dir.path, 'password');
   await writeFile(passwordFile, 'a password for dora\n');
   const out: string[] = [];
   const io = { stdout: (text: string) => void out.push(text), stderr: (text: string) => void out.push(text), stdin: Readable.from([]), env: {} };
-  assert.is(await main(['user', 'add', 'dora', '--redis', ctx.redis.url, '--password-file', passwordFile], io), 0, out.join(''));
+  assert.is(await main(['user', 'add', 'dora', '--redis', ctx.cluster.redis.url, '--password-file', passwordFile], io), 0, out.join(''));
   const dora = await WireClient.session(ctx.relays[2].port, 'dora', 'a password for dora', false);
   ctx.clients.push(dora);
-  assert.is(await main(['audit', '--redis', ctx.redis.url, '--json'], io), 0);
+  assert.is(await main(['audit', '--redis', ctx.cluster.redis.url, '--json'], io), 0);
   assert.ok(out.some((line) => line.includes('"account-added"') && line.includes('dora')));
 });
 
 cluster('a relay cut off from Redis longer than its lease closes its clients rather than serve a split view', async (ctx) => {
-  const r4 = await startClusterRelay(ctx, 'r4', join(ctx.dir.path, 'certificate'), { busLeaseMs: 1_000 });
+  const r4 = await startClusterRelay(ctx, 'r4', { busLeaseMs: 1_000 });
   ctx.relays.push(r4);
   const ann = await WireClient.session(r4.port, 'ann');
   ctx.clients.push(ann);
   const bye = ann.next('bye', 10_000);
   const cut = Date.now();
-  await ctx.redis.kill9();
+  await ctx.cluster.redis.kill9();
   const message = await bye;
   assert.is(message.code, 'E_SHUTDOWN');
   assert.ok(Date.now() - cut < 5_000, 'within a few seconds of the lease');
-  await ctx.redis.restart();
+  await ctx.cluster.redis.restart();
 });
 
 cluster.run();

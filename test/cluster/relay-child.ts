@@ -6,6 +6,7 @@
  *   node dist/test/cluster/relay-child.js '<RelayChildConfig as JSON>'
  *
  * Prints one JSON line `{ "port": ..., "fingerprint": ... }` once listening; log lines go to stderr.
+ * Stops (cleanly) on SIGTERM or when its stdin closes.
  */
 import type { Limits } from '../../shared/limits.js';
 import { startRelay } from '../../relay/server.js';
@@ -38,10 +39,16 @@ const relay = await startRelay({
   log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
 });
 // As relay/cli.ts: SIGTERM is the clean shutdown (clients get E_SHUTDOWN, the queue goes to Redis).
-process.once('SIGTERM', () => {
+let closing = false;
+const shutdown = (): void => {
+  if (closing) return;
+  closing = true;
   relay.close('shutdown').then(
     () => process.exit(0),
     () => process.exit(1),
   );
-});
+};
+process.once('SIGTERM', shutdown);
+// The parent holds stdin open (cluster-fixture.ts): if it dies without stopping us, so do we.
+process.stdin.on('end', shutdown).resume();
 process.stdout.write(JSON.stringify({ port: relay.port, fingerprint: relay.fingerprint }) + '\n');
