@@ -2,14 +2,14 @@
  * `npm run test:cluster`: a client through a SOCKS5 proxy in the cluster, with the real
  * programs: microsocks (its outgoing side bound to 127.0.0.3) → HAProxy (PROXY v2) → one of
  * three relay processes on one redis-server (cluster-fixture.ts). A second client connects
- * straight to HAProxy from 127.0.0.4, so HAProxy (leastconn, stick on src) puts the two on
- * relays of their own choosing, usually different ones; the test prints where each landed.
+ * straight to HAProxy from 127.0.0.4; HAProxy (leastconn) spreads the connections over the
+ * relays, usually putting the two on different ones; the test prints where each landed.
  *
  * The proxied client logs in (every relay connection seen from the proxy's address), chats
  * both ways, whispers, uploads a room file the other downloads (same bytes), and sends the
  * other a file peer to peer: through the relay pipe, no direct candidates offered, hash
- * checked. Each of its connections (chat, room file, pipe) reaches HAProxy from 127.0.0.3 and
- * so sticks to the same relay; the other client's pipe connection sticks to the other's.
+ * checked. Its side connections (room file, pipe) may reach any relay: tickets are redeemable
+ * on every relay, and pipe sides on different relays are joined by a relay link.
  *
  * Skipped, with a line saying so, when haproxy, redis-server or microsocks is not installed.
  */
