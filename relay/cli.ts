@@ -319,6 +319,10 @@ async function serve(argv: ServeArgs, io: CliIO): Promise<void> {
     // Installed before the first line is printed: whoever reads it may signal at once.
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    // SIGHUP (systemctl reload, a certbot deploy hook): present a renewed --cert/--key.
+    process.on('SIGHUP', () => {
+      running.reloadCertificate().catch((error: unknown) => log(`certificate reload refused, the old one stays: ${(error as Error).message}`));
+    });
   });
   io.stdout(listeningLine(relay.host, relay.port, relay.fingerprint) + '\n');
   log(

@@ -45,12 +45,18 @@ export interface RelayOptions {
 export interface RunningRelay {
   host: string;
   port: number;
-  /** 'sha256:' + lowercase hex of the certificate's DER. */
-  fingerprint: string;
+  /** 'sha256:' + lowercase hex of the certificate's DER (the one presented now). */
+  readonly fingerprint: string;
   /** Open connections, logged in or not. */
   readonly connectionCount: number;
   /** Tells clients, stops accepting, waits for stored messages, closes LevelDB. */
   close(reason?: string): Promise<void>;
+  /**
+   * Reads `--cert/--key` again (a renewed CA certificate) and presents them to every new
+   * connection; open ones keep theirs. Resolves with the new fingerprint; a bad pair is
+   * refused (E_USAGE...) and the old one stays. Without `--cert/--key` there is nothing to reload.
+   */
+  reloadCertificate(): Promise<string>;
 }
 
 const SERVER_NAME = 'securechat-relay/0.1';
@@ -60,7 +66,7 @@ const SHUTDOWN_GRACE_MS = 2_000;
 export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   const limits = resolveLimits(options.limits);
   const log = options.log ?? (() => {});
-  const certificate =
+  let certificate =
     options.certFile && options.keyFile
       ? await loadCertificateFiles(options.certFile, options.keyFile)
       : await loadOrCreateCertificate(options.dataDir);
@@ -212,10 +218,20 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
   return {
     host: address.address,
     port: address.port,
-    fingerprint: certificate.fingerprint,
+    get fingerprint() {
+      return certificate.fingerprint;
+    },
     get connectionCount() {
       return connections.size;
     },
     close,
+    async reloadCertificate() {
+      if (!options.certFile || !options.keyFile) throw new ChatError('E_USAGE', 'this relay made its own certificate; there is nothing to reload (reload is for --cert/--key)');
+      const renewed = await loadCertificateFiles(options.certFile, options.keyFile);
+      server.setSecureContext({ key: renewed.key, cert: renewed.cert, minVersion: 'TLSv1.3' });
+      certificate = renewed;
+      log(`certificate reloaded from ${options.certFile}: ${renewed.fingerprint}`);
+      return renewed.fingerprint;
+    },
   };
 }
