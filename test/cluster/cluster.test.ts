@@ -269,7 +269,7 @@ cluster('a file sent with the relay pipe between ChatClients on different relays
     const file = await writeTestFile(ctx.cluster.dir.path, 'across.bin', 8 * 1024 * 1024);
     const sent = await ann.client.sendFile('bob', file);
     const offer = await bob.events.waitFor('transfer-offer', (e) => e.id === sent.id);
-    await bob.client.run(`/accept ${offer.id}`);
+    await bob.client.acceptTransfer(offer.id);
     const [received, done] = await Promise.all([
       bob.events.waitFor('transfer-done', (e) => e.id === sent.id),
       ann.events.waitFor('transfer-done', (e) => e.id === sent.id),
