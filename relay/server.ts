@@ -49,8 +49,11 @@ export interface RunningRelay {
   readonly fingerprint: string;
   /** Open connections, logged in or not. */
   readonly connectionCount: number;
-  /** Tells clients, stops accepting, waits for stored messages, closes LevelDB. */
-  close(reason?: string): Promise<void>;
+  /**
+   * Tells clients (`farewell`, default: the relay is shutting down and they will reconnect),
+   * stops accepting, waits for stored messages, closes LevelDB. `reason` is for the log.
+   */
+  close(reason?: string, farewell?: string): Promise<void>;
   /**
    * Reads `--cert/--key` again (a renewed CA certificate) and presents them to every new
    * connection; open ones keep theirs. Resolves with the new fingerprint; a bad pair is
@@ -195,12 +198,12 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
 
   const address = listener.address() as AddressInfo;
   let closing: Promise<void> | undefined;
-  const close = (reason = 'shutdown'): Promise<void> => {
+  const close = (reason = 'shutdown', farewell = 'the relay is shutting down; your client will reconnect'): Promise<void> => {
     closing ??= (async () => {
       log(`relay closing (${reason})`);
       clearInterval(sweep);
       const stopped = new Promise<void>((resolve) => listener.close(() => resolve()));
-      for (const connection of connections) connection.close('E_SHUTDOWN', 'the relay is shutting down; your client will reconnect');
+      for (const connection of connections) connection.close('E_SHUTDOWN', farewell);
       host.closePipes();
       await links?.close();
       const deadline = Date.now() + SHUTDOWN_GRACE_MS;

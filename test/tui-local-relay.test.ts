@@ -4,7 +4,8 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ChatError } from '../shared/errors.js';
-import { LOCAL_RELAY_INFO, readRunningInfo, startLocalRelay } from '../tui/local-relay.js';
+import { LOCAL_RELAY_INFO, openLocalRelay, readRunningInfo, startLocalRelay } from '../tui/local-relay.js';
+import { WireClient } from './helpers/wire-client.js';
 import { tempDir } from './helpers/relay.js';
 
 /** A port that is busy for the duration of `body`. */
@@ -49,6 +50,48 @@ test('a taken port falls back to a free one; the running relay is announced, the
     });
   } finally {
     await home.remove();
+  }
+});
+
+/** A port free a moment ago (npm start wants a fixed one; 0 would skip the search). */
+async function freePort(): Promise<number> {
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+test('a second npm start joins the relay already running: its own folder\'s, or another user\'s found on the port (fingerprint for the trust screen); quitting tells the others', async () => {
+  const first = await tempDir('securechat-local-relay-a-');
+  const second = await tempDir('securechat-local-relay-b-');
+  try {
+    const port = await freePort();
+    const started = await openLocalRelay(path.join(first.path, 'local-relay'), '127.0.0.1', port);
+    assert.is(started.kind, 'started');
+    if (started.kind !== 'started') return;
+    const { local } = started;
+    try {
+      assert.is(local.relay.port, port);
+      // Another user (another HOME, so another data folder) on the same machine: found, not a second relay.
+      const other = await openLocalRelay(path.join(second.path, 'local-relay'), '127.0.0.1', port);
+      assert.equal(other, { kind: 'running', host: '127.0.0.1', port, fingerprint: local.relay.fingerprint, ownFolder: false });
+      // The same user again: the folder's own relay.
+      const again = await openLocalRelay(path.join(first.path, 'local-relay'), '127.0.0.1', port);
+      assert.equal(again, { kind: 'running', host: '127.0.0.1', port, fingerprint: local.relay.fingerprint, ownFolder: true });
+      // Someone chatting on it when the owner quits is told why, not just cut off.
+      const guest = await WireClient.session(port, 'guest');
+      const bye = guest.waitFor((m) => m.t === 'bye', 10_000);
+      assert.is(await local.close(), 1);
+      const told = await bye;
+      assert.ok(told.t === 'bye' && told.code === 'E_SHUTDOWN' && /npm start that ran it has quit/.test(told.message), JSON.stringify(told));
+      guest.close();
+    } finally {
+      await local.close();
+    }
+  } finally {
+    await first.remove();
+    await second.remove();
   }
 });
 

@@ -1,6 +1,9 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import tls from 'node:tls';
+import { ChatError } from '../shared/errors.js';
 import { startRelay, type RunningRelay } from '../relay/server.js';
 
 /**
@@ -56,7 +59,61 @@ export interface LocalRelay {
   relay: RunningRelay;
   /** Set when the wanted port was taken and a free one was used instead. */
   portTaken: boolean;
-  close(): Promise<void>;
+  /** Stops the relay; other clients still on it are told why. Resolves with how many there were. */
+  close(): Promise<number>;
+}
+
+/** What `npm start` found: a relay it started, or one already running that it should join. */
+export type LocalRelayChoice =
+  | { kind: 'started'; local: LocalRelay }
+  /** `ownFolder`: another npm start on this data folder runs it (its running.json); else another user's or HOME's npm start. */
+  | { kind: 'running'; host: string; port: number; fingerprint: string; ownFolder: boolean };
+
+/**
+ * The TLS 1.3 endpoint on `host:port` and its certificate's fingerprint ('sha256:' + hex of
+ * the DER), or null when nothing answers there in TLS 1.3 within `timeoutMs`. Nothing is
+ * trusted here: the fingerprint is only shown to the user, who decides.
+ */
+export function probeTlsFingerprint(host: string, port: number, timeoutMs = 2_000): Promise<string | null> {
+  return new Promise((resolve) => {
+    const socket = tls.connect({ host, port, minVersion: 'TLSv1.3', rejectUnauthorized: false, timeout: timeoutMs });
+    const done = (fingerprint: string | null) => {
+      socket.destroy();
+      resolve(fingerprint);
+    };
+    socket.once('secureConnect', () => {
+      const raw = socket.getPeerCertificate()?.raw;
+      done(Buffer.isBuffer(raw) ? `sha256:${createHash('sha256').update(raw).digest('hex')}` : null);
+    });
+    socket.once('timeout', () => done(null));
+    socket.once('error', () => done(null));
+  });
+}
+
+/**
+ * `npm start`'s relay: joins one already running (this data folder's, or another user's on the
+ * wanted port: found by a TLS probe, so two users on one machine meet instead of each getting a
+ * relay of their own), else starts one (on a free port when the wanted one is taken by
+ * something that is not a TLS server).
+ */
+export async function openLocalRelay(folder: string, host: string, port: number): Promise<LocalRelayChoice> {
+  const running = await readRunningInfo(folder);
+  if (port !== 0 && !(await portIsFree(host, port))) {
+    const fingerprint = await probeTlsFingerprint(host, port);
+    if (fingerprint) {
+      const ownFolder = running !== null && running.port === port && running.fingerprint === fingerprint;
+      return { kind: 'running', host, port, fingerprint, ownFolder };
+    }
+  }
+  try {
+    return { kind: 'started', local: await startLocalRelay(folder, host, port) };
+  } catch (error) {
+    if (!(error instanceof ChatError && error.code === 'E_DATA_LOCKED')) throw error;
+    // Another `npm start` holds this folder (on another port): join its relay.
+    const info = await readRunningInfo(folder);
+    if (!info) throw error;
+    return { kind: 'running', host: info.host, port: info.port, fingerprint: info.fingerprint, ownFolder: true };
+  }
 }
 
 /**
@@ -80,8 +137,10 @@ export async function startLocalRelay(folder: string, host: string, port: number
     relay,
     portTaken,
     async close() {
-      await relay.close('npm start ended');
+      const others = relay.connectionCount;
+      await relay.close('npm start ended', 'the local relay is stopping: the npm start that ran it has quit (run npm start again to run it yourself)');
       await fs.rm(infoFile, { force: true });
+      return others;
     },
   };
 }
