@@ -1,5 +1,5 @@
 import type blessed from 'blessed';
-import { ChatError } from '../shared/errors.js';
+import { ChatError, RETRY_AFTER_TRUST_CODES, TRUST_REFUSED_CODES, asChatError } from '../shared/errors.js';
 import { validateUserName } from '../shared/names.js';
 import { DEFAULT_SERVER, parseServerAddress } from './core/address.js';
 import { ChatClient, type ChatClientOptions } from './core/client.js';
@@ -47,15 +47,6 @@ export interface TuiOptions {
 export const TUI_EXIT_OK = 0;
 /** The relay's certificate was refused (changed or not the pinned one). */
 export const TUI_EXIT_REFUSED = 1;
-
-const TRUST_REFUSALS = new Set(['E_FINGERPRINT_CHANGED', 'E_FINGERPRINT_MISMATCH']);
-/** After the user trusted a new relay, a connection that died meanwhile (the relay's login timer) is tried once more. */
-const RETRY_AFTER_TRUST = new Set(['E_CLOSED', 'E_TLS', 'E_LOGIN_TIMEOUT']);
-
-function asChatError(error: unknown): ChatError {
-  if (error instanceof ChatError) return error;
-  return new ChatError('E_INTERNAL', error instanceof Error ? error.message : String(error));
-}
 
 function readable(error: ChatError): string {
   return `${safeLine(error.message)} (${error.code})`;
@@ -217,7 +208,7 @@ class Tui {
         } catch (error) {
           failure = asChatError(error);
           await client.close();
-          if (this.interrupted || !(attempt === 1 && trusted && RETRY_AFTER_TRUST.has(failure.code))) break;
+          if (this.interrupted || !(attempt === 1 && trusted && RETRY_AFTER_TRUST_CODES.has(failure.code))) break;
         } finally {
           this.connecting = null;
         }
@@ -227,7 +218,7 @@ class Tui {
         return TUI_EXIT_OK;
       }
       if (failure) {
-        if (TRUST_REFUSALS.has(failure.code)) {
+        if (TRUST_REFUSED_CODES.has(failure.code)) {
           await this.showRefusal(failure);
           return TUI_EXIT_REFUSED;
         }

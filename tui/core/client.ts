@@ -2,18 +2,18 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import { ChatError, SEND_AGAIN_LATER_CODES } from '../../shared/errors.js';
-import { resolveLimits, type Limits } from '../../shared/limits.js';
+import { CONNECT_FATAL_CODES, ChatError, SEND_AGAIN_LATER_CODES, asChatError } from '../../shared/errors.js';
+import { CLIENT_DEFAULTS, MAX_HISTORY_MESSAGES, resolveLimits, type Limits } from '../../shared/limits.js';
 import { boundChallenge } from '../../shared/login-proof.js';
 import { PROTOCOL_VERSION, type ClientMessage, type RelayMessage, type RelayMessageOf, type RoomMessage } from '../../shared/messages.js';
 import { GLOBAL_ROOM, nameKey, validateRoomName, validateUserName } from '../../shared/names.js';
 import { DEFAULT_PORT, DEFAULT_SERVER, formatServerAddress, parseServerAddress, type ServerAddress } from './address.js';
 import { DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from './backoff.js';
 import { collectMissed } from './catch-up.js';
-import { parseCommandLine } from './commands.js';
+import { dispatchLine } from './dispatch.js';
 import { dialRelay, relayError, type RelayConnection } from './connection.js';
 import { formatProxy, parseProxyUrl, type ProxySettings } from './proxy.js';
-import type { ChatEvent, ChatEventOf, ChatEventType, ChatMessage, RoomInfo } from './events.js';
+import { errorEvent, type ChatEvent, type ChatEventOf, type ChatEventType, type ChatMessage, type RoomInfo } from './events.js';
 import type { KdfLimits } from './identity-file.js';
 import { Inbox } from './inbox.js';
 import { configDir as defaultConfigDir, dataDir as defaultDataDir, knownRelaysFile, userDataDir } from './paths.js';
@@ -140,29 +140,6 @@ interface PacedRequest {
 /** Everything the relay rate-limits, waiting for a token from the pacer, in call order. */
 type PacedSend = UnackedSay | PacedRequest;
 
-/**
- * Errors after which reconnecting cannot help (or would do harm, like fighting another login
- * of the same account): the client stops and says why.
- */
-const FATAL_CODES = new Set<string>([
-  'E_FINGERPRINT_CHANGED',
-  'E_FINGERPRINT_MISMATCH',
-  'E_UNTRUSTED',
-  'E_AUTH',
-  'E_PROXY_AUTH',
-  'E_VERSION',
-  'E_REGISTRATION_CLOSED',
-  'E_USER_EXISTS',
-  'E_BAD_NAME',
-  'E_WEAK_PASSWORD',
-  'E_PASSWORD_TOO_LONG',
-  'E_REPLACED',
-  'E_USAGE',
-  'E_PASSPHRASE',
-  'E_CORRUPT_FILE',
-  'E_BAD_KEYS',
-]);
-
 const CLIENT_NAME = 'securechat/0.1';
 
 function sameRoom(a: string | null, b: string | null): boolean {
@@ -171,11 +148,6 @@ function sameRoom(a: string | null, b: string | null): boolean {
 
 function isGlobal(room: string | null): boolean {
   return room !== null && nameKey(room) === GLOBAL_ROOM;
-}
-
-function asChatError(error: unknown): ChatError {
-  if (error instanceof ChatError) return error;
-  return new ChatError('E_INTERNAL', error instanceof Error ? error.message : String(error));
 }
 
 type AnyListener = (event: ChatEvent) => void;
@@ -273,9 +245,9 @@ export class ChatClient {
     this.limits = resolveLimits(options.limits);
     this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.knownRelays = new KnownRelays(knownRelaysFile(options.configDir ?? defaultConfigDir()));
-    this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
-    this.maxUnacked = options.maxUnackedMessages ?? 1000;
-    this.catchUpMax = options.catchUpMaxMessages ?? 10_000;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? CLIENT_DEFAULTS.requestTimeoutMs;
+    this.maxUnacked = options.maxUnackedMessages ?? CLIENT_DEFAULTS.maxUnackedMessages;
+    this.catchUpMax = options.catchUpMaxMessages ?? CLIENT_DEFAULTS.catchUpMaxMessages;
     this.pacer = pacerFor(this.limits.messagesPerSecond, this.limits.messageBurst, Date.now());
     this.transfers = new TransferManager(
       {
@@ -379,17 +351,7 @@ export class ChatClient {
   }
 
   private emitError(error: ChatError, command?: string): void {
-    const details = { ...error.details };
-    const re = typeof details.re === 'string' ? details.re : undefined;
-    const retryAfterMs = typeof details.retryAfterMs === 'number' ? details.retryAfterMs : undefined;
-    delete details.re;
-    delete details.retryAfterMs;
-    const event: ChatEvent = { type: 'error', code: error.code, message: error.message };
-    if (command !== undefined) event.command = command;
-    if (re !== undefined) event.re = re;
-    if (retryAfterMs !== undefined) event.retryAfterMs = retryAfterMs;
-    if (Object.keys(details).length > 0) event.details = details;
-    this.emit(event);
+    this.emit(errorEvent(error, command));
   }
 
   // ---- connecting ----------------------------------------------------------------------
@@ -1232,8 +1194,8 @@ export class ChatClient {
    * (default historyOnJoin), oldest first; the next call pages further back.
    */
   history(count: number = this.limits.historyOnJoin): Promise<ChatMessage[]> {
-    if (!Number.isInteger(count) || count < 1 || count > 10_000) {
-      return Promise.reject(new ChatError('E_USAGE', 'the history count is a whole number from 1 to 10000'));
+    if (!Number.isInteger(count) || count < 1 || count > MAX_HISTORY_MESSAGES) {
+      return Promise.reject(new ChatError('E_USAGE', `the history count is a whole number from 1 to ${MAX_HISTORY_MESSAGES}`));
     }
     const before = this.roomName !== null ? this.oldestShown.get(nameKey(this.roomName)) : undefined;
     return this.request({ t: 'history', id: this.nextId(), before, limit: count }, (reply) => {
@@ -1336,27 +1298,11 @@ export class ChatClient {
    * text for the current room. Never rejects: failures become `error` events.
    */
   async run(line: string): Promise<void> {
-    const parsed = parseCommandLine(line);
-    switch (parsed.kind) {
-      case 'empty':
-        return;
-      case 'error':
-        return this.emitError(parsed.error, parsed.name);
-      case 'say':
-        try {
-          await this.say(parsed.text);
-        } catch (error) {
-          this.emitError(asChatError(error), 'say');
-        }
-        return;
-      case 'command':
-        try {
-          await parsed.command.run(this, parsed.args);
-        } catch (error) {
-          this.emitError(asChatError(error), parsed.command.name);
-        }
-        return;
-    }
+    await dispatchLine(line, {
+      client: this,
+      refused: (error, name) => this.emitError(error, name),
+      failed: (error, name) => this.emitError(error, name),
+    });
   }
 
   /**
@@ -1398,10 +1344,10 @@ export class ChatClient {
     }
     this.failQueuedRequests(new ChatError('E_CLOSED', 'the connection to the relay was lost before it was sent'));
     if (this.stateValue === 'closed') return;
-    const willReconnect = !this.exiting && this.options.reconnect !== false && !FATAL_CODES.has(reason.code);
+    const willReconnect = !this.exiting && this.options.reconnect !== false && !CONNECT_FATAL_CODES.has(reason.code);
     this.emit({ type: 'disconnected', code: reason.code, message: reason.message, willReconnect });
     if (!willReconnect) {
-      if (!this.exiting && FATAL_CODES.has(reason.code)) this.emitError(reason);
+      if (!this.exiting && CONNECT_FATAL_CODES.has(reason.code)) this.emitError(reason);
       this.shutdown(reason, false);
       return;
     }
@@ -1431,7 +1377,7 @@ export class ChatClient {
       } catch (error) {
         reason = asChatError(error);
         if (this.stateValue !== 'reconnecting') return;
-        if (FATAL_CODES.has(reason.code)) {
+        if (CONNECT_FATAL_CODES.has(reason.code)) {
           this.emitError(reason);
           this.shutdown(reason, true);
           return;
