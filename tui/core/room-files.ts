@@ -4,11 +4,13 @@ import fs from 'node:fs/promises';
 import type tls from 'node:tls';
 import { FrameKind, decodeControlPayload, encodeControl } from '../../shared/codec.js';
 import { ChatError } from '../../shared/errors.js';
-import { PROTOCOL_VERSION, parseRelayMessage, type RelayMessage, type RelayMessageOf } from '../../shared/messages.js';
+import { PROTOCOL_VERSION, parseRelayMessage, type ClientMessage, type RelayMessage, type RelayMessageOf } from '../../shared/messages.js';
 import { PARTIAL_SUFFIX, alternativeNames, resolveInside, sanitizeFileName } from '../../shared/transfer/filename.js';
 import { relayError } from './connection.js';
+import type { ChatEvent, ChatEventOf } from './events.js';
 import { FrameSplitter } from './relay-pipe.js';
 import { moveIntoPlace } from './transfer/place-file.js';
+import { expandPath } from './transfers.js';
 
 /**
  * The client side of room files (/upload, /files, /download): hashing, and the side
@@ -192,3 +194,58 @@ async function reservePartial(directory: string, name: string): Promise<string> 
   throw new ChatError('E_PATH_REFUSED', `no free name for ${name} in ${directory}`);
 }
 
+
+/** What room files may touch of the client: requests on the chat connection, a pinned side connection, events. */
+export interface RoomFilesHost {
+  request<T>(message: ClientMessage & { id: string }, apply: (reply: RelayMessage) => T): Promise<T>;
+  nextId(prefix?: string): string;
+  /** A new connection to the relay, pinned to the chat connection's certificate. */
+  dialSide(purpose: string): Promise<tls.TLSSocket>;
+  emit(event: ChatEvent): void;
+  /** Where /download saves without a DIR. */
+  downloadDir(): string;
+  sideOptions(): { clientName: string; maxFrameBytes: number; timeoutMs: number };
+}
+
+function expect<T extends RelayMessage['t']>(reply: RelayMessage, type: T): RelayMessageOf<T> {
+  if (reply.t !== type) throw new ChatError('E_PROTOCOL', `expected "${type}" from the relay, got "${reply.t}"`);
+  return reply as RelayMessageOf<T>;
+}
+
+/** /upload, /files, /download: a ticket on the chat connection, the bytes on a side connection. */
+export class RoomFiles {
+  constructor(private readonly host: RoomFilesHost) {}
+
+  async upload(file: string): Promise<ChatEventOf<'file-uploaded'>> {
+    const local = expandPath(file);
+    const { size, hash } = await hashFile(local);
+    const name = local.split(/[\\/]/).pop() ?? local;
+    const host = this.host;
+    const ticket = await host.request({ t: 'file-upload', id: host.nextId('f'), name, size, hash }, (reply) => expect(reply, 'file-ticket'));
+    const side = await openFileSide(await host.dialSide('file'), { ...host.sideOptions(), kind: 'file-put', ticket: ticket.ticket });
+    const fileId = await putFile(side, local, host.sideOptions());
+    const event: ChatEventOf<'file-uploaded'> = { type: 'file-uploaded', fileId, name, size };
+    host.emit(event);
+    return event;
+  }
+
+  list(): Promise<ChatEventOf<'files'>> {
+    return this.host.request({ t: 'files', id: this.host.nextId('f') }, (reply) => {
+      const m = expect(reply, 'files');
+      const event: ChatEventOf<'files'> = { type: 'files', room: m.room, files: m.files.map((f) => ({ ...f })) };
+      this.host.emit(event);
+      return event;
+    });
+  }
+
+  async download(fileId: string, directory?: string): Promise<ChatEventOf<'file-downloaded'>> {
+    const host = this.host;
+    const folder = directory !== undefined ? expandPath(directory) : host.downloadDir();
+    const ticket = await host.request({ t: 'file-download', id: host.nextId('f'), fileId }, (reply) => expect(reply, 'file-ticket'));
+    const side = await openFileSide(await host.dialSide('file'), { ...host.sideOptions(), kind: 'file-get', ticket: ticket.ticket });
+    const saved = await saveFile(side, folder);
+    const event: ChatEventOf<'file-downloaded'> = { type: 'file-downloaded', fileId: ticket.fileId, path: saved.path, hash: saved.hash };
+    host.emit(event);
+    return event;
+  }
+}
