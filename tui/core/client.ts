@@ -22,6 +22,7 @@ import { openPipe } from './relay-pipe.js';
 import { RoomFiles } from './room-files.js';
 import { RoomTracker, sameRoom, type RoomState } from './room-tracker.js';
 import { SendQueue, type AckInfo } from './send-queue.js';
+import { dialSideLink } from './side-link.js';
 import { TRANSFER_JOURNAL_DIR_NAME, TransferJournal } from './transfer-journal.js';
 import { TransferManager, type TransferInfo } from './transfers.js';
 import { KnownRelays, type TrustOptions } from './trust.js';
@@ -334,19 +335,9 @@ export class ChatClient {
     return dialRelay({ ...this.address, trust, knownRelays: this.knownRelays, limits: this.limits, proxy: this.proxy, localAddress: this.options.localAddress, signal });
   }
 
-  /**
-   * A side connection (relay pipe, room file): a new TLS connection to the same relay, pinned
-   * to the certificate the chat connection verified, so never a second trust prompt.
-   */
-  private async dialPinned(purpose: string, signal?: AbortSignal): Promise<RelayConnection> {
-    const expected = this.fingerprintValue;
-    if (expected === null) throw new ChatError('E_CLOSED', 'not connected to the relay');
-    const conn = await this.dialRelayAs({ fingerprint: expected }, signal);
-    if (conn.fingerprint !== expected) {
-      conn.destroy();
-      throw new ChatError('E_FINGERPRINT_MISMATCH', `the ${purpose} connection presented another certificate than the chat connection`);
-    }
-    return conn;
+  /** A side link (relay pipe, room file): pinned to the certificate the chat connection verified (side-link.ts). */
+  private dialPinned(what: string, signal?: AbortSignal): Promise<RelayConnection> {
+    return dialSideLink((trust, sig) => this.dialRelayAs(trust, sig), this.fingerprintValue, what, signal);
   }
 
   // ---- what the relay says --------------------------------------------------------------
