@@ -8,7 +8,7 @@ import { ChatError } from '../shared/errors.js';
 import type { Limits } from '../shared/limits.js';
 import type { RoomFileInfo } from '../shared/messages.js';
 import { nameKey } from '../shared/names.js';
-import { sanitizeFileName } from '../shared/transfer/filename.js';
+import { sanitizeFileName } from '../shared/filename.js';
 import type { RelayStore, StoredRoomFile } from './store.js';
 
 type RoomFileLimits = Pick<

@@ -59,7 +59,7 @@ export const ERROR_CODES = {
   E_USAGE: 'wrong usage',
   E_UNKNOWN_COMMAND: 'unknown command',
   E_DATA_LOCKED: 'the data folder is in use by a running relay',
-  // file transfer (shared/transfer, tui/core/transfer)
+  // file transfer (tui/core/transfer)
   E_REJECTED: 'the other side declined the file',
   E_CANCELLED: 'the transfer was cancelled',
   E_PEER_GONE: 'the other side went away and did not come back in time; send the file again later',

@@ -5,7 +5,7 @@ import { DEFAULT_SERVER, parseServerAddress } from './core/address.js';
 import { ChatClient, type ChatClientOptions } from './core/client.js';
 import { formatProxy, parseProxyUrl } from './core/proxy.js';
 import { safeLine } from './sanitize.js';
-import { ChatSession, KeyRouter } from './session.js';
+import { MainController, KeyRouter } from './main-controller.js';
 import { LoginForm, type KeyInfo, type LoginValues } from './view/login-form.js';
 import { Page } from './view/page.js';
 import { createScreen } from './view/screen.js';
@@ -14,7 +14,7 @@ import { refusalFacts, refusalRows, trustPromptRows } from './view/trust-view.js
 
 /**
  * `securechat` without --json: the full-screen client. A thin view over the client core:
- * the login page, the trust pages, then the main view (session.ts).
+ * the login page, the trust pages, then the main view (main-controller.ts).
  */
 export interface TuiOptions {
   /** `HOST:PORT`; default localhost:7443. */
@@ -68,7 +68,7 @@ class Tui {
   readonly screen: blessed.Widgets.Screen;
   readonly keys: KeyRouter;
   readonly page: Page;
-  private session: ChatSession | null = null;
+  private session: MainController | null = null;
   /** The client still connecting (so an interrupt can stop it). */
   private connecting: ChatClient | null = null;
   private interrupted = false;
@@ -189,7 +189,7 @@ class Tui {
       };
 
       const model = new ViewModel({ server: values.server, user: values.user });
-      const session = new ChatSession({ screen: this.screen, keys: this.keys, model, clientOptions });
+      const session = new MainController({ screen: this.screen, keys: this.keys, model, clientOptions });
       let failure: ChatError | null = null;
       for (let attempt = 1; attempt <= 2; attempt += 1) {
         let client: ChatClient;

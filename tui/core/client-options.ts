@@ -2,7 +2,7 @@ import type { Limits } from '../../shared/limits.js';
 import type { BackoffPolicy } from './backoff.js';
 import type { KdfLimits } from './identity-file.js';
 import type { ProxySettings } from './proxy.js';
-import type { ClientTransferOptions } from './transfers.js';
+import type { ClientTransferOptions } from './transfer/manager.js';
 import type { TrustOptions } from './trust.js';
 
 /** A password, or a function asked for it each time one is needed (the TUI may prompt). */

@@ -8,7 +8,7 @@ import type { ClientMessage, RelayMessage, RelayMessageOf } from '../../shared/m
 import { validateRoomName, validateUserName } from '../../shared/names.js';
 import { DEFAULT_PORT, DEFAULT_SERVER, formatServerAddress, parseServerAddress, type ServerAddress } from './address.js';
 import { DEFAULT_BACKOFF } from './backoff.js';
-import { dialRelay, type RelayConnection } from './connection.js';
+import { dialRelay, type ChatConnection } from './connection.js';
 import { dispatchLine } from './dispatch.js';
 import { routeRelayMessage, type InboundParts } from './inbound.js';
 import { EventHub } from './event-hub.js';
@@ -23,8 +23,8 @@ import { RoomFiles } from './room-files.js';
 import { RoomTracker, sameRoom, type RoomState } from './room-tracker.js';
 import { SendQueue, type AckInfo } from './send-queue.js';
 import { dialSideLink } from './side-link.js';
-import { TRANSFER_JOURNAL_DIR_NAME, TransferJournal } from './transfer-journal.js';
-import { TransferManager, type TransferInfo } from './transfers.js';
+import { TRANSFER_JOURNAL_DIR_NAME, TransferJournal } from './transfer/journal.js';
+import { TransferManager, type TransferInfo } from './transfer/manager.js';
 import { KnownRelays, type TrustOptions } from './trust.js';
 import type { WhisperCrypto } from './whispers.js';
 import { Whispering } from './whispering.js';
@@ -81,7 +81,7 @@ export class ChatClient {
   private observedValue: string | undefined;
   /** Whispers, /verify, /trust and sealed transfer signals; the keys are opened on the first connect. */
   private readonly whispering: Whispering;
-  /** /send, /accept, /transfers...: the logic lives in transfers.ts; this client provides signals and pipes. */
+  /** /send, /accept, /transfers...: the logic lives in transfer/manager.ts; this client provides signals and pipes. */
   readonly transfers: TransferManager;
 
   constructor(readonly options: ChatClientOptions) {
@@ -224,7 +224,7 @@ export class ChatClient {
     return this.whispering.crypto;
   }
   /** The live chat connection; read by tests and benchmarks that cut its socket as a network failure would. */
-  private get conn(): RelayConnection | null {
+  private get conn(): ChatConnection | null {
     return this.life.connection;
   }
   private get clientName(): string {
@@ -304,7 +304,7 @@ export class ChatClient {
   }
 
   /** Logged in: say so, show where we are, then what arrived meanwhile. */
-  private goLive(conn: RelayConnection, login: LoginResult, pending: RelayMessage[]): void {
+  private goLive(conn: ChatConnection, login: LoginResult, pending: RelayMessage[]): void {
     // Keys are looked at afresh on each connection: the relay may serve new ones now.
     login.crypto.newSession();
     this.events.emit({
@@ -331,12 +331,12 @@ export class ChatClient {
    * Every connection this client opens to the relay (chat, reconnects, relay pipes, room-file
    * links) is dialled here: the same address, the same proxy, the given trust.
    */
-  private dialRelayAs(trust: TrustOptions, signal?: AbortSignal): Promise<RelayConnection> {
+  private dialRelayAs(trust: TrustOptions, signal?: AbortSignal): Promise<ChatConnection> {
     return dialRelay({ ...this.address, trust, knownRelays: this.knownRelays, limits: this.limits, proxy: this.proxy, localAddress: this.options.localAddress, signal });
   }
 
   /** A side link (relay pipe, room file): pinned to the certificate the chat connection verified (side-link.ts). */
-  private dialPinned(what: string, signal?: AbortSignal): Promise<RelayConnection> {
+  private dialPinned(what: string, signal?: AbortSignal): Promise<ChatConnection> {
     return dialSideLink((trust, sig) => this.dialRelayAs(trust, sig), this.fingerprintValue, what, signal);
   }
 
@@ -475,7 +475,7 @@ export class ChatClient {
     return this.whispering.trust(user);
   }
 
-  // ---- file transfers (logic in transfers.ts) ----------------------------------------------------
+  // ---- file transfers (logic in transfer/manager.ts) ----------------------------------------------------
 
   /**
    * `/send USER PATH`: offers a file to a user in the same room; resolves once the offer is

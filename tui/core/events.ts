@@ -5,9 +5,9 @@
  */
 
 import { asChatError } from '../../shared/errors.js';
-import type { TransferInfo } from './transfers.js';
+import type { TransferInfo } from './transfer/manager.js';
 
-/** One file transfer as /transfers lists it (see tui/core/transfers.ts). */
+/** One file transfer as /transfers lists it (see tui/core/transfer/manager.ts). */
 export type { TransferInfo };
 
 /** A room message as shown: from the relay, or the client's own once the relay acknowledged it. */

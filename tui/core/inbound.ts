@@ -1,6 +1,6 @@
 import { SEND_AGAIN_LATER_CODES } from '../../shared/errors.js';
 import type { RelayMessage } from '../../shared/messages.js';
-import { relayError, type RelayConnection } from './connection.js';
+import { relayError, type ChatConnection } from './connection.js';
 import type { EventHub } from './event-hub.js';
 import { replyError } from './login.js';
 import type { RoomTracker } from './room-tracker.js';
@@ -15,8 +15,8 @@ export interface InboundParts {
   /** The whisper layer, once opened. */
   crypto(): WhisperCrypto | null;
   /** The live chat connection (a `bye` notes its reason there). */
-  connection(): RelayConnection | null;
-  /** An opened file-transfer signal, for transfers.ts. */
+  connection(): ChatConnection | null;
+  /** An opened file-transfer signal, for transfer/manager.ts. */
   transferSignal(from: string, value: unknown): void;
 }
 
@@ -69,7 +69,7 @@ export function routeRelayMessage(m: RelayMessage, parts: InboundParts): void {
     case 'files':
       return queue.settle(m.re, m, null);
     case 'signal':
-      // Sealed file-transfer signalling: opened by the whisper layer, routed by transfers.ts.
+      // Sealed file-transfer signalling: opened by the whisper layer, routed by transfer/manager.ts.
       crypto?.receiveSignal({ from: m.from, body: m.body, time: m.time, id: m.id }, parts.transferSignal);
       return;
     case 'welcome':

@@ -14,7 +14,7 @@ export { CommandRegistry, commands, createCommandRegistry, parseCommandLine } fr
 export type { Command, ParsedLine } from './commands.js';
 export { KnownRelays, fingerprintOfDer, normalizeFingerprint, parseKnownRelays, verifyRelay } from './trust.js';
 export type { TrustBasis, TrustDecision, TrustOptions } from './trust.js';
-export { dialRelay, RelayConnection } from './connection.js';
+export { dialRelay, ChatConnection } from './connection.js';
 export { PROXY_ENV, formatProxy, parseProxyUrl } from './proxy.js';
 export type { ProxySettings } from './proxy.js';
 export { DEFAULT_BACKOFF, backoffDelayMs, retryDelayMs } from './backoff.js';
@@ -25,7 +25,7 @@ export { configDir, dataDir, knownRelaysFile, userDataDir } from './paths.js';
 export { WhisperCrypto } from './whispers.js';
 export type { IncomingWhisper, SealedWhisper, WhisperCryptoOptions } from './whispers.js';
 export { SeqWindow } from './seen.js';
-export { TransferManager, defaultDownloadDir } from './transfers.js';
-export type { ClientTransferOptions, TransferDirection, TransferHost, TransferInfo } from './transfers.js';
+export { TransferManager, defaultDownloadDir } from './transfer/manager.js';
+export type { ClientTransferOptions, TransferDirection, TransferHost, TransferInfo } from './transfer/manager.js';
 export { ChatError, ERROR_CODES } from '../../shared/errors.js';
 export type { ErrorCode } from '../../shared/errors.js';

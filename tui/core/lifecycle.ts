@@ -2,7 +2,7 @@ import { CONNECT_FATAL_CODES, ChatError, asChatError } from '../../shared/errors
 import type { Limits } from '../../shared/limits.js';
 import type { ClientMessage, RelayMessage } from '../../shared/messages.js';
 import { retryDelayMs, type BackoffPolicy } from './backoff.js';
-import type { RelayConnection } from './connection.js';
+import type { ChatConnection } from './connection.js';
 import type { EventHub } from './event-hub.js';
 import { Inbox } from './inbox.js';
 import { logIn, type LoginContext, type LoginResult } from './login.js';
@@ -14,13 +14,13 @@ export type ClientState = 'idle' | 'connecting' | 'online' | 'reconnecting' | 'c
 /** What the lifecycle may touch of the client besides its events and send queue. */
 export interface LifecycleHost {
   /** Dials the relay with this trust (the client's address, proxy and local address). */
-  dial(trust: TrustOptions, signal: AbortSignal): Promise<RelayConnection>;
+  dial(trust: TrustOptions, signal: AbortSignal): Promise<ChatConnection>;
   /** Everything a login needs (the room to get back to, the token...); `again` for a reconnect. */
   loginContext(again: boolean): LoginContext;
   /** The connection is verified and dialled: say so (a trust-new event) before logging in. */
-  dialled(conn: RelayConnection): void;
+  dialled(conn: ChatConnection): void;
   /** Logged in and live on `conn`: show where we are and hand over what arrived meanwhile. */
-  live(conn: RelayConnection, login: LoginResult, pending: RelayMessage[], firstTime: boolean): void;
+  live(conn: ChatConnection, login: LoginResult, pending: RelayMessage[], firstTime: boolean): void;
   /** Live, resent, heartbeat running: what waits for the first login (pending key changes, journalled transfers). */
   ready(firstTime: boolean): void;
   /** One message from the relay, once live. */
@@ -50,9 +50,9 @@ export interface LifecycleOptions {
  */
 export class Lifecycle {
   private stateValue: ClientState = 'idle';
-  private conn: RelayConnection | null = null;
+  private conn: ChatConnection | null = null;
   /** A connection still logging in (so close() can cut it). */
-  private connecting: RelayConnection | null = null;
+  private connecting: ChatConnection | null = null;
   private abort = new AbortController();
   /** Leaving on purpose (exit, close): a lost connection is not reconnected. */
   exiting = false;
@@ -76,7 +76,7 @@ export class Lifecycle {
   }
 
   /** The live connection (online), or null. */
-  get connection(): RelayConnection | null {
+  get connection(): ChatConnection | null {
     return this.conn;
   }
 
@@ -165,7 +165,7 @@ export class Lifecycle {
 
   // ---- losing and regaining the connection -------------------------------------------------
 
-  private connectionLost(conn: RelayConnection, reason: ChatError): void {
+  private connectionLost(conn: ChatConnection, reason: ChatError): void {
     if (this.conn !== conn) return;
     this.conn = null;
     this.stopHeartbeat();

@@ -2,7 +2,7 @@ import { ChatError } from '../../shared/errors.js';
 import { boundChallenge } from '../../shared/login-proof.js';
 import { PROTOCOL_VERSION, type ClientMessage, type RelayMessage, type RelayMessageOf, type RoomMessage } from '../../shared/messages.js';
 import { collectMissed } from './catch-up.js';
-import { relayError, type RelayConnection } from './connection.js';
+import { relayError, type ChatConnection } from './connection.js';
 import { Inbox } from './inbox.js';
 import { isGlobal, sameRoom } from './room-tracker.js';
 import type { SeqWindow } from './seen.js';
@@ -65,7 +65,7 @@ export interface LoginResult {
  * relay put us in, the walk back into the chatroom we were in, and what was missed there.
  * Reads the connection's messages from `inbox` until then; the caller goes live after.
  */
-export async function logIn(conn: RelayConnection, inbox: Inbox, ctx: LoginContext): Promise<LoginResult> {
+export async function logIn(conn: ChatConnection, inbox: Inbox, ctx: LoginContext): Promise<LoginResult> {
   const deadline = Date.now() + ctx.loginTimeoutMs;
   const deferred: RelayMessage[] = [];
   const awaitReply = async (match: (m: RelayMessage) => boolean): Promise<RelayMessage> => {

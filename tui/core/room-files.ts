@@ -4,12 +4,12 @@ import type tls from 'node:tls';
 import { FrameDecoder } from '../../shared/codec.js';
 import { ChatError } from '../../shared/errors.js';
 import type { ClientMessage, RelayMessage, RelayMessageOf } from '../../shared/messages.js';
-import { PARTIAL_SUFFIX, alternativeNames, resolveInside, sanitizeFileName } from '../../shared/transfer/filename.js';
+import { PARTIAL_SUFFIX, alternativeNames, resolveInside, sanitizeFileName } from '../../shared/filename.js';
 import type { ChatEvent, ChatEventOf } from './events.js';
 import { openSideLink, readControl, type SideLink } from './side-link.js';
 import { hashFile } from './transfer/file-sink.js';
 import { moveIntoPlace } from './transfer/place-file.js';
-import { expandPath } from './transfers.js';
+import { expandPath } from './transfer/manager.js';
 
 /**
  * The client side of room files (/upload, /files, /download): hashing, and the side

@@ -2,7 +2,7 @@ import type tls from 'node:tls';
 import { FrameDecoder, FrameKind, decodeControlPayload, encodeControl } from '../../shared/codec.js';
 import { ChatError, asChatError } from '../../shared/errors.js';
 import { PROTOCOL_VERSION, parseRelayMessage, type RelayMessage, type RelayMessageOf } from '../../shared/messages.js';
-import { relayError, type RelayConnection } from './connection.js';
+import { relayError, type ChatConnection } from './connection.js';
 import type { TrustOptions } from './trust.js';
 
 /**
@@ -18,11 +18,11 @@ import type { TrustOptions } from './trust.js';
 
 /** Dials a side link pinned to `fingerprint` (the chat connection's); `what` names it in errors. */
 export async function dialSideLink(
-  dial: (trust: TrustOptions, signal?: AbortSignal) => Promise<RelayConnection>,
+  dial: (trust: TrustOptions, signal?: AbortSignal) => Promise<ChatConnection>,
   fingerprint: string | null,
   what: string,
   signal?: AbortSignal,
-): Promise<RelayConnection> {
+): Promise<ChatConnection> {
   if (fingerprint === null) throw new ChatError('E_CLOSED', 'not connected to the relay');
   const conn = await dial({ fingerprint }, signal);
   if (conn.fingerprint !== fingerprint) {

@@ -61,7 +61,7 @@ export class KeyRouter {
   }
 }
 
-export interface SessionOptions {
+export interface MainControllerOptions {
   screen: blessed.Widgets.Screen;
   keys: KeyRouter;
   model: ViewModel;
@@ -74,7 +74,7 @@ export interface SessionOptions {
  * commands; client events to the view model; the model to the screen. The only place that
  * talks to the ChatClient once logged in.
  */
-export class ChatSession {
+export class MainController {
   client: ChatClient | null = null;
   private readonly editor = new LineEditor();
   private readonly history = new InputHistory();
@@ -87,7 +87,7 @@ export class ChatSession {
   private finish: ((code: number) => void) | null = null;
   private quitting = false;
 
-  constructor(private readonly options: SessionOptions) {}
+  constructor(private readonly options: MainControllerOptions) {}
 
   get model(): ViewModel {
     return this.options.model;

@@ -1,15 +1,15 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { fromBase64Strict } from '../../shared/crypto/bytes.js';
-import { PUBLIC_KEY_BYTES } from '../../shared/crypto/identity.js';
-import { ChatError, asChatError } from '../../shared/errors.js';
-import { isValidName } from '../../shared/names.js';
-import { CANDIDATE_KINDS } from '../../shared/transfer/candidates.js';
-import { MAX_RAW_NAME_CHARS } from '../../shared/transfer/filename.js';
-import { TRANSFER_ID_PATTERN } from '../../shared/transfer/wire.js';
-import { ensurePrivateDir, readPrivateFile, writePrivateFileAtomic } from './private-file.js';
-import type { TransferResumeState } from './transfer/transfer.js';
+import { fromBase64Strict } from '../../../shared/crypto/bytes.js';
+import { PUBLIC_KEY_BYTES } from '../../../shared/crypto/identity.js';
+import { ChatError, asChatError } from '../../../shared/errors.js';
+import { isValidName } from '../../../shared/names.js';
+import { CANDIDATE_KINDS } from './candidates.js';
+import { MAX_RAW_NAME_CHARS } from '../../../shared/filename.js';
+import { TRANSFER_ID_PATTERN } from './wire.js';
+import { ensurePrivateDir, readPrivateFile, writePrivateFileAtomic } from '../private-file.js';
+import type { TransferResumeState } from './transfer.js';
 
 /**
  * The transfer journal: what a running peer-to-peer file transfer needs to survive a restart

@@ -3,15 +3,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import { ChatError, PEER_GONE_CODES, asChatError } from '../../shared/errors.js';
-import { CLIENT_DEFAULTS } from '../../shared/limits.js';
-import { nameKey, validateUserName } from '../../shared/names.js';
-import type { PathKind } from '../../shared/transfer/candidates.js';
-import type { TransferStateName } from '../../shared/transfer/state-machine.js';
-import { ABORT_CODES, type AbortCode, parseTransferPeerMessage, type TransferPeerMessage } from '../../shared/transfer/wire.js';
-import type { ChatEvent } from './events.js';
-import type { TransferJournal, TransferJournalRecord } from './transfer-journal.js';
-import { FileTransfer, type TransferOptions, type TransferResult } from './transfer/transfer.js';
+import { ChatError, PEER_GONE_CODES, asChatError } from '../../../shared/errors.js';
+import { CLIENT_DEFAULTS } from '../../../shared/limits.js';
+import { nameKey, validateUserName } from '../../../shared/names.js';
+import type { PathKind } from './candidates.js';
+import type { TransferStateName } from './state-machine.js';
+import { ABORT_CODES, type AbortCode, parseTransferPeerMessage, type TransferPeerMessage } from './wire.js';
+import type { ChatEvent } from '../events.js';
+import type { TransferJournal, TransferJournalRecord } from './journal.js';
+import { FileTransfer, type TransferOptions, type TransferResult } from './transfer.js';
 
 /**
  * The client's file transfers: `/send`, `/accept`, `/reject`, `/cancel`, `/transfers`, and
