@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { ChatError, asChatError } from '../../shared/errors.js';
 import { CLIENT_DEFAULTS, MAX_HISTORY_MESSAGES, resolveLimits, type Limits } from '../../shared/limits.js';
-import type { ClientMessage, RelayMessage, RelayMessageOf } from '../../shared/messages.js';
+import type { ClientMessage, RelayMessage } from '../../shared/messages.js';
 import { validateRoomName, validateUserName } from '../../shared/names.js';
 import { DEFAULT_PORT, DEFAULT_SERVER, formatServerAddress, parseServerAddress, type ServerAddress } from './address.js';
 import { DEFAULT_BACKOFF } from './backoff.js';
@@ -28,15 +28,12 @@ import { TransferManager, type TransferInfo } from './transfer/manager.js';
 import { KnownRelays, type TrustOptions } from './trust.js';
 import type { WhisperCrypto } from './whispers.js';
 import { Whispering } from './whispering.js';
+import { expectReply } from './replies.js';
 
 export type { AckInfo, ChatClientOptions, ClientState, PasswordSource, RoomState };
 
 const CLIENT_NAME = 'securechat/0.1';
 
-function expect<T extends RelayMessage['t']>(reply: RelayMessage, type: T): RelayMessageOf<T> {
-  if (reply.t !== type) throw new ChatError('E_PROTOCOL', `expected "${type}" from the relay, got "${reply.t}"`);
-  return reply as RelayMessageOf<T>;
-}
 
 /**
  * The headless securechat client: one relay connection with login, rooms, room messages,
@@ -400,23 +397,23 @@ export class ChatClient {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.request({ t, id: this.nextId(), room }, (reply) => this.rooms_.applyJoined(expect(reply, 'joined')));
+    return this.request({ t, id: this.nextId(), room }, (reply) => this.rooms_.applyJoined(expectReply(reply, 'joined')));
   }
 
   /** Goes back to the global room. */
   leave(): Promise<RoomState> {
-    return this.request({ t: 'leave', id: this.nextId() }, (reply) => this.rooms_.applyJoined(expect(reply, 'joined')));
+    return this.request({ t: 'leave', id: this.nextId() }, (reply) => this.rooms_.applyJoined(expectReply(reply, 'joined')));
   }
 
   /** Lists the users of the current room (also updates `users`). */
   users(): Promise<string[]> {
-    return this.request({ t: 'users', id: this.nextId() }, (reply) => this.rooms_.applyUsers(expect(reply, 'users')));
+    return this.request({ t: 'users', id: this.nextId() }, (reply) => this.rooms_.applyUsers(expectReply(reply, 'users')));
   }
 
   /** Lists the chatrooms (from the global room only). */
   rooms(): Promise<RoomInfo[]> {
     return this.request({ t: 'rooms', id: this.nextId() }, (reply) => {
-      const m = expect(reply, 'rooms');
+      const m = expectReply(reply, 'rooms');
       const rooms = m.rooms.map((r) => ({ name: r.name, members: r.members }));
       this.events.emit({ type: 'rooms', rooms });
       return rooms;
@@ -432,14 +429,14 @@ export class ChatClient {
       return Promise.reject(new ChatError('E_USAGE', `the history count is a whole number from 1 to ${MAX_HISTORY_MESSAGES}`));
     }
     const before = this.rooms_.historyBefore();
-    return this.request({ t: 'history', id: this.nextId(), before, limit: count }, (reply) => this.rooms_.applyHistory(expect(reply, 'history')));
+    return this.request({ t: 'history', id: this.nextId(), before, limit: count }, (reply) => this.rooms_.applyHistory(expectReply(reply, 'history')));
   }
 
   /** Measures the round-trip time to the relay, in milliseconds (also emitted as `rtt`). */
   ping(): Promise<number> {
     const started = performance.now();
     return this.request({ t: 'ping', id: this.nextId('p') }, (reply) => {
-      expect(reply, 'pong');
+      expectReply(reply, 'pong');
       const ms = Math.round((performance.now() - started) * 10) / 10;
       this.rttValue = ms;
       this.events.emit({ type: 'rtt', ms });
@@ -513,7 +510,7 @@ export class ChatClient {
    * connection which joins the pipe and becomes a raw byte stream to the peer.
    */
   private async openTransferPipe(transferId: string, peer: string, signal: AbortSignal): Promise<Duplex> {
-    const ticket = await this.request({ t: 'pipe-ticket', id: this.nextId('t'), transfer: transferId, peer }, (reply) => expect(reply, 'pipe-ticket'));
+    const ticket = await this.request({ t: 'pipe-ticket', id: this.nextId('t'), transfer: transferId, peer }, (reply) => expectReply(reply, 'pipe-ticket'));
     const conn = await this.dialPinned('relay pipe', signal);
     return openPipe(conn.socket, {
       ticket: ticket.ticket,
@@ -568,7 +565,7 @@ export class ChatClient {
       this.life.exiting = true;
       const closed = this.life.whenClosed();
       try {
-        await this.request({ t: 'exit', id: this.nextId() }, (reply) => expect(reply, 'ok'));
+        await this.request({ t: 'exit', id: this.nextId() }, (reply) => expectReply(reply, 'ok'));
       } catch {
         // Gone already: nothing to say goodbye to.
       }

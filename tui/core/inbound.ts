@@ -2,7 +2,7 @@ import { SEND_AGAIN_LATER_CODES } from '../../shared/errors.js';
 import type { RelayMessage } from '../../shared/messages.js';
 import { relayError, type ChatConnection } from './connection.js';
 import type { EventHub } from './event-hub.js';
-import { replyError } from './login.js';
+import { replyError } from './replies.js';
 import type { RoomTracker } from './room-tracker.js';
 import type { SendQueue } from './send-queue.js';
 import type { WhisperCrypto } from './whispers.js';

@@ -11,7 +11,9 @@ export type { AckInfo, ChatClientOptions, ClientState, PasswordSource, RoomState
 export { CHAT_EVENT_TYPES, EVENT_DOCS } from './events.js';
 export type { ChatEvent, ChatEventOf, ChatEventType, ChatMessage, RoomInfo } from './events.js';
 export { CommandRegistry, commands, createCommandRegistry, parseCommandLine } from './commands.js';
-export type { Command, ParsedLine } from './commands.js';
+export type { Command, CommandClient, ParsedLine } from './commands.js';
+export { dispatchLine } from './dispatch.js';
+export type { JobWatcher, LineClient, LineFrontEnd, LineOutcome } from './dispatch.js';
 export { KnownRelays, fingerprintOfDer, normalizeFingerprint, parseKnownRelays, verifyRelay } from './trust.js';
 export type { TrustBasis, TrustDecision, TrustOptions } from './trust.js';
 export { dialRelay, ChatConnection } from './connection.js';

@@ -3,21 +3,11 @@ import { boundChallenge } from '../../shared/login-proof.js';
 import { PROTOCOL_VERSION, type ClientMessage, type RelayMessage, type RelayMessageOf, type RoomMessage } from '../../shared/messages.js';
 import { collectMissed } from './catch-up.js';
 import { relayError, type ChatConnection } from './connection.js';
+import { replyError } from './replies.js';
 import { Inbox } from './inbox.js';
 import { isGlobal, sameRoom } from './room-tracker.js';
 import type { SeqWindow } from './seen.js';
 import type { WhisperCrypto } from './whispers.js';
-
-/** The relay's `error` answer as a ChatError (with `re` and `retryAfterMs` in its details); anything else is E_PROTOCOL. */
-export function replyError(reply: RelayMessage): ChatError {
-  if (reply.t === 'error') {
-    const details: Record<string, unknown> = {};
-    if (reply.re !== undefined) details.re = reply.re;
-    if (reply.retryAfterMs !== undefined) details.retryAfterMs = reply.retryAfterMs;
-    return relayError(reply.code, reply.message, details);
-  }
-  return new ChatError('E_PROTOCOL', `unexpected answer "${reply.t}" from the relay`);
-}
 
 /** What one login needs to know of the client. */
 export interface LoginContext {

@@ -3,13 +3,14 @@ import fs from 'node:fs/promises';
 import type tls from 'node:tls';
 import { FrameDecoder } from '../../shared/codec.js';
 import { ChatError } from '../../shared/errors.js';
-import type { ClientMessage, RelayMessage, RelayMessageOf } from '../../shared/messages.js';
+import type { ClientMessage, RelayMessage } from '../../shared/messages.js';
 import { PARTIAL_SUFFIX, alternativeNames, resolveInside, sanitizeFileName } from '../../shared/filename.js';
 import type { ChatEvent, ChatEventOf } from './events.js';
 import { openSideLink, readControl, type SideLink } from './side-link.js';
 import { hashFile } from './transfer/file-sink.js';
 import { moveIntoPlace } from './transfer/place-file.js';
 import { expandPath } from './transfer/manager.js';
+import { expectReply } from './replies.js';
 
 /**
  * The client side of room files (/upload, /files, /download): hashing, and the side
@@ -144,10 +145,6 @@ export interface RoomFilesHost {
   sideOptions(): { clientName: string; maxFrameBytes: number; timeoutMs: number };
 }
 
-function expect<T extends RelayMessage['t']>(reply: RelayMessage, type: T): RelayMessageOf<T> {
-  if (reply.t !== type) throw new ChatError('E_PROTOCOL', `expected "${type}" from the relay, got "${reply.t}"`);
-  return reply as RelayMessageOf<T>;
-}
 
 /** /upload, /files, /download: a ticket on the chat connection, the bytes on a side connection. */
 export class RoomFiles {
@@ -158,7 +155,7 @@ export class RoomFiles {
     const { size, hash } = await measureFile(local);
     const name = local.split(/[\\/]/).pop() ?? local;
     const host = this.host;
-    const ticket = await host.request({ t: 'file-upload', id: host.nextId('f'), name, size, hash }, (reply) => expect(reply, 'file-ticket'));
+    const ticket = await host.request({ t: 'file-upload', id: host.nextId('f'), name, size, hash }, (reply) => expectReply(reply, 'file-ticket'));
     const side = await openFileSide(await host.dialSide('file'), { ...host.sideOptions(), kind: 'file-put', ticket: ticket.ticket });
     const fileId = await putFile(side, local, host.sideOptions());
     const event: ChatEventOf<'file-uploaded'> = { type: 'file-uploaded', fileId, name, size };
@@ -168,7 +165,7 @@ export class RoomFiles {
 
   list(): Promise<ChatEventOf<'files'>> {
     return this.host.request({ t: 'files', id: this.host.nextId('f') }, (reply) => {
-      const m = expect(reply, 'files');
+      const m = expectReply(reply, 'files');
       const event: ChatEventOf<'files'> = { type: 'files', room: m.room, files: m.files.map((f) => ({ ...f })) };
       this.host.emit(event);
       return event;
@@ -178,7 +175,7 @@ export class RoomFiles {
   async download(fileId: string, directory?: string): Promise<ChatEventOf<'file-downloaded'>> {
     const host = this.host;
     const folder = directory !== undefined ? expandPath(directory) : host.downloadDir();
-    const ticket = await host.request({ t: 'file-download', id: host.nextId('f'), fileId }, (reply) => expect(reply, 'file-ticket'));
+    const ticket = await host.request({ t: 'file-download', id: host.nextId('f'), fileId }, (reply) => expectReply(reply, 'file-ticket'));
     const side = await openFileSide(await host.dialSide('file'), { ...host.sideOptions(), kind: 'file-get', ticket: ticket.ticket });
     const saved = await saveFile(side, folder);
     const event: ChatEventOf<'file-downloaded'> = { type: 'file-downloaded', fileId: ticket.fileId, path: saved.path, hash: saved.hash };

@@ -1,12 +1,13 @@
 import { ChatError, asChatError } from '../../shared/errors.js';
 import type { Limits } from '../../shared/limits.js';
-import type { ClientMessage, RelayMessage, RelayMessageOf } from '../../shared/messages.js';
+import type { ClientMessage, RelayMessage } from '../../shared/messages.js';
 import { nameKey, validateUserName } from '../../shared/names.js';
 import type { EventHub } from './event-hub.js';
 import type { ChatEventOf } from './events.js';
 import type { KdfLimits } from './identity-file.js';
 import type { ClientState } from './lifecycle.js';
 import { WhisperCrypto, type SealedWhisper } from './whispers.js';
+import { expectReply } from './replies.js';
 
 /** What whispering may touch of the client: requests (paced ones too), ids, its state and events. */
 export interface WhisperingHost {
@@ -27,10 +28,6 @@ export interface WhisperingOptions {
   limits: Limits;
 }
 
-function expect<T extends RelayMessage['t']>(reply: RelayMessage, type: T): RelayMessageOf<T> {
-  if (reply.t !== type) throw new ChatError('E_PROTOCOL', `expected "${type}" from the relay, got "${reply.t}"`);
-  return reply as RelayMessageOf<T>;
-}
 
 /**
  * The client's end-to-end layer on the chat connection: opens the whisper keys once
@@ -61,7 +58,7 @@ export class Whispering {
       kdf: options.kdf,
       fetchKeys: (user) =>
         host.request({ t: 'keys', id: host.nextId('k'), user }, (reply) => {
-          const m = expect(reply, 'keys');
+          const m = expectReply(reply, 'keys');
           return { user: m.user, keys: m.keys };
         }),
       canFetch: () => host.canSend(),
@@ -109,7 +106,7 @@ export class Whispering {
         return { t: 'whisper', id, to, body: sealed.body };
       },
       (reply) => {
-        expect(reply, 'ok');
+        expectReply(reply, 'ok');
         host.events.emit({ type: 'whisper', from: host.user(), to: sealed!.to, text, time: Date.now(), id, own: true, verified: sealed!.verified });
       },
     );
@@ -121,7 +118,7 @@ export class Whispering {
     const id = this.host.nextId('s');
     await this.host.pacedRequest(
       async () => ({ t: 'signal', id, to, body: (await crypto.sealSignal(to, message)).body }),
-      (reply) => expect(reply, 'ok'),
+      (reply) => expectReply(reply, 'ok'),
     );
   }
 
