@@ -2,30 +2,29 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import { ChatError, asChatError } from '../../shared/errors.js';
+import { ChatError } from '../../shared/errors.js';
 import { CLIENT_DEFAULTS, MAX_HISTORY_MESSAGES, resolveLimits, type Limits } from '../../shared/limits.js';
 import type { ClientMessage, RelayMessage } from '../../shared/messages.js';
 import { validateRoomName, validateUserName } from '../../shared/names.js';
 import { DEFAULT_PORT, DEFAULT_SERVER, formatServerAddress, parseServerAddress, type ServerAddress } from './address.js';
 import { DEFAULT_BACKOFF } from './backoff.js';
 import { dialRelay, type ChatConnection } from './connection.js';
+import { Connector } from './connector.js';
 import { dispatchLine } from './dispatch.js';
 import { routeRelayMessage, type InboundParts } from './inbound.js';
 import { EventHub } from './event-hub.js';
 import type { ChatEvent, ChatEventOf, ChatEventType, ChatMessage, RoomInfo } from './events.js';
 import type { ChatClientOptions, PasswordSource } from './client-options.js';
 import { Lifecycle, type ClientState } from './lifecycle.js';
-import type { LoginContext, LoginResult } from './login.js';
 import { configDir as defaultConfigDir, dataDir as defaultDataDir, knownRelaysFile, userDataDir } from './paths.js';
-import { formatProxy, parseProxyUrl, type ProxySettings } from './proxy.js';
+import { parseProxyUrl, type ProxySettings } from './proxy.js';
 import { openPipe } from './relay-pipe.js';
 import { RoomFiles } from './room-files.js';
-import { RoomTracker, sameRoom, type RoomState } from './room-tracker.js';
+import { RoomTracker, type RoomState } from './room-tracker.js';
 import { SendQueue, type AckInfo } from './send-queue.js';
-import { dialSideLink } from './side-link.js';
 import { TRANSFER_JOURNAL_DIR_NAME, TransferJournal } from './transfer/journal.js';
 import { TransferManager, type TransferInfo } from './transfer/manager.js';
-import { KnownRelays, type TrustOptions } from './trust.js';
+import { KnownRelays } from './trust.js';
 import type { WhisperCrypto } from './whispers.js';
 import { Whispering } from './whispering.js';
 import { expectReply } from './replies.js';
@@ -34,16 +33,16 @@ export type { AckInfo, ChatClientOptions, ClientState, PasswordSource, RoomState
 
 const CLIENT_NAME = 'securechat/0.1';
 
-
 /**
  * The headless securechat client: one relay connection with login, rooms, room messages,
  * whispers, file transfers, room files, reconnect-and-resume, and typed events. The TUI, the
  * JSON-lines mode, bots and benchmarks are thin users of it.
  *
- * A facade over parts with one job each, every one told only what it may touch (a Host):
- * EventHub (listeners), SendQueue (requests, acks, the paced send queue), RoomTracker (room,
- * users, messages seen), Lifecycle (connect, heartbeat, reconnect, teardown; login.ts logs
- * in), WhisperCrypto, TransferManager, RoomFiles. What the relay says is routed in `dispatch`.
+ * A facade: the documented API and the wiring of parts with one job each, every one told
+ * only what it may touch (a Host): EventHub (listeners), SendQueue (requests, acks, the paced
+ * send queue), RoomTracker (room, users, messages seen), Lifecycle (connection state,
+ * heartbeat, reconnect, teardown) with Connector (dialling, login via login.ts, going live),
+ * Whispering, TransferManager, RoomFiles; inbound.ts routes what the relay says.
  *
  * Delivery promise: a room message passed to `say` is sent, resent with the same id after a
  * reconnect until the relay acknowledges it (the relay stores it once), and shown to this
@@ -54,10 +53,9 @@ const CLIENT_NAME = 'securechat/0.1';
 export class ChatClient {
   readonly server: string;
   private readonly address: ServerAddress;
-  /** The SOCKS5 proxy every relay connection goes through (dialRelayAs), if any. */
+  /** The SOCKS5 proxy every relay connection goes through (connector.ts), if any. */
   readonly proxy: ProxySettings | undefined;
   private readonly limits: Limits;
-  private readonly knownRelays: KnownRelays;
   private readonly requestTimeoutMs: number;
   private readonly catchUpMax: number;
 
@@ -66,18 +64,13 @@ export class ChatClient {
   private readonly rooms_: RoomTracker;
   private readonly life: Lifecycle;
   private readonly roomFiles: RoomFiles;
-
-  private userName: string;
-  private token: string | undefined;
+  /** Connecting and login (connector.ts): dialling, what a login needs and learns, going live. */
+  private readonly connector: Connector;
+  /** Whispers, /verify, /trust and sealed transfer signals; the keys are opened on the first connect. */
+  private readonly whispering: Whispering;
   private readonly idPrefix = randomBytes(6).toString('base64url');
   private idCounter = 0;
   private rttValue: number | null = null;
-  private fingerprintValue: string | null = null;
-  private registrationValue: 'open' | 'closed' | null = null;
-  /** Our address as the relay saw it in the last welcome (a file transfer candidate). */
-  private observedValue: string | undefined;
-  /** Whispers, /verify, /trust and sealed transfer signals; the keys are opened on the first connect. */
-  private readonly whispering: Whispering;
   /** /send, /accept, /transfers...: the logic lives in transfer/manager.ts; this client provides signals and pipes. */
   readonly transfers: TransferManager;
 
@@ -86,51 +79,49 @@ export class ChatClient {
       options.host !== undefined ? { host: options.host, port: options.port ?? DEFAULT_PORT } : parseServerAddress(options.server ?? DEFAULT_SERVER);
     this.server = formatServerAddress(this.address);
     this.proxy = typeof options.proxy === 'string' ? parseProxyUrl(options.proxy) : options.proxy;
-    this.userName = validateUserName(options.user);
+    const user = validateUserName(options.user);
     this.limits = resolveLimits(options.limits);
-    this.knownRelays = new KnownRelays(knownRelaysFile(options.configDir ?? defaultConfigDir()));
     this.requestTimeoutMs = options.requestTimeoutMs ?? CLIENT_DEFAULTS.requestTimeoutMs;
     this.catchUpMax = options.catchUpMaxMessages ?? CLIENT_DEFAULTS.catchUpMaxMessages;
     this.queue = new SendQueue(
       { canSend: () => this.life.canSend(), write: (message) => this.life.write(message), notOnline: () => this.life.notOnline() },
       { limits: this.limits, requestTimeoutMs: this.requestTimeoutMs, maxUnacked: options.maxUnackedMessages ?? CLIENT_DEFAULTS.maxUnackedMessages },
     );
-    this.rooms_ = new RoomTracker(this.events, this.queue, () => this.userName);
+    this.rooms_ = new RoomTracker(this.events, this.queue, () => this.user);
     this.whispering = new Whispering(
       {
         events: this.events,
         request: (message, apply) => this.request(message, apply),
         pacedRequest: (build, apply) => this.queue.pacedRequest(build, apply),
         nextId: (prefix) => this.nextId(prefix),
-        user: () => this.userName,
+        user: () => this.user,
         state: () => this.life.state,
         canSend: () => this.life.canSend(),
       },
-      { dir: userDataDir(this.userName, options.dataDir ?? defaultDataDir()), passphrase: options.passphrase, kdf: options.kdf, limits: this.limits },
+      { dir: userDataDir(user, options.dataDir ?? defaultDataDir()), passphrase: options.passphrase, kdf: options.kdf, limits: this.limits },
     );
+    const knownRelays = new KnownRelays(knownRelaysFile(options.configDir ?? defaultConfigDir()));
+    this.connector = new Connector({
+      options,
+      user,
+      server: this.server,
+      proxy: this.proxy,
+      knownRelaysFile: knownRelays.file,
+      dial: (trust, signal) =>
+        dialRelay({ ...this.address, trust, knownRelays, limits: this.limits, proxy: this.proxy, localAddress: options.localAddress, signal }),
+      limits: this.limits,
+      clientName: this.clientName,
+      catchUpMax: this.catchUpMax,
+      events: this.events,
+      rooms: this.rooms_,
+      whispering: this.whispering,
+      nextId: (prefix) => this.nextId(prefix),
+      dispatch: (m) => this.dispatch(m),
+      ping: () => this.ping(),
+      firstLive: () => void this.transfers.restoreJournal(),
+    });
     this.life = new Lifecycle(
-      {
-        dial: (trust, signal) => this.dialRelayAs(trust, signal),
-        loginContext: (again) => this.loginContext(again),
-        dialled: (conn) => {
-          this.fingerprintValue = conn.fingerprint;
-          if (conn.trust.basis === 'tofu') {
-            this.events.emit({ type: 'trust-new', server: this.server, fingerprint: conn.fingerprint, recorded: conn.trust.recorded === true, file: this.knownRelays.file });
-          }
-        },
-        live: (conn, login, pending) => this.goLive(conn, login, pending),
-        ready: (firstTime) => {
-          if (!firstTime) return;
-          // Key changes noticed in an earlier run and not yet accepted are said again.
-          this.whispering.crypto?.announcePending().catch((error: unknown) => this.events.emitError(asChatError(error)));
-          // Transfers an earlier run of this client left in its journal resume now.
-          void this.transfers.restoreJournal();
-        },
-        dispatch: (m) => this.dispatch(m),
-        data: (payload) => this.events.emitData(payload),
-        ping: () => this.ping(),
-        closed: () => void this.whispering.save(),
-      },
+      this.connector,
       this.events,
       this.queue,
       {
@@ -144,12 +135,12 @@ export class ChatClient {
     );
     this.transfers = new TransferManager(
       {
-        user: () => this.userName,
+        user: () => this.user,
         roomUsers: () => this.rooms_.users as string[],
         checkRecipient: (to) => this.whispering.online().checkRecipient(to),
         sendSignal: (to, message) => this.whispering.sendSignal(to, message),
         openPipe: (transferId, peer, signal) => this.openTransferPipe(transferId, peer, signal),
-        observedAddress: () => this.observedValue,
+        observedAddress: () => this.connector.facts.observed,
         peerKeys: (user) => {
           const bundle = this.whispering.crypto?.pins.get(user)?.bundle;
           return bundle === undefined ? undefined : { sign: bundle.sign, box: bundle.box };
@@ -160,7 +151,7 @@ export class ChatClient {
       // or a port mapping would reveal the addresses the proxy hides.
       this.proxy !== undefined ? { ...options.transfers, direct: false, relayOnlyBecause: 'proxy' } : options.transfers,
       // Running transfers survive a restart of the client (docs/transfer.md, "Restart").
-      new TransferJournal(path.join(userDataDir(this.userName, options.dataDir ?? defaultDataDir()), TRANSFER_JOURNAL_DIR_NAME)),
+      new TransferJournal(path.join(userDataDir(user, options.dataDir ?? defaultDataDir()), TRANSFER_JOURNAL_DIR_NAME)),
     );
     this.inbound = {
       rooms: this.rooms_,
@@ -173,7 +164,7 @@ export class ChatClient {
     this.roomFiles = new RoomFiles({
       request: (message, apply) => this.request(message, apply),
       nextId: (prefix) => this.nextId(prefix),
-      dialSide: async (purpose) => (await this.dialPinned(purpose)).socket,
+      dialSide: async (purpose) => (await this.connector.dialSide(purpose)).socket,
       emit: (event) => this.events.emit(event),
       downloadDir: () => this.transfers.downloadDir,
       sideOptions: () => ({ clientName: this.clientName, maxFrameBytes: this.limits.maxFrameBytes, timeoutMs: this.requestTimeoutMs }),
@@ -190,7 +181,7 @@ export class ChatClient {
   }
   /** The user name as the relay spells it (after login). */
   get user(): string {
-    return this.userName;
+    return this.connector.facts.user;
   }
   /** The current room, or null before the first login. */
   get room(): string | null {
@@ -206,7 +197,7 @@ export class ChatClient {
   }
   /** The relay certificate's fingerprint, `sha256:<hex>`, once connected. */
   get fingerprint(): string | null {
-    return this.fingerprintValue;
+    return this.connector.facts.fingerprint;
   }
   /** Room messages sent (or queued) and not yet acknowledged. */
   get unackedCount(): number {
@@ -214,11 +205,18 @@ export class ChatClient {
   }
   /** Whether the relay accepts new accounts (from its welcome), or null before the first one. */
   get registration(): 'open' | 'closed' | null {
-    return this.registrationValue;
+    return this.connector.facts.registration;
   }
   /** The whisper layer (identity, key pins), or null before the first connect. */
   get whisperCrypto(): WhisperCrypto | null {
     return this.whispering.crypto;
+  }
+  /** The resume token; tests spoil it to see a refused resume fall back to a login. */
+  private get token(): string | undefined {
+    return this.connector.facts.token;
+  }
+  private set token(value: string | undefined) {
+    this.connector.facts.token = value;
   }
   /** The live chat connection; read by tests and benchmarks that cut its socket as a network failure would. */
   private get conn(): ChatConnection | null {
@@ -262,79 +260,6 @@ export class ChatClient {
   nextId(prefix = 'r'): string {
     this.idCounter += 1;
     return `${prefix}${this.idPrefix}${this.idCounter.toString(36)}`;
-  }
-
-  private loginContext(again: boolean): LoginContext {
-    const wasIn = again ? this.rooms_.room : null;
-    return {
-      clientName: this.clientName,
-      user: this.userName,
-      token: this.token,
-      again,
-      wasIn,
-      since: wasIn !== null ? this.rooms_.sinceFor(wasIn) : undefined,
-      register: this.options.register === true,
-      loginTimeoutMs: this.limits.loginTimeoutMs,
-      historyMaxPage: this.limits.historyMaxPage,
-      catchUpMax: this.catchUpMax,
-      openCrypto: () => this.whispering.open(),
-      password: async () => {
-        const source = this.options.password;
-        const password = typeof source === 'function' ? await source() : source;
-        if (password === undefined || password === '') throw new ChatError('E_USAGE', 'a password is needed to log in');
-        return password;
-      },
-      nextId: (prefix) => this.nextId(prefix),
-      windowFor: (room) => this.rooms_.windowFor(room),
-      dropToken: () => {
-        this.token = undefined;
-      },
-      onWelcome: (welcome) => {
-        this.registrationValue = welcome.registration;
-        if (welcome.observed !== undefined) this.observedValue = welcome.observed;
-      },
-      onSession: (session) => {
-        this.token = session.token;
-        this.userName = session.user;
-      },
-    };
-  }
-
-  /** Logged in: say so, show where we are, then what arrived meanwhile. */
-  private goLive(conn: ChatConnection, login: LoginResult, pending: RelayMessage[]): void {
-    // Keys are looked at afresh on each connection: the relay may serve new ones now.
-    login.crypto.newSession();
-    this.events.emit({
-      type: 'connected',
-      server: this.server,
-      user: this.userName,
-      fingerprint: conn.fingerprint,
-      resumed: login.session.resumed,
-      registration: login.welcome.registration,
-      ...(this.proxy !== undefined ? { proxy: formatProxy(this.proxy) } : {}),
-    });
-    if (login.lostRoom) this.events.emitError(login.lostRoom, 'join');
-    if (login.missed) this.rooms_.applyRejoined(login.joined, login.missed.messages, login.missed.truncated, this.catchUpMax);
-    else this.rooms_.applyJoined(login.joined);
-    for (const message of pending) {
-      // Traffic of a room passed through on the way (the global room before walking back
-      // into a chatroom) is not ours to show.
-      if ((message.t === 'message' || message.t === 'presence') && !sameRoom(message.room, this.rooms_.room)) continue;
-      this.dispatch(message);
-    }
-  }
-
-  /**
-   * Every connection this client opens to the relay (chat, reconnects, relay pipes, room-file
-   * links) is dialled here: the same address, the same proxy, the given trust.
-   */
-  private dialRelayAs(trust: TrustOptions, signal?: AbortSignal): Promise<ChatConnection> {
-    return dialRelay({ ...this.address, trust, knownRelays: this.knownRelays, limits: this.limits, proxy: this.proxy, localAddress: this.options.localAddress, signal });
-  }
-
-  /** A side link (relay pipe, room file): pinned to the certificate the chat connection verified (side-link.ts). */
-  private dialPinned(what: string, signal?: AbortSignal): Promise<ChatConnection> {
-    return dialSideLink((trust, sig) => this.dialRelayAs(trust, sig), this.fingerprintValue, what, signal);
   }
 
   // ---- what the relay says --------------------------------------------------------------
@@ -511,7 +436,7 @@ export class ChatClient {
    */
   private async openTransferPipe(transferId: string, peer: string, signal: AbortSignal): Promise<Duplex> {
     const ticket = await this.request({ t: 'pipe-ticket', id: this.nextId('t'), transfer: transferId, peer }, (reply) => expectReply(reply, 'pipe-ticket'));
-    const conn = await this.dialPinned('relay pipe', signal);
+    const conn = await this.connector.dialSide('relay pipe', signal);
     return openPipe(conn.socket, {
       ticket: ticket.ticket,
       clientName: this.clientName,
