@@ -31,7 +31,7 @@ import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import sodium from 'libsodium-wrappers-sumo';
 import { generate } from 'selfsigned';
-import type { TransferPeerMessage } from '../shared/transfer/wire.js';
+import type { TransferPeerMessage } from '../tui/core/transfer/wire.js';
 import { createTransferCredentials, type TransferCredentials } from '../tui/core/transfer/credentials.js';
 import { openSecureChannel } from '../tui/core/transfer/secure-channel.js';
 import { FileTransfer, type TransferOptions } from '../tui/core/transfer/transfer.js';

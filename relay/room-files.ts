@@ -8,7 +8,7 @@ import { ChatError } from '../shared/errors.js';
 import type { Limits } from '../shared/limits.js';
 import { blake2bHex as blake2bHexSchema, fileSize, roomFileId, type RoomFileInfo } from '../shared/messages.js';
 import { nameKey } from '../shared/names.js';
-import { sanitizeFileName } from '../shared/transfer/filename.js';
+import { sanitizeFileName } from '../shared/filename.js';
 import { z } from 'zod';
 import type { ClusterBus } from './bus.js';
 import type { RelayStore, StoredRoomFile } from './store.js';

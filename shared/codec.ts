@@ -73,29 +73,50 @@ export class FrameDecoder {
     return this.buffered;
   }
 
+  /** Takes a chunk and returns every whole frame it completes. */
   push(chunk: Buffer): Frame[] {
+    this.append(chunk);
+    const frames: Frame[] = [];
+    for (let frame = this.next(); frame !== null; frame = this.next()) frames.push(frame);
+    return frames;
+  }
+
+  /**
+   * Takes a chunk without reading frames from it yet: with `next` a reader takes frames one at
+   * a time and stops where the stream stops being frames (a side link once it is ready).
+   */
+  append(chunk: Buffer): void {
     if (this.failed) throw new ChatError('E_PROTOCOL', 'decoder used after an error');
-    if (chunk.length === 0) return [];
+    if (chunk.length === 0) return;
     this.chunks.push(chunk);
     this.buffered += chunk.length;
-    const frames: Frame[] = [];
-    for (;;) {
-      if (this.buffered < FRAME_HEADER_BYTES) break;
-      const head = this.peek(FRAME_HEADER_BYTES);
-      const length = head.readUInt32BE(0);
-      if (length < 1) return this.fail('E_PROTOCOL', 'frame length 0');
-      if (length > this.maxFrameBytes) {
-        return this.fail('E_FRAME_TOO_LARGE', `frame of ${length} bytes is over the ${this.maxFrameBytes}-byte limit`);
-      }
-      const kind = head[4];
-      if (kind !== FrameKind.control && kind !== FrameKind.data) {
-        return this.fail('E_PROTOCOL', `unknown frame kind ${kind}`);
-      }
-      if (this.buffered < 4 + length) break;
-      const whole = this.take(4 + length);
-      frames.push({ kind, payload: whole.subarray(FRAME_HEADER_BYTES) });
+  }
+
+  /** The next whole frame, or null while more bytes are needed. Never reads past that frame. */
+  next(): Frame | null {
+    if (this.failed) throw new ChatError('E_PROTOCOL', 'decoder used after an error');
+    if (this.buffered < FRAME_HEADER_BYTES) return null;
+    const head = this.peek(FRAME_HEADER_BYTES);
+    const length = head.readUInt32BE(0);
+    if (length < 1) return this.fail('E_PROTOCOL', 'frame length 0');
+    if (length > this.maxFrameBytes) {
+      return this.fail('E_FRAME_TOO_LARGE', `frame of ${length} bytes is over the ${this.maxFrameBytes}-byte limit`);
     }
-    return frames;
+    const kind = head[4];
+    if (kind !== FrameKind.control && kind !== FrameKind.data) {
+      return this.fail('E_PROTOCOL', `unknown frame kind ${kind}`);
+    }
+    if (this.buffered < 4 + length) return null;
+    const whole = this.take(4 + length);
+    return { kind, payload: whole.subarray(FRAME_HEADER_BYTES) };
+  }
+
+  /** Hands over the bytes after the last frame taken (they are not frames: raw bytes of a side link) and forgets them. */
+  rest(): Buffer {
+    const rest = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.buffered);
+    this.chunks = [];
+    this.buffered = 0;
+    return rest ?? Buffer.alloc(0);
   }
 
   private fail(code: 'E_PROTOCOL' | 'E_FRAME_TOO_LARGE', message: string): never {

@@ -60,7 +60,7 @@ export const ERROR_CODES = {
   E_USAGE: 'wrong usage',
   E_UNKNOWN_COMMAND: 'unknown command',
   E_DATA_LOCKED: 'the data folder is in use by a running relay',
-  // file transfer (shared/transfer, tui/core/transfer)
+  // file transfer (tui/core/transfer)
   E_REJECTED: 'the other side declined the file',
   E_CANCELLED: 'the transfer was cancelled',
   E_PEER_GONE: 'the other side went away and did not come back in time; send the file again later',
@@ -100,6 +100,41 @@ export type ErrorCode = keyof typeof ERROR_CODES;
  */
 export const SEND_AGAIN_LATER_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['E_FLOOD', 'E_STORE_UNAVAILABLE']);
 
+/**
+ * Errors after which reconnecting cannot help (or would do harm, like fighting another login
+ * of the same account): the client core stops and says why instead of retrying.
+ */
+export const CONNECT_FATAL_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'E_FINGERPRINT_CHANGED',
+  'E_FINGERPRINT_MISMATCH',
+  'E_UNTRUSTED',
+  'E_AUTH',
+  'E_PROXY_AUTH',
+  'E_VERSION',
+  'E_REGISTRATION_CLOSED',
+  'E_USER_EXISTS',
+  'E_BAD_NAME',
+  'E_WEAK_PASSWORD',
+  'E_PASSWORD_TOO_LONG',
+  'E_REPLACED',
+  'E_USAGE',
+  'E_PASSPHRASE',
+  'E_CORRUPT_FILE',
+  'E_BAD_KEYS',
+]);
+
+/** The relay's certificate was refused (changed, or not the pinned one): the TUI exits with its own status. */
+export const TRUST_REFUSED_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['E_FINGERPRINT_CHANGED', 'E_FINGERPRINT_MISMATCH']);
+
+/** After the user trusted a new relay, a connection that died meanwhile (the relay's login timer) is tried once more. */
+export const RETRY_AFTER_TRUST_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['E_CLOSED', 'E_TLS', 'E_LOGIN_TIMEOUT']);
+
+/**
+ * The peer's account is gone: a file transfer to or from it cannot go on. (Offline is
+ * E_NOT_IN_ROOM: it may come back, the transfer's own timers decide.)
+ */
+export const PEER_GONE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['E_NO_SUCH_USER']);
+
 export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && Object.prototype.hasOwnProperty.call(ERROR_CODES, value);
 }
@@ -120,4 +155,13 @@ export class ChatError extends Error {
 
 export function chatError(code: ErrorCode, message?: string, details?: Record<string, unknown>): ChatError {
   return new ChatError(code, message, details);
+}
+
+/**
+ * Any thrown value as a ChatError: a ChatError as it is, anything else under `fallback`
+ * (default E_INTERNAL) with its message. The one conversion, for every catch that reports.
+ */
+export function asChatError(error: unknown, fallback: ErrorCode = 'E_INTERNAL'): ChatError {
+  if (error instanceof ChatError) return error;
+  return new ChatError(fallback, error instanceof Error ? error.message : String(error));
 }

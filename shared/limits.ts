@@ -150,6 +150,32 @@ export const DEFAULT_LIMITS = {
   roomFileStallMs: 60_000,
 } as const;
 
+/**
+ * The most messages one history request (or a join's context) may ask for or carry: the wire
+ * schema, the /history command and ChatClient.history all check against this one number.
+ */
+export const MAX_HISTORY_MESSAGES = 10_000;
+
+/** Defaults of the client core and its front ends (each can be overridden in its options). */
+export const CLIENT_DEFAULTS = {
+  /** A request without an answer after this long fails with E_TIMEOUT (room messages are resent instead). */
+  requestTimeoutMs: 30_000,
+  /** Most room messages waiting for their ack, including those queued while reconnecting (beyond: E_FLOOD). */
+  maxUnackedMessages: 1000,
+  /** Most missed messages fetched after a reconnect; older ones are left to /history. */
+  catchUpMaxMessages: 10_000,
+  /** How long the TUI's /exit waits for the relay to store what was sent before closing anyway. */
+  exitGraceMs: 5_000,
+  /** Most file offers received and not yet answered. */
+  maxPendingOffers: 32,
+  /** Finished transfers kept for /transfers. */
+  maxFinishedTransfers: 50,
+  /** At most this many progress events a second per transfer, whatever the core's settings. */
+  transferProgressEventsPerSecond: 4,
+  /** closeAll waits at most this long for cancelled transfers to be released. */
+  transferCloseWaitMs: 5_000,
+} as const;
+
 export type Limits = { -readonly [K in keyof typeof DEFAULT_LIMITS]: number };
 
 export function resolveLimits(overrides: Partial<Limits> = {}): Limits {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PublicKeyBundleSchema } from './crypto/identity.js';
+import { MAX_HISTORY_MESSAGES } from './limits.js';
 
 /**
  * The wire contract: every control message in both directions, as zod schemas (one schema
@@ -59,7 +60,7 @@ export const ClientMessage = z.discriminatedUnion('t', [
   z.object({ t: z.literal('rooms'), id: requestId }),
   /** `body` is opaque to the relay (end-to-end ciphertext once whispers are encrypted). */
   z.object({ t: z.literal('whisper'), id: requestId, to: name, body: z.string().max(32 * 1024) }),
-  z.object({ t: z.literal('history'), id: requestId, before: seq.optional(), limit: z.number().int().min(1).max(10_000).optional() }),
+  z.object({ t: z.literal('history'), id: requestId, before: seq.optional(), limit: z.number().int().min(1).max(MAX_HISTORY_MESSAGES).optional() }),
   z.object({ t: z.literal('ping'), id: requestId }),
   z.object({ t: z.literal('exit'), id: requestId }),
   /** A user's public identity keys, to encrypt whispers to them and check theirs. */
@@ -122,7 +123,7 @@ export const RelayMessage = z.discriminatedUnion('t', [
     re: requestId.optional(),
     room: name,
     users: z.array(name).max(100_000),
-    history: z.array(RoomMessage).max(10_000),
+    history: z.array(RoomMessage).max(MAX_HISTORY_MESSAGES),
     /** True when older messages exist than the first in `history`. */
     hasMore: z.boolean(),
   }),
@@ -131,7 +132,7 @@ export const RelayMessage = z.discriminatedUnion('t', [
   z.object({ t: z.literal('presence'), room: name, user: name, event: z.enum(['join', 'leave']) }),
   z.object({ t: z.literal('users'), re: requestId, room: name, users: z.array(name).max(100_000) }),
   z.object({ t: z.literal('rooms'), re: requestId, rooms: z.array(z.object({ name, members: z.number().int().nonnegative() })).max(100_000) }),
-  z.object({ t: z.literal('history'), re: requestId, room: name, messages: z.array(RoomMessage).max(10_000), hasMore: z.boolean() }),
+  z.object({ t: z.literal('history'), re: requestId, room: name, messages: z.array(RoomMessage).max(MAX_HISTORY_MESSAGES), hasMore: z.boolean() }),
   z.object({ t: z.literal('whisper'), from: name, body: z.string().max(32 * 1024), time: z.number(), id: requestId }),
   z.object({ t: z.literal('keys'), re: requestId, user: name, keys: PublicKeyBundleSchema }),
   z.object({ t: z.literal('signal'), from: name, body: z.string().max(32 * 1024), time: z.number(), id: requestId }),

@@ -11,7 +11,7 @@ import { encodeControl, encodeFrame, FrameKind } from '../shared/codec.js';
 import { ChatError } from '../shared/errors.js';
 import { resolveLimits } from '../shared/limits.js';
 import type { RelayMessage } from '../shared/messages.js';
-import { dialRelay, type RelayConnection } from '../tui/core/connection.js';
+import { dialRelay, type ChatConnection } from '../tui/core/connection.js';
 import { KnownRelays, fingerprintOfDer, type TrustOptions } from '../tui/core/trust.js';
 import { plainErrors } from './core-helpers.js';
 
@@ -72,7 +72,7 @@ function freshKnown(): KnownRelays {
   return new KnownRelays(path.join(dir, `c${storeCount}`, 'known_relays'));
 }
 
-function dial(relay: FakeRelay, trust: TrustOptions, known = freshKnown()): Promise<RelayConnection> {
+function dial(relay: FakeRelay, trust: TrustOptions, known = freshKnown()): Promise<ChatConnection> {
   return dialRelay({ host: '127.0.0.1', port: relay.port, trust, knownRelays: known, limits });
 }
 
@@ -87,7 +87,7 @@ async function failure(promise: Promise<unknown>): Promise<ChatError> {
 }
 
 /** Runs a started connection until it closes; returns messages and the close reason. */
-function drive(conn: RelayConnection): Promise<{ messages: RelayMessage[]; reason: ChatError }> {
+function drive(conn: ChatConnection): Promise<{ messages: RelayMessage[]; reason: ChatError }> {
   const messages: RelayMessage[] = [];
   return new Promise((resolve) => conn.start({ onMessage: (m) => messages.push(m), onClose: (reason) => resolve({ messages, reason }) }));
 }

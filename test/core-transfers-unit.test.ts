@@ -1,5 +1,5 @@
 /**
- * The client's transfer layer without a relay: the pipe handshake reader (FrameSplitter,
+ * The client's transfer layer without a relay: the pipe handshake reader (FrameDecoder one frame at a time,
  * openPipe against a small TLS server that speaks the relay's side of it), and the
  * TransferManager of two users joined by an in-process host (signals delivered through a
  * JSON round trip, the relay pipe by the transfer tests' byte forwarder).
@@ -12,13 +12,13 @@ import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { suite, test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FrameKind, encodeControl, encodeFrame } from '../shared/codec.js';
+import { FrameDecoder, FrameKind, encodeControl, encodeFrame } from '../shared/codec.js';
 import { ChatError } from '../shared/errors.js';
-import type { TransferPeerMessage } from '../shared/transfer/wire.js';
+import type { TransferPeerMessage } from '../tui/core/transfer/wire.js';
 import { createSelfSignedCertificate } from '../relay/certs.js';
 import type { ChatEvent, ChatEventOf, ChatEventType } from '../tui/core/events.js';
-import { FrameSplitter, openPipe } from '../tui/core/relay-pipe.js';
-import { TransferManager, expandPath, defaultDownloadDir, type ClientTransferOptions } from '../tui/core/transfers.js';
+import { openPipe } from '../tui/core/relay-pipe.js';
+import { TransferManager, expandPath, defaultDownloadDir, type ClientTransferOptions } from '../tui/core/transfer/manager.js';
 import { WhisperCrypto, SIGNAL_PREFIX } from '../tui/core/whispers.js';
 import { plainErrors } from './core-helpers.js';
 import { PipeForwarder, blake2bOfFile, exists, loopbackOptions, makeTempDir, writeTestFile } from './transfer-helpers.js';
@@ -35,34 +35,34 @@ async function code(promise: Promise<unknown> | (() => unknown)): Promise<string
   throw new Error('expected a ChatError');
 }
 
-// ---- FrameSplitter and openPipe ---------------------------------------------------------------
+// ---- FrameDecoder.next and openPipe ---------------------------------------------------------------
 
 const pipe = suite('relay pipe handshake');
 
-pipe('FrameSplitter takes whole frames one at a time and leaves what follows', () => {
-  const splitter = new FrameSplitter(1024);
+pipe('FrameDecoder.next takes whole frames one at a time and leaves what follows', () => {
+  const splitter = new FrameDecoder(1024);
   const a = encodeControl({ t: 'welcome' });
   const b = encodeControl({ t: 'pipe-ready', re: 'x' });
   const raw = Buffer.from('raw bytes of the peer');
   const all = Buffer.concat([a, b, raw]);
-  splitter.push(all.subarray(0, 3));
+  splitter.append(all.subarray(0, 3));
   assert.is(splitter.next(), null);
-  splitter.push(all.subarray(3, a.length + 2));
+  splitter.append(all.subarray(3, a.length + 2));
   assert.equal(JSON.parse(splitter.next()!.payload.toString()), { t: 'welcome' });
   assert.is(splitter.next(), null);
-  splitter.push(all.subarray(a.length + 2));
+  splitter.append(all.subarray(a.length + 2));
   const second = splitter.next()!;
   assert.is(second.kind, FrameKind.control);
   assert.equal(JSON.parse(second.payload.toString()), { t: 'pipe-ready', re: 'x' });
   assert.equal(splitter.rest(), raw);
 });
 
-pipe('FrameSplitter refuses oversized and empty frames', () => {
-  const big = new FrameSplitter(16);
-  big.push(encodeControl({ t: 'x'.repeat(64) }));
+pipe('FrameDecoder.next refuses oversized and empty frames', () => {
+  const big = new FrameDecoder(16);
+  big.append(encodeControl({ t: 'x'.repeat(64) }));
   assert.throws(() => big.next(), (e: ChatError) => e.code === 'E_FRAME_TOO_LARGE');
-  const empty = new FrameSplitter(16);
-  empty.push(Buffer.from([0, 0, 0, 0, 1]));
+  const empty = new FrameDecoder(16);
+  empty.append(Buffer.from([0, 0, 0, 0, 1]));
   assert.throws(() => empty.next(), (e: ChatError) => e.code === 'E_PROTOCOL');
 });
 
@@ -73,9 +73,9 @@ async function fakeRelay(script: (socket: tls.TLSSocket, message: Record<string,
   const server = tls.createServer({ cert: cert.cert, key: cert.key, minVersion: 'TLSv1.3' }, (socket) => {
     sockets.add(socket);
     socket.on('error', () => undefined);
-    const splitter = new FrameSplitter(64 * 1024);
+    const splitter = new FrameDecoder(64 * 1024);
     socket.on('data', (chunk: Buffer) => {
-      splitter.push(chunk);
+      splitter.append(chunk);
       for (let frame = splitter.next(); frame !== null; frame = splitter.next()) script(socket, JSON.parse(frame.payload.toString()));
     });
   });

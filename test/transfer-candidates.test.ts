@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ChatError } from '../shared/errors.js';
-import { candidateKey, checkCandidates, pathOfCandidate } from '../shared/transfer/candidates.js';
+import { candidateKey, checkCandidates, pathOfCandidate } from '../tui/core/transfer/candidates.js';
 import { gatherCandidates, localCandidates, observedCandidate } from '../tui/core/transfer/gather.js';
 
 const check = (value: unknown, allowLoopback = false) => checkCandidates(value, { maxCandidates: 4, allowLoopback });

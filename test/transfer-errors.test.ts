@@ -7,7 +7,7 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ChatError } from '../shared/errors.js';
-import type { TransferPeerMessage } from '../shared/transfer/wire.js';
+import type { TransferPeerMessage } from '../tui/core/transfer/wire.js';
 import { createTransferCredentials } from '../tui/core/transfer/credentials.js';
 import { FileTransfer } from '../tui/core/transfer/transfer.js';
 import { blake2bOfFile, exists, loopbackOptions, makeTempDir, startPair, writeTestFile } from './transfer-helpers.js';

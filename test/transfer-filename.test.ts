@@ -9,7 +9,7 @@ import {
   resolveInside,
   safeFileName,
   sanitizeFileName,
-} from '../shared/transfer/filename.js';
+} from '../shared/filename.js';
 
 function nameOf(raw: unknown): string {
   const result = sanitizeFileName(raw);

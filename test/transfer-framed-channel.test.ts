@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FRAME_HEADER_BYTES, FrameKind, encodeControl, encodeFrame } from '../shared/codec.js';
 import type { ChatError } from '../shared/errors.js';
-import type { ChannelMessage } from '../shared/transfer/wire.js';
+import type { ChannelMessage } from '../tui/core/transfer/wire.js';
 import { createTransferCredentials } from '../tui/core/transfer/credentials.js';
 import { type ChannelHandlers, FramedChannel } from '../tui/core/transfer/framed-channel.js';
 import { openSecureChannel } from '../tui/core/transfer/secure-channel.js';

@@ -10,7 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Duplex, PassThrough } from 'node:stream';
-import type { TransferPeerMessage } from '../shared/transfer/wire.js';
+import type { TransferPeerMessage } from '../tui/core/transfer/wire.js';
 import { FileTransfer, type TransferOptions } from '../tui/core/transfer/transfer.js';
 
 export async function makeTempDir(prefix = 'securechat-transfer-'): Promise<string> {

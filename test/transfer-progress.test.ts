@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ProgressMeter } from '../shared/transfer/progress.js';
+import { ProgressMeter } from '../tui/core/transfer/progress.js';
 
 test('bytes, percent, speed over the window, and time left', () => {
   const meter = new ProgressMeter(1000, 2000);

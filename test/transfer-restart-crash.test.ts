@@ -15,7 +15,7 @@ import * as assert from 'uvu/assert';
 import type { RunningRelay } from '../relay/server.js';
 import { ChatClient, type ChatClientOptions } from '../tui/core/client.js';
 import { userDataDir } from '../tui/core/paths.js';
-import { TRANSFER_JOURNAL_DIR_NAME, journalFileName } from '../tui/core/transfer-journal.js';
+import { TRANSFER_JOURNAL_DIR_NAME, journalFileName } from '../tui/core/transfer/journal.js';
 import { plainErrors } from './core-helpers.js';
 import { testClientOptions } from './helpers/clients.js';
 import { Recorder } from './helpers/recorder.js';

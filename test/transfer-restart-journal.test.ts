@@ -1,5 +1,5 @@
 /**
- * The transfer journal (tui/core/transfer-journal.ts) and what checks a record on its way
+ * The transfer journal (tui/core/transfer/journal.ts) and what checks a record on its way
  * back in (credentialsFromPem, FileTransfer.restore): real files in a temp folder.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -8,7 +8,7 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ChatError } from '../shared/errors.js';
-import { TransferJournal, type TransferJournalRecord, journalFileName, parseJournalRecord } from '../tui/core/transfer-journal.js';
+import { TransferJournal, type TransferJournalRecord, journalFileName, parseJournalRecord } from '../tui/core/transfer/journal.js';
 import { type TransferCredentials, createTransferCredentials, credentialsFromPem } from '../tui/core/transfer/credentials.js';
 import { FileTransfer } from '../tui/core/transfer/transfer.js';
 import { makeTempDir } from './transfer-helpers.js';

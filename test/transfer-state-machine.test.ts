@@ -1,9 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Candidate } from '../shared/transfer/candidates.js';
-import { TRANSFER_DEFAULTS, resolveTransferConstants } from '../shared/transfer/constants.js';
-import { type DriverEffect, TransferMachine } from '../shared/transfer/machine.js';
-import { ManualScheduler } from '../shared/transfer/scheduler.js';
+import type { Candidate } from '../tui/core/transfer/candidates.js';
+import { TRANSFER_DEFAULTS, resolveTransferConstants } from '../tui/core/transfer/constants.js';
+import { type DriverEffect, TransferMachine } from '../tui/core/transfer/machine.js';
+import { ManualScheduler } from '../tui/core/transfer/scheduler.js';
 import {
   TERMINAL_STATES,
   type TransferRole,
@@ -11,7 +11,7 @@ import {
   initialContext,
   inputsAccepted,
   transition,
-} from '../shared/transfer/state-machine.js';
+} from '../tui/core/transfer/state-machine.js';
 
 const RELAY = TRANSFER_DEFAULTS.RELAY_DELAY_MS;
 const SIZE = 10_000_000;

@@ -10,7 +10,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { TransferConstants } from '../shared/transfer/constants.js';
+import type { TransferConstants } from '../tui/core/transfer/constants.js';
 import { createTransferCredentials } from '../tui/core/transfer/credentials.js';
 import type { FileTransfer, TransferOptions } from '../tui/core/transfer/transfer.js';
 import { type Pair, PipeForwarder, blake2bOfFile, exists, makeTempDir, startPair, writeTestFile } from './transfer-helpers.js';

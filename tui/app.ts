@@ -1,11 +1,11 @@
 import type blessed from 'blessed';
-import { ChatError } from '../shared/errors.js';
+import { ChatError, RETRY_AFTER_TRUST_CODES, TRUST_REFUSED_CODES, asChatError } from '../shared/errors.js';
 import { validateUserName } from '../shared/names.js';
 import { DEFAULT_SERVER, parseServerAddress } from './core/address.js';
 import { ChatClient, type ChatClientOptions } from './core/client.js';
 import { formatProxy, parseProxyUrl } from './core/proxy.js';
 import { safeLine } from './sanitize.js';
-import { ChatSession, KeyRouter } from './session.js';
+import { MainController, KeyRouter } from './main-controller.js';
 import { LoginForm, type KeyInfo, type LoginValues } from './view/login-form.js';
 import { Page } from './view/page.js';
 import { createScreen } from './view/screen.js';
@@ -14,7 +14,7 @@ import { refusalFacts, refusalRows, trustPromptRows } from './view/trust-view.js
 
 /**
  * `securechat` without --json: the full-screen client. A thin view over the client core:
- * the login page, the trust pages, then the main view (session.ts).
+ * the login page, the trust pages, then the main view (main-controller.ts).
  */
 export interface TuiOptions {
   /** `HOST:PORT`; default localhost:7443. */
@@ -48,15 +48,6 @@ export const TUI_EXIT_OK = 0;
 /** The relay's certificate was refused (changed or not the pinned one). */
 export const TUI_EXIT_REFUSED = 1;
 
-const TRUST_REFUSALS = new Set(['E_FINGERPRINT_CHANGED', 'E_FINGERPRINT_MISMATCH']);
-/** After the user trusted a new relay, a connection that died meanwhile (the relay's login timer) is tried once more. */
-const RETRY_AFTER_TRUST = new Set(['E_CLOSED', 'E_TLS', 'E_LOGIN_TIMEOUT']);
-
-function asChatError(error: unknown): ChatError {
-  if (error instanceof ChatError) return error;
-  return new ChatError('E_INTERNAL', error instanceof Error ? error.message : String(error));
-}
-
 function readable(error: ChatError): string {
   return `${safeLine(error.message)} (${error.code})`;
 }
@@ -77,7 +68,7 @@ class Tui {
   readonly screen: blessed.Widgets.Screen;
   readonly keys: KeyRouter;
   readonly page: Page;
-  private session: ChatSession | null = null;
+  private session: MainController | null = null;
   /** The client still connecting (so an interrupt can stop it). */
   private connecting: ChatClient | null = null;
   private interrupted = false;
@@ -198,7 +189,7 @@ class Tui {
       };
 
       const model = new ViewModel({ server: values.server, user: values.user });
-      const session = new ChatSession({ screen: this.screen, keys: this.keys, model, clientOptions });
+      const session = new MainController({ screen: this.screen, keys: this.keys, model, clientOptions });
       let failure: ChatError | null = null;
       for (let attempt = 1; attempt <= 2; attempt += 1) {
         let client: ChatClient;
@@ -217,7 +208,7 @@ class Tui {
         } catch (error) {
           failure = asChatError(error);
           await client.close();
-          if (this.interrupted || !(attempt === 1 && trusted && RETRY_AFTER_TRUST.has(failure.code))) break;
+          if (this.interrupted || !(attempt === 1 && trusted && RETRY_AFTER_TRUST_CODES.has(failure.code))) break;
         } finally {
           this.connecting = null;
         }
@@ -227,7 +218,7 @@ class Tui {
         return TUI_EXIT_OK;
       }
       if (failure) {
-        if (TRUST_REFUSALS.has(failure.code)) {
+        if (TRUST_REFUSED_CODES.has(failure.code)) {
           await this.showRefusal(failure);
           return TUI_EXIT_REFUSED;
         }

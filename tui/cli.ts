@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { ChatError } from '../shared/errors.js';
+import { ChatError, asChatError } from '../shared/errors.js';
 import { DEFAULT_SERVER, parseServerAddress } from './core/address.js';
 import type { ChatClientOptions } from './core/client.js';
 import { PROXY_ENV, proxyFromCli, type ProxySettings } from './core/proxy.js';
@@ -138,7 +138,7 @@ async function main(): Promise<number> {
       proxy: proxyFromCli(argv.proxy),
     };
   } catch (error) {
-    const e = error instanceof ChatError ? error : new ChatError('E_USAGE', (error as Error).message);
+    const e = asChatError(error, 'E_USAGE');
     if (argv.json) process.stdout.write(JSON.stringify(errorEvent(e)) + '\n');
     else process.stderr.write(`securechat: ${e.message}\n`);
     return EXIT_USAGE;

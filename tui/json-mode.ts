@@ -1,8 +1,7 @@
 import readline from 'node:readline';
-import { ChatError } from '../shared/errors.js';
 import { ChatClient, type ChatClientOptions } from './core/client.js';
-import { parseCommandLine } from './core/commands.js';
-import type { ChatEvent } from './core/events.js';
+import { dispatchLine, type LineFrontEnd } from './core/dispatch.js';
+import { errorEvent, type ChatEvent } from './core/events.js';
 
 /**
  * `securechat --json`: lines in (slash commands, or text for the current room), one JSON
@@ -32,18 +31,7 @@ export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_INTERRUPTED = 130;
 
-export function errorEvent(error: unknown, command?: string): ChatEvent {
-  const e = error instanceof ChatError ? error : new ChatError('E_INTERNAL', error instanceof Error ? error.message : String(error));
-  const event: ChatEvent = { type: 'error', code: e.code, message: e.message };
-  if (command !== undefined) event.command = command;
-  const details = { ...e.details };
-  if (typeof details.re === 'string') event.re = details.re;
-  if (typeof details.retryAfterMs === 'number') event.retryAfterMs = details.retryAfterMs;
-  delete details.re;
-  delete details.retryAfterMs;
-  if (Object.keys(details).length > 0) event.details = details;
-  return event;
-}
+export { errorEvent };
 
 export async function runJsonMode(options: JsonModeOptions): Promise<number> {
   const { output } = options;
@@ -89,17 +77,13 @@ export async function runJsonMode(options: JsonModeOptions): Promise<number> {
 
     let messageFailed = false;
     const sending = new Set<Promise<void>>();
-    for (let next = await input.next(); !next.done; next = await input.next()) {
-      const line = next.value;
-      const parsed = parseCommandLine(line);
-      if (parsed.kind === 'empty') continue;
-      if (parsed.kind === 'error') {
-        print(errorEvent(parsed.error, parsed.name));
-        continue;
-      }
-      if (parsed.kind === 'say') {
+    const frontEnd: LineFrontEnd = {
+      client,
+      refused: (error, name) => print(errorEvent(error, name)),
+      failed: (error, name) => print(errorEvent(error, name)),
+      say: (text) => {
         // Not awaited: messages are pipelined; the relay keeps their order.
-        const sent: Promise<void> = client.say(parsed.text).then(
+        const sent: Promise<void> = client.say(text).then(
           () => {
             sending.delete(sent);
           },
@@ -110,16 +94,15 @@ export async function runJsonMode(options: JsonModeOptions): Promise<number> {
           },
         );
         sending.add(sent);
-        continue;
-      }
-      if (parsed.command.name === 'exit') break;
+      },
+      // /exit: stop reading; what follows the loop waits for transfers and leaves.
+      ends: () => {},
+    };
+    for (let next = await input.next(); !next.done; next = await input.next()) {
       // Commands are awaited, so that text after `/join room` goes to that room.
-      try {
-        await parsed.command.run(client, parsed.args);
-      } catch (error) {
-        print(errorEvent(error, parsed.command.name));
-      }
-      if (client.state === 'closed') break;
+      const outcome = await dispatchLine(next.value, frontEnd);
+      if (outcome === 'ends') break;
+      if ((outcome === 'done' || outcome === 'failed') && client.state === 'closed') break;
     }
     lines.close();
 

@@ -1,19 +1,21 @@
 import { ChatError } from '../shared/errors.js';
 import { createCommandRegistry, type Command, type CommandRegistry } from './core/commands.js';
+import type { ViewModel } from './view/state.js';
+
+/** What the TUI's local commands act on: the screen's model and the session, never the relay. */
+export interface LocalTarget {
+  readonly model: ViewModel;
+  readonly registry: CommandRegistry;
+  reconnect(): void;
+}
 
 /**
  * The TUI's command registry: every command of the core's registry (so commands added there
- * appear here and in /help by themselves) plus the ones that act on the screen only. Local
- * commands are recognised by name in `LOCAL_COMMANDS`; their `run` is never called with a
- * client.
+ * appear here and in /help by themselves) plus the `local` ones that act on the screen only;
+ * the dispatcher hands those to the session, which runs them on its LocalTarget.
  */
-export const LOCAL_COMMANDS = new Set(['help', 'clear', 'reconnect']);
-
-function local<A>(command: Omit<Command<A>, 'run'>): Command<A> {
-  return {
-    ...command,
-    run: () => Promise.reject(new ChatError('E_INTERNAL', `/${command.name} is handled by the TUI`)),
-  };
+function local<A>(command: Omit<Command<A, LocalTarget>, 'local'>): Command<A, LocalTarget> {
+  return { ...command, local: true };
 }
 
 const help = local<string | undefined>({
@@ -25,6 +27,9 @@ const help = local<string | undefined>({
     if (words.length > 1) throw new ChatError('E_USAGE', 'usage: /help [COMMAND]', { usage: '/help [COMMAND]' });
     return words[0]?.replace(/^\//, '').toLowerCase();
   },
+  run: async (target, name) => {
+    for (const text of helpLines(target.registry, name)) target.model.system(text);
+  },
 });
 
 const clear = local<null>({
@@ -35,6 +40,7 @@ const clear = local<null>({
     if (args.trim() !== '') throw new ChatError('E_USAGE', 'usage: /clear', { usage: '/clear' });
     return null;
   },
+  run: async (target) => target.model.clearCurrent(),
 });
 
 const reconnect = local<null>({
@@ -45,11 +51,19 @@ const reconnect = local<null>({
     if (args.trim() !== '') throw new ChatError('E_USAGE', 'usage: /reconnect', { usage: '/reconnect' });
     return null;
   },
+  run: async (target) => target.reconnect(),
 });
+
+const LOCAL = [help, clear, reconnect];
+
+/** The names of the TUI's local commands. */
+export const LOCAL_COMMANDS: ReadonlySet<string> = new Set(LOCAL.map((command) => command.name));
 
 /** A fresh registry: the core's commands, then /help, /clear and /reconnect. */
 export function createTuiCommands(): CommandRegistry {
-  return createCommandRegistry().add(help).add(clear).add(reconnect);
+  const registry = createCommandRegistry();
+  for (const command of LOCAL) registry.add(command);
+  return registry;
 }
 
 /** Keys that are not commands, for /help. */

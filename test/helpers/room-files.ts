@@ -2,9 +2,8 @@
 import { createHash } from 'node:crypto';
 import { connect, type TLSSocket } from 'node:tls';
 import * as assert from 'uvu/assert';
-import { FrameKind, decodeControlPayload, encodeControl } from '../../shared/codec.js';
+import { FrameDecoder, FrameKind, decodeControlPayload, encodeControl } from '../../shared/codec.js';
 import { parseRelayMessage, type RelayMessage } from '../../shared/messages.js';
-import { FrameSplitter } from '../../tui/core/relay-pipe.js';
 import { WireClient } from './wire-client.js';
 
 export function blake(data: Buffer): string {
@@ -45,14 +44,14 @@ export async function upload(client: WireClient, port: number, name: string, dat
 export function getBytes(port: number, ticket: string): Promise<{ ready: RelayMessage; data: Buffer }> {
   return new Promise((resolve, reject) => {
     const socket: TLSSocket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false });
-    const splitter = new FrameSplitter(64 * 1024);
+    const splitter = new FrameDecoder(64 * 1024);
     let ready: RelayMessage | undefined;
     const body: Buffer[] = [];
     socket.on('error', reject);
     socket.once('secureConnect', () => socket.write(encodeControl({ t: 'hello', v: 1 })));
     socket.on('data', (chunk: Buffer) => {
       if (ready) return void body.push(chunk);
-      splitter.push(chunk);
+      splitter.append(chunk);
       for (let frame = splitter.next(); frame; frame = splitter.next()) {
         if (frame.kind !== FrameKind.control) return reject(new Error('data frame'));
         const parsed = parseRelayMessage(decodeControlPayload(frame.payload));

@@ -1,6 +1,6 @@
-import type { TransferPeerMessage } from '../../shared/transfer/wire.js';
+import type { TransferPeerMessage } from '../../tui/core/transfer/wire.js';
 import type { ChatClient } from '../../tui/core/client.js';
-import type { TransferHost } from '../../tui/core/transfers.js';
+import type { TransferHost } from '../../tui/core/transfer/manager.js';
 
 /**
  * Records every transfer signal `client` hands to the relay (the sealed end-to-end messages,

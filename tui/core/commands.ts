@@ -1,45 +1,86 @@
 import { ChatError } from '../../shared/errors.js';
+import { MAX_HISTORY_MESSAGES } from '../../shared/limits.js';
 import { validateRoomName, validateUserName } from '../../shared/names.js';
-import type { ChatClient } from './client.js';
 
 /**
- * The one slash-command registry. The JSON mode and the TUI both read input lines through
- * `parseCommandLine`; the TUI adds its local commands (/help, /clear) to its own copy with
- * `createCommandRegistry().add(...)` and generates /help from `list()`.
+ * The one slash-command registry. Every front end (the TUI, the JSON mode, `ChatClient.run`
+ * for tests and bots) runs input lines through one dispatcher (dispatch.ts), which reads
+ * them with `parseCommandLine`; the TUI adds its local commands (/help, /clear, /reconnect)
+ * to its own copy with `createCommandRegistry().add(...)` and generates /help from `list()`.
  *
  * A command parses its argument text (throwing E_USAGE with the usage string) apart from
- * running it, so a line can be checked before anything is sent.
+ * running it, so a line can be checked before anything is sent. What a front end does with a
+ * command besides running it is said by its flags, never by its name.
  */
-export interface Command<A = unknown> {
+export interface Command<A = unknown, T = CommandClient> {
   /** Without the slash, lowercase. */
   name: string;
-  /** Other names, without the slash. */
+  /** Other names, without the slash (one name space with the names: a clash is refused by `add`). */
   aliases?: string[];
   /** e.g. `/whisper USER MESSAGE`. */
   usage: string;
   /** One line for /help. */
   help: string;
+  /** Runs in the front end on its own context (the TUI's screen), never on the client. */
+  local?: boolean;
+  /** Only useful while online: a front end that holds lines keeps it until then. Default: every command not `local`. */
+  needsConnection?: boolean;
+  /** May run for minutes (a file to or from the relay): a front end shows it as a job instead of waiting for it. */
+  job?: boolean;
+  /** Ends the session (/exit): a front end may leave its own way (the TUI's grace period, the JSON mode's wait for transfers). */
+  ends?: boolean;
   /** Parses what follows the command name; throws ChatError E_USAGE (or E_BAD_NAME). */
   parse(args: string): A;
-  run(client: ChatClient, args: A): Promise<unknown>;
+  run(target: T, args: A): Promise<unknown>;
+}
+
+/** Whether a front end should hold `command` while not online. */
+export function needsConnection(command: Command<any, any>): boolean {
+  return command.needsConnection ?? command.local !== true;
+}
+
+/**
+ * What the relay commands act on: the part of the client core the registry needs. Declared
+ * here so that this module does not import the client (ChatClient implements it).
+ */
+export interface CommandClient {
+  users(): Promise<unknown>;
+  whisper(to: string, text: string): Promise<unknown>;
+  verify(user: string): Promise<unknown>;
+  trust(user: string): Promise<unknown>;
+  create(room: string): Promise<unknown>;
+  join(room: string): Promise<unknown>;
+  rooms(): Promise<unknown>;
+  leave(): Promise<unknown>;
+  history(count?: number): Promise<unknown>;
+  sendFile(to: string, file: string): Promise<unknown>;
+  acceptTransfer(id: string, directory?: string): Promise<unknown>;
+  rejectTransfer(id: string): unknown;
+  cancelTransfer(id: string): unknown;
+  listTransfers(): unknown;
+  uploadFile(file: string): Promise<unknown>;
+  listFiles(): Promise<unknown>;
+  downloadFile(fileId: string, directory?: string): Promise<unknown>;
+  ping(): Promise<unknown>;
+  exit(): Promise<unknown>;
 }
 
 export type ParsedLine =
   /** Text for the current room (a line without a slash; `//text` says `/text`). */
   | { kind: 'say'; text: string }
   /** A command to run: `command.run(client, args)`. `name` is what was typed (an alias maybe). */
-  | { kind: 'command'; command: Command<any>; name: string; args: unknown }
+  | { kind: 'command'; command: Command<any, any>; name: string; args: unknown }
   /** E_USAGE or E_UNKNOWN_COMMAND (or E_BAD_NAME); `name` is the command typed, if any. */
   | { kind: 'error'; error: ChatError; name?: string }
   /** A blank line: nothing to do. */
   | { kind: 'empty' };
 
 export class CommandRegistry {
-  private readonly byName = new Map<string, Command<any>>();
-  private readonly commands: Command<any>[] = [];
+  private readonly byName = new Map<string, Command<any, any>>();
+  private readonly commands: Command<any, any>[] = [];
 
   /** Adds a command; a name or alias already taken is a programming error. */
-  add<A>(command: Command<A>): this {
+  add<A, T>(command: Command<A, T>): this {
     for (const name of [command.name, ...(command.aliases ?? [])]) {
       const key = name.toLowerCase();
       if (this.byName.has(key)) throw new Error(`command /${key} is registered twice`);
@@ -50,12 +91,12 @@ export class CommandRegistry {
   }
 
   /** Looks up a command by name or alias, without the slash, any case. */
-  get(name: string): Command<any> | undefined {
+  get(name: string): Command<any, any> | undefined {
     return this.byName.get(name.toLowerCase());
   }
 
   /** Every command, in registration order (for /help). */
-  list(): readonly Command<any>[] {
+  list(): readonly Command<any, any>[] {
     return this.commands;
   }
 
@@ -77,7 +118,7 @@ function usage(command: { usage: string }, why?: string): ChatError {
 }
 
 /** A command without arguments. */
-function noArgs(name: string, aliases: string[], help: string, run: (client: ChatClient) => Promise<unknown>): Command<null> {
+function noArgs(name: string, aliases: string[], help: string, run: (client: CommandClient) => Promise<unknown>): Command<null> {
   const command: Command<null> = {
     name,
     aliases,
@@ -98,7 +139,7 @@ function oneName(
   placeholder: string,
   help: string,
   validate: (value: string) => string,
-  run: (client: ChatClient, value: string) => Promise<unknown>,
+  run: (client: CommandClient, value: string) => Promise<unknown>,
 ): Command<string> {
   const command: Command<string> = {
     name,
@@ -136,7 +177,7 @@ const history: Command<number | undefined> = {
     if (text === '') return undefined;
     if (!/^\d{1,5}$/.test(text)) throw usage(history, 'N is a whole number');
     const n = Number(text);
-    if (n < 1 || n > 10_000) throw usage(history, 'N is from 1 to 10000');
+    if (n < 1 || n > MAX_HISTORY_MESSAGES) throw usage(history, `N is from 1 to ${MAX_HISTORY_MESSAGES}`);
     return n;
   },
   run: (client, n) => client.history(n),
@@ -181,7 +222,7 @@ const accept: Command<{ id: string; dir?: string }> = {
 };
 
 /** A command taking one transfer id. */
-function oneTransfer(name: string, help: string, run: (client: ChatClient, id: string) => Promise<unknown>): Command<string> {
+function oneTransfer(name: string, help: string, run: (client: CommandClient, id: string) => Promise<unknown>): Command<string> {
   const command: Command<string> = {
     name,
     usage: `/${name} ID`,
@@ -200,6 +241,7 @@ const upload: Command<string> = {
   name: 'upload',
   usage: '/upload PATH',
   help: 'store a file on the relay for your room; members see it in /files until it expires',
+  job: true,
   parse(args) {
     const file = pathArg(args);
     if (file === '') throw usage(upload);
@@ -212,6 +254,7 @@ const download: Command<{ id: string; dir?: string }> = {
   name: 'download',
   usage: '/download ID [DIR]',
   help: 'fetch a file (ID from /files) into DIR, default ~/Downloads or the working folder',
+  job: true,
   parse(args) {
     const match = /^\s*(\S+)(?:\s+(.*\S.*))?\s*$/s.exec(args);
     if (!match || !/^[0-9a-f]{8,32}$/.test(match[1])) throw usage(download, 'ID is a file id from /files');
@@ -245,7 +288,7 @@ export function createCommandRegistry(): CommandRegistry {
     .add(noArgs('files', [], 'list the files stored for your room: id, size, age, who, name', (c) => c.listFiles()))
     .add(download)
     .add(noArgs('ping', [], 'measure the round-trip time to the relay', (c) => c.ping()))
-    .add(noArgs('exit', ['quit'], 'leave once everything you sent is stored', (c) => c.exit()));
+    .add({ ...noArgs('exit', ['quit'], 'leave once everything you sent is stored', (c) => c.exit()), ends: true });
 }
 
 /** The shared default registry. Extend a `clone()` of it rather than this one. */

@@ -49,7 +49,7 @@ export function socketError(error: unknown, phase: 'connect' | 'tls' | 'open'): 
   return new ChatError('E_CLOSED', `the connection to the relay broke: ${message}`, { cause: code });
 }
 
-export class RelayConnection {
+export class ChatConnection {
   private readonly decoder: FrameDecoder;
   private handlers: ConnectionHandlers | null = null;
   private closeReason: ChatError | null = null;
@@ -183,7 +183,7 @@ function secureContextFor(ca: string | Buffer | undefined): tls.SecureContext {
  * Rejects with E_CONNECT, E_PROXY, E_PROXY_AUTH, E_PROXY_REFUSED, E_TLS,
  * E_HANDSHAKE_TIMEOUT or a trust error.
  */
-export async function dialRelay(options: DialOptions): Promise<RelayConnection> {
+export async function dialRelay(options: DialOptions): Promise<ChatConnection> {
   const server = formatServerAddress(options);
   options.signal?.throwIfAborted();
   const started = Date.now();
@@ -242,7 +242,7 @@ export async function dialRelay(options: DialOptions): Promise<RelayConnection> 
     socket.once('close', onClose);
   });
 
-  // Keep errors from crashing the process while we verify; RelayConnection takes over after.
+  // Keep errors from crashing the process while we verify; ChatConnection takes over after.
   const swallow = () => {};
   connected.on('error', swallow);
   try {
@@ -261,7 +261,7 @@ export async function dialRelay(options: DialOptions): Promise<RelayConnection> 
     );
     if (connected.destroyed) throw new ChatError('E_CLOSED', `the relay at ${server} closed the connection`);
     options.signal?.throwIfAborted();
-    const connection = new RelayConnection(connected, server, decision, options.limits.maxFrameBytes);
+    const connection = new ChatConnection(connected, server, decision, options.limits.maxFrameBytes);
     connected.off('error', swallow);
     return connection;
   } catch (error) {

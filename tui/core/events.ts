@@ -4,9 +4,10 @@
  * so every field is plain JSON (no Buffers, no Dates, no undefined-only fields).
  */
 
-import type { TransferInfo } from './transfers.js';
+import { asChatError } from '../../shared/errors.js';
+import type { TransferInfo } from './transfer/manager.js';
 
-/** One file transfer as /transfers lists it (see tui/core/transfers.ts). */
+/** One file transfer as /transfers lists it (see tui/core/transfer/manager.ts). */
 export type { TransferInfo };
 
 /** A room message as shown: from the relay, or the client's own once the relay acknowledged it. */
@@ -205,3 +206,21 @@ export const EVENT_DOCS: { readonly [T in ChatEventType]: string } = {
 };
 
 export const CHAT_EVENT_TYPES = Object.keys(EVENT_DOCS) as ChatEventType[];
+
+/**
+ * A failure as an `error` event: `re` and `retryAfterMs` lifted out of the details, the rest
+ * kept in `details` when there is any. The one shape, for the core's events and the JSON mode's
+ * own lines.
+ */
+export function errorEvent(error: unknown, command?: string): ChatEventOf<'error'> {
+  const e = asChatError(error);
+  const event: ChatEventOf<'error'> = { type: 'error', code: e.code, message: e.message };
+  if (command !== undefined) event.command = command;
+  const details = { ...e.details };
+  if (typeof details.re === 'string') event.re = details.re;
+  if (typeof details.retryAfterMs === 'number') event.retryAfterMs = details.retryAfterMs;
+  delete details.re;
+  delete details.retryAfterMs;
+  if (Object.keys(details).length > 0) event.details = details;
+  return event;
+}

@@ -1,14 +1,16 @@
-import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import type tls from 'node:tls';
-import { FrameKind, decodeControlPayload, encodeControl } from '../../shared/codec.js';
+import { FrameDecoder } from '../../shared/codec.js';
 import { ChatError } from '../../shared/errors.js';
-import { PROTOCOL_VERSION, parseRelayMessage, type RelayMessage, type RelayMessageOf } from '../../shared/messages.js';
-import { PARTIAL_SUFFIX, alternativeNames, resolveInside, sanitizeFileName } from '../../shared/transfer/filename.js';
-import { relayError } from './connection.js';
-import { FrameSplitter } from './relay-pipe.js';
+import type { ClientMessage, RelayMessage } from '../../shared/messages.js';
+import { PARTIAL_SUFFIX, alternativeNames, resolveInside, sanitizeFileName } from '../../shared/filename.js';
+import type { ChatEvent, ChatEventOf } from './events.js';
+import { openSideLink, readControl, type SideLink } from './side-link.js';
+import { hashFile } from './transfer/file-sink.js';
 import { moveIntoPlace } from './transfer/place-file.js';
+import { expandPath } from './transfer/manager.js';
+import { expectReply } from './replies.js';
 
 /**
  * The client side of room files (/upload, /files, /download): hashing, and the side
@@ -26,92 +28,31 @@ export interface FileSideOptions {
   timeoutMs: number;
 }
 
-/** BLAKE2b-512 (hex) and size of a regular file; E_FILE_UNREADABLE otherwise. */
-export async function hashFile(file: string): Promise<{ size: number; hash: string }> {
+/**
+ * Size and BLAKE2b-512 (hex) of a regular file for an upload; E_FILE_UNREADABLE otherwise.
+ * Hashed in the file worker like a transfer's offer (up to roomFileMaxBytes: never on the
+ * chat thread).
+ */
+export async function measureFile(file: string): Promise<{ size: number; hash: string }> {
   const info = await fs.stat(file).catch(() => undefined);
   if (!info?.isFile()) throw new ChatError('E_FILE_UNREADABLE', `${file} is not a readable regular file`);
-  const hash = createHash('blake2b512');
-  let size = 0;
-  try {
-    for await (const chunk of createReadStream(file)) {
-      hash.update(chunk as Buffer);
-      size += (chunk as Buffer).length;
-    }
-  } catch (error) {
-    throw new ChatError('E_FILE_UNREADABLE', `cannot read ${file}: ${(error as Error).message}`);
-  }
-  return { size, hash: hash.digest('hex') };
-}
-
-/** Reads control frames from `socket` until `done` returns a value; E_* from the relay's error or bye. */
-function readFrames<T>(socket: tls.TLSSocket, splitter: FrameSplitter, timeoutMs: number, done: (m: RelayMessage) => T | undefined): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => fail(new ChatError('E_TIMEOUT', `the relay did not answer on the file connection within ${timeoutMs} ms`)), timeoutMs);
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      socket.off('data', onData);
-      socket.off('close', onClose);
-      socket.off('error', onClose);
-    };
-    function fail(error: ChatError): void {
-      cleanup();
-      socket.destroy();
-      reject(error);
-    }
-    const onClose = (): void => fail(new ChatError('E_CLOSED', 'the relay closed the file connection'));
-    function onData(chunk: Buffer): void {
-      splitter.push(chunk);
-      try {
-        for (let frame = splitter.next(); frame !== null; frame = splitter.next()) {
-          if (frame.kind !== FrameKind.control) throw new ChatError('E_PROTOCOL', 'data frame on a file connection');
-          const parsed = parseRelayMessage(decodeControlPayload(frame.payload));
-          if (!parsed.ok) throw new ChatError('E_PROTOCOL', `the relay sent an invalid message (${parsed.error})`);
-          const m = parsed.value;
-          if (m.t === 'error' || m.t === 'bye') throw relayError(m.code, m.message);
-          const value = done(m);
-          if (value !== undefined) {
-            socket.pause();
-            cleanup();
-            resolve(value);
-            return;
-          }
-        }
-      } catch (error) {
-        fail(error instanceof ChatError ? error : new ChatError('E_PROTOCOL', String(error)));
-      }
-    }
-    socket.on('data', onData);
-    socket.once('close', onClose);
-    socket.on('error', onClose);
-  });
+  return { size: info.size, hash: await hashFile(file, { end: info.size }) };
 }
 
 /** A file side connection after `file-ready`: raw bytes from here on, `head` read ahead already. */
-export interface FileSide {
-  ready: RelayMessageOf<'file-ready'>;
-  socket: tls.TLSSocket;
-  head: Buffer;
-}
+export type FileSide = SideLink<'file-ready'>;
 
-/** `hello`, then `file-put`/`file-get` with the ticket, then `file-ready`. */
+/** `hello`, then `file-put`/`file-get` with the ticket, then `file-ready` (a side link, side-link.ts). */
 export async function openFileSide(socket: tls.TLSSocket, options: FileSideOptions): Promise<FileSide> {
-  const splitter = new FrameSplitter(options.maxFrameBytes);
-  const id = 'file1';
-  const reading = readFrames(socket, splitter, options.timeoutMs, (m) => {
-    if (m.t === 'welcome') socket.write(encodeControl({ t: options.kind, id, ticket: options.ticket }));
-    return m.t === 'file-ready' && m.re === id ? m : undefined;
-  });
-  socket.write(encodeControl({ t: 'hello', v: PROTOCOL_VERSION, client: options.clientName }));
-  const ready = await reading;
-  return { ready, socket, head: Buffer.from(splitter.rest()) };
+  return openSideLink(socket, { t: options.kind, ticket: options.ticket, ready: 'file-ready' }, { ...options, what: 'file' });
 }
 
 /** Writes the file's `size` bytes on an upload side stream and waits for `file-stored`; resolves with the file id. */
 export async function putFile(side: FileSide, file: string, options: Pick<FileSideOptions, 'maxFrameBytes' | 'timeoutMs'>): Promise<string> {
   const stream = side.socket;
-  const splitter = new FrameSplitter(options.maxFrameBytes);
-  if (side.head.length > 0) splitter.push(side.head);
-  const answer = readFrames(stream, splitter, options.timeoutMs, (m) => (m.t === 'file-stored' ? m.fileId : undefined));
+  const decoder = new FrameDecoder(options.maxFrameBytes);
+  if (side.head.length > 0) decoder.append(side.head);
+  const answer = readControl(stream, decoder, { ...options, what: 'file' }, (m) => (m.t === 'file-stored' ? m.fileId : undefined));
   answer.catch(() => undefined);
   stream.resume();
   const input = createReadStream(file);
@@ -138,7 +79,6 @@ export async function saveFile(side: FileSide, directory: string): Promise<{ pat
   const checked = sanitizeFileName(ready.name ?? 'download');
   const name = checked.ok ? checked.name : 'download';
   const part = await reservePartial(directory, name);
-  const hash = createHash('blake2b512');
   let received = 0;
   try {
     await new Promise<void>((resolve, reject) => {
@@ -147,7 +87,6 @@ export async function saveFile(side: FileSide, directory: string): Promise<{ pat
       const onChunk = (chunk: Buffer): void => {
         received += chunk.length;
         if (received > size) return reject(new ChatError('E_PROTOCOL', 'the relay sent more bytes than announced'));
-        hash.update(chunk);
         if (!output.write(chunk)) stream.pause();
       };
       if (side.head.length > 0) onChunk(side.head);
@@ -171,7 +110,8 @@ export async function saveFile(side: FileSide, directory: string): Promise<{ pat
     throw error;
   }
   stream.destroy();
-  const actual = hash.digest('hex');
+  // Hashed in the file worker once written, off the chat thread.
+  const actual = await hashFile(part, { end: size });
   if (actual !== expected) throw new ChatError('E_HASH_MISMATCH', `the downloaded file does not match its hash; kept as ${part}`, { partial: part });
   return { path: await moveIntoPlace(part, directory, name), hash: actual };
 }
@@ -192,3 +132,54 @@ async function reservePartial(directory: string, name: string): Promise<string> 
   throw new ChatError('E_PATH_REFUSED', `no free name for ${name} in ${directory}`);
 }
 
+
+/** What room files may touch of the client: requests on the chat connection, a pinned side connection, events. */
+export interface RoomFilesHost {
+  request<T>(message: ClientMessage & { id: string }, apply: (reply: RelayMessage) => T): Promise<T>;
+  nextId(prefix?: string): string;
+  /** A new connection to the relay, pinned to the chat connection's certificate. */
+  dialSide(purpose: string): Promise<tls.TLSSocket>;
+  emit(event: ChatEvent): void;
+  /** Where /download saves without a DIR. */
+  downloadDir(): string;
+  sideOptions(): { clientName: string; maxFrameBytes: number; timeoutMs: number };
+}
+
+
+/** /upload, /files, /download: a ticket on the chat connection, the bytes on a side connection. */
+export class RoomFiles {
+  constructor(private readonly host: RoomFilesHost) {}
+
+  async upload(file: string): Promise<ChatEventOf<'file-uploaded'>> {
+    const local = expandPath(file);
+    const { size, hash } = await measureFile(local);
+    const name = local.split(/[\\/]/).pop() ?? local;
+    const host = this.host;
+    const ticket = await host.request({ t: 'file-upload', id: host.nextId('f'), name, size, hash }, (reply) => expectReply(reply, 'file-ticket'));
+    const side = await openFileSide(await host.dialSide('file'), { ...host.sideOptions(), kind: 'file-put', ticket: ticket.ticket });
+    const fileId = await putFile(side, local, host.sideOptions());
+    const event: ChatEventOf<'file-uploaded'> = { type: 'file-uploaded', fileId, name, size };
+    host.emit(event);
+    return event;
+  }
+
+  list(): Promise<ChatEventOf<'files'>> {
+    return this.host.request({ t: 'files', id: this.host.nextId('f') }, (reply) => {
+      const m = expectReply(reply, 'files');
+      const event: ChatEventOf<'files'> = { type: 'files', room: m.room, files: m.files.map((f) => ({ ...f })) };
+      this.host.emit(event);
+      return event;
+    });
+  }
+
+  async download(fileId: string, directory?: string): Promise<ChatEventOf<'file-downloaded'>> {
+    const host = this.host;
+    const folder = directory !== undefined ? expandPath(directory) : host.downloadDir();
+    const ticket = await host.request({ t: 'file-download', id: host.nextId('f'), fileId }, (reply) => expectReply(reply, 'file-ticket'));
+    const side = await openFileSide(await host.dialSide('file'), { ...host.sideOptions(), kind: 'file-get', ticket: ticket.ticket });
+    const saved = await saveFile(side, folder);
+    const event: ChatEventOf<'file-downloaded'> = { type: 'file-downloaded', fileId: ticket.fileId, path: saved.path, hash: saved.hash };
+    host.emit(event);
+    return event;
+  }
+}

@@ -1,4 +1,4 @@
-import { ChatError } from '../../shared/errors.js';
+import { ChatError, asChatError } from '../../shared/errors.js';
 import { nameKey } from '../../shared/names.js';
 import { openWhisper, sealWhisper, type OpenedWhisper } from '../../shared/crypto/envelope.js';
 import { publicBundle, signLoginChallenge, type Identity, type PublicKeyBundle } from '../../shared/crypto/identity.js';
@@ -79,11 +79,6 @@ const MAX_HELD_TOTAL = 256;
 
 function isAuthenticationFailure(error: unknown): boolean {
   return error instanceof ChatError && error.code === 'E_DECRYPT' && error.details.reason === 'authentication';
-}
-
-function asChatError(error: unknown): ChatError {
-  if (error instanceof ChatError) return error;
-  return new ChatError('E_INTERNAL', error instanceof Error ? error.message : String(error));
 }
 
 export class WhisperCrypto {

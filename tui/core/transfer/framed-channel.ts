@@ -1,7 +1,7 @@
 import type { TLSSocket } from 'node:tls';
 import { FRAME_HEADER_BYTES, FrameKind, decodeControlPayload, encodeControl } from '../../../shared/codec.js';
 import { ChatError } from '../../../shared/errors.js';
-import { type ChannelMessage, parseChannelMessage } from '../../../shared/transfer/wire.js';
+import { type ChannelMessage, parseChannelMessage } from './wire.js';
 
 export interface ChannelHandlers {
   onMessage(message: ChannelMessage): void;

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import os from 'node:os';
-import type { Candidate } from '../../../shared/transfer/candidates.js';
+import type { Candidate } from './candidates.js';
 import { type PortMapping, type PortMappingOptions, mapPort } from './port-mapping.js';
 
 /** Which of our own addresses to offer. */

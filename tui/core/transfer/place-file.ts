@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ChatError } from '../../../shared/errors.js';
-import { alternativeNames, resolveInside } from '../../../shared/transfer/filename.js';
+import { alternativeNames, resolveInside } from '../../../shared/filename.js';
 
 /**
  * Moves a checked partial file to the first free name in `directory` (`name`, `name (1)`,

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import tls, { type TLSSocket } from 'node:tls';
 import { ChatError } from '../../../shared/errors.js';
-import type { TransferRole } from '../../../shared/transfer/state-machine.js';
+import type { TransferRole } from './state-machine.js';
 import type { TransferCredentials } from './credentials.js';
 
 export interface SecureChannelOptions {

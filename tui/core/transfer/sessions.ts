@@ -1,8 +1,8 @@
 import fs from 'node:fs/promises';
 import { FRAME_HEADER_BYTES } from '../../../shared/codec.js';
 import { ChatError, type ErrorCode } from '../../../shared/errors.js';
-import type { TransferConstants } from '../../../shared/transfer/constants.js';
-import type { AbortCode, ChannelMessage } from '../../../shared/transfer/wire.js';
+import type { TransferConstants } from './constants.js';
+import type { AbortCode, ChannelMessage } from './wire.js';
 import type { FileSink } from './file-sink.js';
 import { FramedChannel } from './framed-channel.js';
 

@@ -5,13 +5,13 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { ChatError, type ErrorCode } from '../../../shared/errors.js';
-import { type Candidate, type PathKind, checkCandidates, isLoopbackAddress } from '../../../shared/transfer/candidates.js';
-import { type TransferConstants, resolveTransferConstants } from '../../../shared/transfer/constants.js';
-import { PARTIAL_SUFFIX, alternativeNames, resolveInside, sanitizeFileName } from '../../../shared/transfer/filename.js';
-import { type DriverEffect, TransferMachine } from '../../../shared/transfer/machine.js';
-import { ProgressMeter, type TransferProgress } from '../../../shared/transfer/progress.js';
-import { type Scheduler, systemScheduler } from '../../../shared/transfer/scheduler.js';
-import { type TransferRole, type TransferStateName, isTerminal } from '../../../shared/transfer/state-machine.js';
+import { type Candidate, type PathKind, checkCandidates, isLoopbackAddress } from './candidates.js';
+import { type TransferConstants, resolveTransferConstants } from './constants.js';
+import { PARTIAL_SUFFIX, alternativeNames, resolveInside, sanitizeFileName } from '../../../shared/filename.js';
+import { type DriverEffect, TransferMachine } from './machine.js';
+import { ProgressMeter, type TransferProgress } from './progress.js';
+import { type Scheduler, systemScheduler } from './scheduler.js';
+import { type TransferRole, type TransferStateName, isTerminal } from './state-machine.js';
 import {
   ABORT_CODES,
   type AbortCode,
@@ -20,7 +20,7 @@ import {
   type TransferPeerMessage,
   type TransferPeerMessageOf,
   parseTransferPeerMessage,
-} from '../../../shared/transfer/wire.js';
+} from './wire.js';
 import { type TransferCredentials, createTransferCredentials, credentialsFromPem } from './credentials.js';
 import { FileSink, hashFile } from './file-sink.js';
 import { FramedChannel } from './framed-channel.js';
@@ -285,7 +285,7 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
   }
 
   /**
-   * A transfer journalled by an earlier run of this client (see tui/core/transfer-journal.ts),
+   * A transfer journalled by an earlier run of this client (see tui/core/transfer/journal.ts),
    * rebuilt with the same id and certificates so the peer, which still runs it, accepts its
    * connections without any new exchange. It waits in `new` until {@link FileTransfer.resume}.
    * Throws E_CORRUPT_FILE when the state does not hold together (bad credentials, a partial

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { ChatError } from '../errors.js';
+import { ChatError } from './errors.js';
 
 /**
  * File names that arrive from the network are never used as paths. A name is reduced to one

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { ChatError } from '../errors.js';
+import { ChatError } from '../../../shared/errors.js';
 
 /**
  * Candidate addresses one peer offers the other for a direct TCP connection. They travel

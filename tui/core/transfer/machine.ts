@@ -1,4 +1,4 @@
-import { ChatError } from '../errors.js';
+import { ChatError } from '../../../shared/errors.js';
 import type { Scheduler } from './scheduler.js';
 import {
   type TimerName,

@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../errors.js';
+import type { ErrorCode } from '../../../shared/errors.js';
 import { type Candidate, type PathKind, candidateKey, pathOfCandidate } from './candidates.js';
 import type { TransferConstants } from './constants.js';
 import type { AbortCode, RejectCode } from './wire.js';
@@ -224,7 +224,8 @@ function dialCandidate(draft: TransferContext, candidate: Candidate, out: Out): 
   out.effects.push({ type: 'dial', connectionId: id, candidate });
 }
 
-function dialRelay(draft: TransferContext, out: Out): void {
+/** Plans a relay pipe (an effect for the transfer to carry out; no socket here). */
+function requestRelayDial(draft: TransferContext, out: Out): void {
   if (draft.relayDialledThisRound || !draft.relayAvailable) return;
   draft.relayDialledThisRound = true;
   const id = newConnectionId(draft, 'r');
@@ -239,7 +240,7 @@ function outboundDirectInFlight(draft: TransferContext): boolean {
 
 /** Step 2 of the policy: the relay need not wait when no direct dial is left to wait for. */
 function maybeDialRelayEarly(draft: TransferContext, out: Out): void {
-  if (!draft.relayDialledThisRound && draft.peerCandidatesFinal && !outboundDirectInFlight(draft)) dialRelay(draft, out);
+  if (!draft.relayDialledThisRound && draft.peerCandidatesFinal && !outboundDirectInFlight(draft)) requestRelayDial(draft, out);
 }
 
 /** Step 5: nothing in flight and nothing left to try this round -> retry later. */
@@ -412,7 +413,7 @@ const connectTimeout = (draft: TransferContext, out: Out): void => {
 const timeoutWhileDialling: Handler<'timeout'> = (draft, input, out) => {
   switch (input.timer) {
     case 'relay-delay':
-      dialRelay(draft, out);
+      requestRelayDial(draft, out);
       maybeScheduleRetry(draft, out);
       return;
     case 'retry':

@@ -1,14 +1,16 @@
 import type blessed from 'blessed';
-import { ChatError } from '../shared/errors.js';
+import { asChatError } from '../shared/errors.js';
+import { CLIENT_DEFAULTS } from '../shared/limits.js';
 import { nameKey } from '../shared/names.js';
 import { TabCompleter, type CompletionSources } from './completion.js';
 import { ChatClient, type ChatClientOptions } from './core/client.js';
-import { parseCommandLine, type Command, type CommandRegistry } from './core/commands.js';
+import type { CommandRegistry } from './core/commands.js';
+import { dispatchLine, type JobWatcher } from './core/dispatch.js';
 import type { ChatEvent } from './core/events.js';
 import { InputHistory } from './input-history.js';
 import { listPathCompletions } from './path-completion.js';
 import { safeLine } from './sanitize.js';
-import { LOCAL_COMMANDS, createTuiCommands, helpLines } from './tui-commands.js';
+import { createTuiCommands, type LocalTarget } from './tui-commands.js';
 import type { KeyInfo } from './view/login-form.js';
 import { LineEditor } from './view/line-editor.js';
 import { MainView } from './view/main-view.js';
@@ -59,15 +61,7 @@ export class KeyRouter {
   }
 }
 
-function describe(error: unknown): ChatError {
-  if (error instanceof ChatError) return error;
-  return new ChatError('E_INTERNAL', error instanceof Error ? error.message : String(error));
-}
-
-/** How long /exit waits for the relay to store what was sent before closing anyway. */
-const EXIT_GRACE_MS = 5_000;
-
-export interface SessionOptions {
+export interface MainControllerOptions {
   screen: blessed.Widgets.Screen;
   keys: KeyRouter;
   model: ViewModel;
@@ -80,7 +74,7 @@ export interface SessionOptions {
  * commands; client events to the view model; the model to the screen. The only place that
  * talks to the ChatClient once logged in.
  */
-export class ChatSession {
+export class MainController {
   client: ChatClient | null = null;
   private readonly editor = new LineEditor();
   private readonly history = new InputHistory();
@@ -93,7 +87,7 @@ export class ChatSession {
   private finish: ((code: number) => void) | null = null;
   private quitting = false;
 
-  constructor(private readonly options: SessionOptions) {}
+  constructor(private readonly options: MainControllerOptions) {}
 
   get model(): ViewModel {
     return this.options.model;
@@ -143,7 +137,7 @@ export class ChatSession {
         this.model.system('leaving once the relay has stored what you sent…');
         this.draw();
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([client.exit().catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, EXIT_GRACE_MS)))]);
+        await Promise.race([client.exit().catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, CLIENT_DEFAULTS.exitGraceMs)))]);
         clearTimeout(timer);
       }
       // Ctrl-C, a signal or a closed terminal keep running transfers for the next start from
@@ -316,84 +310,78 @@ export class ChatSession {
 
   // ---- input lines ----------------------------------------------------------------------------
 
-  /** Enter: a command or a message. The line stays in the input when it cannot be acted on now. */
+  /**
+   * Enter: a command or a message, through the one dispatcher. The line stays in the input
+   * when it cannot be acted on now (offline, a typo); it is taken (and remembered) once it runs.
+   */
   private submit(): void {
     const line = this.editor.text;
-    const parsed = parseCommandLine(line, this.registry);
-    const client = this.client;
-    switch (parsed.kind) {
-      case 'empty':
-        return;
-      case 'error':
+    const accept = (): void => {
+      this.editor.take();
+      this.history.push(line);
+    };
+    void dispatchLine(line, {
+      client: this.client,
+      registry: this.registry,
+      refused: (error, name) => {
         // Kept in the input so a typo can be fixed.
         this.history.push(line);
-        this.model.error(parsed.error.code, parsed.error.message, parsed.name);
-        return;
-      case 'say': {
+        this.model.error(error.code, error.message, name);
+      },
+      say: (text) => {
+        const client = this.client;
         if (!client || client.state === 'closed' || client.state === 'idle') {
           this.model.system('offline: the message stays in the input line; /reconnect, then press Enter again');
           return;
         }
-        this.editor.take();
-        this.history.push(line);
+        accept();
         // Shown greyed until the relay stores it; while reconnecting it is queued and resent.
-        const pending = this.model.addPending(parsed.text);
-        client.say(parsed.text).then(
+        const pending = this.model.addPending(text);
+        client.say(text).then(
           () => {
             this.model.removePending(pending);
             this.scheduleDraw();
           },
           (error: unknown) => {
             this.model.removePending(pending);
-            const e = describe(error);
-            this.model.error(e.code, `not sent: "${safeLine(parsed.text)}": ${e.message}`);
+            const e = asChatError(error);
+            this.model.error(e.code, `not sent: "${safeLine(text)}": ${e.message}`);
             this.scheduleDraw();
           },
         );
-        return;
-      }
-      case 'command':
-        break;
-    }
-
-    const name = parsed.command.name;
-    if (LOCAL_COMMANDS.has(name)) {
-      this.editor.take();
-      this.history.push(line);
-      if (name === 'help') for (const text of helpLines(this.registry, parsed.args as string | undefined)) this.model.system(text);
-      else if (name === 'clear') this.model.clearCurrent();
-      else if (name === 'reconnect') void this.reconnect();
-      return;
-    }
-    if (name === 'exit') {
-      this.editor.take();
-      void this.quit(true);
-      return;
-    }
-    if (!client || client.state !== 'online') {
-      const why = client?.state === 'reconnecting' ? 'reconnecting' : 'offline';
-      this.model.system(`${why}: /${name} stays in the input line; press Enter again once connected`);
-      return;
-    }
-    this.editor.take();
-    this.history.push(line);
-    if (name === 'upload' || name === 'download') {
-      this.runRoomFileCommand(client, parsed.command, name, parsed.args);
-      return;
-    }
-    parsed.command.run(client, parsed.args).then(
-      (result: unknown) => {
-        if (name === 'ping' && typeof result === 'number') {
+      },
+      local: (command, args) => {
+        accept();
+        void command.run(this.localTarget, args);
+      },
+      ends: () => {
+        this.editor.take();
+        void this.quit(true);
+      },
+      notConnected: (command, client) => {
+        const why = client?.state === 'reconnecting' ? 'reconnecting' : 'offline';
+        this.model.system(`${why}: /${command.name} stays in the input line; press Enter again once connected`);
+      },
+      started: (command, args) => {
+        accept();
+        return command.job === true ? this.startJob(command.name, args) : undefined;
+      },
+      done: (command, result) => {
+        if (command.name === 'ping' && typeof result === 'number') {
           this.model.system(`pong from ${this.model.status.server}: ${result} ms`);
           this.scheduleDraw();
         }
       },
-      (error: unknown) => {
-        const e = describe(error);
-        this.model.error(e.code, e.message, name);
+      failed: (error, name) => {
+        this.model.error(error.code, error.message, name);
         this.scheduleDraw();
       },
-    );
+    });
+  }
+
+  /** What the local commands (/help, /clear, /reconnect) act on. */
+  private get localTarget(): LocalTarget {
+    return { model: this.model, registry: this.registry, reconnect: () => void this.reconnect() };
   }
 
   /**
@@ -401,26 +389,25 @@ export class ChatSession {
    * core reports no progress for room files, only the end); the result line comes from the
    * core's event (`file-uploaded`, `file-downloaded`), a failure is shown here with a hint.
    */
-  private runRoomFileCommand(client: ChatClient, command: Command<any>, name: 'upload' | 'download', args: unknown): void {
+  private startJob(name: string, args: unknown): JobWatcher {
     let job: number;
     if (name === 'upload') {
       job = this.model.startUpload(args as string);
     } else {
       const { id, dir } = args as { id: string; dir?: string };
-      job = this.model.startDownload(id, dir ?? client.transfers.downloadDir);
+      job = this.model.startDownload(id, dir ?? this.client?.transfers.downloadDir ?? '.');
     }
     this.scheduleDraw();
-    command.run(client, args).then(
-      () => {
+    return {
+      done: () => {
         this.model.finishRoomFile(job);
         this.scheduleDraw();
       },
-      (error: unknown) => {
-        const e = describe(error);
+      failed: (e) => {
         this.model.roomFileFailed(job, e.code, e.message);
         this.scheduleDraw();
       },
-    );
+    };
   }
 
   /**
@@ -440,7 +427,7 @@ export class ChatSession {
       try {
         client = new ChatClient({ ...this.options.clientOptions, register: false });
       } catch (error) {
-        const e = describe(error);
+        const e = asChatError(error);
         this.model.error(e.code, e.message, 'reconnect');
         return;
       }
@@ -452,7 +439,7 @@ export class ChatSession {
     try {
       await client.connect();
     } catch (error) {
-      const e = describe(error);
+      const e = asChatError(error);
       this.model.status = { ...this.model.status, phase: 'offline' };
       this.model.error(e.code, e.message, 'reconnect');
     }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { ChatError, type ErrorCode } from '../errors.js';
-import { MAX_RAW_NAME_CHARS } from './filename.js';
+import { ChatError, type ErrorCode } from '../../../shared/errors.js';
+import { MAX_RAW_NAME_CHARS } from '../../../shared/filename.js';
 
 /**
  * The two message sets of a file transfer, validated with zod like shared/messages.ts.

@@ -1,15 +1,15 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { fromBase64Strict } from '../../shared/crypto/bytes.js';
-import { PUBLIC_KEY_BYTES } from '../../shared/crypto/identity.js';
-import { ChatError } from '../../shared/errors.js';
-import { isValidName } from '../../shared/names.js';
-import { CANDIDATE_KINDS } from '../../shared/transfer/candidates.js';
-import { MAX_RAW_NAME_CHARS } from '../../shared/transfer/filename.js';
-import { TRANSFER_ID_PATTERN } from '../../shared/transfer/wire.js';
-import { ensurePrivateDir, readPrivateFile, writePrivateFileAtomic } from './private-file.js';
-import type { TransferResumeState } from './transfer/transfer.js';
+import { fromBase64Strict } from '../../../shared/crypto/bytes.js';
+import { PUBLIC_KEY_BYTES } from '../../../shared/crypto/identity.js';
+import { ChatError, asChatError } from '../../../shared/errors.js';
+import { isValidName } from '../../../shared/names.js';
+import { CANDIDATE_KINDS } from './candidates.js';
+import { MAX_RAW_NAME_CHARS } from '../../../shared/filename.js';
+import { TRANSFER_ID_PATTERN } from './wire.js';
+import { ensurePrivateDir, readPrivateFile, writePrivateFileAtomic } from '../private-file.js';
+import type { TransferResumeState } from './transfer.js';
 
 /**
  * The transfer journal: what a running peer-to-peer file transfer needs to survive a restart
@@ -192,7 +192,7 @@ export class TransferJournal {
         if (journalFileName(record.transferId) !== name) throw new ChatError('E_CORRUPT_FILE', 'the record is not for the transfer its file name says');
         records.push(record);
       } catch (error) {
-        const chatError = error instanceof ChatError ? error : new ChatError('E_CORRUPT_FILE', error instanceof Error ? error.message : String(error));
+        const chatError = asChatError(error, 'E_CORRUPT_FILE');
         problems.push({ file, error: chatError });
         if (chatError.details.newer !== true) await fs.rm(file, { force: true }).catch(() => undefined);
       }

@@ -3,14 +3,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import { ChatError } from '../../shared/errors.js';
-import { nameKey, validateUserName } from '../../shared/names.js';
-import type { PathKind } from '../../shared/transfer/candidates.js';
-import type { TransferStateName } from '../../shared/transfer/state-machine.js';
-import { ABORT_CODES, type AbortCode, parseTransferPeerMessage, type TransferPeerMessage } from '../../shared/transfer/wire.js';
-import type { ChatEvent } from './events.js';
-import type { TransferJournal, TransferJournalRecord } from './transfer-journal.js';
-import { FileTransfer, type TransferOptions, type TransferResult } from './transfer/transfer.js';
+import { ChatError, PEER_GONE_CODES, asChatError } from '../../../shared/errors.js';
+import { CLIENT_DEFAULTS } from '../../../shared/limits.js';
+import { nameKey, validateUserName } from '../../../shared/names.js';
+import type { PathKind } from './candidates.js';
+import type { TransferStateName } from './state-machine.js';
+import { ABORT_CODES, type AbortCode, parseTransferPeerMessage, type TransferPeerMessage } from './wire.js';
+import type { ChatEvent } from '../events.js';
+import type { TransferJournal, TransferJournalRecord } from './journal.js';
+import { FileTransfer, type TransferOptions, type TransferResult } from './transfer.js';
 
 /**
  * The client's file transfers: `/send`, `/accept`, `/reject`, `/cancel`, `/transfers`, and
@@ -136,14 +137,6 @@ export function expandPath(input: string, home: string = os.homedir()): string {
   return path.resolve(input);
 }
 
-/** The peer's account is gone: the transfer cannot go on. (Offline is E_NOT_IN_ROOM: it may come back, the transfer's own timers decide.) */
-/** At most this many progress events a second per transfer, whatever the core's settings. */
-const PROGRESS_EVENTS_PER_SECOND = 4;
-
-/** closeAll waits at most this long for cancelled transfers to be released, ms. */
-const CLOSE_WAIT_MS = 5_000;
-
-const LOST_PEER_CODES = new Set(['E_NO_SUCH_USER']);
 
 export class TransferManager {
   private readonly entries = new Map<string, Entry>();
@@ -167,8 +160,8 @@ export class TransferManager {
     private readonly journal: TransferJournal | null = null,
   ) {
     this.direct = options.direct !== false;
-    this.maxPendingOffers = options.maxPendingOffers ?? 32;
-    this.maxFinished = options.maxFinished ?? 50;
+    this.maxPendingOffers = options.maxPendingOffers ?? CLIENT_DEFAULTS.maxPendingOffers;
+    this.maxFinished = options.maxFinished ?? CLIENT_DEFAULTS.maxFinishedTransfers;
   }
 
   /** Where /accept saves without a DIR. */
@@ -284,7 +277,7 @@ export class TransferManager {
     await Promise.race([
       Promise.all(running.map((e) => e.transfer.finished)),
       new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, CLOSE_WAIT_MS);
+        timer = setTimeout(resolve, CLIENT_DEFAULTS.transferCloseWaitMs);
         timer.unref();
       }),
     ]);
@@ -320,7 +313,7 @@ export class TransferManager {
     await Promise.race([
       Promise.all(suspending),
       new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, CLOSE_WAIT_MS);
+        timer = setTimeout(resolve, CLIENT_DEFAULTS.transferCloseWaitMs);
         timer.unref();
       }),
     ]);
@@ -495,7 +488,7 @@ export class TransferManager {
     try {
       await this.host.checkRecipient(record.peer);
     } catch (error) {
-      if (error instanceof ChatError && LOST_PEER_CODES.has(error.code)) throw new ChatError('E_PEER_GONE', `${record.peer} has no account any more`);
+      if (error instanceof ChatError && PEER_GONE_CODES.has(error.code)) throw new ChatError('E_PEER_GONE', `${record.peer} has no account any more`);
       throw error;
     }
     const now = this.host.peerKeys?.(record.peer);
@@ -505,7 +498,7 @@ export class TransferManager {
   }
 
   private reportSkipped(file: string, error: unknown): void {
-    const chatError = error instanceof ChatError ? error : new ChatError('E_CORRUPT_FILE', error instanceof Error ? error.message : String(error));
+    const chatError = asChatError(error, 'E_CORRUPT_FILE');
     const kept = chatError.details.newer === true;
     this.host.emit({
       type: 'error',
@@ -532,7 +525,7 @@ export class TransferManager {
     const entry = this.entries.get(message.transferId);
     const code = error instanceof ChatError ? error.code : 'E_INTERNAL';
     if (entry === undefined || entry.finishedAt !== null) return;
-    if (LOST_PEER_CODES.has(code)) {
+    if (PEER_GONE_CODES.has(code)) {
       entry.transfer.peerGone();
       return;
     }
@@ -584,7 +577,7 @@ export class TransferManager {
     transfer.on('progress', (progress) => {
       const now = performance.now();
       const last = progress.bytes === progress.totalBytes;
-      if (!last && now - entry.progressAt < 1000 / PROGRESS_EVENTS_PER_SECOND) return;
+      if (!last && now - entry.progressAt < 1000 / CLIENT_DEFAULTS.transferProgressEventsPerSecond) return;
       entry.progressAt = now;
       this.host.emit({
         type: 'transfer-progress',

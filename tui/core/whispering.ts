@@ -1,0 +1,142 @@
+import { ChatError, asChatError } from '../../shared/errors.js';
+import type { Limits } from '../../shared/limits.js';
+import type { ClientMessage, RelayMessage } from '../../shared/messages.js';
+import { nameKey, validateUserName } from '../../shared/names.js';
+import type { EventHub } from './event-hub.js';
+import type { ChatEventOf } from './events.js';
+import type { KdfLimits } from './identity-file.js';
+import type { ClientState } from './lifecycle.js';
+import { WhisperCrypto, type SealedWhisper } from './whispers.js';
+import { expectReply } from './replies.js';
+
+/** What whispering may touch of the client: requests (paced ones too), ids, its state and events. */
+export interface WhisperingHost {
+  readonly events: EventHub;
+  request<T>(message: ClientMessage & { id: string }, apply: (reply: RelayMessage) => T): Promise<T>;
+  pacedRequest<T>(build: () => Promise<ClientMessage & { id: string }>, apply: (reply: RelayMessage) => T): Promise<T>;
+  nextId(prefix?: string): string;
+  user(): string;
+  state(): ClientState;
+  canSend(): boolean;
+}
+
+export interface WhisperingOptions {
+  /** This user's data folder (identity keys, key pins, replay state). */
+  dir: string;
+  passphrase?: string;
+  kdf?: KdfLimits;
+  limits: Limits;
+}
+
+
+/**
+ * The client's end-to-end layer on the chat connection: opens the whisper keys once
+ * (WhisperCrypto, whispers.ts), sends whispers and sealed transfer signals through the paced
+ * queue, and runs /verify and /trust.
+ */
+export class Whispering {
+  private cryptoValue: WhisperCrypto | null = null;
+
+  constructor(
+    private readonly host: WhisperingHost,
+    private readonly options: WhisperingOptions,
+  ) {}
+
+  /** The whisper layer (identity, key pins), or null before the first connect. */
+  get crypto(): WhisperCrypto | null {
+    return this.cryptoValue;
+  }
+
+  /** Opens the whisper layer once per client: identity keys, key pins, replay state. */
+  async open(): Promise<WhisperCrypto> {
+    if (this.cryptoValue) return this.cryptoValue;
+    const { host, options } = this;
+    this.cryptoValue = await WhisperCrypto.open({
+      dir: options.dir,
+      user: host.user(),
+      passphrase: options.passphrase,
+      kdf: options.kdf,
+      fetchKeys: (user) =>
+        host.request({ t: 'keys', id: host.nextId('k'), user }, (reply) => {
+          const m = expectReply(reply, 'keys');
+          return { user: m.user, keys: m.keys };
+        }),
+      canFetch: () => host.canSend(),
+      emit: (event) => host.events.emit(event),
+      emitError: (error) => host.events.emitError(error),
+      maxTextBytes: options.limits.maxMessageBytes,
+      maxBodyChars: options.limits.maxWhisperBodyBytes,
+      state: { onError: (error) => host.events.emitError(asChatError(error)) },
+    });
+    return this.cryptoValue;
+  }
+
+  /** The whisper layer while connected (or reconnecting); E_CLOSED otherwise. */
+  online(): WhisperCrypto {
+    const state = this.host.state();
+    if (!this.cryptoValue || state === 'idle' || state === 'closed') throw new ChatError('E_CLOSED', 'not connected to the relay');
+    return this.cryptoValue;
+  }
+
+  /** Writes the whisper counter and replay guards (batched during use) before going away. */
+  async save(): Promise<void> {
+    try {
+      await this.cryptoValue?.flush();
+    } catch (error) {
+      this.host.events.emitError(asChatError(error));
+    }
+  }
+
+  /** See ChatClient.whisper. */
+  async whisper(to: string, text: string): Promise<void> {
+    const { host } = this;
+    const maxBytes = this.options.limits.maxMessageBytes;
+    validateUserName(to);
+    if (nameKey(to) === nameKey(host.user())) throw new ChatError('E_SELF', 'you cannot whisper to yourself');
+    if (text.trim().length === 0) throw new ChatError('E_USAGE', 'nothing to whisper');
+    const bytes = Buffer.byteLength(text);
+    if (bytes > maxBytes) throw new ChatError('E_TOO_LARGE', `a whisper may be at most ${maxBytes} bytes (this one is ${bytes})`);
+    const crypto = this.online();
+    const id = host.nextId('w');
+    let sealed: SealedWhisper | undefined;
+    // Whispers count against the same flood limit on the relay: they wait for the pacer too.
+    await host.pacedRequest(
+      async () => {
+        sealed = await crypto.seal(to, text);
+        return { t: 'whisper', id, to, body: sealed.body };
+      },
+      (reply) => {
+        expectReply(reply, 'ok');
+        host.events.emit({ type: 'whisper', from: host.user(), to: sealed!.to, text, time: Date.now(), id, own: true, verified: sealed!.verified });
+      },
+    );
+  }
+
+  /** Seals a transfer signal for `to` with the whisper keys and hands it to the relay. */
+  async sendSignal(to: string, message: object): Promise<void> {
+    const crypto = this.online();
+    const id = this.host.nextId('s');
+    await this.host.pacedRequest(
+      async () => ({ t: 'signal', id, to, body: (await crypto.sealSignal(to, message)).body }),
+      (reply) => expectReply(reply, 'ok'),
+    );
+  }
+
+  /** See ChatClient.verify. */
+  async verify(user: string): Promise<ChatEventOf<'verify'>> {
+    validateUserName(user);
+    const event = await this.online().verify(user);
+    this.host.events.emit(event);
+    return event;
+  }
+
+  /** See ChatClient.trust. */
+  async trust(user: string): Promise<ChatEventOf<'trusted'>> {
+    validateUserName(user);
+    const crypto = this.online();
+    const event = await crypto.trust(user);
+    this.host.events.emit(event);
+    crypto.releaseHeld(user);
+    return event;
+  }
+}
