@@ -3,10 +3,11 @@
  * certificate made on first start and kept in the data folder so pinned clients keep trusting
  * it across restarts. Clients pin the SHA-256 of the certificate's DER (never SHA-1).
  */
-import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { X509Certificate, createHash, createPrivateKey, type KeyObject } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
+import { connect } from 'node:tls';
 import { ChatError } from '../shared/errors.js';
 
 export interface RelayCertificate {
@@ -162,4 +163,25 @@ async function readIfExists(file: string): Promise<string | undefined> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new ChatError('E_CERT', `cannot read ${file}: ${(error as Error).message}`, { file });
   }
+}
+
+/**
+ * The TLS 1.3 endpoint on `host:port` and its certificate's fingerprint ('sha256:' + hex of
+ * the DER), or null when nothing answers there in TLS 1.3 within `timeoutMs`. Nothing is
+ * trusted here: `npm start` shows it to the user, who decides (tui/local-relay.ts).
+ */
+export function listenerFingerprint(host: string, port: number, timeoutMs = 2_000): Promise<string | null> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, minVersion: 'TLSv1.3', rejectUnauthorized: false, timeout: timeoutMs });
+    const done = (fingerprint: string | null) => {
+      socket.destroy();
+      resolve(fingerprint);
+    };
+    socket.once('secureConnect', () => {
+      const raw = socket.getPeerCertificate()?.raw;
+      done(Buffer.isBuffer(raw) ? `sha256:${createHash('sha256').update(raw).digest('hex')}` : null);
+    });
+    socket.once('timeout', () => done(null));
+    socket.once('error', () => done(null));
+  });
 }

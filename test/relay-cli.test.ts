@@ -1,6 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { connect } from 'node:tls';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { defaultDataDir, formatHostPort, listeningLine, main, type CliIO } from '../relay/cli.js';
-import { createSelfSignedCertificate, loadOrCreateCertificate } from '../relay/certs.js';
+import { createSelfSignedCertificate, listenerFingerprint, loadOrCreateCertificate } from '../relay/certs.js';
 import { PasswordHasher } from '../relay/passwords.js';
 import { LevelStore } from '../relay/level-store.js';
 import { firstLine, promptHidden, promptNewPassword, readFirstLine } from '../relay/prompt.js';
@@ -400,18 +398,6 @@ test('bin: serve prints the listening line first, holds the lock, and exits 0 on
   assert.is(r.code, 0, r.stderr);
 });
 
-/** The fingerprint a new TLS connection to `port` is shown. */
-function presentedFingerprint(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
-      const raw = socket.getPeerCertificate().raw;
-      socket.destroy();
-      resolve(`sha256:${createHash('sha256').update(raw).digest('hex')}`);
-    });
-    socket.once('error', reject);
-  });
-}
-
 test('bin: SIGHUP presents a renewed --cert/--key to new connections; a bad pair is refused and the old one stays', async () => {
   const data = await tempDir();
   const certFile = join(data, 'fullchain.pem');
@@ -423,21 +409,21 @@ test('bin: SIGHUP presents a renewed --cert/--key to new connections; a bad pair
   const { child, firstLine, stderr } = await startServe(['--port', '0', '--data', data, '--cert', certFile, '--key', keyFile]);
   try {
     const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(firstLine)![1]);
-    assert.is(await presentedFingerprint(port), first.fingerprint);
+    assert.is(await listenerFingerprint('127.0.0.1', port), first.fingerprint);
     await writeFile(certFile, renewed.cert);
     await writeFile(keyFile, renewed.key);
     child.kill('SIGHUP');
     const deadline = Date.now() + 10_000;
     while (!stderr().includes('certificate reloaded') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     assert.ok(stderr().includes(`certificate reloaded from ${certFile}: ${renewed.fingerprint}`), stderr());
-    assert.is(await presentedFingerprint(port), renewed.fingerprint);
+    assert.is(await listenerFingerprint('127.0.0.1', port), renewed.fingerprint);
     // A half-renewed pair (new key, old certificate) is refused; the relay keeps serving the last good one.
     await writeFile(keyFile, first.key);
     await writeFile(certFile, renewed.cert);
     child.kill('SIGHUP');
     while (!stderr().includes('certificate reload refused') && Date.now() < deadline + 10_000) await new Promise((r) => setTimeout(r, 50));
     assert.ok(stderr().includes('certificate reload refused, the old one stays'), stderr());
-    assert.is(await presentedFingerprint(port), renewed.fingerprint);
+    assert.is(await listenerFingerprint('127.0.0.1', port), renewed.fingerprint);
   } finally {
     child.kill('SIGTERM');
   }

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import tls from 'node:tls';
 import { ChatError } from '../shared/errors.js';
+import { listenerFingerprint } from '../relay/certs.js';
 import { startRelay, type RunningRelay } from '../relay/server.js';
 
 /**
@@ -70,27 +69,6 @@ export type LocalRelayChoice =
   | { kind: 'running'; host: string; port: number; fingerprint: string; ownFolder: boolean };
 
 /**
- * The TLS 1.3 endpoint on `host:port` and its certificate's fingerprint ('sha256:' + hex of
- * the DER), or null when nothing answers there in TLS 1.3 within `timeoutMs`. Nothing is
- * trusted here: the fingerprint is only shown to the user, who decides.
- */
-export function probeTlsFingerprint(host: string, port: number, timeoutMs = 2_000): Promise<string | null> {
-  return new Promise((resolve) => {
-    const socket = tls.connect({ host, port, minVersion: 'TLSv1.3', rejectUnauthorized: false, timeout: timeoutMs });
-    const done = (fingerprint: string | null) => {
-      socket.destroy();
-      resolve(fingerprint);
-    };
-    socket.once('secureConnect', () => {
-      const raw = socket.getPeerCertificate()?.raw;
-      done(Buffer.isBuffer(raw) ? `sha256:${createHash('sha256').update(raw).digest('hex')}` : null);
-    });
-    socket.once('timeout', () => done(null));
-    socket.once('error', () => done(null));
-  });
-}
-
-/**
  * `npm start`'s relay: joins one already running (this data folder's, or another user's on the
  * wanted port: found by a TLS probe, so two users on one machine meet instead of each getting a
  * relay of their own), else starts one (on a free port when the wanted one is taken by
@@ -99,7 +77,7 @@ export function probeTlsFingerprint(host: string, port: number, timeoutMs = 2_00
 export async function openLocalRelay(folder: string, host: string, port: number): Promise<LocalRelayChoice> {
   const running = await readRunningInfo(folder);
   if (port !== 0 && !(await portIsFree(host, port))) {
-    const fingerprint = await probeTlsFingerprint(host, port);
+    const fingerprint = await listenerFingerprint(host, port);
     if (fingerprint) {
       const ownFolder = running !== null && running.port === port && running.fingerprint === fingerprint;
       return { kind: 'running', host, port, fingerprint, ownFolder };
