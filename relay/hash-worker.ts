@@ -6,7 +6,7 @@
  *
  * Hashes are PHC strings, `$argon2id$v=19$m=<KiB>,t=<passes>,p=1$<salt>$<hash>`, the same
  * format and parameter order as libsodium's crypto_pwhash_str, which made every hash stored
- * before this engine: each engine verifies the other's strings (test/relay-passwords.test.ts).
+ * before this engine: each engine verifies the other's strings (test/unit/relay/passwords.test.ts).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { Algorithm, Version, hashSync, verifySync } from '@node-rs/argon2';

@@ -1,30 +1,20 @@
 import { encodeControl } from '../shared/codec.js';
 import { ChatError } from '../shared/errors.js';
-import type { Limits } from '../shared/limits.js';
 import type { ClientMessage, ClientMessageOf, RoomMessage } from '../shared/messages.js';
 import { GLOBAL_ROOM, nameKey, validateRoomName, validateUserName } from '../shared/names.js';
 import type { RelayConnection } from './connection.js';
-import type { LoginLimiter } from './login-limiter.js';
-import { Accounts } from './accounts.js';
+import { Accounts, type AccountsOptions } from './accounts.js';
 import { MessageLog } from './message-log.js';
-import type { PasswordHasher } from './passwords.js';
 import { HeldMessages } from './held-messages.js';
 import { PipeBroker, type PipeDialer } from './pipe-broker.js';
 import { SideRequests } from './side-requests.js';
 import { RoomFiles } from './room-files.js';
 import { Room, RoomRegistry } from './rooms.js';
-import type { ClusterBus, SealedMessage } from './bus.js';
+import type { SealedMessage } from './bus.js';
 import { RoomFeed } from './room-feed.js';
-import type { RelayStore, StoredMessage } from './store.js';
+import type { StoredMessage } from './store.js';
 
-export interface HostOptions {
-  store: RelayStore;
-  bus: ClusterBus;
-  hasher: PasswordHasher;
-  limiter: LoginLimiter;
-  limits: Limits;
-  registration: 'open' | 'closed';
-  serverName: string;
+export interface HostOptions extends AccountsOptions {
   /** Folder of the room files' bytes. */
   filesDir: string;
   /** Opens a relay link to another relay of the cluster (relay pipes whose sides landed apart). */

@@ -108,16 +108,7 @@ export class RedisBus implements ClusterBus {
     this.sweepMs = options.sweepMs ?? Math.max(50, Math.floor(this.leaseMs / 2));
     this.now = options.now ?? Date.now;
     this.log = options.log ?? (() => {});
-    const reconnectMaxMs = options.reconnectMaxMs ?? DEFAULT_LIMITS.busReconnectMaxMs;
-    const common: RedisOptions = {
-      lazyConnect: true,
-      // Fail fast: no queue of commands waiting for Redis to come back, none resent after.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      commandTimeout: options.commandTimeoutMs ?? DEFAULT_LIMITS.busCommandTimeoutMs,
-      retryStrategy: (attempt) => Math.min(attempt * 100, reconnectMaxMs),
-    };
+    const common = failFastRedisOptions(options);
     // Commands issued in one tick (a burst of flood-token takes) go out in one write, in order.
     this.commands = new Redis(options.url, { ...common, enableAutoPipelining: true, connectionName: `securechat:${this.relayId}` });
     // Re-subscribed by hand after a reconnect (subscribeAll) so the host hears `resubscribed`
@@ -523,6 +514,23 @@ export class RedisBus implements ClusterBus {
   private relayChannel(relayId: string): string {
     return `${this.prefix}relay:${relayId}`;
   }
+}
+
+/**
+ * ioredis options that fail fast while Redis is away (no queue of commands waiting for it to
+ * come back, none resent after: callers get E_STORE_UNAVAILABLE at once) and reconnect by
+ * themselves (every 100 ms more, at most `reconnectMaxMs`). Shared by the bus and the login limiter.
+ */
+export function failFastRedisOptions(options: { commandTimeoutMs?: number; reconnectMaxMs?: number }): RedisOptions {
+  const reconnectMaxMs = options.reconnectMaxMs ?? DEFAULT_LIMITS.busReconnectMaxMs;
+  return {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    commandTimeout: options.commandTimeoutMs ?? DEFAULT_LIMITS.busCommandTimeoutMs,
+    retryStrategy: (attempt) => Math.min(attempt * 100, reconnectMaxMs),
+  };
 }
 
 /** Tickets are kept in Redis under their SHA-256: a copy of Redis' data redeems nothing. */

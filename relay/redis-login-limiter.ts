@@ -15,9 +15,9 @@
  * capped like the in-memory maps, so nothing grows without bound (docs/storage.md).
  */
 import { createHash } from 'node:crypto';
+import { failFastRedisOptions } from './redis-bus.js';
 import { Redis } from 'ioredis';
 import { ChatError } from '../shared/errors.js';
-import { DEFAULT_LIMITS } from '../shared/limits.js';
 import {
   addressKey,
   LOGIN_KNOWN_ADDRESSES_MAX,
@@ -64,17 +64,7 @@ export class RedisLoginLimiter implements LoginLimiter {
     this.prefix = `${options.keyPrefix ?? 'sc:'}login:`;
     this.maxEntries = Math.max(2, Math.floor(options.maxEntries ?? LOGIN_LIMITER_MAX_ENTRIES));
     this.maxKnownAddresses = Math.max(1, Math.floor(options.maxKnownAddresses ?? LOGIN_KNOWN_ADDRESSES_MAX));
-    const reconnectMaxMs = options.reconnectMaxMs ?? DEFAULT_LIMITS.busReconnectMaxMs;
-    this.redis = new Redis(options.url, {
-      lazyConnect: true,
-      // Fail fast: no queue of commands waiting for Redis to come back, none resent after.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      commandTimeout: options.commandTimeoutMs ?? DEFAULT_LIMITS.busCommandTimeoutMs,
-      retryStrategy: (attempt) => Math.min(attempt * 100, reconnectMaxMs),
-      connectionName: `securechat:${options.relayId ?? 'relay'}:login`,
-    });
+    this.redis = new Redis(options.url, { ...failFastRedisOptions(options), connectionName: `securechat:${options.relayId ?? 'relay'}:login` });
     const log = options.log ?? (() => {});
     this.redis.on('error', (error: Error) => log(`redis login limiter: ${error.message}`));
     for (const script of LIMITER_SCRIPTS) this.shas.set(script.name, createHash('sha1').update(script.lua).digest('hex'));

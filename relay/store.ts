@@ -1,6 +1,6 @@
 /**
  * The relay's durable store: what must survive a restart and be the same on every relay of a
- * cluster. Two implementations run the same contract tests (test/relay-store-contract.test.ts):
+ * cluster. Two implementations run the same contract tests (test/integration/relay/store-contract.test.ts):
  * `LevelStore` (one process, embedded LevelDB: the default) and `RedisStore` (several relays
  * on one Redis). docs/storage.md lists what each keeps where.
  *

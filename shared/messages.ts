@@ -172,7 +172,7 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string; re?
 /**
  * The hot path of a client: a room `message`, checked by hand. It accepts only what the zod
  * schema accepts and returns what zod would (the known fields, nothing else); anything it
- * does not accept goes to zod, which gives the real error (test/codec-fast-path.test.ts checks
+ * does not accept goes to zod, which gives the real error (test/unit/shared/codec-fast-path.test.ts checks
  * both agree on every field at and around its limits). Half the cost of the zod check, on the
  * message every client receives most.
  */

@@ -2,14 +2,38 @@
 // Runs the compiled test suites under c8 + uvu and fails unless every test ran and passed.
 // uvu can stop a suite without failing the run (e.g. when a thrown error's `details` is not a
 // string its formatter crashes), so the totals are checked here, not only the exit code.
+//
+//   node test/run-tests.mjs [--tier T[,T...]] [PATTERN]
+//
+// Tiers are folders of test/ (compiled to dist/test/), each mirroring the source tree:
+//   unit         pure modules, no sockets, no files
+//   integration  real TLS relays on loopback, real LevelDB in temp folders, real child processes
+//   e2e          the real TUI in tmux, and the bench's smoke run
+//   cluster      real redis-server, relay processes and HAProxy (npm run test:cluster)
+// The default is unit, integration and e2e: everything that needs no extra server and no root
+// (npm test). PATTERN (a regular expression) narrows to the files whose path within the tier
+// matches, e.g. 'relay/' or 'pipe\.test\.js$'. `--cluster` is short for `--tier cluster`.
 import { spawn } from 'node:child_process';
 
-// `node test/run-tests.mjs [PATTERN] [--cluster]`: the default tiers, or the cluster tier
-// (dist/test/cluster: real redis-server and several relays; its own command, npm run test:cluster).
-const cluster = process.argv.includes('--cluster');
-const pattern = process.argv.slice(2).find((arg) => !arg.startsWith('--')) ?? '\\.test\\.js$';
-const where = cluster ? ['dist/test/cluster'] : ['dist/test', '--ignore', '^cluster$'];
-const child = spawn('npx', ['c8', '--reporter=text-summary', 'uvu', where[0], pattern, ...where.slice(1)], {
+const TIERS = ['unit', 'integration', 'e2e', 'cluster'];
+const DEFAULT_TIERS = ['unit', 'integration', 'e2e'];
+const args = process.argv.slice(2);
+let tiers = DEFAULT_TIERS;
+let pattern = '\\.test\\.js$';
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--cluster') tiers = ['cluster'];
+  else if (args[i] === '--tier') tiers = (args[++i] ?? '').split(',');
+  else if (args[i].startsWith('--tier=')) tiers = args[i].slice('--tier='.length).split(',');
+  else pattern = args[i];
+}
+const unknown = tiers.filter((tier) => !TIERS.includes(tier));
+if (unknown.length > 0 || tiers.length === 0) {
+  console.error(`run-tests: unknown tier ${unknown.join(', ') || '(none)'}; the tiers are ${TIERS.join(', ')}`);
+  process.exit(2);
+}
+// One uvu run over dist/test: files under the chosen tiers whose path matches PATTERN.
+const filter = `^(?:${tiers.join('|')})/(?=.*(?:${pattern}))`;
+const child = spawn('npx', ['c8', '--reporter=text-summary', 'uvu', 'dist/test', filter], {
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 let output = '';
@@ -23,7 +47,7 @@ child.on('close', (code) => {
   const passed = Number(/Passed:\s+(\d+)/.exec(plain)?.[1] ?? NaN);
   const skipped = Number(/Skipped:\s+(\d+)/.exec(plain)?.[1] ?? 0);
   const failed = Number.isFinite(total) && Number.isFinite(passed) ? total - passed - skipped : NaN;
-  if (Number.isFinite(failed)) console.log(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
+  if (Number.isFinite(failed)) console.log(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped (tiers: ${tiers.join(', ')})`);
   if (code !== 0 || !Number.isFinite(total) || total === 0 || failed !== 0) {
     console.error(`npm test: FAILED (exit ${code}, ${Number.isFinite(failed) ? failed + ' not passed' : 'no totals printed'})`);
     process.exit(1);

@@ -1,4 +1,4 @@
-/** The command line of `npm run bench`, parsed (pure; tested in test/bench-stats.test.ts). */
+/** The command line of `npm run bench`, parsed (pure; tested in test/unit/bench/stats.test.ts). */
 import { resolve } from 'node:path';
 import type { BenchOptions } from './context.js';
 

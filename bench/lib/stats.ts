@@ -1,6 +1,6 @@
 /**
  * Benchmark maths, pure (no clocks, no I/O): percentiles, summaries, medians and ratios.
- * Tested in test/bench-stats.test.ts.
+ * Tested in test/unit/bench/stats.test.ts.
  */
 
 /**

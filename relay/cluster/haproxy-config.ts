@@ -1,6 +1,6 @@
 /**
  * The one HAProxy configuration template: `deploy/haproxy.cfg` is its output for the example
- * machines (`DEPLOY_EXAMPLE`; test/deploy-config.test.ts keeps the two identical), and
+ * machines (`DEPLOY_EXAMPLE`; test/integration/deploy/config.test.ts keeps the two identical), and
  * `npm run cluster` renders it for loopback. Only the lines that depend on the machine differ:
  * where HAProxy listens, where the relays are, where it logs, and whether it drops privileges.
  *
@@ -64,7 +64,7 @@ export const DEPLOY_EXAMPLE: HaproxyConfigOptions = {
     'Copy to /etc/haproxy/haproxy.cfg, change the relay addresses (10.0.0.11-13) to yours,',
     'check with `haproxy -c -f /etc/haproxy/haproxy.cfg`, then `systemctl reload haproxy`.',
     'Generated from relay/cluster/haproxy-config.ts, which `npm run cluster` also renders',
-    '(for loopback); test/deploy-config.test.ts keeps the two the same.',
+    '(for loopback); test/integration/deploy/config.test.ts keeps the two the same.',
   ],
 };
 

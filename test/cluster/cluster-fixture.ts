@@ -18,6 +18,8 @@ import { CERT_FILE_NAME, KEY_FILE_NAME, loadOrCreateCertificate } from '../../re
 import { startHaproxy, type HaproxyProcess } from '../../relay/cluster/haproxy-process.js';
 import { freeLoopbackPort, startRedis, type RedisProcess } from '../../relay/cluster/redis-process.js';
 import type { Limits } from '../../shared/limits.js';
+import type { ChatClientOptions } from '../../tui/core/client.js';
+import { TEST_PASSWORD } from '../helpers/clients.js';
 import { tempDir } from '../helpers/relay.js';
 import type { RelayChildConfig } from './relay-child.js';
 
@@ -199,4 +201,24 @@ function sessionsPerRelay(statsSocket: string): Promise<Map<string, number>> {
       resolve(sessions);
     });
   });
+}
+
+/**
+ * A client core's options for user `user` of the cluster, through HAProxy: its own config and
+ * data folders in the cluster's folder, the cluster's fingerprint pinned, registering, a quick
+ * reconnect. `options` overrides (transfers, proxy, localAddress...).
+ */
+export function clusterClientOptions(cluster: Cluster, user: string, options: Partial<ChatClientOptions> = {}): ChatClientOptions {
+  return {
+    host: '127.0.0.1',
+    port: cluster.haproxyPort,
+    user,
+    password: TEST_PASSWORD,
+    register: true,
+    trust: { fingerprint: cluster.fingerprint },
+    configDir: join(cluster.dir.path, `${user}-config`),
+    dataDir: join(cluster.dir.path, `${user}-data`),
+    backoff: { baseMs: 20, maxMs: 200 },
+    ...options,
+  };
 }

@@ -17,7 +17,7 @@ import { testRelay } from '../helpers/relay.js';
 import { openPipe, readBytes, ticketFor } from '../helpers/pipes.js';
 import { testClientOptions } from '../helpers/clients.js';
 import { Recorder } from '../helpers/recorder.js';
-import { blake2bOfFile, loopbackOptions, writeTestFile } from '../transfer-helpers.js';
+import { blake2bOfFile, loopbackOptions, writeTestFile } from '../helpers/transfer-helpers.js';
 import { ChatClient } from '../../tui/core/client.js';
 import { startCluster, type Cluster } from './cluster-fixture.js';
 

@@ -22,4 +22,4 @@ fi
 npm run build
 # The cluster tier, then the store, bus and login limiter contract suites, whose Redis side needs redis-server.
 node test/run-tests.mjs --cluster
-node test/run-tests.mjs '(relay-store-contract|relay-bus-contract|relay-redis-store|relay-login-limiter-contract)\.test\.js$'
+node test/run-tests.mjs --tier integration 'relay/(store-contract|bus-contract|redis-store|login-limiter-contract)\.test\.js$'

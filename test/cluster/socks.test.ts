@@ -22,13 +22,12 @@ import { redisServerAvailable } from '../../relay/cluster/redis-process.js';
 import type { Limits } from '../../shared/limits.js';
 import { ChatClient, type ChatClientOptions } from '../../tui/core/client.js';
 import type { ChatEventOf } from '../../tui/core/events.js';
-import { plainErrors } from '../core-helpers.js';
-import { TEST_PASSWORD } from '../helpers/clients.js';
+import { plainErrors } from '../helpers/core-helpers.js';
 import { Recorder } from '../helpers/recorder.js';
 import { microsocksMissing, startMicrosocks, type RunningSocksProxy } from '../helpers/socks-proxy.js';
 import { recordSignals } from '../helpers/transfer-signals.js';
-import { blake2bOfFile, loopbackOptions, writeTestFile } from '../transfer-helpers.js';
-import { startCluster, type Cluster } from './cluster-fixture.js';
+import { blake2bOfFile, loopbackOptions, writeTestFile } from '../helpers/transfer-helpers.js';
+import { clusterClientOptions, startCluster, type Cluster } from './cluster-fixture.js';
 
 /**
  * Longer than a transfer's own deadline for connecting (60 s, then E_TRANSFER_TIMEOUT), so a
@@ -84,16 +83,7 @@ spec.after.each(async (ctx) => {
 function peer(ctx: Ctx, user: string, options: Partial<ChatClientOptions>): Peer {
   const downloads = join(ctx.cluster.dir.path, `${user}-downloads`);
   const client = new ChatClient({
-    host: '127.0.0.1',
-    port: ctx.cluster.haproxyPort,
-    user,
-    password: TEST_PASSWORD,
-    register: true,
-    trust: { fingerprint: ctx.cluster.fingerprint },
-    configDir: join(ctx.cluster.dir.path, `${user}-config`),
-    dataDir: join(ctx.cluster.dir.path, `${user}-data`),
-    backoff: { baseMs: 20, maxMs: 200 },
-    ...options,
+    ...clusterClientOptions(ctx.cluster, user, options),
     transfers: {
       downloadDir: downloads,
       // Direct allowed and loopback candidates on: only the proxy may turn them off.

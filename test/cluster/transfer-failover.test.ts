@@ -16,11 +16,10 @@ import * as assert from 'uvu/assert';
 import { findHaproxy } from '../../relay/cluster/haproxy-process.js';
 import { redisServerAvailable } from '../../relay/cluster/redis-process.js';
 import { ChatClient } from '../../tui/core/client.js';
-import { plainErrors } from '../core-helpers.js';
-import { TEST_PASSWORD } from '../helpers/clients.js';
+import { plainErrors } from '../helpers/core-helpers.js';
 import { Recorder } from '../helpers/recorder.js';
-import { blake2bOfFile, loopbackOptions, writeTestFile } from '../transfer-helpers.js';
-import { startCluster, type Cluster } from './cluster-fixture.js';
+import { blake2bOfFile, loopbackOptions, writeTestFile } from '../helpers/transfer-helpers.js';
+import { clusterClientOptions, startCluster, type Cluster } from './cluster-fixture.js';
 
 const MB = 1024 * 1024;
 /** Large enough that the kill lands mid-transfer on a busy machine, small enough to finish in seconds after. */
@@ -48,16 +47,7 @@ async function peer(ctx: Ctx, user: string, from: string): Promise<{ client: Cha
   const downloads = join(ctx.cluster.dir.path, `${user}-downloads`);
   await mkdir(downloads, { recursive: true });
   const client = new ChatClient({
-    host: '127.0.0.1',
-    port: ctx.cluster.haproxyPort,
-    user,
-    password: TEST_PASSWORD,
-    register: true,
-    trust: { fingerprint: ctx.cluster.fingerprint },
-    configDir: join(ctx.cluster.dir.path, `${user}-config`),
-    dataDir: join(ctx.cluster.dir.path, `${user}-data`),
-    localAddress: from,
-    backoff: { baseMs: 100, maxMs: 500 },
+    ...clusterClientOptions(ctx.cluster, user, { localAddress: from, backoff: { baseMs: 100, maxMs: 500 } }),
     transfers: { downloadDir: downloads, direct: false, transfer: { ...loopbackOptions(), constants: { RELAY_DELAY_MS: 200, RETRY_DELAY_MS: 200 } } },
   });
   ctx.clients.push(client);

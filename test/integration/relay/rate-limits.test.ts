@@ -1,0 +1,96 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { RelayMessage } from '../../../shared/messages.js';
+import type { Limits } from '../../../shared/limits.js';
+import type { RunningRelay } from '../../../relay/server.js';
+import { WireClient } from '../../helpers/wire-client.js';
+import { tempDir, testRelay } from '../../helpers/relay.js';
+
+type Ctx = { relay: RunningRelay; dir: { path: string; remove: () => Promise<void> }; clients: WireClient[] };
+const limits = suite<Ctx>('relay limits that hold across reconnects');
+
+async function start(ctx: Ctx, overrides: Partial<Limits>): Promise<void> {
+  ctx.dir = await tempDir();
+  ctx.relay = await testRelay(ctx.dir.path, { limits: overrides });
+  ctx.clients = [];
+}
+
+limits.after.each(async (ctx) => {
+  for (const client of ctx.clients) client.close();
+  await ctx.relay.close();
+  await ctx.dir.remove();
+});
+
+function code(reply: RelayMessage): string | undefined {
+  return reply.t === 'error' ? reply.code : undefined;
+}
+
+function tokenOf(client: WireClient): string {
+  const session = client.received.find((m) => m.t === 'session');
+  return session?.t === 'session' ? session.token : '';
+}
+
+async function resume(ctx: Ctx, user: string, token: string): Promise<{ client: WireClient; reply: RelayMessage }> {
+  const client = await WireClient.open(ctx.relay.port);
+  ctx.clients.push(client);
+  await client.hello();
+  const reply = await client.request({ t: 'resume', id: 'r', user, token, proof: await client.resumeProof(user) });
+  return { client, reply };
+}
+
+limits('the flood bucket is the user\'s: a resume or a fresh login does not refill it', async (ctx) => {
+  await start(ctx, { messagesPerSecond: 0.01, messageBurst: 5 });
+  const ann = await WireClient.session(ctx.relay.port, 'ann');
+  ctx.clients.push(ann);
+  for (let i = 0; i < 5; i++) assert.is((await ann.request({ t: 'say', id: `a${i}`, text: 'hi' })).t, 'ack');
+  assert.is(code(await ann.request({ t: 'say', id: 'a5', text: 'hi' })), 'E_FLOOD');
+  const token = tokenOf(ann);
+  ann.close();
+  await ann.whenClosed();
+
+  const { client: back, reply } = await resume(ctx, 'ann', token);
+  assert.is(reply.t, 'session');
+  assert.is(code(await back.request({ t: 'say', id: 'b0', text: 'hi' })), 'E_FLOOD', 'a resume keeps the empty bucket');
+  assert.is(code(await back.request({ t: 'whisper', id: 'w0', to: 'nobody', body: 'x' })), 'E_FLOOD', 'whispers share it');
+  back.close();
+
+  const fresh = await WireClient.session(ctx.relay.port, 'ann', 'correct horse', false);
+  ctx.clients.push(fresh);
+  assert.is(code(await fresh.request({ t: 'say', id: 'c0', text: 'hi' })), 'E_FLOOD', 'so does a fresh login');
+});
+
+limits('resumes per address are bounded', async (ctx) => {
+  await start(ctx, { resumesPerMinute: 0.01, resumeBurst: 3 });
+  const ann = await WireClient.session(ctx.relay.port, 'ann');
+  ctx.clients.push(ann);
+  const token = tokenOf(ann);
+  for (let i = 0; i < 3; i++) {
+    const { client, reply } = await resume(ctx, 'ann', token);
+    assert.is(reply.t, 'session', `resume ${i}`);
+    client.close();
+    await client.whenClosed();
+  }
+  const { reply } = await resume(ctx, 'ann', token);
+  assert.is(code(reply), 'E_RATE');
+  assert.ok(reply.t === 'error' && (reply.retryAfterMs ?? 0) > 0);
+});
+
+limits('new connections per address are bounded (what comes before login)', async (ctx) => {
+  await start(ctx, { connectionRatePerAddress: 0.01, connectionBurstPerAddress: 4 });
+  const outcomes: string[] = [];
+  for (let i = 0; i < 6; i++) {
+    const client = await WireClient.open(ctx.relay.port);
+    ctx.clients.push(client);
+    const welcomed = await Promise.race([client.hello().then(() => true, () => false), client.whenClosed().then(() => false)]);
+    if (!welcomed) await client.whenClosed();
+    const bye = client.received.find((m) => m.t === 'bye');
+    outcomes.push(welcomed ? 'welcome' : bye?.t === 'bye' ? bye.code : 'closed');
+  }
+  assert.equal(outcomes, ['welcome', 'welcome', 'welcome', 'welcome', 'E_RATE', 'E_RATE']);
+  // Another address is not affected.
+  const other = await WireClient.open(ctx.relay.port, { localAddress: '127.0.0.2' });
+  ctx.clients.push(other);
+  assert.is((await other.hello()).t, 'welcome');
+});
+
+limits.run();

@@ -1,0 +1,227 @@
+/**
+ * The transfer journal (tui/core/transfer/journal.ts) and what checks a record on its way
+ * back in (credentialsFromPem, FileTransfer.restore): real files in a temp folder.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ChatError } from '../../../../../shared/errors.js';
+import { TransferJournal, type TransferJournalRecord, journalFileName, parseJournalRecord } from '../../../../../tui/core/transfer/journal.js';
+import { type TransferCredentials, createTransferCredentials, credentialsFromPem } from '../../../../../tui/core/transfer/credentials.js';
+import { FileTransfer } from '../../../../../tui/core/transfer/transfer.js';
+import { makeTempDir } from '../../../../helpers/transfer-helpers.js';
+
+let credentials: TransferCredentials;
+let other: TransferCredentials;
+
+function codeOf(run: () => unknown): string {
+  try {
+    run();
+  } catch (error) {
+    assert.instance(error, ChatError);
+    return (error as ChatError).code;
+  }
+  throw new Error('expected a ChatError');
+}
+
+function record(dir: string, overrides: Partial<TransferJournalRecord> = {}): TransferJournalRecord {
+  return {
+    transferId: 'AbCdEfGh12345678',
+    role: 'receiver',
+    peer: 'ann',
+    peerKeys: { sign: randomBytes(32).toString('base64'), box: randomBytes(32).toString('base64') },
+    savedMs: 1_700_000_000_000,
+    name: 'report.pdf',
+    size: 1000,
+    hash: createHash('blake2b512').update('report').digest('hex'),
+    credentials: { key: credentials.key, cert: credentials.cert },
+    peerFingerprint: other.fingerprint,
+    peerCandidates: [{ kind: 'lan', host: '192.168.1.20', port: 4000 }],
+    sessions: 2,
+    ackedBytes: 300,
+    receive: { directory: dir, partPath: path.join(dir, 'report.pdf.part') },
+    ...overrides,
+  };
+}
+
+const noLink = { link: { send: () => undefined } };
+
+test.before(async () => {
+  credentials = await createTransferCredentials();
+  other = await createTransferCredentials();
+});
+
+test('save then load: the same record back; folder 0700, file 0600, named after the id in hex', async () => {
+  const base = await makeTempDir();
+  try {
+    const journal = new TransferJournal(path.join(base, 'transfers'));
+    const saved = record(base);
+    await journal.save(saved);
+    const { records, problems } = await journal.load();
+    assert.equal(problems, []);
+    assert.equal(records, [saved]);
+    assert.is((await fs.stat(journal.dir)).mode & 0o777, 0o700);
+    const file = journal.fileOf(saved.transferId);
+    assert.is(path.basename(file), `transfer-${Buffer.from(saved.transferId).toString('hex')}.json`);
+    assert.is((await fs.stat(file)).mode & 0o777, 0o600);
+    assert.equal(await fs.readdir(journal.dir), [path.basename(file)], 'no temp file left');
+    // Ids that differ only in case get different files (case-insensitive file systems).
+    assert.is.not(journalFileName('abcdefgh'), journalFileName('ABCDEFGH'));
+  } finally {
+    await fs.rm(base, { recursive: true, force: true });
+  }
+});
+
+test('writes for one transfer land in order; after remove, late saves are dropped and the file is gone', async () => {
+  const base = await makeTempDir();
+  try {
+    const journal = new TransferJournal(path.join(base, 'transfers'));
+    const writes = [1, 2, 3].map((sessions) => journal.save(record(base, { sessions })));
+    await Promise.all(writes);
+    assert.is((await journal.load()).records[0].sessions, 3);
+    const removing = journal.remove('AbCdEfGh12345678');
+    const late = journal.save(record(base, { sessions: 4 }));
+    await Promise.all([removing, late]);
+    await journal.idle();
+    assert.equal(await fs.readdir(journal.dir), []);
+    assert.equal((await journal.load()).records, []);
+  } finally {
+    await fs.rm(base, { recursive: true, force: true });
+  }
+});
+
+test('a missing folder is an empty journal; stale temp files of a crashed write are removed, fresh ones kept', async () => {
+  const base = await makeTempDir();
+  try {
+    const journal = new TransferJournal(path.join(base, 'transfers'));
+    assert.equal(await journal.load(), { records: [], problems: [] });
+    await fs.mkdir(journal.dir);
+    const stale = path.join(journal.dir, `.${journalFileName('AbCdEfGh12345678')}.123.abcdef.tmp`);
+    const fresh = path.join(journal.dir, `.${journalFileName('AbCdEfGh12345679')}.124.abcdef.tmp`);
+    await fs.writeFile(stale, 'half a record');
+    await fs.writeFile(fresh, 'being written');
+    const old = new Date(Date.now() - 10 * 60_000);
+    await fs.utimes(stale, old, old);
+    assert.equal(await journal.load(), { records: [], problems: [] });
+    assert.equal(await fs.readdir(journal.dir), [path.basename(fresh)]);
+  } finally {
+    await fs.rm(base, { recursive: true, force: true });
+  }
+});
+
+test('parseJournalRecord refuses what does not hold together (E_CORRUPT_FILE); a newer version is marked', () => {
+  const dir = '/home/bob/Downloads';
+  const good = { v: 1, kind: 'securechat-transfer', ...record(dir) };
+  assert.is(parseJournalRecord(JSON.stringify(good)).transferId, good.transferId);
+  const bad: unknown[] = [
+    '{',
+    'null',
+    '[]',
+    { ...good, kind: 'something-else' },
+    { ...good, v: 0 },
+    { ...good, extra: true },
+    { ...good, transferId: '../../etc' },
+    { ...good, role: 'relay' },
+    { ...good, peer: 'bad name!' },
+    { ...good, peerKeys: { sign: 'AAAA', box: good.peerKeys.box } },
+    { ...good, size: -1 },
+    { ...good, ackedBytes: 1001 },
+    { ...good, hash: 'ABC' },
+    { ...good, peerFingerprint: 'aa:bb' },
+    { ...good, peerCandidates: [{ kind: 'lan', host: '1.2.3.4', port: 0 }] },
+    { ...good, peerCandidates: Array.from({ length: 65 }, () => ({ kind: 'lan', host: '1.2.3.4', port: 1 })) },
+    { ...good, sessions: 1.5 },
+    { ...good, credentials: { key: 'x'.repeat(9000), cert: good.credentials.cert } },
+    { ...good, receive: { directory: 'relative/dir', partPath: '/x/report.pdf.part' } },
+    { ...good, receive: undefined },
+    { ...good, file: { path: '/x/report.pdf', mtimeMs: 1 } },
+    { ...good, role: 'sender' },
+    { ...good, role: 'sender', receive: undefined, file: { path: 'report.pdf', mtimeMs: 1 } },
+  ];
+  for (const value of bad) {
+    const text = typeof value === 'string' ? value : JSON.stringify(value);
+    assert.is(codeOf(() => parseJournalRecord(text)), 'E_CORRUPT_FILE', text.slice(0, 120));
+  }
+  try {
+    parseJournalRecord(JSON.stringify({ ...good, v: 2 }));
+    assert.unreachable();
+  } catch (error) {
+    assert.is((error as ChatError).code, 'E_CORRUPT_FILE');
+    assert.is((error as ChatError).details.newer, true);
+  }
+});
+
+test('credentialsFromPem: the pair must match; the fingerprint is recomputed, never read', () => {
+  const back = credentialsFromPem(credentials.key, credentials.cert);
+  assert.is(back.fingerprint, credentials.fingerprint);
+  assert.is(codeOf(() => credentialsFromPem(other.key, credentials.cert)), 'E_CORRUPT_FILE');
+  assert.is(codeOf(() => credentialsFromPem('not a key', credentials.cert)), 'E_CORRUPT_FILE');
+  assert.is(codeOf(() => credentialsFromPem(credentials.key, 'not a cert')), 'E_CORRUPT_FILE');
+});
+
+test('FileTransfer.restore: the partial file must be <folder>/<name>.part, paths absolute, the sender file named as offered', () => {
+  const dir = '/home/bob/Downloads';
+  const receiver = FileTransfer.restore(record(dir), noLink);
+  assert.equal([receiver.state, receiver.role, receiver.name, receiver.size], ['new', 'receiver', 'report.pdf', 1000]);
+  assert.equal([receiver.snapshot().restored, receiver.snapshot().filePath], [true, path.join(dir, 'report.pdf.part')]);
+  assert.equal(receiver.resumeState()?.receive, { partPath: path.join(dir, 'report.pdf.part'), directory: dir });
+
+  const refused = [
+    record(dir, { receive: { directory: dir, partPath: '/etc/passwd' } }),
+    record(dir, { receive: { directory: dir, partPath: path.join(dir, 'other.pdf.part') } }),
+    record(dir, { name: '../report.pdf', receive: { directory: dir, partPath: path.join(dir, '../report.pdf.part') } }),
+    record(dir, { receive: { directory: 'Downloads', partPath: 'Downloads/report.pdf.part' } }),
+    record(dir, { receive: undefined }),
+    record(dir, { credentials: { key: other.key, cert: credentials.cert } }),
+    record(dir, { role: 'sender', receive: undefined, file: { path: '/home/bob/other.pdf', mtimeMs: 1 } }),
+    record(dir, { role: 'sender', receive: undefined, file: { path: 'report.pdf', mtimeMs: 1 } }),
+  ];
+  for (const state of refused) assert.is(codeOf(() => FileTransfer.restore(state, noLink)), 'E_CORRUPT_FILE', JSON.stringify(state.receive ?? state.file));
+
+  const sender = FileTransfer.restore(record(dir, { role: 'sender', receive: undefined, file: { path: '/home/bob/report.pdf', mtimeMs: 5 } }), noLink);
+  assert.equal(sender.resumeState()?.file, { path: '/home/bob/report.pdf', mtimeMs: 5 });
+});
+
+test('a restored sender whose file is gone fails with E_FILE_CHANGED and tells the peer; a receiver refuses a part that is not a file', async () => {
+  const base = await makeTempDir();
+  try {
+    const sent: unknown[] = [];
+    const link = { link: { send: (message: unknown) => void sent.push(message) } };
+    const sender = FileTransfer.restore(record(base, { role: 'sender', receive: undefined, file: { path: path.join(base, 'report.pdf'), mtimeMs: 5 } }), link);
+    await sender.resume();
+    const result = await sender.finished;
+    assert.equal([result.state, result.code], ['failed', 'E_FILE_CHANGED']);
+    assert.equal(sent, [{ t: 'file-cancel', transferId: 'AbCdEfGh12345678', code: 'E_FILE_CHANGED' }]);
+
+    await fs.mkdir(path.join(base, 'report.pdf.part'));
+    const receiver = FileTransfer.restore(record(base), link);
+    await receiver.resume();
+    const refused = await receiver.finished;
+    assert.equal([refused.state, refused.code], ['failed', 'E_PATH_REFUSED']);
+
+    const checked = FileTransfer.restore(record(base), link);
+    await checked.resume(async () => {
+      throw new ChatError('E_KEY_CHANGED');
+    });
+    assert.equal((await checked.finished).code, 'E_KEY_CHANGED');
+  } finally {
+    await fs.rm(base, { recursive: true, force: true });
+  }
+});
+
+test('suspend: no word to the peer, the state is kept, finished says suspended; resumeState is then null', async () => {
+  const sent: unknown[] = [];
+  const transfer = FileTransfer.restore(record('/home/bob/Downloads'), { link: { send: (message) => void sent.push(message) } });
+  const result = await transfer.suspend();
+  assert.equal([result.state, result.filePath], ['suspended', '/home/bob/Downloads/report.pdf.part']);
+  assert.is(transfer.state, 'new');
+  assert.equal(sent, []);
+  assert.is(transfer.resumeState(), null);
+  // Resuming a suspended transfer does nothing.
+  await transfer.resume();
+  assert.equal(sent, []);
+});
+
+test.run();

@@ -1,0 +1,88 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CHAT_EVENT_TYPES, EVENT_DOCS, type ChatEvent } from '../../../../tui/core/events.js';
+
+// One example of every event; the compiler checks each against the union, and the test
+// checks that the list is complete and that every event survives a JSON round trip unchanged.
+const examples: { [T in ChatEvent['type']]: Extract<ChatEvent, { type: T }> } = {
+  connected: { type: 'connected', server: '127.0.0.1:7443', user: 'ann', fingerprint: 'sha256:' + 'a'.repeat(64), resumed: false, registration: 'open' },
+  joined: {
+    type: 'joined',
+    room: 'global',
+    users: ['ann', 'bob'],
+    history: [{ room: 'global', seq: 1, from: 'bob', text: 'hi', id: 'm1', time: 1 }],
+    hasMore: false,
+    rejoined: false,
+  },
+  left: { type: 'left', room: 'lobby' },
+  message: { type: 'message', room: 'global', seq: 2, from: 'ann', text: 'hello', id: 'm2', time: 2, own: true },
+  presence: { type: 'presence', room: 'global', user: 'bob', event: 'leave' },
+  whisper: { type: 'whisper', from: 'bob', to: 'ann', text: 'psst', time: 3, id: 'w1', verified: false },
+  users: { type: 'users', room: 'global', users: ['ann'] },
+  rooms: { type: 'rooms', rooms: [{ name: 'lobby', members: 2 }] },
+  history: { type: 'history', room: 'global', messages: [], hasMore: true },
+  ack: { type: 'ack', id: 'm2', room: 'global', seq: 2, time: 2 },
+  error: { type: 'error', code: 'E_NOT_IN_GLOBAL', message: 'leave first', command: 'create', re: 'r1' },
+  disconnected: { type: 'disconnected', code: 'E_CLOSED', message: 'gone', willReconnect: true },
+  reconnecting: { type: 'reconnecting', attempt: 1, delayMs: 400, code: 'E_CLOSED', message: 'gone' },
+  'trust-new': { type: 'trust-new', server: 'x:1', fingerprint: 'sha256:' + 'b'.repeat(64), recorded: true, file: '/c/known_relays' },
+  rtt: { type: 'rtt', ms: 0.4 },
+  'key-changed': { type: 'key-changed', user: 'bob', oldFingerprint: '3f2a 9c01 77de 0b45', newFingerprint: '0b45 77de 9c01 3f2a', message: 'changed' },
+  verify: {
+    type: 'verify',
+    user: 'bob',
+    safetyNumber: '52749 00583 07366 15115 47175 03643 99813 78442 02713 37320 59088 61740',
+    fingerprint: '3f2a 9c01 77de 0b45',
+    ownFingerprint: '1111 2222 3333 4444',
+    verified: false,
+    pendingFingerprint: '0b45 77de 9c01 3f2a',
+    pendingSafetyNumber: '52749 00583 07366 15115 47175 03643 11111 22222 33333 44444 55555 66666',
+  },
+  trusted: { type: 'trusted', user: 'bob', fingerprint: '0b45 77de 9c01 3f2a', accepted: true },
+  bye: { type: 'bye', code: 'E_SHUTDOWN', message: 'bye' },
+  'transfer-offer': { type: 'transfer-offer', id: 'AbCdEfGh12345678', from: 'bob', name: 'report.pdf', size: 1234, hash: 'c'.repeat(128) },
+  'transfer-state': { type: 'transfer-state', id: 'AbCdEfGh12345678', direction: 'in', peer: 'bob', name: 'report.pdf', state: 'transferring', path: 'relay', file: '/d/report.pdf.part' },
+  'transfer-progress': { type: 'transfer-progress', id: 'AbCdEfGh12345678', bytes: 617, total: 1234, percent: 50, speedBps: 100, etaSec: null, path: 'direct' },
+  'transfer-done': { type: 'transfer-done', id: 'AbCdEfGh12345678', direction: 'in', peer: 'bob', name: 'report.pdf', size: 1234, file: '/d/report.pdf', hash: 'c'.repeat(128), path: 'lan' },
+  'transfer-failed': { type: 'transfer-failed', id: 'AbCdEfGh12345678', direction: 'out', peer: 'bob', name: 'report.pdf', state: 'rejected', code: 'E_REJECTED', message: 'rejected' },
+  'file-uploaded': { type: 'file-uploaded', fileId: '0a1b2c3d4e', name: 'report.pdf', size: 1234 },
+  files: { type: 'files', room: 'lab', files: [{ id: '0a1b2c3d4e', name: 'report.pdf', size: 1234, hash: 'c'.repeat(128), from: 'bob', time: 1 }] },
+  'file-downloaded': { type: 'file-downloaded', fileId: '0a1b2c3d4e', path: '/d/report.pdf', hash: 'c'.repeat(128) },
+  transfers: {
+    type: 'transfers',
+    transfers: [
+      {
+        id: 'AbCdEfGh12345678',
+        direction: 'out',
+        peer: 'bob',
+        name: 'report.pdf',
+        size: 1234,
+        hash: 'c'.repeat(128),
+        state: 'completed',
+        path: 'direct',
+        bytes: 1234,
+        percent: 100,
+        speedBps: 0,
+        etaSec: 0,
+        file: '/s/report.pdf',
+        sessions: 1,
+      },
+    ],
+  },
+};
+
+test('every event type is documented and exemplified', () => {
+  assert.equal([...CHAT_EVENT_TYPES].sort(), Object.keys(examples).sort());
+  for (const type of CHAT_EVENT_TYPES) assert.ok(EVENT_DOCS[type].length > 10, type);
+});
+
+test('events are plain JSON with the type first', () => {
+  for (const event of Object.values(examples)) {
+    const line = JSON.stringify(event);
+    assert.ok(line.startsWith(`{"type":"${event.type}"`), line);
+    assert.equal(JSON.parse(line), event);
+    assert.not.ok(line.includes('\n'));
+  }
+});
+
+test.run();
