@@ -121,7 +121,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       certFile: join(certificateDir, CERT_FILE_NAME),
       keyFile: join(certificateDir, KEY_FILE_NAME),
       // HAProxy connects from 127.0.0.1 and names the client in its PROXY v2 header.
-      trustedProxies: options.haproxy !== undefined ? ['127.0.0.1'] : [],
+      trustedProxies: options.haproxy !== undefined ? ['127.0.0.1'] : undefined,
       limits,
     };
     // stdin is a pipe the child watches: should this process die, the relay goes too.

@@ -8,22 +8,14 @@
  *
  * Skipped, with a line saying so, when redis-server is not installed.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Limits } from '../../shared/limits.js';
 import type { RelayMessage } from '../../shared/messages.js';
-import { CERT_FILE_NAME, KEY_FILE_NAME, loadOrCreateCertificate } from '../../relay/certs.js';
-import { redisServerAvailable, startRedis, type RedisProcess } from '../../relay/cluster/redis-process.js';
-import { tempDir } from '../helpers/relay.js';
+import { redisServerAvailable } from '../../relay/cluster/redis-process.js';
 import { WireClient } from '../helpers/wire-client.js';
-import type { RelayChildConfig } from './relay-child.js';
+import { startCluster, type Cluster } from './cluster-fixture.js';
 
-const RELAY_CHILD = join(dirname(fileURLToPath(import.meta.url)), 'relay-child.js');
 const ATTACKER = '127.0.0.1';
 const KNOWN = '127.0.0.2';
 const NEW_PLACE = '127.0.0.3';
@@ -31,78 +23,27 @@ const NEW_PLACE = '127.0.0.3';
 const LIMITS: Partial<Limits> = { loginFreeFailures: 3, loginBaseDelayMs: 10 * 60_000, loginMaxDelayMs: 10 * 60_000 };
 const BOB_PASSWORD = 'bob-real-password';
 
-interface RelayChild {
-  relayId: string;
-  port: number;
-  child: ChildProcess;
-  exited: Promise<unknown>;
-}
-
 type Ctx = {
-  dir: { path: string; remove: () => Promise<void> };
-  redis: RedisProcess;
-  relays: RelayChild[];
+  /** Redis and r1..r3 as processes, no HAProxy: clients connect straight to each relay, which sees their own address. */
+  cluster: Cluster;
   clients: WireClient[];
-  logs: string[];
 };
 
 const spec = suite<Ctx>('login limiter shared by three relay processes on one Redis');
 
-async function startRelayChild(ctx: Ctx, relayId: string): Promise<RelayChild> {
-  const certificate = join(ctx.dir.path, 'certificate');
-  // No trustedProxies: clients connect straight to each relay, which sees their own address.
-  const config: Omit<RelayChildConfig, 'trustedProxies'> = {
-    relayId,
-    redisUrl: ctx.redis.url,
-    dataDir: join(ctx.dir.path, relayId),
-    filesDir: join(ctx.dir.path, 'files'),
-    certFile: join(certificate, CERT_FILE_NAME),
-    keyFile: join(certificate, KEY_FILE_NAME),
-    limits: LIMITS,
-  };
-  const child = spawn(process.execPath, [RELAY_CHILD, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = once(child, 'exit');
-  createInterface({ input: child.stderr! }).on('line', (line) => ctx.logs.push(`[${relayId}] ${line}`));
-  const lines = createInterface({ input: child.stdout! });
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<[undefined]>((resolve) => (timer = setTimeout(() => resolve([undefined]), 20_000)));
-  const [first] = (await Promise.race([once(lines, 'line'), exited.then(() => [undefined]), timeout]).finally(() => clearTimeout(timer))) as [string | undefined];
-  if (!first) {
-    child.kill('SIGKILL');
-    throw new Error(`relay ${relayId} did not start:\n${ctx.logs.join('\n')}`);
-  }
-  return { relayId, port: (JSON.parse(first) as { port: number }).port, child, exited };
-}
-
-/** SIGTERM (the relay's clean shutdown), SIGKILL if it is still there after 10 s. */
-async function stopRelayChild(relay: RelayChild): Promise<void> {
-  if (relay.child.exitCode !== null || relay.child.signalCode !== null) return;
-  relay.child.kill('SIGTERM');
-  const timer = setTimeout(() => relay.child.kill('SIGKILL'), 10_000);
-  await relay.exited;
-  clearTimeout(timer);
-}
-
 spec.before.each(async (ctx) => {
-  ctx.dir = await tempDir('securechat-cluster-limiter-');
-  ctx.redis = await startRedis(join(ctx.dir.path, 'redis'));
-  ctx.relays = [];
   ctx.clients = [];
-  ctx.logs = [];
-  await loadOrCreateCertificate(join(ctx.dir.path, 'certificate'));
-  for (const relayId of ['r1', 'r2', 'r3']) ctx.relays.push(await startRelayChild(ctx, relayId));
+  ctx.cluster = await startCluster({ prefix: 'securechat-cluster-limiter-', relays: 3, limits: LIMITS });
 });
 
 spec.after.each(async (ctx) => {
   for (const client of ctx.clients) client.close();
-  await Promise.all(ctx.relays.map((relay) => stopRelayChild(relay)));
-  await ctx.redis.stop();
-  await ctx.dir.remove();
+  await ctx.cluster?.stop();
 });
 
 /** A fresh connection to relay `index` (0 = r1) from `localAddress`, after hello. */
 async function from(ctx: Ctx, index: number, localAddress: string): Promise<WireClient> {
-  const client = await WireClient.open(ctx.relays[index].port, { localAddress });
+  const client = await WireClient.open(ctx.cluster.relays[index].port, { localAddress });
   ctx.clients.push(client);
   await client.hello();
   return client;
@@ -151,7 +92,7 @@ spec('failed logins on r1 delay the same address on r2 and bob\'s account on r3;
     // The attacker's address is still slowed everywhere (a success clears the account, not the address).
     assert.is(outcome(await passwordAttempt(await from(ctx, 2, ATTACKER), 'login', 'bob', BOB_PASSWORD)), 'E_RATE', 'A on r3');
   } catch (error) {
-    console.error(ctx.logs.join('\n'));
+    console.error(ctx.cluster.logs.join('\n'));
     throw error;
   }
 });

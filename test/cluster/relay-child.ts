@@ -19,7 +19,8 @@ export interface RelayChildConfig {
   filesDir: string;
   certFile: string;
   keyFile: string;
-  trustedProxies: string[];
+  /** Behind HAProxy: the proxies whose PROXY v2 headers it takes; without, clients connect straight to it. */
+  trustedProxies?: string[];
   limits: Partial<Limits>;
 }
 
