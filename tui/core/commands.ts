@@ -157,7 +157,7 @@ function oneName(
 
 const whisper: Command<{ to: string; text: string }> = {
   name: 'whisper',
-  aliases: ['w', 'msg'],
+  aliases: ['w', 'msg', 'query'],
   usage: '/whisper USER MESSAGE',
   help: 'send an end-to-end encrypted private message to USER (who must be in your room)',
   parse(args) {
@@ -266,7 +266,7 @@ const download: Command<{ id: string; dir?: string }> = {
 /** The registry with every relay command. */
 export function createCommandRegistry(): CommandRegistry {
   return new CommandRegistry()
-    .add(noArgs('users', [], 'list the users in your room', (c) => c.users()))
+    .add(noArgs('users', ['names'], 'list the users in your room', (c) => c.users()))
     .add(whisper)
     .add(
       oneName('verify', 'USER', "show the safety number of you and USER, to compare aloud (the same on both sides)", validateUserName, (c, user) =>
@@ -276,8 +276,8 @@ export function createCommandRegistry(): CommandRegistry {
     .add(oneName('trust', 'USER', "mark USER's key verified, or accept USER's changed key after comparing with /verify", validateUserName, (c, user) => c.trust(user)))
     .add(oneName('create', 'ROOM', 'create a chatroom and enter it (from the global room)', validateRoomName, (c, room) => c.create(room)))
     .add(oneName('join', 'ROOM', 'enter a chatroom (from the global room)', validateRoomName, (c, room) => c.join(room)))
-    .add(noArgs('chatrooms', ['rooms'], 'list the chatrooms (from the global room)', (c) => c.rooms()))
-    .add(noArgs('leave', [], 'go back to the global room', (c) => c.leave()))
+    .add(noArgs('chatrooms', ['rooms', 'list'], 'list the chatrooms (from the global room)', (c) => c.rooms()))
+    .add(noArgs('leave', ['part'], 'go back to the global room', (c) => c.leave()))
     .add(history)
     .add(send)
     .add(accept)
@@ -294,6 +294,43 @@ export function createCommandRegistry(): CommandRegistry {
 /** The shared default registry. Extend a `clone()` of it rather than this one. */
 export const commands: CommandRegistry = createCommandRegistry();
 
+/** E_UNKNOWN_COMMAND for `/name`, with the nearest command when one is a typo away ("did you mean /part?"). */
+export function unknownCommand(name: string, registry: CommandRegistry = commands): ChatError {
+  const suggestion = name === '' ? undefined : closestName(name.toLowerCase(), registry.names().map((n) => n.slice(1)));
+  const hint = suggestion ? `did you mean /${suggestion}?` : 'try /help';
+  return new ChatError('E_UNKNOWN_COMMAND', `unknown command "/${name}"; ${hint}`, suggestion ? { name, suggestion } : { name });
+}
+
+/**
+ * The name nearest to `typed` by optimal string alignment distance (insertions, deletions,
+ * substitutions and swaps of two neighbours each cost 1), if it is at most 2 and shorter than
+ * the word itself; ties go to the first in `names` order.
+ */
+export function closestName(typed: string, names: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.min(2, typed.length - 1);
+  for (const name of names) {
+    const distance = editDistance(typed, name);
+    if (distance <= bestDistance && (best === undefined || distance < editDistance(typed, best))) {
+      best = name;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      rows[i][j] = Math.min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) rows[i][j] = Math.min(rows[i][j], rows[i - 2][j - 2] + 1);
+    }
+  }
+  return rows[a.length][b.length];
+}
+
 /**
  * Reads one input line: `/name args` is a command, `//text` is the text `/text`, anything
  * else is text for the current room. A trailing CR (CRLF input) is dropped.
@@ -307,13 +344,7 @@ export function parseCommandLine(line: string, registry: CommandRegistry = comma
   const name = match?.[1] ?? '';
   const args = match?.[2] ?? '';
   const command = name === '' ? undefined : registry.get(name);
-  if (!command) {
-    return {
-      kind: 'error',
-      name: name || undefined,
-      error: new ChatError('E_UNKNOWN_COMMAND', `unknown command "/${name}"; try /help`, { name }),
-    };
-  }
+  if (!command) return { kind: 'error', name: name || undefined, error: unknownCommand(name, registry) };
   try {
     return { kind: 'command', command, name: name.toLowerCase(), args: command.parse(args) };
   } catch (error) {

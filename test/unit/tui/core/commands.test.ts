@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ChatClient } from '../../../../tui/core/client.js';
-import { commands, createCommandRegistry, parseCommandLine, type ParsedLine } from '../../../../tui/core/commands.js';
+import { closestName, commands, createCommandRegistry, parseCommandLine, type ParsedLine } from '../../../../tui/core/commands.js';
 import { command, errorCode } from '../../../helpers/core-helpers.js';
 
 test('plain text is said; //text says /text; blank lines are empty', () => {
@@ -80,6 +80,21 @@ test('usage errors carry the usage string; unknown commands are E_UNKNOWN_COMMAN
   assert.is(errorCode('/'), 'E_UNKNOWN_COMMAND');
   assert.is(errorCode('/ hello'), 'E_UNKNOWN_COMMAND');
   assert.is(errorCode('/help'), 'E_UNKNOWN_COMMAND', '/help belongs to the TUI');
+});
+
+test('habits from IRC: /part, /list, /names, /msg, /query, /quit; a typo gets the nearest command', () => {
+  for (const [typed, name] of [['part', 'leave'], ['list', 'chatrooms'], ['names', 'users'], ['msg', 'whisper'], ['query', 'whisper'], ['quit', 'exit']]) {
+    assert.is(commands.get(typed)?.name, name, typed);
+  }
+  const typo = (line: string) => (parseCommandLine(line) as Extract<ParsedLine, { kind: 'error' }>).error;
+  assert.is(typo('/prat').message, 'unknown command "/prat"; did you mean /part?');
+  assert.is(typo('/prat').details.suggestion, 'part');
+  assert.is(typo('/wisper bob hi').message, 'unknown command "/wisper"; did you mean /whisper?');
+  assert.is(typo('/JION lobby').message, 'unknown command "/JION"; did you mean /join?');
+  assert.is(typo('/frobnicate').message, 'unknown command "/frobnicate"; try /help', 'nothing near: the help');
+  assert.is(typo('/x').message, 'unknown command "/x"; try /help', 'one letter is no typo of anything');
+  assert.is(closestName('lsit', ['leave', 'list', 'users']), 'list');
+  assert.is(closestName('zzzz', ['leave', 'list']), undefined);
 });
 
 test('every command has a name, usage and help; names are unique', () => {
