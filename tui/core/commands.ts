@@ -44,6 +44,7 @@ export function needsConnection(command: Command<any, any>): boolean {
  * here so that this module does not import the client (ChatClient implements it).
  */
 export interface CommandClient {
+  say(text: string): Promise<unknown>;
   users(): Promise<unknown>;
   whisper(to: string, text: string): Promise<unknown>;
   verify(user: string): Promise<unknown>;
@@ -168,6 +169,24 @@ const whisper: Command<{ to: string; text: string }> = {
   run: (client, { to, text }) => client.whisper(to, text),
 };
 
+/**
+ * A room message that starts with this is an action (`/me waves` shows as `* alice waves`), as
+ * IRC clients show CTCP ACTION. It travels as the plain text, so a client that does not know
+ * the convention shows the line as typed; the receiving view makes it an action.
+ */
+export const ACTION_PREFIX = '/me ';
+
+const me: Command<string> = {
+  name: 'me',
+  usage: '/me ACTION',
+  help: 'say what you do, shown as "* you ACTION" (IRC\'s /me)',
+  parse(args) {
+    if (args.trim() === '') throw usage(me);
+    return args;
+  },
+  run: (client, action) => client.say(ACTION_PREFIX + action),
+};
+
 const history: Command<number | undefined> = {
   name: 'history',
   usage: '/history [N]',
@@ -268,6 +287,7 @@ export function createCommandRegistry(): CommandRegistry {
   return new CommandRegistry()
     .add(noArgs('users', ['names'], 'list the users in your room', (c) => c.users()))
     .add(whisper)
+    .add(me)
     .add(
       oneName('verify', 'USER', "show the safety number of you and USER, to compare aloud (the same on both sides)", validateUserName, (c, user) =>
         c.verify(user),

@@ -98,11 +98,11 @@ function prefixFor(line: ViewLine): Prefix {
   const colour = nickColour(nick);
   switch (line.kind) {
     case 'message': {
-      const plain = `<${nick}> `;
       let styledNick = fg(colour, nick);
       if (line.own) styledNick = bold(styledNick);
       if (line.highlight) styledNick = inverse(styledNick);
-      return { plain: time + plain, styled: fg(COLOURS.system, time) + '<' + styledNick + '> ' };
+      if (line.action) return { plain: `${time}* ${nick} `, styled: fg(COLOURS.system, time) + '* ' + styledNick + ' ' };
+      return { plain: `${time}<${nick}> `, styled: fg(COLOURS.system, time) + '<' + styledNick + '> ' };
     }
     case 'whisper': {
       // Every whisper is end-to-end encrypted (the lock); a tick once the key was verified (/trust).

@@ -1,3 +1,4 @@
+import { ACTION_PREFIX } from '../core/commands.js';
 import { GLOBAL_ROOM, nameKey } from '../../shared/names.js';
 import type { ChatEvent, ChatMessage, RoomFileEntry, RoomInfo } from '../core/events.js';
 import { safeLine, stripControls } from '../sanitize.js';
@@ -28,6 +29,8 @@ export interface ViewLine {
   highlight?: boolean;
   /** Room sequence id (room messages). */
   seq?: number;
+  /** Room messages: an action (`/me waves`, shown `* nick waves`); `text` is then the action alone. */
+  action?: boolean;
   /** Whispers: the other user's key was verified with /trust (all whispers are end-to-end encrypted). */
   verified?: boolean;
 }
@@ -362,12 +365,15 @@ export class ViewModel {
 
   private messageLine(m: ChatMessage): Omit<ViewLine, 'id'> {
     const own = m.own === true || nameKey(m.from) === nameKey(this.status.user);
-    const text = stripControls(m.text, { multiline: true });
+    const raw = stripControls(m.text, { multiline: true });
+    const action = raw.startsWith(ACTION_PREFIX) && raw.length > ACTION_PREFIX.length;
+    const text = action ? raw.slice(ACTION_PREFIX.length) : raw;
     return {
       time: m.time,
       kind: 'message',
       nick: safeLine(m.from),
       text,
+      action: action || undefined,
       seq: m.seq,
       own: own || undefined,
       highlight: !own && mentions(text, this.status.user) ? true : undefined,

@@ -16,7 +16,7 @@ test('/help lists every command with its usage and aliases; /help NAME shows one
   for (const command of tui.list()) assert.ok(all.includes(command.usage), command.usage);
   assert.ok(all.includes('/w, /msg'));
   assert.ok(all.includes('Tab'));
-  assert.equal(helpLines(tui, 'w'), ['/whisper USER MESSAGE (also /w, /msg)', '  send an end-to-end encrypted private message to USER (who must be in your room)']);
+  assert.equal(helpLines(tui, 'w'), ['/whisper USER MESSAGE (also /w, /msg, /query)', '  send an end-to-end encrypted private message to USER (who must be in your room)']);
   assert.ok(helpLines(tui, 'nope')[0].includes('no command'));
 });
 

@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ChatEvent, ChatMessage } from '../../../tui/core/events.js';
 import { ViewModel, mentions } from '../../../tui/view/state.js';
+import { rowsOfLine } from '../../../tui/view/render.js';
 
 const T0 = Date.UTC(2024, 0, 1, 12, 0, 0);
 
@@ -79,6 +80,18 @@ test('everything from the network is sanitized on the way in', () => {
   assert.is(m.advisories.length, 1, 'the key change waits in the advisory bar');
   for (const value of Object.values(m.advisories[0])) assert.not.ok(hasControls(value), JSON.stringify(value));
   assert.is(m.advisories[0].user, 'mal');
+});
+
+test('/me: a room message starting with "/me " is an action, shown "* nick action"; "/me" alone is plain text', () => {
+  const m = model();
+  connect(m);
+  m.apply({ type: 'message', ...msg(1, 'bob', '/me waves at alice', 'global') });
+  const line = m.current.lines.at(-1)!;
+  assert.equal([line.action, line.text, line.nick], [true, 'waves at alice', 'bob']);
+  assert.ok(line.highlight, 'a mention in an action still highlights');
+  assert.match(rowsOfLine(line, 80).join('\n').replace(/\x1b\[[0-9;]*m/g, ''), /\* bob waves at alice/);
+  m.apply({ type: 'message', ...msg(2, 'bob', '/me', 'global') });
+  assert.equal([m.current.lines.at(-1)!.action, m.current.lines.at(-1)!.text], [undefined, '/me']);
 });
 
 test('a mention and a whisper to us highlight and ring; our own lines and whispers do not', () => {

@@ -97,9 +97,20 @@ test('habits from IRC: /part, /list, /names, /msg, /query, /quit; a typo gets th
   assert.is(closestName('zzzz', ['leave', 'list']), undefined);
 });
 
+test('/me ACTION says the action with the /me prefix; a bare /me is a usage error', async () => {
+  const parsed = parseCommandLine('/me waves at everyone');
+  assert.ok(parsed.kind === 'command' && parsed.command.name === 'me');
+  if (parsed.kind !== 'command') return;
+  const said: string[] = [];
+  await parsed.command.run({ say: async (text: string) => said.push(text) } as never, parsed.args);
+  assert.equal(said, ['/me waves at everyone']);
+  assert.is(errorCode('/me'), 'E_USAGE');
+  assert.is(errorCode('/me   '), 'E_USAGE');
+});
+
 test('every command has a name, usage and help; names are unique', () => {
   const names = commands.list().map((c) => c.name);
-  assert.equal(names, ['users', 'whisper', 'verify', 'trust', 'create', 'join', 'chatrooms', 'leave', 'history', 'send', 'accept', 'reject', 'cancel', 'transfers', 'upload', 'files', 'download', 'ping', 'exit']);
+  assert.equal(names, ['users', 'whisper', 'me', 'verify', 'trust', 'create', 'join', 'chatrooms', 'leave', 'history', 'send', 'accept', 'reject', 'cancel', 'transfers', 'upload', 'files', 'download', 'ping', 'exit']);
   for (const c of commands.list()) {
     assert.ok(c.usage.startsWith('/' + c.name), c.name);
     assert.ok(c.help.length > 0, c.name);
