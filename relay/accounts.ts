@@ -60,7 +60,7 @@ export class Accounts {
     if (this.options.registration === 'closed') throw new ChatError('E_REGISTRATION_CLOSED', 'this relay does not accept new accounts; ask its operator');
     const name = validateRegistration(message.user, message.password, limits);
     await this.checkLoginRate(connection);
-    if (await store.getAccount(name)) throw new ChatError('E_USER_EXISTS', `the name ${name} is taken`);
+    if (await store.getAccount(name)) throw new ChatError('E_USER_EXISTS', `the name ${name} is taken; if it is yours, log in instead (leave out --register, or untick "create a new account")`);
     await this.checkKeyProof(connection, name, message.keys, message.proof);
     const hash = await hasher.hash(message.password);
     await store.createAccount(name, hash, message.keys);

@@ -62,7 +62,7 @@ function openDirect(options: TcpDialOptions): Promise<net.Socket> {
       reject(error);
     }
     socket.once('error', (error: NodeJS.ErrnoException) => {
-      fail(new ChatError('E_CONNECT', `could not connect to the relay: ${error.message}`, { cause: error.code ?? '' }));
+      fail(new ChatError('E_CONNECT', `could not connect to the relay: ${error.message}${connectHint(error.code, server)}`, { cause: error.code ?? '' }));
     });
     socket.once('connect', () => {
       clearTimeout(timer);
@@ -137,4 +137,18 @@ export function proxyError(error: unknown, proxy: ProxySettings, server: string)
   }
   const reason = TIMED_OUT.test(message) ? 'timed out' : PROTOCOL.test(message) ? 'did not answer as a SOCKS5 proxy' : 'could not be reached';
   return make('E_PROXY', `the proxy ${shown} ${reason}`, 'check that the proxy runs and that --proxy (or SECURECHAT_PROXY) names it, e.g. socks5h://127.0.0.1:9050 for Tor');
+}
+
+/** What to check when a TCP connect to the relay fails, by the socket's error code ('' when none helps). */
+export function connectHint(code: string | undefined, server: string): string {
+  switch (code) {
+    case 'ECONNREFUSED':
+      return `; is a relay running there, and on that port? (relay serve prints the address it listens on; check --server ${server})`;
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'ETIMEDOUT':
+      return `; is the address right and the port open on the relay's firewall? (--server ${server})`;
+    default:
+      return '';
+  }
 }

@@ -569,7 +569,8 @@ export class ViewModel {
         this.status = { ...this.status, rttMs: event.ms };
         break;
       case 'bye':
-        this.system(`the relay says: ${safeLine(event.message)}`);
+        if (event.code === 'E_REPLACED') this.system('you logged in from somewhere else, so this session ended here; /reconnect takes it back (the other one is then logged out)');
+        else this.system(`the relay says: ${safeLine(event.message)}`);
         break;
       case 'transfer-offer': {
         const from = safeLine(event.from);

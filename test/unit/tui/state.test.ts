@@ -94,6 +94,15 @@ test('/me: a room message starting with "/me " is an action, shown "* nick actio
   assert.equal([m.current.lines.at(-1)!.action, m.current.lines.at(-1)!.text], [undefined, '/me']);
 });
 
+test('bye E_REPLACED says what happened and that /reconnect takes the session back; other byes show the relay\'s words', () => {
+  const m = model();
+  connect(m);
+  m.apply({ type: 'bye', code: 'E_REPLACED', message: 'you logged in from somewhere else' });
+  assert.match(m.current.lines.at(-1)!.text, /logged in from somewhere else.*\/reconnect takes it back/);
+  m.apply({ type: 'bye', code: 'E_SHUTDOWN', message: 'the relay is shutting down' });
+  assert.is(m.current.lines.at(-1)!.text, 'the relay says: the relay is shutting down');
+});
+
 test('a mention and a whisper to us highlight and ring; our own lines and whispers do not', () => {
   const m = model();
   connect(m);
