@@ -212,7 +212,7 @@ export class RoomFiles {
     if (!(await this.find(who.roomKey, fileId))) {
       const elsewhere = (await this.store.allRoomFiles()).some((entry) => entry.file.id === fileId);
       if (elsewhere) throw new ChatError('E_NOT_IN_ROOM', `file ${fileId} belongs to a room you are not in`);
-      throw new ChatError('E_NO_SUCH_FILE', `there is no file ${fileId}`);
+      throw new ChatError('E_NO_SUCH_FILE', `no file ${fileId}; /files lists them`);
     }
     return { ticket: await this.issue('get', { userKey: who.userKey, roomKey: who.roomKey, fileId }), fileId };
   }

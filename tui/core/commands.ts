@@ -276,7 +276,7 @@ const download: Command<{ id: string; dir?: string }> = {
   job: true,
   parse(args) {
     const match = /^\s*(\S+)(?:\s+(.*\S.*))?\s*$/s.exec(args);
-    if (!match || !/^[0-9a-f]{8,32}$/.test(match[1])) throw usage(download, 'ID is a file id from /files');
+    if (!match || !/^[0-9a-f]{4,32}$/.test(match[1])) throw usage(download, 'ID is a file id from /files, or its first 4 or more characters');
     return match[2] !== undefined ? { id: match[1], dir: pathArg(match[2]) } : { id: match[1] };
   },
   run: (client, { id, dir }) => client.downloadFile(id, dir),

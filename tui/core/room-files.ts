@@ -163,18 +163,38 @@ export class RoomFiles {
     return event;
   }
 
-  list(): Promise<ChatEventOf<'files'>> {
+  async list(): Promise<ChatEventOf<'files'>> {
+    const event = await this.fetchList();
+    this.host.emit(event);
+    return event;
+  }
+
+  private fetchList(): Promise<ChatEventOf<'files'>> {
     return this.host.request({ t: 'files', id: this.host.nextId('f') }, (reply) => {
       const m = expectReply(reply, 'files');
-      const event: ChatEventOf<'files'> = { type: 'files', room: m.room, files: m.files.map((f) => ({ ...f })) };
-      this.host.emit(event);
-      return event;
+      return { type: 'files', room: m.room, files: m.files.map((f) => ({ ...f })) };
     });
+  }
+
+  /**
+   * A file of the current room by id, or by an unambiguous prefix of at least 4 characters
+   * (as /accept takes a transfer's): E_USAGE when a prefix names several, E_NO_SUCH_FILE when none.
+   */
+  private async resolveId(id: string): Promise<string> {
+    const { files } = await this.fetchList();
+    if (files.some((file) => file.id === id)) return id;
+    const matches = id.length >= 4 ? files.filter((file) => file.id.startsWith(id.toLowerCase())) : [];
+    if (matches.length === 1) return matches[0].id;
+    if (matches.length > 1) throw new ChatError('E_USAGE', `${id} names ${matches.length} files; give more of the id`);
+    // Not in this room's list: the relay says why (another room's file, or none at all).
+    if (!/^[0-9a-f]{8,32}$/.test(id)) throw new ChatError('E_NO_SUCH_FILE', `no file ${id}; /files lists them`);
+    return id;
   }
 
   async download(fileId: string, directory?: string): Promise<ChatEventOf<'file-downloaded'>> {
     const host = this.host;
     const folder = directory !== undefined ? expandPath(directory) : host.downloadDir();
+    fileId = await this.resolveId(fileId);
     const ticket = await host.request({ t: 'file-download', id: host.nextId('f'), fileId }, (reply) => expectReply(reply, 'file-ticket'));
     const side = await openFileSide(await host.dialSide('file'), { ...host.sideOptions(), kind: 'file-get', ticket: ticket.ticket });
     const saved = await saveFile(side, folder);

@@ -76,6 +76,14 @@ spec(
     const third = await bob.rec.waitFor('file-downloaded', () => true, mark2);
     assert.is(third.path, path.join(other, 'notes v1 (1).txt'));
     assert.equal((await fs.readdir(other)).sort(), ['notes v1 (1).txt', 'notes v1.txt'], 'no .part left behind');
+    // An id prefix works as it does for /accept; a prefix that names nothing says so with the hint.
+    const mark3 = bob.rec.mark();
+    await bob.client.run(`/download ${uploaded.fileId.slice(0, 5)} ${other}`);
+    const fourth = await bob.rec.waitFor('file-downloaded', () => true, mark3);
+    assert.is(fourth.fileId, uploaded.fileId);
+    const unknown = uploaded.fileId.startsWith('ffff') ? 'eeee' : 'ffff';
+    const refused = await bob.client.downloadFile(unknown).then(() => undefined, (error: ChatError) => error);
+    assert.equal([refused?.code, refused?.message], ['E_NO_SUCH_FILE', `no file ${unknown}; /files lists them`]);
     assert.is(bob.rec.of('error').length, 0, JSON.stringify(bob.rec.of('error')));
   }),
 );
