@@ -214,7 +214,7 @@ export class MainController {
 
   private scrollPage(direction: -1 | 1): void {
     const layout = this.layout();
-    const rows = messageRows(this.model.current, this.model.pending, this.model.user, layout.messagesWidth);
+    const rows = messageRows(this.model.current, this.model.pending, this.model.user, layout.messagesWidth, this.model.currentTime());
     const step = Math.max(1, layout.paneHeight - 2);
     this.model.setAnchor(scrollBy(rows, this.model.current.anchor, layout.paneHeight, direction * step));
   }

@@ -184,10 +184,33 @@ function pendingRows(pending: PendingLine, nick: string, width: number): string[
   return wrapUnder(prefix, pending.text + ' (sending…)', width).map((row) => fg(COLOURS.pending, row));
 }
 
-/** Every row of a room at `width`: its lines, then own messages still waiting for the relay. */
-export function messageRows(buffer: RoomBuffer, pending: readonly PendingLine[], ownNick: string, width: number): MessageRow[] {
+/** The local calendar day of `ms`, as 'YYYY-MM-DD' (to compare). */
+function localDay(ms: number): string {
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+}
+
+/** `--- Tue 1 Dec 2026 ---`, in local time: the row that dates the lines after it. */
+export function dayRow(ms: number): string {
+  const d = new Date(ms);
+  const weekday = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'][d.getDay()];
+  const month = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][d.getMonth()];
+  return `--- ${weekday} ${d.getDate()} ${month} ${d.getFullYear()} ---`;
+}
+
+/**
+ * Every row of a room at `width`: its lines, then own messages still waiting for the relay.
+ * Lines carry only a clock time, so a day row dates them where the day changes, and before
+ * the first line when that is not from today (`now`; without it, only changes are marked).
+ */
+export function messageRows(buffer: RoomBuffer, pending: readonly PendingLine[], ownNick: string, width: number, now?: number): MessageRow[] {
   const rows: MessageRow[] = [];
+  let previousDay = now === undefined ? undefined : localDay(now);
   for (const line of buffer.lines) {
+    const day = localDay(line.time);
+    // Offset -1: the day row goes with the line after it, so a scroll anchor on it stays valid.
+    if (previousDay !== undefined && day !== previousDay) rows.push({ lineId: line.id, offset: -1, text: fg(COLOURS.system, dayRow(line.time).slice(0, width)) });
+    previousDay = day;
     rowsOfLine(line, width).forEach((text, offset) => rows.push({ lineId: line.id, offset, text }));
   }
   for (const p of pending) pendingRows(p, ownNick, width).forEach((text, offset) => rows.push({ lineId: -1, offset, text }));
@@ -246,7 +269,7 @@ export function scrollBy(rows: readonly MessageRow[], anchor: ScrollAnchor | nul
 /** The message pane: exactly `height` rows, each padded to `width`. */
 export function renderMessages(model: ViewModel, width: number, height: number): { rows: string[]; view: Viewport; all: MessageRow[] } {
   const buffer = model.current;
-  const all = messageRows(buffer, model.pending, model.user, width);
+  const all = messageRows(buffer, model.pending, model.user, width, model.currentTime());
   const view = viewport(all, buffer.anchor, height);
   const shown = all.slice(view.top, view.top + height).map((r) => r.text);
   if (view.below > 0 && shown.length > 0) {

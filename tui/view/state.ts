@@ -289,6 +289,11 @@ export class ViewModel {
     return [...(this.roomFiles.get(this.currentKey)?.keys() ?? [])];
   }
 
+  /** The model's clock (epoch ms): what "today" is for the view. */
+  currentTime(): number {
+    return this.now();
+  }
+
   private knownRoomFile(fileId: string): RoomFileEntry | undefined {
     for (const files of this.roomFiles.values()) {
       const found = files.get(fileId);

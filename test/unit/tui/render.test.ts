@@ -100,6 +100,23 @@ test('message rows: time, nick, text; wrapped under the text; tags shown as writ
   assert.ok(rows.at(-1)!.includes('waiting for the relay (sending…)'), 'pending messages come last');
 });
 
+test('history from other days is dated: a day row before the first line when it is not today, and where the day changes', () => {
+  const today = new Date(2026, 11, 3, 9, 0).getTime();
+  const m = new ViewModel({ server: '127.0.0.1:7443', user: 'alice', now: () => today });
+  m.apply({ type: 'connected', server: '127.0.0.1:7443', user: 'alice', fingerprint: 'sha256:' + 'ab'.repeat(32), resumed: false, registration: 'open' });
+  const at = (seq: number, time: number): ChatMessage => ({ room: 'global', seq, from: 'bob', text: `m${seq}`, id: `m${seq}`, time });
+  m.apply({ type: 'joined', room: 'global', users: ['alice', 'bob'], history: [at(1, new Date(2026, 10, 30, 23, 50).getTime()), at(2, new Date(2026, 11, 1, 8, 0).getTime())], hasMore: false, rejoined: false });
+  m.apply({ type: 'message', ...at(3, today) });
+  const rows = messageRows(m.current, [], m.user, 60, today).map((r) => unstyle(r.text));
+  const days = rows.filter((row) => row.startsWith('--- '));
+  assert.equal(days, ['--- Mon 30 Nov 2026 ---', '--- Tue 1 Dec 2026 ---', '--- Thu 3 Dec 2026 ---'], rows.join('\n'));
+  assert.ok(rows.indexOf('--- Tue 1 Dec 2026 ---') < rows.findIndex((row) => row.endsWith('<bob> m2')));
+  // The same lines, all of today: no day rows.
+  const quiet = new ViewModel({ server: '127.0.0.1:7443', user: 'alice', now: () => today });
+  quiet.apply({ type: 'message', ...at(4, today) });
+  assert.is(messageRows(quiet.current, [], quiet.user, 60, today).filter((r) => unstyle(r.text).startsWith('--- ')).length, 0);
+});
+
 test('whispers: a tick after the lock once verified; own whispers too', () => {
   const m = busyModel();
   m.apply({ type: 'whisper', from: 'bob', to: 'alice', text: 'checked', time: T0, id: 'w2', verified: true });
