@@ -3,6 +3,7 @@ import { ChatError } from '../shared/errors.js';
 import type { Limits } from '../shared/limits.js';
 import { z } from 'zod';
 import type { ClusterBus } from './bus.js';
+import { parseChecked } from './checked-json.js';
 
 type PipeLimits = Pick<Limits, 'pipeTicketTtlMs' | 'pipeWaitMs' | 'pipeMaxMs' | 'pipeBytesPerUserPerHour' | 'pipeTicketsPerUser'>;
 
@@ -91,9 +92,9 @@ export class PipeBroker {
   /** Takes a ticket (single use, on any relay); E_BAD_TICKET when unknown, used or expired. */
   async redeem(ticket: string): Promise<PipeTicket> {
     const record = await this.bus.redeemTicket('pipe', ticket);
-    const parsed = record === undefined ? undefined : TicketSchema.safeParse(parseJson(record));
-    if (!parsed?.success) throw new ChatError('E_BAD_TICKET', 'that relay pipe ticket is unknown, used or expired');
-    return parsed.data;
+    const found = record === undefined ? undefined : parseChecked(TicketSchema, record);
+    if (!found) throw new ChatError('E_BAD_TICKET', 'that relay pipe ticket is unknown, used or expired');
+    return found;
   }
 
   /**
@@ -248,10 +249,3 @@ function sideKey(transfer: string, fromKey: string, toKey: string): string {
   return JSON.stringify([transfer, fromKey, toKey]);
 }
 
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}

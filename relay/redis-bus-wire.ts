@@ -10,6 +10,7 @@
  * - `{prefix}cluster`: every relay: `returned`.
  */
 import { z } from 'zod';
+import { parseJson } from './checked-json.js';
 import { parseRelayMessage } from '../shared/messages.js';
 import type { PresenceEvent, SealedMessage } from './bus.js';
 import type { StoredMessage } from './store.js';
@@ -50,18 +51,10 @@ export type InboxEvent =
 
 export type ClusterEvent = { t: 'returned'; userKey: string; relayId: string };
 
-/** Parsed JSON, or undefined for anything that is not JSON. */
-function json(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
 
 /** An event on room channel `roomKey`, or undefined when it is not a valid one (or is for another room). */
 export function parseRoomEvent(roomKey: string, text: string): RoomEvent | undefined {
-  const value = json(text);
+  const value = parseJson(text);
   if (typeof value === 'object' && value !== null && (value as { t?: unknown }).t === 'presence') {
     const presence = PresenceSchema.safeParse(value);
     if (!presence.success) return undefined;
@@ -74,7 +67,7 @@ export function parseRoomEvent(roomKey: string, text: string): RoomEvent | undef
 
 /** An event on a relay's inbox, or undefined when it is not a valid one. */
 export function parseInboxEvent(text: string): InboxEvent | undefined {
-  const parsed = InboxSchema.safeParse(json(text));
+  const parsed = InboxSchema.safeParse(parseJson(text));
   if (!parsed.success) return undefined;
   if (parsed.data.t === 'replaced') return parsed.data;
   // The sealed message gets the same checks as anything the relay sends a client.
@@ -85,7 +78,7 @@ export function parseInboxEvent(text: string): InboxEvent | undefined {
 
 /** An event on the cluster channel, or undefined when it is not a valid one. */
 export function parseClusterEvent(text: string): ClusterEvent | undefined {
-  const parsed = ClusterSchema.safeParse(json(text));
+  const parsed = ClusterSchema.safeParse(parseJson(text));
   return parsed.success ? parsed.data : undefined;
 }
 
@@ -119,13 +112,13 @@ const MemberSchema = z.object({
 });
 
 export function parseMember(text: string): MemberRecord | undefined {
-  const parsed = MemberSchema.safeParse(json(text));
+  const parsed = MemberSchema.safeParse(parseJson(text));
   return parsed.success ? parsed.data : undefined;
 }
 
 const LocationSchema = z.object({ relayId: key, roomKey: key.optional() });
 
 export function parseLocation(text: string): { relayId: string; roomKey: string | undefined } | undefined {
-  const parsed = LocationSchema.safeParse(json(text));
+  const parsed = LocationSchema.safeParse(parseJson(text));
   return parsed.success ? { relayId: parsed.data.relayId, roomKey: parsed.data.roomKey } : undefined;
 }

@@ -17,6 +17,7 @@ import type { Duplex } from 'node:stream';
 import { connect, createServer, type TLSSocket } from 'node:tls';
 import { z } from 'zod';
 import { ChatError } from '../shared/errors.js';
+import { parseChecked } from './checked-json.js';
 
 /** The relay's certificate and key (PEM), the same on every relay of the cluster. */
 export interface LinkCertificate {
@@ -76,12 +77,12 @@ export async function listenForLinks(options: LinkListenerOptions): Promise<Link
     }
     readLine(socket, options.timeoutMs).then(
       (line) => {
-        const hello = HelloSchema.safeParse(parseJson(line));
-        if (!hello.success) {
+        const hello = parseChecked(HelloSchema, line);
+        if (!hello) {
           socket.destroy();
           return;
         }
-        const join = options.accept(hello.data.side, hello.data.from);
+        const join = options.accept(hello.side, hello.from);
         if (!join) {
           socket.end(`${JSON.stringify({ ok: false, code: 'E_PIPE_TIMEOUT' })}\n`);
           return;
@@ -129,9 +130,9 @@ export function dialLink(address: string, certificate: LinkCertificate, fromRela
       socket.write(`${JSON.stringify({ v: 1, side, from: fromRelay })}\n`);
       readLine(socket, timeoutMs).then(
         (line) => {
-          const answer = AnswerSchema.safeParse(parseJson(line));
-          if (!answer.success) return fail('the answer was not a relay link answer');
-          if (!answer.data.ok) return fail(`refused: ${answer.data.code}`);
+          const answer = parseChecked(AnswerSchema, line);
+          if (!answer) return fail('the answer was not a relay link answer');
+          if (!answer.ok) return fail(`refused: ${answer.code}`);
           socket.setTimeout(0);
           socket.removeAllListeners('timeout');
           socket.removeAllListeners('error');
@@ -178,13 +179,6 @@ function samePeerCertificate(socket: TLSSocket, own: Buffer): boolean {
   return Buffer.isBuffer(raw) && raw.equals(own);
 }
 
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
 
 /** `host:port` or `[v6]:port`. */
 export function splitAddress(address: string): { host: string; port: number } {

@@ -11,6 +11,7 @@ import { nameKey } from '../shared/names.js';
 import { sanitizeFileName } from '../shared/filename.js';
 import { z } from 'zod';
 import type { ClusterBus } from './bus.js';
+import { parseChecked } from './checked-json.js';
 import type { RelayStore, StoredRoomFile } from './store.js';
 
 type RoomFileLimits = Pick<
@@ -71,14 +72,7 @@ export function blake2bHex(data: Buffer): string {
 
 /** A ticket's record as the bus gave it back, checked; undefined when it is not one. */
 function parseTicket<K extends FileTicketKind>(kind: K, record: string): FileTicketOf<K> | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(record);
-  } catch {
-    return undefined;
-  }
-  const parsed = TICKET_SCHEMAS[kind].safeParse(value);
-  return parsed.success ? (parsed.data as FileTicketOf<K>) : undefined;
+  return parseChecked(TICKET_SCHEMAS[kind], record) as FileTicketOf<K> | undefined;
 }
 
 function toInfo(file: StoredRoomFile): RoomFileInfo {
