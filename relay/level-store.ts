@@ -111,6 +111,8 @@ export class LevelStore implements RelayStore {
   private readonly now: () => number;
   /** Highest stored seq per room key; advanced only after a batch is written. */
   private lastSeqs = new Map<string, number>();
+  /** Each append waits for the one before it (appendChain), so more under way would gain nothing. */
+  readonly appendsInFlight = 1;
   /** Message appends run one after another (see appendMessages). */
   private appendChain: Promise<unknown> = Promise.resolve();
   /** Account writes run one after another so check-then-put cannot race. */

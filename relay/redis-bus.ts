@@ -72,6 +72,14 @@ type Timer = ReturnType<typeof setInterval>;
 /** Bucket keys with tokens taken ahead, at most (the oldest is dropped: stricter, never looser). */
 const MAX_PREFETCHED = 100_000;
 
+/** Flood tokens taken ahead from a bucket in Redis (see take), spendable until `until`. */
+interface HeldTokens {
+  tokens: number;
+  until: number;
+  /** A background take for more is under way. */
+  refilling: boolean;
+}
+
 export class RedisBus implements ClusterBus {
   readonly relayId: string;
   private readonly prefix: string;
@@ -84,7 +92,7 @@ export class RedisBus implements ClusterBus {
   private readonly subscriber: Redis;
   private readonly shas = new Map<string, string>();
   /** Tokens taken ahead per bucket key (see ClusterBus.take), spendable here until `until`. */
-  private readonly prefetched = new Map<string, { tokens: number; until: number }>();
+  private readonly prefetched = new Map<string, HeldTokens>();
   /** Rooms whose channel this relay listens to (re-subscribed after every reconnect). */
   private readonly watched = new Set<string>();
   private handlers: BusHandlers | undefined;
@@ -165,23 +173,56 @@ export class RedisBus implements ClusterBus {
   // ---- rate limits
 
   async take(key: string, perSecond: number, burst: number, prefetch = 1): Promise<number> {
-    const now = this.now();
+    const ahead = Math.max(1, Math.floor(prefetch));
     const held = this.prefetched.get(key);
-    if (held && held.until >= now && held.tokens > 0) {
+    if (held && held.until >= this.now() && held.tokens > 0) {
       held.tokens -= 1;
+      // Half spent: take the next ones now, in the background, so a steady sender never waits
+      // for a Redis round trip before its message is stored.
+      if (held.tokens <= ahead / 2 && !held.refilling) this.refill(key, held, perSecond, burst, ahead);
       return 0;
     }
     this.prefetched.delete(key);
-    const reply = await this.run(TAKE, [`${this.prefix}bucket:${key}`], [perSecond, burst, Math.max(1, Math.floor(prefetch))]);
-    const [taken, wait] = Array.isArray(reply) ? reply.map(Number) : [0, -1];
+    const [taken, wait] = await this.takeFromRedis(key, perSecond, burst, ahead);
     if (taken >= 1) {
-      if (taken > 1) {
-        if (this.prefetched.size >= MAX_PREFETCHED) this.prefetched.delete(this.prefetched.keys().next().value!);
-        this.prefetched.set(key, { tokens: taken - 1, until: this.now() + PREFETCH_HOLD_MS });
-      }
+      if (taken > 1) this.holdTokens(key, taken - 1);
       return 0;
     }
     return wait < 0 ? Infinity : wait;
+  }
+
+  /** Up to `count` tokens from the bucket in Redis: [tokens taken, ms until one is free or -1]. */
+  private async takeFromRedis(key: string, perSecond: number, burst: number, count: number): Promise<[number, number]> {
+    const reply = await this.run(TAKE, [`${this.prefix}bucket:${key}`], [perSecond, burst, count]);
+    const [taken, wait] = Array.isArray(reply) ? reply.map(Number) : [0, -1];
+    return [taken, wait];
+  }
+
+  private holdTokens(key: string, tokens: number): void {
+    if (this.prefetched.size >= MAX_PREFETCHED) this.prefetched.delete(this.prefetched.keys().next().value!);
+    this.prefetched.set(key, { tokens, until: this.now() + PREFETCH_HOLD_MS, refilling: false });
+  }
+
+  /** Takes more tokens ahead and adds them to what is held for `key` (the hold restarts: they were just taken). */
+  private refill(key: string, held: HeldTokens, perSecond: number, burst: number, count: number): void {
+    held.refilling = true;
+    this.takeFromRedis(key, perSecond, burst, count).then(
+      ([taken]) => {
+        held.refilling = false;
+        if (taken < 1) return;
+        const current = this.prefetched.get(key);
+        if (current && current.until >= this.now()) {
+          current.tokens += taken;
+          current.until = this.now() + PREFETCH_HOLD_MS;
+        } else {
+          this.holdTokens(key, taken);
+        }
+      },
+      // Redis unreachable: the next take past what is held asks again (and fails fast there).
+      () => {
+        held.refilling = false;
+      },
+    );
   }
 
   // ---- sessions

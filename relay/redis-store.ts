@@ -166,6 +166,12 @@ const SCRIPTS: Record<keyof ScriptCommands, { lua: string; numberOfKeys: number 
 
 /** Accounts, resume tokens, room logs, the room-file index and the audit log, in one Redis shared by every relay. */
 export class RedisStore implements RelayStore {
+  /**
+   * Appends pipeline on one connection (Redis runs them in the order sent): a message waits for
+   * its own round trip, not for the batches ahead of it. Bounded so a stalled Redis does not
+   * collect an unbounded pipeline.
+   */
+  readonly appendsInFlight = 8;
   private readonly redis: ScriptedRedis;
   private readonly prefix: string;
   private readonly clientIdRetentionMs: number;

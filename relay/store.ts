@@ -134,6 +134,11 @@ export interface RelayStore {
   revokeTokens(user: string): Promise<void>;
 
   // ---- room logs
+  /**
+   * How many `appendMessages` calls the relay keeps under way at once: 1 where a call waits for
+   * the one before it anyway (LevelStore), more where calls pipeline (RedisStore, one connection).
+   */
+  readonly appendsInFlight: number;
   /** Numbers and stores drafts in order, recognising retried client ids (see the rules above). */
   appendMessages(drafts: readonly MessageDraft[]): Promise<AppendOutcome[]>;
   /** The newest `limit` messages of a room with seq < `before` (all when omitted), oldest first. */

@@ -71,7 +71,8 @@ export const DEFAULT_LIMITS = {
   messageBurst: 100,
   /**
    * In a cluster a relay takes this many flood tokens from a user's bucket in Redis at once and
-   * spends them on the user's next messages (one round trip per this many). Never more than the
+   * spends them on the user's next messages (one round trip per this many, made in the background
+   * once half are spent, so the messages do not wait for it). Never more than the
    * bucket holds; unused ones are dropped after 1 s, so the limit only gets stricter.
    */
   floodTokenPrefetch: 10,

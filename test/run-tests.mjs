@@ -32,7 +32,8 @@ if (unknown.length > 0 || tiers.length === 0) {
   process.exit(2);
 }
 // One uvu run over dist/test: files under the chosen tiers whose path matches PATTERN.
-const filter = `^(?:${tiers.join('|')})/(?=.*(?:${pattern}))`;
+// Only compiled test files (a pattern such as 'relay/x' would also match x.test.d.ts).
+const filter = `^(?:${tiers.join('|')})/(?=.*(?:${pattern}))(?=.*\\.test\\.js$)`;
 const child = spawn('npx', ['c8', '--reporter=text-summary', 'uvu', 'dist/test', filter], {
   stdio: ['ignore', 'pipe', 'inherit'],
 });

@@ -272,6 +272,28 @@ function redisSide(): void {
     for (const bus of open.splice(0)) await bus.close();
   });
 
+  cluster('flood tokens taken ahead are topped up in the background: a steady sender does not wait for Redis', async () => {
+    const keyPrefix = nextPrefix();
+    const { bus } = await redisBus({ keyPrefix, relayId: 'r1', leaseMs: 10_000 });
+    open.push(bus);
+    const raw = new Redis(redis.url);
+    const bucket = async () => Number(await raw.hget(`${keyPrefix}bucket:flood:dora`, 'tokens'));
+    try {
+      // The first take waits for Redis and takes 10 (9 held); spending to 5 held starts a top-up.
+      for (let i = 0; i < 5; i++) assert.is(await bus.take('flood:dora', 0.001, 100, 10), 0);
+      await eventually(async () => (await bucket()) < 81, 'the background top-up took 10 more');
+      assert.ok((await bucket()) >= 79.99, 'exactly one top-up');
+      // Redis answers no one now; the 15 held tokens are spent here without asking it.
+      await raw.call('CLIENT', 'PAUSE', '1500', 'ALL');
+      const started = Date.now();
+      for (let i = 0; i < 15; i++) assert.is(await bus.take('flood:dora', 0.001, 100, 10), 0);
+      assert.ok(Date.now() - started < 1_000, `15 takes while Redis was paused took ${Date.now() - started} ms`);
+    } finally {
+      await raw.call('CLIENT', 'UNPAUSE').catch(() => undefined);
+      raw.disconnect();
+    }
+  });
+
   cluster('a ticket issued on r1 is redeemed on r2 (once); a pipe side waiting on r1 is found from r2; link addresses', async () => {
     const [r1, r2] = await relays(2);
     const ticket = await r1.bus.issueTicket('get', 'alice', 'record', 60_000, 4);
