@@ -76,9 +76,9 @@ export interface ClusterBus {
    * `prefetch` > 1: the bus may take up to that many tokens at once and spend the rest here on
    * the next takes (for a bucket that only this relay draws from at a time, such as a user's
    * flood bucket: a user's session is on one relay), taking the next ones in the background
-   * once half are spent, so a steady sender does not wait on the bucket. It never hands out more tokens than the
-   * bucket gave; prefetched tokens unused for `PREFETCH_HOLD_MS` are dropped, not returned, so
-   * a limit can only ever come out stricter.
+   * once half are spent, so a steady sender does not wait on the bucket. It never hands out
+   * more tokens than the bucket gave; prefetched tokens unused for `PREFETCH_HOLD_MS` are
+   * dropped, not returned, so a limit can only ever come out stricter.
    */
   take(key: string, perSecond: number, burst: number, prefetch?: number): Promise<number>;
 

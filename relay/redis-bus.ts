@@ -194,8 +194,7 @@ export class RedisBus implements ClusterBus {
   /** Up to `count` tokens from the bucket in Redis: [tokens taken, ms until one is free or -1]. */
   private async takeFromRedis(key: string, perSecond: number, burst: number, count: number): Promise<[number, number]> {
     const reply = await this.run(TAKE, [`${this.prefix}bucket:${key}`], [perSecond, burst, count]);
-    const [taken, wait] = Array.isArray(reply) ? reply.map(Number) : [0, -1];
-    return [taken, wait];
+    return Array.isArray(reply) ? [Number(reply[0]), Number(reply[1])] : [0, -1];
   }
 
   private holdTokens(key: string, tokens: number): void {
