@@ -2,15 +2,15 @@ import * as assert from 'uvu/assert';
 import { ChatError } from '../../shared/errors.js';
 
 /** Asserts that `promise` rejects with a ChatError of `code`, and returns that error. */
-export async function rejectsWith(promise: Promise<unknown>, code: string): Promise<ChatError> {
+export async function rejectsWith(promise: Promise<unknown>, code: string, what?: string): Promise<ChatError> {
   try {
     await promise;
   } catch (error) {
     assert.instance(error, ChatError);
-    assert.is((error as ChatError).code, code);
+    assert.is((error as ChatError).code, code, what);
     return error as ChatError;
   }
-  assert.unreachable(`expected ${code}`);
+  assert.unreachable(`expected ${code}${what === undefined ? '' : `: ${what}`}`);
   throw new Error('unreachable');
 }
 
@@ -28,4 +28,9 @@ export async function errorOf(promise: Promise<unknown>): Promise<ChatError> {
     return error as ChatError;
   }
   throw new Error('expected a ChatError');
+}
+
+/** The code of the ChatError `run` (a promise, or a sync or async function) fails with (fails the test on anything else). */
+export async function failure(run: Promise<unknown> | (() => unknown)): Promise<string> {
+  return (await errorOf(typeof run === 'function' ? Promise.resolve().then(run) : run)).code;
 }

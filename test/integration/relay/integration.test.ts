@@ -7,6 +7,7 @@ import { boundChallenge } from '../../../shared/login-proof.js';
 import type { RunningRelay } from '../../../relay/server.js';
 import { WireClient } from '../../helpers/wire-client.js';
 import { tempDir, testRelay } from '../../helpers/relay.js';
+import { eventually } from '../../helpers/wait.js';
 
 type Ctx = { relay: RunningRelay; dir: { path: string; remove: () => Promise<void> }; clients: WireClient[] };
 const relayTest = suite<Ctx>('relay');
@@ -509,11 +510,8 @@ async function resumeInto(port: number, user: string, token: string, room: strin
 }
 
 /** Waits (bounded) until the relay has seen connections close down to `count`. */
-async function untilConnections(relay: RunningRelay, count: number): Promise<void> {
-  for (let waited = 0; relay.connectionCount > count; waited += 10) {
-    if (waited > 5_000) throw new Error(`the relay still has ${relay.connectionCount} connections`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+function untilConnections(relay: RunningRelay, count: number): Promise<void> {
+  return eventually(() => relay.connectionCount <= count, `the relay down to ${count} connections`, 5_000);
 }
 
 const presenceOf = (client: WireClient, user: string) =>
@@ -559,8 +557,14 @@ grace('when the grace ends without a resume the room hears the leave, and an emp
   const watcher = await WireClient.session(relay.port, 'cat');
   const during = await watcher.request({ t: 'rooms', id: 'r1' });
   assert.equal(during.t === 'rooms' && during.rooms, [{ name: 'dev', members: 1 }]);
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  const after = await watcher.request({ t: 'rooms', id: 'r2' });
+  // The room's end announces nothing to a watcher in global: ask until the grace has run out.
+  let asked = 1;
+  const roomsNow = () => watcher.request({ t: 'rooms', id: `r${++asked}` });
+  await eventually(async () => {
+    const now = await roomsNow();
+    return now.t === 'rooms' && now.rooms.length === 0;
+  }, 'the empty chatroom ended after its grace', 5_000, 50);
+  const after = await roomsNow();
   assert.equal(after.t === 'rooms' && after.rooms, []);
   watcher.close();
   await relay.close();

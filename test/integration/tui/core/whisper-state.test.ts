@@ -6,6 +6,7 @@ import { ChatError } from '../../../../shared/errors.js';
 import { WHISPER_STATE_FILE_NAME, WhisperState } from '../../../../tui/core/whisper-state.js';
 import { plainErrors } from '../../../helpers/core-helpers.js';
 import { tempDir } from '../../../helpers/relay.js';
+import { eventually } from '../../../helpers/wait.js';
 
 /** A flush delay no test waits for: writes happen only on `flush()`. */
 const NEVER = 3_600_000;
@@ -68,7 +69,7 @@ test('a batched write follows by itself after the delay', plainErrors(() =>
     const state = await WhisperState.open(dir, { flushDelayMs: 10 });
     state.guardFor('bob').accept(1);
     state.changed();
-    for (let i = 0; i < 200 && !(await exists(state.path)); i += 1) await new Promise((resolve) => setTimeout(resolve, 10));
+    await eventually(() => exists(state.path), 'the batched write on disk');
     assert.ok(await exists(state.path));
   }),
 ));
