@@ -1,6 +1,4 @@
 import path from 'node:path';
-import * as assert from 'uvu/assert';
-import { ChatError } from '../../shared/errors.js';
 import type { RunningRelay } from '../../relay/server.js';
 import type { ChatClientOptions } from '../../tui/core/client.js';
 
@@ -27,15 +25,4 @@ export function testClientOptions(
     dataDir: path.join(env.dir.path, `${device}-data`),
     backoff: { baseMs: 20, maxMs: 200 },
   };
-}
-
-/** The code of the ChatError a promise rejects with (fails the test if it resolves or throws anything else). */
-export async function failure(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.instance(error, ChatError);
-    return (error as ChatError).code;
-  }
-  throw new Error('expected a ChatError');
 }

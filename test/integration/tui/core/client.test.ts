@@ -9,7 +9,7 @@ import { ChatClient, type ChatClientOptions } from '../../../../tui/core/client.
 import { plainSuite } from '../../../helpers/core-helpers.js';
 import { tempDir, testRelay } from '../../../helpers/relay.js';
 import { Recorder } from '../../../helpers/recorder.js';
-import { failure } from '../../../helpers/clients.js';
+import { failure } from '../../../helpers/errors.js';
 
 /**
  * The client core against the real relay (port 0, LevelDB in a temp folder), several real

@@ -15,7 +15,7 @@ import { ChatClient } from '../../../../tui/core/client.js';
 import { proxyError } from '../../../../tui/core/dial.js';
 import { formatProxy, parseProxyUrl, proxyFromCli } from '../../../../tui/core/proxy.js';
 import { plainSuite } from '../../../helpers/core-helpers.js';
-import { failure } from '../../../helpers/clients.js';
+import { failure } from '../../../helpers/errors.js';
 import { tempDir } from '../../../helpers/relay.js';
 
 const CLI = fileURLToPath(new URL('../../../../tui/cli.js', import.meta.url));

@@ -18,7 +18,8 @@ import { plainErrors } from '../../../helpers/core-helpers.js';
 import { tempDir, testRelay } from '../../../helpers/relay.js';
 import { blake2bOfFile, exists, loopbackOptions, writeTestFile } from '../../../helpers/transfer-helpers.js';
 import { Recorder } from '../../../helpers/recorder.js';
-import { failure, testClientOptions } from '../../../helpers/clients.js';
+import { testClientOptions } from '../../../helpers/clients.js';
+import { failure } from '../../../helpers/errors.js';
 
 const PASSWORD = 'correct horse battery';
 const WAIT_MS = 60_000;

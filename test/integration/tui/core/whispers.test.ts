@@ -19,7 +19,8 @@ import { plainErrors } from '../../../helpers/core-helpers.js';
 import { tempDir, testRelay } from '../../../helpers/relay.js';
 import { WireClient } from '../../../helpers/wire-client.js';
 import { Recorder } from '../../../helpers/recorder.js';
-import { failure, testClientOptions } from '../../../helpers/clients.js';
+import { testClientOptions } from '../../../helpers/clients.js';
+import { failure } from '../../../helpers/errors.js';
 
 /**
  * End-to-end encrypted whispers through everything real: ChatClients (each with its own data

@@ -11,7 +11,7 @@ import type { TransferPeerMessage } from '../../../../../tui/core/transfer/wire.
 import { createTransferCredentials } from '../../../../../tui/core/transfer/credentials.js';
 import { FileTransfer } from '../../../../../tui/core/transfer/transfer.js';
 import { blake2bOfFile, exists, loopbackOptions, makeTempDir, startPair, writeTestFile } from '../../../../helpers/transfer-helpers.js';
-import { failure } from '../../../../helpers/clients.js';
+import { failure } from '../../../../helpers/errors.js';
 
 let dir = '';
 let out = '';
