@@ -9,7 +9,8 @@ import { PasswordHasher } from '../../../relay/passwords.js';
 import type { RunningRelay } from '../../../relay/server.js';
 import { LevelStore } from '../../../relay/level-store.js';
 import { WireClient } from '../../helpers/wire-client.js';
-import { CHEAP_HASHING, tempDir, testRelay } from '../../helpers/relay.js';
+import { CHEAP_HASHING, testRelay } from '../../helpers/relay.js';
+import { tempDir } from '../../helpers/temp.js';
 
 type Ctx = { relay: RunningRelay; dir: { path: string; remove: () => Promise<void> }; clients: WireClient[] };
 const spec = suite<Ctx>('relay account rules');

@@ -6,7 +6,8 @@ import { generateIdentity, publicBundle, signLoginChallenge } from '../../../sha
 import { boundChallenge } from '../../../shared/login-proof.js';
 import type { RunningRelay } from '../../../relay/server.js';
 import { WireClient } from '../../helpers/wire-client.js';
-import { tempDir, testRelay } from '../../helpers/relay.js';
+import { testRelay } from '../../helpers/relay.js';
+import { tempDir } from '../../helpers/temp.js';
 import { eventually } from '../../helpers/wait.js';
 
 type Ctx = { relay: RunningRelay; dir: { path: string; remove: () => Promise<void> }; clients: WireClient[] };

@@ -9,7 +9,8 @@ import * as assert from 'uvu/assert';
 import type { RelayMessage } from '../../../shared/messages.js';
 import type { RunningRelay } from '../../../relay/server.js';
 import { WireClient } from '../../helpers/wire-client.js';
-import { tempDir, testRelay } from '../../helpers/relay.js';
+import { testRelay } from '../../helpers/relay.js';
+import { tempDir } from '../../helpers/temp.js';
 
 const ATTACKER = '127.0.0.1';
 const KNOWN = '127.0.0.2';

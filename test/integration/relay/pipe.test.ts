@@ -2,7 +2,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { WireClient } from '../../helpers/wire-client.js';
 import { openPipe, readBytes, ticketFor } from '../../helpers/pipes.js';
-import { tempDir, testRelay } from '../../helpers/relay.js';
+import { testRelay } from '../../helpers/relay.js';
+import { tempDir } from '../../helpers/temp.js';
 import type { RunningRelay } from '../../../relay/server.js';
 
 function errorCode(message: { t: string; code?: string }): string | undefined {

@@ -4,7 +4,8 @@ import type { RelayMessage } from '../../../shared/messages.js';
 import type { Limits } from '../../../shared/limits.js';
 import type { RunningRelay } from '../../../relay/server.js';
 import { WireClient } from '../../helpers/wire-client.js';
-import { tempDir, testRelay } from '../../helpers/relay.js';
+import { testRelay } from '../../helpers/relay.js';
+import { tempDir } from '../../helpers/temp.js';
 
 type Ctx = { relay: RunningRelay; dir: { path: string; remove: () => Promise<void> }; clients: WireClient[] };
 const limits = suite<Ctx>('relay limits that hold across reconnects');

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import type { RelayMessage } from '../../../shared/messages.js';
 import { WireClient } from '../../helpers/wire-client.js';
 import { askUpload, blake, getBytes, putBytes, upload } from '../../helpers/room-files.js';
-import { tempDir, testRelay } from '../../helpers/relay.js';
+import { testRelay } from '../../helpers/relay.js';
+import { tempDir } from '../../helpers/temp.js';
 import type { RunningRelay } from '../../../relay/server.js';
 import type { Limits } from '../../../shared/limits.js';
 

@@ -5,7 +5,6 @@
  * for the path lister.
  */
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -19,6 +18,7 @@ import { cutMiddle, formatAge, formatRoomFileJob, readableBytes, roomFileHint, r
 import { ViewModel } from '../../../tui/view/state.js';
 import { unstyle } from '../../../tui/view/style.js';
 import { textWidth } from '../../../tui/view/text-width.js';
+import { makeTempDir } from '../../helpers/temp.js';
 
 const NOW = 1_700_000_000_000;
 const HASH = 'ab'.repeat(64);
@@ -161,7 +161,7 @@ test('failures: an error line with the code and a hint for each room file code',
 });
 
 test('Tab: /upload completes paths, /download an id then folders only, /accept DIR folders only', async () => {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'securechat-files-paths-'));
+  const dir = await makeTempDir('securechat-files-paths-');
   try {
     await fs.mkdir(path.join(dir, 'drafts'));
     await fs.mkdir(path.join(dir, 'downloads'));

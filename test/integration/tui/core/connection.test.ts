@@ -1,6 +1,5 @@
 import fs from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
@@ -15,6 +14,7 @@ import { dialRelay, type ChatConnection } from '../../../../tui/core/connection.
 import { KnownRelays, fingerprintOfDer, type TrustOptions } from '../../../../tui/core/trust.js';
 import { plainErrors } from '../../../helpers/core-helpers.js';
 import { errorOf } from '../../../helpers/errors.js';
+import { makeTempDir } from '../../../helpers/temp.js';
 
 /** uvu's test, with ChatErrors reported readably (see test/helpers/core-helpers.ts). */
 const test = Object.assign((name: string, handler: () => unknown) => uvuTest(name, plainErrors(handler)), {
@@ -108,7 +108,7 @@ function drive(conn: ChatConnection): Promise<{ messages: RelayMessage[]; reason
 }
 
 test.before(async () => {
-  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'securechat-conn-'));
+  dir = await makeTempDir('securechat-conn-');
   [certA, certB] = await Promise.all([makeCert(), makeCert()]);
 });
 

@@ -23,7 +23,8 @@ import { WhisperCrypto, SIGNAL_PREFIX } from '../../../../tui/core/whispers.js';
 import { plainErrors } from '../../../helpers/core-helpers.js';
 import { failure } from '../../../helpers/errors.js';
 import { eventually } from '../../../helpers/wait.js';
-import { PipeForwarder, blake2bOfFile, exists, loopbackOptions, makeTempDir, writeTestFile } from '../../../helpers/transfer-helpers.js';
+import { PipeForwarder, blake2bOfFile, exists, loopbackOptions, writeTestFile } from '../../../helpers/transfer-helpers.js';
+import { makeTempDir } from '../../../helpers/temp.js';
 
 const WAIT_MS = 20_000;
 

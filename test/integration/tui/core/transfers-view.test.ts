@@ -4,7 +4,6 @@
  * bar and text. Pure apart from a temp folder for the path lister.
  */
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -17,6 +16,7 @@ import { ViewModel } from '../../../../tui/view/state.js';
 import { unstyle } from '../../../../tui/view/style.js';
 import { formatBytes, formatEta, formatSpeed, formatTransferLine } from '../../../../tui/view/transfer-format.js';
 import { command, errorCode } from '../../../helpers/core-helpers.js';
+import { makeTempDir } from '../../../helpers/temp.js';
 
 const ID = 'AbCdEfGh12345678';
 
@@ -53,7 +53,7 @@ test('the transfer commands call the matching client methods', async () => {
 });
 
 test('Tab after /send USER completes local paths: folders keep going, files get a space', async () => {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'securechat-paths-'));
+  const dir = await makeTempDir('securechat-paths-');
   try {
     await fs.mkdir(path.join(dir, 'photos'));
     await fs.writeFile(path.join(dir, 'photos', 'cat.jpg'), 'x');

@@ -15,7 +15,8 @@ import { ChatClient, type ChatClientOptions } from '../../../../tui/core/client.
 import type { ChatEvent, ChatEventOf } from '../../../../tui/core/events.js';
 import { runJsonMode } from '../../../../tui/json-mode.js';
 import { plainErrors } from '../../../helpers/core-helpers.js';
-import { tempDir, testRelay } from '../../../helpers/relay.js';
+import { testRelay } from '../../../helpers/relay.js';
+import { tempDir } from '../../../helpers/temp.js';
 import { blake2bOfFile, exists, loopbackOptions, writeTestFile } from '../../../helpers/transfer-helpers.js';
 import { Recorder } from '../../../helpers/recorder.js';
 import { testClientOptions } from '../../../helpers/clients.js';

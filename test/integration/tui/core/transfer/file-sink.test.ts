@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ChatError } from '../../../../../shared/errors.js';
 import { FileSink, hashFile } from '../../../../../tui/core/transfer/file-sink.js';
-import { makeTempDir } from '../../../../helpers/transfer-helpers.js';
+import { makeTempDir } from '../../../../helpers/temp.js';
 
 let dir = '';
 

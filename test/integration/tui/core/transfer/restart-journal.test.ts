@@ -12,7 +12,7 @@ import { TransferJournal, type TransferJournalRecord, journalFileName, parseJour
 import { type TransferCredentials, createTransferCredentials, credentialsFromPem } from '../../../../../tui/core/transfer/credentials.js';
 import { FileTransfer } from '../../../../../tui/core/transfer/transfer.js';
 import { failure } from '../../../../helpers/errors.js';
-import { makeTempDir } from '../../../../helpers/transfer-helpers.js';
+import { makeTempDir } from '../../../../helpers/temp.js';
 
 let credentials: TransferCredentials;
 let other: TransferCredentials;
