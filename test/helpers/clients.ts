@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { RunningRelay } from '../../relay/server.js';
-import type { ChatClientOptions } from '../../tui/core/client.js';
+import type { ChatClient, ChatClientOptions } from '../../tui/core/client.js';
+import type { Recorder } from './recorder.js';
 
 export const TEST_PASSWORD = 'correct horse battery';
 
@@ -25,4 +26,16 @@ export function testClientOptions(
     dataDir: path.join(env.dir.path, `${device}-data`),
     backoff: { baseMs: 20, maxMs: 200 },
   };
+}
+
+/** ann offers `file` to bob, bob accepts into his downloads; resolves with both ends' events. */
+export async function sendAndAccept(ann: { client: ChatClient; rec: Recorder }, bob: { client: ChatClient; rec: Recorder }, file: string) {
+  const sent = await ann.client.sendFile('bob', file);
+  const offer = await bob.rec.waitFor('transfer-offer', (e) => e.id === sent.id);
+  await bob.client.run(`/accept ${offer.id}`);
+  const [received, annDone] = await Promise.all([
+    bob.rec.waitFor('transfer-done', (e) => e.id === sent.id),
+    ann.rec.waitFor('transfer-done', (e) => e.id === sent.id),
+  ]);
+  return { sent, offer, received, annDone };
 }
