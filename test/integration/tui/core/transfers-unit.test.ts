@@ -132,16 +132,22 @@ pipe(
       if (message.t === 'hello') socket.write(encodeControl(welcome));
       if (message.t === 'pipe') socket.write(encodeControl({ t: 'error', re: message.id, code: 'E_AUTH', message: 'bad ticket' }));
     });
+    let pipeAsked: () => void = () => undefined;
     const silent = await fakeRelay((socket, message) => {
       if (message.t === 'hello') socket.write(encodeControl(welcome));
+      if (message.t === 'pipe') pipeAsked();
     });
     try {
       const base = { ticket: 'T', clientName: 'test', maxFrameBytes: 65536 };
       assert.is(await failure(openPipe(await dialFake(refusing.port), { ...base, timeoutMs: 5_000 })), 'E_AUTH');
       assert.is(await failure(openPipe(await dialFake(silent.port), { ...base, timeoutMs: 200 })), 'E_TIMEOUT');
       const abort = new AbortController();
+      const asked = new Promise<void>((resolve) => (pipeAsked = resolve));
       const opening = openPipe(await dialFake(silent.port), { ...base, timeoutMs: 5_000, signal: abort.signal });
-      setTimeout(() => abort.abort(), 50);
+      opening.catch(() => undefined); // its code is checked below
+      // Aborted while it waits for pipe-ready: once the relay has the request.
+      await Promise.race([asked, opening]);
+      abort.abort();
       assert.is(await failure(opening), 'E_CLOSED');
     } finally {
       await refusing.close();
