@@ -11,7 +11,7 @@ import { ChatError } from '../../../../../shared/errors.js';
 import { TransferJournal, type TransferJournalRecord, journalFileName, parseJournalRecord } from '../../../../../tui/core/transfer/journal.js';
 import { type TransferCredentials, createTransferCredentials, credentialsFromPem } from '../../../../../tui/core/transfer/credentials.js';
 import { FileTransfer } from '../../../../../tui/core/transfer/transfer.js';
-import { failure } from '../../../../helpers/errors.js';
+import { thrownCode } from '../../../../helpers/errors.js';
 import { makeTempDir } from '../../../../helpers/temp.js';
 
 let credentials: TransferCredentials;
@@ -102,7 +102,7 @@ test('a missing folder is an empty journal; stale temp files of a crashed write 
   }
 });
 
-test('parseJournalRecord refuses what does not hold together (E_CORRUPT_FILE); a newer version is marked', async () => {
+test('parseJournalRecord refuses what does not hold together (E_CORRUPT_FILE); a newer version is marked', () => {
   const dir = '/home/bob/Downloads';
   const good = { v: 1, kind: 'securechat-transfer', ...record(dir) };
   assert.is(parseJournalRecord(JSON.stringify(good)).transferId, good.transferId);
@@ -133,7 +133,7 @@ test('parseJournalRecord refuses what does not hold together (E_CORRUPT_FILE); a
   ];
   for (const value of bad) {
     const text = typeof value === 'string' ? value : JSON.stringify(value);
-    assert.is(await failure(() => parseJournalRecord(text)), 'E_CORRUPT_FILE', text.slice(0, 120));
+    assert.is(thrownCode(() => parseJournalRecord(text)), 'E_CORRUPT_FILE', text.slice(0, 120));
   }
   try {
     parseJournalRecord(JSON.stringify({ ...good, v: 2 }));
@@ -144,15 +144,15 @@ test('parseJournalRecord refuses what does not hold together (E_CORRUPT_FILE); a
   }
 });
 
-test('credentialsFromPem: the pair must match; the fingerprint is recomputed, never read', async () => {
+test('credentialsFromPem: the pair must match; the fingerprint is recomputed, never read', () => {
   const back = credentialsFromPem(credentials.key, credentials.cert);
   assert.is(back.fingerprint, credentials.fingerprint);
-  assert.is(await failure(() => credentialsFromPem(other.key, credentials.cert)), 'E_CORRUPT_FILE');
-  assert.is(await failure(() => credentialsFromPem('not a key', credentials.cert)), 'E_CORRUPT_FILE');
-  assert.is(await failure(() => credentialsFromPem(credentials.key, 'not a cert')), 'E_CORRUPT_FILE');
+  assert.is(thrownCode(() => credentialsFromPem(other.key, credentials.cert)), 'E_CORRUPT_FILE');
+  assert.is(thrownCode(() => credentialsFromPem('not a key', credentials.cert)), 'E_CORRUPT_FILE');
+  assert.is(thrownCode(() => credentialsFromPem(credentials.key, 'not a cert')), 'E_CORRUPT_FILE');
 });
 
-test('FileTransfer.restore: the partial file must be <folder>/<name>.part, paths absolute, the sender file named as offered', async () => {
+test('FileTransfer.restore: the partial file must be <folder>/<name>.part, paths absolute, the sender file named as offered', () => {
   const dir = '/home/bob/Downloads';
   const receiver = FileTransfer.restore(record(dir), noLink);
   assert.equal([receiver.state, receiver.role, receiver.name, receiver.size], ['new', 'receiver', 'report.pdf', 1000]);
@@ -169,7 +169,7 @@ test('FileTransfer.restore: the partial file must be <folder>/<name>.part, paths
     record(dir, { role: 'sender', receive: undefined, file: { path: '/home/bob/other.pdf', mtimeMs: 1 } }),
     record(dir, { role: 'sender', receive: undefined, file: { path: 'report.pdf', mtimeMs: 1 } }),
   ];
-  for (const state of refused) assert.is(await failure(() => FileTransfer.restore(state, noLink)), 'E_CORRUPT_FILE', JSON.stringify(state.receive ?? state.file));
+  for (const state of refused) assert.is(thrownCode(() => FileTransfer.restore(state, noLink)), 'E_CORRUPT_FILE', JSON.stringify(state.receive ?? state.file));
 
   const sender = FileTransfer.restore(record(dir, { role: 'sender', receive: undefined, file: { path: '/home/bob/report.pdf', mtimeMs: 5 } }), noLink);
   assert.equal(sender.resumeState()?.file, { path: '/home/bob/report.pdf', mtimeMs: 5 });
