@@ -177,8 +177,8 @@ export class MainController {
       nicks: this.model.users.filter((u) => nameKey(u) !== own),
       rooms,
       paths: (word, options) => listPathCompletions(word, options),
-      transferIds: [...this.model.transfers.keys()],
-      fileIds: this.model.roomFileIds(),
+      transferIds: [...this.model.files.transfers.keys()],
+      fileIds: this.model.files.roomFileIds(),
     };
   }
 
@@ -325,19 +325,19 @@ export class MainController {
   private startJob(name: string, args: unknown): JobWatcher {
     let job: number;
     if (name === 'upload') {
-      job = this.model.startUpload(args as string);
+      job = this.model.files.startUpload(args as string);
     } else {
       const { id, dir } = args as { id: string; dir?: string };
-      job = this.model.startDownload(id, dir ?? this.client?.transfers.downloadDir ?? '.');
+      job = this.model.files.startDownload(id, dir ?? this.client?.transfers.downloadDir ?? '.');
     }
     this.scheduleDraw();
     return {
       done: () => {
-        this.model.finishRoomFile(job);
+        this.model.files.finishRoomFile(job);
         this.scheduleDraw();
       },
       failed: (e) => {
-        this.model.roomFileFailed(job, e.code, e.message);
+        this.model.files.roomFileFailed(job, e.code, e.message);
         this.scheduleDraw();
       },
     };

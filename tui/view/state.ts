@@ -1,10 +1,8 @@
 import { ACTION_PREFIX } from '../core/commands.js';
 import { GLOBAL_ROOM, nameKey } from '../../shared/names.js';
-import type { ChatEvent, ChatMessage, RoomFileEntry, RoomInfo } from '../core/events.js';
+import type { ChatEvent, ChatMessage, RoomInfo } from '../core/events.js';
 import { safeLine, stripControls } from '../sanitize.js';
 import { FileActivity } from './file-activity.js';
-import type { RoomFileJob } from './room-files-format.js';
-import type { TransferLine } from './transfer-format.js';
 
 /**
  * Everything the TUI shows, as plain data, updated from client events (`apply`) and local
@@ -163,12 +161,6 @@ export class ViewModel {
   advisories: Advisory[] = [];
   /** File transfers and room files: their lines, status-bar items and ids (file-activity.ts). */
   readonly files: FileActivity;
-  /** File transfers still running (the status bar shows them), by id; sanitized. */
-  readonly transfers: Map<string, TransferLine>;
-  /** Room files known per room key, by file id (see FileActivity.roomFiles). */
-  readonly roomFiles: Map<string, Map<string, RoomFileEntry>>;
-  /** Room file uploads and downloads under way (the status bar shows them), by job number. */
-  readonly roomFileJobs: Map<number, RoomFileJob>;
 
   private nextLineId = 1;
   private readonly maxLines: number;
@@ -187,9 +179,6 @@ export class ViewModel {
       error: (code, message) => this.error(code, message),
       line: (line) => void this.append(this.current, line),
     });
-    this.transfers = this.files.transfers;
-    this.roomFiles = this.files.roomFiles;
-    this.roomFileJobs = this.files.roomFileJobs;
   }
 
   get current(): RoomBuffer {
@@ -292,36 +281,9 @@ export class ViewModel {
     this.pending = this.pending.filter((p) => p.id !== id);
   }
 
-  // ---- room files (/upload, /download; the core reports their end only; file-activity.ts) ---
-
-  /** Ids of the current room's files as last seen (for Tab after /download). */
-  roomFileIds(): string[] {
-    return this.files.roomFileIds();
-  }
-
   /** The model's clock (epoch ms): what "today" is for the view. */
   currentTime(): number {
     return this.now();
-  }
-
-  /** `/upload PATH` was sent: a line saying so and a status-bar item until `finishRoomFile`. Returns the job. */
-  startUpload(file: string): number {
-    return this.files.startUpload(file);
-  }
-
-  /** `/download ID [DIR]` was sent: a line saying where to, and a status-bar item. `folder`: where it will be saved. */
-  startDownload(fileId: string, folder: string): number {
-    return this.files.startDownload(fileId, folder);
-  }
-
-  /** The upload or download ended (its event gave the result line): off the status bar. */
-  finishRoomFile(job: number): void {
-    this.files.finishRoomFile(job);
-  }
-
-  /** The upload or download failed: an error line with the code and what to do about it. */
-  roomFileFailed(job: number, code: string, message: string): void {
-    this.files.roomFileFailed(job, code, message);
   }
 
   // ---- rooms and users --------------------------------------------------------------------

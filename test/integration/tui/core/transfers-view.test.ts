@@ -117,7 +117,7 @@ test('the view: an offer (with how to answer), progress in the status bar, done 
   assert.ok(offer.text.includes('/accept AbCdEfGh'), offer.text);
   assert.ok(offer.text.includes('2.0 KB'));
   assert.not.ok(offer.text.includes('\u001b'), 'sanitized');
-  assert.equal([...model.transfers.keys()], [ID], 'an offer waiting shows in the status bar');
+  assert.equal([...model.files.transfers.keys()], [ID], 'an offer waiting shows in the status bar');
   assert.match(unstyle(renderStatus(model, 200, 1000)), /↓ report\S*pdf offered/);
 
   model.apply({ type: 'transfer-state', id: ID, direction: 'in', peer: 'ann', name: 'report.pdf', state: 'connecting', path: null, file: '/d/report.pdf.part' });
@@ -133,10 +133,10 @@ test('the view: an offer (with how to answer), progress in the status bar, done 
   const RESTORED = 'R'.repeat(16);
   model.apply({ type: 'transfer-state', id: RESTORED, direction: 'out', peer: 'ann', name: 'big.iso', state: 'reconnecting', path: null, file: '/s/big.iso', restored: true });
   assert.ok(model.current.lines.at(-1)!.text.includes('sending big.iso to ann: picked up from the last run'), model.current.lines.at(-1)!.text);
-  model.transfers.delete(RESTORED);
+  model.files.transfers.delete(RESTORED);
 
   model.apply({ type: 'transfer-done', id: ID, direction: 'in', peer: 'ann', name: 'report.pdf', size: 2048, file: '/d/report.pdf', hash: 'c'.repeat(128), path: 'relay' });
-  assert.is(model.transfers.size, 0);
+  assert.is(model.files.transfers.size, 0);
   assert.ok(model.current.lines.at(-1)!.text.includes('saved as /d/report.pdf'));
   assert.not.ok(unstyle(renderStatus(model, 200, 1000)).includes('report.pdf'));
 
