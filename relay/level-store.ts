@@ -227,24 +227,22 @@ export class LevelStore implements RelayStore {
 
   /** Replace an account's password hash; false when there is no such account. Tokens are kept (see revokeTokens). */
   setPasswordHash(user: string, passwordHash: string): Promise<boolean> {
-    if (!isValidName(user)) return Promise.resolve(false);
-    return this.serializeAccounts(async () => {
-      const key = nameKey(user);
-      const record = await this.accounts.get(key);
-      if (record === undefined) return false;
-      await this.accounts.put(key, { ...record, passwordHash });
-      return true;
-    });
+    return this.updateAccount(user, { passwordHash });
   }
 
   /** Replace an account's public keys (verified by the caller); false when there is no such account. */
   setKeys(user: string, keys: PublicKeyBundle): Promise<boolean> {
+    return this.updateAccount(user, { keys });
+  }
+
+  /** Changes fields of an existing account; false when there is no such account. */
+  private updateAccount(user: string, change: Partial<AccountRecord>): Promise<boolean> {
     if (!isValidName(user)) return Promise.resolve(false);
     return this.serializeAccounts(async () => {
       const key = nameKey(user);
       const record = await this.accounts.get(key);
       if (record === undefined) return false;
-      await this.accounts.put(key, { ...record, keys });
+      await this.accounts.put(key, { ...record, ...change });
       return true;
     });
   }

@@ -8,11 +8,12 @@ import type { CommandRegistry } from './core/commands.js';
 import { dispatchLine, type JobWatcher } from './core/dispatch.js';
 import type { ChatEvent } from './core/events.js';
 import { InputHistory } from './input-history.js';
+import type { KeyRouter } from './key-router.js';
 import { listPathCompletions } from './path-completion.js';
 import { safeLine } from './sanitize.js';
 import { createTuiCommands, type LocalTarget } from './tui-commands.js';
 import type { KeyInfo } from './view/login-form.js';
-import { LineEditor } from './view/line-editor.js';
+import { EDITING_KEYS, LineEditor } from './view/line-editor.js';
 import { MainView } from './view/main-view.js';
 import {
   computeLayout,
@@ -29,37 +30,6 @@ import { ringBell } from './view/screen.js';
 import type { ViewModel } from './view/state.js';
 import { bold, inverse } from './view/style.js';
 import { fitWidth, textWidth } from './view/text-width.js';
-
-/** Routes the screen's keys and redraws to whichever page is showing. */
-export class KeyRouter {
-  private handler: ((ch: string | undefined, key: KeyInfo) => void) | null = null;
-  private redraw: (() => void) | null = null;
-  private readonly onKey = (ch: string | undefined, key: KeyInfo) => {
-    // blessed reports one press of the Return key twice: first as `enter`, then as `return`
-    // with ch '\r'. Pages act on `enter`; the echo would reach whichever page shows next (the
-    // login form, right after it submitted) and be typed there as a character.
-    if (key.name === 'return' && key.sequence === '\r') return;
-    this.handler?.(ch, key);
-  };
-  private readonly onResize = () => this.redraw?.();
-
-  constructor(private readonly screen: blessed.Widgets.Screen) {
-    screen.on('keypress', this.onKey);
-    screen.on('resize', this.onResize);
-  }
-
-  set(handler: (ch: string | undefined, key: KeyInfo) => void, redraw: () => void): void {
-    this.handler = handler;
-    this.redraw = redraw;
-  }
-
-  detach(): void {
-    this.screen.off('keypress', this.onKey);
-    this.screen.off('resize', this.onResize);
-    this.handler = null;
-    this.redraw = null;
-  }
-}
 
 export interface MainControllerOptions {
   screen: blessed.Widgets.Screen;
@@ -207,8 +177,8 @@ export class MainController {
       nicks: this.model.users.filter((u) => nameKey(u) !== own),
       rooms,
       paths: (word, options) => listPathCompletions(word, options),
-      transferIds: [...this.model.transfers.keys()],
-      fileIds: this.model.roomFileIds(),
+      transferIds: [...this.model.files.transfers.keys()],
+      fileIds: this.model.files.roomFileIds(),
     };
   }
 
@@ -261,49 +231,12 @@ export class MainController {
         // Hides the key-change bar; the change itself still waits for /trust.
         if (!this.model.dismissAdvisory()) return;
         break;
-      case 'backspace':
-        this.editor.backspace();
-        break;
-      case 'delete':
-      case 'C-d':
-        this.editor.deleteForward();
-        break;
-      case 'left':
-      case 'C-b':
-        this.editor.left();
-        break;
-      case 'right':
-      case 'C-f':
-        this.editor.right();
-        break;
-      case 'home':
-      case 'C-a':
-        this.editor.home();
-        break;
-      case 'end':
-      case 'C-e':
-        this.editor.end();
-        break;
-      case 'M-b':
-      case 'C-left':
-        this.editor.wordLeft();
-        break;
-      case 'M-f':
-      case 'C-right':
-        this.editor.wordRight();
-        break;
-      case 'C-w':
-        this.editor.deleteWordBefore();
-        break;
-      case 'C-u':
-        this.editor.killToStart();
-        break;
-      case 'C-k':
-        this.editor.killToEnd();
-        break;
-      default:
-        if (ch !== undefined && ch.length > 0 && !key.ctrl && !key.meta && full !== 'escape') this.editor.insert(ch);
+      default: {
+        const edit = EDITING_KEYS.get(full);
+        if (edit !== undefined) edit(this.editor);
+        else if (ch !== undefined && ch.length > 0 && !key.ctrl && !key.meta && full !== 'escape') this.editor.insert(ch);
         else return;
+      }
     }
     this.scheduleDraw();
   }
@@ -392,19 +325,19 @@ export class MainController {
   private startJob(name: string, args: unknown): JobWatcher {
     let job: number;
     if (name === 'upload') {
-      job = this.model.startUpload(args as string);
+      job = this.model.files.startUpload(args as string);
     } else {
       const { id, dir } = args as { id: string; dir?: string };
-      job = this.model.startDownload(id, dir ?? this.client?.transfers.downloadDir ?? '.');
+      job = this.model.files.startDownload(id, dir ?? this.client?.transfers.downloadDir ?? '.');
     }
     this.scheduleDraw();
     return {
       done: () => {
-        this.model.finishRoomFile(job);
+        this.model.files.finishRoomFile(job);
         this.scheduleDraw();
       },
       failed: (e) => {
-        this.model.roomFileFailed(job, e.code, e.message);
+        this.model.files.roomFileFailed(job, e.code, e.message);
         this.scheduleDraw();
       },
     };

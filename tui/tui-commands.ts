@@ -1,5 +1,5 @@
 import { ChatError } from '../shared/errors.js';
-import { createCommandRegistry, type Command, type CommandRegistry } from './core/commands.js';
+import { createCommandRegistry, noArgs, type Command, type CommandRegistry } from './core/commands.js';
 import type { ViewModel } from './view/state.js';
 
 /** What the TUI's local commands act on: the screen's model and the session, never the relay. */
@@ -32,27 +32,13 @@ const help = local<string | undefined>({
   },
 });
 
-const clear = local<null>({
-  name: 'clear',
-  usage: '/clear',
-  help: 'clear the messages on screen (the relay keeps the room log; /history brings it back)',
-  parse(args) {
-    if (args.trim() !== '') throw new ChatError('E_USAGE', 'usage: /clear', { usage: '/clear' });
-    return null;
-  },
-  run: async (target) => target.model.clearCurrent(),
-});
+const clear = local(
+  noArgs<LocalTarget>('clear', [], 'clear the messages on screen (the relay keeps the room log; /history brings it back)', async (target) =>
+    target.model.clearCurrent(),
+  ),
+);
 
-const reconnect = local<null>({
-  name: 'reconnect',
-  usage: '/reconnect',
-  help: 'connect again after the connection was given up (offline)',
-  parse(args) {
-    if (args.trim() !== '') throw new ChatError('E_USAGE', 'usage: /reconnect', { usage: '/reconnect' });
-    return null;
-  },
-  run: async (target) => target.reconnect(),
-});
+const reconnect = local(noArgs<LocalTarget>('reconnect', [], 'connect again after the connection was given up (offline)', async (target) => target.reconnect()));
 
 const LOCAL = [help, clear, reconnect];
 
@@ -82,17 +68,18 @@ export function helpLines(registry: CommandRegistry, name?: string): string[] {
   if (name !== undefined) {
     const command = registry.get(name);
     if (!command) return [`no command /${name}; /help lists them`];
-    const aliases = command.aliases?.length ? ` (also ${command.aliases.map((a) => '/' + a).join(', ')})` : '';
-    return [`${command.usage}${aliases}`, `  ${command.help}`];
+    return [`${command.usage}${alsoCalled(command)}`, `  ${command.help}`];
   }
   const commands = registry.list();
   const width = Math.max(...commands.map((c) => c.usage.length));
   const lines = ['commands (text without a slash goes to the room; //text sends "/text"):'];
-  for (const command of commands) {
-    const aliases = command.aliases?.length ? ` (also ${command.aliases.map((a) => '/' + a).join(', ')})` : '';
-    lines.push(`  ${command.usage.padEnd(width)}  ${command.help}${aliases}`);
-  }
+  for (const command of commands) lines.push(`  ${command.usage.padEnd(width)}  ${command.help}${alsoCalled(command)}`);
   lines.push('keys:');
   for (const line of KEY_HELP) lines.push(`  ${line}`);
   return lines;
+}
+
+/** ` (also /a, /b)` for a command with aliases, else nothing. */
+function alsoCalled(command: { aliases?: string[] }): string {
+  return command.aliases?.length ? ` (also ${command.aliases.map((a) => '/' + a).join(', ')})` : '';
 }

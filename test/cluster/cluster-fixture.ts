@@ -20,7 +20,7 @@ import { freeLoopbackPort, startRedis, type RedisProcess } from '../../relay/clu
 import type { Limits } from '../../shared/limits.js';
 import type { ChatClientOptions } from '../../tui/core/client.js';
 import { TEST_PASSWORD } from '../helpers/clients.js';
-import { tempDir } from '../helpers/relay.js';
+import { tempDir } from '../helpers/temp.js';
 import type { RelayChildConfig } from './relay-child.js';
 
 const RELAY_CHILD = join(dirname(fileURLToPath(import.meta.url)), 'relay-child.js');

@@ -13,7 +13,7 @@ import * as assert from 'uvu/assert';
 import type { Limits } from '../../shared/limits.js';
 import type { RelayMessage } from '../../shared/messages.js';
 import { redisServerAvailable } from '../../relay/cluster/redis-process.js';
-import { WireClient } from '../helpers/wire-client.js';
+import { WireClient, outcome } from '../helpers/wire-client.js';
 import { startCluster, type Cluster } from './cluster-fixture.js';
 
 const ATTACKER = '127.0.0.1';
@@ -49,14 +49,6 @@ async function from(ctx: Ctx, index: number, localAddress: string): Promise<Wire
   return client;
 }
 
-async function passwordAttempt(client: WireClient, t: 'register' | 'login', user: string, password: string): Promise<RelayMessage> {
-  return client.request({ t, id: client.id(), user, password, ...(await client.credentials(user)) });
-}
-
-function outcome(reply: RelayMessage): string {
-  return reply.t === 'error' ? reply.code : reply.t;
-}
-
 function retryAfter(reply: RelayMessage): number {
   return reply.t === 'error' ? (reply.retryAfterMs ?? 0) : 0;
 }
@@ -64,33 +56,33 @@ function retryAfter(reply: RelayMessage): number {
 spec('failed logins on r1 delay the same address on r2 and bob\'s account on r3; bob at his known address gets in anywhere', async (ctx) => {
   try {
     // Bob registers on r3 from B, which makes B known to his account (in Redis).
-    assert.is(outcome(await passwordAttempt(await from(ctx, 2, KNOWN), 'register', 'bob', BOB_PASSWORD)), 'session');
+    assert.is(outcome(await (await from(ctx, 2, KNOWN)).passwordAttempt('register', 'bob', BOB_PASSWORD)), 'session');
 
     // The attacker spends the free failures on r1 only.
     const onR1 = await from(ctx, 0, ATTACKER);
     for (let i = 0; i < (LIMITS.loginFreeFailures ?? 0); i++) {
-      assert.is(outcome(await passwordAttempt(onR1, 'login', 'bob', `guess number ${i}`)), 'E_AUTH');
+      assert.is(outcome(await onR1.passwordAttempt('login', 'bob', `guess number ${i}`)), 'E_AUTH');
     }
 
     // Landing on r2 resets nothing: the address owes its delay there, for any account, even
     // with bob's right password (a refusal comes before the password is looked at).
     const onR2 = await from(ctx, 1, ATTACKER);
-    const refused = await passwordAttempt(onR2, 'login', 'bob', BOB_PASSWORD);
+    const refused = await onR2.passwordAttempt('login', 'bob', BOB_PASSWORD);
     assert.is(outcome(refused), 'E_RATE', 'the same address on r2');
     assert.ok(retryAfter(refused) > 60_000, `retryAfterMs ${retryAfter(refused)}`);
-    assert.is(outcome(await passwordAttempt(onR2, 'login', 'carol', 'whatever')), 'E_RATE', 'another account from the address on r2');
-    assert.is(outcome(await passwordAttempt(await from(ctx, 2, ATTACKER), 'register', 'mallory', 'a new account')), 'E_RATE', 'a registration from it on r3');
+    assert.is(outcome(await onR2.passwordAttempt('login', 'carol', 'whatever')), 'E_RATE', 'another account from the address on r2');
+    assert.is(outcome(await (await from(ctx, 2, ATTACKER)).passwordAttempt('register', 'mallory', 'a new account')), 'E_RATE', 'a registration from it on r3');
 
     // Bob's account owes the delay on every relay, from every address he never used...
-    const elsewhere = await passwordAttempt(await from(ctx, 2, NEW_PLACE), 'login', 'bob', BOB_PASSWORD);
+    const elsewhere = await (await from(ctx, 2, NEW_PLACE)).passwordAttempt('login', 'bob', BOB_PASSWORD);
     assert.is(outcome(elsewhere), 'E_RATE', 'bob from a new address on r3');
     // ...but not from B, on any relay: the known address was recorded on r3 and is honoured on r1 and r2.
-    assert.is(outcome(await passwordAttempt(await from(ctx, 1, KNOWN), 'login', 'bob', BOB_PASSWORD)), 'session', 'bob at B on r2');
-    assert.is(outcome(await passwordAttempt(await from(ctx, 0, KNOWN), 'login', 'bob', BOB_PASSWORD)), 'session', 'bob at B on r1');
+    assert.is(outcome(await (await from(ctx, 1, KNOWN)).passwordAttempt('login', 'bob', BOB_PASSWORD)), 'session', 'bob at B on r2');
+    assert.is(outcome(await (await from(ctx, 0, KNOWN)).passwordAttempt('login', 'bob', BOB_PASSWORD)), 'session', 'bob at B on r1');
     // His success on r1 cleared the account's count for the cluster: C gets through on r3 now.
-    assert.is(outcome(await passwordAttempt(await from(ctx, 2, NEW_PLACE), 'login', 'bob', BOB_PASSWORD)), 'session', 'bob from C on r3 after the success');
+    assert.is(outcome(await (await from(ctx, 2, NEW_PLACE)).passwordAttempt('login', 'bob', BOB_PASSWORD)), 'session', 'bob from C on r3 after the success');
     // The attacker's address is still slowed everywhere (a success clears the account, not the address).
-    assert.is(outcome(await passwordAttempt(await from(ctx, 2, ATTACKER), 'login', 'bob', BOB_PASSWORD)), 'E_RATE', 'A on r3');
+    assert.is(outcome(await (await from(ctx, 2, ATTACKER)).passwordAttempt('login', 'bob', BOB_PASSWORD)), 'E_RATE', 'A on r3');
   } catch (error) {
     console.error(ctx.cluster.logs.join('\n'));
     throw error;

@@ -78,12 +78,3 @@ export class BusRecorder implements BusHandlers {
     }
   }
 }
-
-/** Polls `condition` until it holds (for state that announces no event), failing after `timeoutMs`. */
-export async function eventually(condition: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}

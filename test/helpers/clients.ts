@@ -1,8 +1,7 @@
 import path from 'node:path';
-import * as assert from 'uvu/assert';
-import { ChatError } from '../../shared/errors.js';
 import type { RunningRelay } from '../../relay/server.js';
-import type { ChatClientOptions } from '../../tui/core/client.js';
+import type { ChatClient, ChatClientOptions } from '../../tui/core/client.js';
+import type { Recorder } from './recorder.js';
 
 export const TEST_PASSWORD = 'correct horse battery';
 
@@ -29,13 +28,14 @@ export function testClientOptions(
   };
 }
 
-/** The code of the ChatError a promise rejects with (fails the test if it resolves or throws anything else). */
-export async function failure(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.instance(error, ChatError);
-    return (error as ChatError).code;
-  }
-  throw new Error('expected a ChatError');
+/** ann offers `file` to bob, bob accepts into his downloads; resolves with both ends' events. */
+export async function sendAndAccept(ann: { client: ChatClient; rec: Recorder }, bob: { client: ChatClient; rec: Recorder }, file: string) {
+  const sent = await ann.client.sendFile('bob', file);
+  const offer = await bob.rec.waitFor('transfer-offer', (e) => e.id === sent.id);
+  await bob.client.run(`/accept ${offer.id}`);
+  const [received, annDone] = await Promise.all([
+    bob.rec.waitFor('transfer-done', (e) => e.id === sent.id),
+    ann.rec.waitFor('transfer-done', (e) => e.id === sent.id),
+  ]);
+  return { sent, offer, received, annDone };
 }

@@ -3,10 +3,9 @@
  * (AOF on, no RDB snapshots), stopped by PID (relay/cluster/redis-process.ts). Nothing here
  * talks to a Redis the machine runs.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { startRedis, type RedisProcess, type RedisProcessOptions } from '../../relay/cluster/redis-process.js';
+import { makeTempDir } from './temp.js';
 
 export { freeLoopbackPort, redisServerAvailable, REDIS_SERVER_PATH } from '../../relay/cluster/redis-process.js';
 
@@ -17,7 +16,7 @@ export type TestRedisServer = RedisProcess;
 
 /** Starts a redis-server on a free loopback port in a new temp folder and waits until it answers. */
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<TestRedisServer> {
-  const dir = await mkdtemp(join(tmpdir(), 'securechat-redis-'));
+  const dir = await makeTempDir('securechat-redis-');
   const redis = await startRedis(dir, options);
   return {
     ...redis,

@@ -3,14 +3,13 @@
  * LevelStore in a fresh temp folder per test, RedisStore on a real redis-server (started once
  * per suite by test/helpers/redis-server.ts, flushed before each test).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { Redis } from 'ioredis';
 import { LevelStore } from '../../relay/level-store.js';
 import { RedisStore, type RedisStoreOptions } from '../../relay/redis-store.js';
 import type { RelayStore } from '../../relay/store.js';
 import { redisServerAvailable, REDIS_SERVER_PATH, startRedisServer, type TestRedisServer } from './redis-server.js';
+import { makeTempDir } from './temp.js';
 
 /** What both stores take (clock and audit retention). */
 export interface CommonStoreOptions {
@@ -37,7 +36,7 @@ export function levelBackend(): StoreBackend {
     name: 'LevelStore',
     setUp: async () => undefined,
     reset: async () => {
-      dir = await mkdtemp(join(tmpdir(), 'securechat-store-'));
+      dir = await makeTempDir('securechat-store-');
       dirs.push(dir);
     },
     open: (options = {}) => LevelStore.open(dir, { ...options, onError: (error) => console.error('LevelStore:', error) }),

@@ -7,15 +7,10 @@ import { once } from 'node:events';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { Duplex, PassThrough } from 'node:stream';
 import type { TransferPeerMessage } from '../../tui/core/transfer/wire.js';
 import { FileTransfer, type TransferOptions } from '../../tui/core/transfer/transfer.js';
-
-export async function makeTempDir(prefix = 'securechat-transfer-'): Promise<string> {
-  return fs.mkdtemp(path.join(os.tmpdir(), prefix));
-}
 
 /** Writes `bytes` pseudo-random bytes (1 MiB of randomness repeated with a counter) and returns the path. */
 export async function writeTestFile(dir: string, name: string, bytes: number): Promise<string> {

@@ -21,6 +21,16 @@ export async function identityOf(user: string): Promise<Identity> {
  * A raw protocol client for relay tests: speaks frames directly, so tests can also send
  * garbage. (Product code uses the client core in tui/core.)
  */
+/** The error code of a relay message, or undefined when it is not an error. */
+export function errorCodeOf(message: { t: string; code?: string }): string | undefined {
+  return message.t === 'error' ? message.code : undefined;
+}
+
+/** What a relay answer amounts to: its error code, else its type (`session`, `joined`...). */
+export function outcome(reply: RelayMessage): string {
+  return reply.t === 'error' ? reply.code : reply.t;
+}
+
 export class WireClient {
   readonly received: RelayMessage[] = [];
   closed = false;
@@ -116,6 +126,11 @@ export class WireClient {
 
   id(): string {
     return `r${this.nextId++}`;
+  }
+
+  /** Sends register or login as `user` with keys and a login proof; resolves with the answer (an error included). */
+  async passwordAttempt(t: 'register' | 'login', user: string, password: string): Promise<RelayMessage> {
+    return this.request({ t, id: this.id(), user, password, ...(await this.credentials(user)) });
   }
 
   send(message: ClientMessage): void {

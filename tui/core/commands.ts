@@ -118,9 +118,9 @@ function usage(command: { usage: string }, why?: string): ChatError {
   return new ChatError('E_USAGE', why ? `${why}; usage: ${command.usage}` : `usage: ${command.usage}`, { usage: command.usage });
 }
 
-/** A command without arguments. */
-function noArgs(name: string, aliases: string[], help: string, run: (client: CommandClient) => Promise<unknown>): Command<null> {
-  const command: Command<null> = {
+/** A command without arguments (the TUI's local ones too: `T` is what it runs on). */
+export function noArgs<T = CommandClient>(name: string, aliases: string[], help: string, run: (target: T) => Promise<unknown>): Command<null, T> {
+  const command: Command<null, T> = {
     name,
     aliases,
     usage: `/${name}`,
@@ -129,7 +129,7 @@ function noArgs(name: string, aliases: string[], help: string, run: (client: Com
       if (args.trim() !== '') throw usage(command, `/${name} takes no arguments`);
       return null;
     },
-    run: (client) => run(client),
+    run: (target) => run(target),
   };
   return command;
 }

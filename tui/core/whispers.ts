@@ -4,7 +4,9 @@ import { openWhisper, sealWhisper, type OpenedWhisper } from '../../shared/crypt
 import { publicBundle, signLoginChallenge, type Identity, type PublicKeyBundle } from '../../shared/crypto/identity.js';
 import { keyFingerprint, safetyNumber } from '../../shared/crypto/safety-number.js';
 import type { ChatEvent, ChatEventOf } from './events.js';
+import { HeldWhispers } from './held-whispers.js';
 import { loadOrCreateIdentity, type KdfLimits } from './identity-file.js';
+import { KeyedQueue } from './keyed-queue.js';
 import { KeyPins } from './key-pins.js';
 import { WhisperState, type WhisperStateOptions } from './whisper-state.js';
 
@@ -73,9 +75,6 @@ export const MAX_SIGNAL_BYTES = 8 * 1024;
 
 /** A failed key lookup is not retried sooner than this after a fetch (a relay sending garbage must not make us ask per message). */
 const REFETCH_MIN_INTERVAL_MS = 5_000;
-/** Whispers sealed with a changed key, kept (not shown) until `/trust`: per sender, and in all. */
-const MAX_HELD_PER_SENDER = 32;
-const MAX_HELD_TOTAL = 256;
 
 function isAuthenticationFailure(error: unknown): boolean {
   return error instanceof ChatError && error.code === 'E_DECRYPT' && error.details.reason === 'authentication';
@@ -91,10 +90,10 @@ export class WhisperCrypto {
   private readonly inflight = new Map<string, Promise<{ user: string; status: 'new' | 'same' | 'changed' }>>();
   /** Key changes announced on this connection (`nameKey:newFingerprint`), so one change is one event. */
   private readonly announced = new Set<string>();
-  /** Per sender, the whispers being opened, in arrival order. */
-  private readonly chains = new Map<string, Promise<void>>();
-  private readonly held = new Map<string, IncomingWhisper[]>();
-  private heldTotal = 0;
+  /** Per sender, the whispers (and signals) being opened, in arrival order. */
+  private readonly bySender = new KeyedQueue();
+  /** Whispers sealed with a changed key, until /trust. */
+  private readonly held = new HeldWhispers();
 
   private constructor(
     private readonly options: WhisperCryptoOptions,
@@ -289,13 +288,7 @@ export class WhisperCrypto {
    * Whispers from one sender are handled in arrival order.
    */
   receive(message: IncomingWhisper): void {
-    const key = nameKey(message.from);
-    const previous = this.chains.get(key) ?? Promise.resolve();
-    const next = previous.then(() => this.deliver(message));
-    this.chains.set(key, next);
-    void next.then(() => {
-      if (this.chains.get(key) === next) this.chains.delete(key);
-    });
+    this.bySender.run(nameKey(message.from), () => this.deliver(message));
   }
 
   /**
@@ -305,13 +298,7 @@ export class WhisperCrypto {
    * whisper it is not held for /trust (the transfer it belongs to would be stale by then).
    */
   receiveSignal(message: IncomingWhisper, deliver: (from: string, value: unknown) => void): void {
-    const key = nameKey(message.from);
-    const previous = this.chains.get(key) ?? Promise.resolve();
-    const next = previous.then(() => this.deliverSignal(message, deliver));
-    this.chains.set(key, next);
-    void next.then(() => {
-      if (this.chains.get(key) === next) this.chains.delete(key);
-    });
+    this.bySender.run(nameKey(message.from), () => this.deliverSignal(message, deliver));
   }
 
   private async deliverSignal(message: IncomingWhisper, deliver: (from: string, value: unknown) => void): Promise<void> {
@@ -337,8 +324,8 @@ export class WhisperCrypto {
   }
 
   /** Resolves once every whisper received so far was shown or refused (tests, shutdown). */
-  async settled(): Promise<void> {
-    while (this.chains.size > 0) await Promise.all([...this.chains.values()]);
+  settled(): Promise<void> {
+    return this.bySender.settled();
   }
 
   private async deliver(message: IncomingWhisper): Promise<void> {
@@ -382,7 +369,7 @@ export class WhisperCrypto {
       if (!isAuthenticationFailure(error)) throw error;
       // Not sealed with the pinned key: tampered, or sealed with a new key of the sender.
       if (this.pins.pending(message.from)) {
-        if (holdOnKeyChange) this.hold(message);
+        if (holdOnKeyChange) this.held.hold(message);
         throw await this.keyChangedError(message.from, { held: holdOnKeyChange });
       }
       const last = this.fetched.get(nameKey(message.from));
@@ -390,7 +377,7 @@ export class WhisperCrypto {
       if (fresh || recentlyFetched || !this.options.canFetch()) throw error;
       const { status } = await this.refresh(message.from);
       if (status === 'changed') {
-        if (holdOnKeyChange) this.hold(message);
+        if (holdOnKeyChange) this.held.hold(message);
         throw await this.keyChangedError(message.from, { held: holdOnKeyChange });
       }
       throw error;
@@ -410,25 +397,6 @@ export class WhisperCrypto {
     });
     this.state.changed();
     return opened;
-  }
-
-  /** Keeps a whisper sealed with a changed key until /trust (bounded; the oldest go first). */
-  private hold(message: IncomingWhisper): void {
-    const key = nameKey(message.from);
-    let list = this.held.get(key);
-    if (!list) this.held.set(key, (list = []));
-    list.push(message);
-    this.heldTotal += 1;
-    if (list.length > MAX_HELD_PER_SENDER) {
-      list.shift();
-      this.heldTotal -= 1;
-    }
-    while (this.heldTotal > MAX_HELD_TOTAL) {
-      const [oldestKey, oldest] = this.held.entries().next().value as [string, IncomingWhisper[]];
-      oldest.shift();
-      this.heldTotal -= 1;
-      if (oldest.length === 0) this.held.delete(oldestKey);
-    }
   }
 
   // ---- /verify and /trust ----------------------------------------------------------------
@@ -473,10 +441,7 @@ export class WhisperCrypto {
 
   /** After /trust: opens the whispers from `user` held back because of a key change (in order). */
   releaseHeld(user: string): void {
-    const held = this.held.get(nameKey(user)) ?? [];
-    this.held.delete(nameKey(user));
-    this.heldTotal -= held.length;
-    for (const message of held) this.receive(message);
+    for (const message of this.held.release(user)) this.receive(message);
   }
 
   /** This device's short key fingerprint. */

@@ -174,3 +174,28 @@ export class LineEditor {
     return { before, atCursor, after, cursorColumn: span(start, cursor) };
   }
 }
+
+/**
+ * The input line's editing keys (blessed's `full` key names), readline style: what each does
+ * to the editor. Keys not here are the controller's (Enter, Tab, history, scrolling) or typed.
+ */
+export const EDITING_KEYS: ReadonlyMap<string, (editor: LineEditor) => void> = new Map<string, (editor: LineEditor) => void>([
+  ['backspace', (e) => e.backspace()],
+  ['delete', (e) => e.deleteForward()],
+  ['C-d', (e) => e.deleteForward()],
+  ['left', (e) => e.left()],
+  ['C-b', (e) => e.left()],
+  ['right', (e) => e.right()],
+  ['C-f', (e) => e.right()],
+  ['home', (e) => e.home()],
+  ['C-a', (e) => e.home()],
+  ['end', (e) => e.end()],
+  ['C-e', (e) => e.end()],
+  ['M-b', (e) => e.wordLeft()],
+  ['C-left', (e) => e.wordLeft()],
+  ['M-f', (e) => e.wordRight()],
+  ['C-right', (e) => e.wordRight()],
+  ['C-w', (e) => e.deleteWordBefore()],
+  ['C-u', (e) => e.killToStart()],
+  ['C-k', (e) => e.killToEnd()],
+]);

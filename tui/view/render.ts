@@ -375,7 +375,7 @@ export function renderStatus(model: ViewModel, width: number, now: number): stri
   const colour = status.phase === 'online' ? COLOURS.ok : status.phase === 'offline' ? COLOURS.bad : COLOURS.warn;
   const parts = [`${status.user}@${model.current.name}`, status.server, shortFingerprint(status.fingerprint), formatRtt(status.rttMs)];
   // Running file transfers and room file uploads/downloads: the newest one in full, and how many more.
-  const running = [...[...model.transfers.values()].map(formatTransferLine), ...[...model.roomFileJobs.values()].map(formatRoomFileJob)];
+  const running = [...[...model.files.transfers.values()].map(formatTransferLine), ...[...model.files.roomFileJobs.values()].map(formatRoomFileJob)];
   if (running.length > 0) {
     const more = running.length > 1 ? ` (+${running.length - 1})` : '';
     parts.push(running[running.length - 1] + more);

@@ -8,7 +8,8 @@ import type { RunningRelay } from '../../../relay/server.js';
 import { ChatClient } from '../../../tui/core/client.js';
 import { charColumns } from '../../../tui/view/text-width.js';
 import type { ChatEvent } from '../../../tui/core/events.js';
-import { tempDir, testRelay } from '../../helpers/relay.js';
+import { testRelay } from '../../helpers/relay.js';
+import { tempDir } from '../../helpers/temp.js';
 import { EXIT_MARK, TmuxSession, requireTmux } from '../../helpers/tmux.js';
 
 /**

@@ -7,7 +7,8 @@ import * as assert from 'uvu/assert';
 import { ChatClient } from '../../../tui/core/client.js';
 import { plainErrors } from '../../helpers/core-helpers.js';
 import { TEST_PASSWORD, testClientOptions } from '../../helpers/clients.js';
-import { tempDir, testRelay } from '../../helpers/relay.js';
+import { testRelay } from '../../helpers/relay.js';
+import { tempDir } from '../../helpers/temp.js';
 import { TmuxSession } from '../../helpers/tmux.js';
 
 /**

@@ -7,15 +7,15 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DEPLOY_EXAMPLE, renderHaproxyConfig } from '../../../relay/cluster/haproxy-config.js';
 import { RedisStore } from '../../../relay/redis-store.js';
 import { REDIS_SERVER_PATH, freeLoopbackPort, redisServerAvailable } from '../../helpers/redis-server.js';
+import { makeTempDir } from '../../helpers/temp.js';
 
 const HAPROXY = '/usr/sbin/haproxy';
 const haproxyTest = existsSync(HAPROXY) ? test : test.skip;
@@ -36,7 +36,7 @@ test('deploy/haproxy.cfg is what the template renders for the example machines',
 });
 
 haproxyTest('haproxy -c accepts deploy/haproxy.cfg and the loopback rendering of npm run cluster', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'securechat-haproxy-'));
+  const dir = await makeTempDir('securechat-haproxy-');
   try {
     const local = join(dir, 'haproxy.cfg');
     await writeFile(
@@ -62,7 +62,7 @@ haproxyTest('haproxy -c accepts deploy/haproxy.cfg and the loopback rendering of
 });
 
 redisTest('deploy/redis.conf starts redis-server with AOF, noeviction and a password, and the store accepts it', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'securechat-redisconf-'));
+  const dir = await makeTempDir('securechat-redisconf-');
   const port = await freeLoopbackPort();
   const conf = await readFile(new URL('../../../../deploy/redis.conf', import.meta.url), 'utf8');
   const password = /^requirepass (\S+)$/m.exec(conf)?.[1];

@@ -8,8 +8,9 @@ import { DEFAULT_LIMITS } from '../../../shared/limits.js';
 import { PasswordHasher } from '../../../relay/passwords.js';
 import type { RunningRelay } from '../../../relay/server.js';
 import { LevelStore } from '../../../relay/level-store.js';
-import { WireClient } from '../../helpers/wire-client.js';
-import { CHEAP_HASHING, tempDir, testRelay } from '../../helpers/relay.js';
+import { WireClient, outcome } from '../../helpers/wire-client.js';
+import { CHEAP_HASHING, testRelay } from '../../helpers/relay.js';
+import { tempDir } from '../../helpers/temp.js';
 
 type Ctx = { relay: RunningRelay; dir: { path: string; remove: () => Promise<void> }; clients: WireClient[] };
 const spec = suite<Ctx>('relay account rules');
@@ -34,8 +35,7 @@ async function opened(ctx: Ctx): Promise<WireClient> {
 
 /** Sends register or login as `user` and returns the reply's error code ('session' on success). */
 async function attempt(client: WireClient, t: 'register' | 'login', user: string, password: string): Promise<string> {
-  const reply = await client.request({ t, id: client.id(), user, password, ...(await client.credentials(user)) });
-  return reply.t === 'error' ? reply.code : reply.t;
+  return outcome(await client.passwordAttempt(t, user, password));
 }
 
 spec('register refuses passwords above maxPasswordChars (as relay user add does) and creates nothing', async (ctx) => {

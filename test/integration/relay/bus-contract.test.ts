@@ -14,7 +14,8 @@ import { RedisBus, type RedisBusOptions } from '../../../relay/redis-bus.js';
 import { RedisStore } from '../../../relay/redis-store.js';
 import type { MessageDraft } from '../../../relay/store.js';
 import { ChatError } from '../../../shared/errors.js';
-import { BusRecorder, eventually } from '../../helpers/bus-recorder.js';
+import { BusRecorder } from '../../helpers/bus-recorder.js';
+import { eventually } from '../../helpers/wait.js';
 import { REDIS_SERVER_PATH, redisServerAvailable, startRedisServer, type TestRedisServer } from '../../helpers/redis-server.js';
 import { errorOf } from '../../helpers/errors.js';
 

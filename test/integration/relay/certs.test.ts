@@ -1,7 +1,6 @@
 import { X509Certificate, createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, createServer, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { test } from 'uvu';
@@ -9,25 +8,19 @@ import * as assert from 'uvu/assert';
 import { rejectsWith } from '../../helpers/errors.js';
 import { ChatError } from '../../../shared/errors.js';
 import { CERT_FILE_NAME, KEY_FILE_NAME, fingerprintOfPem, loadCertificateFiles, loadOrCreateCertificate } from '../../../relay/certs.js';
+import { tempFolders } from '../../helpers/temp.js';
 
 const FINGERPRINT = /^sha256:[0-9a-f]{64}$/;
 // DER of the signature algorithm OIDs: ecdsa-with-SHA256 (1.2.840.10045.4.3.2) and ecdsa-with-SHA1 (1.2.840.10045.4.1).
 const ECDSA_SHA256_OID = Buffer.from('06082a8648ce3d040302', 'hex');
 const ECDSA_SHA1_OID = Buffer.from('06072a8648ce3d0401', 'hex');
 
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'securechat-certs-'));
-  dirs.push(dir);
-  return dir;
-}
+const temp = tempFolders('securechat-certs-');
 
-test.after(async () => {
-  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
-});
+test.after(temp.removeAll);
 
 test('a self-signed EC P-256 certificate is made once, stored (key 0600) and kept', async () => {
-  const dir = join(await tempDir(), 'data');
+  const dir = join(await temp.make(), 'data');
   const made = await loadOrCreateCertificate(dir);
   assert.match(made.fingerprint, FINGERPRINT);
   assert.is((await stat(dir)).mode & 0o777, 0o700);
@@ -50,7 +43,7 @@ test('a self-signed EC P-256 certificate is made once, stored (key 0600) and kep
 });
 
 test('fingerprint is sha256 of the DER, lowercase hex without colons (not SHA-1)', async () => {
-  const made = await loadOrCreateCertificate(await tempDir());
+  const made = await loadOrCreateCertificate(await temp.make());
   const der = new X509Certificate(made.cert).raw;
   assert.is(made.fingerprint, 'sha256:' + createHash('sha256').update(der).digest('hex'));
   assert.is(fingerprintOfPem(made.cert), made.fingerprint);
@@ -58,7 +51,7 @@ test('fingerprint is sha256 of the DER, lowercase hex without colons (not SHA-1)
 });
 
 test('regenerate makes a new certificate; extra host names and IPs go into the SAN', async () => {
-  const dir = await tempDir();
+  const dir = await temp.make();
   const first = await loadOrCreateCertificate(dir);
   const second = await loadOrCreateCertificate(dir, { regenerate: true, hostnames: ['chat.example.org', '203.0.113.7', '[2001:db8::7]', ' '] });
   assert.is.not(second.fingerprint, first.fingerprint);
@@ -74,20 +67,20 @@ test('regenerate makes a new certificate; extra host names and IPs go into the S
 });
 
 test('a damaged or half-missing stored pair is an error, never silently replaced', async () => {
-  const dir = await tempDir();
+  const dir = await temp.make();
   const made = await loadOrCreateCertificate(dir);
   await rm(join(dir, KEY_FILE_NAME));
   await rejectsWith(loadOrCreateCertificate(dir), 'E_CERT');
   await writeFile(join(dir, KEY_FILE_NAME), 'garbage');
   await rejectsWith(loadOrCreateCertificate(dir), 'E_CERT');
-  const other = await loadOrCreateCertificate(await tempDir());
+  const other = await loadOrCreateCertificate(await temp.make());
   await writeFile(join(dir, KEY_FILE_NAME), other.key);
   await rejectsWith(loadOrCreateCertificate(dir), 'E_CERT'); // key of another certificate
   assert.is(await readFile(join(dir, CERT_FILE_NAME), 'utf8'), made.cert);
 });
 
 test('loadCertificateFiles: a good pair, and E_CERT for missing, invalid or mismatched files', async () => {
-  const dir = await tempDir();
+  const dir = await temp.make();
   const made = await loadOrCreateCertificate(dir);
   const certFile = join(dir, CERT_FILE_NAME);
   const keyFile = join(dir, KEY_FILE_NAME);
@@ -96,7 +89,7 @@ test('loadCertificateFiles: a good pair, and E_CERT for missing, invalid or mism
   await rejectsWith(loadCertificateFiles(certFile, join(dir, 'missing.pem')), 'E_CERT');
   await rejectsWith(loadCertificateFiles(keyFile, keyFile), 'E_CERT');
   await rejectsWith(loadCertificateFiles(certFile, certFile), 'E_CERT');
-  const other = await loadOrCreateCertificate(await tempDir());
+  const other = await loadOrCreateCertificate(await temp.make());
   const otherKey = join(dir, 'other-key.pem');
   await writeFile(otherKey, other.key);
   await rejectsWith(loadCertificateFiles(certFile, otherKey), 'E_CERT');
@@ -108,7 +101,7 @@ test('loadCertificateFiles: a good pair, and E_CERT for missing, invalid or mism
 });
 
 test('the certificate serves TLS 1.3: a client sees the same fingerprint and can verify it as a CA for localhost', async () => {
-  const made = await loadOrCreateCertificate(await tempDir());
+  const made = await loadOrCreateCertificate(await temp.make());
   const server = createServer({ cert: made.cert, key: made.key, minVersion: 'TLSv1.3' }, (socket) => socket.end());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -12,17 +12,13 @@ import { PasswordHasher } from '../../../relay/passwords.js';
 import { LevelStore } from '../../../relay/level-store.js';
 import { firstLine, promptHidden, promptNewPassword, readFirstLine } from '../../../relay/prompt.js';
 import { ChatError } from '../../../shared/errors.js';
+import { tempFolders } from '../../helpers/temp.js';
 
 const CLI = fileURLToPath(new URL('../../../relay/cli.js', import.meta.url));
 /** Upper bound for one child process; it normally takes well under a second. */
 const CHILD_DEADLINE_MS = 60_000;
 
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'securechat-cli-'));
-  dirs.push(dir);
-  return dir;
-}
+const temp = tempFolders('securechat-cli-');
 
 interface RunResult {
   code: number | null;
@@ -59,9 +55,7 @@ async function runMain(args: string[], input = ''): Promise<RunResult> {
   return { code, stdout, stderr };
 }
 
-test.after(async () => {
-  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
-});
+test.after(temp.removeAll);
 
 test('defaultDataDir follows SECURECHAT_RELAY_DATA, then XDG_DATA_HOME, then ~/.local/share', () => {
   assert.is(defaultDataDir({ SECURECHAT_RELAY_DATA: '/srv/relay', XDG_DATA_HOME: '/x' }), '/srv/relay');
@@ -79,10 +73,10 @@ test('the listening line: HOST:PORT with IPv6 in brackets', () => {
 });
 
 test('bin: user add (file and stdin), list, duplicate, passwd, remove, audit', async () => {
-  const data = await tempDir();
+  const data = await temp.make();
   const pwFile = join(data, '..', `pw-${process.pid}.txt`);
   await writeFile(pwFile, 'alice-secret-1\nignored second line\n');
-  dirs.push(pwFile);
+  temp.track(pwFile);
 
   let r = await runCli(['user', 'add', 'Alice', '--data', data, '--password-file', pwFile]);
   assert.is(r.code, 0, r.stderr);
@@ -143,7 +137,7 @@ test('bin: user add (file and stdin), list, duplicate, passwd, remove, audit', a
 });
 
 test('bin: bad names, short passwords and bad usage exit 2 without touching accounts', async () => {
-  const data = await tempDir();
+  const data = await temp.make();
   for (const [args, input] of [
     [['user', 'add', 'bad name', '--data', data], 'long-enough-pw\n'],
     [['user', 'add', 'global!', '--data', data], 'long-enough-pw\n'],
@@ -166,7 +160,7 @@ test('bin: bad names, short passwords and bad usage exit 2 without touching acco
 });
 
 test('bin: while the store is open elsewhere, commands say the folder is in use and exit 2', async () => {
-  const data = await tempDir();
+  const data = await temp.make();
   const store = await LevelStore.open(data);
   try {
     for (const args of [
@@ -187,7 +181,7 @@ test('bin: while the store is open elsewhere, commands say the folder is in use 
 });
 
 test('bin: cert prints the data folder fingerprint, regenerates on request, reads --cert files', async () => {
-  const data = await tempDir();
+  const data = await temp.make();
   let r = await runCli(['cert', '--data', data]);
   assert.is(r.code, 0, r.stderr);
   const first = r.stdout.trim();
@@ -223,7 +217,7 @@ test('bin: --help works for every command', async () => {
 });
 
 test('in process: main() returns exit codes and writes through the given io', async () => {
-  const data = await tempDir();
+  const data = await temp.make();
   let r = await runMain(['user', 'add', 'erin', '--data', data], 'erin-secret-1\n');
   assert.is(r.code, 0, r.stderr);
   r = await runMain(['user', 'list', '--data', data]);
@@ -236,7 +230,7 @@ test('in process: main() returns exit codes and writes through the given io', as
 });
 
 test('user add: reserved names and over-long passwords exit 2 (the wire register rules); an old reserved account can still change its password', async () => {
-  const data = await tempDir();
+  const data = await temp.make();
   for (const [name, input] of [
     ['global', 'long-enough-pw\n'],
     ['Global', 'long-enough-pw\n'],
@@ -376,7 +370,7 @@ function exitOf(child: ChildProcess): Promise<number | null> {
 }
 
 test('bin: serve prints the listening line first, holds the lock, and exits 0 on SIGTERM', async () => {
-  const data = await tempDir();
+  const data = await temp.make();
   const { child, firstLine, stderr } = await startServe(['--port', '0', '--data', data]);
   try {
     const match = /^securechat relay listening on 127\.0\.0\.1:(\d+) fingerprint (sha256:[0-9a-f]{64})$/.exec(firstLine);
@@ -399,7 +393,7 @@ test('bin: serve prints the listening line first, holds the lock, and exits 0 on
 });
 
 test('bin: SIGHUP presents a renewed --cert/--key to new connections; a bad pair is refused and the old one stays', async () => {
-  const data = await tempDir();
+  const data = await temp.make();
   const certFile = join(data, 'fullchain.pem');
   const keyFile = join(data, 'privkey.pem');
   const first = await createSelfSignedCertificate();
@@ -431,7 +425,7 @@ test('bin: SIGHUP presents a renewed --cert/--key to new connections; a bad pair
 });
 
 test('bin: serve on ::1 shows the host in brackets', async () => {
-  const data = await tempDir();
+  const data = await temp.make();
   const { child, firstLine } = await startServe(['--host', '::1', '--port', '0', '--data', data]);
   child.kill('SIGINT');
   assert.match(firstLine, /^securechat relay listening on \[::1\]:\d+ fingerprint sha256:[0-9a-f]{64}$/);

@@ -6,10 +6,10 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { RelayMessage } from '../../../shared/messages.js';
 import type { RunningRelay } from '../../../relay/server.js';
-import { WireClient } from '../../helpers/wire-client.js';
-import { tempDir, testRelay } from '../../helpers/relay.js';
+import { WireClient, outcome } from '../../helpers/wire-client.js';
+import { testRelay } from '../../helpers/relay.js';
+import { tempDir } from '../../helpers/temp.js';
 
 const ATTACKER = '127.0.0.1';
 const KNOWN = '127.0.0.2';
@@ -40,26 +40,18 @@ async function from(ctx: Ctx, localAddress: string): Promise<WireClient> {
   return client;
 }
 
-async function passwordAttempt(client: WireClient, t: 'register' | 'login', user: string, password: string): Promise<RelayMessage> {
-  return client.request({ t, id: client.id(), user, password, ...(await client.credentials(user)) });
-}
-
-function outcome(reply: RelayMessage): string {
-  return reply.t === 'error' ? reply.code : reply.t;
-}
-
 /** Bob registers from his known address; the attacker then fails every free attempt on bob from A. */
 async function bobUnderAttack(ctx: Ctx): Promise<string> {
   const home = await from(ctx, KNOWN);
-  const registered = await passwordAttempt(home, 'register', 'bob', BOB_PASSWORD);
+  const registered = await home.passwordAttempt('register', 'bob', BOB_PASSWORD);
   assert.is(outcome(registered), 'session');
   home.close();
   const attacker = await from(ctx, ATTACKER);
   for (let i = 0; i < LIMITS.loginFreeFailures; i++) {
-    assert.is(outcome(await passwordAttempt(attacker, 'login', 'bob', `guess number ${i}`)), 'E_AUTH');
+    assert.is(outcome(await attacker.passwordAttempt('login', 'bob', `guess number ${i}`)), 'E_AUTH');
   }
   // Both bob's account and the attacker's address now owe a 10-minute delay.
-  const refused = await passwordAttempt(attacker, 'login', 'bob', BOB_PASSWORD);
+  const refused = await attacker.passwordAttempt('login', 'bob', BOB_PASSWORD);
   assert.is(outcome(refused), 'E_RATE');
   return registered.t === 'session' ? registered.token : '';
 }
@@ -69,7 +61,7 @@ spec('failures from A do not stop bob at his known address B, nor his valid resu
 
   // Bob at home logs in at once with his password.
   const home = await from(ctx, KNOWN);
-  const login = await passwordAttempt(home, 'login', 'bob', BOB_PASSWORD);
+  const login = await home.passwordAttempt('login', 'bob', BOB_PASSWORD);
   assert.is(outcome(login), 'session');
   assert.is(login.t === 'session' && login.resumed, false);
   const homeToken = login.t === 'session' ? login.token : '';
@@ -89,22 +81,22 @@ spec('the account delay still slows password guesses from every address bob neve
   await bobUnderAttack(ctx);
   // Even with the right password: from an unknown address the account's delay applies.
   const elsewhere = await from(ctx, NEW_PLACE);
-  const reply = await passwordAttempt(elsewhere, 'login', 'bob', BOB_PASSWORD);
+  const reply = await elsewhere.passwordAttempt('login', 'bob', BOB_PASSWORD);
   assert.is(outcome(reply), 'E_RATE');
   assert.ok(reply.t === 'error' && (reply.retryAfterMs ?? 0) > 60_000);
   // A valid resume from there makes the address known: then the password gets through too.
   const home = await from(ctx, KNOWN);
-  const login = await passwordAttempt(home, 'login', 'bob', BOB_PASSWORD);
+  const login = await home.passwordAttempt('login', 'bob', BOB_PASSWORD);
   const token = login.t === 'session' ? login.token : '';
   const resumed = await elsewhere.request({ t: 'resume', id: elsewhere.id(), user: 'bob', token, proof: await elsewhere.resumeProof('bob') });
   assert.is(outcome(resumed), 'session');
   const later = await from(ctx, NEW_PLACE);
-  assert.is(outcome(await passwordAttempt(later, 'login', 'bob', BOB_PASSWORD)), 'session');
+  assert.is(outcome(await later.passwordAttempt('login', 'bob', BOB_PASSWORD)), 'session');
 });
 
 spec('failed resumes with bad tokens count nothing against bob or the address', async (ctx) => {
   const home = await from(ctx, KNOWN);
-  assert.is(outcome(await passwordAttempt(home, 'register', 'bob', BOB_PASSWORD)), 'session');
+  assert.is(outcome(await home.passwordAttempt('register', 'bob', BOB_PASSWORD)), 'session');
   home.close();
   const attacker = await from(ctx, ATTACKER);
   for (let i = 0; i < LIMITS.loginFreeFailures + 5; i++) {
@@ -113,9 +105,9 @@ spec('failed resumes with bad tokens count nothing against bob or the address', 
   }
   // Had they counted, bob from anywhere new (and anyone from A) would now wait 10 minutes.
   const elsewhere = await from(ctx, NEW_PLACE);
-  assert.is(outcome(await passwordAttempt(elsewhere, 'login', 'bob', BOB_PASSWORD)), 'session');
+  assert.is(outcome(await elsewhere.passwordAttempt('login', 'bob', BOB_PASSWORD)), 'session');
   const fromA = await from(ctx, ATTACKER);
-  assert.is(outcome(await passwordAttempt(fromA, 'login', 'bob', BOB_PASSWORD)), 'session');
+  assert.is(outcome(await fromA.passwordAttempt('login', 'bob', BOB_PASSWORD)), 'session');
 });
 
 spec.run();

@@ -1,13 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { WireClient } from '../../helpers/wire-client.js';
+import { WireClient, errorCodeOf } from '../../helpers/wire-client.js';
 import { openPipe, readBytes, ticketFor } from '../../helpers/pipes.js';
-import { tempDir, testRelay } from '../../helpers/relay.js';
+import { testRelay } from '../../helpers/relay.js';
+import { tempDir } from '../../helpers/temp.js';
 import type { RunningRelay } from '../../../relay/server.js';
-
-function errorCode(message: { t: string; code?: string }): string | undefined {
-  return message.t === 'error' ? message.code : undefined;
-}
 
 async function withRelay(fn: (relay: RunningRelay, log: string[]) => Promise<void>, limits = {}): Promise<void> {
   const dir = await tempDir();
@@ -50,13 +47,13 @@ test('tickets: unknown, reused, for an offline peer or oneself are refused', () 
     const ann = await WireClient.session(relay.port, 'ann');
     const bob = await WireClient.session(relay.port, 'bob');
     await WireClient.session(relay.port, 'cat').then((cat) => cat.request({ t: 'exit', id: 'x' }));
-    assert.is(errorCode(await ann.request({ t: 'pipe-ticket', id: 'a', transfer: 'transfer-0002', peer: 'cat' })), 'E_NOT_IN_ROOM');
-    assert.is(errorCode(await ann.request({ t: 'pipe-ticket', id: 'b', transfer: 'transfer-0002', peer: 'nobody' })), 'E_NO_SUCH_USER');
-    assert.is(errorCode(await ann.request({ t: 'pipe-ticket', id: 'c', transfer: 'transfer-0002', peer: 'ann' })), 'E_SELF');
+    assert.is(errorCodeOf(await ann.request({ t: 'pipe-ticket', id: 'a', transfer: 'transfer-0002', peer: 'cat' })), 'E_NOT_IN_ROOM');
+    assert.is(errorCodeOf(await ann.request({ t: 'pipe-ticket', id: 'b', transfer: 'transfer-0002', peer: 'nobody' })), 'E_NO_SUCH_USER');
+    assert.is(errorCodeOf(await ann.request({ t: 'pipe-ticket', id: 'c', transfer: 'transfer-0002', peer: 'ann' })), 'E_SELF');
     const stranger = await WireClient.open(relay.port);
     stranger.send({ t: 'hello', v: 1 });
     await stranger.next('welcome');
-    assert.is(errorCode(await stranger.request({ t: 'pipe', id: 'd', ticket: 'made-up' })), 'E_BAD_TICKET');
+    assert.is(errorCodeOf(await stranger.request({ t: 'pipe', id: 'd', ticket: 'made-up' })), 'E_BAD_TICKET');
     const ticket = await ticketFor(ann, 'bob', 'transfer-0002');
     const used = await WireClient.open(relay.port);
     used.send({ t: 'hello', v: 1 });
@@ -65,8 +62,8 @@ test('tickets: unknown, reused, for an offline peer or oneself are refused', () 
     const again = await WireClient.open(relay.port);
     again.send({ t: 'hello', v: 1 });
     await again.next('welcome');
-    assert.is(errorCode(await again.request({ t: 'pipe', id: 'f', ticket })), 'E_BAD_TICKET');
-    assert.is(errorCode(await ann.request({ t: 'pipe', id: 'g', ticket })), 'E_ALREADY_LOGGED_IN');
+    assert.is(errorCodeOf(await again.request({ t: 'pipe', id: 'f', ticket })), 'E_BAD_TICKET');
+    assert.is(errorCodeOf(await ann.request({ t: 'pipe', id: 'g', ticket })), 'E_ALREADY_LOGGED_IN');
     for (const client of [ann, bob, stranger, used, again]) client.close();
   }));
 
@@ -79,7 +76,7 @@ test('a side whose partner never comes gets E_PIPE_TIMEOUT', () =>
       const alone = await WireClient.open(relay.port);
       alone.send({ t: 'hello', v: 1 });
       await alone.next('welcome');
-      assert.is(errorCode(await alone.request({ t: 'pipe', id: 'p', ticket })), 'E_PIPE_TIMEOUT');
+      assert.is(errorCodeOf(await alone.request({ t: 'pipe', id: 'p', ticket })), 'E_PIPE_TIMEOUT');
       alone.close();
       ann.close();
     },
@@ -101,7 +98,7 @@ test('a sender over its byte budget is cut off', () =>
       await bobPipe.whenClosed();
       assert.ok(log.some((line) => line.includes('budget')), log.join('\n'));
       const refused = await ann.request({ t: 'pipe-ticket', id: 'z', transfer: 'transfer-0005', peer: 'bob' });
-      assert.is(errorCode(refused), 'E_PIPE_BUDGET');
+      assert.is(errorCodeOf(refused), 'E_PIPE_BUDGET');
       ann.close();
       bob.close();
     },

@@ -1,9 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { test } from 'uvu';
@@ -12,6 +11,7 @@ import { ChatError } from '../../../shared/errors.js';
 import { createSelfSignedCertificate, type RelayCertificate } from '../../../relay/certs.js';
 import { clientAddressOf, clientEndpointOf, createProxyFront, parseTrustedProxies, type ClientEndpoint, type FrontPeer, type ProxyFrontOptions } from '../../../relay/proxy-front.js';
 import { localHeader, proxyHeaderFor, rawHeader } from '../../helpers/proxy-v2.js';
+import { makeTempDir } from '../../helpers/temp.js';
 
 const HEADER_TIMEOUT_MS = 250;
 
@@ -326,7 +326,7 @@ if (haproxyPath === undefined) console.log('relay-proxy-front: haproxy not insta
 (haproxyPath ? test : test.skip)('a real HAProxy (mode tcp, send-proxy-v2, LOCAL health checks every 200 ms) in front: the relay sees the client address, checks cost no log line', async () => {
   const relay = await startFront();
   const haproxyPort = await freePort();
-  const dir = await mkdtemp(join(tmpdir(), 'securechat-haproxy-'));
+  const dir = await makeTempDir('securechat-haproxy-');
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const config = join(dir, 'haproxy.cfg');
   await writeFile(

@@ -4,7 +4,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FrameDecoder, decodeControlPayload, encodeControl } from '../../../shared/codec.js';
 import { proxyHeaderFor } from '../../helpers/proxy-v2.js';
-import { tempDir, testRelay } from '../../helpers/relay.js';
+import { testRelay } from '../../helpers/relay.js';
+import { tempDir } from '../../helpers/temp.js';
 
 const proxied = suite('relay serve --proxy-protocol');
 

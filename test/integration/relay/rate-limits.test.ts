@@ -3,8 +3,9 @@ import * as assert from 'uvu/assert';
 import type { RelayMessage } from '../../../shared/messages.js';
 import type { Limits } from '../../../shared/limits.js';
 import type { RunningRelay } from '../../../relay/server.js';
-import { WireClient } from '../../helpers/wire-client.js';
-import { tempDir, testRelay } from '../../helpers/relay.js';
+import { WireClient, errorCodeOf } from '../../helpers/wire-client.js';
+import { testRelay } from '../../helpers/relay.js';
+import { tempDir } from '../../helpers/temp.js';
 
 type Ctx = { relay: RunningRelay; dir: { path: string; remove: () => Promise<void> }; clients: WireClient[] };
 const limits = suite<Ctx>('relay limits that hold across reconnects');
@@ -20,10 +21,6 @@ limits.after.each(async (ctx) => {
   await ctx.relay.close();
   await ctx.dir.remove();
 });
-
-function code(reply: RelayMessage): string | undefined {
-  return reply.t === 'error' ? reply.code : undefined;
-}
 
 function tokenOf(client: WireClient): string {
   const session = client.received.find((m) => m.t === 'session');
@@ -43,20 +40,20 @@ limits('the flood bucket is the user\'s: a resume or a fresh login does not refi
   const ann = await WireClient.session(ctx.relay.port, 'ann');
   ctx.clients.push(ann);
   for (let i = 0; i < 5; i++) assert.is((await ann.request({ t: 'say', id: `a${i}`, text: 'hi' })).t, 'ack');
-  assert.is(code(await ann.request({ t: 'say', id: 'a5', text: 'hi' })), 'E_FLOOD');
+  assert.is(errorCodeOf(await ann.request({ t: 'say', id: 'a5', text: 'hi' })), 'E_FLOOD');
   const token = tokenOf(ann);
   ann.close();
   await ann.whenClosed();
 
   const { client: back, reply } = await resume(ctx, 'ann', token);
   assert.is(reply.t, 'session');
-  assert.is(code(await back.request({ t: 'say', id: 'b0', text: 'hi' })), 'E_FLOOD', 'a resume keeps the empty bucket');
-  assert.is(code(await back.request({ t: 'whisper', id: 'w0', to: 'nobody', body: 'x' })), 'E_FLOOD', 'whispers share it');
+  assert.is(errorCodeOf(await back.request({ t: 'say', id: 'b0', text: 'hi' })), 'E_FLOOD', 'a resume keeps the empty bucket');
+  assert.is(errorCodeOf(await back.request({ t: 'whisper', id: 'w0', to: 'nobody', body: 'x' })), 'E_FLOOD', 'whispers share it');
   back.close();
 
   const fresh = await WireClient.session(ctx.relay.port, 'ann', 'correct horse', false);
   ctx.clients.push(fresh);
-  assert.is(code(await fresh.request({ t: 'say', id: 'c0', text: 'hi' })), 'E_FLOOD', 'so does a fresh login');
+  assert.is(errorCodeOf(await fresh.request({ t: 'say', id: 'c0', text: 'hi' })), 'E_FLOOD', 'so does a fresh login');
 });
 
 limits('resumes per address are bounded', async (ctx) => {
@@ -71,7 +68,7 @@ limits('resumes per address are bounded', async (ctx) => {
     await client.whenClosed();
   }
   const { reply } = await resume(ctx, 'ann', token);
-  assert.is(code(reply), 'E_RATE');
+  assert.is(errorCodeOf(reply), 'E_RATE');
   assert.ok(reply.t === 'error' && (reply.retryAfterMs ?? 0) > 0);
 });
 

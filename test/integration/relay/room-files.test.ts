@@ -2,17 +2,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { RelayMessage } from '../../../shared/messages.js';
-import { WireClient } from '../../helpers/wire-client.js';
+import { WireClient, errorCodeOf } from '../../helpers/wire-client.js';
 import { askUpload, blake, getBytes, putBytes, upload } from '../../helpers/room-files.js';
-import { tempDir, testRelay } from '../../helpers/relay.js';
+import { testRelay } from '../../helpers/relay.js';
+import { tempDir } from '../../helpers/temp.js';
 import type { RunningRelay } from '../../../relay/server.js';
 import type { Limits } from '../../../shared/limits.js';
 
-
-function codeOf(message: RelayMessage): string | undefined {
-  return message.t === 'error' ? message.code : undefined;
-}
 
 async function withRelay(fn: (relay: RunningRelay, dataDir: string) => Promise<void>, limits: Partial<Limits> = {}): Promise<void> {
   const dir = await tempDir();
@@ -60,7 +56,7 @@ test('upload then download round trip: right bytes and hash; listed with sanitiz
 
     // The ticket was single use.
     const again = await getBytes(relay.port, ticket.ticket);
-    assert.is(codeOf(again.ready), 'E_BAD_TICKET');
+    assert.is(errorCodeOf(again.ready), 'E_BAD_TICKET');
 
     const onDisk = await readdir(join(dataDir, 'files'));
     assert.is(onDisk.length, 1);
@@ -74,14 +70,14 @@ test('members of the room only: another room gets E_NOT_IN_ROOM, unknown ids E_N
     const ann = await inRoom(relay.port, 'ann', 'lab', true);
     const cat = await inRoom(relay.port, 'cat', 'other', true);
     const fileId = await upload(ann, relay.port, 'a.txt', Buffer.from('hello'));
-    assert.is(codeOf(await cat.request({ t: 'file-download', id: cat.id(), fileId })), 'E_NOT_IN_ROOM');
-    assert.is(codeOf(await cat.request({ t: 'file-download', id: cat.id(), fileId: 'abcdef0123' })), 'E_NO_SUCH_FILE');
+    assert.is(errorCodeOf(await cat.request({ t: 'file-download', id: cat.id(), fileId })), 'E_NOT_IN_ROOM');
+    assert.is(errorCodeOf(await cat.request({ t: 'file-download', id: cat.id(), fileId: 'abcdef0123' })), 'E_NO_SUCH_FILE');
     const list = await cat.request({ t: 'files', id: cat.id() });
     assert.equal(list.t === 'files' ? list.files : null, []);
     // Not logged in at all: a file request on a fresh connection is refused.
     const stranger = await WireClient.open(relay.port);
     await stranger.hello();
-    assert.is(codeOf(await stranger.request({ t: 'files', id: 'f1' })), 'E_NOT_LOGGED_IN');
+    assert.is(errorCodeOf(await stranger.request({ t: 'files', id: 'f1' })), 'E_NOT_LOGGED_IN');
     for (const client of [ann, cat, stranger]) client.close();
   }));
 
@@ -92,7 +88,7 @@ test('hash mismatch is refused and nothing is indexed or kept on disk', () =>
     const ticket = await askUpload(ann, 'x.bin', data, blake(Buffer.from('other bytes!!!')));
     assert.is(ticket.t, 'file-ticket');
     if (ticket.t !== 'file-ticket') return;
-    assert.is(codeOf(await putBytes(relay.port, ticket.ticket, data)), 'E_HASH_MISMATCH');
+    assert.is(errorCodeOf(await putBytes(relay.port, ticket.ticket, data)), 'E_HASH_MISMATCH');
     const list = await ann.request({ t: 'files', id: ann.id() });
     assert.equal(list.t === 'files' ? list.files : null, []);
     assert.equal(await readdir(join(dataDir, 'files')), []);
@@ -105,16 +101,16 @@ test('size limit, per-user quota and total quota', () =>
   withRelay(async (relay) => {
     const ann = await inRoom(relay.port, 'ann', 'lab', true);
     const bob = await inRoom(relay.port, 'bob', 'lab', false);
-    assert.is(codeOf(await askUpload(ann, 'big', Buffer.alloc(101))), 'E_TOO_LARGE');
+    assert.is(errorCodeOf(await askUpload(ann, 'big', Buffer.alloc(101))), 'E_TOO_LARGE');
     await upload(ann, relay.port, 'a', Buffer.alloc(100, 1));
     await upload(ann, relay.port, 'b', Buffer.alloc(100, 2));
-    assert.is(codeOf(await askUpload(ann, 'c', Buffer.alloc(1))), 'E_QUOTA', 'per-user quota');
+    assert.is(errorCodeOf(await askUpload(ann, 'c', Buffer.alloc(1))), 'E_QUOTA', 'per-user quota');
     await upload(bob, relay.port, 'd', Buffer.alloc(50, 3));
-    assert.is(codeOf(await askUpload(bob, 'e', Buffer.alloc(60))), 'E_QUOTA', 'total quota');
+    assert.is(errorCodeOf(await askUpload(bob, 'e', Buffer.alloc(60))), 'E_QUOTA', 'total quota');
     // An unused ticket also holds its bytes until it expires.
     const held = await askUpload(bob, 'f', Buffer.alloc(50));
     assert.is(held.t, 'file-ticket');
-    assert.is(codeOf(await askUpload(bob, 'g', Buffer.alloc(1))), 'E_QUOTA');
+    assert.is(errorCodeOf(await askUpload(bob, 'g', Buffer.alloc(1))), 'E_QUOTA');
     ann.close();
     bob.close();
   }, { roomFileMaxBytes: 100, roomFilesPerUserBytes: 200, roomFilesTotalBytes: 300 }));
@@ -141,7 +137,7 @@ test('client-supplied names: traversal, absolute, control characters and long na
     const longEntry = list.t === 'files' ? list.files.find((f) => f.id === longId) : undefined;
     assert.ok(longEntry && Buffer.byteLength(longEntry.name) <= 200 && longEntry.name.endsWith('.txt'));
     for (const refused of ['..', '/', '\u0001\u0002', 'b'.repeat(5000)]) {
-      assert.is(codeOf(await askUpload(ann, refused, data)), 'E_PATH_REFUSED', JSON.stringify(refused.slice(0, 10)));
+      assert.is(errorCodeOf(await askUpload(ann, refused, data)), 'E_PATH_REFUSED', JSON.stringify(refused.slice(0, 10)));
     }
     for (const name of await readdir(join(dataDir, 'files'))) assert.match(name, /^[0-9a-f]{32}$/);
     ann.close();

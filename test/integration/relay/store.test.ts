@@ -1,26 +1,19 @@
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { rejectsWith } from '../../helpers/errors.js';
 import { LevelStore } from '../../../relay/level-store.js';
+import { tempFolders } from '../../helpers/temp.js';
 
 // LevelDB-only behaviour. What every store must do is in test/integration/relay/store-contract.test.ts.
 
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'securechat-store-'));
-  dirs.push(dir);
-  return dir;
-}
+const temp = tempFolders('securechat-store-');
 
-test.after(async () => {
-  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
-});
+test.after(temp.removeAll);
 
 test('open creates the data folder 0700 with LevelDB in db/, and a second open is E_DATA_LOCKED', async () => {
-  const dir = join(await tempDir(), 'nested', 'relay');
+  const dir = join(await temp.make(), 'nested', 'relay');
   const store = await LevelStore.open(dir);
   try {
     assert.is((await stat(dir)).mode & 0o777, 0o700);
@@ -36,7 +29,7 @@ test('open creates the data folder 0700 with LevelDB in db/, and a second open i
 });
 
 test('expired tokens are pruned at open', async () => {
-  const dir = await tempDir();
+  const dir = await temp.make();
   let now = 1_000;
   let store = await LevelStore.open(dir, { now: () => now });
   await store.createAccount('alice', 'h');

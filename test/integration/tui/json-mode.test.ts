@@ -7,7 +7,8 @@ import * as assert from 'uvu/assert';
 import type { RunningRelay } from '../../../relay/server.js';
 import type { ChatEvent, ChatEventOf, ChatEventType } from '../../../tui/core/events.js';
 import { plainSuite } from '../../helpers/core-helpers.js';
-import { tempDir, testRelay } from '../../helpers/relay.js';
+import { testRelay } from '../../helpers/relay.js';
+import { tempDir } from '../../helpers/temp.js';
 
 /** `securechat --json` as a real child process (the built bin) against a real relay. */
 const CLI = fileURLToPath(new URL('../../../tui/cli.js', import.meta.url));

@@ -3,10 +3,10 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ChatError } from '../../../shared/errors.js';
+import { rejectsWith } from '../../helpers/errors.js';
 import { LOCAL_RELAY_INFO, openLocalRelay, readRunningInfo, startLocalRelay } from '../../../tui/local-relay.js';
 import { WireClient } from '../../helpers/wire-client.js';
-import { tempDir } from '../../helpers/relay.js';
+import { tempDir } from '../../helpers/temp.js';
 
 /** A port that is busy for the duration of `body`. */
 async function withBusyPort(body: (port: number) => Promise<void>): Promise<void> {
@@ -35,13 +35,7 @@ test('a taken port falls back to a free one; the running relay is announced, the
           fingerprint: local.relay.fingerprint,
         });
         // A second one on the same folder is refused with a stable code (npm start then joins the first).
-        try {
-          await startLocalRelay(folder, '127.0.0.1', 0);
-          assert.unreachable('the folder is locked');
-        } catch (error) {
-          assert.instance(error, ChatError);
-          assert.is((error as ChatError).code, 'E_DATA_LOCKED');
-        }
+        await rejectsWith(startLocalRelay(folder, '127.0.0.1', 0), 'E_DATA_LOCKED', 'the folder is locked');
       } finally {
         await local.close();
       }

@@ -5,7 +5,6 @@
  * for the path lister.
  */
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -19,6 +18,7 @@ import { cutMiddle, formatAge, formatRoomFileJob, readableBytes, roomFileHint, r
 import { ViewModel } from '../../../tui/view/state.js';
 import { unstyle } from '../../../tui/view/style.js';
 import { textWidth } from '../../../tui/view/text-width.js';
+import { makeTempDir } from '../../helpers/temp.js';
 
 const NOW = 1_700_000_000_000;
 const HASH = 'ab'.repeat(64);
@@ -85,21 +85,21 @@ test('the /files table: aligned columns, sizes readable, newest ages, sanitized;
 
 test('/upload: a start line and a status-bar item, then the stored line with name, size and id', () => {
   const m = model();
-  const job = m.startUpload('~/work/report.pdf');
+  const job = m.files.startUpload('~/work/report.pdf');
   assert.is(lastLine(m).text, 'uploading report.pdf to the relay for dev…');
   assert.ok(unstyle(renderStatus(m, 200, NOW)).includes('↑ report.pdf uploading'));
   m.apply({ type: 'file-uploaded', fileId: 'a1b2c3d4e5', name: 'report.pdf', size: 2048 });
   const stored = lastLine(m);
   assert.is(stored.kind, 'system');
   assert.is(stored.text, 'stored report.pdf (2.0 KB) on the relay for dev: file id a1b2c3d4e5; members of dev fetch it with /download a1b2c3d4e5');
-  assert.equal(m.roomFileIds(), ['a1b2c3d4e5'], 'Tab after /download offers it');
-  m.finishRoomFile(job);
+  assert.equal(m.files.roomFileIds(), ['a1b2c3d4e5'], 'Tab after /download offers it');
+  m.files.finishRoomFile(job);
   assert.not.ok(unstyle(renderStatus(m, 200, NOW)).includes('uploading'));
 
   // Switching rooms during an upload: the stored line names the room it went to.
-  m.startUpload('plan.txt');
+  m.files.startUpload('plan.txt');
   m.apply({ type: 'joined', room: 'ops', users: ['alice'], history: [], hasMore: false, rejoined: false });
-  assert.equal(m.roomFileIds(), [], 'ids belong to their room');
+  assert.equal(m.files.roomFileIds(), [], 'ids belong to their room');
   m.apply({ type: 'file-uploaded', fileId: 'ffff000011', name: 'plan.txt', size: 5 });
   assert.ok(lastLine(m).text.includes('for dev: file id ffff000011'), lastLine(m).text);
 });
@@ -109,25 +109,25 @@ test('/files fills the ids for Tab; /download: start (with the name when listed)
   m.apply({ type: 'files', room: 'dev', files: [entry({}), entry({ id: 'abcdefabcd', name: 'b.bin', size: 10 })] });
   assert.is(lastLine(m).kind, 'system');
   assert.ok(lastLine(m).text.startsWith('files stored for dev (2 files'), lastLine(m).text);
-  assert.equal(m.roomFileIds().sort(), ['0123456789', 'abcdefabcd']);
+  assert.equal(m.files.roomFileIds().sort(), ['0123456789', 'abcdefabcd']);
 
-  const job = m.startDownload('0123456789', '/home/alice/Downloads');
+  const job = m.files.startDownload('0123456789', '/home/alice/Downloads');
   assert.is(lastLine(m).text, 'downloading notes.txt (1.5 KB, id 0123456789) into /home/alice/Downloads…');
   assert.ok(unstyle(renderStatus(m, 200, NOW)).includes('↓ notes.txt downloading'));
   m.apply({ type: 'file-downloaded', fileId: '0123456789', path: '/home/alice/Downloads/notes (1).txt', hash: HASH });
   assert.is(lastLine(m).text, `downloaded notes.txt (1.5 KB, id 0123456789): saved as /home/alice/Downloads/notes (1).txt; hash verified (BLAKE2b ${HASH.slice(0, 16)}…)`);
-  m.finishRoomFile(job);
-  assert.is(m.roomFileJobs.size, 0);
+  m.files.finishRoomFile(job);
+  assert.is(m.files.roomFileJobs.size, 0);
 
   // Not listed before: named by its id.
-  m.startDownload('9999999999', '/tmp');
+  m.files.startDownload('9999999999', '/tmp');
   assert.is(lastLine(m).text, 'downloading file 9999999999 into /tmp…');
   m.apply({ type: 'file-downloaded', fileId: '9999999999', path: '/tmp/x', hash: HASH });
   assert.ok(lastLine(m).text.startsWith('downloaded file 9999999999: saved as /tmp/x; hash verified'));
 
   m.apply({ type: 'files', room: 'dev', files: [] });
   assert.ok(lastLine(m).text.startsWith('no files stored for dev'));
-  assert.equal(m.roomFileIds(), []);
+  assert.equal(m.files.roomFileIds(), []);
 });
 
 test('failures: an error line with the code and a hint for each room file code', () => {
@@ -144,24 +144,24 @@ test('failures: an error line with the code and a hint for each room file code',
     ['upload', 'E_CLOSED', 'the relay closed the file connection', /try again/],
   ];
   for (const [command, code, message, hint] of cases) {
-    const job = command === 'upload' ? m.startUpload('/w/big.iso') : m.startDownload('00000000ff', '/d');
-    m.roomFileFailed(job, code, message);
+    const job = command === 'upload' ? m.files.startUpload('/w/big.iso') : m.files.startDownload('00000000ff', '/d');
+    m.files.roomFileFailed(job, code, message);
     const line = lastLine(m);
     assert.is(line.kind, 'error', code);
     assert.ok(line.text.startsWith(command === 'upload' ? '/upload big.iso failed: ' : '/download 00000000ff failed: '), line.text);
     assert.ok(line.text.endsWith(`(${code})`), line.text);
     assert.match(line.text, hint);
-    assert.is(m.roomFileJobs.size, 0, 'off the status bar');
+    assert.is(m.files.roomFileJobs.size, 0, 'off the status bar');
   }
   assert.is(roomFileHint('download', 'E_SOMETHING_NEW'), '');
-  const job = m.startDownload('00000000ff', '/d');
-  m.roomFileFailed(job, 'E_X\x1b[2J', 'bad\x07 news');
+  const job = m.files.startDownload('00000000ff', '/d');
+  m.files.roomFileFailed(job, 'E_X\x1b[2J', 'bad\x07 news');
   assert.not.ok(hasControls(lastLine(m).text));
   assert.is(formatRoomFileJob({ job: 1, direction: 'up', name: 'a', room: 'dev' }), '↑ a uploading');
 });
 
 test('Tab: /upload completes paths, /download an id then folders only, /accept DIR folders only', async () => {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'securechat-files-paths-'));
+  const dir = await makeTempDir('securechat-files-paths-');
   try {
     await fs.mkdir(path.join(dir, 'drafts'));
     await fs.mkdir(path.join(dir, 'downloads'));

@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RoomFeed } from '../../../relay/room-feed.js';
 import type { MessagePage, StoredMessage } from '../../../relay/store.js';
+import { eventually } from '../../helpers/wait.js';
 
 function message(seq: number, roomKey = 'r'): StoredMessage {
   return { room: roomKey.toUpperCase(), roomKey, seq, from: 'ann', text: `m${seq}`, time: seq, id: `id${seq}` };
@@ -73,8 +74,7 @@ test('a store that fails: nothing is skipped; the fill is tried again', async ()
   await settled();
   assert.equal(delivered, [], 'held, not delivered past the gap');
   assert.is(lines.length, 1);
-  const deadline = Date.now() + 3_000;
-  while (delivered.length < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  await eventually(() => delivered.length >= 3, 'the fill tried again', 3_000);
   assert.equal(delivered, [2, 3, 4]);
 });
 

@@ -1,16 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FrameDecoder, FrameKind, decodeControlPayload, encodeControl, encodeFrame } from '../../../shared/codec.js';
-import { ChatError } from '../../../shared/errors.js';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (error) {
-    return error instanceof ChatError ? error.code : 'not a ChatError';
-  }
-  return undefined;
-}
+import { thrownCode } from '../../helpers/errors.js';
 
 test('a control frame round-trips', () => {
   const decoder = new FrameDecoder(1024);
@@ -58,9 +49,9 @@ test('an oversize frame is refused from its header, before its body arrives', ()
   const header = Buffer.alloc(5);
   header.writeUInt32BE(101, 0);
   header[4] = FrameKind.control;
-  assert.is(codeOf(() => decoder.push(header)), 'E_FRAME_TOO_LARGE');
+  assert.is(thrownCode(() => decoder.push(header)), 'E_FRAME_TOO_LARGE');
   assert.is(decoder.bufferedBytes, 0);
-  assert.is(codeOf(() => decoder.push(Buffer.from([1]))), 'E_PROTOCOL');
+  assert.is(thrownCode(() => decoder.push(Buffer.from([1]))), 'E_PROTOCOL');
 });
 
 test('a frame exactly at the limit is accepted', () => {
@@ -70,20 +61,20 @@ test('a frame exactly at the limit is accepted', () => {
 });
 
 test('zero length and unknown kinds are protocol errors', () => {
-  assert.is(codeOf(() => new FrameDecoder(100).push(Buffer.from([0, 0, 0, 0, 1]))), 'E_PROTOCOL');
-  assert.is(codeOf(() => new FrameDecoder(100).push(Buffer.from([0, 0, 0, 1, 9]))), 'E_PROTOCOL');
+  assert.is(thrownCode(() => new FrameDecoder(100).push(Buffer.from([0, 0, 0, 0, 1]))), 'E_PROTOCOL');
+  assert.is(thrownCode(() => new FrameDecoder(100).push(Buffer.from([0, 0, 0, 1, 9]))), 'E_PROTOCOL');
 });
 
 test('garbage bytes are refused', () => {
-  assert.ok(codeOf(() => new FrameDecoder(64 * 1024).push(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'))));
+  assert.ok(thrownCode(() => new FrameDecoder(64 * 1024).push(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'))));
 });
 
 test('control payloads must be JSON objects', () => {
-  assert.is(codeOf(() => decodeControlPayload(Buffer.from('not json'))), 'E_PROTOCOL');
-  assert.is(codeOf(() => decodeControlPayload(Buffer.from('[1,2]'))), 'E_PROTOCOL');
-  assert.is(codeOf(() => decodeControlPayload(Buffer.from('null'))), 'E_PROTOCOL');
-  assert.is(codeOf(() => decodeControlPayload(Buffer.from('"s"'))), 'E_PROTOCOL');
-  assert.is(codeOf(() => decodeControlPayload(Buffer.from([0xff, 0xfe]))), 'E_PROTOCOL');
+  assert.is(thrownCode(() => decodeControlPayload(Buffer.from('not json'))), 'E_PROTOCOL');
+  assert.is(thrownCode(() => decodeControlPayload(Buffer.from('[1,2]'))), 'E_PROTOCOL');
+  assert.is(thrownCode(() => decodeControlPayload(Buffer.from('null'))), 'E_PROTOCOL');
+  assert.is(thrownCode(() => decodeControlPayload(Buffer.from('"s"'))), 'E_PROTOCOL');
+  assert.is(thrownCode(() => decodeControlPayload(Buffer.from([0xff, 0xfe]))), 'E_PROTOCOL');
 });
 
 test('empty chunks are harmless', () => {

@@ -6,7 +6,8 @@ import * as assert from 'uvu/assert';
 import { ChatClient } from '../../../../tui/core/client.js';
 import type { ChatEvent, ChatEventOf } from '../../../../tui/core/events.js';
 import { plainErrors } from '../../../helpers/core-helpers.js';
-import { tempDir, testRelay } from '../../../helpers/relay.js';
+import { testRelay } from '../../../helpers/relay.js';
+import { tempDir } from '../../../helpers/temp.js';
 import { TmuxSession } from '../../../helpers/tmux.js';
 import { blake2bOfFile, loopbackOptions, writeTestFile } from '../../../helpers/transfer-helpers.js';
 

@@ -7,9 +7,10 @@ import type { Limits } from '../../../../shared/limits.js';
 import type { RunningRelay } from '../../../../relay/server.js';
 import { ChatClient, type ChatClientOptions } from '../../../../tui/core/client.js';
 import { plainSuite } from '../../../helpers/core-helpers.js';
-import { tempDir, testRelay } from '../../../helpers/relay.js';
+import { testRelay } from '../../../helpers/relay.js';
+import { tempDir } from '../../../helpers/temp.js';
 import { Recorder } from '../../../helpers/recorder.js';
-import { failure } from '../../../helpers/clients.js';
+import { failure } from '../../../helpers/errors.js';
 
 /**
  * The client core against the real relay (port 0, LevelDB in a temp folder), several real

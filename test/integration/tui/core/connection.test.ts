@@ -1,6 +1,5 @@
 import fs from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
@@ -14,6 +13,8 @@ import type { RelayMessage } from '../../../../shared/messages.js';
 import { dialRelay, type ChatConnection } from '../../../../tui/core/connection.js';
 import { KnownRelays, fingerprintOfDer, type TrustOptions } from '../../../../tui/core/trust.js';
 import { plainErrors } from '../../../helpers/core-helpers.js';
+import { errorOf } from '../../../helpers/errors.js';
+import { makeTempDir } from '../../../helpers/temp.js';
 
 /** uvu's test, with ChatErrors reported readably (see test/helpers/core-helpers.ts). */
 const test = Object.assign((name: string, handler: () => unknown) => uvuTest(name, plainErrors(handler)), {
@@ -48,16 +49,40 @@ interface FakeRelay {
   /** Bytes the client sent, per connection. */
   received: Buffer[];
   sockets: tls.TLSSocket[];
+  /** Connections whose socket has closed: all the client wrote on them has arrived. */
+  closed: number;
+  /** Resolves once `condition` holds, checked at each connection and each close (fails after 10 s). */
+  when(condition: () => boolean): Promise<void>;
 }
 
 async function fakeRelay(pem: Pem, onConnection: (socket: tls.TLSSocket) => void = () => {}, options: tls.TlsOptions = {}): Promise<FakeRelay> {
-  const relay: FakeRelay = { port: 0, received: [], sockets: [] };
+  const waiters: Array<() => boolean> = [];
+  const changed = (): void => {
+    for (const waiter of [...waiters]) if (waiter()) waiters.splice(waiters.indexOf(waiter), 1);
+  };
+  const relay: FakeRelay = {
+    port: 0,
+    received: [],
+    sockets: [],
+    closed: 0,
+    when: (condition) =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`fake relay: condition not met within 10 s: ${condition}`)), 10_000);
+        const check = (): boolean => (condition() ? (clearTimeout(timer), resolve(), true) : false);
+        if (!check()) waiters.push(check);
+      }),
+  };
   const server = tls.createServer({ cert: pem.cert, key: pem.key, ...options }, (socket) => {
     const index = relay.received.push(Buffer.alloc(0)) - 1;
     relay.sockets.push(socket);
     socket.on('data', (chunk: Buffer) => (relay.received[index] = Buffer.concat([relay.received[index], chunk])));
     socket.on('error', () => {});
+    socket.on('close', () => {
+      relay.closed += 1;
+      changed();
+    });
     onConnection(socket);
+    changed();
   });
   server.on('tlsClientError', () => {});
   servers.push(server);
@@ -76,26 +101,14 @@ function dial(relay: FakeRelay, trust: TrustOptions, known = freshKnown()): Prom
   return dialRelay({ host: '127.0.0.1', port: relay.port, trust, knownRelays: known, limits });
 }
 
-async function failure(promise: Promise<unknown>): Promise<ChatError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.instance(error, ChatError);
-    return error as ChatError;
-  }
-  throw new Error('expected a failure');
-}
-
 /** Runs a started connection until it closes; returns messages and the close reason. */
 function drive(conn: ChatConnection): Promise<{ messages: RelayMessage[]; reason: ChatError }> {
   const messages: RelayMessage[] = [];
   return new Promise((resolve) => conn.start({ onMessage: (m) => messages.push(m), onClose: (reason) => resolve({ messages, reason }) }));
 }
 
-const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
-
 test.before(async () => {
-  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'securechat-conn-'));
+  dir = await makeTempDir('securechat-conn-');
   [certA, certB] = await Promise.all([makeCert(), makeCert()]);
 });
 
@@ -108,10 +121,11 @@ test.after(async () => {
 
 test('an untrusted relay is refused before a single byte is sent', async () => {
   const relay = await fakeRelay(certA);
-  const error = await failure(dial(relay, {}));
+  const error = await errorOf(dial(relay, {}));
   assert.is(error.code, 'E_UNTRUSTED');
   assert.is(error.details.fingerprint, certA.fingerprint);
-  await settle();
+  // Once the relay's side has closed, whatever the client wrote has arrived.
+  await relay.when(() => relay.closed === 1);
   assert.is(relay.received.length, 1);
   assert.is(relay.received[0].length, 0, 'nothing was written before the check');
 });
@@ -120,7 +134,7 @@ test('localAddress: the connection comes from the local address asked for', asyn
   const relay = await fakeRelay(certA);
   const connection = await dialRelay({ host: '127.0.0.1', port: relay.port, trust: { fingerprint: certA.fingerprint }, knownRelays: freshKnown(), limits, localAddress: '127.0.0.7' });
   // The server side may finish its handshake a moment after the client's.
-  for (let i = 0; i < 100 && relay.sockets.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  await relay.when(() => relay.sockets.length === 1);
   assert.is(relay.sockets[0]?.remoteAddress, '127.0.0.7');
   connection.destroy();
 });
@@ -141,11 +155,11 @@ test('tofu records the relay; the next dial knows it; a new certificate on the s
   // Someone else answers on that address now.
   const impostor = await fakeRelay(certB);
   await fs.appendFile(known.file, `127.0.0.1:${impostor.port} ${certA.fingerprint}\n`);
-  const changed = await failure(dial(impostor, { tofu: true }, known));
+  const changed = await errorOf(dial(impostor, { tofu: true }, known));
   assert.is(changed.code, 'E_FINGERPRINT_CHANGED');
   assert.is(changed.details.old, certA.fingerprint);
   assert.is(changed.details.new, certB.fingerprint);
-  await settle();
+  await impostor.when(() => impostor.closed === impostor.sockets.length && impostor.sockets.length > 0);
   assert.ok(impostor.received.every((b) => b.length === 0));
 });
 
@@ -154,7 +168,7 @@ test('a pinned fingerprint: match connects, mismatch is refused', async () => {
   const ok = await dial(relay, { fingerprint: certA.fingerprint });
   assert.is(ok.trust.basis, 'pin');
   ok.destroy();
-  const mismatch = await failure(dial(relay, { fingerprint: certB.fingerprint }));
+  const mismatch = await errorOf(dial(relay, { fingerprint: certB.fingerprint }));
   assert.is(mismatch.code, 'E_FINGERPRINT_MISMATCH');
 });
 
@@ -163,17 +177,16 @@ test('--ca: a relay certificate from that CA is verified by TLS; another one is 
   const viaCa = await dial(relay, { ca: certA.cert });
   assert.is(viaCa.trust.basis, 'ca');
   viaCa.destroy();
-  const wrongCa = await failure(dial(relay, { ca: certB.cert, tofu: true }));
+  const wrongCa = await errorOf(dial(relay, { ca: certB.cert, tofu: true }));
   assert.is(wrongCa.code, 'E_UNTRUSTED');
 });
 
 test('nothing listening is E_CONNECT; a TLS 1.2-only server is E_TLS', async () => {
   const closed = await fakeRelay(certA);
-  servers.pop()!.close();
-  await settle();
-  assert.is((await failure(dial(closed, { tofu: true }))).code, 'E_CONNECT');
+  await new Promise((resolve) => servers.pop()!.close(resolve));
+  assert.is((await errorOf(dial(closed, { tofu: true }))).code, 'E_CONNECT');
   const old = await fakeRelay(certA, () => {}, { maxVersion: 'TLSv1.2' });
-  assert.is((await failure(dial(old, { tofu: true }))).code, 'E_TLS');
+  assert.is((await errorOf(dial(old, { tofu: true }))).code, 'E_TLS');
 });
 
 test('valid frames arrive as validated messages, split across chunks', async () => {

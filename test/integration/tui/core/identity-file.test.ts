@@ -1,38 +1,30 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { ChatError } from '../../../../shared/errors.js';
 import { generateIdentity, publicBundle, verifyPublicBundle } from '../../../../shared/crypto/identity.js';
 import { toBase64 } from '../../../../shared/crypto/bytes.js';
 import {
   IDENTITY_FILE_NAME, identityFilePath, KDF_MODERATE, loadOrCreateIdentity, type KdfLimits,
 } from '../../../../tui/core/identity-file.js';
 import { expectCode } from '../../../helpers/errors.js';
+import { tempFolders } from '../../../helpers/temp.js';
 
 /** libsodium's minimum argon2id cost: keeps the tests fast; one test checks the real default. */
 const CHEAP: KdfLimits = { opsLimit: 1, memLimitBytes: 8192 };
 const posix = process.platform !== 'win32';
 
 
-const folders: string[] = [];
-async function tempDir(): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'securechat-idfile-'));
-  folders.push(dir);
-  return dir;
-}
+const temp = tempFolders('securechat-idfile-');
 
 async function modeOf(file: string): Promise<number> {
   return (await fs.stat(file)).mode & 0o777;
 }
 
-test.after(async () => {
-  await Promise.all(folders.map((dir) => fs.rm(dir, { recursive: true, force: true })));
-});
+test.after(temp.removeAll);
 
 test('first run creates one 0600 file in a new 0700 folder; the next run loads the same keys', async () => {
-  const dir = path.join(await tempDir(), 'nested', 'data');
+  const dir = path.join(await temp.make(), 'nested', 'data');
   const first = await loadOrCreateIdentity(dir);
   assert.ok(first.created);
   assert.not.ok(first.protected);
@@ -58,7 +50,7 @@ test('first run creates one 0600 file in a new 0700 folder; the next run loads t
 
 test('a file readable by others is tightened to 0600 with a warning', async () => {
   if (!posix) return;
-  const dir = await tempDir();
+  const dir = await temp.make();
   const { path: file } = await loadOrCreateIdentity(dir);
   await fs.chmod(file, 0o644);
   const loaded = await loadOrCreateIdentity(dir);
@@ -68,7 +60,7 @@ test('a file readable by others is tightened to 0600 with a warning', async () =
 });
 
 test('passphrase: round trip, secrets not in the clear', async () => {
-  const dir = await tempDir();
+  const dir = await temp.make();
   const created = await loadOrCreateIdentity(dir, { passphrase: 'correct horse battery staple', kdf: CHEAP });
   assert.ok(created.created);
   assert.ok(created.protected);
@@ -88,7 +80,7 @@ test('passphrase: round trip, secrets not in the clear', async () => {
 });
 
 test('wrong or missing passphrase gives E_PASSPHRASE and leaves the file alone', async () => {
-  const dir = await tempDir();
+  const dir = await temp.make();
   const { path: file } = await loadOrCreateIdentity(dir, { passphrase: 'right one', kdf: CHEAP });
   const before = await fs.readFile(file, 'utf8');
   await expectCode('E_PASSPHRASE', () => loadOrCreateIdentity(dir, { passphrase: 'wrong one' }));
@@ -99,7 +91,7 @@ test('wrong or missing passphrase gives E_PASSPHRASE and leaves the file alone',
 });
 
 test('passphrases are compared after Unicode normalisation (NFC)', async () => {
-  const dir = await tempDir();
+  const dir = await temp.make();
   const composed = 'caf\u00e9 secret';
   const decomposed = 'cafe\u0301 secret';
   const created = await loadOrCreateIdentity(dir, { passphrase: composed, kdf: CHEAP });
@@ -108,7 +100,7 @@ test('passphrases are compared after Unicode normalisation (NFC)', async () => {
 });
 
 test('the default protection is argon2id MODERATE, stored in the file', async () => {
-  const dir = await tempDir();
+  const dir = await temp.make();
   const created = await loadOrCreateIdentity(dir, { passphrase: 'slow but sure' });
   const json = JSON.parse(await fs.readFile(created.path, 'utf8'));
   assert.is(json.sealed.opsLimit, KDF_MODERATE.opsLimit);
@@ -117,7 +109,7 @@ test('the default protection is argon2id MODERATE, stored in the file', async ()
 });
 
 test('a passphrase for an unprotected file is reported, not silently applied', async () => {
-  const dir = await tempDir();
+  const dir = await temp.make();
   const created = await loadOrCreateIdentity(dir);
   const loaded = await loadOrCreateIdentity(dir, { passphrase: 'late idea' });
   assert.not.ok(loaded.protected);
@@ -126,17 +118,17 @@ test('a passphrase for an unprotected file is reported, not silently applied', a
 });
 
 test('bad KDF limits for a new file are a usage error', async () => {
-  const dir = await tempDir();
+  const dir = await temp.make();
   await expectCode('E_USAGE', () => loadOrCreateIdentity(dir, { passphrase: 'x', kdf: { opsLimit: 0, memLimitBytes: 8192 } }));
   await expectCode('E_USAGE', () => loadOrCreateIdentity(dir, { passphrase: 'x', kdf: { opsLimit: 1, memLimitBytes: 4 * 1024 * 1024 * 1024 } }));
 });
 
 test('a corrupt file gives E_CORRUPT_FILE and is never overwritten', async () => {
-  const dir = await tempDir();
+  const dir = await temp.make();
   const { path: file, identity } = await loadOrCreateIdentity(dir);
   const good = JSON.parse(await fs.readFile(file, 'utf8'));
   const other = await generateIdentity();
-  const sealedDir = await tempDir();
+  const sealedDir = await temp.make();
   const sealedGood = JSON.parse(await fs.readFile((await loadOrCreateIdentity(sealedDir, { passphrase: 'p', kdf: CHEAP })).path, 'utf8'));
   const damagedSign = Buffer.from(good.secret.sign, 'base64');
   damagedSign[50] ^= 1;
@@ -174,7 +166,7 @@ test('a corrupt file gives E_CORRUPT_FILE and is never overwritten', async () =>
 });
 
 test('a damaged sealed box cannot be told from a wrong passphrase: E_PASSPHRASE', async () => {
-  const dir = await tempDir();
+  const dir = await temp.make();
   const { path: file } = await loadOrCreateIdentity(dir, { passphrase: 'p', kdf: CHEAP });
   const json = JSON.parse(await fs.readFile(file, 'utf8'));
   const box = Buffer.from(json.sealed.box, 'base64');
@@ -185,16 +177,16 @@ test('a damaged sealed box cannot be told from a wrong passphrase: E_PASSPHRASE'
 });
 
 test('a folder or an oversized file where the key file should be is refused', async () => {
-  const dir = await tempDir();
+  const dir = await temp.make();
   await fs.mkdir(path.join(dir, IDENTITY_FILE_NAME));
   await expectCode('E_CORRUPT_FILE', () => loadOrCreateIdentity(dir));
-  const dir2 = await tempDir();
+  const dir2 = await temp.make();
   await fs.writeFile(path.join(dir2, IDENTITY_FILE_NAME), 'x'.repeat(100_000), { mode: 0o600 });
   await expectCode('E_CORRUPT_FILE', () => loadOrCreateIdentity(dir2));
 });
 
 test('two processes starting at once end up with one identity', async () => {
-  const dir = await tempDir();
+  const dir = await temp.make();
   const results = await Promise.all([1, 2, 3, 4].map(() => loadOrCreateIdentity(dir)));
   assert.is(results.filter((r) => r.created).length, 1);
   for (const result of results) assert.equal(result.identity, results[0].identity);

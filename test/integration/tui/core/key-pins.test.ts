@@ -1,23 +1,17 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { ChatError } from '../../../../shared/errors.js';
 import { generateIdentity, publicBundle, type Identity, type PublicKeyBundle } from '../../../../shared/crypto/identity.js';
 import { toBase64 } from '../../../../shared/crypto/bytes.js';
 import { KEY_PINS_FILE_NAME, KeyPins } from '../../../../tui/core/key-pins.js';
 import { expectCode } from '../../../helpers/errors.js';
+import { tempFolders } from '../../../helpers/temp.js';
 
 const posix = process.platform !== 'win32';
 
 
-const folders: string[] = [];
-async function tempDir(): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'securechat-pins-'));
-  folders.push(dir);
-  return dir;
-}
+const temp = tempFolders('securechat-pins-');
 
 let bob: Identity;
 let bobNew: Identity;
@@ -35,12 +29,10 @@ test.before(async () => {
   bobThirdBundle = await publicBundle(bobThird, 'bob');
 });
 
-test.after(async () => {
-  await Promise.all(folders.map((dir) => fs.rm(dir, { recursive: true, force: true })));
-});
+test.after(temp.removeAll);
 
 test('an empty store writes nothing until the first pin', async () => {
-  const dir = path.join(await tempDir(), 'data');
+  const dir = path.join(await temp.make(), 'data');
   const pins = await KeyPins.open(dir, { now });
   assert.is(pins.get('bob'), undefined);
   assert.is(pins.pending('bob'), undefined);
@@ -50,7 +42,7 @@ test('an empty store writes nothing until the first pin', async () => {
 });
 
 test('new, same, changed, trust: the whole flow', async () => {
-  const dir = await tempDir();
+  const dir = await temp.make();
   const pins = await KeyPins.open(dir, { now });
 
   assert.equal(await pins.observe('Bob', bobBundle), { status: 'new' });
@@ -88,7 +80,7 @@ test('new, same, changed, trust: the whole flow', async () => {
 });
 
 test('trust without a pending key marks the pin verified (/verify then /trust)', async () => {
-  const pins = await KeyPins.open(await tempDir(), { now });
+  const pins = await KeyPins.open(await temp.make(), { now });
   await pins.observe('bob', bobBundle);
   const record = await pins.trust('bob');
   assert.equal(record.bundle, bobBundle);
@@ -96,7 +88,7 @@ test('trust without a pending key marks the pin verified (/verify then /trust)',
 });
 
 test('a second change replaces the pending key; the relay going back clears it', async () => {
-  const dir = await tempDir();
+  const dir = await temp.make();
   const pins = await KeyPins.open(dir, { now });
   await pins.observe('bob', bobBundle);
   await pins.observe('bob', bobNewBundle);
@@ -113,14 +105,14 @@ test('a second change replaces the pending key; the relay going back clears it',
 });
 
 test('unknown users: E_NO_KEY', async () => {
-  const pins = await KeyPins.open(await tempDir());
+  const pins = await KeyPins.open(await temp.make());
   await expectCode('E_NO_KEY', () => pins.trust('nobody'));
   await expectCode('E_NO_KEY', () => pins.encryptionKey('nobody'));
   await expectCode('E_NO_KEY', () => pins.senderKey('nobody'));
 });
 
 test('bad bundles are refused and nothing is pinned', async () => {
-  const dir = await tempDir();
+  const dir = await temp.make();
   const pins = await KeyPins.open(dir);
   await expectCode('E_BAD_KEYS', () => pins.observe('alice', bobBundle)); // signed for bob
   await expectCode('E_BAD_KEYS', () => pins.observe('bob', { ...bobBundle, box: toBase64(bobNew.boxPublicKey) }));
@@ -135,7 +127,7 @@ test('bad bundles are refused and nothing is pinned', async () => {
 });
 
 test('everything persists across reopen', async () => {
-  const dir = await tempDir();
+  const dir = await temp.make();
   const pins = await KeyPins.open(dir, { now });
   const carol = await generateIdentity();
   const dave = await generateIdentity();
@@ -159,7 +151,7 @@ test('everything persists across reopen', async () => {
 });
 
 test('records handed out are copies', async () => {
-  const pins = await KeyPins.open(await tempDir());
+  const pins = await KeyPins.open(await temp.make());
   await pins.observe('bob', bobBundle);
   const record = pins.get('bob')!;
   record.verified = true;
@@ -169,7 +161,7 @@ test('records handed out are copies', async () => {
 });
 
 test('concurrent observes are serialised and all reach the file', async () => {
-  const dir = await tempDir();
+  const dir = await temp.make();
   const pins = await KeyPins.open(dir);
   const people = await Promise.all(Array.from({ length: 12 }, async (_, i) => {
     const identity = await generateIdentity();
@@ -182,7 +174,7 @@ test('concurrent observes are serialised and all reach the file', async () => {
 });
 
 test('a corrupt pins file gives E_CORRUPT_FILE and is left untouched', async () => {
-  const dir = await tempDir();
+  const dir = await temp.make();
   const pins = await KeyPins.open(dir, { now });
   await pins.observe('bob', bobBundle);
   const good = JSON.parse(await fs.readFile(pins.path, 'utf8'));
@@ -211,7 +203,7 @@ test('a corrupt pins file gives E_CORRUPT_FILE and is left untouched', async () 
 
 test('a pins file readable by others is tightened with a warning', async () => {
   if (!posix) return;
-  const dir = await tempDir();
+  const dir = await temp.make();
   const pins = await KeyPins.open(dir);
   await pins.observe('bob', bobBundle);
   await fs.chmod(pins.path, 0o644);
@@ -224,7 +216,7 @@ test('a pins file readable by others is tightened with a warning', async () => {
 });
 
 test('a failed write leaves memory as it was', async () => {
-  const dir = await tempDir();
+  const dir = await temp.make();
   const pins = await KeyPins.open(dir);
   await pins.observe('bob', bobBundle);
   // A non-empty folder where the file should be makes the rename fail, even for root.

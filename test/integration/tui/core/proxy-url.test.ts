@@ -15,8 +15,8 @@ import { ChatClient } from '../../../../tui/core/client.js';
 import { proxyError } from '../../../../tui/core/dial.js';
 import { formatProxy, parseProxyUrl, proxyFromCli } from '../../../../tui/core/proxy.js';
 import { plainSuite } from '../../../helpers/core-helpers.js';
-import { failure } from '../../../helpers/clients.js';
-import { tempDir } from '../../../helpers/relay.js';
+import { failure } from '../../../helpers/errors.js';
+import { tempDir } from '../../../helpers/temp.js';
 
 const CLI = fileURLToPath(new URL('../../../../tui/cli.js', import.meta.url));
 const it = plainSuite(suite('--proxy: parsing, showing, error codes, CLI'));

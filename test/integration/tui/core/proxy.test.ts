@@ -12,9 +12,11 @@ import * as assert from 'uvu/assert';
 import type { RunningRelay } from '../../../../relay/server.js';
 import { ChatClient, type ChatClientOptions } from '../../../../tui/core/client.js';
 import { plainErrors } from '../../../helpers/core-helpers.js';
-import { failure, testClientOptions } from '../../../helpers/clients.js';
+import { sendAndAccept, testClientOptions } from '../../../helpers/clients.js';
+import { failure } from '../../../helpers/errors.js';
 import { Recorder } from '../../../helpers/recorder.js';
-import { tempDir, testRelay } from '../../../helpers/relay.js';
+import { testRelay } from '../../../helpers/relay.js';
+import { tempDir } from '../../../helpers/temp.js';
 import { recordSignals } from '../../../helpers/transfer-signals.js';
 import { microsocksMissing, startMicrosocks, type RunningSocksProxy } from '../../../helpers/socks-proxy.js';
 import { blake2bOfFile, loopbackOptions, writeTestFile } from '../../../helpers/transfer-helpers.js';
@@ -102,13 +104,7 @@ it('logs in, chats, sends a file (relay pipe, no direct candidates), uploads a r
   await ann.rec.waitFor('presence', (e) => e.user === 'bob' && e.event === 'join');
   const file = await writeTestFile(ctx.dir.path, 'through-proxy.bin', 3 * 1024 * 1024);
   const before = ctx.seen.length;
-  const sent = await ann.client.sendFile('bob', file);
-  const offer = await bob.rec.waitFor('transfer-offer', (e) => e.id === sent.id);
-  await bob.client.run(`/accept ${offer.id}`);
-  const [received, annDone] = await Promise.all([
-    bob.rec.waitFor('transfer-done', (e) => e.id === sent.id),
-    ann.rec.waitFor('transfer-done', (e) => e.id === sent.id),
-  ]);
+  const { sent, received, annDone } = await sendAndAccept(ann, bob, file);
   assert.is(received.path, 'relay');
   assert.is(annDone.path, 'relay');
   assert.is(await blake2bOfFile(received.file), sent.hash);

@@ -21,19 +21,12 @@ import { openPipe } from '../../../../tui/core/relay-pipe.js';
 import { TransferManager, expandPath, defaultDownloadDir, type ClientTransferOptions } from '../../../../tui/core/transfer/manager.js';
 import { WhisperCrypto, SIGNAL_PREFIX } from '../../../../tui/core/whispers.js';
 import { plainErrors } from '../../../helpers/core-helpers.js';
-import { PipeForwarder, blake2bOfFile, exists, loopbackOptions, makeTempDir, writeTestFile } from '../../../helpers/transfer-helpers.js';
+import { failure } from '../../../helpers/errors.js';
+import { eventually } from '../../../helpers/wait.js';
+import { PipeForwarder, blake2bOfFile, exists, loopbackOptions, writeTestFile } from '../../../helpers/transfer-helpers.js';
+import { makeTempDir } from '../../../helpers/temp.js';
 
 const WAIT_MS = 20_000;
-
-async function code(promise: Promise<unknown> | (() => unknown)): Promise<string> {
-  try {
-    await (typeof promise === 'function' ? promise() : promise);
-  } catch (error) {
-    assert.instance(error, ChatError);
-    return (error as ChatError).code;
-  }
-  throw new Error('expected a ChatError');
-}
 
 // ---- FrameDecoder.next and openPipe ---------------------------------------------------------------
 
@@ -123,8 +116,7 @@ pipe(
       stream.write(encodeFrame(FrameKind.data, Buffer.from('x')));
       stream.write('echo');
       const expected = Buffer.concat([Buffer.from('early|'), encodeFrame(FrameKind.data, Buffer.from('x')), Buffer.from('echo')]);
-      const deadline = Date.now() + WAIT_MS;
-      while (Buffer.concat(received).length < expected.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      await eventually(() => Buffer.concat(received).length >= expected.length, 'the echo through the pipe', WAIT_MS);
       assert.equal(Buffer.concat(received), expected);
       stream.destroy();
     } finally {
@@ -140,17 +132,23 @@ pipe(
       if (message.t === 'hello') socket.write(encodeControl(welcome));
       if (message.t === 'pipe') socket.write(encodeControl({ t: 'error', re: message.id, code: 'E_AUTH', message: 'bad ticket' }));
     });
+    let pipeAsked: () => void = () => undefined;
     const silent = await fakeRelay((socket, message) => {
       if (message.t === 'hello') socket.write(encodeControl(welcome));
+      if (message.t === 'pipe') pipeAsked();
     });
     try {
       const base = { ticket: 'T', clientName: 'test', maxFrameBytes: 65536 };
-      assert.is(await code(openPipe(await dialFake(refusing.port), { ...base, timeoutMs: 5_000 })), 'E_AUTH');
-      assert.is(await code(openPipe(await dialFake(silent.port), { ...base, timeoutMs: 200 })), 'E_TIMEOUT');
+      assert.is(await failure(openPipe(await dialFake(refusing.port), { ...base, timeoutMs: 5_000 })), 'E_AUTH');
+      assert.is(await failure(openPipe(await dialFake(silent.port), { ...base, timeoutMs: 200 })), 'E_TIMEOUT');
       const abort = new AbortController();
+      const asked = new Promise<void>((resolve) => (pipeAsked = resolve));
       const opening = openPipe(await dialFake(silent.port), { ...base, timeoutMs: 5_000, signal: abort.signal });
-      setTimeout(() => abort.abort(), 50);
-      assert.is(await code(opening), 'E_CLOSED');
+      opening.catch(() => undefined); // its code is checked below
+      // Aborted while it waits for pipe-ready: once the relay has the request.
+      await Promise.race([asked, opening]);
+      abort.abort();
+      assert.is(await failure(opening), 'E_CLOSED');
     } finally {
       await refusing.close();
       await silent.close();
@@ -202,8 +200,8 @@ test(
       assert.is(delivered.length, 1);
       assert.equal(events.filter((e) => e.type === 'whisper'), []);
       assert.equal(errors.map((e) => e.code), ['E_REPLAY', 'E_DECRYPT', 'E_DECRYPT']);
-      assert.is(await code(ann.seal('bob', SIGNAL_PREFIX + '{}')), 'E_USAGE');
-      assert.is(await code(ann.sealSignal('bob', { big: 'x'.repeat(9000) })), 'E_TOO_LARGE');
+      assert.is(await failure(ann.seal('bob', SIGNAL_PREFIX + '{}')), 'E_USAGE');
+      assert.is(await failure(ann.sealSignal('bob', { big: 'x'.repeat(9000) })), 'E_TOO_LARGE');
       await ann.flush();
       await bob.flush();
     } finally {
@@ -371,7 +369,7 @@ it('reject: E_REJECTED on the sender; cancel by the sender: E_CANCELLED on both,
   bob.manager.reject(offer.id);
   const failed = await ann.waitFor('transfer-failed', (e) => e.id === first.id);
   assert.equal([failed.state, failed.code], ['rejected', 'E_REJECTED']);
-  assert.is(await code(() => bob.manager.reject(offer.id)), 'E_TRANSFER_STATE');
+  assert.is(await failure(() => bob.manager.reject(offer.id)), 'E_TRANSFER_STATE');
 
   // Cancel while the receiver holds it, before accept, then after.
   const second = await ann.manager.send('bob', file);
@@ -385,20 +383,20 @@ it('reject: E_REJECTED on the sender; cancel by the sender: E_CANCELLED on both,
 it('errors: E_SELF, E_NOT_IN_ROOM, E_FILE_UNREADABLE, E_NO_SUCH_TRANSFER, E_TRANSFER_STATE', async (ctx) => {
   const [ann, bob] = pair(ctx);
   const file = await writeTestFile(ctx.dir, 'x.bin', 10);
-  assert.is(await code(ann.manager.send('ann', file)), 'E_SELF');
+  assert.is(await failure(ann.manager.send('ann', file)), 'E_SELF');
   ann.room = ['ann'];
-  assert.is(await code(ann.manager.send('bob', file)), 'E_NOT_IN_ROOM');
+  assert.is(await failure(ann.manager.send('bob', file)), 'E_NOT_IN_ROOM');
   ann.room = ['ann', 'bob'];
-  assert.is(await code(ann.manager.send('bob', path.join(ctx.dir, 'missing'))), 'E_FILE_UNREADABLE');
-  assert.is(await code(ann.manager.accept('nothing-here')), 'E_NO_SUCH_TRANSFER');
-  assert.is(await code(() => ann.manager.cancel('nope')), 'E_NO_SUCH_TRANSFER');
+  assert.is(await failure(ann.manager.send('bob', path.join(ctx.dir, 'missing'))), 'E_FILE_UNREADABLE');
+  assert.is(await failure(ann.manager.accept('nothing-here')), 'E_NO_SUCH_TRANSFER');
+  assert.is(await failure(() => ann.manager.cancel('nope')), 'E_NO_SUCH_TRANSFER');
   const sent = await ann.manager.send('bob', file);
-  assert.is(await code(ann.manager.accept(sent.id)), 'E_TRANSFER_STATE');
-  assert.is(await code(() => ann.manager.reject(sent.id)), 'E_TRANSFER_STATE');
+  assert.is(await failure(ann.manager.accept(sent.id)), 'E_TRANSFER_STATE');
+  assert.is(await failure(() => ann.manager.reject(sent.id)), 'E_TRANSFER_STATE');
   await bob.waitFor('transfer-offer');
   bob.manager.reject(sent.id);
   await ann.waitFor('transfer-failed');
-  assert.is(await code(() => ann.manager.cancel(sent.id)), 'E_TRANSFER_STATE');
+  assert.is(await failure(() => ann.manager.cancel(sent.id)), 'E_TRANSFER_STATE');
 });
 
 it('signals from someone else than the peer are ignored; garbage is E_PROTOCOL', async (ctx) => {
@@ -409,7 +407,7 @@ it('signals from someone else than the peer are ignored; garbage is E_PROTOCOL',
   // "carol" answering for bob's transfer changes nothing.
   ann.manager.handleSignal('carol', { t: 'file-reject', transferId: sent.id });
   assert.is(ann.manager.list()[0].state, 'offered');
-  assert.is(await code(() => ann.manager.handleSignal('bob', { t: 'file-offer', transferId: 'x' })), 'E_PROTOCOL');
+  assert.is(await failure(() => ann.manager.handleSignal('bob', { t: 'file-offer', transferId: 'x' })), 'E_PROTOCOL');
   bob.manager.reject(sent.id);
   await ann.waitFor('transfer-failed');
 });

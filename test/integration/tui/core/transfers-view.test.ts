@@ -4,7 +4,6 @@
  * bar and text. Pure apart from a temp folder for the path lister.
  */
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -17,6 +16,7 @@ import { ViewModel } from '../../../../tui/view/state.js';
 import { unstyle } from '../../../../tui/view/style.js';
 import { formatBytes, formatEta, formatSpeed, formatTransferLine } from '../../../../tui/view/transfer-format.js';
 import { command, errorCode } from '../../../helpers/core-helpers.js';
+import { makeTempDir } from '../../../helpers/temp.js';
 
 const ID = 'AbCdEfGh12345678';
 
@@ -53,7 +53,7 @@ test('the transfer commands call the matching client methods', async () => {
 });
 
 test('Tab after /send USER completes local paths: folders keep going, files get a space', async () => {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'securechat-paths-'));
+  const dir = await makeTempDir('securechat-paths-');
   try {
     await fs.mkdir(path.join(dir, 'photos'));
     await fs.writeFile(path.join(dir, 'photos', 'cat.jpg'), 'x');
@@ -117,7 +117,7 @@ test('the view: an offer (with how to answer), progress in the status bar, done 
   assert.ok(offer.text.includes('/accept AbCdEfGh'), offer.text);
   assert.ok(offer.text.includes('2.0 KB'));
   assert.not.ok(offer.text.includes('\u001b'), 'sanitized');
-  assert.equal([...model.transfers.keys()], [ID], 'an offer waiting shows in the status bar');
+  assert.equal([...model.files.transfers.keys()], [ID], 'an offer waiting shows in the status bar');
   assert.match(unstyle(renderStatus(model, 200, 1000)), /↓ report\S*pdf offered/);
 
   model.apply({ type: 'transfer-state', id: ID, direction: 'in', peer: 'ann', name: 'report.pdf', state: 'connecting', path: null, file: '/d/report.pdf.part' });
@@ -133,10 +133,10 @@ test('the view: an offer (with how to answer), progress in the status bar, done 
   const RESTORED = 'R'.repeat(16);
   model.apply({ type: 'transfer-state', id: RESTORED, direction: 'out', peer: 'ann', name: 'big.iso', state: 'reconnecting', path: null, file: '/s/big.iso', restored: true });
   assert.ok(model.current.lines.at(-1)!.text.includes('sending big.iso to ann: picked up from the last run'), model.current.lines.at(-1)!.text);
-  model.transfers.delete(RESTORED);
+  model.files.transfers.delete(RESTORED);
 
   model.apply({ type: 'transfer-done', id: ID, direction: 'in', peer: 'ann', name: 'report.pdf', size: 2048, file: '/d/report.pdf', hash: 'c'.repeat(128), path: 'relay' });
-  assert.is(model.transfers.size, 0);
+  assert.is(model.files.transfers.size, 0);
   assert.ok(model.current.lines.at(-1)!.text.includes('saved as /d/report.pdf'));
   assert.not.ok(unstyle(renderStatus(model, 200, 1000)).includes('report.pdf'));
 

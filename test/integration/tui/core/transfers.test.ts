@@ -15,10 +15,12 @@ import { ChatClient, type ChatClientOptions } from '../../../../tui/core/client.
 import type { ChatEvent, ChatEventOf } from '../../../../tui/core/events.js';
 import { runJsonMode } from '../../../../tui/json-mode.js';
 import { plainErrors } from '../../../helpers/core-helpers.js';
-import { tempDir, testRelay } from '../../../helpers/relay.js';
+import { testRelay } from '../../../helpers/relay.js';
+import { tempDir } from '../../../helpers/temp.js';
 import { blake2bOfFile, exists, loopbackOptions, writeTestFile } from '../../../helpers/transfer-helpers.js';
 import { Recorder } from '../../../helpers/recorder.js';
-import { failure, testClientOptions } from '../../../helpers/clients.js';
+import { sendAndAccept, testClientOptions } from '../../../helpers/clients.js';
+import { failure } from '../../../helpers/errors.js';
 
 const PASSWORD = 'correct horse battery';
 const WAIT_MS = 60_000;
@@ -136,18 +138,6 @@ async function online(ctx: Ctx, user: string, options: Partial<ChatClientOptions
   const rec = new Recorder(client, WAIT_MS);
   await client.connect();
   return { client, rec, downloads };
-}
-
-/** ann offers `file` to bob, bob accepts into his downloads; resolves with both ends' events. */
-async function sendAndAccept(ann: { client: ChatClient; rec: Recorder }, bob: { client: ChatClient; rec: Recorder }, file: string) {
-  const sent = await ann.client.sendFile('bob', file);
-  const offer = await bob.rec.waitFor('transfer-offer', (e) => e.id === sent.id);
-  await bob.client.run(`/accept ${offer.id}`);
-  const [received, annDone] = await Promise.all([
-    bob.rec.waitFor('transfer-done', (e) => e.id === sent.id),
-    ann.rec.waitFor('transfer-done', (e) => e.id === sent.id),
-  ]);
-  return { sent, offer, received, annDone };
 }
 
 it('50 MB direct: offer, /accept, done on both sides with the right BLAKE2b hash', async (ctx) => {

@@ -1,6 +1,5 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { test as uvuTest } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -17,6 +16,7 @@ import {
 } from '../../../../tui/core/trust.js';
 import { plainErrors } from '../../../helpers/core-helpers.js';
 import { errorOf } from '../../../helpers/errors.js';
+import { makeTempDir } from '../../../helpers/temp.js';
 
 /** uvu's test, with ChatErrors reported readably (see test/helpers/core-helpers.ts). */
 const test = Object.assign((name: string, handler: () => unknown) => uvuTest(name, plainErrors(handler)), {
@@ -34,7 +34,7 @@ const fpB = fingerprintOfDer(derB);
 
 let dir = '';
 test.before(async () => {
-  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'securechat-trust-'));
+  dir = await makeTempDir('securechat-trust-');
 });
 test.after(async () => {
   await fs.rm(dir, { recursive: true, force: true });

@@ -2,10 +2,11 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ChatError } from '../../../../shared/errors.js';
+import { rejectsWith } from '../../../helpers/errors.js';
 import { WHISPER_STATE_FILE_NAME, WhisperState } from '../../../../tui/core/whisper-state.js';
 import { plainErrors } from '../../../helpers/core-helpers.js';
-import { tempDir } from '../../../helpers/relay.js';
+import { tempDir } from '../../../helpers/temp.js';
+import { eventually } from '../../../helpers/wait.js';
 
 /** A flush delay no test waits for: writes happen only on `flush()`. */
 const NEVER = 3_600_000;
@@ -68,7 +69,7 @@ test('a batched write follows by itself after the delay', plainErrors(() =>
     const state = await WhisperState.open(dir, { flushDelayMs: 10 });
     state.guardFor('bob').accept(1);
     state.changed();
-    for (let i = 0; i < 200 && !(await exists(state.path)); i += 1) await new Promise((resolve) => setTimeout(resolve, 10));
+    await eventually(() => exists(state.path), 'the batched write on disk');
     assert.ok(await exists(state.path));
   }),
 ));
@@ -106,13 +107,7 @@ test('a damaged file is E_CORRUPT_FILE and left untouched', plainErrors(() =>
     for (const text of ['not json', '{"v":1,"kind":"other"}', '{"v":1,"kind":"securechat-whisper-state","counter":{"v":1,"last":-1},"senders":[]}',
       '{"v":1,"kind":"securechat-whisper-state","counter":{"v":1,"last":1},"senders":[{"user":"bad name","guard":{}}]}']) {
       await fs.writeFile(file, text, { mode: 0o600 });
-      try {
-        await WhisperState.open(dir);
-        assert.unreachable(text);
-      } catch (error) {
-        assert.instance(error, ChatError);
-        assert.is((error as ChatError).code, 'E_CORRUPT_FILE', text);
-      }
+      await rejectsWith(WhisperState.open(dir), 'E_CORRUPT_FILE', text);
       assert.is(await fs.readFile(file, 'utf8'), text);
     }
   }),

@@ -16,10 +16,12 @@ import { userDataDir } from '../../../../tui/core/paths.js';
 import { WHISPER_STATE_FILE_NAME } from '../../../../tui/core/whisper-state.js';
 import { WhisperCrypto } from '../../../../tui/core/whispers.js';
 import { plainErrors } from '../../../helpers/core-helpers.js';
-import { tempDir, testRelay } from '../../../helpers/relay.js';
+import { testRelay } from '../../../helpers/relay.js';
+import { tempDir } from '../../../helpers/temp.js';
 import { WireClient } from '../../../helpers/wire-client.js';
 import { Recorder } from '../../../helpers/recorder.js';
-import { failure, testClientOptions } from '../../../helpers/clients.js';
+import { testClientOptions } from '../../../helpers/clients.js';
+import { failure } from '../../../helpers/errors.js';
 
 /**
  * End-to-end encrypted whispers through everything real: ChatClients (each with its own data

@@ -1,7 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import sodium from 'libsodium-wrappers-sumo';
-import { ChatError } from '../../../../shared/errors.js';
 import { DEFAULT_LIMITS } from '../../../../shared/limits.js';
 import { generateIdentity, type Identity } from '../../../../shared/crypto/identity.js';
 import {

@@ -1,7 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import sodium from 'libsodium-wrappers-sumo';
-import { ChatError } from '../../../../shared/errors.js';
 import {
   createLoginChallenge, generateIdentity, identityFromSecrets, LOGIN_CHALLENGE_BYTES, publicBundle,
   sameKeys, signLoginChallenge, verifyLoginChallenge, verifyPublicBundle, type Identity, type PublicKeyBundle,

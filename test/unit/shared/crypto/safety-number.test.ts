@@ -1,7 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import sodium from 'libsodium-wrappers-sumo';
-import { ChatError } from '../../../../shared/errors.js';
 import { generateIdentity, publicBundle, type Identity, type PublicKeyBundle } from '../../../../shared/crypto/identity.js';
 import { keyFingerprint, safetyNumber } from '../../../../shared/crypto/safety-number.js';
 import { toBase64 } from '../../../../shared/crypto/bytes.js';

@@ -10,8 +10,9 @@ import { ChatError } from '../../../../../shared/errors.js';
 import type { TransferPeerMessage } from '../../../../../tui/core/transfer/wire.js';
 import { createTransferCredentials } from '../../../../../tui/core/transfer/credentials.js';
 import { FileTransfer } from '../../../../../tui/core/transfer/transfer.js';
-import { blake2bOfFile, exists, loopbackOptions, makeTempDir, startPair, writeTestFile } from '../../../../helpers/transfer-helpers.js';
-import { failure } from '../../../../helpers/clients.js';
+import { blake2bOfFile, loopbackOptions, startPair, writeTestFile } from '../../../../helpers/transfer-helpers.js';
+import { makeTempDir } from '../../../../helpers/temp.js';
+import { failure } from '../../../../helpers/errors.js';
 
 let dir = '';
 let out = '';

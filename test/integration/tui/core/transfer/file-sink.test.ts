@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ChatError } from '../../../../../shared/errors.js';
 import { FileSink, hashFile } from '../../../../../tui/core/transfer/file-sink.js';
-import { makeTempDir } from '../../../../helpers/transfer-helpers.js';
+import { makeTempDir } from '../../../../helpers/temp.js';
 
 let dir = '';
 
@@ -67,7 +67,12 @@ test('FileSink appends in batches, reports writes, and hashes the whole file on 
   const sink = new FileSink(1024 * 1024);
   try {
     const written: number[] = [];
-    sink.onWritten = (offset) => written.push(offset);
+    let allWritten: () => void = () => undefined;
+    const onDisk = new Promise<void>((resolve) => (allWritten = resolve));
+    sink.onWritten = (offset) => {
+      written.push(offset);
+      if (offset === 450) allWritten();
+    };
     assert.is(await sink.open(part, 1000), 0);
     const socketBuffer = randomBytes(450);
     // Views into one larger buffer, as socket data arrives: each must be copied exactly.
@@ -75,7 +80,7 @@ test('FileSink appends in batches, reports writes, and hashes the whole file on 
     sink.write(socketBuffer.subarray(100, 400));
     sink.write(socketBuffer.subarray(400));
     assert.is(sink.pendingBytes, 450);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await onDisk;
     assert.equal(written, [450], 'small writes go to the worker as one batch');
     const { hash, bytes } = await sink.finish();
     assert.is(bytes, 450);

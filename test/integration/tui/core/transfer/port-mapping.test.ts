@@ -7,7 +7,7 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { defaultGatewayIPv4, localAddressFacing, mapPort, natPmpLifetimeSeconds } from '../../../../../tui/core/transfer/port-mapping.js';
-import { makeTempDir } from '../../../../helpers/transfer-helpers.js';
+import { makeTempDir } from '../../../../helpers/temp.js';
 
 test('the default gateway is read from a /proc/net/route table', async () => {
   const dir = await makeTempDir();

@@ -11,20 +11,11 @@ import { ChatError } from '../../../../../shared/errors.js';
 import { TransferJournal, type TransferJournalRecord, journalFileName, parseJournalRecord } from '../../../../../tui/core/transfer/journal.js';
 import { type TransferCredentials, createTransferCredentials, credentialsFromPem } from '../../../../../tui/core/transfer/credentials.js';
 import { FileTransfer } from '../../../../../tui/core/transfer/transfer.js';
-import { makeTempDir } from '../../../../helpers/transfer-helpers.js';
+import { thrownCode } from '../../../../helpers/errors.js';
+import { makeTempDir } from '../../../../helpers/temp.js';
 
 let credentials: TransferCredentials;
 let other: TransferCredentials;
-
-function codeOf(run: () => unknown): string {
-  try {
-    run();
-  } catch (error) {
-    assert.instance(error, ChatError);
-    return (error as ChatError).code;
-  }
-  throw new Error('expected a ChatError');
-}
 
 function record(dir: string, overrides: Partial<TransferJournalRecord> = {}): TransferJournalRecord {
   return {
@@ -142,7 +133,7 @@ test('parseJournalRecord refuses what does not hold together (E_CORRUPT_FILE); a
   ];
   for (const value of bad) {
     const text = typeof value === 'string' ? value : JSON.stringify(value);
-    assert.is(codeOf(() => parseJournalRecord(text)), 'E_CORRUPT_FILE', text.slice(0, 120));
+    assert.is(thrownCode(() => parseJournalRecord(text)), 'E_CORRUPT_FILE', text.slice(0, 120));
   }
   try {
     parseJournalRecord(JSON.stringify({ ...good, v: 2 }));
@@ -156,9 +147,9 @@ test('parseJournalRecord refuses what does not hold together (E_CORRUPT_FILE); a
 test('credentialsFromPem: the pair must match; the fingerprint is recomputed, never read', () => {
   const back = credentialsFromPem(credentials.key, credentials.cert);
   assert.is(back.fingerprint, credentials.fingerprint);
-  assert.is(codeOf(() => credentialsFromPem(other.key, credentials.cert)), 'E_CORRUPT_FILE');
-  assert.is(codeOf(() => credentialsFromPem('not a key', credentials.cert)), 'E_CORRUPT_FILE');
-  assert.is(codeOf(() => credentialsFromPem(credentials.key, 'not a cert')), 'E_CORRUPT_FILE');
+  assert.is(thrownCode(() => credentialsFromPem(other.key, credentials.cert)), 'E_CORRUPT_FILE');
+  assert.is(thrownCode(() => credentialsFromPem('not a key', credentials.cert)), 'E_CORRUPT_FILE');
+  assert.is(thrownCode(() => credentialsFromPem(credentials.key, 'not a cert')), 'E_CORRUPT_FILE');
 });
 
 test('FileTransfer.restore: the partial file must be <folder>/<name>.part, paths absolute, the sender file named as offered', () => {
@@ -178,7 +169,7 @@ test('FileTransfer.restore: the partial file must be <folder>/<name>.part, paths
     record(dir, { role: 'sender', receive: undefined, file: { path: '/home/bob/other.pdf', mtimeMs: 1 } }),
     record(dir, { role: 'sender', receive: undefined, file: { path: 'report.pdf', mtimeMs: 1 } }),
   ];
-  for (const state of refused) assert.is(codeOf(() => FileTransfer.restore(state, noLink)), 'E_CORRUPT_FILE', JSON.stringify(state.receive ?? state.file));
+  for (const state of refused) assert.is(thrownCode(() => FileTransfer.restore(state, noLink)), 'E_CORRUPT_FILE', JSON.stringify(state.receive ?? state.file));
 
   const sender = FileTransfer.restore(record(dir, { role: 'sender', receive: undefined, file: { path: '/home/bob/report.pdf', mtimeMs: 5 } }), noLink);
   assert.equal(sender.resumeState()?.file, { path: '/home/bob/report.pdf', mtimeMs: 5 });

@@ -13,7 +13,8 @@ import * as assert from 'uvu/assert';
 import type { TransferConstants } from '../../../../../tui/core/transfer/constants.js';
 import { createTransferCredentials } from '../../../../../tui/core/transfer/credentials.js';
 import type { FileTransfer, TransferOptions } from '../../../../../tui/core/transfer/transfer.js';
-import { type Pair, PipeForwarder, blake2bOfFile, exists, makeTempDir, startPair, writeTestFile } from '../../../../helpers/transfer-helpers.js';
+import { type Pair, PipeForwarder, blake2bOfFile, exists, startPair, writeTestFile } from '../../../../helpers/transfer-helpers.js';
+import { makeTempDir } from '../../../../helpers/temp.js';
 
 const MiB = 1024 * 1024;
 

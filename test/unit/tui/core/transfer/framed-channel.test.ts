@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import type { TLSSocket } from 'node:tls';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -24,37 +25,43 @@ function recorder() {
   const seen: { messages: ChannelMessage[]; data: string[]; closed: Array<string | null> } = { messages: [], data: [], closed: [] };
   let onClosed: () => void = () => undefined;
   const closed = new Promise<void>((resolve) => (onClosed = resolve));
+  const waiters: Array<{ t: string; resolve: () => void }> = [];
+  /** Resolves when a message of type `t` arrives (after everything sent before it). */
+  const message = (t: string): Promise<void> => new Promise((resolve) => waiters.push({ t, resolve }));
   const handlers: ChannelHandlers = {
-    onMessage: (message) => seen.messages.push(message),
+    onMessage: (received) => {
+      seen.messages.push(received);
+      for (const waiter of waiters.filter((w) => w.t === received.t)) waiter.resolve();
+    },
     onData: (payload) => seen.data.push(payload.toString()),
     onClose: (error) => {
       seen.closed.push(error === null ? null : (error as ChatError).code);
       onClosed();
     },
   };
-  return { seen, handlers, closed };
+  return { seen, handlers, closed, message };
 }
-
-const tick = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 20));
 
 test('messages and data frames arrive in order; messages before any listener are held', async () => {
   const [a, b] = await securePair();
   const left = new FramedChannel(a, MAX_PAYLOAD);
   const right = new FramedChannel(b, MAX_PAYLOAD);
+  const arrived = once(b, 'data'); // the channel's own listener has read the chunk by then
   left.send({ t: 'go', transferId: 'transfer-abcdefgh' });
-  await tick();
-  const { seen, handlers } = recorder();
+  await arrived;
+  const { seen, handlers, closed, message } = recorder();
   right.setHandlers(handlers);
   assert.equal(seen.messages, [{ t: 'go', transferId: 'transfer-abcdefgh' }], 'held until a listener came');
   const frame = FramedChannel.allocateDataFrame(10);
   frame.write('0123456789', FRAME_HEADER_BYTES);
   left.sendDataFrame(frame, 4); // only 4 bytes were filled
+  const ended = message('end');
   left.send({ t: 'end' });
-  await tick();
+  await ended;
   assert.equal(seen.data, ['0123']);
   assert.equal(seen.messages.at(-1), { t: 'end' });
   left.destroy();
-  await tick();
+  await closed;
   assert.equal(seen.closed, ['E_CLOSED']);
   assert.ok(right.isClosed);
 });
@@ -87,8 +94,10 @@ test('E_PROTOCOL: bad JSON, unknown messages, bad fields, unknown frame kinds', 
 test('E_PROTOCOL: file data before anyone listens is refused, not buffered', async () => {
   const [a, b] = await securePair();
   const right = new FramedChannel(b, MAX_PAYLOAD);
+  // The channel's own close listener has run by then (`once` would reject on the socket's error first).
+  const gone = new Promise((resolve) => b.once('close', resolve));
   a.write(encodeFrame(FrameKind.data, Buffer.from('early')));
-  await tick();
+  await gone;
   assert.ok(right.isClosed);
   const { seen, handlers } = recorder();
   right.setHandlers(handlers);
