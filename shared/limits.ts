@@ -156,6 +156,13 @@ export const DEFAULT_LIMITS = {
  */
 export const MAX_HISTORY_MESSAGES = 10_000;
 
+/**
+ * The most users one `key-batch` request may name (the wire schema refuses more). 64 bundles
+ * with the longest names make a ~30 KB answer, well inside `maxFrameBytes`; a bigger room is
+ * asked in several requests.
+ */
+export const MAX_KEYS_PER_REQUEST = 64;
+
 /** Defaults of the client core and its front ends (each can be overridden in its options). */
 export const CLIENT_DEFAULTS = {
   /** A request without an answer after this long fails with E_TIMEOUT (room messages are resent instead). */

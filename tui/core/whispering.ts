@@ -8,6 +8,7 @@ import type { KdfLimits } from './identity-file.js';
 import type { ClientState } from './lifecycle.js';
 import { WhisperCrypto, type SealedWhisper } from './whispers.js';
 import { expectReply } from './replies.js';
+import { KeyFetcher } from './key-fetcher.js';
 
 /** What whispering may touch of the client: requests (paced ones too), ids, its state and events. */
 export interface WhisperingHost {
@@ -36,11 +37,15 @@ export interface WhisperingOptions {
  */
 export class Whispering {
   private cryptoValue: WhisperCrypto | null = null;
+  /** Key lookups of one event-loop turn go to the relay as one request. */
+  private readonly keys: KeyFetcher;
 
   constructor(
     private readonly host: WhisperingHost,
     private readonly options: WhisperingOptions,
-  ) {}
+  ) {
+    this.keys = new KeyFetcher(host);
+  }
 
   /** The whisper layer (identity, key pins), or null before the first connect. */
   get crypto(): WhisperCrypto | null {
@@ -56,11 +61,7 @@ export class Whispering {
       user: host.user(),
       passphrase: options.passphrase,
       kdf: options.kdf,
-      fetchKeys: (user) =>
-        host.request({ t: 'keys', id: host.nextId('k'), user }, (reply) => {
-          const m = expectReply(reply, 'keys');
-          return { user: m.user, keys: m.keys };
-        }),
+      fetchKeys: (user) => this.keys.fetch(user),
       canFetch: () => host.canSend(),
       emit: (event) => host.events.emit(event),
       emitError: (error) => host.events.emitError(error),
