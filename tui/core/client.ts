@@ -92,7 +92,7 @@ export class ChatClient {
       {
         events: this.events,
         request: (message, apply) => this.request(message, apply),
-        pacedRequest: (build, apply) => this.queue.pacedRequest(build, apply),
+        pacedRequest: (build, apply, lane) => this.queue.pacedRequest(build, apply, lane),
         nextId: (prefix) => this.nextId(prefix),
         user: () => this.user,
         state: () => this.life.state,

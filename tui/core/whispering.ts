@@ -14,7 +14,8 @@ import { KeyFetcher } from './key-fetcher.js';
 export interface WhisperingHost {
   readonly events: EventHub;
   request<T>(message: ClientMessage & { id: string }, apply: (reply: RelayMessage) => T): Promise<T>;
-  pacedRequest<T>(build: () => Promise<ClientMessage & { id: string }>, apply: (reply: RelayMessage) => T): Promise<T>;
+  /** `lane`: the recipient's nameKey; only sends to the same recipient wait for this one to be sealed. */
+  pacedRequest<T>(build: () => Promise<ClientMessage & { id: string }>, apply: (reply: RelayMessage) => T, lane: string): Promise<T>;
   nextId(prefix?: string): string;
   user(): string;
   state(): ClientState;
@@ -110,6 +111,7 @@ export class Whispering {
         expectReply(reply, 'ok');
         host.events.emit({ type: 'whisper', from: host.user(), to: sealed!.to, text, time: Date.now(), id, own: true, verified: sealed!.verified });
       },
+      nameKey(to),
     );
   }
 
@@ -120,6 +122,7 @@ export class Whispering {
     await this.host.pacedRequest(
       async () => ({ t: 'signal', id, to, body: (await crypto.sealSignal(to, message)).body }),
       (reply) => expectReply(reply, 'ok'),
+      nameKey(to),
     );
   }
 
