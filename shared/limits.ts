@@ -173,6 +173,13 @@ export const CLIENT_DEFAULTS = {
   catchUpMaxMessages: 10_000,
   /** How long the TUI's /exit waits for the relay to store what was sent before closing anyway. */
   exitGraceMs: 5_000,
+  /**
+   * The client fetches (and pins) the keys of a room's members when it enters the room and when
+   * someone joins it, so a first whisper does not wait for them; in a room with more members
+   * than this it does not (the pins file would hold everyone of a crowded global room), and
+   * keys are fetched at first use as before.
+   */
+  keyPrefetchMaxUsers: 256,
   /** Most file offers received and not yet answered. */
   maxPendingOffers: 32,
   /** Finished transfers kept for /transfers. */

@@ -9,6 +9,7 @@ import type { ClientState } from './lifecycle.js';
 import { WhisperCrypto, type SealedWhisper } from './whispers.js';
 import { expectReply } from './replies.js';
 import { KeyFetcher } from './key-fetcher.js';
+import { sameRoom } from './room-tracker.js';
 
 /** What whispering may touch of the client: requests (paced ones too), ids, its state and events. */
 export interface WhisperingHost {
@@ -20,6 +21,9 @@ export interface WhisperingHost {
   user(): string;
   state(): ClientState;
   canSend(): boolean;
+  /** The current room and its users (whose keys are fetched ahead of use). */
+  room(): string | null;
+  roomUsers(): readonly string[];
 }
 
 export interface WhisperingOptions {
@@ -28,8 +32,9 @@ export interface WhisperingOptions {
   passphrase?: string;
   kdf?: KdfLimits;
   limits: Limits;
+  /** Keys of a room's members are fetched on entering it and as they join, in rooms up to this size. */
+  keyPrefetchMaxUsers: number;
 }
-
 
 /**
  * The client's end-to-end layer on the chat connection: opens the whisper keys once
@@ -46,6 +51,18 @@ export class Whispering {
     private readonly options: WhisperingOptions,
   ) {
     this.keys = new KeyFetcher(host);
+    // The members' keys are fetched and pinned before anyone whispers, so a first whisper (sent
+    // or received) does not wait for a lookup, a signature check and a pin write. Listening to
+    // the events covers every way into a room (login, resume, /join, /create, /leave, moved).
+    host.events.on('joined', (event) => this.prefetch(event.users));
+    host.events.on('presence', (event) => {
+      if (event.event === 'join' && sameRoom(event.room, host.room())) this.prefetch([event.user]);
+    });
+  }
+
+  private prefetch(users: readonly string[]): void {
+    if (this.host.roomUsers().length > this.options.keyPrefetchMaxUsers) return;
+    this.cryptoValue?.prefetch(users);
   }
 
   /** The whisper layer (identity, key pins), or null before the first connect. */

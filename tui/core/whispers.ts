@@ -1,5 +1,5 @@
 import { ChatError, asChatError } from '../../shared/errors.js';
-import { nameKey } from '../../shared/names.js';
+import { isValidName, nameKey } from '../../shared/names.js';
 import { openWhisper, sealWhisper, type OpenedWhisper } from '../../shared/crypto/envelope.js';
 import { publicBundle, signLoginChallenge, type Identity, type PublicKeyBundle } from '../../shared/crypto/identity.js';
 import { keyFingerprint, safetyNumber } from '../../shared/crypto/safety-number.js';
@@ -152,6 +152,23 @@ export class WhisperCrypto {
   /** `user` logged in anew (maybe from another device): fetch their keys again before the next use. */
   forget(user: string): void {
     this.fetched.delete(nameKey(user));
+  }
+
+  /**
+   * Fetches and checks, in the background, the keys of `users` not looked at on this
+   * connection yet (a room's members), exactly as a first whisper would: new keys are pinned,
+   * a changed key is recorded as pending and announced. Failures are left for the first real
+   * use to report. Does nothing offline.
+   */
+  prefetch(users: readonly string[]): void {
+    if (!this.options.canFetch()) return;
+    const me = nameKey(this.me);
+    for (const user of users) {
+      if (!isValidName(user)) continue;
+      const key = nameKey(user);
+      if (key === me || this.fetched.has(key) || this.inflight.has(key)) continue;
+      this.refresh(user).catch(() => {});
+    }
   }
 
   /** Announces every key change still waiting for /trust (after the first connect). */
