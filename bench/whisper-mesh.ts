@@ -14,7 +14,7 @@ import { BENCH_PASSWORD, RelayLoadClient, mapLimit } from './lib/clients.js';
 import { BENCH_LIMITS, type BenchContext, type Scenario } from './lib/context.js';
 import { nowUs } from './lib/payload.js';
 import type { RelayChild } from './lib/relay-child.js';
-import type { Figure, ScenarioReport } from './lib/report.js';
+import { formatNumber, type Figure, type ScenarioReport } from './lib/report.js';
 import { summarize } from './lib/stats.js';
 
 export interface MeshCase {
@@ -91,9 +91,12 @@ export function meshSchedule(c: MeshCase, seed = 15): Slot[] {
 
 interface MeshResult {
   whisperUs: number[];
+  /** Send time of each whisper sample (same order), µs after the schedule's start. */
+  whisperAtUs: number[];
   /** One-way latency of the whispers that were the first from their sender to their recipient. */
   firstContactUs: number[];
   roomUs: number[];
+  roomAtUs: number[];
   whispersSent: number;
   answersSent: number;
   whispersReceived: number;
@@ -125,7 +128,7 @@ async function runMesh(ctx: BenchContext, relay: RelayChild, c: MeshCase): Promi
       }),
   );
   const result: MeshResult = {
-    whisperUs: [], firstContactUs: [], roomUs: [], whispersSent: 0, answersSent: 0, whispersReceived: 0,
+    whisperUs: [], whisperAtUs: [], firstContactUs: [], roomUs: [], roomAtUs: [], whispersSent: 0, answersSent: 0, whispersReceived: 0,
     roomExpected: 0, roomReceived: 0, errors: 0, errorSamples: [], lagUs: [], elu: Number.NaN, timedOut: false, firstContacts: 0,
   };
   let arrivalsChanged: (() => void) | undefined;
@@ -142,6 +145,8 @@ async function runMesh(ctx: BenchContext, relay: RelayChild, c: MeshCase): Promi
       arrivalsChanged?.();
     });
   };
+  /** When the schedule starts, µs on the monotonic clock (set just before the first send). */
+  let startUs = 0;
   /** Numbers of whispers that are their pair's first contact. */
   const firstOfPair = new Set<string>();
   try {
@@ -157,6 +162,7 @@ async function runMesh(ctx: BenchContext, relay: RelayChild, c: MeshCase): Promi
         if (!parsed) return;
         result.whispersReceived += 1;
         result.whisperUs.push(at - parsed.sentUs);
+        result.whisperAtUs.push(parsed.sentUs - startUs);
         if (parsed.kind === 'w' && firstOfPair.has(`${parsed.sender}:${parsed.n}`)) result.firstContactUs.push(at - parsed.sentUs);
         if (parsed.kind === 'w') {
           // Answered at once, as a person in a conversation would (its own first contact when B never whispered A).
@@ -171,6 +177,7 @@ async function runMesh(ctx: BenchContext, relay: RelayChild, c: MeshCase): Promi
         if (!parsed || parsed.kind !== 'r') return;
         result.roomReceived += 1;
         result.roomUs.push(nowUs() - parsed.sentUs);
+        result.roomAtUs.push(parsed.sentUs - startUs);
         arrivalsChanged?.();
       });
     }
@@ -189,7 +196,7 @@ async function runMesh(ctx: BenchContext, relay: RelayChild, c: MeshCase): Promi
 
     // From here on everything counts: the first whisper is the first contact of its pair.
     const elu0 = performance.eventLoopUtilization();
-    const startUs = nowUs() + 50_000;
+    startUs = nowUs() + 50_000;
     const deadline = Date.now() + c.seconds * 3_000 + 30_000;
     for (const [n, slot] of slots.entries()) {
       const wait = (startUs + slot.atUs - nowUs()) / 1000;
@@ -230,6 +237,18 @@ async function runMesh(ctx: BenchContext, relay: RelayChild, c: MeshCase): Promi
   } finally {
     await Promise.allSettled(clients.map((client) => client.close()));
   }
+}
+
+/** `second: whisper p99 / room p99` for each second of the schedule: where in the run the tail is (first contacts come early). */
+function bySecond(whisperUs: number[], whisperAtUs: number[], roomUs: number[], roomAtUs: number[], seconds: number): string {
+  const split = (values: number[], at: number[]) => {
+    const buckets: number[][] = Array.from({ length: seconds }, () => []);
+    values.forEach((v, i) => buckets[Math.min(seconds - 1, Math.max(0, Math.floor(at[i] / 1e6)))].push(v));
+    return buckets.map((b) => summarize(b).p99 / 1000);
+  };
+  const w = split(whisperUs, whisperAtUs);
+  const r = split(roomUs, roomAtUs);
+  return w.map((x, i) => `${i}: ${formatNumber(x)} / ${formatNumber(r[i])}`).join(', ');
 }
 
 export const whisperMesh: Scenario = {
@@ -290,6 +309,7 @@ export const whisperMesh: Scenario = {
       `one-way: send time written in the text (monotonic clock) → the receiver's event; whispers count both the first whisper and its answer. The ratio column is whisper ÷ room message of this run.`,
       `no warm-up: the first whisper of each pair is that pair's first contact (keys fetched, signature checked, pin written on both sides), and is measured.`,
     ];
+    notes.push(`p99 by second of sending, whisper / room (ms): ${bySecond(m.whisperUs, m.whisperAtUs, m.roomUs, m.roomAtUs, c.seconds)}`);
     if (m.elu > 0.9) notes.push('the load thread was busy > 90 % of the time: the figures include load-generator queueing.');
     if (m.timedOut) notes.push('the run hit its deadline before every whisper was answered and every room message delivered.');
     if (m.errors > 0) notes.push(`${m.errors} sends failed, e.g. ${m.errorSamples.join('; ')}`);
