@@ -147,6 +147,16 @@ export class KeyPins {
     return record !== undefined && record.verified && record.pending === undefined;
   }
 
+  /** Whether a key is pinned for `user` (no copy: for the per-whisper path). */
+  has(user: string): boolean {
+    return this.pins.has(nameKey(user));
+  }
+
+  /** The spelling `user` was first pinned under, or undefined (no copy: for the per-whisper path). */
+  displayName(user: string): string | undefined {
+    return this.pins.get(nameKey(user))?.user;
+  }
+
   /** A copy of the record for `user`, or undefined if none is pinned. */
   get(user: string): PinRecord | undefined {
     const record = this.pins.get(nameKey(user));

@@ -227,7 +227,7 @@ export class WhisperCrypto {
       await this.refresh(user);
       return;
     }
-    if (!this.pins.get(user)) throw new ChatError('E_CLOSED', `not connected, and no key of ${user} is known yet`);
+    if (!this.pins.has(user)) throw new ChatError('E_CLOSED', `not connected, and no key of ${user} is known yet`);
   }
 
   private async keyChangedError(user: string, extra: Record<string, unknown> = {}): Promise<ChatError> {
@@ -295,7 +295,7 @@ export class WhisperCrypto {
       text,
       maxTextBytes,
     });
-    return { to: this.pins.get(to)?.user ?? to, body, verified: this.pins.isVerified(to) };
+    return { to: this.pins.displayName(to) ?? to, body, verified: this.pins.isVerified(to) };
   }
 
   // ---- receiving -------------------------------------------------------------------------
@@ -347,7 +347,7 @@ export class WhisperCrypto {
       return;
     }
     try {
-      deliver(this.pins.get(message.from)?.user ?? message.from, value);
+      deliver(this.pins.displayName(message.from) ?? message.from, value);
     } catch (error) {
       this.options.emitError(asChatError(error));
     }
@@ -377,7 +377,7 @@ export class WhisperCrypto {
     if (!opened) return;
     this.options.emit({
       type: 'whisper',
-      from: this.pins.get(message.from)?.user ?? message.from,
+      from: this.pins.displayName(message.from) ?? message.from,
       to: this.me,
       text: opened.text,
       time: message.time,
@@ -388,7 +388,7 @@ export class WhisperCrypto {
 
   private async openFrom(message: IncomingWhisper, holdOnKeyChange: boolean): Promise<OpenedWhisper> {
     let fresh = false;
-    if (!this.pins.get(message.from)) {
+    if (!this.pins.has(message.from)) {
       if (!this.options.canFetch()) throw new ChatError('E_NO_KEY', `no key of ${message.from} is known yet`);
       await this.refresh(message.from);
       fresh = true;
@@ -482,7 +482,7 @@ export class WhisperCrypto {
    */
   async trust(user: string): Promise<ChatEventOf<'trusted'>> {
     if (nameKey(user) === nameKey(this.me)) throw new ChatError('E_SELF', 'your own key needs no trust');
-    if (!this.pins.get(user)) await this.ensureKnown(user);
+    if (!this.pins.has(user)) await this.ensureKnown(user);
     const accepted = this.pins.pending(user) !== undefined;
     const record = await this.pins.trust(user);
     return { type: 'trusted', user: record.user, fingerprint: await keyFingerprint(record.bundle), accepted };
