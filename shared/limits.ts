@@ -174,8 +174,8 @@ export const CLIENT_DEFAULTS = {
   /** How long the TUI's /exit waits for the relay to store what was sent before closing anyway. */
   exitGraceMs: 5_000,
   /**
-   * The client fetches (and pins) the keys of a room's members when it enters the room and when
-   * someone joins it, so a first whisper does not wait for them; in a room with more members
+   * The client fetches (and pins) the keys of a room's members not pinned yet when it enters
+   * the room and when someone joins it, so a first whisper does not wait for them; in a room with more members
    * than this it does not (the pins file would hold everyone of a crowded global room), and
    * keys are fetched at first use as before.
    */

@@ -43,7 +43,7 @@ export interface ChatClientOptions {
   /** Most room messages waiting for their ack, including those queued while reconnecting (beyond: E_FLOOD). Default 1000. */
   maxUnackedMessages?: number;
   /**
-   * The keys of a room's members are fetched and pinned when the client enters the room and as
+   * The keys of a room's members not pinned yet are fetched and pinned when the client enters the room and as
    * members join, in rooms of at most this many users (0: never; keys are then fetched at first
    * use). Default CLIENT_DEFAULTS.keyPrefetchMaxUsers (256).
    */

@@ -155,10 +155,12 @@ export class WhisperCrypto {
   }
 
   /**
-   * Fetches and checks, in the background, the keys of `users` not looked at on this
-   * connection yet (a room's members), exactly as a first whisper would: new keys are pinned,
-   * a changed key is recorded as pending and announced. Failures are left for the first real
-   * use to report. Does nothing offline.
+   * Fetches, checks and pins, in the background, the keys of those of `users` (a room's
+   * members) that have no pin yet, exactly as a first whisper would: the costly part of a first
+   * contact (a lookup, a signature check, a durable pin write) is then done before anyone
+   * whispers. Users already pinned are left to be looked at on first use on this connection,
+   * as before (so a reconnect or a /join costs the relay nothing for known contacts). Failures
+   * are left for the first real use to report. Does nothing offline.
    */
   prefetch(users: readonly string[]): void {
     if (!this.options.canFetch()) return;
@@ -166,7 +168,7 @@ export class WhisperCrypto {
     for (const user of users) {
       if (!isValidName(user)) continue;
       const key = nameKey(user);
-      if (key === me || this.fetched.has(key) || this.inflight.has(key)) continue;
+      if (key === me || this.pins.has(user) || this.fetched.has(key) || this.inflight.has(key)) continue;
       this.refresh(user).catch(() => {});
     }
   }
