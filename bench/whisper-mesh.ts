@@ -98,7 +98,6 @@ interface MeshResult {
   roomUs: number[];
   roomAtUs: number[];
   whispersSent: number;
-  answersSent: number;
   whispersReceived: number;
   roomExpected: number;
   roomReceived: number;
@@ -128,7 +127,7 @@ async function runMesh(ctx: BenchContext, relay: RelayChild, c: MeshCase): Promi
       }),
   );
   const result: MeshResult = {
-    whisperUs: [], whisperAtUs: [], firstContactUs: [], roomUs: [], roomAtUs: [], whispersSent: 0, answersSent: 0, whispersReceived: 0,
+    whisperUs: [], whisperAtUs: [], firstContactUs: [], roomUs: [], roomAtUs: [], whispersSent: 0, whispersReceived: 0,
     roomExpected: 0, roomReceived: 0, errors: 0, errorSamples: [], lagUs: [], elu: Number.NaN, timedOut: false, firstContacts: 0,
   };
   let arrivalsChanged: (() => void) | undefined;
@@ -166,7 +165,6 @@ async function runMesh(ctx: BenchContext, relay: RelayChild, c: MeshCase): Promi
         if (parsed.kind === 'w' && firstOfPair.has(`${parsed.sender}:${parsed.n}`)) result.firstContactUs.push(at - parsed.sentUs);
         if (parsed.kind === 'w') {
           // Answered at once, as a person in a conversation would (its own first contact when B never whispered A).
-          result.answersSent += 1;
           track(client.whisper(e.from, meshText('a', i, parsed.n, nowUs())), 'answer');
         }
         arrivalsChanged?.();
