@@ -5,6 +5,7 @@
  *   npm run bench                          everything (a few minutes)
  *   npm run bench -- --quick               a smoke run: tiny sizes, scenarios side by side, figures meaningless
  *   npm run bench -- --scenario fanout     one scenario (repeatable, or comma-separated)
+ *   npm run bench -- --scenario whisper-mesh   50 clients whispering random others from the first contact
  *   npm run bench -- --scenario cluster    three relays on one Redis vs one relay (needs redis-server)
  *   npm run bench -- --scenario failover   kill -9 / SIGTERM of one relay behind HAProxy (needs haproxy, redis-server)
  *   npm run bench -- --case N=200          only the cases whose name contains the text (fanout, idle)
@@ -23,6 +24,7 @@ import { fanout } from './fanout.js';
 import { idle } from './idle.js';
 import { login } from './login.js';
 import { whisper } from './whisper.js';
+import { whisperMesh } from './whisper-mesh.js';
 
 /**
  * The transfer slot: filled by bench/transfer.ts (the file-transfer issue), which exports
@@ -42,14 +44,14 @@ const transferSlot: Scenario = {
   },
 };
 
-export const SCENARIOS: Scenario[] = [fanout, whisper, login, idle, codec, transferSlot, cluster, failover];
+export const SCENARIOS: Scenario[] = [fanout, whisper, whisperMesh, login, idle, codec, transferSlot, cluster, failover];
 
 function usage(): string {
   return [
     'usage: npm run bench -- [--quick] [--scenario NAME]... [--case TEXT] [--load-threads K] [--profile-relay DIR]',
     '',
     'scenarios:',
-    ...SCENARIOS.map((s) => `  ${s.name.padEnd(9)} ${s.describe}`),
+    ...SCENARIOS.map((s) => `  ${s.name.padEnd(12)} ${s.describe}`),
   ].join('\n');
 }
 

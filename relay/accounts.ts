@@ -11,7 +11,7 @@ import { verifyLoginChallenge, verifyPublicBundle, type PublicKeyBundle } from '
 import { ChatError } from '../shared/errors.js';
 import type { Limits } from '../shared/limits.js';
 import { PROTOCOL_VERSION, type ClientMessageOf } from '../shared/messages.js';
-import { nameKey } from '../shared/names.js';
+import { nameKey, validateUserName } from '../shared/names.js';
 import type { ClusterBus } from './bus.js';
 import type { RelayConnection } from './connection.js';
 import { addressKey, type LoginLimiter } from './login-limiter.js';
@@ -118,6 +118,30 @@ export class Accounts {
     if (!account) throw new ChatError('E_NO_SUCH_USER', `there is no user ${message.user.slice(0, 64)}`);
     if (!account.keys) throw new ChatError('E_NO_KEY', `${account.name} has not published encryption keys yet`);
     connection.send({ t: 'keys', re: message.id, user: account.name, keys: account.keys });
+  }
+
+  /**
+   * `key-batch`: the keys of up to MAX_KEYS_PER_REQUEST users in one answer (the schema bounds
+   * the list). One invalid name refuses the whole request (`E_BAD_NAME`), as `keys` would;
+   * names asked twice (in any case) are answered once; users without an account or without
+   * keys are listed under `missing` with the code `keys` would have answered.
+   */
+  async publicKeysBatch(connection: RelayConnection, message: ClientMessageOf<'key-batch'>): Promise<void> {
+    const wanted = new Map<string, string>();
+    for (const user of message.users) {
+      validateUserName(user);
+      if (!wanted.has(nameKey(user))) wanted.set(nameKey(user), user);
+    }
+    const accounts = await Promise.all([...wanted.values()].map((user) => this.options.store.getAccount(user)));
+    const found: Array<{ user: string; keys: PublicKeyBundle }> = [];
+    const missing: Array<{ user: string; code: 'E_NO_SUCH_USER' | 'E_NO_KEY' }> = [];
+    [...wanted.values()].forEach((user, i) => {
+      const account = accounts[i];
+      if (!account) missing.push({ user, code: 'E_NO_SUCH_USER' });
+      else if (!account.keys) missing.push({ user: account.name, code: 'E_NO_KEY' });
+      else found.push({ user: account.name, keys: account.keys });
+    });
+    connection.send({ t: 'key-batch', re: message.id, found, missing });
   }
 
   /** Checks uploaded public keys and the proof that the client holds their signing key. */

@@ -117,6 +117,8 @@ export class ChatHost {
         return this.exit(connection, message);
       case 'keys':
         return this.accounts.publicKeys(connection, message);
+      case 'key-batch':
+        return this.accounts.publicKeysBatch(connection, message);
       case 'signal':
         return this.forwardSealed(connection, message, 'signal');
       case 'pipe-ticket':

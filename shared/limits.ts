@@ -157,6 +157,13 @@ export const DEFAULT_LIMITS = {
  */
 export const MAX_HISTORY_MESSAGES = 10_000;
 
+/**
+ * The most users one `key-batch` request may name (the wire schema refuses more). 64 bundles
+ * with the longest names make a ~30 KB answer, well inside `maxFrameBytes`; a bigger room is
+ * asked in several requests.
+ */
+export const MAX_KEYS_PER_REQUEST = 64;
+
 /** Defaults of the client core and its front ends (each can be overridden in its options). */
 export const CLIENT_DEFAULTS = {
   /** A request without an answer after this long fails with E_TIMEOUT (room messages are resent instead). */
@@ -167,6 +174,13 @@ export const CLIENT_DEFAULTS = {
   catchUpMaxMessages: 10_000,
   /** How long the TUI's /exit waits for the relay to store what was sent before closing anyway. */
   exitGraceMs: 5_000,
+  /**
+   * The client fetches (and pins) the keys of a room's members not pinned yet when it enters
+   * the room and when someone joins it, so a first whisper does not wait for them; in a room with more members
+   * than this it does not (the pins file would hold everyone of a crowded global room), and
+   * keys are fetched at first use as before.
+   */
+  keyPrefetchMaxUsers: 256,
   /** Most file offers received and not yet answered. */
   maxPendingOffers: 32,
   /** Finished transfers kept for /transfers. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { PublicKeyBundleSchema } from './crypto/identity.js';
-import { MAX_HISTORY_MESSAGES } from './limits.js';
+import { MAX_HISTORY_MESSAGES, MAX_KEYS_PER_REQUEST } from './limits.js';
 
 /**
  * The wire contract: every control message in both directions, as zod schemas (one schema
@@ -65,6 +65,8 @@ export const ClientMessage = z.discriminatedUnion('t', [
   z.object({ t: z.literal('exit'), id: requestId }),
   /** A user's public identity keys, to encrypt whispers to them and check theirs. */
   z.object({ t: z.literal('keys'), id: requestId, user: name }),
+  /** The public identity keys of several users at once (a room's members), at most MAX_KEYS_PER_REQUEST. */
+  z.object({ t: z.literal('key-batch'), id: requestId, users: z.array(name).min(1).max(MAX_KEYS_PER_REQUEST) }),
   /**
    * Machine-to-machine end-to-end sealed messages (file transfer offers, answers and
    * candidates), routed like whispers to an online user but never shown as chat.
@@ -135,6 +137,16 @@ export const RelayMessage = z.discriminatedUnion('t', [
   z.object({ t: z.literal('history'), re: requestId, room: name, messages: z.array(RoomMessage).max(MAX_HISTORY_MESSAGES), hasMore: z.boolean() }),
   z.object({ t: z.literal('whisper'), from: name, body: z.string().max(32 * 1024), time: z.number(), id: requestId }),
   z.object({ t: z.literal('keys'), re: requestId, user: name, keys: PublicKeyBundleSchema }),
+  /**
+   * The answer to `key-batch`: each user asked for is in `found` (with the relay's spelling of
+   * the name) or in `missing` with the code a `keys` request would have failed with.
+   */
+  z.object({
+    t: z.literal('key-batch'),
+    re: requestId,
+    found: z.array(z.object({ user: name, keys: PublicKeyBundleSchema })).max(MAX_KEYS_PER_REQUEST),
+    missing: z.array(z.object({ user: name, code: z.enum(['E_NO_SUCH_USER', 'E_NO_KEY']) })).max(MAX_KEYS_PER_REQUEST),
+  }),
   z.object({ t: z.literal('signal'), from: name, body: z.string().max(32 * 1024), time: z.number(), id: requestId }),
   z.object({ t: z.literal('pipe-ticket'), re: requestId, ticket: z.string().max(128), expiresInMs: z.number().int().nonnegative() }),
   /** Both sides are in: from the next byte on this connection is a raw pipe to the peer. */

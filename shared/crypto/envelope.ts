@@ -2,7 +2,7 @@ import sodium from 'libsodium-wrappers-sumo';
 import { ChatError } from '../errors.js';
 import { DEFAULT_LIMITS } from '../limits.js';
 import { isValidName, nameKey } from '../names.js';
-import { concatBytes, fromBase64Strict, toBase64, utf8Bytes } from './bytes.js';
+import { concatBytes, fromBase64Strict, randomBytes, toBase64, utf8Bytes } from './bytes.js';
 import type { Identity } from './identity.js';
 
 /**
@@ -102,7 +102,7 @@ export async function sealWhisper(input: SealWhisperInput): Promise<string> {
     new Uint8Array([toBytes.length]), toBytes,
     new Uint8Array(numbers.buffer), textBytes,
   );
-  const nonce = sodium.randombytes_buf(NONCE_BYTES);
+  const nonce = randomBytes(NONCE_BYTES);
   let sealed: Uint8Array;
   try {
     sealed = sodium.crypto_box_easy_afternm(sodium.pad(plain, ENVELOPE_PAD_BYTES), nonce, sharedKey(sender.boxSecretKey, recipientBox));

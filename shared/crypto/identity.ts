@@ -2,7 +2,7 @@ import sodium from 'libsodium-wrappers-sumo';
 import { z } from 'zod';
 import { ChatError } from '../errors.js';
 import { isValidName, nameKey } from '../names.js';
-import { domainMessage, fromBase64Strict, toBase64, utf8Bytes } from './bytes.js';
+import { domainMessage, fromBase64Strict, randomBytes, toBase64, utf8Bytes } from './bytes.js';
 import { CONTEXT } from './contexts.js';
 
 /**
@@ -150,7 +150,7 @@ export async function verifyPublicBundle(userName: string, bundle: unknown): Pro
  */
 function isUsableBoxKey(box: Uint8Array): boolean {
   try {
-    sodium.crypto_scalarmult(sodium.randombytes_buf(sodium.crypto_scalarmult_SCALARBYTES), box);
+    sodium.crypto_scalarmult(randomBytes(sodium.crypto_scalarmult_SCALARBYTES), box);
     return true;
   } catch {
     return false;
@@ -170,7 +170,7 @@ function isChallenge(challenge: unknown): challenge is Uint8Array {
 /** A fresh random login challenge for a relay to send (`LOGIN_CHALLENGE_BYTES` bytes). */
 export async function createLoginChallenge(): Promise<Uint8Array> {
   await sodium.ready;
-  return sodium.randombytes_buf(LOGIN_CHALLENGE_BYTES);
+  return randomBytes(LOGIN_CHALLENGE_BYTES);
 }
 
 /**

@@ -42,6 +42,12 @@ export interface ChatClientOptions {
   requestTimeoutMs?: number;
   /** Most room messages waiting for their ack, including those queued while reconnecting (beyond: E_FLOOD). Default 1000. */
   maxUnackedMessages?: number;
+  /**
+   * The keys of a room's members not pinned yet are fetched and pinned when the client enters the room and as
+   * members join, in rooms of at most this many users (0: never; keys are then fetched at first
+   * use). Default CLIENT_DEFAULTS.keyPrefetchMaxUsers (256).
+   */
+  keyPrefetchMaxUsers?: number;
   /** Most missed messages fetched after a reconnect; older ones are left to /history. Default 10000. */
   catchUpMaxMessages?: number;
   /** Sent in `hello`. */

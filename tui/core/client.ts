@@ -92,13 +92,21 @@ export class ChatClient {
       {
         events: this.events,
         request: (message, apply) => this.request(message, apply),
-        pacedRequest: (build, apply) => this.queue.pacedRequest(build, apply),
+        pacedRequest: (build, apply, lane) => this.queue.pacedRequest(build, apply, lane),
         nextId: (prefix) => this.nextId(prefix),
         user: () => this.user,
         state: () => this.life.state,
         canSend: () => this.life.canSend(),
+        room: () => this.rooms_.room,
+        roomUsers: () => this.rooms_.users,
       },
-      { dir: userDataDir(user, options.dataDir ?? defaultDataDir()), passphrase: options.passphrase, kdf: options.kdf, limits: this.limits },
+      {
+        dir: userDataDir(user, options.dataDir ?? defaultDataDir()),
+        passphrase: options.passphrase,
+        kdf: options.kdf,
+        limits: this.limits,
+        keyPrefetchMaxUsers: options.keyPrefetchMaxUsers ?? CLIENT_DEFAULTS.keyPrefetchMaxUsers,
+      },
     );
     const knownRelays = new KnownRelays(knownRelaysFile(options.configDir ?? defaultConfigDir()));
     this.connector = new Connector({

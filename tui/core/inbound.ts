@@ -61,6 +61,7 @@ export function routeRelayMessage(m: RelayMessage, parts: InboundParts): void {
     case 'ok':
     case 'pong':
     case 'keys':
+    case 'key-batch':
     case 'pipe-ticket':
     case 'pipe-ready':
     case 'file-ticket':

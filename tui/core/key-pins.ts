@@ -61,10 +61,14 @@ export class KeyPins {
   readonly path: string;
   /** Things the user should see after opening (e.g. a file mode that was tightened). */
   readonly warnings: readonly string[];
+  /** What is on disk: the only state readers see. Records are replaced, never changed in place. */
   private pins: Map<string, PinRecord>;
   private readonly now: () => number;
-  /** Changes run one at a time so each write sees the previous one's result. */
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Changes waiting for the next write (group commit, see `change`). */
+  private batch: Array<PendingChange<unknown>> = [];
+  private committing = false;
+  private scheduled = false;
+  private writeCount = 0;
 
   private constructor(file: string, pins: Map<string, PinRecord>, warnings: string[], now: () => number) {
     this.path = file;
@@ -95,21 +99,22 @@ export class KeyPins {
    */
   async observe(user: string, bundle: unknown): Promise<ObserveResult> {
     const verified = await verifyPublicBundle(user, bundle);
-    return this.change<ObserveResult>(() => {
+    return this.change<ObserveResult>((pins) => {
       const key = nameKey(user);
-      const record = this.pins.get(key);
+      const record = pins.get(key);
       const now = this.now();
       if (!record) {
-        this.pins.set(key, { user, bundle: verified.bundle, pinnedMs: now, verified: false });
+        pins.set(key, { user, bundle: verified.bundle, pinnedMs: now, verified: false });
         return { result: { status: 'new' }, write: true };
       }
       if (sameKeys(record.bundle, verified.bundle)) {
-        const hadPending = record.pending !== undefined;
-        delete record.pending;
-        return { result: { status: 'same' }, write: hadPending };
+        if (record.pending === undefined) return { result: { status: 'same' }, write: false };
+        const { pending: _dropped, ...rest } = record;
+        pins.set(key, rest);
+        return { result: { status: 'same' }, write: true };
       }
       const alreadyPending = record.pending !== undefined && sameKeys(record.pending.bundle, verified.bundle);
-      if (!alreadyPending) record.pending = { bundle: verified.bundle, seenMs: now };
+      if (!alreadyPending) pins.set(key, { ...record, pending: { bundle: verified.bundle, seenMs: now } });
       return {
         result: { status: 'changed', previous: { ...record.bundle }, pending: { ...verified.bundle } },
         write: !alreadyPending,
@@ -122,18 +127,17 @@ export class KeyPins {
    * pin verified. Returns the updated record. Throws `E_NO_KEY` if nothing is pinned for `user`.
    */
   async trust(user: string): Promise<PinRecord> {
-    return this.change(() => {
-      const record = this.pins.get(nameKey(user));
+    return this.change((pins) => {
+      const key = nameKey(user);
+      const record = pins.get(key);
       if (!record) throw new ChatError('E_NO_KEY', `no key is known for ${user}`, { user });
       const now = this.now();
-      if (record.pending) {
-        record.bundle = record.pending.bundle;
-        record.pinnedMs = now;
-        delete record.pending;
-      }
-      record.verified = true;
-      record.verifiedMs = now;
-      return { result: copyRecord(record), write: true };
+      const { pending, ...rest } = record;
+      const updated: PinRecord = pending ? { ...rest, bundle: pending.bundle, pinnedMs: now } : rest;
+      updated.verified = true;
+      updated.verifiedMs = now;
+      pins.set(key, updated);
+      return { result: copyRecord(updated), write: true };
     });
   }
 
@@ -141,6 +145,16 @@ export class KeyPins {
   isVerified(user: string): boolean {
     const record = this.pins.get(nameKey(user));
     return record !== undefined && record.verified && record.pending === undefined;
+  }
+
+  /** Whether a key is pinned for `user` (no copy: for the per-whisper path). */
+  has(user: string): boolean {
+    return this.pins.has(nameKey(user));
+  }
+
+  /** The spelling `user` was first pinned under, or undefined (no copy: for the per-whisper path). */
+  displayName(user: string): string | undefined {
+    return this.pins.get(nameKey(user))?.user;
   }
 
   /** A copy of the record for `user`, or undefined if none is pinned. */
@@ -182,27 +196,73 @@ export class KeyPins {
     return [...this.pins.values()].map((record) => record.user);
   }
 
-  /**
-   * Runs `mutate` on a copy of the pins, writes the copy if `mutate` says it changed, and only
-   * then makes it current, so a failed write leaves memory and disk agreeing.
-   */
-  private change<T>(mutate: () => { result: T; write: boolean }): Promise<T> {
-    const run = async (): Promise<T> => {
-      const committed = this.pins;
-      this.pins = new Map([...committed].map(([key, record]) => [key, copyRecord(record)]));
-      try {
-        const { result, write } = mutate();
-        if (write) await writePrivateFileAtomic(this.path, serialise(this.pins));
-        return result;
-      } catch (error) {
-        this.pins = committed;
-        throw error;
-      }
-    };
-    const next = this.queue.then(run, run);
-    this.queue = next.catch(() => undefined);
-    return next;
+  /** Times the file was replaced since opening (tests: many pins in one turn are one write). */
+  get writes(): number {
+    return this.writeCount;
   }
+
+  /**
+   * Group commit. Every change asked for in one turn of the event loop (or while the previous
+   * write is in flight) is applied, in call order, to one copy of the pins, which is written
+   * once (temp file, fsync, rename, folder fsync) and only then made current: each change
+   * resolves once it is durable, readers never see a pin that is not on disk yet, and a failed
+   * write fails every change of its batch and leaves memory and disk agreeing. A crash at any
+   * point leaves the old file or the new one, whole. `mutate` replaces the records it changes
+   * (never edits one in place: the copy shares them with the current pins) and throws, if it
+   * must, before changing anything; a throw fails that change alone.
+   */
+  private change<T>(mutate: (pins: Map<string, PinRecord>) => { result: T; write: boolean }): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.batch.push({ mutate, resolve: resolve as (value: unknown) => void, reject });
+      this.scheduleCommit();
+    });
+  }
+
+  private scheduleCommit(): void {
+    if (this.committing || this.scheduled || this.batch.length === 0) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.commit();
+    });
+  }
+
+  private async commit(): Promise<void> {
+    this.committing = true;
+    const batch = this.batch;
+    this.batch = [];
+    const working = new Map(this.pins);
+    const applied: Array<{ change: PendingChange<unknown>; result: unknown }> = [];
+    let write = false;
+    for (const change of batch) {
+      try {
+        const outcome = change.mutate(working);
+        applied.push({ change, result: outcome.result });
+        write ||= outcome.write;
+      } catch (error) {
+        change.reject(error);
+      }
+    }
+    try {
+      if (write) {
+        await writePrivateFileAtomic(this.path, serialise(working));
+        this.writeCount += 1;
+      }
+      this.pins = working;
+      for (const { change, result } of applied) change.resolve(result);
+    } catch (error) {
+      for (const { change } of applied) change.reject(error);
+    } finally {
+      this.committing = false;
+      this.scheduleCommit();
+    }
+  }
+}
+
+interface PendingChange<T> {
+  mutate(pins: Map<string, PinRecord>): { result: T; write: boolean };
+  resolve(value: T): void;
+  reject(error: unknown): void;
 }
 
 function serialise(pins: Map<string, PinRecord>): string {

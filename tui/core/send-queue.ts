@@ -38,8 +38,10 @@ interface PacedRequest {
   kind: 'request';
   /** Place in the send queue (call order). */
   order: number;
-  /** Null while its body is being sealed: it keeps its place, and the queue waits for it. */
+  /** Null while its body is being sealed: it keeps its place, and later sends of its lane wait for it. */
   message: (ClientMessage & { id: string }) | null;
+  /** Its recipient's nameKey: sends to one recipient go in call order; other lanes and room messages do not wait for it. */
+  lane: string;
   /** Failed (connection lost, client closed) before it was sent. */
   dropped: boolean;
   apply(reply: RelayMessage): unknown;
@@ -47,7 +49,7 @@ interface PacedRequest {
   reject(error: ChatError): void;
 }
 
-/** Everything the relay rate-limits, waiting for a token from the pacer, in call order. */
+/** Everything the relay rate-limits, waiting for a token from the pacer, in call order per lane (the room; each recipient). */
 type PacedSend = UnackedSay | PacedRequest;
 
 /** What the send queue may touch of the client: the live connection, and nothing else. */
@@ -70,7 +72,8 @@ export interface SendQueueOptions {
  * Requests and the send queue: requests waiting for their answer (bounded by
  * requestTimeoutMs), room messages waiting for their ack (resent after a reconnect), and one
  * queue of everything the relay rate-limits (room messages, whispers, transfer signals) behind
- * one pacer, in call order.
+ * one pacer, in call order per lane: room messages in theirs, whispers and signals in one per
+ * recipient, so a first contact's key work never holds up the others.
  */
 export class SendQueue {
   private readonly pending = new Map<string, PendingRequest>();
@@ -138,17 +141,20 @@ export class SendQueue {
 
   /**
    * A request the relay counts against the flood limit (whisper, transfer signal): it takes its
-   * place in the send queue now, in call order with room messages, while `build` seals it, and
-   * goes when the pacer allows. Refused for flooding, it goes back to its place and is sent
-   * again (see sendAgainLater). Fails like `request`, or with what `build` throws.
+   * place in the send queue now, while `build` seals it, and goes when the pacer allows, after
+   * the earlier sends of its `lane` (the recipient's nameKey). While it is being sealed (its
+   * keys may still be fetched and pinned: a first contact) only later sends to the same
+   * recipient wait for it; room messages and whispers to others go on. Refused for flooding, it
+   * goes back to its place and is sent again (see sendAgainLater). Fails like `request`, or
+   * with what `build` throws.
    */
-  async pacedRequest<T>(build: () => Promise<ClientMessage & { id: string }>, apply: (reply: RelayMessage) => T): Promise<T> {
+  async pacedRequest<T>(build: () => Promise<ClientMessage & { id: string }>, apply: (reply: RelayMessage) => T, lane: string): Promise<T> {
     if (!this.host.canSend()) {
       await build();
       throw this.host.notOnline();
     }
     return new Promise<T>((resolve, reject) => {
-      const entry: PacedRequest = { kind: 'request', order: this.nextOrder++, message: null, dropped: false, apply, resolve: resolve as (v: unknown) => void, reject };
+      const entry: PacedRequest = { kind: 'request', order: this.nextOrder++, message: null, lane, dropped: false, apply, resolve: resolve as (v: unknown) => void, reject };
       this.toSend.push(entry);
       build().then(
         (message) => {
@@ -291,19 +297,27 @@ export class SendQueue {
   }
 
   /**
-   * Sends the queue (room messages, whispers, signals) in order, as fast as the relay's flood
-   * limit allows (the rest waits for tokens; a whisper still being sealed holds those behind
-   * it). A message sent before, on an earlier connection or refused, goes again with
-   * `resent: true`: the relay stores it once and acks it with its first seq.
+   * Sends the queue (room messages, whispers, signals) in call order per lane, as fast as the
+   * relay's flood limit allows (the rest waits for tokens). A whisper still being sealed holds
+   * the later sends to the same recipient only. A message sent before, on an earlier
+   * connection or refused, goes again with `resent: true`: the relay stores it once and acks it
+   * with its first seq.
    */
   private pump(): void {
-    while (this.toSend.length > 0 && this.host.canSend()) {
-      const entry = this.toSend[0];
+    /** Lanes with an earlier send still being sealed: their later sends wait. */
+    let held: Set<string> | undefined;
+    let i = 0;
+    while (i < this.toSend.length && this.host.canSend()) {
+      const entry = this.toSend[i];
       if (entry.kind === 'say' && !this.unacked.has(entry.id)) {
-        this.toSend.shift();
+        this.toSend.splice(i, 1);
         continue;
       }
-      if (entry.kind === 'request' && entry.message === null) return;
+      if (entry.kind === 'request' && (entry.message === null || held?.has(entry.lane))) {
+        (held ??= new Set()).add(entry.lane);
+        i += 1;
+        continue;
+      }
       const now = Date.now();
       if (!this.pacer.take(now)) {
         if (!this.pumpTimer) {
@@ -314,7 +328,7 @@ export class SendQueue {
         }
         return;
       }
-      this.toSend.shift();
+      this.toSend.splice(i, 1);
       if (entry.kind === 'request') {
         this.sendTracked(entry.message!, { apply: entry.apply, resolve: entry.resolve, reject: entry.reject, paced: entry });
         continue;

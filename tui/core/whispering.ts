@@ -8,16 +8,22 @@ import type { KdfLimits } from './identity-file.js';
 import type { ClientState } from './lifecycle.js';
 import { WhisperCrypto, type SealedWhisper } from './whispers.js';
 import { expectReply } from './replies.js';
+import { KeyFetcher } from './key-fetcher.js';
+import { sameRoom } from './room-tracker.js';
 
 /** What whispering may touch of the client: requests (paced ones too), ids, its state and events. */
 export interface WhisperingHost {
   readonly events: EventHub;
   request<T>(message: ClientMessage & { id: string }, apply: (reply: RelayMessage) => T): Promise<T>;
-  pacedRequest<T>(build: () => Promise<ClientMessage & { id: string }>, apply: (reply: RelayMessage) => T): Promise<T>;
+  /** `lane`: the recipient's nameKey; only sends to the same recipient wait for this one to be sealed. */
+  pacedRequest<T>(build: () => Promise<ClientMessage & { id: string }>, apply: (reply: RelayMessage) => T, lane: string): Promise<T>;
   nextId(prefix?: string): string;
   user(): string;
   state(): ClientState;
   canSend(): boolean;
+  /** The current room and its users (whose keys are fetched ahead of use). */
+  room(): string | null;
+  roomUsers(): readonly string[];
 }
 
 export interface WhisperingOptions {
@@ -26,8 +32,9 @@ export interface WhisperingOptions {
   passphrase?: string;
   kdf?: KdfLimits;
   limits: Limits;
+  /** Keys of a room's members are fetched on entering it and as they join, in rooms up to this size. */
+  keyPrefetchMaxUsers: number;
 }
-
 
 /**
  * The client's end-to-end layer on the chat connection: opens the whisper keys once
@@ -36,11 +43,27 @@ export interface WhisperingOptions {
  */
 export class Whispering {
   private cryptoValue: WhisperCrypto | null = null;
+  /** Key lookups of one event-loop turn go to the relay as one request. */
+  private readonly keys: KeyFetcher;
 
   constructor(
     private readonly host: WhisperingHost,
     private readonly options: WhisperingOptions,
-  ) {}
+  ) {
+    this.keys = new KeyFetcher(host);
+    // The members' keys are fetched and pinned before anyone whispers, so a first whisper (sent
+    // or received) does not wait for a lookup, a signature check and a pin write. Listening to
+    // the events covers every way into a room (login, resume, /join, /create, /leave, moved).
+    host.events.on('joined', (event) => this.prefetch(event.users));
+    host.events.on('presence', (event) => {
+      if (event.event === 'join' && sameRoom(event.room, host.room())) this.prefetch([event.user]);
+    });
+  }
+
+  private prefetch(users: readonly string[]): void {
+    if (this.host.roomUsers().length > this.options.keyPrefetchMaxUsers) return;
+    this.cryptoValue?.prefetch(users);
+  }
 
   /** The whisper layer (identity, key pins), or null before the first connect. */
   get crypto(): WhisperCrypto | null {
@@ -56,11 +79,7 @@ export class Whispering {
       user: host.user(),
       passphrase: options.passphrase,
       kdf: options.kdf,
-      fetchKeys: (user) =>
-        host.request({ t: 'keys', id: host.nextId('k'), user }, (reply) => {
-          const m = expectReply(reply, 'keys');
-          return { user: m.user, keys: m.keys };
-        }),
+      fetchKeys: (user) => this.keys.fetch(user),
       canFetch: () => host.canSend(),
       emit: (event) => host.events.emit(event),
       emitError: (error) => host.events.emitError(error),
@@ -109,6 +128,7 @@ export class Whispering {
         expectReply(reply, 'ok');
         host.events.emit({ type: 'whisper', from: host.user(), to: sealed!.to, text, time: Date.now(), id, own: true, verified: sealed!.verified });
       },
+      nameKey(to),
     );
   }
 
@@ -119,6 +139,7 @@ export class Whispering {
     await this.host.pacedRequest(
       async () => ({ t: 'signal', id, to, body: (await crypto.sealSignal(to, message)).body }),
       (reply) => expectReply(reply, 'ok'),
+      nameKey(to),
     );
   }
 

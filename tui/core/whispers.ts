@@ -1,5 +1,5 @@
 import { ChatError, asChatError } from '../../shared/errors.js';
-import { nameKey } from '../../shared/names.js';
+import { isValidName, nameKey } from '../../shared/names.js';
 import { openWhisper, sealWhisper, type OpenedWhisper } from '../../shared/crypto/envelope.js';
 import { publicBundle, signLoginChallenge, type Identity, type PublicKeyBundle } from '../../shared/crypto/identity.js';
 import { keyFingerprint, safetyNumber } from '../../shared/crypto/safety-number.js';
@@ -153,6 +153,25 @@ export class WhisperCrypto {
     this.fetched.delete(nameKey(user));
   }
 
+  /**
+   * Fetches, checks and pins, in the background, the keys of those of `users` (a room's
+   * members) that have no pin yet, exactly as a first whisper would: the costly part of a first
+   * contact (a lookup, a signature check, a durable pin write) is then done before anyone
+   * whispers. Users already pinned are left to be looked at on first use on this connection,
+   * as before (so a reconnect or a /join costs the relay nothing for known contacts). Failures
+   * are left for the first real use to report. Does nothing offline.
+   */
+  prefetch(users: readonly string[]): void {
+    if (!this.options.canFetch()) return;
+    const me = nameKey(this.me);
+    for (const user of users) {
+      if (!isValidName(user)) continue;
+      const key = nameKey(user);
+      if (key === me || this.pins.has(user) || this.fetched.has(key) || this.inflight.has(key)) continue;
+      this.refresh(user).catch(() => {});
+    }
+  }
+
   /** Announces every key change still waiting for /trust (after the first connect). */
   async announcePending(): Promise<void> {
     for (const user of this.pins.users()) {
@@ -209,7 +228,7 @@ export class WhisperCrypto {
       await this.refresh(user);
       return;
     }
-    if (!this.pins.get(user)) throw new ChatError('E_CLOSED', `not connected, and no key of ${user} is known yet`);
+    if (!this.pins.has(user)) throw new ChatError('E_CLOSED', `not connected, and no key of ${user} is known yet`);
   }
 
   private async keyChangedError(user: string, extra: Record<string, unknown> = {}): Promise<ChatError> {
@@ -277,7 +296,7 @@ export class WhisperCrypto {
       text,
       maxTextBytes,
     });
-    return { to: this.pins.get(to)?.user ?? to, body, verified: this.pins.isVerified(to) };
+    return { to: this.pins.displayName(to) ?? to, body, verified: this.pins.isVerified(to) };
   }
 
   // ---- receiving -------------------------------------------------------------------------
@@ -317,7 +336,7 @@ export class WhisperCrypto {
       return;
     }
     try {
-      deliver(this.pins.get(message.from)?.user ?? message.from, value);
+      deliver(this.pins.displayName(message.from) ?? message.from, value);
     } catch (error) {
       this.options.emitError(asChatError(error));
     }
@@ -347,7 +366,7 @@ export class WhisperCrypto {
     if (!opened) return;
     this.options.emit({
       type: 'whisper',
-      from: this.pins.get(message.from)?.user ?? message.from,
+      from: this.pins.displayName(message.from) ?? message.from,
       to: this.me,
       text: opened.text,
       time: message.time,
@@ -358,7 +377,7 @@ export class WhisperCrypto {
 
   private async openFrom(message: IncomingWhisper, holdOnKeyChange: boolean): Promise<OpenedWhisper> {
     let fresh = false;
-    if (!this.pins.get(message.from)) {
+    if (!this.pins.has(message.from)) {
       if (!this.options.canFetch()) throw new ChatError('E_NO_KEY', `no key of ${message.from} is known yet`);
       await this.refresh(message.from);
       fresh = true;
@@ -433,7 +452,7 @@ export class WhisperCrypto {
    */
   async trust(user: string): Promise<ChatEventOf<'trusted'>> {
     if (nameKey(user) === nameKey(this.me)) throw new ChatError('E_SELF', 'your own key needs no trust');
-    if (!this.pins.get(user)) await this.ensureKnown(user);
+    if (!this.pins.has(user)) await this.ensureKnown(user);
     const accepted = this.pins.pending(user) !== undefined;
     const record = await this.pins.trust(user);
     return { type: 'trusted', user: record.user, fingerprint: await keyFingerprint(record.bundle), accepted };

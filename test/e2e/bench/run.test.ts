@@ -33,8 +33,8 @@ test('npm run bench -- --quick runs every scenario and prints a table and a JSON
     .map((line) => JSON.parse(line) as { bench: string; figures: Record<string, unknown> });
   const benches = new Set(reports.map((r) => r.bench));
   // cluster, failover: figures where redis-server (and haproxy) are installed, a `skipped` line where not; a JSON line either way.
-  for (const name of ['fanout', 'whisper', 'login', 'idle', 'codec', 'transfer', 'cluster', 'failover']) assert.ok(benches.has(name), `no JSON line for ${name}`);
-  for (const name of ['fanout', 'whisper', 'login', 'idle', 'codec']) {
+  for (const name of ['fanout', 'whisper', 'whisper-mesh', 'login', 'idle', 'codec', 'transfer', 'cluster', 'failover']) assert.ok(benches.has(name), `no JSON line for ${name}`);
+  for (const name of ['fanout', 'whisper', 'whisper-mesh', 'login', 'idle', 'codec']) {
     const report = reports.find((r) => r.bench === name)!;
     assert.ok(Object.keys(report.figures).length > 0, `${name} reported no figures`);
   }

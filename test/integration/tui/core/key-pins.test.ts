@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { promises as fs } from 'node:fs';
@@ -171,6 +173,87 @@ test('concurrent observes are serialised and all reach the file', async () => {
   assert.ok(results.every((r) => r.status === 'new'));
   const reopened = await KeyPins.open(dir);
   assert.is(reopened.users().length, 12);
+});
+
+test('many new pins in one turn are one file write; each resolves once durable; a change among them stays pending', async () => {
+  const dir = await tempDir();
+  const pins = await KeyPins.open(dir, { now });
+  await pins.observe('bob', bobBundle);
+  assert.is(pins.writes, 1);
+  const people = await Promise.all(Array.from({ length: 40 }, async (_, i) => {
+    const identity = await generateIdentity();
+    return { name: `user${i}`, bundle: await publicBundle(identity, `user${i}`) };
+  }));
+  const observed = Promise.all([...people.map((p) => pins.observe(p.name, p.bundle)), pins.observe('bob', bobNewBundle)]);
+  // Nothing is visible before it is on disk.
+  assert.is(pins.get('user0'), undefined);
+  assert.is(pins.pending('bob'), undefined);
+  const results = await observed;
+  assert.equal(results.slice(0, 40).map((r) => r.status), Array(40).fill('new'));
+  assert.is(results[40].status, 'changed');
+  assert.is(pins.writes, 2, 'one write for the whole turn');
+  assert.equal(pins.get('user39')!.bundle, people[39].bundle);
+  await expectCode('E_KEY_CHANGED', () => pins.encryptionKey('bob'));
+  const reopened = await KeyPins.open(dir);
+  assert.is(reopened.users().length, 41);
+  assert.equal(reopened.pending('bob'), bobNewBundle);
+  assert.equal(reopened.get('bob')!.bundle, bobBundle, 'the old key is still the pin');
+});
+
+test('a failed batch write fails every change of the batch; memory and disk stay as they were', async () => {
+  const dir = await tempDir();
+  const pins = await KeyPins.open(dir);
+  await pins.observe('bob', bobBundle);
+  const people = await Promise.all(Array.from({ length: 5 }, async (_, i) => {
+    const identity = await generateIdentity();
+    return { name: `user${i}`, bundle: await publicBundle(identity, `user${i}`) };
+  }));
+  await fs.rm(pins.path);
+  await fs.mkdir(pins.path);
+  await fs.writeFile(path.join(pins.path, 'blocker'), '');
+  const outcomes = await Promise.allSettled([pins.trust('bob'), ...people.map((p) => pins.observe(p.name, p.bundle))]);
+  assert.equal(outcomes.map((o) => o.status), Array(6).fill('rejected'));
+  assert.equal(pins.users(), ['bob']);
+  assert.not.ok(pins.isVerified('bob'));
+  await fs.rm(pins.path, { recursive: true });
+  await Promise.all(people.map((p) => pins.observe(p.name, p.bundle)));
+  assert.is((await KeyPins.open(dir)).users().length, 6);
+});
+
+test('killed in the middle of writing a batch: the file is the old one or the new one, whole, with every pin reported durable', async () => {
+  const dir = await tempDir();
+  const batch = 100;
+  const child = spawn(process.execPath, [fileURLToPath(new URL('../../../helpers/pins-child.js', import.meta.url)), dir, String(batch), '20'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let durable = 0;
+  let lines = 0;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.stdout.setEncoding('utf8').on('data', (text: string) => {
+    for (const match of text.matchAll(/durable (\d+)/g)) {
+      durable = Number(match[1]);
+      lines += 1;
+    }
+  });
+  const deadline = Date.now() + 60_000;
+  // After two batches are durable, kill it as soon as a temp file shows a write under way.
+  let killedMidWrite = false;
+  while (Date.now() < deadline && child.exitCode === null) {
+    if (lines >= 2 && (await fs.readdir(dir)).some((name) => name.endsWith('.tmp'))) {
+      child.kill('SIGKILL');
+      killedMidWrite = true;
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, lines >= 2 ? 0 : 20));
+  }
+  if (child.exitCode === null && !killedMidWrite) child.kill('SIGKILL');
+  await exited;
+  assert.ok(killedMidWrite, 'the child was killed while a write was under way');
+  const reopened = await KeyPins.open(dir);
+  const count = reopened.users().length;
+  assert.is(count % batch, 0, `all or nothing per batch (${count} pins)`);
+  assert.ok(count >= durable, `every pin reported durable is on disk (${count} >= ${durable})`);
+  assert.ok(count <= durable + batch, 'at most the batch being written besides');
 });
 
 test('a corrupt pins file gives E_CORRUPT_FILE and is left untouched', async () => {

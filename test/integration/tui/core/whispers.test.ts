@@ -405,6 +405,28 @@ it('a relay stricter than the client was told: refused whispers and room message
   assert.equal([...ann.rec.of('error'), ...bob.rec.of('error')], []);
 });
 
+it("a room's members' keys are pinned before anyone whispers: on entering the room and as they join", async (ctx) => {
+  const ann = await online(ctx, 'ann');
+  const bob = await online(ctx, 'bob');
+  const pinned = async (client: ChatClient, user: string) => {
+    const deadline = Date.now() + 10_000;
+    while (!client.whisperCrypto!.pins.get(user)) {
+      if (Date.now() > deadline) throw new Error(`${client.user} never pinned ${user}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
+  await pinned(bob.client, 'ann'); // bob entered a room with ann in it
+  await pinned(ann.client, 'bob'); // bob joined ann's room
+  // A client that does not prefetch pins only whom it whispers.
+  const cat = await online(ctx, 'cat', { keyPrefetchMaxUsers: 0 });
+  await pinned(ann.client, 'cat');
+  await cat.client.whisper('ann', 'hello ann');
+  assert.equal(cat.client.whisperCrypto!.pins.users(), ['ann']);
+  assert.is((await ann.rec.waitFor('whisper', (w) => !w.own)).text, 'hello ann');
+  assert.equal([...ann.rec.of('error'), ...bob.rec.of('error'), ...cat.rec.of('error')], []);
+  assert.equal(ann.rec.of('key-changed'), []);
+});
+
 spec.run();
 
 // ---- the whisper layer alone: a fake relay in two callbacks ---------------------------------
@@ -515,6 +537,59 @@ layer('a relay answering with the wrong user or a bundle signed for another name
     const sealed = await ann.crypto.seal('BOB', 'fine now');
     assert.is(sealed.to, 'BOB');
     assert.is(sealed.verified, false);
+  } finally {
+    await dir.remove();
+  }
+}));
+
+layer('a slow key fetch for one contact delays neither sealing for another nor opening from another', plainErrors(async () => {
+  const dir = await tempDir('securechat-layer-');
+  try {
+    const served = new Map<string, unknown>();
+    let releaseBob!: () => void;
+    const bobGate = new Promise<void>((resolve) => (releaseBob = resolve));
+    const open = async (user: string) => {
+      const side: Side = { crypto: null as unknown as WhisperCrypto, events: [], errors: [] };
+      side.crypto = await WhisperCrypto.open({
+        dir: path.join(dir.path, user),
+        user,
+        fetchKeys: async (who) => {
+          // Bob's lookup hangs (a slow relay, a slow disk) until the test lets it go.
+          if (who.toLowerCase() === 'bob') await bobGate;
+          return { user: who, keys: served.get(who.toLowerCase()) };
+        },
+        canFetch: () => true,
+        emit: (event) => side.events.push(event),
+        emitError: (error) => side.errors.push(error),
+        maxTextBytes: 4096,
+        maxBodyChars: 16 * 1024,
+        state: { flushDelayMs: 3_600_000 },
+      });
+      served.set(user, await side.crypto.ownBundle());
+      return side;
+    };
+    const [ann, bob, cat] = [await open('ann'), await open('bob'), await open('cat')];
+    let bobSealed = false;
+    const toBob = ann.crypto.seal('bob', 'to bob').then((sealed) => ((bobSealed = true), sealed));
+    // Bob's whisper to ann: ann has never seen bob's keys, and the lookup hangs.
+    ann.crypto.receive({ from: 'bob', body: (await bob.crypto.seal('ann', 'from bob')).body, time: 1, id: 'b1' });
+    const toCat = await ann.crypto.seal('cat', 'to cat');
+    assert.not.ok(bobSealed, "bob's keys are still being fetched");
+    ann.crypto.receive({ from: 'cat', body: (await cat.crypto.seal('ann', 'from cat')).body, time: 2, id: 'c1' });
+    const deadline = Date.now() + 5_000;
+    while (!whispers(ann).includes('from cat') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(whispers(ann), ['from cat'], "cat's whisper is shown while bob's keys are still being fetched");
+    cat.crypto.receive({ from: 'ann', body: toCat.body, time: 3, id: 'a1' });
+    await cat.crypto.settled();
+    assert.equal(whispers(cat), ['to cat']);
+    releaseBob();
+    const sealed = await toBob;
+    await ann.crypto.settled();
+    assert.equal(whispers(ann), ['from cat', 'from bob']);
+    bob.crypto.receive({ from: 'ann', body: sealed.body, time: 4, id: 'a2' });
+    await bob.crypto.settled();
+    assert.equal(whispers(bob), ['to bob']);
+    assert.equal([...ann.errors, ...bob.errors, ...cat.errors], []);
   } finally {
     await dir.remove();
   }
