@@ -174,7 +174,7 @@ export class MainController {
       layout,
       rooms: renderRooms(this.model.roomList(), layout.roomsWidth, layout.paneHeight),
       messages: messages.rows,
-      users: renderUsers(this.model.users, this.model.user, layout.usersWidth, layout.paneHeight),
+      users: renderUsers(this.model.users, this.model.user, layout.usersWidth, layout.paneHeight, this.model.away),
       advisory: renderAdvisory(this.model, layout.cols),
       status: renderStatus(this.model, layout.cols, Date.now()),
       input: this.inputRow(layout.cols),

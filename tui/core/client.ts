@@ -71,6 +71,8 @@ export class ChatClient {
   private readonly idPrefix = randomBytes(6).toString('base64url');
   private idCounter = 0;
   private rttValue: number | null = null;
+  /** This session's /away text: the relay forgets it with the connection, so it is set again after each reconnect. */
+  private awayText: string | undefined;
   /** /send, /accept, /transfers...: the logic lives in transfer/manager.ts; this client provides signals and pipes. */
   readonly transfers: TransferManager;
 
@@ -153,6 +155,11 @@ export class ChatClient {
       // Running transfers survive a restart of the client (docs/transfer.md, "Restart").
       new TransferJournal(path.join(userDataDir(user, options.dataDir ?? defaultDataDir()), TRANSFER_JOURNAL_DIR_NAME)),
     );
+    // The relay keeps an away text with the connection: a reconnect (or a relay restart) sets it again.
+    this.events.on('connected', () => {
+      const text = this.awayText;
+      if (text !== undefined) this.request({ t: 'away', id: this.nextId(), text }).catch(() => {});
+    });
     this.inbound = {
       rooms: this.rooms_,
       queue: this.queue,
@@ -333,6 +340,26 @@ export class ChatClient {
   /** Lists the users of the current room (also updates `users`). */
   users(): Promise<string[]> {
     return this.request({ t: 'users', id: this.nextId() }, (reply) => this.rooms_.applyUsers(expectReply(reply, 'users')));
+  }
+
+  /**
+   * `/away [MSG]`: away with `text` (shown to the room in /users), or back without it. E_TOO_LARGE
+   * over maxAwayBytes. Kept by the client and set again after every reconnect.
+   */
+  away(text?: string): Promise<void> {
+    const value = text === undefined || text.trim() === '' ? undefined : text;
+    if (value !== undefined && Buffer.byteLength(value) > this.limits.maxAwayBytes) {
+      return Promise.reject(new ChatError('E_TOO_LARGE', `an away text may be at most ${this.limits.maxAwayBytes} bytes`));
+    }
+    return this.request(value === undefined ? { t: 'away', id: this.nextId() } : { t: 'away', id: this.nextId(), text: value }, (reply) => {
+      expectReply(reply, 'ok');
+      this.awayText = value;
+    });
+  }
+
+  /** Who in the current room is away, with their away text. */
+  get awayUsers(): Record<string, string> {
+    return this.rooms_.away;
   }
 
   /** Lists the chatrooms (from the global room only). */

@@ -46,6 +46,7 @@ export function needsConnection(command: Command<any, any>): boolean {
 export interface CommandClient {
   say(text: string): Promise<unknown>;
   users(): Promise<unknown>;
+  away(text?: string): Promise<unknown>;
   whisper(to: string, text: string): Promise<unknown>;
   verify(user: string): Promise<unknown>;
   trust(user: string): Promise<unknown>;
@@ -187,6 +188,17 @@ const me: Command<string> = {
   run: (client, action) => client.say(ACTION_PREFIX + action),
 };
 
+const away: Command<string | undefined> = {
+  name: 'away',
+  usage: '/away [MESSAGE]',
+  help: 'mark yourself away with MESSAGE, shown to your room in /users and the users list; without it you are back',
+  parse(args) {
+    const text = args.trim();
+    return text === '' ? undefined : text;
+  },
+  run: (client, text) => client.away(text),
+};
+
 const history: Command<number | undefined> = {
   name: 'history',
   usage: '/history [N]',
@@ -286,6 +298,8 @@ const download: Command<{ id: string; dir?: string }> = {
 export function createCommandRegistry(): CommandRegistry {
   return new CommandRegistry()
     .add(noArgs('users', ['names'], 'list the users in your room', (c) => c.users()))
+    .add(away)
+    .add(noArgs('back', [], 'you are back: clears /away', (c) => c.away()))
     .add(whisper)
     .add(me)
     .add(

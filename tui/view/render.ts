@@ -306,14 +306,20 @@ export function renderRooms(entries: readonly RoomEntry[], width: number, height
   return rows;
 }
 
-/** The users pane: `height` rows of `width` columns; our own nick in bold. */
-export function renderUsers(users: readonly string[], ownNick: string, width: number, height: number): string[] {
+/** Marks an away user (/away) in the users pane, after the name; the name is grey too, as WeeChat greys away nicks. */
+export const AWAY_MARK = ' (away)';
+
+/** The users pane: `height` rows of `width` columns; our own nick in bold, away users grey and marked. */
+export function renderUsers(users: readonly string[], ownNick: string, width: number, height: number, away: ReadonlyMap<string, string> = new Map()): string[] {
   if (width <= 0 || height <= 0) return [];
   const rows = [title(`Users (${users.length})`, width)];
   const room = height - 1;
   const shown = users.length > room ? users.slice(0, Math.max(0, room - 1)) : users;
   for (const user of shown) {
-    const text = fg(nickColour(user), padToWidth(user, width));
+    const isAway = away.has(nameKey(user));
+    // The name keeps its columns first; the mark gets what is left.
+    const label = isAway ? fitWidth(user, Math.max(1, width - textWidth(AWAY_MARK))).text + AWAY_MARK : user;
+    const text = fg(isAway ? COLOURS.system : nickColour(user), padToWidth(label, width));
     rows.push(nameKey(user) === nameKey(ownNick) ? bold(text) : text);
   }
   if (shown.length < users.length) rows.push(fg(COLOURS.system, padToWidth(`+${users.length - shown.length} more`, width)));

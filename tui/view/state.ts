@@ -156,6 +156,8 @@ export class ViewModel {
   currentKey: string = GLOBAL_ROOM;
   /** Users of the current room, sanitized, sorted. */
   users: string[] = [];
+  /** Away texts of the current room's users (/away), by name key; sanitized. */
+  away = new Map<string, string>();
   status: ConnectionStatus;
   pending: PendingLine[] = [];
   /** Key changes waiting for /trust, oldest first (the bar shows the newest). */
@@ -366,6 +368,20 @@ export class ViewModel {
     this.users = sortNames(new Set(users.map(safeLine)));
   }
 
+  private setAway(away: Record<string, string> | undefined): void {
+    this.away = new Map(Object.entries(away ?? {}).map(([user, text]) => [nameKey(safeLine(user)), safeLine(text)]));
+  }
+
+  /** `alice, bob (away: lunch)`: names with their away text. Sanitized names in. */
+  private namesWithAway(names: readonly string[]): string {
+    return sortNames(names)
+      .map((name) => {
+        const text = this.away.get(nameKey(name));
+        return text === undefined ? name : `${name} (away: ${text})`;
+      })
+      .join(', ');
+  }
+
   // ---- client events ----------------------------------------------------------------------
 
   private messageLine(m: ChatMessage): Omit<ViewLine, 'id'> {
@@ -430,6 +446,7 @@ export class ViewModel {
         const previous = this.currentKey;
         this.currentKey = buffer.key;
         this.setUsers(event.users);
+        this.setAway(event.away);
         buffer.hasMore = event.hasMore;
         if (event.rejoined) {
           this.system(`back in ${buffer.name}`);
@@ -457,6 +474,7 @@ export class ViewModel {
         if (buffer.key === this.currentKey) {
           const others = this.users.filter((u) => nameKey(u) !== nameKey(user));
           this.setUsers(event.event === 'join' ? [...others, user] : others);
+          this.away.delete(nameKey(user));
         }
         this.append(buffer, { time: now, kind: 'presence', nick: user, text: event.event === 'join' ? `${user} joined` : `${user} left` });
         break;
@@ -515,8 +533,22 @@ export class ViewModel {
       }
       case 'users': {
         const names = event.users.map(safeLine);
-        if (nameKey(safeLine(event.room)) === this.currentKey) this.setUsers(names);
-        this.system(`users in ${safeLine(event.room)}: ${sortNames(names).join(', ') || '(none)'}`);
+        if (nameKey(safeLine(event.room)) === this.currentKey) {
+          this.setUsers(names);
+          this.setAway(event.away);
+        }
+        this.system(`users in ${safeLine(event.room)}: ${this.namesWithAway(names) || '(none)'}`);
+        break;
+      }
+      case 'away': {
+        const buffer = this.bufferFor(event.room);
+        if (buffer.key !== this.currentKey) break;
+        const user = safeLine(event.user);
+        const own = nameKey(user) === nameKey(this.status.user);
+        if (event.text === undefined) this.away.delete(nameKey(user));
+        else this.away.set(nameKey(user), safeLine(event.text));
+        const who = own ? 'you are' : `${user} is`;
+        this.append(buffer, { time: now, kind: 'system', text: event.text === undefined ? `${who} back` : `${who} away: ${safeLine(event.text)}` });
         break;
       }
       case 'rooms': {

@@ -1,0 +1,77 @@
+import path from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { RunningRelay } from '../../../../relay/server.js';
+import { ChatClient, type ChatClientOptions } from '../../../../tui/core/client.js';
+import { plainSuite } from '../../../helpers/core-helpers.js';
+import { failure, testClientOptions } from '../../../helpers/clients.js';
+import { Recorder } from '../../../helpers/recorder.js';
+import { tempDir, testRelay } from '../../../helpers/relay.js';
+
+/**
+ * Chat habits of IRC users in the client core against the real relay (port 0, LevelDB in a
+ * temp folder): /away shown in /users across a reconnect. Waits are bounded, never asserted on.
+ */
+type Ctx = {
+  dir: { path: string; remove: () => Promise<void> };
+  relay: RunningRelay;
+  clients: ChatClient[];
+};
+
+const it = plainSuite(suite<Ctx>('chat habits in the client core'));
+
+it.before.each(async (ctx) => {
+  ctx.dir = await tempDir('securechat-habits-');
+  ctx.relay = await testRelay(path.join(ctx.dir.path, 'relay'));
+  ctx.clients = [];
+});
+
+it.after.each(async (ctx) => {
+  await Promise.all(ctx.clients.map((c) => c.close().catch(() => {})));
+  await ctx.relay?.close().catch((e) => console.error('closing the relay failed:', e));
+  await ctx.dir.remove().catch(() => {});
+});
+
+async function online(ctx: Ctx, user: string, options: Partial<ChatClientOptions> = {}): Promise<{ client: ChatClient; rec: Recorder }> {
+  const client = new ChatClient({ ...testClientOptions(ctx, user), ...options });
+  ctx.clients.push(client);
+  const rec = new Recorder(client);
+  await client.connect();
+  return { client, rec };
+}
+
+it('/away: the room hears it, /users and a join show it, a reconnect keeps it, /back clears it; too long is E_TOO_LARGE', async (ctx) => {
+  const { client: ann, rec: annRec } = await online(ctx, 'ann');
+  const { client: bob, rec: bobRec } = await online(ctx, 'bob');
+  await ann.create('den');
+  await bob.join('den');
+  await ann.away('at lunch');
+  assert.equal(await bobRec.waitFor('away'), { type: 'away', room: 'den', user: 'ann', text: 'at lunch' });
+  assert.equal(bob.awayUsers, { ann: 'at lunch' });
+  await bob.users();
+  assert.equal(bobRec.of('users').at(-1)?.away, { ann: 'at lunch' });
+
+  // Someone joining later sees it in the room's state.
+  const { client: cat, rec: catRec } = await online(ctx, 'cat');
+  await cat.join('den');
+  assert.equal(catRec.of('joined').at(-1)?.away, { ann: 'at lunch' });
+
+  // A dropped connection: the relay forgets the session, the client sets it again.
+  const mark = bobRec.mark();
+  ann.dropConnection();
+  await annRec.waitFor('reconnecting');
+  ann.reconnectNow();
+  await annRec.waitFor('connected', (c) => c.resumed, 2);
+  await bobRec.waitFor('away', (e) => e.text === 'at lunch', mark);
+  await bob.users();
+  assert.equal(bobRec.of('users').at(-1)?.away, { ann: 'at lunch' });
+
+  assert.is(await failure(ann.away('x'.repeat(201))), 'E_TOO_LARGE');
+  const back = bobRec.mark();
+  await ann.away();
+  assert.equal(await bobRec.waitFor('away', () => true, back), { type: 'away', room: 'den', user: 'ann' });
+  await bob.users();
+  assert.is(bobRec.of('users').at(-1)?.away, undefined);
+});
+
+it.run();
