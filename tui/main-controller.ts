@@ -320,6 +320,8 @@ export class MainController {
       this.editor.take();
       this.history.push(line);
     };
+    // A long line comes to `say` as several parts (split at word boundaries): one notice for all.
+    let toldOffline = false;
     void dispatchLine(line, {
       client: this.client,
       registry: this.registry,
@@ -331,7 +333,8 @@ export class MainController {
       say: (text) => {
         const client = this.client;
         if (!client || client.state === 'closed' || client.state === 'idle') {
-          this.model.system('offline: the message stays in the input line; /reconnect, then press Enter again');
+          if (!toldOffline) this.model.system('offline: the message stays in the input line; /reconnect, then press Enter again');
+          toldOffline = true;
           return;
         }
         accept();

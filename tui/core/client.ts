@@ -357,6 +357,11 @@ export class ChatClient {
     });
   }
 
+  /** Longest room message or whisper text, in UTF-8 bytes (the relay's limit). */
+  get maxMessageBytes(): number {
+    return this.limits.maxMessageBytes;
+  }
+
   /** Who in the current room is away, with their away text. */
   get awayUsers(): Record<string, string> {
     return this.rooms_.away;

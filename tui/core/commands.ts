@@ -1,6 +1,7 @@
 import { ChatError } from '../../shared/errors.js';
 import { MAX_HISTORY_MESSAGES } from '../../shared/limits.js';
 import { validateRoomName, validateUserName } from '../../shared/names.js';
+import { splitMessage } from './split-message.js';
 
 /**
  * The one slash-command registry. Every front end (the TUI, the JSON mode, `ChatClient.run`
@@ -44,6 +45,8 @@ export function needsConnection(command: Command<any, any>): boolean {
  * here so that this module does not import the client (ChatClient implements it).
  */
 export interface CommandClient {
+  /** Longest room message or whisper text, in UTF-8 bytes: longer text is sent as several (split-message.ts). */
+  readonly maxMessageBytes: number;
   say(text: string): Promise<unknown>;
   users(): Promise<unknown>;
   away(text?: string): Promise<unknown>;
@@ -167,7 +170,10 @@ const whisper: Command<{ to: string; text: string }> = {
     if (!match || match[2].trim() === '') throw usage(whisper);
     return { to: validateUserName(match[1]), text: match[2] };
   },
-  run: (client, { to, text }) => client.whisper(to, text),
+  run: async (client, { to, text }) => {
+    // One after the other: each part is sealed and sent in order.
+    for (const part of splitMessage(text, client.maxMessageBytes)) await client.whisper(to, part);
+  },
 };
 
 /**
@@ -185,7 +191,9 @@ const me: Command<string> = {
     if (args.trim() === '') throw usage(me);
     return args;
   },
-  run: (client, action) => client.say(ACTION_PREFIX + action),
+  // A long action is several actions, each with the prefix.
+  run: (client, action) =>
+    Promise.all(splitMessage(action, client.maxMessageBytes - Buffer.byteLength(ACTION_PREFIX)).map((part) => client.say(ACTION_PREFIX + part))),
 };
 
 const away: Command<string | undefined> = {

@@ -3,6 +3,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { RunningRelay } from '../../../../relay/server.js';
 import { ChatClient, type ChatClientOptions } from '../../../../tui/core/client.js';
+import { dispatchLine } from '../../../../tui/core/dispatch.js';
 import { plainSuite } from '../../../helpers/core-helpers.js';
 import { failure, testClientOptions } from '../../../helpers/clients.js';
 import { Recorder } from '../../../helpers/recorder.js';
@@ -10,7 +11,7 @@ import { tempDir, testRelay } from '../../../helpers/relay.js';
 
 /**
  * Chat habits of IRC users in the client core against the real relay (port 0, LevelDB in a
- * temp folder): /away shown in /users across a reconnect. Waits are bounded, never asserted on.
+ * temp folder): /away shown in /users across a reconnect; long lines sent as several messages. Waits are bounded, never asserted on.
  */
 type Ctx = {
   dir: { path: string; remove: () => Promise<void> };
@@ -72,6 +73,24 @@ it('/away: the room hears it, /users and a join show it, a reconnect keeps it, /
   assert.equal(await bobRec.waitFor('away', () => true, back), { type: 'away', room: 'den', user: 'ann' });
   await bob.users();
   assert.is(bobRec.of('users').at(-1)?.away, undefined);
+});
+
+it('a line longer than a message goes as several, in order, cut at spaces; a long whisper too', async (ctx) => {
+  const { client: ann } = await online(ctx, 'ann');
+  const { rec: bobRec } = await online(ctx, 'bob');
+  const words = Array.from({ length: 1200 }, (_, i) => `w${i}`).join(' '); // 6,689 bytes: two messages
+  const failures: string[] = [];
+  const frontEnd = { client: ann, refused: (e: { code: string }) => failures.push(e.code), failed: (e: { code: string }) => failures.push(e.code) };
+  assert.is(await dispatchLine(words, frontEnd), 'said');
+  await bobRec.waitFor('message', (m) => m.text.endsWith('w1199'));
+  const texts = bobRec.of('message').map((m) => m.text);
+  assert.is(texts.length, 2);
+  assert.ok(texts.every((t) => Buffer.byteLength(t) <= ann.maxMessageBytes));
+  assert.is(texts.join(' '), words);
+  assert.is(await dispatchLine(`/whisper bob ${words}`, frontEnd), 'done');
+  await bobRec.waitFor('whisper', (w) => w.text.endsWith('w1199'));
+  assert.is(bobRec.of('whisper').map((w) => w.text).join(' '), words);
+  assert.equal(failures, []);
 });
 
 it.run();
