@@ -2,10 +2,10 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import { ChatError } from '../../shared/errors.js';
+import { ChatError, asChatError } from '../../shared/errors.js';
 import { CLIENT_DEFAULTS, MAX_HISTORY_MESSAGES, resolveLimits, type Limits } from '../../shared/limits.js';
 import type { ClientMessage, RelayMessage } from '../../shared/messages.js';
-import { validateRoomName, validateUserName } from '../../shared/names.js';
+import { nameKey, validateRoomName, validateUserName } from '../../shared/names.js';
 import { DEFAULT_PORT, DEFAULT_SERVER, formatServerAddress, parseServerAddress, type ServerAddress } from './address.js';
 import { DEFAULT_BACKOFF } from './backoff.js';
 import { dialRelay, type ChatConnection } from './connection.js';
@@ -13,6 +13,7 @@ import { Connector } from './connector.js';
 import { dispatchLine } from './dispatch.js';
 import { routeRelayMessage, type InboundParts } from './inbound.js';
 import { EventHub } from './event-hub.js';
+import { IgnoreList, withoutIgnored } from './ignore-list.js';
 import type { ChatEvent, ChatEventOf, ChatEventType, ChatMessage, RoomInfo } from './events.js';
 import type { ChatClientOptions, PasswordSource } from './client-options.js';
 import { Lifecycle, type ClientState } from './lifecycle.js';
@@ -71,6 +72,11 @@ export class ChatClient {
   private readonly idPrefix = randomBytes(6).toString('base64url');
   private idCounter = 0;
   private rttValue: number | null = null;
+  /** Users whose messages and whispers are hidden (/ignore), from the user's data folder. */
+  private readonly ignores: IgnoreList;
+  /** The ignore list read (a damaged file is reported once, at connect, and the list starts empty). */
+  private readonly ignoreLoaded: Promise<void>;
+  private ignoreProblem: ChatError | undefined;
   /** This session's /away text: the relay forgets it with the connection, so it is set again after each reconnect. */
   private awayText: string | undefined;
   /** /send, /accept, /transfers...: the logic lives in transfer/manager.ts; this client provides signals and pipes. */
@@ -155,6 +161,11 @@ export class ChatClient {
       // Running transfers survive a restart of the client (docs/transfer.md, "Restart").
       new TransferJournal(path.join(userDataDir(user, options.dataDir ?? defaultDataDir()), TRANSFER_JOURNAL_DIR_NAME)),
     );
+    this.ignores = IgnoreList.inFolder(userDataDir(user, options.dataDir ?? defaultDataDir()));
+    this.ignoreLoaded = this.ignores.load().catch((error: unknown) => {
+      this.ignoreProblem = asChatError(error);
+    });
+    this.events.setFilter((event) => withoutIgnored(event, (name) => this.ignores.has(name)));
     // The relay keeps an away text with the connection: a reconnect (or a relay restart) sets it again.
     this.events.on('connected', () => {
       const text = this.awayText;
@@ -259,7 +270,11 @@ export class ChatClient {
    * it then resumes the session if the relay still accepts its token, else logs in, and goes
    * back to the room it was in.
    */
-  connect(): Promise<void> {
+  async connect(): Promise<void> {
+    // Hidden from the first message on: the list is read before the first login.
+    await this.ignoreLoaded;
+    if (this.ignoreProblem) this.events.emitError(this.ignoreProblem, 'ignore');
+    this.ignoreProblem = undefined;
     return this.life.connect(() => this.whispering.open());
   }
 
@@ -355,6 +370,31 @@ export class ChatClient {
       expectReply(reply, 'ok');
       this.awayText = value;
     });
+  }
+
+  // ---- /ignore (client side; ignore-list.ts) -------------------------------------------------
+
+  /** `/ignore [USER]`: hides USER's room messages and whispers from now on (kept in the data folder); without USER, lists. */
+  async ignore(user?: string): Promise<string[]> {
+    await this.ignoreLoaded;
+    if (user === undefined) {
+      this.events.emit({ type: 'ignored', users: this.ignores.list(), change: 'list' });
+      return this.ignores.list();
+    }
+    validateUserName(user);
+    if (nameKey(user) === nameKey(this.user)) throw new ChatError('E_SELF', 'you cannot ignore yourself');
+    const added = await this.ignores.add(user);
+    this.events.emit({ type: 'ignored', users: this.ignores.list(), change: added ? 'added' : 'already', user });
+    return this.ignores.list();
+  }
+
+  /** `/unignore USER`: shows USER's messages again (those hidden meanwhile are not brought back). */
+  async unignore(user: string): Promise<string[]> {
+    await this.ignoreLoaded;
+    validateUserName(user);
+    const removed = await this.ignores.remove(user);
+    this.events.emit({ type: 'ignored', users: this.ignores.list(), change: removed ? 'removed' : 'not-listed', user });
+    return this.ignores.list();
   }
 
   /** Longest room message or whisper text, in UTF-8 bytes (the relay's limit). */

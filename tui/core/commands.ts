@@ -50,6 +50,8 @@ export interface CommandClient {
   say(text: string): Promise<unknown>;
   users(): Promise<unknown>;
   away(text?: string): Promise<unknown>;
+  ignore(user?: string): Promise<unknown>;
+  unignore(user: string): Promise<unknown>;
   whisper(to: string, text: string): Promise<unknown>;
   verify(user: string): Promise<unknown>;
   trust(user: string): Promise<unknown>;
@@ -207,6 +209,20 @@ const away: Command<string | undefined> = {
   run: (client, text) => client.away(text),
 };
 
+const ignore: Command<string | undefined> = {
+  name: 'ignore',
+  usage: '/ignore [USER]',
+  help: "hide USER's room messages and whispers (kept in your data folder, silently, as irssi does); alone: list who is ignored",
+  // Acts on this machine only: also while offline.
+  needsConnection: false,
+  parse(args) {
+    const words = args.trim().split(/\s+/).filter(Boolean);
+    if (words.length > 1) throw usage(ignore);
+    return words[0] === undefined ? undefined : validateUserName(words[0]);
+  },
+  run: (client, user) => client.ignore(user),
+};
+
 const history: Command<number | undefined> = {
   name: 'history',
   usage: '/history [N]',
@@ -308,6 +324,8 @@ export function createCommandRegistry(): CommandRegistry {
     .add(noArgs('users', ['names'], 'list the users in your room', (c) => c.users()))
     .add(away)
     .add(noArgs('back', [], 'you are back: clears /away', (c) => c.away()))
+    .add(ignore)
+    .add({ ...oneName('unignore', 'USER', "show USER's messages again", validateUserName, (c, user) => c.unignore(user)), needsConnection: false })
     .add(whisper)
     .add(me)
     .add(

@@ -98,6 +98,11 @@ export type ChatEvent =
   | { type: 'trusted'; user: string; fingerprint: string; accepted: boolean }
   /** Answer to /users; `away`: who of them is away, with their away text (absent when nobody is). */
   | { type: 'users'; room: string; users: string[]; away?: Record<string, string> }
+  /**
+   * Answer to /ignore and /unignore: the users ignored now (`users`), and what became of `user`
+   * (`added`, `removed`, `already` ignored, `not-listed`), or `list` for a bare /ignore.
+   */
+  | { type: 'ignored'; users: string[]; change: 'added' | 'removed' | 'already' | 'not-listed' | 'list'; user?: string }
   /** Answer to /chatrooms. */
   | { type: 'rooms'; rooms: RoomInfo[] }
   /** Answer to /history: older messages, oldest first. */
@@ -188,6 +193,7 @@ export const EVENT_DOCS: { readonly [T in ChatEventType]: string } = {
   verify: 'answer to /verify: user, safetyNumber, fingerprint, ownFingerprint, verified, pendingFingerprint, pendingSafetyNumber',
   trusted: "answer to /trust: user, fingerprint, accepted (true when a changed key was accepted)",
   users: 'answer to /users: room, users, away ({user: away text} of those who are away)',
+  ignored: 'answer to /ignore and /unignore: users (ignored now), change (added|removed|already|not-listed|list), user',
   rooms: 'answer to /chatrooms: rooms [{name, members}]',
   history: 'answer to /history: room, messages (oldest first), hasMore',
   ack: 'the relay stored your message: id, room, seq, time',

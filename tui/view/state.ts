@@ -551,6 +551,20 @@ export class ViewModel {
         this.append(buffer, { time: now, kind: 'system', text: event.text === undefined ? `${who} back` : `${who} away: ${safeLine(event.text)}` });
         break;
       }
+      case 'ignored': {
+        const user = event.user !== undefined ? safeLine(event.user) : '';
+        const all = event.users.map(safeLine);
+        const listed = all.length === 0 ? 'you ignore nobody' : `ignoring: ${all.join(', ')}`;
+        const lines: Record<typeof event.change, string> = {
+          added: `ignoring ${user}: their room messages and whispers are hidden from now on; /unignore ${user} shows them again`,
+          already: `${user} is ignored already; /unignore ${user} shows them again`,
+          removed: `no longer ignoring ${user}`,
+          'not-listed': `${user} is not ignored; ${listed}`,
+          list: all.length === 0 ? 'you ignore nobody; /ignore USER hides their messages' : listed,
+        };
+        this.system(lines[event.change]);
+        break;
+      }
       case 'rooms': {
         this.listedRooms.clear();
         for (const room of event.rooms as RoomInfo[]) {

@@ -93,4 +93,31 @@ it('a line longer than a message goes as several, in order, cut at spaces; a lon
   assert.equal(failures, []);
 });
 
+it('/ignore hides room messages, whispers and history of a user (also one without an account), persists across a restart; /unignore', async (ctx) => {
+  const { client: ann } = await online(ctx, 'ann');
+  const first = await online(ctx, 'bob');
+  assert.equal(await first.client.ignore('Ann'), ['Ann']);
+  assert.equal(await first.client.ignore('nobody_yet'), ['Ann', 'nobody_yet'], 'no account needed');
+  assert.equal(first.rec.of('ignored').map((e) => e.change), ['added', 'added']);
+  await ann.say('hidden one');
+  await ann.whisper('bob', 'hidden whisper');
+  await first.client.say('marker');
+  await first.rec.waitFor('message', (m) => m.text === 'marker');
+  assert.equal(first.rec.of('message').map((m) => m.text), ['marker']);
+  assert.equal(first.rec.of('whisper'), []);
+  await first.client.close();
+
+  // A new run of bob's client reads the list back: ann's history is hidden too.
+  const again = await online(ctx, 'bob', { register: false });
+  assert.equal(again.rec.of('joined')[0].history.map((m) => m.text), ['marker']);
+  await again.client.ignore();
+  assert.equal(again.rec.of('ignored').at(-1), { type: 'ignored', users: ['Ann', 'nobody_yet'], change: 'list' });
+  assert.is(await failure(again.client.ignore('bob')), 'E_SELF');
+  await again.client.unignore('ann');
+  await again.client.unignore('ann');
+  assert.equal(again.rec.of('ignored').slice(-2).map((e) => e.change), ['removed', 'not-listed']);
+  await ann.say('seen again');
+  await again.rec.waitFor('message', (m) => m.text === 'seen again');
+});
+
 it.run();

@@ -20,6 +20,7 @@ const examples: { [T in ChatEvent['type']]: Extract<ChatEvent, { type: T }> } = 
   away: { type: 'away', room: 'global', user: 'bob', text: 'lunch' },
   whisper: { type: 'whisper', from: 'bob', to: 'ann', text: 'psst', time: 3, id: 'w1', verified: false },
   users: { type: 'users', room: 'global', users: ['ann', 'bob'], away: { bob: 'lunch' } },
+  ignored: { type: 'ignored', users: ['eve'], change: 'added', user: 'eve' },
   rooms: { type: 'rooms', rooms: [{ name: 'lobby', members: 2 }] },
   history: { type: 'history', room: 'global', messages: [], hasMore: true },
   ack: { type: 'ack', id: 'm2', room: 'global', seq: 2, time: 2 },
