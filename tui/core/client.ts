@@ -14,6 +14,7 @@ import { dispatchLine } from './dispatch.js';
 import { routeRelayMessage, type InboundParts } from './inbound.js';
 import { EventHub } from './event-hub.js';
 import { IgnoreList, withoutIgnored } from './ignore-list.js';
+import { LastRooms } from './last-room.js';
 import type { ChatEvent, ChatEventOf, ChatEventType, ChatMessage, RoomInfo } from './events.js';
 import type { ChatClientOptions, PasswordSource } from './client-options.js';
 import { Lifecycle, type ClientState } from './lifecycle.js';
@@ -21,7 +22,7 @@ import { configDir as defaultConfigDir, dataDir as defaultDataDir, knownRelaysFi
 import { parseProxyUrl, type ProxySettings } from './proxy.js';
 import { openPipe } from './relay-pipe.js';
 import { RoomFiles } from './room-files.js';
-import { RoomTracker, type RoomState } from './room-tracker.js';
+import { RoomTracker, isGlobal, type RoomState } from './room-tracker.js';
 import { SendQueue, type AckInfo } from './send-queue.js';
 import { TRANSFER_JOURNAL_DIR_NAME, TransferJournal } from './transfer/journal.js';
 import { TransferManager, type TransferInfo } from './transfer/manager.js';
@@ -77,6 +78,9 @@ export class ChatClient {
   /** The ignore list read (a damaged file is reported once, at connect, and the list starts empty). */
   private readonly ignoreLoaded: Promise<void>;
   private ignoreProblem: ChatError | undefined;
+  /** The chatroom of the last run, per relay (`returnToLastRoom`); undefined when not asked for. */
+  private readonly lastRooms: LastRooms | undefined;
+  private returnedOnce = false;
   /** This session's /away text: the relay forgets it with the connection, so it is set again after each reconnect. */
   private awayText: string | undefined;
   /** /send, /accept, /transfers...: the logic lives in transfer/manager.ts; this client provides signals and pipes. */
@@ -166,6 +170,14 @@ export class ChatClient {
       this.ignoreProblem = asChatError(error);
     });
     this.events.setFilter((event) => withoutIgnored(event, (name) => this.ignores.has(name)));
+    if (options.returnToLastRoom === true) {
+      const lastRooms = LastRooms.inFolder(userDataDir(user, options.dataDir ?? defaultDataDir()));
+      this.lastRooms = lastRooms;
+      // Best effort: a folder that cannot be written costs the next start its room, nothing more.
+      this.events.on('joined', (event) => {
+        if (this.returnedOnce) void lastRooms.record(this.server, event.room).catch(() => {});
+      });
+    }
     // The relay keeps an away text with the connection: a reconnect (or a relay restart) sets it again.
     this.events.on('connected', () => {
       const text = this.awayText;
@@ -275,7 +287,32 @@ export class ChatClient {
     await this.ignoreLoaded;
     if (this.ignoreProblem) this.events.emitError(this.ignoreProblem, 'ignore');
     this.ignoreProblem = undefined;
-    return this.life.connect(() => this.whispering.open());
+    await this.life.connect(() => this.whispering.open());
+    if (!this.returnedOnce) await this.returnToLastRoom();
+  }
+
+  /**
+   * The first connect of a client made with `returnToLastRoom`: back into the chatroom of the
+   * last run on this relay. It may have ended since (its last member left): then it is created
+   * again, which continues its log. A failure is an `error` event, never a failed connect.
+   * (A reconnect needs none of this: the login walks back into the room by itself.)
+   */
+  private async returnToLastRoom(): Promise<void> {
+    try {
+      if (!this.lastRooms || !isGlobal(this.room)) return;
+      const room = await this.lastRooms.get(this.server);
+      if (room === undefined) return;
+      await this.join(room).catch((error: unknown) => {
+        if (asChatError(error).code === 'E_NO_SUCH_ROOM') return this.create(room);
+        throw error;
+      });
+    } catch (error) {
+      this.events.emitError(asChatError(error), 'join');
+    } finally {
+      // From here on each room entered is the one to come back to (the global room of the
+      // login before this is not: it would forget the room this was about to return to).
+      this.returnedOnce = true;
+    }
   }
 
   /** A fresh request id (also used as message ids): unique per client instance and session. */
@@ -585,6 +622,8 @@ export class ChatClient {
     // Suspending halts every transfer synchronously, before the first await. Running
     // transfers are cancelled while the peers can still be told.
     await (options.suspendTransfers === true ? this.transfers.suspendAll() : this.transfers.closeAll());
+    // The room just entered is on disk before the process may end.
+    await this.lastRooms?.flush();
     if (this.life.state === 'closed') return;
     await this.life.closeNow();
     await this.whispering.save();

@@ -120,4 +120,41 @@ it('/ignore hides room messages, whispers and history of a user (also one withou
   await again.rec.waitFor('message', (m) => m.text === 'seen again');
 });
 
+it('returnToLastRoom: a restart goes back to the chatroom of the last run on this relay (created again if it ended); after /leave it stays in global', async (ctx) => {
+  const { client: ann } = await online(ctx, 'ann');
+  await ann.create('den');
+  const first = await online(ctx, 'bob', { returnToLastRoom: true });
+  assert.is(first.client.room, 'global');
+  await first.client.join('den');
+  await first.client.close();
+  const again = await online(ctx, 'bob', { register: false, returnToLastRoom: true });
+  assert.is(again.client.room, 'den', 'back in the room of the last run');
+  await again.client.close();
+
+  // The room ended meanwhile (everyone left): it is opened again.
+  await ann.leave();
+  const third = await online(ctx, 'bob', { register: false, returnToLastRoom: true });
+  assert.is(third.client.room, 'den');
+  assert.equal(third.rec.of('error'), []);
+  await third.client.leave();
+  await third.client.close();
+  const fourth = await online(ctx, 'bob', { register: false, returnToLastRoom: true });
+  assert.is(fourth.client.room, 'global', '/leave was the last word');
+  await fourth.client.close();
+  // Without the option (scripts) nothing changes.
+  await third.client.close();
+  const script = await online(ctx, 'ann', { register: false });
+  assert.is(script.client.room, 'global');
+});
+
+it('a reconnect walks back into the room by itself (no file needed)', async (ctx) => {
+  const { client: ann, rec } = await online(ctx, 'ann');
+  await ann.create('den');
+  ann.dropConnection();
+  await rec.waitFor('reconnecting');
+  ann.reconnectNow();
+  await rec.waitFor('connected', (c) => c.resumed, 2);
+  assert.is(ann.room, 'den');
+});
+
 it.run();
