@@ -257,6 +257,12 @@ export class MainController {
       case 'C-l':
         this.options.screen.realloc();
         break;
+      case 'C-r': {
+        // WeeChat's key for searching the buffer: /search before what is typed, the cursor at the end.
+        const typed = this.editor.text.startsWith('/search ') ? this.editor.text.slice('/search '.length) : this.editor.text;
+        this.editor.set(`/search ${typed}`);
+        break;
+      }
       case 'escape':
         // Hides the key-change bar; the change itself still waits for /trust.
         if (!this.model.dismissAdvisory()) return;
