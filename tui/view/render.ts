@@ -286,7 +286,12 @@ function title(text: string, width: number): string {
   return bold(underline(padToWidth(text, width)));
 }
 
-/** The rooms pane: `height` rows of `width` columns. */
+/**
+ * The rooms pane: `height` rows of `width` columns. The number after a room is its unread
+ * messages and whispers, `[3]`; a room whose unread ones include a mention of your name or a
+ * whisper is the hotlist's highlight, as in WeeChat: magenta, and `[3!]`. The current room is
+ * marked `>` and bold.
+ */
 export function renderRooms(entries: readonly RoomEntry[], width: number, height: number): string[] {
   if (width <= 0 || height <= 0) return [];
   const rows = [title('Rooms', width)];
@@ -294,12 +299,12 @@ export function renderRooms(entries: readonly RoomEntry[], width: number, height
   const shown = entries.length > room ? entries.slice(0, Math.max(0, room - 1)) : entries;
   for (const entry of shown) {
     const mark = entry.current ? '>' : ' ';
-    const counts = entry.unread > 0 ? ` [${entry.unread}]` : entry.members !== undefined ? ` (${entry.members})` : '';
+    const hot = entry.highlights > 0;
+    const counts = entry.unread > 0 ? ` [${entry.unread}${hot ? '!' : ''}]` : '';
     const nameColumns = Math.max(1, width - 1 - textWidth(counts));
     const fitted = padToWidth(mark + padToWidth(entry.name, nameColumns) + counts, width);
-    if (entry.current) rows.push(bold(fitted));
-    else if (entry.highlights > 0) rows.push(bold(fg(COLOURS.whisper, fitted)));
-    else if (entry.unread > 0) rows.push(bold(fitted));
+    if (hot) rows.push(bold(fg(COLOURS.whisper, fitted)));
+    else if (entry.current || entry.unread > 0) rows.push(bold(fitted));
     else rows.push(fitted);
   }
   if (shown.length < entries.length) rows.push(fg(COLOURS.system, padToWidth(`+${entries.length - shown.length} more`, width)));

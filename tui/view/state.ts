@@ -97,9 +97,9 @@ export interface RoomEntry {
   name: string;
   key: string;
   current: boolean;
-  /** From the last /chatrooms answer. */
-  members?: number;
+  /** Messages and whispers that came while this window was not shown at its newest line. */
   unread: number;
+  /** Of those, mentions of your name and whispers: the hotlist's highlight. */
   highlights: number;
 }
 
@@ -353,8 +353,6 @@ export class ViewModel {
         name: buffer?.name ?? listed?.name ?? key,
         key,
         current: key === this.currentKey,
-        // The current room's count is live (from presence); others are as /chatrooms last said.
-        members: key === this.currentKey ? this.users.length : listed?.members,
         unread: buffer?.unread ?? 0,
         highlights: buffer?.highlights ?? 0,
       });
