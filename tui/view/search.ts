@@ -49,7 +49,8 @@ export function searchScrollback(buffer: RoomBuffer, query: string, now: number)
     const text = spoken(line);
     const parts = text.split('\n');
     const row = parts.find((part) => part.toLocaleLowerCase().includes(needle)) ?? parts[0];
-    return `  ${when(line.time, now)} ${row}${parts.length > 1 ? ' …' : ''}`;
+    // No indent of its own: the notice's rows are indented under its text already.
+    return `${when(line.time, now)} ${row}${parts.length > 1 ? ' …' : ''}`;
   });
   return [head, ...rows].join('\n');
 }
