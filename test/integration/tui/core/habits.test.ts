@@ -8,6 +8,7 @@ import { plainSuite } from '../../../helpers/core-helpers.js';
 import { failure, testClientOptions } from '../../../helpers/clients.js';
 import { Recorder } from '../../../helpers/recorder.js';
 import { tempDir, testRelay } from '../../../helpers/relay.js';
+import { WireClient } from '../../../helpers/wire-client.js';
 
 /**
  * Chat habits of IRC users in the client core against the real relay (port 0, LevelDB in a
@@ -73,6 +74,20 @@ it('/away: the room hears it, /users and a join show it, a reconnect keeps it, /
   assert.equal(await bobRec.waitFor('away', () => true, back), { type: 'away', room: 'den', user: 'ann' });
   await bob.users();
   assert.is(bobRec.of('users').at(-1)?.away, undefined);
+});
+
+it('the relay checks an away text itself: over maxAwayBytes (UTF-8 bytes) is E_TOO_LARGE, exactly the limit is fine, blank clears', async (ctx) => {
+  const wire = await WireClient.session(ctx.relay.port, 'zed');
+  try {
+    const code = (m: { t: string; code?: string }) => (m.t === 'error' ? m.code : m.t);
+    assert.is(code(await wire.request({ t: 'away', id: 'a1', text: 'é'.repeat(101) })), 'E_TOO_LARGE', '202 bytes in 101 characters');
+    assert.is(code(await wire.request({ t: 'away', id: 'a2', text: 'é'.repeat(100) })), 'ok', 'exactly 200 bytes');
+    assert.is(code(await wire.request({ t: 'away', id: 'a3', text: '   ' })), 'ok');
+    const users = await wire.request({ t: 'users', id: 'u1' });
+    assert.ok(users.t === 'users' && users.away === undefined, 'blank cleared it');
+  } finally {
+    wire.close();
+  }
 });
 
 it('a line longer than a message goes as several, in order, cut at spaces; a long whisper too', async (ctx) => {
