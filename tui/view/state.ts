@@ -545,8 +545,9 @@ export class ViewModel {
         const own = nameKey(user) === nameKey(this.status.user);
         if (event.text === undefined) this.away.delete(nameKey(user));
         else this.away.set(nameKey(user), safeLine(event.text));
-        const who = own ? 'you are' : `${user} is`;
-        this.append(buffer, { time: now, kind: 'system', text: event.text === undefined ? `${who} back` : `${who} away: ${safeLine(event.text)}` });
+        // Others' changes show in the users pane and /users only: as in IRC, going away is not
+        // announced to the room (a busy room would fill with it).
+        if (own) this.append(buffer, { time: now, kind: 'system', text: event.text === undefined ? 'you are back' : `you are away: ${safeLine(event.text)}` });
         break;
       }
       case 'ignored': {
