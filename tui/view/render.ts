@@ -322,7 +322,7 @@ export function renderUsers(users: readonly string[], ownNick: string, width: nu
   const shown = users.length > room ? users.slice(0, Math.max(0, room - 1)) : users;
   for (const user of shown) {
     const isAway = away.has(nameKey(user));
-    // The name keeps its columns first; the mark gets what is left.
+    // The mark always shows; a name too long for the rest is cut.
     const label = isAway ? fitWidth(user, Math.max(1, width - textWidth(AWAY_MARK))).text + AWAY_MARK : user;
     const text = fg(isAway ? COLOURS.system : nickColour(user), padToWidth(label, width));
     rows.push(nameKey(user) === nameKey(ownNick) ? bold(text) : text);
