@@ -25,6 +25,8 @@ export interface RosterEntry {
   userName: string;
   /** Dropped a moment ago and within the presence grace: listed, sent nothing. */
   away: boolean;
+  /** The text the user gave with /away (absent when they are not away by choice). */
+  awayText?: string;
 }
 
 /** Where a logged-in user is: which relay, and in which room. */
@@ -50,6 +52,8 @@ export interface BusHandlers {
   roomMessage(message: StoredMessage): void;
   /** Another relay announced a join or leave in a room this relay has members in. */
   presence(roomKey: string, roomName: string, userName: string, event: PresenceEvent): void;
+  /** A member of a room this relay has members in set (`text`) or cleared (undefined) their away text. */
+  away(roomKey: string, roomName: string, userName: string, text: string | undefined): void;
   /** A sealed message for a user connected here (`roomKey`: only deliver while they are in that room). */
   sealed(userKey: string, message: SealedMessage, roomKey: string | undefined): void;
   /** The user logged in on another relay: close their session here with E_REPLACED. */
@@ -99,8 +103,13 @@ export interface ClusterBus {
   route(relayId: string, userKey: string, message: SealedMessage, roomKey: string | undefined): Promise<void>;
 
   // ---- presence
-  /** `userKey` is in the room now (or again); publishes a join unless `silent`. */
-  enterRoom(roomKey: string, roomName: string, userKey: string, userName: string, silent: boolean): Promise<void>;
+  /** `userKey` is in the room now (or again), away with `awayText` if given; publishes a join unless `silent`. */
+  enterRoom(roomKey: string, roomName: string, userKey: string, userName: string, silent: boolean, awayText?: string): Promise<void>;
+  /**
+   * Sets (`text`) or clears (undefined) the away text of `userKey`, listed in the room by this
+   * relay, and tells the room's relays (`away`). Nothing happens when they are not listed here.
+   */
+  setAway(roomKey: string, roomName: string, userKey: string, userName: string, text: string | undefined): Promise<void>;
   /** `userKey` dropped: listed as away until `untilMs` (epoch ms). */
   stepAway(roomKey: string, userKey: string, untilMs: number): Promise<void>;
   /**

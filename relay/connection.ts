@@ -37,6 +37,8 @@ export class RelayConnection implements RoomMember {
   private currentRoom: Room | undefined;
   /** The random challenge sent in `welcome`, which a login proof signs. */
   challenge = '';
+  /** This session's /away text (the client sets it again after a reconnect). */
+  awayText: string | undefined;
   /** Last time any frame arrived (the relay sweeps idle connections). */
   lastInboundAt = Date.now();
   readonly openedAt = Date.now();

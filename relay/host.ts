@@ -10,7 +10,7 @@ import { PipeBroker, type PipeDialer } from './pipe-broker.js';
 import { SideRequests } from './side-requests.js';
 import { RoomFiles } from './room-files.js';
 import { Room, RoomRegistry } from './rooms.js';
-import type { SealedMessage } from './bus.js';
+import type { RosterEntry, SealedMessage } from './bus.js';
 import { RoomFeed } from './room-feed.js';
 import type { StoredMessage } from './store.js';
 
@@ -27,6 +27,18 @@ const MAX_CATCH_UP_PAGES = 20;
 
 function toWire(message: StoredMessage): RoomMessage {
   return { room: message.room, seq: message.seq, from: message.from, text: message.text, time: message.time, id: message.id };
+}
+
+/** The `away` field of `users` and `joined`: who in the roster set an away text; absent when nobody did. */
+function awayOf(roster: readonly RosterEntry[]): { away?: Record<string, string> } {
+  const away: Record<string, string> = {};
+  let any = false;
+  for (const entry of roster) {
+    if (entry.awayText === undefined) continue;
+    away[entry.userName] = entry.awayText;
+    any = true;
+  }
+  return any ? { away } : {};
 }
 
 /**
@@ -67,6 +79,7 @@ export class ChatHost {
     await this.options.bus.start({
       roomMessage: (message) => this.feed.offer(message),
       presence: (roomKey, roomName, userName, event) => this.rooms.get(roomKey)?.broadcast(encodeControl({ t: 'presence', room: roomName, user: userName, event }), nameKey(userName)),
+      away: (roomKey, roomName, userName, text) => this.rooms.get(roomKey)?.broadcast(encodeControl(text === undefined ? { t: 'away', room: roomName, user: userName } : { t: 'away', room: roomName, user: userName, text })),
       sealed: (userKey, message, roomKey) => this.deliverSealed(userKey, message, roomKey),
       replaced: (userKey) => this.replaceSession(userKey),
       returned: (userKey, relayId) => this.handOverHeld(userKey, relayId),
@@ -105,6 +118,8 @@ export class ChatHost {
         return this.leave(connection, message);
       case 'users':
         return this.users(connection, message);
+      case 'away':
+        return this.setAway(connection, message);
       case 'rooms':
         return this.listRooms(connection, message);
       case 'whisper':
@@ -344,7 +359,18 @@ export class ChatHost {
   private async users(connection: RelayConnection, message: ClientMessageOf<'users'>): Promise<void> {
     const room = this.currentRoom(connection);
     const roster = await this.options.bus.roster(room.key);
-    connection.send({ t: 'users', re: message.id, room: room.name, users: roster.map((entry) => entry.userName) });
+    connection.send({ t: 'users', re: message.id, room: room.name, users: roster.map((entry) => entry.userName), ...awayOf(roster) });
+  }
+
+  /** /away [MSG]: kept with the session and on the member's roster entry, told to the room (on every relay). */
+  private async setAway(connection: RelayConnection, message: ClientMessageOf<'away'>): Promise<void> {
+    const limit = this.options.limits.maxAwayBytes;
+    const text = message.text === undefined || message.text.trim() === '' ? undefined : message.text;
+    if (text !== undefined && Buffer.byteLength(text) > limit) throw new ChatError('E_TOO_LARGE', `an away text is limited to ${limit} bytes`);
+    connection.awayText = text;
+    const room = this.currentRoom(connection);
+    await this.options.bus.setAway(room.key, room.name, connection.userKey, connection.userName, text);
+    connection.send({ t: 'ok', re: message.id });
   }
 
   private async listRooms(connection: RelayConnection, message: ClientMessageOf<'rooms'>): Promise<void> {
@@ -391,15 +417,17 @@ export class ChatHost {
     // it may be a new device with new keys, and a join is what makes the others look at those keys again.
     const before = await bus.roster(room.key);
     const wasAway = awayFrom === room || before.some((entry) => entry.userKey === connection.userKey && entry.away);
-    await bus.enterRoom(room.key, room.name, connection.userKey, connection.userName, resumed && wasAway);
+    await bus.enterRoom(room.key, room.name, connection.userKey, connection.userName, resumed && wasAway, connection.awayText);
     const users = before.some((entry) => entry.userKey === connection.userKey) ? before : await bus.roster(room.key);
     if (connection.isClosed) return void (await this.announceLeave(room, connection.userKey, connection.userName));
     const history = await this.historySince(connection, room, since);
     if (!history) return void (await this.announceLeave(room, connection.userKey, connection.userName));
     // Synchronous from the last look at the ring to membership: no message can fall between.
     connection.enter(room);
-    connection.send({ t: 'joined', re, room: room.name, users: users.map((entry) => entry.userName), history: history.messages.map(toWire), hasMore: history.hasMore });
+    connection.send({ t: 'joined', re, room: room.name, users: users.map((entry) => entry.userName), history: history.messages.map(toWire), hasMore: history.hasMore, ...awayOf(users) });
     this.background(bus.setUserRoom(connection.userKey, room.key), 'record a user\'s room');
+    // The room heard the join (which clears an away mark on screens): say again that this member is away.
+    if (connection.awayText !== undefined) this.background(bus.setAway(room.key, room.name, connection.userKey, connection.userName, connection.awayText), 'announce an away text');
   }
 
   /**

@@ -19,6 +19,7 @@ interface Ticket {
 interface Member {
   userName: string;
   away: boolean;
+  awayText?: string;
 }
 
 /**
@@ -85,14 +86,23 @@ export class LocalBus implements ClusterBus {
     this.handlers?.sealed(userKey, message, roomKey);
   }
 
-  async enterRoom(roomKey: string, roomName: string, userKey: string, userName: string, silent: boolean): Promise<void> {
+  async enterRoom(roomKey: string, roomName: string, userKey: string, userName: string, silent: boolean, awayText?: string): Promise<void> {
     let room = this.rooms.get(roomKey);
     if (!room) {
       room = { name: roomName, members: new Map() };
       this.rooms.set(roomKey, room);
     }
-    room.members.set(userKey, { userName, away: false });
+    room.members.set(userKey, awayText === undefined ? { userName, away: false } : { userName, away: false, awayText });
     if (!silent) this.handlers?.presence(roomKey, room.name, userName, 'join');
+  }
+
+  async setAway(roomKey: string, roomName: string, userKey: string, userName: string, text: string | undefined): Promise<void> {
+    const room = this.rooms.get(roomKey);
+    const member = room?.members.get(userKey);
+    if (!room || !member) return;
+    if (text === undefined) delete member.awayText;
+    else member.awayText = text;
+    this.handlers?.away(roomKey, room.name, userName, text);
   }
 
   async stepAway(roomKey: string, userKey: string): Promise<void> {
@@ -111,7 +121,9 @@ export class LocalBus implements ClusterBus {
 
   async roster(roomKey: string): Promise<RosterEntry[]> {
     const members = this.rooms.get(roomKey)?.members ?? new Map<string, Member>();
-    return [...members].map(([userKey, { userName, away }]) => ({ userKey, userName, away })).sort((a, b) => a.userName.localeCompare(b.userName));
+    return [...members]
+      .map(([userKey, { userName, away, awayText }]): RosterEntry => (awayText === undefined ? { userKey, userName, away } : { userKey, userName, away, awayText }))
+      .sort((a, b) => a.userName.localeCompare(b.userName));
   }
 
   async chatrooms(): Promise<Array<{ name: string; members: number }>> {

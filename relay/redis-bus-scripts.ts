@@ -152,6 +152,25 @@ return 1
 };
 
 /**
+ * KEYS: members hash, rooms hash. ARGV: relayId, roomKey, userKey, away text ('' clears it),
+ * room channel, roomName, userName. Sets the member's `awayText` if listed on this relay, and
+ * only then publishes it to the room (with the room's own spelling); 1 when set.
+ */
+export const SET_AWAY: BusScript = {
+  name: 'setAway',
+  keys: 2,
+  lua: `${OWN_MEMBER}
+local text = nil
+if ARGV[4] ~= '' then text = ARGV[4] end
+member.awayText = text
+redis.call('HSET', KEYS[1], ARGV[3], cjson.encode(member))
+local name = redis.call('HGET', KEYS[2], ARGV[2]) or ARGV[6]
+redis.call('PUBLISH', ARGV[5], cjson.encode({ t = 'away', room = name, user = ARGV[7], text = text }))
+return 1
+`,
+};
+
+/**
  * KEYS: members hash, rooms hash. ARGV: relayId, roomKey, userKey, roomName, userName, room
  * channel, global room key. Removes the member if listed on this relay (a user who came back
  * on another relay meanwhile stays), publishes the leave only then; 1 when the chatroom ended.
@@ -331,4 +350,4 @@ return ''
 `,
 };
 
-export const BUS_SCRIPTS = [TAKE, CLAIM, SET_ROOM, RELEASE, LOCATE, ENTER, STEP_AWAY, LEAVE, SWEEP, CHATROOMS, RENEW, ISSUE_TICKET, REDEEM_TICKET, LIVE_TICKETS, MEET_PIPE] as const;
+export const BUS_SCRIPTS = [TAKE, CLAIM, SET_ROOM, RELEASE, LOCATE, ENTER, STEP_AWAY, SET_AWAY, LEAVE, SWEEP, CHATROOMS, RENEW, ISSUE_TICKET, REDEEM_TICKET, LIVE_TICKETS, MEET_PIPE] as const;

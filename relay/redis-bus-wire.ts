@@ -34,6 +34,14 @@ const PresenceSchema = z.object({
   event: z.enum(['join', 'leave']),
 });
 
+/** A member set or cleared their away text (no `text`: back). */
+const AwaySchema = z.object({
+  t: z.literal('away'),
+  room: z.string().min(1).max(256),
+  user: z.string().min(1).max(256),
+  text: z.string().max(1024).optional(),
+});
+
 const InboxSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('replaced'), userKey: key }),
   z.object({ t: z.literal('sealed'), userKey: key, roomKey: key.optional(), message: z.unknown() }),
@@ -43,7 +51,8 @@ const ClusterSchema = z.object({ t: z.literal('returned'), userKey: key, relayId
 
 export type RoomEvent =
   | { kind: 'message'; message: StoredMessage }
-  | { kind: 'presence'; roomName: string; userName: string; event: PresenceEvent };
+  | { kind: 'presence'; roomName: string; userName: string; event: PresenceEvent }
+  | { kind: 'away'; roomName: string; userName: string; text: string | undefined };
 
 export type InboxEvent =
   | { t: 'replaced'; userKey: string }
@@ -59,6 +68,11 @@ export function parseRoomEvent(roomKey: string, text: string): RoomEvent | undef
     const presence = PresenceSchema.safeParse(value);
     if (!presence.success) return undefined;
     return { kind: 'presence', roomName: presence.data.room, userName: presence.data.user, event: presence.data.event };
+  }
+  if (typeof value === 'object' && value !== null && (value as { t?: unknown }).t === 'away') {
+    const away = AwaySchema.safeParse(value);
+    if (!away.success) return undefined;
+    return { kind: 'away', roomName: away.data.room, userName: away.data.user, text: away.data.text };
   }
   const message = StoredMessageSchema.safeParse(value);
   if (!message.success || message.data.roomKey !== roomKey) return undefined;
@@ -102,6 +116,8 @@ export interface MemberRecord {
   away: boolean;
   /** While away: epoch ms when the grace ends. */
   until?: number;
+  /** The member's /away text, while they set one. */
+  awayText?: string;
 }
 
 const MemberSchema = z.object({
@@ -109,6 +125,7 @@ const MemberSchema = z.object({
   relayId: key,
   away: z.boolean(),
   until: z.number().optional(),
+  awayText: z.string().max(1024).optional(),
 });
 
 export function parseMember(text: string): MemberRecord | undefined {

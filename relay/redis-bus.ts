@@ -30,6 +30,7 @@ import {
   RENEW,
   SET_ROOM,
   STEP_AWAY,
+  SET_AWAY,
   SWEEP,
   TAKE,
   type BusScript,
@@ -259,13 +260,18 @@ export class RedisBus implements ClusterBus {
 
   // ---- presence
 
-  async enterRoom(roomKey: string, roomName: string, userKey: string, userName: string, silent: boolean): Promise<void> {
+  async enterRoom(roomKey: string, roomName: string, userKey: string, userName: string, silent: boolean, awayText?: string): Promise<void> {
     const member: MemberRecord = { userName, relayId: this.relayId, away: false };
+    if (awayText !== undefined) member.awayText = awayText;
     await this.run(ENTER, [this.membersKey(roomKey), this.roomsKey()], [roomKey, roomName, userKey, JSON.stringify(member), silent ? 1 : 0, this.roomChannel(roomKey), userName]);
   }
 
   async stepAway(roomKey: string, userKey: string, untilMs: number): Promise<void> {
     await this.run(STEP_AWAY, [this.membersKey(roomKey)], [this.relayId, roomKey, userKey, Math.round(untilMs)]);
+  }
+
+  async setAway(roomKey: string, roomName: string, userKey: string, userName: string, text: string | undefined): Promise<void> {
+    await this.run(SET_AWAY, [this.membersKey(roomKey), this.roomsKey()], [this.relayId, roomKey, userKey, text ?? '', this.roomChannel(roomKey), roomName, userName]);
   }
 
   async leaveRoom(roomKey: string, roomName: string, userKey: string, userName: string): Promise<boolean> {
@@ -278,7 +284,7 @@ export class RedisBus implements ClusterBus {
     const roster: RosterEntry[] = [];
     for (const [userKey, text] of Object.entries(entries)) {
       const member = parseMember(text);
-      if (member) roster.push({ userKey, userName: member.userName, away: member.away });
+      if (member) roster.push(member.awayText === undefined ? { userKey, userName: member.userName, away: member.away } : { userKey, userName: member.userName, away: member.away, awayText: member.awayText });
     }
     return roster.sort((a, b) => a.userName.localeCompare(b.userName));
   }
@@ -395,6 +401,7 @@ export class RedisBus implements ClusterBus {
     const event = parseRoomEvent(roomKey, text);
     if (!event) return this.log(`redis bus: dropped an invalid event on ${channel}`);
     if (event.kind === 'message') this.callHandler((handlers) => handlers.roomMessage(event.message));
+    else if (event.kind === 'away') this.callHandler((handlers) => handlers.away(roomKey, event.roomName, event.userName, event.text));
     else this.callHandler((handlers) => handlers.presence(roomKey, event.roomName, event.userName, event.event));
   }
 

@@ -9,6 +9,8 @@ export const DEFAULT_LIMITS = {
   maxMessageBytes: 4096,
   /** Largest opaque whisper body (base64 ciphertext of a message plus envelope). */
   maxWhisperBodyBytes: 16 * 1024,
+  /** Longest away text (/away MSG), in UTF-8 bytes: a line in /users, not a message (IRC servers allow 160-300). */
+  maxAwayBytes: 200,
   /**
    * Behind a proxy (`--proxy-protocol`): the PROXY v2 header must arrive within this after the
    * TCP connect. HAProxy sends it with the first bytes, so 3 s only ever cuts a stuck or hostile peer.

@@ -19,6 +19,10 @@ const name = z.string().min(1).max(MAX_NAME);
 const seq = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const text = z.string().max(MAX_TEXT);
 /** A file transfer's id, chosen by the sender. */
+/** An away text (/away MSG) on the wire; the relay's limit (maxAwayBytes, E_TOO_LARGE) is far below this bound. */
+const awayText = z.string().max(1024);
+/** Who in a room is away and why, by user name (only users who are away). */
+const awayUsers = z.record(name, awayText);
 const transferId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/);
 /** A base64 Ed25519 signature. */
 const signature = z.string().max(128);
@@ -57,6 +61,8 @@ export const ClientMessage = z.discriminatedUnion('t', [
   z.object({ t: z.literal('join'), id: requestId, room: name, since: seq.optional() }),
   z.object({ t: z.literal('leave'), id: requestId }),
   z.object({ t: z.literal('users'), id: requestId }),
+  /** Sets this user's away text, shown to the room in /users until cleared (no `text`, or an empty one). */
+  z.object({ t: z.literal('away'), id: requestId, text: awayText.optional() }),
   z.object({ t: z.literal('rooms'), id: requestId }),
   /** `body` is opaque to the relay (end-to-end ciphertext once whispers are encrypted). */
   z.object({ t: z.literal('whisper'), id: requestId, to: name, body: z.string().max(32 * 1024) }),
@@ -128,11 +134,15 @@ export const RelayMessage = z.discriminatedUnion('t', [
     history: z.array(RoomMessage).max(MAX_HISTORY_MESSAGES),
     /** True when older messages exist than the first in `history`. */
     hasMore: z.boolean(),
+    /** Members who are away, with their away text (absent when nobody is). */
+    away: awayUsers.optional(),
   }),
   z.object({ t: z.literal('ack'), re: requestId, room: name, seq, time: z.number() }),
   z.object({ t: z.literal('message'), ...RoomMessage.shape }),
   z.object({ t: z.literal('presence'), room: name, user: name, event: z.enum(['join', 'leave']) }),
-  z.object({ t: z.literal('users'), re: requestId, room: name, users: z.array(name).max(100_000) }),
+  z.object({ t: z.literal('users'), re: requestId, room: name, users: z.array(name).max(100_000), away: awayUsers.optional() }),
+  /** A member of the room set (`text`) or cleared (no `text`) their away text. */
+  z.object({ t: z.literal('away'), room: name, user: name, text: awayText.optional() }),
   z.object({ t: z.literal('rooms'), re: requestId, rooms: z.array(z.object({ name, members: z.number().int().nonnegative() })).max(100_000) }),
   z.object({ t: z.literal('history'), re: requestId, room: name, messages: z.array(RoomMessage).max(MAX_HISTORY_MESSAGES), hasMore: z.boolean() }),
   z.object({ t: z.literal('whisper'), from: name, body: z.string().max(32 * 1024), time: z.number(), id: requestId }),

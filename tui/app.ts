@@ -174,6 +174,8 @@ class Tui {
         passphrase: o.passphrase,
         register: values.register,
         reconnect: o.reconnect !== false,
+        // Back to the chatroom of the last run on this relay (scripts in JSON mode start in global).
+        returnToLastRoom: true,
         trust: {
           fingerprint: o.fingerprint,
           ca: o.ca,

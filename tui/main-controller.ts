@@ -144,7 +144,7 @@ export class MainController {
       layout,
       rooms: renderRooms(this.model.roomList(), layout.roomsWidth, layout.paneHeight),
       messages: messages.rows,
-      users: renderUsers(this.model.users, this.model.user, layout.usersWidth, layout.paneHeight),
+      users: renderUsers(this.model.users, this.model.user, layout.usersWidth, layout.paneHeight, this.model.away),
       advisory: renderAdvisory(this.model, layout.cols),
       status: renderStatus(this.model, layout.cols, Date.now()),
       input: this.inputRow(layout.cols),
@@ -227,6 +227,12 @@ export class MainController {
       case 'C-l':
         this.options.screen.realloc();
         break;
+      case 'C-r': {
+        // WeeChat's key for searching the buffer: /search before what is typed, the cursor at the end.
+        const typed = this.editor.text.startsWith('/search ') ? this.editor.text.slice('/search '.length) : this.editor.text;
+        this.editor.set(`/search ${typed}`);
+        break;
+      }
       case 'escape':
         // Hides the key-change bar; the change itself still waits for /trust.
         if (!this.model.dismissAdvisory()) return;
@@ -253,6 +259,8 @@ export class MainController {
       this.editor.take();
       this.history.push(line);
     };
+    // A long line comes to `say` as several parts (split at word boundaries): one notice for all.
+    let toldOffline = false;
     void dispatchLine(line, {
       client: this.client,
       registry: this.registry,
@@ -264,7 +272,8 @@ export class MainController {
       say: (text) => {
         const client = this.client;
         if (!client || client.state === 'closed' || client.state === 'idle') {
-          this.model.system('offline: the message stays in the input line; /reconnect, then press Enter again');
+          if (!toldOffline) this.model.system('offline: the message stays in the input line; /reconnect, then press Enter again');
+          toldOffline = true;
           return;
         }
         accept();

@@ -1,5 +1,6 @@
 import { ChatError } from '../shared/errors.js';
 import { createCommandRegistry, noArgs, type Command, type CommandRegistry } from './core/commands.js';
+import { searchScrollback } from './view/search.js';
 import type { ViewModel } from './view/state.js';
 
 /** What the TUI's local commands act on: the screen's model and the session, never the relay. */
@@ -40,12 +41,25 @@ const clear = local(
 
 const reconnect = local(noArgs<LocalTarget>('reconnect', [], 'connect again after the connection was given up (offline)', async (target) => target.reconnect()));
 
-const LOCAL = [help, clear, reconnect];
+const search = local<string>({
+  name: 'search',
+  aliases: ['lastlog'],
+  usage: '/search TEXT',
+  help: "list this window's lines that contain TEXT (any case), with their time (Ctrl-R starts one; irssi's /lastlog)",
+  parse(args) {
+    const text = args.trim();
+    if (text === '') throw new ChatError('E_USAGE', 'usage: /search TEXT', { usage: '/search TEXT' });
+    return text;
+  },
+  run: async (target, text) => target.model.system(searchScrollback(target.model.current, text, target.model.currentTime())),
+});
+
+const LOCAL = [help, clear, reconnect, search];
 
 /** The names of the TUI's local commands. */
 export const LOCAL_COMMANDS: ReadonlySet<string> = new Set(LOCAL.map((command) => command.name));
 
-/** A fresh registry: the core's commands, then /help, /clear and /reconnect. */
+/** A fresh registry: the core's commands, then /help, /clear, /reconnect and /search. */
 export function createTuiCommands(): CommandRegistry {
   const registry = createCommandRegistry();
   for (const command of LOCAL) registry.add(command);
@@ -57,6 +71,7 @@ export const KEY_HELP = [
   'Tab / Shift-Tab  complete a command or nick (again to cycle); a path after /send USER or /upload, an id after /accept or /download',
   'Up / Down        walk the input history',
   'PgUp / PgDn      scroll the messages',
+  'Ctrl-R           search this window: puts /search before the input line (type the text, Enter), as WeeChat\'s Ctrl-R',
   'Ctrl-A/E/U/K/W   line start / end, delete to start / to end / word',
   'Ctrl-L           redraw the screen',
   'Esc              hide the key-change bar (the change still waits for /trust)',

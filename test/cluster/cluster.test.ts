@@ -115,6 +115,25 @@ cluster('a whisper reaches a user on another relay; E_NOT_IN_ROOM across relays 
   assert.ok(refused.t === 'error' && refused.code === 'E_NOT_IN_ROOM');
 });
 
+cluster('/away on r1 is heard on r2, listed in users and joined on r3; cleared everywhere', async (ctx) => {
+  const ann = await session(ctx, 0, 'ann');
+  const bob = await session(ctx, 1, 'bob');
+  await ann.request({ t: 'create', id: 'c', room: 'den' });
+  await bob.request({ t: 'join', id: 'j', room: 'den' });
+  assert.is((await ann.request({ t: 'away', id: 'a', text: 'lunch' })).t, 'ok');
+  const heard = await bob.waitFor((m) => m.t === 'away');
+  assert.equal(heard, { t: 'away', room: 'den', user: 'ann', text: 'lunch' });
+  const users = await bob.request({ t: 'users', id: 'u' });
+  assert.ok(users.t === 'users' && users.away?.ann === 'lunch', JSON.stringify(users));
+  const cat = await session(ctx, 2, 'cat');
+  const joined = await cat.request({ t: 'join', id: 'j', room: 'den' });
+  assert.ok(joined.t === 'joined' && joined.away?.ann === 'lunch', JSON.stringify(joined));
+  await ann.request({ t: 'away', id: 'b' });
+  await cat.waitFor((m) => m.t === 'away' && m.text === undefined);
+  const after = await bob.request({ t: 'users', id: 'v' });
+  assert.ok(after.t === 'users' && after.away === undefined, JSON.stringify(after));
+});
+
 cluster('logging in on another relay replaces the session there (E_REPLACED)', async (ctx) => {
   const first = await session(ctx, 0, 'ann');
   const bye = first.next('bye', 10_000);

@@ -4,6 +4,7 @@ import type { StoredMessage } from '../../relay/store.js';
 export type BusEvent =
   | { kind: 'roomMessage'; message: StoredMessage }
   | { kind: 'presence'; roomKey: string; roomName: string; userName: string; event: PresenceEvent }
+  | { kind: 'away'; roomKey: string; roomName: string; userName: string; text: string | undefined }
   | { kind: 'sealed'; userKey: string; message: SealedMessage; roomKey: string | undefined }
   | { kind: 'replaced'; userKey: string }
   | { kind: 'returned'; userKey: string; relayId: string }
@@ -27,6 +28,9 @@ export class BusRecorder implements BusHandlers {
   }
   presence(roomKey: string, roomName: string, userName: string, event: PresenceEvent): void {
     this.push({ kind: 'presence', roomKey, roomName, userName, event });
+  }
+  away(roomKey: string, roomName: string, userName: string, text: string | undefined): void {
+    this.push({ kind: 'away', roomKey, roomName, userName, text });
   }
   sealed(userKey: string, message: SealedMessage, roomKey: string | undefined): void {
     this.push({ kind: 'sealed', userKey, message, roomKey });

@@ -69,5 +69,11 @@ export interface ChatClientOptions {
    * proxy's business.
    */
   localAddress?: string;
+  /**
+   * Go back to the chatroom this user was in on this relay when the client last ran (kept in
+   * `last-rooms.json` of the user's data folder), as irssi's autojoin does. The full-screen
+   * client sets it; scripts start in the global room as they expect. Default false.
+   */
+  returnToLastRoom?: boolean;
 }
 

@@ -1,6 +1,7 @@
 import { ChatError } from '../../shared/errors.js';
 import { MAX_HISTORY_MESSAGES } from '../../shared/limits.js';
 import { validateRoomName, validateUserName } from '../../shared/names.js';
+import { splitMessage } from './split-message.js';
 
 /**
  * The one slash-command registry. Every front end (the TUI, the JSON mode, `ChatClient.run`
@@ -44,8 +45,13 @@ export function needsConnection(command: Command<any, any>): boolean {
  * here so that this module does not import the client (ChatClient implements it).
  */
 export interface CommandClient {
+  /** Longest room message or whisper text, in UTF-8 bytes: longer text is sent as several (split-message.ts). */
+  readonly maxMessageBytes: number;
   say(text: string): Promise<unknown>;
   users(): Promise<unknown>;
+  away(text?: string): Promise<unknown>;
+  ignore(user?: string): Promise<unknown>;
+  unignore(user: string): Promise<unknown>;
   whisper(to: string, text: string): Promise<unknown>;
   verify(user: string): Promise<unknown>;
   trust(user: string): Promise<unknown>;
@@ -166,7 +172,10 @@ const whisper: Command<{ to: string; text: string }> = {
     if (!match || match[2].trim() === '') throw usage(whisper);
     return { to: validateUserName(match[1]), text: match[2] };
   },
-  run: (client, { to, text }) => client.whisper(to, text),
+  run: async (client, { to, text }) => {
+    // One after the other: each part is sealed and sent in order.
+    for (const part of splitMessage(text, client.maxMessageBytes)) await client.whisper(to, part);
+  },
 };
 
 /**
@@ -184,7 +193,34 @@ const me: Command<string> = {
     if (args.trim() === '') throw usage(me);
     return args;
   },
-  run: (client, action) => client.say(ACTION_PREFIX + action),
+  // A long action is several actions, each with the prefix.
+  run: (client, action) =>
+    Promise.all(splitMessage(action, client.maxMessageBytes - Buffer.byteLength(ACTION_PREFIX)).map((part) => client.say(ACTION_PREFIX + part))),
+};
+
+const away: Command<string | undefined> = {
+  name: 'away',
+  usage: '/away [MESSAGE]',
+  help: 'mark yourself away with MESSAGE, shown to your room in /users and the users list; without it you are back',
+  parse(args) {
+    const text = args.trim();
+    return text === '' ? undefined : text;
+  },
+  run: (client, text) => client.away(text),
+};
+
+const ignore: Command<string | undefined> = {
+  name: 'ignore',
+  usage: '/ignore [USER]',
+  help: "hide USER's room messages and whispers (kept in your data folder, silently, as irssi does); alone: list who is ignored",
+  // Acts on this machine only: also while offline.
+  needsConnection: false,
+  parse(args) {
+    const words = args.trim().split(/\s+/).filter(Boolean);
+    if (words.length > 1) throw usage(ignore);
+    return words[0] === undefined ? undefined : validateUserName(words[0]);
+  },
+  run: (client, user) => client.ignore(user),
 };
 
 const history: Command<number | undefined> = {
@@ -286,6 +322,10 @@ const download: Command<{ id: string; dir?: string }> = {
 export function createCommandRegistry(): CommandRegistry {
   return new CommandRegistry()
     .add(noArgs('users', ['names'], 'list the users in your room', (c) => c.users()))
+    .add(away)
+    .add(noArgs('back', [], 'you are back: clears /away', (c) => c.away()))
+    .add(ignore)
+    .add({ ...oneName('unignore', 'USER', "show USER's messages again", validateUserName, (c, user) => c.unignore(user)), needsConnection: false })
     .add(whisper)
     .add(me)
     .add(

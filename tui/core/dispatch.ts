@@ -1,4 +1,5 @@
 import { ChatError, asChatError } from '../../shared/errors.js';
+import { splitMessage } from './split-message.js';
 import { commands, needsConnection, parseCommandLine, type Command, type CommandClient, type CommandRegistry } from './commands.js';
 
 /** The client as the dispatcher sees it: the commands' target, its state, and `say`. */
@@ -58,7 +59,7 @@ export async function dispatchLine(line: string, frontEnd: LineFrontEnd): Promis
       frontEnd.refused(parsed.error, parsed.name);
       return 'refused';
     case 'say':
-      return say(frontEnd, parsed.text);
+      return sayAll(frontEnd, parsed.text);
     case 'command':
       break;
   }
@@ -93,6 +94,17 @@ export async function dispatchLine(line: string, frontEnd: LineFrontEnd): Promis
     else frontEnd.failed(e, command.name);
     return 'failed';
   }
+}
+
+/**
+ * Text longer than one message goes as several, split at word boundaries (split-message.ts),
+ * each through `say` in order (the client's queue keeps that order on the wire).
+ */
+async function sayAll(frontEnd: LineFrontEnd, text: string): Promise<LineOutcome> {
+  const limit = frontEnd.client?.maxMessageBytes;
+  const parts = limit === undefined ? [text] : splitMessage(text, limit);
+  const outcomes = await Promise.all(parts.map((part) => say(frontEnd, part)));
+  return outcomes.includes('failed') ? 'failed' : 'said';
 }
 
 async function say(frontEnd: LineFrontEnd, text: string): Promise<LineOutcome> {

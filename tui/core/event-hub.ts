@@ -18,6 +18,13 @@ function callListener(listener: AnyListener, event: ChatEvent): void {
 export class EventHub {
   private readonly listeners = new Map<string, Set<AnyListener>>();
   private readonly dataListeners = new Set<(payload: Buffer) => void>();
+  /** What every listener sees of an event (null: nothing); the client hides ignored users with it. */
+  private filter: ((event: ChatEvent) => ChatEvent | null) | null = null;
+
+  /** Sets the one filter events pass before any listener (ignore-list.ts `withoutIgnored`). */
+  setFilter(filter: (event: ChatEvent) => ChatEvent | null): void {
+    this.filter = filter;
+  }
 
   /** Listens to one event type, or to all with '*'. Returns a function that stops listening. */
   on<T extends ChatEventType>(type: T, listener: (event: ChatEventOf<T>) => void): () => void;
@@ -41,8 +48,10 @@ export class EventHub {
   }
 
   emit(event: ChatEvent): void {
-    this.emitTo(this.listeners.get(event.type), event);
-    this.emitTo(this.listeners.get('*'), event);
+    const shown = this.filter === null ? event : this.filter(event);
+    if (shown === null) return;
+    this.emitTo(this.listeners.get(shown.type), shown);
+    this.emitTo(this.listeners.get('*'), shown);
   }
 
   emitError(error: ChatError, command?: string): void {

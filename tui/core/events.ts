@@ -58,13 +58,15 @@ export type ChatEvent =
    * `rejoined`: back in the same room after a reconnect; missed messages then follow as
    * `message` events instead of `history`.
    */
-  | { type: 'joined'; room: string; users: string[]; history: ChatMessage[]; hasMore: boolean; rejoined: boolean }
+  | { type: 'joined'; room: string; users: string[]; history: ChatMessage[]; hasMore: boolean; rejoined: boolean; away?: Record<string, string> }
   /** No longer in `room` (a `joined` for the new room follows). */
   | { type: 'left'; room: string }
   /** A room message: someone else's, or this client's own (`own: true`) once acknowledged. */
   | ({ type: 'message' } & ChatMessage)
   /** Someone else entered or left the current room. */
   | { type: 'presence'; room: string; user: string; event: 'join' | 'leave' }
+  /** A member of the current room (you too) set their away text (`text`), or is back (no `text`). */
+  | { type: 'away'; room: string; user: string; text?: string }
   /**
    * An end-to-end encrypted private message to (or, with `own: true`, from) this user, decrypted
    * and checked (sender, recipient, replay). `time`: when the relay routed it (own: when sent),
@@ -94,8 +96,13 @@ export type ChatEvent =
     }
   /** `/trust USER` done: `user`'s key (`fingerprint`) is verified; `accepted` when it replaced a changed key. */
   | { type: 'trusted'; user: string; fingerprint: string; accepted: boolean }
-  /** Answer to /users. */
-  | { type: 'users'; room: string; users: string[] }
+  /** Answer to /users; `away`: who of them is away, with their away text (absent when nobody is). */
+  | { type: 'users'; room: string; users: string[]; away?: Record<string, string> }
+  /**
+   * Answer to /ignore and /unignore: the users ignored now (`users`), and what became of `user`
+   * (`added`, `removed`, `already` ignored, `not-listed`), or `list` for a bare /ignore.
+   */
+  | { type: 'ignored'; users: string[]; change: 'added' | 'removed' | 'already' | 'not-listed' | 'list'; user?: string }
   /** Answer to /chatrooms. */
   | { type: 'rooms'; rooms: RoomInfo[] }
   /** Answer to /history: older messages, oldest first. */
@@ -176,15 +183,17 @@ export type ChatEventOf<T extends ChatEventType> = Extract<ChatEvent, { type: T 
 /** One line per event type, for --help and the README. */
 export const EVENT_DOCS: { readonly [T in ChatEventType]: string } = {
   connected: 'logged in (after every reconnect too): server, user, fingerprint, resumed, registration (open|closed), proxy (the SOCKS5 proxy, when set)',
-  joined: 'now in a room: room, users, history (not shown before, oldest first), hasMore, rejoined',
+  joined: 'now in a room: room, users, history (not shown before, oldest first), hasMore, rejoined, away ({user: away text} of members who are away)',
   left: 'no longer in a room: room',
   message: 'a room message: room, seq, from, text, id, time, own (true for your own, sent once acknowledged)',
   presence: 'someone entered or left your room: room, user, event (join|leave)',
+  away: 'someone in your room (or you) went away with a text, or is back (no text): room, user, text',
   whisper: 'an end-to-end encrypted private message: from, to, text, time, id, own, verified',
   'key-changed': "a contact's key changed; whispers to them are refused until /trust: user, oldFingerprint, newFingerprint, message",
   verify: 'answer to /verify: user, safetyNumber, fingerprint, ownFingerprint, verified, pendingFingerprint, pendingSafetyNumber',
   trusted: "answer to /trust: user, fingerprint, accepted (true when a changed key was accepted)",
-  users: 'answer to /users: room, users',
+  users: 'answer to /users: room, users, away ({user: away text} of those who are away)',
+  ignored: 'answer to /ignore and /unignore: users (ignored now), change (added|removed|already|not-listed|list), user',
   rooms: 'answer to /chatrooms: rooms [{name, members}]',
   history: 'answer to /history: room, messages (oldest first), hasMore',
   ack: 'the relay stored your message: id, room, seq, time',

@@ -37,6 +37,8 @@ export function routeRelayMessage(m: RelayMessage, parts: InboundParts): void {
       // A new login may come from a new device: look at that user's keys again before use.
       if (m.event === 'join') crypto?.forget(m.user);
       return rooms.applyPresence(m);
+    case 'away':
+      return rooms.applyAway(m);
     case 'whisper':
       // Ciphertext: opened (and checked) by the whisper layer, which emits `whisper` or an `error`.
       if (crypto) crypto.receive({ from: m.from, body: m.body, time: m.time, id: m.id });

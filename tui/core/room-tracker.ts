@@ -15,6 +15,11 @@ export function sameRoom(a: string | null, b: string | null): boolean {
   return a !== null && b !== null && nameKey(a) === nameKey(b);
 }
 
+/** `{ away }` when someone is away, else nothing (events leave the field out). */
+function awayField(away: Record<string, string> | undefined): { away?: Record<string, string> } {
+  return away !== undefined && Object.keys(away).length > 0 ? { away: { ...away } } : {};
+}
+
 export function isGlobal(room: string | null): boolean {
   return room !== null && nameKey(room) === GLOBAL_ROOM;
 }
@@ -27,6 +32,8 @@ export function isGlobal(room: string | null): boolean {
 export class RoomTracker {
   private roomName: string | null = null;
   private userList: string[] = [];
+  /** Away texts of the current room's members, by name key. */
+  private awayTexts = new Map<string, string>();
   private readonly seen = new Map<string, SeqWindow>();
   /** Per room, the oldest sequence id shown: where /history pages back from. */
   private readonly oldestShown = new Map<string, number>();
@@ -55,6 +62,20 @@ export class RoomTracker {
     return window;
   }
 
+  /** Who in the current room is away, with their away text, by name as the relay spells it. */
+  get away(): Record<string, string> {
+    const away: Record<string, string> = {};
+    for (const user of this.userList) {
+      const text = this.awayTexts.get(nameKey(user));
+      if (text !== undefined) away[user] = text;
+    }
+    return away;
+  }
+
+  private setAwayTexts(away: Record<string, string> | undefined): void {
+    this.awayTexts = new Map(Object.entries(away ?? {}).map(([user, text]) => [nameKey(user), text]));
+  }
+
   /** Where a resume or rejoin of `room` asks the relay to continue from. */
   sinceFor(room: string): number | undefined {
     const floor = this.windowFor(room).floor;
@@ -77,6 +98,7 @@ export class RoomTracker {
     const previous = this.roomName;
     this.roomName = m.room;
     this.userList = [...m.users];
+    this.setAwayTexts(m.away);
     if (previous !== null && !sameRoom(previous, m.room)) this.events.emit({ type: 'left', room: previous });
     const window = this.windowFor(m.room);
     const first = m.history[0];
@@ -92,7 +114,7 @@ export class RoomTracker {
     }
     if (first) this.oldestShown.set(nameKey(m.room), first.seq);
     else this.oldestShown.delete(nameKey(m.room));
-    this.events.emit({ type: 'joined', room: m.room, users: [...m.users], history, hasMore: m.hasMore, rejoined: false });
+    this.events.emit({ type: 'joined', room: m.room, users: [...m.users], history, hasMore: m.hasMore, rejoined: false, ...awayField(m.away) });
     return { room: m.room, users: [...m.users] };
   }
 
@@ -100,7 +122,8 @@ export class RoomTracker {
   applyRejoined(m: RelayMessageOf<'joined'>, missed: RoomMessage[], truncated: boolean, catchUpMax: number): void {
     this.roomName = m.room;
     this.userList = [...m.users];
-    this.events.emit({ type: 'joined', room: m.room, users: [...m.users], history: [], hasMore: m.hasMore, rejoined: true });
+    this.setAwayTexts(m.away);
+    this.events.emit({ type: 'joined', room: m.room, users: [...m.users], history: [], hasMore: m.hasMore, rejoined: true, ...awayField(m.away) });
     if (truncated) {
       this.events.emitError(new ChatError('E_TOO_LARGE', `more than ${catchUpMax} messages were missed; older ones are left to /history`));
     }
@@ -138,14 +161,27 @@ export class RoomTracker {
       const key = nameKey(m.user);
       this.userList = this.userList.filter((u) => nameKey(u) !== key);
       if (m.event === 'join') this.userList.push(m.user);
+      // A new arrival (or a leave) starts without an away text; theirs follows as `away`.
+      this.awayTexts.delete(key);
     }
     this.events.emit({ type: 'presence', room: m.room, user: m.user, event: m.event });
   }
 
+  /** Someone in the room set or cleared their away text. */
+  applyAway(m: RelayMessageOf<'away'>): void {
+    if (!sameRoom(m.room, this.roomName)) return;
+    if (m.text === undefined) this.awayTexts.delete(nameKey(m.user));
+    else this.awayTexts.set(nameKey(m.user), m.text);
+    this.events.emit(m.text === undefined ? { type: 'away', room: m.room, user: m.user } : { type: 'away', room: m.room, user: m.user, text: m.text });
+  }
+
   /** The answer to /users. */
   applyUsers(m: RelayMessageOf<'users'>): string[] {
-    if (sameRoom(m.room, this.roomName)) this.userList = [...m.users];
-    this.events.emit({ type: 'users', room: m.room, users: [...m.users] });
+    if (sameRoom(m.room, this.roomName)) {
+      this.userList = [...m.users];
+      this.setAwayTexts(m.away);
+    }
+    this.events.emit({ type: 'users', room: m.room, users: [...m.users], ...awayField(m.away) });
     return [...m.users];
   }
 

@@ -286,7 +286,12 @@ function title(text: string, width: number): string {
   return bold(underline(padToWidth(text, width)));
 }
 
-/** The rooms pane: `height` rows of `width` columns. */
+/**
+ * The rooms pane: `height` rows of `width` columns. The number after a room is its unread
+ * messages and whispers, `[3]`; a room whose unread ones include a mention of your name or a
+ * whisper is the hotlist's highlight, as in WeeChat: magenta, and `[3!]`. The current room is
+ * marked `>` and bold.
+ */
 export function renderRooms(entries: readonly RoomEntry[], width: number, height: number): string[] {
   if (width <= 0 || height <= 0) return [];
   const rows = [title('Rooms', width)];
@@ -294,26 +299,32 @@ export function renderRooms(entries: readonly RoomEntry[], width: number, height
   const shown = entries.length > room ? entries.slice(0, Math.max(0, room - 1)) : entries;
   for (const entry of shown) {
     const mark = entry.current ? '>' : ' ';
-    const counts = entry.unread > 0 ? ` [${entry.unread}]` : entry.members !== undefined ? ` (${entry.members})` : '';
+    const hot = entry.highlights > 0;
+    const counts = entry.unread > 0 ? ` [${entry.unread}${hot ? '!' : ''}]` : '';
     const nameColumns = Math.max(1, width - 1 - textWidth(counts));
     const fitted = padToWidth(mark + padToWidth(entry.name, nameColumns) + counts, width);
-    if (entry.current) rows.push(bold(fitted));
-    else if (entry.highlights > 0) rows.push(bold(fg(COLOURS.whisper, fitted)));
-    else if (entry.unread > 0) rows.push(bold(fitted));
+    if (hot) rows.push(bold(fg(COLOURS.whisper, fitted)));
+    else if (entry.current || entry.unread > 0) rows.push(bold(fitted));
     else rows.push(fitted);
   }
   if (shown.length < entries.length) rows.push(fg(COLOURS.system, padToWidth(`+${entries.length - shown.length} more`, width)));
   return rows;
 }
 
-/** The users pane: `height` rows of `width` columns; our own nick in bold. */
-export function renderUsers(users: readonly string[], ownNick: string, width: number, height: number): string[] {
+/** Marks an away user (/away) in the users pane, after the name; the name is grey too, as WeeChat greys away nicks. */
+export const AWAY_MARK = ' (away)';
+
+/** The users pane: `height` rows of `width` columns; our own nick in bold, away users grey and marked. */
+export function renderUsers(users: readonly string[], ownNick: string, width: number, height: number, away: ReadonlyMap<string, string> = new Map()): string[] {
   if (width <= 0 || height <= 0) return [];
   const rows = [title(`Users (${users.length})`, width)];
   const room = height - 1;
   const shown = users.length > room ? users.slice(0, Math.max(0, room - 1)) : users;
   for (const user of shown) {
-    const text = fg(nickColour(user), padToWidth(user, width));
+    const isAway = away.has(nameKey(user));
+    // The mark always shows; a name too long for the rest is cut.
+    const label = isAway ? fitWidth(user, Math.max(1, width - textWidth(AWAY_MARK))).text + AWAY_MARK : user;
+    const text = fg(isAway ? COLOURS.system : nickColour(user), padToWidth(label, width));
     rows.push(nameKey(user) === nameKey(ownNick) ? bold(text) : text);
   }
   if (shown.length < users.length) rows.push(fg(COLOURS.system, padToWidth(`+${users.length - shown.length} more`, width)));

@@ -96,9 +96,9 @@ export interface RoomEntry {
   name: string;
   key: string;
   current: boolean;
-  /** From the last /chatrooms answer. */
-  members?: number;
+  /** Messages and whispers that came while this window was not shown at its newest line. */
   unread: number;
+  /** Of those, mentions of your name and whispers: the hotlist's highlight. */
   highlights: number;
 }
 
@@ -155,6 +155,8 @@ export class ViewModel {
   currentKey: string = GLOBAL_ROOM;
   /** Users of the current room, sanitized, sorted. */
   users: string[] = [];
+  /** Away texts of the current room's users (/away), by name key; sanitized. */
+  away = new Map<string, string>();
   status: ConnectionStatus;
   pending: PendingLine[] = [];
   /** Key changes waiting for /trust, oldest first (the bar shows the newest). */
@@ -299,8 +301,6 @@ export class ViewModel {
         name: buffer?.name ?? listed?.name ?? key,
         key,
         current: key === this.currentKey,
-        // The current room's count is live (from presence); others are as /chatrooms last said.
-        members: key === this.currentKey ? this.users.length : listed?.members,
         unread: buffer?.unread ?? 0,
         highlights: buffer?.highlights ?? 0,
       });
@@ -312,6 +312,20 @@ export class ViewModel {
 
   private setUsers(users: readonly string[]): void {
     this.users = sortNames(new Set(users.map(safeLine)));
+  }
+
+  private setAway(away: Record<string, string> | undefined): void {
+    this.away = new Map(Object.entries(away ?? {}).map(([user, text]) => [nameKey(safeLine(user)), safeLine(text)]));
+  }
+
+  /** `alice, bob (away: lunch)`: names with their away text. Sanitized names in. */
+  private namesWithAway(names: readonly string[]): string {
+    return sortNames(names)
+      .map((name) => {
+        const text = this.away.get(nameKey(name));
+        return text === undefined ? name : `${name} (away: ${text})`;
+      })
+      .join(', ');
   }
 
   // ---- client events ----------------------------------------------------------------------
@@ -379,6 +393,7 @@ export class ViewModel {
         const previous = this.currentKey;
         this.currentKey = buffer.key;
         this.setUsers(event.users);
+        this.setAway(event.away);
         buffer.hasMore = event.hasMore;
         if (event.rejoined) {
           this.system(`back in ${buffer.name}`);
@@ -406,6 +421,7 @@ export class ViewModel {
         if (buffer.key === this.currentKey) {
           const others = this.users.filter((u) => nameKey(u) !== nameKey(user));
           this.setUsers(event.event === 'join' ? [...others, user] : others);
+          this.away.delete(nameKey(user));
         }
         this.append(buffer, { time: now, kind: 'presence', nick: user, text: event.event === 'join' ? `${user} joined` : `${user} left` });
         break;
@@ -464,8 +480,37 @@ export class ViewModel {
       }
       case 'users': {
         const names = event.users.map(safeLine);
-        if (nameKey(safeLine(event.room)) === this.currentKey) this.setUsers(names);
-        this.system(`users in ${safeLine(event.room)}: ${sortNames(names).join(', ') || '(none)'}`);
+        if (nameKey(safeLine(event.room)) === this.currentKey) {
+          this.setUsers(names);
+          this.setAway(event.away);
+        }
+        this.system(`users in ${safeLine(event.room)}: ${this.namesWithAway(names) || '(none)'}`);
+        break;
+      }
+      case 'away': {
+        const buffer = this.bufferFor(event.room);
+        if (buffer.key !== this.currentKey) break;
+        const user = safeLine(event.user);
+        const own = nameKey(user) === nameKey(this.status.user);
+        if (event.text === undefined) this.away.delete(nameKey(user));
+        else this.away.set(nameKey(user), safeLine(event.text));
+        // Others' changes show in the users pane and /users only: as in IRC, going away is not
+        // announced to the room (a busy room would fill with it).
+        if (own) this.append(buffer, { time: now, kind: 'system', text: event.text === undefined ? 'you are back' : `you are away: ${safeLine(event.text)}` });
+        break;
+      }
+      case 'ignored': {
+        const user = event.user !== undefined ? safeLine(event.user) : '';
+        const all = event.users.map(safeLine);
+        const listed = all.length === 0 ? 'you ignore nobody' : `ignoring: ${all.join(', ')}`;
+        const lines: Record<typeof event.change, string> = {
+          added: `ignoring ${user}: their room messages and whispers are hidden from now on; /unignore ${user} shows them again`,
+          already: `${user} is ignored already; /unignore ${user} shows them again`,
+          removed: `no longer ignoring ${user}`,
+          'not-listed': `${user} is not ignored; ${listed}`,
+          list: all.length === 0 ? 'you ignore nobody; /ignore USER hides their messages' : listed,
+        };
+        this.system(lines[event.change]);
         break;
       }
       case 'rooms': {

@@ -125,6 +125,34 @@ function contract(name: string, backend: Backend): void {
     assert.equal(await bus.chatrooms(), [{ name: 'LoBBy', members: 1 }]);
   });
 
+  cases('away texts: kept on the member (from enterRoom or setAway), told to the room, cleared; not for non-members', async () => {
+    const { bus, events } = subject;
+    await bus.watchRoom('lobby');
+    await bus.enterRoom('lobby', 'Lobby', 'alice', 'Alice', true, 'at lunch');
+    await bus.enterRoom('lobby', 'Lobby', 'bob', 'Bob', true);
+    assert.equal(await bus.roster('lobby'), [
+      { userKey: 'alice', userName: 'Alice', away: false, awayText: 'at lunch' },
+      { userKey: 'bob', userName: 'Bob', away: false },
+    ]);
+    await bus.setAway('lobby', 'lobby', 'bob', 'Bob', 'back in 5 ✓');
+    assert.equal(await events.waitFor('away'), { kind: 'away', roomKey: 'lobby', roomName: 'Lobby', userName: 'Bob', text: 'back in 5 ✓' }, 'the room keeps its own spelling');
+    assert.equal((await bus.roster('lobby')).map((m) => m.awayText), ['at lunch', 'back in 5 ✓']);
+    // Stepping away on a dropped connection keeps the text (the grace is not a change of mind).
+    await bus.stepAway('lobby', 'alice', Date.now() + 60_000);
+    assert.equal((await bus.roster('lobby'))[0], { userKey: 'alice', userName: 'Alice', away: true, awayText: 'at lunch' });
+    const mark = events.mark();
+    await bus.setAway('lobby', 'Lobby', 'alice', 'Alice', undefined);
+    assert.equal(await events.waitFor('away', () => true, mark), { kind: 'away', roomKey: 'lobby', roomName: 'Lobby', userName: 'Alice', text: undefined });
+    assert.is((await bus.roster('lobby'))[0].awayText, undefined);
+    // Entering again without a text clears it (the host passes the session's text each time).
+    await bus.enterRoom('lobby', 'Lobby', 'bob', 'Bob', true);
+    assert.equal((await bus.roster('lobby')).map((m) => m.awayText), [undefined, undefined]);
+    await bus.setAway('lobby', 'Lobby', 'carol', 'Carol', 'not here');
+    assert.equal((await bus.roster('lobby')).map((m) => m.userKey), ['alice', 'bob'], 'a non-member is not added');
+    await bus.leaveRoom('lobby', 'Lobby', 'bob', 'Bob');
+    assert.equal(events.of('away').map((e) => e.userName), ['Bob', 'Alice'], 'no event for a non-member');
+  });
+
   cases('chatrooms are sorted by key with their member counts', async () => {
     const { bus } = subject;
     await bus.enterRoom('zoo', 'Zoo', 'alice', 'Alice', true);
@@ -351,6 +379,18 @@ function redisSide(): void {
       assert.instance(error, ChatError);
       assert.is((error as ChatError).code, 'E_STORE_UNAVAILABLE');
     }
+  });
+
+  cluster('an away text set on r1 reaches r2 and shows in the roster read on r2; r2 cannot change r1\'s member', async () => {
+    const [r1, r2] = await relays(2);
+    await r1.bus.watchRoom('lobby');
+    await r2.bus.watchRoom('lobby');
+    await r1.bus.enterRoom('lobby', 'Lobby', 'alice', 'Alice', true);
+    await r1.bus.setAway('lobby', 'Lobby', 'alice', 'Alice', 'gone fishing');
+    assert.equal(await r2.events.waitFor('away'), { kind: 'away', roomKey: 'lobby', roomName: 'Lobby', userName: 'Alice', text: 'gone fishing' });
+    assert.equal(await r2.bus.roster('lobby'), [{ userKey: 'alice', userName: 'Alice', away: false, awayText: 'gone fishing' }]);
+    await r2.bus.setAway('lobby', 'Lobby', 'alice', 'Alice', undefined);
+    assert.is((await r1.bus.roster('lobby'))[0].awayText, 'gone fishing', 'only the relay that lists the member changes it');
   });
 
   cluster('a room watched on two relays sees presence from both; members from both in one roster', async () => {

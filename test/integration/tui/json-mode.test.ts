@@ -149,6 +149,21 @@ it('two instances talk: messages, whispers, rooms, users; /exit ends with status
   const users = await bob.waitFor('users');
   assert.equal(users.users.sort(), ['ann', 'bob']);
   assert.ok(bob.of('joined').some((j) => j.room === 'den' && j.history.some((m) => m.text === 'in the den')));
+  // IRC habits: /away shows in /users; /ignore hides ann's messages (an `ignored` line answers).
+  ann.send('/away lunch');
+  assert.equal((await bob.waitFor('away')).text, 'lunch');
+  bob.send('/names');
+  assert.equal((await bob.waitFor('users', (u) => u.away !== undefined)).away, { ann: 'lunch' });
+  bob.send('/ignore ann');
+  assert.equal((await bob.waitFor('ignored')).users, ['ann']);
+  ann.send('hidden from bob');
+  await ann.waitFor('message', (m) => m.own === true && m.text === 'hidden from bob');
+  bob.send('/unignore ann');
+  await bob.waitFor('ignored', (e) => e.change === 'removed');
+  ann.send('/back');
+  ann.send('seen by bob');
+  await bob.waitFor('message', (m) => m.text === 'seen by bob');
+  assert.not.ok(bob.of('message').some((m) => m.text === 'hidden from bob'), 'never printed');
   bob.send('/nonsense');
   bob.send('/whisper');
   const errors = [await bob.waitFor('error', (e) => e.code === 'E_UNKNOWN_COMMAND'), await bob.waitFor('error', (e) => e.code === 'E_USAGE')];

@@ -23,8 +23,8 @@ import { textWidth } from '../../../tui/view/text-width.js';
 
 const T0 = new Date(2024, 0, 1, 9, 5).getTime();
 
-function msg(seq: number, from: string, text: string): ChatMessage {
-  return { room: 'global', seq, from, text, id: `m${seq}`, time: T0 };
+function msg(seq: number, from: string, text: string, room = 'global'): ChatMessage {
+  return { room, seq, from, text, id: `m${seq}`, time: T0 };
 }
 
 function busyModel(): ViewModel {
@@ -206,12 +206,34 @@ test('rooms and users panes: current room marked, counts, overflow summarised', 
   const rooms = renderRooms(m.roomList(), 16, 10).map(unstyle);
   assert.is(rooms[0].trim(), 'Rooms');
   assert.ok(rooms.some((r) => r.startsWith('>global')));
-  assert.ok(rooms.some((r) => r.startsWith(' lobby') && r.includes('(2)')));
+  assert.ok(rooms.some((r) => r.trimEnd() === ' lobby'), 'no number without unread messages (member counts are for /chatrooms)');
   const users = renderUsers(m.users, m.user, 16, 3).map(unstyle);
   assert.is(users[0].trim(), 'Users (4)');
   assert.is(users.length, 3);
   assert.match(users[2], /\+3 more/);
   assert.equal(renderUsers(m.users, m.user, 0, 10), []);
+});
+
+test('sidebar: the number is unread messages; mentions and whispers make the hotlist highlight (magenta, !); seeing the newest line clears it', () => {
+  const m = new ViewModel({ server: '127.0.0.1:7443', user: 'alice', now: () => T0 });
+  m.apply({ type: 'joined', room: 'lobby', users: ['alice', 'bob'], history: [], hasMore: false, rejoined: false });
+  for (let seq = 1; seq <= 40; seq++) m.apply({ type: 'message', ...msg(seq, 'bob', `line ${seq}`, 'lobby') });
+  // Scrolled back: what comes now is unread.
+  m.setAnchor({ lineId: m.current.lines[0].id, offset: 0 });
+  m.apply({ type: 'message', ...msg(41, 'bob', 'just talk', 'lobby') });
+  m.apply({ type: 'presence', room: 'lobby', user: 'carol', event: 'join' });
+  let rows = renderRooms(m.roomList(), 16, 6);
+  const lobby = () => rows.find((r) => unstyle(r).startsWith('>lobby')) ?? '';
+  assert.is(unstyle(lobby()).trimEnd(), '>lobby       [1]', 'joins and leaves are not counted');
+  assert.not.ok(lobby().includes('38;5;170'), 'plain unread: not the highlight colour');
+  m.apply({ type: 'message', ...msg(42, 'bob', 'alice: look here', 'lobby') });
+  m.apply({ type: 'whisper', from: 'bob', to: 'alice', text: 'psst', time: T0, id: 'w9', verified: false });
+  rows = renderRooms(m.roomList(), 16, 6);
+  assert.is(unstyle(lobby()).trimEnd(), '>lobby      [3!]');
+  assert.ok(lobby().includes('38;5;170'), 'the hotlist highlight: magenta');
+  m.setAnchor(null);
+  rows = renderRooms(m.roomList(), 16, 6);
+  assert.is(unstyle(lobby()).trimEnd(), '>lobby', 'cleared once the newest line is seen');
 });
 
 test.run();

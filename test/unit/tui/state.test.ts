@@ -200,11 +200,31 @@ test('connection phases: lost, reconnecting with a deadline, back; offline for g
   assert.is(m.status.phase, 'offline');
 });
 
+test('away: kept per user of the current room for the users pane; only your own change is a line; /users names the text', () => {
+  const m = model();
+  connect(m);
+  m.apply({ type: 'joined', room: 'lobby', users: ['alice', 'bob', 'carol'], history: [], hasMore: false, rejoined: false, away: { Bob: 'lunch' } });
+  assert.equal([...m.away], [['bob', 'lunch']]);
+  const lines = m.current.lines.length;
+  m.apply({ type: 'away', room: 'lobby', user: 'carol', text: 'brb \x1b[2J' });
+  assert.is(m.away.get('carol'), 'brb ', 'sanitized: the escape sequence is gone');
+  assert.is(m.current.lines.length, lines, "someone else's away is not announced");
+  m.apply({ type: 'away', room: 'lobby', user: 'alice', text: 'out' });
+  assert.is(m.current.lines.at(-1)!.text, 'you are away: out');
+  m.apply({ type: 'users', room: 'lobby', users: ['alice', 'bob', 'carol'], away: { alice: 'out', bob: 'lunch' } });
+  assert.is(m.current.lines.at(-1)!.text, 'users in lobby: alice (away: out), bob (away: lunch), carol');
+  m.apply({ type: 'presence', room: 'lobby', user: 'bob', event: 'leave' });
+  assert.not.ok(m.away.has('bob'), 'a leave forgets it');
+  m.apply({ type: 'away', room: 'lobby', user: 'alice' });
+  assert.is(m.current.lines.at(-1)!.text, 'you are back');
+  assert.not.ok(m.away.has('alice'));
+});
+
 test('rooms from /chatrooms appear in the rooms list, global first, then by name', () => {
   const m = model();
   connect(m);
   m.apply({ type: 'rooms', rooms: [{ name: 'zeta', members: 1 }, { name: 'Alpha', members: 3 }] });
-  assert.equal(m.roomList().map((r) => `${r.name}:${r.members ?? '-'}`), ['global:3', 'Alpha:3', 'zeta:1'], 'the current room counts its users live');
+  assert.equal(m.roomList().map((r) => r.name), ['global', 'Alpha', 'zeta'], 'the global room first, then by name');
   assert.ok(m.current.lines.at(-1)!.text.includes('Alpha (3)'));
   m.apply({ type: 'rooms', rooms: [] });
   assert.ok(m.current.lines.at(-1)!.text.includes('/create'));

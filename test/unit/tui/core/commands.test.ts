@@ -102,7 +102,7 @@ test('/me ACTION says the action with the /me prefix; a bare /me is a usage erro
   assert.ok(parsed.kind === 'command' && parsed.command.name === 'me');
   if (parsed.kind !== 'command') return;
   const said: string[] = [];
-  await parsed.command.run({ say: async (text: string) => said.push(text) } as never, parsed.args);
+  await parsed.command.run({ maxMessageBytes: 4096, say: async (text: string) => said.push(text) } as never, parsed.args);
   assert.equal(said, ['/me waves at everyone']);
   assert.is(errorCode('/me'), 'E_USAGE');
   assert.is(errorCode('/me   '), 'E_USAGE');
@@ -110,7 +110,7 @@ test('/me ACTION says the action with the /me prefix; a bare /me is a usage erro
 
 test('every command has a name, usage and help; names are unique', () => {
   const names = commands.list().map((c) => c.name);
-  assert.equal(names, ['users', 'whisper', 'me', 'verify', 'trust', 'create', 'join', 'chatrooms', 'leave', 'history', 'send', 'accept', 'reject', 'cancel', 'transfers', 'upload', 'files', 'download', 'ping', 'exit']);
+  assert.equal(names, ['users', 'away', 'back', 'ignore', 'unignore', 'whisper', 'me', 'verify', 'trust', 'create', 'join', 'chatrooms', 'leave', 'history', 'send', 'accept', 'reject', 'cancel', 'transfers', 'upload', 'files', 'download', 'ping', 'exit']);
   for (const c of commands.list()) {
     assert.ok(c.usage.startsWith('/' + c.name), c.name);
     assert.ok(c.help.length > 0, c.name);
@@ -145,19 +145,33 @@ test('run calls the matching client method', async () => {
     {},
     {
       get: (_t, method: string) =>
-        async (...args: unknown[]) => {
-          calls.push([method, ...args]);
-        },
+        method === 'maxMessageBytes'
+          ? 16
+          : async (...args: unknown[]) => {
+              calls.push([method, ...args]);
+            },
     },
   ) as ChatClient;
-  for (const line of ['/users', '/whisper bob psst', '/verify Bob', '/trust bob', '/create r1', '/join r2', '/rooms', '/leave', '/history 5', '/history', '/ping', '/quit']) {
+  for (const line of ['/users', '/away gone fishing', '/away', '/back', '/ignore Eve', '/ignore', '/unignore eve', '/whisper bob psst', '/whisper bob one two three four five', '/me waves at everyone here', '/verify Bob', '/trust bob', '/create r1', '/join r2', '/rooms', '/leave', '/history 5', '/history', '/ping', '/quit']) {
     const parsed = parseCommandLine(line);
     if (parsed.kind !== 'command') throw new Error(line);
     await parsed.command.run(fake, parsed.args);
   }
   assert.equal(calls, [
     ['users'],
+    ['away', 'gone fishing'],
+    ['away', undefined],
+    ['away'],
+    ['ignore', 'Eve'],
+    ['ignore', undefined],
+    ['unignore', 'eve'],
     ['whisper', 'bob', 'psst'],
+    // Longer than maxMessageBytes (16 here): several, in order, cut at spaces; /me keeps its prefix on each.
+    ['whisper', 'bob', 'one two three'],
+    ['whisper', 'bob', 'four five'],
+    ['say', '/me waves at'],
+    ['say', '/me everyone'],
+    ['say', '/me here'],
     ['verify', 'Bob'],
     ['trust', 'bob'],
     ['create', 'r1'],
