@@ -174,6 +174,8 @@ export const CLIENT_DEFAULTS = {
   transferProgressEventsPerSecond: 4,
   /** closeAll waits at most this long for cancelled transfers to be released. */
   transferCloseWaitMs: 5_000,
+  /** The TUI redraws for progress ticks at most this often a second, however many transfers run. */
+  tuiProgressRedrawsPerSecond: 4,
 } as const;
 
 export type Limits = { -readonly [K in keyof typeof DEFAULT_LIMITS]: number };

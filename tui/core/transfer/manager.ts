@@ -117,6 +117,9 @@ interface Entry {
   answeredLate: boolean;
   /** The last transfer-state event emitted, as JSON: the next one goes out only if it differs. */
   stateSaid: string | null;
+  /** When the first session of this run started (performance clock, ms) and from which byte. */
+  startedMs: number | null;
+  startBytes: number;
 }
 
 /** ~/Downloads when it is a folder, else the working folder. */
@@ -137,6 +140,13 @@ export function expandPath(input: string, home: string = os.homedir()): string {
   return path.resolve(input);
 }
 
+
+/** Time from the first session of this run to now, and the bytes moved in it per second. */
+function elapsed(entry: Entry, size: number): { elapsedMs: number; avgBps: number } {
+  if (entry.startedMs === null) return { elapsedMs: 0, avgBps: 0 };
+  const elapsedMs = Math.max(1, Math.round(performance.now() - entry.startedMs));
+  return { elapsedMs, avgBps: Math.round(((size - entry.startBytes) * 1000) / elapsedMs) };
+}
 
 export class TransferManager {
   private readonly entries = new Map<string, Entry>();
@@ -569,10 +579,18 @@ export class TransferManager {
       journalFailed: false,
       answeredLate: false,
       stateSaid: null,
+      startedMs: null,
+      startBytes: 0,
     };
     this.entries.set(transfer.transferId, entry);
     transfer.on('state', () => this.emitState(entry));
-    transfer.on('session', () => this.emitState(entry));
+    transfer.on('session', ({ offset }) => {
+      if (entry.startedMs === null) {
+        entry.startedMs = performance.now();
+        entry.startBytes = offset;
+      }
+      this.emitState(entry);
+    });
     transfer.on('checkpoint', () => void this.checkpoint(entry));
     transfer.on('progress', (progress) => {
       const now = performance.now();
@@ -638,6 +656,7 @@ export class TransferManager {
         file: result.filePath ?? snapshot.filePath ?? '',
         hash: entry.hash,
         path: snapshot.path,
+        ...elapsed(entry, transfer.size),
       });
     } else {
       const event: ChatEvent = {

@@ -774,7 +774,8 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
       }
       const channel = new FramedChannel(socket, this.constants.CHUNK_BYTES);
       connection.channel = channel;
-      if (this.role === 'receiver') await this.waitForGo(channel);
+      // The sender's name for the path wins, so both ends say the same.
+      if (this.role === 'receiver') connection.path = (await this.waitForGo(channel)) ?? connection.path;
     } catch (error) {
       this.log(`connection ${connection.id} (${connection.path}) failed: ${error instanceof ChatError ? error.code : String(error)}`);
       connection.channel?.destroy();
@@ -783,11 +784,13 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
       return;
     }
     if (this.connections.get(connection.id) !== connection) return;
-    this.machine.input({ type: 'handshake-ok', connectionId: connection.id });
+    this.machine.input({ type: 'handshake-ok', connectionId: connection.id, ...(this.role === 'receiver' ? { path: connection.path } : {}) });
   }
 
-  private waitForGo(channel: FramedChannel): Promise<void> {
+  /** Resolves with the sender's name for the path (undefined from an older sender). */
+  private waitForGo(channel: FramedChannel): Promise<PathKind | undefined> {
     return new Promise((resolve, reject) => {
+      let path: PathKind | undefined;
       const timer = setTimeout(() => {
         channel.setHandlers(null);
         reject(new ChatError('E_HANDSHAKE_TIMEOUT', 'no go from the sender'));
@@ -795,12 +798,15 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
       const stop = (error: ChatError | null): void => {
         clearTimeout(timer);
         channel.setHandlers(null);
-        if (error === null) resolve();
+        if (error === null) resolve(path);
         else reject(error);
       };
       channel.setHandlers({
         onMessage: (message) => {
-          if (message.t === 'go' && message.transferId === this.transferId) stop(null);
+          if (message.t === 'go' && message.transferId === this.transferId) {
+            path = message.path;
+            stop(null);
+          }
           else stop(new ChatError('E_PROTOCOL', `expected go, got ${message.t}`));
         },
         onData: () => stop(new ChatError('E_PROTOCOL', 'data before go')),
@@ -843,7 +849,7 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
 
     let result: Promise<SessionResult>;
     if (this.role === 'sender') {
-      channel.send({ t: 'go', transferId: this.transferId });
+      channel.send({ t: 'go', transferId: this.transferId, path: pathKind });
       result = runSenderSession({
         channel,
         file: this.file!,

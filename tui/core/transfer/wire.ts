@@ -73,8 +73,13 @@ export type TransferPeerMessage = z.infer<typeof TransferPeerMessage>;
 export type TransferPeerMessageOf<T extends TransferPeerMessage['t']> = Extract<TransferPeerMessage, { t: T }>;
 
 export const ChannelMessage = z.discriminatedUnion('t', [
-  /** Leader (sender) -> follower: this connection won; the session starts on it. */
-  z.object({ t: z.literal('go'), transferId }),
+  /**
+   * Leader (sender) -> follower: this connection won; the session starts on it. `path`: how
+   * the sender names it (lan, direct, relay), which the receiver then uses too, so both ends
+   * say the same (each side's own guess can differ: a LAN address dialled one way is a
+   * public one seen from the other). Absent from older senders: the receiver keeps its own.
+   */
+  z.object({ t: z.literal('go'), transferId, path: z.enum(['lan', 'direct', 'relay']).optional() }),
   /** Receiver -> sender, first in a session: send from this offset (bytes already in the partial file). */
   z.object({ t: z.literal('resume'), offset: byteCount }),
   /** Receiver -> sender: every byte below `offset` is written to the partial file. */
