@@ -8,7 +8,9 @@ import { CLIENT_DEFAULTS } from '../../../shared/limits.js';
 import { nameKey, validateUserName } from '../../../shared/names.js';
 import type { PathKind } from './candidates.js';
 import type { TransferStateName } from './state-machine.js';
-import { ABORT_CODES, type AbortCode, parseTransferPeerMessage, type TransferPeerMessage } from './wire.js';
+import { ABORT_CODES, type AbortCode, parseTransferPeerMessage, type TransferPeerMessage, type TransferPeerMessageOf } from './wire.js';
+import { walkFolder } from './folder-manifest.js';
+import { FolderTransfers } from './folders.js';
 import type { ChatEvent } from '../events.js';
 import type { TransferJournal, TransferJournalRecord } from './journal.js';
 import { FileTransfer, type TransferOptions, type TransferResult } from './transfer.js';
@@ -117,6 +119,8 @@ interface Entry {
   answeredLate: boolean;
   /** The last transfer-state event emitted, as JSON: the next one goes out only if it differs. */
   stateSaid: string | null;
+  /** The folder transfer this file belongs to (folders.ts), if any. */
+  folder?: string;
   /** When the first session of this run started (performance clock, ms) and from which byte. */
   startedMs: number | null;
   startBytes: number;
@@ -150,6 +154,7 @@ function elapsed(entry: Entry, size: number): { elapsedMs: number; avgBps: numbe
 
 export class TransferManager {
   private readonly entries = new Map<string, Entry>();
+  private readonly folders: FolderTransfers;
   private readonly direct: boolean;
   private readonly maxPendingOffers: number;
   private readonly maxFinished: number;
@@ -172,6 +177,27 @@ export class TransferManager {
     this.direct = options.direct !== false;
     this.maxPendingOffers = options.maxPendingOffers ?? CLIENT_DEFAULTS.maxPendingOffers;
     this.maxFinished = options.maxFinished ?? CLIENT_DEFAULTS.maxFinishedTransfers;
+    this.folders = new FolderTransfers({
+      sendSignal: (peer, message) => this.host.sendSignal(peer, message),
+      emit: (event) => this.host.emit(event),
+      sendChild: async (peer, file, folder) => this.get((await this.sendOne(peer, file, folder)).id)!,
+      receiveChild: (peer, offer, directory) => this.receiveChild(peer, offer, directory),
+      downloadDir: () => this.downloadDir,
+    });
+  }
+
+  /** One file of an accepted folder: taken and accepted at once, no `transfer-offer` asked. */
+  private async receiveChild(peer: string, offer: TransferPeerMessageOf<'file-offer'>, directory: string): Promise<FileTransfer> {
+    const transfer = FileTransfer.receive(offer, this.transferOptions(this.linkFor(peer)));
+    const entry = this.add(transfer, 'in', peer, offer.hash);
+    entry.folder = offer.folder?.id;
+    if (transfer.state !== 'offered') {
+      this.emitState(entry);
+      return transfer;
+    }
+    await transfer.accept(directory);
+    this.emitState(entry);
+    return transfer;
   }
 
   /** Where /accept saves without a DIR. */
@@ -194,6 +220,34 @@ export class TransferManager {
     const peer = this.host.roomUsers().find((u) => nameKey(u) === peerKey);
     if (peer === undefined) throw new ChatError('E_NOT_IN_ROOM', `${to} is not in your room`);
     await this.host.checkRecipient(peer);
+    const local = expandPath(file);
+    if ((await fs.promises.lstat(local).catch(() => null))?.isDirectory() === true) return this.sendFolder(peer, local);
+    return this.sendOne(peer, local);
+  }
+
+  /** A folder: walked (no link followed), offered whole, then its files one by one (folders.ts). */
+  private async sendFolder(peer: string, local: string): Promise<TransferInfo> {
+    const walked = await walkFolder(local);
+    const offer = await this.folders.send(peer, walked);
+    return {
+      id: offer.id,
+      direction: 'out',
+      peer,
+      name: `${offer.name}/`,
+      size: offer.size,
+      hash: '',
+      state: 'offered',
+      path: null,
+      bytes: 0,
+      percent: 0,
+      speedBps: 0,
+      etaSec: null,
+      file: local,
+      sessions: 0,
+    };
+  }
+
+  private async sendOne(peer: string, file: string, folder?: { id: string; index: number; path: string }): Promise<TransferInfo> {
     let offerSent: Promise<void> | null = null;
     let hash = '';
     const link = this.linkFor(peer, (sending, message) => {
@@ -201,8 +255,9 @@ export class TransferManager {
       offerSent = sending;
       hash = message.hash;
     });
-    const transfer = await FileTransfer.send(expandPath(file), this.transferOptions(link));
+    const transfer = await FileTransfer.send(file, { ...this.transferOptions(link), ...(folder !== undefined ? { folder } : {}) });
     const entry = this.add(transfer, 'out', peer, hash);
+    if (folder !== undefined) entry.folder = folder.id;
     // The core said `offered` before we listened: say it now.
     this.emitState(entry);
     try {
@@ -216,6 +271,11 @@ export class TransferManager {
 
   /** `/accept ID [DIR]`: saves into DIR (default {@link downloadDir}). E_NO_SUCH_TRANSFER, E_TRANSFER_STATE, E_PATH_REFUSED, E_NO_SPACE. */
   async accept(id: string, directory?: string): Promise<TransferInfo> {
+    const folderId = this.findFolder(id);
+    if (folderId !== null) {
+      const accepted = await this.folders.accept(folderId, directory !== undefined ? expandPath(directory) : undefined);
+      return { ...this.folderInfo(folderId), file: accepted.dir };
+    }
     const entry = this.find(id);
     if (entry.direction !== 'in') throw new ChatError('E_TRANSFER_STATE', 'only an offer you received can be accepted');
     await entry.transfer.accept(directory !== undefined ? expandPath(directory) : this.downloadDir);
@@ -226,6 +286,11 @@ export class TransferManager {
 
   /** `/reject ID`: declines an offer. */
   reject(id: string): TransferInfo {
+    const folderId = this.findFolder(id);
+    if (folderId !== null) {
+      this.folders.reject(folderId);
+      return { ...this.folderInfo(folderId), state: 'rejected' };
+    }
     const entry = this.find(id);
     if (entry.direction !== 'in') throw new ChatError('E_TRANSFER_STATE', 'only an offer you received can be rejected; /cancel stops your own');
     entry.transfer.reject();
@@ -234,6 +299,11 @@ export class TransferManager {
 
   /** `/cancel ID`: stops a transfer either way (the receiver's partial file is removed). */
   cancel(id: string): TransferInfo {
+    const folderId = this.findFolder(id);
+    if (folderId !== null) {
+      this.folders.cancel(folderId);
+      return { ...this.folderInfo(folderId), state: 'cancelled' };
+    }
     const entry = this.find(id);
     if (entry.finishedAt !== null) throw new ChatError('E_TRANSFER_STATE', 'that transfer has ended already');
     entry.transfer.cancel();
@@ -261,7 +331,7 @@ export class TransferManager {
     for (const entry of this.entries.values()) {
       if (entry.finishedAt === null && !(entry.direction === 'in' && entry.transfer.state === 'offered')) n += 1;
     }
-    return n;
+    return n + this.folders.activeCount;
   }
 
   /** Resolves once no transfer is running (offers waiting for an answer do not count). */
@@ -273,6 +343,7 @@ export class TransferManager {
   /** Cancels everything still running (the peers are told) and waits until all is released. */
   async closeAll(): Promise<void> {
     this.stopped = true;
+    this.folders.cancelAll();
     const running = [...this.entries.values()].filter((e) => e.finishedAt === null);
     for (const entry of running) {
       try {
@@ -370,6 +441,12 @@ export class TransferManager {
    */
   handleSignal(from: string, value: unknown): void {
     const message = parseTransferPeerMessage(value);
+    if (this.folders.handleSignal(from, message)) return;
+    if (message.t === 'file-offer' && message.folder !== undefined && !this.entries.has(message.transferId)) {
+      // One file of a folder we accepted (then accepted at once), or declined: never asked about.
+      if (!this.folders.fileOffered(from, message)) void this.host.sendSignal(from, { t: 'file-reject', transferId: message.transferId, code: 'E_REJECTED' }).catch(() => undefined);
+      return;
+    }
     const known = this.entries.get(message.transferId);
     if (known === undefined && message.t !== 'file-offer' && this.restoring !== null && !this.restoreDone) {
       // It may be for a transfer the journal is about to restore: look again once it has.
@@ -420,6 +497,20 @@ export class TransferManager {
   }
 
   // ---- internals --------------------------------------------------------------------------
+
+  /** A folder transfer's id from an id or an unambiguous prefix of 4+ characters, else null. */
+  private findFolder(id: string): string | null {
+    if (this.folders.has(id)) return id;
+    if (id.length < 4) return null;
+    const matches = this.folders.ids().filter((key) => key.startsWith(id));
+    const files = [...this.entries.keys()].filter((key) => key.startsWith(id));
+    if (matches.length + files.length > 1) throw new ChatError('E_USAGE', `${id} names ${matches.length + files.length} transfers; give more of the id`);
+    return matches.length === 1 ? matches[0] : null;
+  }
+
+  private folderInfo(id: string): TransferInfo {
+    return { id, direction: 'in', peer: '', name: '', size: 0, hash: '', state: 'offered', path: null, bytes: 0, percent: 0, speedBps: 0, etaSec: null, file: null, sessions: 0 };
+  }
 
   private find(id: string): Entry {
     const exact = this.entries.get(id);
@@ -625,6 +716,7 @@ export class TransferManager {
       file: snapshot.filePath,
     };
     if (entry.restored) event.restored = true;
+    if (entry.folder !== undefined) event.folder = entry.folder;
     if (!this.direct && this.options.relayOnlyBecause !== undefined) event.relayOnly = this.options.relayOnlyBecause;
     // Several signals may mean a change (the core's state, a new session, /send and /accept
     // returning), and one change often raises two of them: say each change once.
@@ -657,6 +749,7 @@ export class TransferManager {
         hash: entry.hash,
         path: snapshot.path,
         ...elapsed(entry, transfer.size),
+        ...(entry.folder !== undefined ? { folder: entry.folder } : {}),
       });
     } else {
       const event: ChatEvent = {
@@ -670,6 +763,7 @@ export class TransferManager {
         message: result.message ?? result.state,
       };
       if (result.filePath !== undefined && entry.direction === 'in') event.partial = result.filePath;
+      if (entry.folder !== undefined) event.folder = entry.folder;
       this.host.emit(event);
     }
     this.trimFinished();

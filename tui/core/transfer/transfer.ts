@@ -60,6 +60,8 @@ export interface TransferOptions {
   portMapping?: Omit<PortMappingOptions, 'timeoutMs' | 'ttlMs' | 'signal'> | false;
   /** Dial the peer's 127.0.0.1 / ::1 candidates (tests on one machine). */
   allowLoopbackCandidates?: boolean;
+  /** Sender: the file is one of a folder transfer (tui/core/transfer/folders.ts); said in the offer. */
+  folder?: { id: string; index: number; path: string };
   /** Free bytes in a folder; default `fs.statfs`. */
   freeSpace?: (directory: string) => Promise<number>;
   log?: (line: string) => void;
@@ -589,6 +591,7 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
           size: this.size,
           hash: this.file!.hash,
           fingerprint: this.credentials!.fingerprint,
+          ...(this.options.folder !== undefined ? { folder: { ...this.options.folder } } : {}),
         } satisfies TransferPeerMessageOf<'file-offer'>;
         break;
       case 'accept':

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ChatError, type ErrorCode } from '../../../shared/errors.js';
 import { MAX_RAW_NAME_CHARS } from '../../../shared/filename.js';
+import { FOLDER_LIMITS } from '../../../shared/limits.js';
 
 /**
  * The two message sets of a file transfer, validated with zod like shared/messages.ts.
@@ -52,7 +53,30 @@ export const TransferPeerMessage = z.discriminatedUnion('t', [
     size: byteCount,
     hash: blake2bHex,
     fingerprint,
+    /**
+     * Present when the file is one of a folder the receiver accepted (`folder-offer`): the
+     * folder's id, the file's place in it and its relative path (untrusted: checked by
+     * `FolderPathChecker`). Such an offer is accepted without asking again.
+     */
+    folder: z
+      .object({ id: transferId, index: z.number().int().nonnegative().max(FOLDER_LIMITS.maxFiles), path: z.string().min(1).max(MAX_RAW_NAME_CHARS) })
+      .optional(),
   }),
+  /**
+   * Sender -> receiver: a folder (`/send USER DIR/`): its name (untrusted, sanitized), how many
+   * files and bytes. Once accepted, each file follows as an ordinary `file-offer` with `folder`.
+   */
+  z.object({
+    t: z.literal('folder-offer'),
+    transferId,
+    name: z.string().min(1).max(MAX_RAW_NAME_CHARS),
+    files: z.number().int().min(1).max(FOLDER_LIMITS.maxFiles),
+    size: byteCount,
+  }),
+  z.object({ t: z.literal('folder-accept'), transferId }),
+  z.object({ t: z.literal('folder-reject'), transferId, code: z.enum(REJECT_CODES).optional() }),
+  /** Either way: the folder transfer stops (the file under way is cancelled on its own). */
+  z.object({ t: z.literal('folder-cancel'), transferId, code: z.enum(ABORT_CODES).optional() }),
   /** Receiver -> sender: yes, and here is my certificate's fingerprint. */
   z.object({ t: z.literal('file-accept'), transferId, fingerprint }),
   z.object({ t: z.literal('file-reject'), transferId, code: z.enum(REJECT_CODES).optional() }),
