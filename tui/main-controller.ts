@@ -113,7 +113,7 @@ export class MainController {
       if (effects.bell) ringBell(this.options.screen);
       // Progress ticks (up to 4 a second per transfer, several transfers) redraw at most
       // CLIENT_DEFAULTS.tuiProgressRedrawsPerSecond times a second together; everything else at once.
-      if (event.type === 'transfer-progress' || event.type === 'room-file-progress') this.scheduleProgressDraw();
+      if (event.type === 'transfer-progress' || event.type === 'room-file-progress' || event.type === 'folder-state') this.scheduleProgressDraw();
       else this.scheduleDraw();
     }
   }

@@ -205,6 +205,10 @@ export type ChatEvent =
       filesDone: number;
       bytes: number;
       size: number;
+      /** The whole folder's speed (bytes/s) and seconds left (null: unknown), and its current file's path. */
+      speedBps: number;
+      etaSec: number | null;
+      path: TransferPathKind | null;
       dir: string | null;
       skipped?: number;
     }
@@ -267,7 +271,7 @@ export const EVENT_DOCS: { readonly [T in ChatEventType]: string } = {
   'transfer-done': 'a transfer completed, hash checked: id, direction, peer, name, size, file, hash, path, elapsedMs, avgBps, folder',
   'transfer-failed': 'a transfer ended without the file: id, direction, peer, name, state (rejected|cancelled|failed), code, message, partial, folder',
   'folder-offer': 'someone offers you a folder (/accept ID [DIR] or /reject ID): id, from, name, files, size',
-  'folder-state': 'a folder transfer moved on: id, direction, peer, name, state, files, filesDone, bytes, size, dir, skipped',
+  'folder-state': 'a folder transfer moved on (and its progress, at most 4 a second): id, direction, peer, name, state, files, filesDone, bytes, size, speedBps, etaSec, path, dir, skipped',
   'folder-done': 'every file of a folder arrived, hashes checked: id, direction, peer, name, files, size, dir, elapsedMs, avgBps',
   'folder-failed': 'a folder transfer ended early: id, direction, peer, name, state, code, message, filesDone, dir',
   'file-uploaded': 'the relay stored your /upload for the room: fileId, name, size, elapsedMs, avgBps',

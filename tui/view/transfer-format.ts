@@ -85,6 +85,8 @@ export interface TransferLine {
   total: number;
   speedBps: number;
   etaSec: number | null;
+  /** One file of a folder transfer (its row goes under the folder's). */
+  inFolder?: boolean;
 }
 
 /** `↑ big.bin 45% 12.3 MB/s 8s relay`, or the state while nothing moves yet. */
@@ -97,12 +99,12 @@ export function formatTransferLine(t: TransferLine): string {
 
 /**
  * One row of the transfers panel, in two parts so the caller can cut the name to fit:
- * `head` = `↑ bob holiday.bin`, `tail` = ` [####......]  45%  1.4/3.0 MB  12.3 MB/s  ETA 8s  relay`
+ * `head` = `↑ to bob: holiday.bin` (`  └ beach.jpg` for a folder's file), `tail` = ` [####......]  45%  1.4/3.0 MB  12.3 MB/s  ETA 8s  relay`
  * (before the bytes move: the state instead of the numbers).
  */
 export function progressRow(t: TransferLine, barWidth: number): { head: string; tail: string } {
   const arrow = t.direction === 'out' ? `↑ to ${t.peer}` : `↓ from ${t.peer}`;
-  const head = `${arrow}: ${t.name}`;
+  const head = t.inFolder === true ? `  └ ${t.name}` : `${arrow}: ${t.name}`;
   const path = formatPath(t.path);
   if (t.state !== 'transferring' && t.state !== 'verifying') {
     return { head, tail: `  ${progressBar(t.percent / 100, barWidth)} ${t.state}${t.path !== null ? `  ${path}` : ''}` };

@@ -57,7 +57,7 @@ export function applyTransferEvent(host: TransferViewHost, event: ChatEvent): { 
         id,
         direction: event.direction,
         peer: safeLine(event.peer),
-        name: event.folder !== undefined ? `  ${safeLine(event.name)}` : safeLine(event.name),
+        name: safeLine(event.name),
         state: safeLine(event.state),
         path: event.path,
         percent: known?.percent ?? 0,
@@ -66,6 +66,7 @@ export function applyTransferEvent(host: TransferViewHost, event: ChatEvent): { 
         speedBps: known?.speedBps ?? 0,
         etaSec: known?.etaSec ?? null,
       };
+      if (event.folder !== undefined) line.inFolder = true;
       if (TERMINAL.includes(event.state)) host.transfers.delete(id);
       else host.transfers.set(id, line);
       // A folder's files show in the panel; the folder's own lines tell the story.
@@ -122,12 +123,12 @@ export function applyTransferEvent(host: TransferViewHost, event: ChatEvent): { 
         peer: safeLine(event.peer),
         name: `${name} (${Math.min(event.filesDone + (event.state === 'transferring' ? 1 : 0), event.files)}/${event.files})`,
         state: safeLine(event.state),
-        path: known?.path ?? null,
+        path: event.path,
         percent,
         bytes: event.bytes,
         total: event.size,
-        speedBps: known?.speedBps ?? 0,
-        etaSec: known?.etaSec ?? null,
+        speedBps: event.speedBps,
+        etaSec: event.etaSec,
       };
       if (TERMINAL.includes(event.state)) host.transfers.delete(id);
       else host.transfers.set(id, line);

@@ -2,10 +2,13 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ChatError, type ErrorCode } from '../../../shared/errors.js';
 import { alternativeNames, resolveInside, sanitizeFileName } from '../../../shared/filename.js';
-import { FOLDER_LIMITS } from '../../../shared/limits.js';
+import { CLIENT_DEFAULTS, FOLDER_LIMITS } from '../../../shared/limits.js';
 import { nameKey } from '../../../shared/names.js';
 import type { ChatEvent } from '../events.js';
+import type { PathKind } from './candidates.js';
+import { TRANSFER_DEFAULTS } from './constants.js';
 import { FolderPathChecker, makeFolders, type WalkedFolder } from './folder-manifest.js';
+import { ProgressMeter } from './progress.js';
 import { type FileTransfer, type TransferResult, newTransferId } from './transfer.js';
 import { ABORT_CODES, type AbortCode, REJECT_CODES, type RejectCode, type TransferPeerMessage, type TransferPeerMessageOf } from './wire.js';
 
@@ -53,6 +56,11 @@ interface Folder {
   current: FileTransfer | null;
   startedMs: number | null;
   timer: NodeJS.Timeout | null;
+  /** How the last file's bytes went (shown between files). */
+  lastPath: PathKind | null;
+  /** The whole folder's speed and time left; progress said at most 4 a second. */
+  meter: ProgressMeter;
+  progressSaidMs: number;
   // sender
   walked?: WalkedFolder;
   // receiver
@@ -61,6 +69,7 @@ interface Folder {
   nextIndex: number;
 }
 
+const SPEED_WINDOW_MS = TRANSFER_DEFAULTS.SPEED_WINDOW_MS;
 const ENDED: readonly FolderState[] = ['completed', 'rejected', 'cancelled', 'failed'];
 
 export class FolderTransfers {
@@ -103,6 +112,9 @@ export class FolderTransfers {
       current: null,
       startedMs: null,
       timer: null,
+      lastPath: null,
+      meter: new ProgressMeter(walked.totalBytes, SPEED_WINDOW_MS),
+      progressSaidMs: -Infinity,
       walked,
       nextIndex: 0,
     };
@@ -122,6 +134,7 @@ export class FolderTransfers {
     const files = folder.walked!.files;
     folder.state = 'transferring';
     folder.startedMs = performance.now();
+    folder.meter.restart(0, folder.startedMs);
     for (let index = 0; index < files.length; index++) {
       if (ENDED.includes(folder.state)) return;
       const file = files[index];
@@ -170,6 +183,9 @@ export class FolderTransfers {
       current: null,
       startedMs: null,
       timer: null,
+      lastPath: null,
+      meter: new ProgressMeter(message.size, SPEED_WINDOW_MS),
+      progressSaidMs: -Infinity,
       checker,
       nextIndex: 0,
     };
@@ -193,6 +209,7 @@ export class FolderTransfers {
     folder.dir = await makeFreshFolder(parent, folder.name);
     folder.state = 'transferring';
     folder.startedMs = performance.now();
+    folder.meter.restart(0, folder.startedMs);
     this.arm(folder, this.timers.nextFileTimeoutMs);
     this.say(folder);
     await this.host.sendSignal(folder.peer, { t: 'folder-accept', transferId: folder.id });
@@ -302,6 +319,7 @@ export class FolderTransfers {
     child.on('progress', onProgress);
     const result: TransferResult = await child.finished;
     child.off('progress', onProgress);
+    folder.lastPath = child.snapshot().path ?? folder.lastPath;
     if (folder.current === child) folder.current = null;
     if (ENDED.includes(folder.state)) return false;
     if (result.state !== 'completed') {
@@ -320,7 +338,12 @@ export class FolderTransfers {
   }
 
   private progress(folder: Folder, currentBytes: number): void {
-    this.host.emit(this.stateEvent(folder, folder.bytesDone + currentBytes));
+    const now = performance.now();
+    const bytes = folder.bytesDone + currentBytes;
+    folder.meter.update(bytes, now);
+    if (now - folder.progressSaidMs < 1000 / CLIENT_DEFAULTS.transferProgressEventsPerSecond && bytes < folder.size) return;
+    folder.progressSaidMs = now;
+    this.host.emit(this.stateEvent(folder, bytes));
   }
 
   private end(folder: Folder, state: FolderState, code?: ErrorCode | string, message?: string, tellPeer = false): void {
@@ -375,6 +398,7 @@ export class FolderTransfers {
   }
 
   private stateEvent(folder: Folder, bytes: number): ChatEvent {
+    const progress = folder.meter.snapshot(performance.now());
     const event: ChatEvent = {
       type: 'folder-state',
       id: folder.id,
@@ -386,6 +410,9 @@ export class FolderTransfers {
       filesDone: folder.filesDone,
       bytes,
       size: folder.size,
+      speedBps: progress.bytesPerSecond,
+      etaSec: ENDED.includes(folder.state) ? null : progress.etaSeconds,
+      path: folder.current?.snapshot().path ?? folder.lastPath,
       dir: folder.dir,
     };
     const skipped = folder.walked?.skipped.length ?? 0;

@@ -47,7 +47,7 @@ const examples: { [T in ChatEvent['type']]: Extract<ChatEvent, { type: T }> } = 
   'transfer-failed': { type: 'transfer-failed', id: 'AbCdEfGh12345678', direction: 'out', peer: 'bob', name: 'report.pdf', state: 'rejected', code: 'E_REJECTED', message: 'rejected' },
   'file-uploaded': { type: 'file-uploaded', fileId: '0a1b2c3d4e', name: 'report.pdf', size: 1234, elapsedMs: 10, avgBps: 123400 },
   'folder-offer': { type: 'folder-offer', id: 'FoLdEr0012345678', from: 'bob', name: 'photos', files: 3, size: 4096 },
-  'folder-state': { type: 'folder-state', id: 'FoLdEr0012345678', direction: 'in', peer: 'bob', name: 'photos', state: 'transferring', files: 3, filesDone: 1, bytes: 1024, size: 4096, dir: '/d/photos' },
+  'folder-state': { type: 'folder-state', id: 'FoLdEr0012345678', direction: 'in', peer: 'bob', name: 'photos', state: 'transferring', files: 3, filesDone: 1, bytes: 1024, size: 4096, speedBps: 512, etaSec: 6, path: 'relay', dir: '/d/photos' },
   'folder-done': { type: 'folder-done', id: 'FoLdEr0012345678', direction: 'in', peer: 'bob', name: 'photos', files: 3, size: 4096, dir: '/d/photos', elapsedMs: 900, avgBps: 4551 },
   'folder-failed': { type: 'folder-failed', id: 'FoLdEr0012345678', direction: 'out', peer: 'bob', name: 'photos', state: 'cancelled', code: 'E_CANCELLED', message: 'cancelled', filesDone: 1, dir: '/s/photos' },
   'room-file-progress': { type: 'room-file-progress', direction: 'up', name: 'report.pdf', bytes: 617, total: 1234, percent: 50, speedBps: 100, etaSec: 7 },
