@@ -4,10 +4,11 @@ import type tls from 'node:tls';
 import { FrameDecoder } from '../../shared/codec.js';
 import { ChatError } from '../../shared/errors.js';
 import type { ClientMessage, RelayMessage } from '../../shared/messages.js';
-import { PARTIAL_SUFFIX, alternativeNames, resolveInside, sanitizeFileName } from '../../shared/filename.js';
+import { sanitizeFileName } from '../../shared/filename.js';
 import type { ChatEvent, ChatEventOf } from './events.js';
 import { openSideLink, readControl, type SideLink } from './side-link.js';
 import { hashFile } from './transfer/file-sink.js';
+import { reservePartialFile } from './transfer/local-file.js';
 import { moveIntoPlace } from './transfer/place-file.js';
 import { expandPath } from './transfer/manager.js';
 import { expectReply } from './replies.js';
@@ -87,7 +88,7 @@ export async function saveFile(side: FileSide, directory: string, onBytes?: (byt
   if (size === undefined || expected === undefined) throw new ChatError('E_PROTOCOL', 'file-ready without size or hash');
   const checked = sanitizeFileName(ready.name ?? 'download');
   const name = checked.ok ? checked.name : 'download';
-  const part = await reservePartial(directory, name);
+  const { partPath: part } = await reservePartialFile(directory, name);
   let received = 0;
   try {
     await new Promise<void>((resolve, reject) => {
@@ -125,23 +126,6 @@ export async function saveFile(side: FileSide, directory: string, onBytes?: (byt
   if (actual !== expected) throw new ChatError('E_HASH_MISMATCH', `the downloaded file does not match its hash; kept as ${part}`, { partial: part });
   return { path: await moveIntoPlace(part, directory, name), hash: actual, name, size };
 }
-
-async function reservePartial(directory: string, name: string): Promise<string> {
-  for (const candidate of alternativeNames(name)) {
-    const finalPath = resolveInside(directory, candidate);
-    if (await fs.stat(finalPath).then(() => true, () => false)) continue;
-    try {
-      const handle = await fs.open(finalPath + PARTIAL_SUFFIX, 'wx', 0o600);
-      await handle.close();
-      return finalPath + PARTIAL_SUFFIX;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue;
-      throw new ChatError('E_PATH_REFUSED', `cannot write in ${directory}: ${(error as Error).message}`);
-    }
-  }
-  throw new ChatError('E_PATH_REFUSED', `no free name for ${name} in ${directory}`);
-}
-
 
 /** What room files may touch of the client: requests on the chat connection, a pinned side connection, events. */
 export interface RoomFilesHost {
