@@ -30,6 +30,8 @@ export interface FolderHost {
   receiveChild(peer: string, offer: TransferPeerMessageOf<'file-offer'>, directory: string): Promise<FileTransfer>;
   /** Where /accept saves without a DIR. */
   downloadDir(): string;
+  /** A folder ended (whoever waits for the transfers to be idle looks again). */
+  ended(): void;
 }
 
 export interface FolderTimers {
@@ -391,6 +393,7 @@ export class FolderTransfers {
         dir: folder.dir,
       });
     }
+    this.host.ended();
   }
 
   private say(folder: Folder): void {
