@@ -278,7 +278,7 @@ export const EVENT_DOCS: { readonly [T in ChatEventType]: string } = {
   'room-file-progress': 'an /upload or /download under way, at most 4 a second: direction (up|down), name, fileId, bytes, total, percent, speedBps, etaSec',
   files: 'answer to /files: room, files [{id, name, size, hash, from, time}]',
   'file-downloaded': 'a /download was saved after its hash matched: fileId, path, hash, size, elapsedMs, avgBps',
-  transfers: 'answer to /transfers: transfers [{id, direction, peer, name, size, hash, state, path, bytes, percent, speedBps, etaSec, file, sessions, code, restored}]',
+  transfers: 'answer to /transfers: transfers [{id, direction, peer, name, size, hash, state, path, bytes, percent, speedBps, etaSec, file, sessions, code, restored, folder: {files, filesDone} on a folder\'s own row}]',
 };
 
 export const CHAT_EVENT_TYPES = Object.keys(EVENT_DOCS) as ChatEventType[];

@@ -178,7 +178,8 @@ export function applyTransferEvent(host: TransferViewHost, event: ChatEvent): { 
         const speed = t.state === 'transferring' ? `, ${formatSpeed(t.speedBps)}` : '';
         const via = t.path !== null ? ` via ${formatPath(t.path)}` : '';
         const code = t.code !== undefined ? ` ${safeLine(t.code)}` : '';
-        lines.push(`  ${shortId(safeLine(t.id))}  ${safeLine(t.name)} ${arrow}: ${safeLine(t.state)}${code}${via}, ${progress}${speed}`);
+        const files = t.folder !== undefined ? `, ${t.folder.filesDone} of ${t.folder.files} files` : '';
+        lines.push(`  ${shortId(safeLine(t.id))}  ${safeLine(t.name)} ${arrow}: ${safeLine(t.state)}${code}${via}, ${progress}${files}${speed}`);
       }
       host.system(lines.join('\n'));
       return done;

@@ -9,6 +9,7 @@ import type { PathKind } from './candidates.js';
 import { TRANSFER_DEFAULTS } from './constants.js';
 import { FolderPathChecker, makeFolders, type WalkedFolder } from './folder-manifest.js';
 import { ProgressMeter } from './progress.js';
+import type { TransferInfo } from './transfer-entry.js';
 import { type FileTransfer, type TransferResult, newTransferId } from './transfer.js';
 import { ABORT_CODES, type AbortCode, REJECT_CODES, type RejectCode, type TransferPeerMessage, type TransferPeerMessageOf } from './wire.js';
 
@@ -94,6 +95,35 @@ export class FolderTransfers {
   /** Running folders (offers waiting for our answer excluded). */
   get activeCount(): number {
     return [...this.folders.values()].filter((f) => !ENDED.includes(f.state) && !(f.direction === 'in' && f.state === 'offered')).length;
+  }
+
+  /** A folder as /transfers lists it (`name` ends in `/`, `sessions`: files done). */
+  info(id: string): TransferInfo {
+    const folder = this.get(id);
+    const progress = folder.meter.snapshot(performance.now());
+    const bytes = ENDED.includes(folder.state) ? folder.bytesDone : Math.max(folder.bytesDone, progress.bytes);
+    return {
+      id: folder.id,
+      direction: folder.direction,
+      peer: folder.peer,
+      name: `${folder.name}/`,
+      size: folder.size,
+      hash: '',
+      state: folder.state,
+      path: folder.current?.snapshot().path ?? folder.lastPath,
+      bytes,
+      percent: folder.size === 0 ? 100 : Math.floor((bytes / folder.size) * 1000) / 10,
+      speedBps: ENDED.includes(folder.state) ? 0 : progress.bytesPerSecond,
+      etaSec: ENDED.includes(folder.state) ? null : progress.etaSeconds,
+      file: folder.dir,
+      sessions: folder.filesDone,
+      folder: { files: folder.files, filesDone: folder.filesDone },
+    };
+  }
+
+  /** Every folder known, as /transfers lists them. */
+  list(): TransferInfo[] {
+    return this.ids().map((id) => this.info(id));
   }
 
   // ---- sender -----------------------------------------------------------------------------

@@ -172,24 +172,8 @@ export class TransferManager {
 
   /** A folder: walked (no link followed), offered whole, then its files one by one (folders.ts). */
   private async sendFolder(peer: string, local: string): Promise<TransferInfo> {
-    const walked = await walkFolder(local);
-    const offer = await this.folders.send(peer, walked);
-    return {
-      id: offer.id,
-      direction: 'out',
-      peer,
-      name: `${offer.name}/`,
-      size: offer.size,
-      hash: '',
-      state: 'offered',
-      path: null,
-      bytes: 0,
-      percent: 0,
-      speedBps: 0,
-      etaSec: null,
-      file: local,
-      sessions: 0,
-    };
+    const offer = await this.folders.send(peer, await walkFolder(local));
+    return this.folders.info(offer.id);
   }
 
   private async sendOne(peer: string, file: string, folder?: { id: string; index: number; path: string }): Promise<TransferInfo> {
@@ -218,8 +202,8 @@ export class TransferManager {
   async accept(id: string, directory?: string): Promise<TransferInfo> {
     const folderId = this.findFolder(id);
     if (folderId !== null) {
-      const accepted = await this.folders.accept(folderId, directory !== undefined ? expandPath(directory) : undefined);
-      return { ...this.folderInfo(folderId), file: accepted.dir };
+      await this.folders.accept(folderId, directory !== undefined ? expandPath(directory) : undefined);
+      return this.folders.info(folderId);
     }
     const entry = this.find(id);
     if (entry.direction !== 'in') throw new ChatError('E_TRANSFER_STATE', 'only an offer you received can be accepted');
@@ -234,7 +218,7 @@ export class TransferManager {
     const folderId = this.findFolder(id);
     if (folderId !== null) {
       this.folders.reject(folderId);
-      return { ...this.folderInfo(folderId), state: 'rejected' };
+      return this.folders.info(folderId);
     }
     const entry = this.find(id);
     if (entry.direction !== 'in') throw new ChatError('E_TRANSFER_STATE', 'only an offer you received can be rejected; /cancel stops your own');
@@ -247,7 +231,7 @@ export class TransferManager {
     const folderId = this.findFolder(id);
     if (folderId !== null) {
       this.folders.cancel(folderId);
-      return { ...this.folderInfo(folderId), state: 'cancelled' };
+      return this.folders.info(folderId);
     }
     const entry = this.find(id);
     if (entry.finishedAt !== null) throw new ChatError('E_TRANSFER_STATE', 'that transfer has ended already');
@@ -258,7 +242,8 @@ export class TransferManager {
   /** Every transfer known (running first, then the finished ones kept), oldest first within each. */
   list(): TransferInfo[] {
     const all = [...this.entries.values()];
-    return [...all.filter((e) => e.finishedAt === null), ...all.filter((e) => e.finishedAt !== null)].map((e) => transferInfo(e));
+    // Folders first (each one's files follow among the transfers, with their own rows).
+    return [...this.folders.list(), ...[...all.filter((e) => e.finishedAt === null), ...all.filter((e) => e.finishedAt !== null)].map((e) => transferInfo(e))];
   }
 
   /** A running transfer by id (or an unambiguous prefix of at least 4 characters). */
@@ -427,10 +412,6 @@ export class TransferManager {
     const files = [...this.entries.keys()].filter((key) => key.startsWith(id));
     if (matches.length + files.length > 1) throw new ChatError('E_USAGE', `${id} names ${matches.length + files.length} transfers; give more of the id`);
     return matches.length === 1 ? matches[0] : null;
-  }
-
-  private folderInfo(id: string): TransferInfo {
-    return { id, direction: 'in', peer: '', name: '', size: 0, hash: '', state: 'offered', path: null, bytes: 0, percent: 0, speedBps: 0, etaSec: null, file: null, sessions: 0 };
   }
 
   private find(id: string): Entry {

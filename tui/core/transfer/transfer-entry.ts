@@ -43,6 +43,8 @@ export interface TransferInfo {
   message?: string;
   /** Present (true) when the transfer was restored from the journal after a restart of the client. */
   restored?: true;
+  /** Present on a folder transfer's own row: how many files, how many done (`sessions` counts them too). */
+  folder?: { files: number; filesDone: number };
 }
 
 /** One transfer the manager follows, and what it has said about it. */

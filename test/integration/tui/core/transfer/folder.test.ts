@@ -83,6 +83,8 @@ spec(
     assert.equal(annPaths, ['relay', 'relay', 'relay', 'relay']);
     assert.equal(bobPaths, annPaths);
     assert.is(bob.rec.of('transfer-offer').length, 0, 'the files of an accepted folder are not asked about');
+    const row = bob.client.transfers.list().find((t) => t.id === sent.id);
+    assert.equal([row?.name, row?.state, row?.folder], ['photos/', 'completed', { files: 4, filesDone: 4 }], '/transfers lists the folder');
 
     // The same folder again: saved beside the first as "photos (1)".
     const again = await ann.client.sendFile('bob', src);
