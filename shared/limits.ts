@@ -191,6 +191,8 @@ export const CLIENT_DEFAULTS = {
   transferProgressEventsPerSecond: 4,
   /** closeAll waits at most this long for cancelled transfers to be released. */
   transferCloseWaitMs: 5_000,
+  /** The TUI redraws for progress ticks at most this often a second, however many transfers run. */
+  tuiProgressRedrawsPerSecond: 4,
 } as const;
 
 export type Limits = { -readonly [K in keyof typeof DEFAULT_LIMITS]: number };
@@ -198,3 +200,21 @@ export type Limits = { -readonly [K in keyof typeof DEFAULT_LIMITS]: number };
 export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
   return { ...DEFAULT_LIMITS, ...overrides };
 }
+
+/**
+ * Folder transfers (`/send USER DIR/`, tui/core/transfer/folders.ts): what a receiver accepts
+ * in a folder offer and its files' paths, and how long it waits between files. The sender
+ * checks the same numbers before offering, so a folder that would be refused is never offered.
+ */
+export const FOLDER_LIMITS = {
+  /** Files in one folder transfer (each is its own transfer, one after another). */
+  maxFiles: 10_000,
+  /** One relative path (`a/b/c.jpg`), UTF-8 bytes: under PATH_MAX with room for the download folder. */
+  maxPathBytes: 1024,
+  /** Folders deep, counting the file itself. */
+  maxDepth: 32,
+  /** All files together, bytes (a single file is bounded by MAX_FILE_BYTES in transfer/constants.ts). */
+  maxTotalBytes: 1024 * 1024 * 1024 * 1024,
+  /** Between one file's end and the next file's offer; longer, and the folder fails (E_TRANSFER_TIMEOUT). */
+  nextFileTimeoutMs: 120_000,
+} as const;

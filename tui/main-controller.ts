@@ -23,6 +23,8 @@ import {
   renderMessages,
   renderRooms,
   renderStatus,
+  renderTransfers,
+  transferPanelRows,
   renderUsers,
   scrollBy,
 } from './view/render.js';
@@ -54,6 +56,9 @@ export class MainController {
   private unsubscribe: (() => void) | null = null;
   private drawPending = false;
   private ticker: NodeJS.Timeout | null = null;
+  /** A redraw for progress ticks is waiting (bounded rate), and when the last one ran (ms). */
+  private progressTimer: NodeJS.Timeout | null = null;
+  private lastProgressDrawMs = 0;
   private finish: ((code: number) => void) | null = null;
   private quitting = false;
 
@@ -76,7 +81,10 @@ export class MainController {
     const effects = this.model.apply(event);
     if (this.view) {
       if (effects.bell) ringBell(this.options.screen);
-      this.scheduleDraw();
+      // Progress ticks (up to 4 a second per transfer, several transfers) redraw at most
+      // CLIENT_DEFAULTS.tuiProgressRedrawsPerSecond times a second together; everything else at once.
+      if (event.type === 'transfer-progress' || event.type === 'room-file-progress' || event.type === 'folder-state') this.scheduleProgressDraw();
+      else this.scheduleDraw();
     }
   }
 
@@ -117,12 +125,24 @@ export class MainController {
     this.unsubscribe?.();
     if (this.ticker) clearInterval(this.ticker);
     this.ticker = null;
+    if (this.progressTimer !== null) clearTimeout(this.progressTimer);
+    this.progressTimer = null;
     this.view?.destroy();
     this.view = null;
     this.finish?.(0);
   }
 
   // ---- drawing ----------------------------------------------------------------------------
+
+  private scheduleProgressDraw(): void {
+    if (this.progressTimer !== null) return;
+    const wait = Math.max(0, this.lastProgressDrawMs + 1000 / CLIENT_DEFAULTS.tuiProgressRedrawsPerSecond - Date.now());
+    this.progressTimer = setTimeout(() => {
+      this.progressTimer = null;
+      this.lastProgressDrawMs = Date.now();
+      this.scheduleDraw();
+    }, wait);
+  }
 
   private scheduleDraw(): void {
     if (this.drawPending) return;
@@ -146,6 +166,7 @@ export class MainController {
       messages: messages.rows,
       users: renderUsers(this.model.users, this.model.user, layout.usersWidth, layout.paneHeight, this.model.away),
       advisory: renderAdvisory(this.model, layout.cols),
+      transfers: renderTransfers(this.model, layout.cols, layout.transfersHeight),
       status: renderStatus(this.model, layout.cols, Date.now()),
       input: this.inputRow(layout.cols),
     });
@@ -154,7 +175,7 @@ export class MainController {
   /** The screen's layout now (with the advisory bar while a key change waits). */
   private layout() {
     const screen = this.options.screen;
-    return computeLayout(Number(screen.width), Number(screen.height), this.model.advisories.length > 0);
+    return computeLayout(Number(screen.width), Number(screen.height), this.model.advisories.length > 0, transferPanelRows(this.model));
   }
 
   private inputRow(columns: number): string {

@@ -254,7 +254,7 @@ function pathArg(text: string): string {
 const send: Command<{ to: string; file: string }> = {
   name: 'send',
   usage: '/send USER PATH',
-  help: 'offer a file to USER (in your room); end-to-end encrypted, direct when possible, else through the relay',
+  help: 'offer a file, or a folder (PATH/), to USER (in your room); end-to-end encrypted, direct when possible, else through the relay',
   parse(args) {
     const match = /^\s*(\S+)\s+(.*\S.*)$/s.exec(args);
     if (!match) throw usage(send);

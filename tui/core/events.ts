@@ -25,7 +25,12 @@ export interface ChatMessage {
   own?: boolean;
 }
 
-/** How a transfer's bytes travel once a connection won: `direct`, `lan` or `relay`. */
+/**
+ * How a transfer's bytes travel once a connection won: `lan` (direct, inside a private
+ * network), `direct` (direct, across the internet) or `relay` (the relay pipe). The sender
+ * names it and tells the receiver (in `go`), so both ends say the same; the TUI shows
+ * `direct (LAN)`, `direct`, `relay` (docs/transfer.md).
+ */
 export type TransferPathKind = 'direct' | 'lan' | 'relay';
 
 /** One file stored on the relay for a room (/files). */
@@ -158,24 +163,90 @@ export type ChatEvent =
       file: string | null;
       restored?: true;
       relayOnly?: 'proxy';
+      /** The folder transfer (`folder-*` events) this file belongs to. */
+      folder?: string;
     }
   /** Progress of a running transfer, at most 4 a second each: bytes of total, percent, speed (bytes/s), seconds left (null: unknown). */
   | { type: 'transfer-progress'; id: string; bytes: number; total: number; percent: number; speedBps: number; etaSec: number | null; path: TransferPathKind | null }
   /** A transfer completed and the receiver checked the whole-file hash. `file`: where it is. */
-  | { type: 'transfer-done'; id: string; direction: 'out' | 'in'; peer: string; name: string; size: number; file: string; hash: string; path: TransferPathKind | null }
+  | {
+      type: 'transfer-done';
+      id: string;
+      direction: 'out' | 'in';
+      peer: string;
+      name: string;
+      size: number;
+      file: string;
+      hash: string;
+      path: TransferPathKind | null;
+      /** From the first session to the end, ms (this run of the client). */
+      elapsedMs: number;
+      /** Bytes moved in this run per second over `elapsedMs` (a resumed transfer counts only what it moved). */
+      avgBps: number;
+      folder?: string;
+    }
   /**
    * A transfer ended without the file: `state` rejected, cancelled or failed, `code` says why
    * (E_REJECTED, E_CANCELLED, E_PEER_GONE, E_HASH_MISMATCH...). `partial`: a partial file that was kept.
    */
-  | { type: 'transfer-failed'; id: string; direction: 'out' | 'in'; peer: string; name: string; state: string; code: string; message: string; partial?: string }
+  | { type: 'transfer-failed'; id: string; direction: 'out' | 'in'; peer: string; name: string; state: string; code: string; message: string; partial?: string; folder?: string }
+  /**
+   * Someone offers you a folder (`/send USER DIR/`): answer `/accept ID [DIR]` or `/reject ID`.
+   * `name`: the folder's sanitized name; `files`: how many; `size`: bytes in all.
+   */
+  | { type: 'folder-offer'; id: string; from: string; name: string; files: number; size: number }
+  /**
+   * A folder transfer moved on: `state` offered, transferring (file `filesDone + 1` of `files`
+   * under way), completed, rejected, cancelled or failed. `bytes` done of `size`; `dir`: the
+   * receiver's folder (the sender's own folder when sending). `skipped`: entries the sender
+   * left out (symbolic links, special files).
+   */
+  | {
+      type: 'folder-state';
+      id: string;
+      direction: 'out' | 'in';
+      peer: string;
+      name: string;
+      state: string;
+      files: number;
+      filesDone: number;
+      bytes: number;
+      size: number;
+      /** The whole folder's speed (bytes/s) and seconds left (null: unknown), and its current file's path. */
+      speedBps: number;
+      etaSec: number | null;
+      path: TransferPathKind | null;
+      dir: string | null;
+      skipped?: number;
+    }
+  /** Every file of a folder arrived and each one's hash was checked. */
+  | { type: 'folder-done'; id: string; direction: 'out' | 'in'; peer: string; name: string; files: number; size: number; dir: string; elapsedMs: number; avgBps: number }
+  /** A folder transfer ended early: `code` says why; the files done so far stay (`filesDone`). */
+  | { type: 'folder-failed'; id: string; direction: 'out' | 'in'; peer: string; name: string; state: string; code: string; message: string; filesDone: number; dir: string | null }
   /** Answer to /transfers. */
   | { type: 'transfers'; transfers: TransferInfo[] }
   /** /upload done: the relay stored the file for your room under `fileId`; `size` in bytes. */
-  | { type: 'file-uploaded'; fileId: string; name: string; size: number }
+  | { type: 'file-uploaded'; fileId: string; name: string; size: number; elapsedMs: number; avgBps: number }
+  /**
+   * An /upload or /download under way, at most 4 a second: `direction` up or down, `name` (an
+   * upload's base name, a download's name as the relay gives it), `fileId` (downloads),
+   * bytes of total, percent, speed, seconds left. Always through the relay.
+   */
+  | {
+      type: 'room-file-progress';
+      direction: 'up' | 'down';
+      name: string;
+      fileId?: string;
+      bytes: number;
+      total: number;
+      percent: number;
+      speedBps: number;
+      etaSec: number | null;
+    }
   /** Answer to /files: the room's stored files; `time` ms since the epoch, `hash` BLAKE2b-512 hex. */
   | { type: 'files'; room: string; files: RoomFileEntry[] }
   /** /download done: saved at `path` after the BLAKE2b-512 `hash` matched. */
-  | { type: 'file-downloaded'; fileId: string; path: string; hash: string };
+  | { type: 'file-downloaded'; fileId: string; path: string; hash: string; size: number; elapsedMs: number; avgBps: number };
 
 export type ChatEventType = ChatEvent['type'];
 export type ChatEventOf<T extends ChatEventType> = Extract<ChatEvent, { type: T }>;
@@ -204,14 +275,19 @@ export const EVENT_DOCS: { readonly [T in ChatEventType]: string } = {
   rtt: 'round-trip time to the relay: ms',
   bye: 'the relay is closing the connection: code, message',
   'transfer-offer': 'someone offers you a file (/accept ID [DIR] or /reject ID): id, from, name, size, hash',
-  'transfer-state': 'a transfer changed state or path: id, direction (out|in), peer, name, state, path (direct|lan|relay), file, restored (true: resumed after a restart), relayOnly ("proxy": no direct connection, a proxy is set)',
+  'transfer-state': 'a transfer changed state or path: id, direction (out|in), peer, name, state, path (lan|direct|relay, the same on both ends), file, restored (true: resumed after a restart), relayOnly ("proxy": no direct connection, a proxy is set), folder',
   'transfer-progress': 'a running transfer, at most 4 a second: id, bytes, total, percent, speedBps, etaSec, path',
-  'transfer-done': 'a transfer completed, hash checked: id, direction, peer, name, size, file, hash, path',
-  'transfer-failed': 'a transfer ended without the file: id, direction, peer, name, state (rejected|cancelled|failed), code, message, partial',
-  'file-uploaded': 'the relay stored your /upload for the room: fileId, name, size',
+  'transfer-done': 'a transfer completed, hash checked: id, direction, peer, name, size, file, hash, path, elapsedMs, avgBps, folder',
+  'transfer-failed': 'a transfer ended without the file: id, direction, peer, name, state (rejected|cancelled|failed), code, message, partial, folder',
+  'folder-offer': 'someone offers you a folder (/accept ID [DIR] or /reject ID): id, from, name, files, size',
+  'folder-state': 'a folder transfer moved on (and its progress, at most 4 a second): id, direction, peer, name, state, files, filesDone, bytes, size, speedBps, etaSec, path, dir, skipped',
+  'folder-done': 'every file of a folder arrived, hashes checked: id, direction, peer, name, files, size, dir, elapsedMs, avgBps',
+  'folder-failed': 'a folder transfer ended early: id, direction, peer, name, state, code, message, filesDone, dir',
+  'file-uploaded': 'the relay stored your /upload for the room: fileId, name, size, elapsedMs, avgBps',
+  'room-file-progress': 'an /upload or /download under way, at most 4 a second: direction (up|down), name, fileId, bytes, total, percent, speedBps, etaSec',
   files: 'answer to /files: room, files [{id, name, size, hash, from, time}]',
-  'file-downloaded': 'a /download was saved after its hash matched: fileId, path, hash',
-  transfers: 'answer to /transfers: transfers [{id, direction, peer, name, size, hash, state, path, bytes, percent, speedBps, etaSec, file, sessions, code, restored}]',
+  'file-downloaded': 'a /download was saved after its hash matched: fileId, path, hash, size, elapsedMs, avgBps',
+  transfers: 'answer to /transfers: transfers [{id, direction, peer, name, size, hash, state, path, bytes, percent, speedBps, etaSec, file, sessions, code, restored, folder: {files, filesDone} on a folder\'s own row}]',
 };
 
 export const CHAT_EVENT_TYPES = Object.keys(EVENT_DOCS) as ChatEventType[];

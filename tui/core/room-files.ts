@@ -4,13 +4,16 @@ import type tls from 'node:tls';
 import { FrameDecoder } from '../../shared/codec.js';
 import { ChatError } from '../../shared/errors.js';
 import type { ClientMessage, RelayMessage } from '../../shared/messages.js';
-import { PARTIAL_SUFFIX, alternativeNames, resolveInside, sanitizeFileName } from '../../shared/filename.js';
+import { sanitizeFileName } from '../../shared/filename.js';
 import type { ChatEvent, ChatEventOf } from './events.js';
 import { openSideLink, readControl, type SideLink } from './side-link.js';
 import { hashFile } from './transfer/file-sink.js';
+import { reservePartialFile } from './transfer/local-file.js';
 import { moveIntoPlace } from './transfer/place-file.js';
 import { expandPath } from './transfer/manager.js';
 import { expectReply } from './replies.js';
+import { ProgressMeter } from './transfer/progress.js';
+import { CLIENT_DEFAULTS } from '../../shared/limits.js';
 
 /**
  * The client side of room files (/upload, /files, /download): hashing, and the side
@@ -48,7 +51,12 @@ export async function openFileSide(socket: tls.TLSSocket, options: FileSideOptio
 }
 
 /** Writes the file's `size` bytes on an upload side stream and waits for `file-stored`; resolves with the file id. */
-export async function putFile(side: FileSide, file: string, options: Pick<FileSideOptions, 'maxFrameBytes' | 'timeoutMs'>): Promise<string> {
+export async function putFile(
+  side: FileSide,
+  file: string,
+  options: Pick<FileSideOptions, 'maxFrameBytes' | 'timeoutMs'>,
+  onBytes?: (bytes: number) => void,
+): Promise<string> {
   const stream = side.socket;
   const decoder = new FrameDecoder(options.maxFrameBytes);
   if (side.head.length > 0) decoder.append(side.head);
@@ -59,6 +67,8 @@ export async function putFile(side: FileSide, file: string, options: Pick<FileSi
   // Not ended: the relay answers on this connection after the last byte.
   input.pipe(stream, { end: false });
   input.on('error', () => stream.destroy());
+  // Bytes handed to the connection (what the relay has is at most a socket buffer behind).
+  if (onBytes !== undefined) input.on('data', () => onBytes(input.bytesRead));
   try {
     return await answer;
   } finally {
@@ -72,13 +82,13 @@ export async function putFile(side: FileSide, file: string, options: Pick<FileSi
  * chosen), checks size and hash, then moves it to a free final name. E_HASH_MISMATCH keeps
  * the partial file for inspection; E_PATH_REFUSED for unusable names or folders.
  */
-export async function saveFile(side: FileSide, directory: string): Promise<{ path: string; hash: string }> {
+export async function saveFile(side: FileSide, directory: string, onBytes?: (bytes: number) => void): Promise<{ path: string; hash: string; name: string; size: number }> {
   const { ready, socket: stream } = side;
   const { size, hash: expected } = ready;
   if (size === undefined || expected === undefined) throw new ChatError('E_PROTOCOL', 'file-ready without size or hash');
   const checked = sanitizeFileName(ready.name ?? 'download');
   const name = checked.ok ? checked.name : 'download';
-  const part = await reservePartial(directory, name);
+  const { partPath: part } = await reservePartialFile(directory, name);
   let received = 0;
   try {
     await new Promise<void>((resolve, reject) => {
@@ -87,6 +97,7 @@ export async function saveFile(side: FileSide, directory: string): Promise<{ pat
       const onChunk = (chunk: Buffer): void => {
         received += chunk.length;
         if (received > size) return reject(new ChatError('E_PROTOCOL', 'the relay sent more bytes than announced'));
+        onBytes?.(received);
         if (!output.write(chunk)) stream.pause();
       };
       if (side.head.length > 0) onChunk(side.head);
@@ -113,25 +124,8 @@ export async function saveFile(side: FileSide, directory: string): Promise<{ pat
   // Hashed in the file worker once written, off the chat thread.
   const actual = await hashFile(part, { end: size });
   if (actual !== expected) throw new ChatError('E_HASH_MISMATCH', `the downloaded file does not match its hash; kept as ${part}`, { partial: part });
-  return { path: await moveIntoPlace(part, directory, name), hash: actual };
+  return { path: await moveIntoPlace(part, directory, name), hash: actual, name, size };
 }
-
-async function reservePartial(directory: string, name: string): Promise<string> {
-  for (const candidate of alternativeNames(name)) {
-    const finalPath = resolveInside(directory, candidate);
-    if (await fs.stat(finalPath).then(() => true, () => false)) continue;
-    try {
-      const handle = await fs.open(finalPath + PARTIAL_SUFFIX, 'wx', 0o600);
-      await handle.close();
-      return finalPath + PARTIAL_SUFFIX;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue;
-      throw new ChatError('E_PATH_REFUSED', `cannot write in ${directory}: ${(error as Error).message}`);
-    }
-  }
-  throw new ChatError('E_PATH_REFUSED', `no free name for ${name} in ${directory}`);
-}
-
 
 /** What room files may touch of the client: requests on the chat connection, a pinned side connection, events. */
 export interface RoomFilesHost {
@@ -146,6 +140,47 @@ export interface RoomFilesHost {
 }
 
 
+/**
+ * Progress of one upload or download as `room-file-progress` events, at most
+ * `transferProgressEventsPerSecond` a second (the last byte always), and the time it took.
+ */
+class RoomFileProgress {
+  private readonly meter: ProgressMeter;
+  private readonly startedMs = performance.now();
+  private saidMs = -Infinity;
+
+  constructor(
+    private readonly emit: (event: ChatEvent) => void,
+    private readonly what: { direction: 'up' | 'down'; name: string; fileId?: string },
+    private readonly total: number,
+  ) {
+    this.meter = new ProgressMeter(total, 3_000);
+    this.meter.restart(0, this.startedMs);
+  }
+
+  update(bytes: number): void {
+    const now = performance.now();
+    const progress = this.meter.update(bytes, now);
+    if (bytes < this.total && now - this.saidMs < 1000 / CLIENT_DEFAULTS.transferProgressEventsPerSecond) return;
+    this.saidMs = now;
+    this.emit({
+      type: 'room-file-progress',
+      ...this.what,
+      bytes: progress.bytes,
+      total: progress.totalBytes,
+      percent: progress.percent,
+      speedBps: progress.bytesPerSecond,
+      etaSec: progress.etaSeconds,
+    });
+  }
+
+  /** Time since the start (ms) and the average speed (bytes/s) over it. */
+  finished(): { elapsedMs: number; avgBps: number } {
+    const elapsedMs = Math.max(1, Math.round(performance.now() - this.startedMs));
+    return { elapsedMs, avgBps: Math.round((this.total * 1000) / elapsedMs) };
+  }
+}
+
 /** /upload, /files, /download: a ticket on the chat connection, the bytes on a side connection. */
 export class RoomFiles {
   constructor(private readonly host: RoomFilesHost) {}
@@ -157,8 +192,9 @@ export class RoomFiles {
     const host = this.host;
     const ticket = await host.request({ t: 'file-upload', id: host.nextId('f'), name, size, hash }, (reply) => expectReply(reply, 'file-ticket'));
     const side = await openFileSide(await host.dialSide('file'), { ...host.sideOptions(), kind: 'file-put', ticket: ticket.ticket });
-    const fileId = await putFile(side, local, host.sideOptions());
-    const event: ChatEventOf<'file-uploaded'> = { type: 'file-uploaded', fileId, name, size };
+    const progress = new RoomFileProgress((e) => host.emit(e), { direction: 'up', name }, size);
+    const fileId = await putFile(side, local, host.sideOptions(), (bytes) => progress.update(bytes));
+    const event: ChatEventOf<'file-uploaded'> = { type: 'file-uploaded', fileId, name, size, ...progress.finished() };
     host.emit(event);
     return event;
   }
@@ -197,8 +233,10 @@ export class RoomFiles {
     fileId = await this.resolveId(fileId);
     const ticket = await host.request({ t: 'file-download', id: host.nextId('f'), fileId }, (reply) => expectReply(reply, 'file-ticket'));
     const side = await openFileSide(await host.dialSide('file'), { ...host.sideOptions(), kind: 'file-get', ticket: ticket.ticket });
-    const saved = await saveFile(side, folder);
-    const event: ChatEventOf<'file-downloaded'> = { type: 'file-downloaded', fileId: ticket.fileId, path: saved.path, hash: saved.hash };
+    const announced = side.ready.size ?? 0;
+    const progress = new RoomFileProgress((e) => host.emit(e), { direction: 'down', name: side.ready.name ?? ticket.fileId, fileId: ticket.fileId }, announced);
+    const saved = await saveFile(side, folder, (bytes) => progress.update(bytes));
+    const event: ChatEventOf<'file-downloaded'> = { type: 'file-downloaded', fileId: ticket.fileId, path: saved.path, hash: saved.hash, size: saved.size, ...progress.finished() };
     host.emit(event);
     return event;
   }

@@ -9,7 +9,8 @@ import type { ChatEvent, RoomFileEntry } from '../core/events.js';
 import { safeLine } from '../sanitize.js';
 import { readableBytes, roomFileHint, roomFilesTable, type RoomFileJob } from './room-files-format.js';
 import type { ApplyEffects, ViewLine } from './state.js';
-import { formatBytes, formatSpeed, shortId, type TransferLine } from './transfer-format.js';
+import { formatBytes, formatFinished, type TransferLine } from './transfer-format.js';
+import { applyTransferEvent, type TransferViewHost } from './transfers-state.js';
 
 /** What file activity may touch in the view model. */
 export interface FileActivityHost {
@@ -39,7 +40,18 @@ export class FileActivity {
   readonly roomFileJobs = new Map<number, RoomFileJob>();
   private nextJob = 1;
 
-  constructor(private readonly host: FileActivityHost) {}
+  /** What the transfer events may touch (transfers-state.ts). */
+  private readonly transferHost: TransferViewHost;
+
+  constructor(private readonly host: FileActivityHost) {
+    this.transferHost = {
+      transfers: this.transfers,
+      roomFileJobs: this.roomFileJobs,
+      system: (text) => host.system(text),
+      error: (code, message) => host.error(code, message),
+      offer: (from, text) => host.line({ time: host.now(), kind: 'whisper', nick: from, highlight: true, text }),
+    };
+  }
 
   /** Ids of the current room's files as last seen (for Tab after /download). */
   roomFileIds(): string[] {
@@ -92,94 +104,13 @@ export class FileActivity {
 
   /** Takes the file events (transfer-*, transfers, file-*): true when `event` was one of them. */
   apply(event: ChatEvent, effects: ApplyEffects): boolean {
+    const transfer = applyTransferEvent(this.transferHost, event);
+    if (transfer.handled) {
+      effects.bell = transfer.bell;
+      return true;
+    }
     const now = this.host.now();
     switch (event.type) {
-      case 'transfer-offer': {
-        const from = safeLine(event.from);
-        const id = safeLine(event.id);
-        this.host.line({
-          time: now,
-          kind: 'whisper',
-          nick: from,
-          highlight: true,
-          text:
-            `offers you a file: ${safeLine(event.name)} (${formatBytes(event.size)}; BLAKE2b ${safeLine(event.hash).slice(0, 16)}…)\n` +
-            `/accept ${shortId(id)} [DIR] to save it, /reject ${shortId(id)} to decline (id ${id})`,
-        });
-        // Waiting for an answer: in the status bar, and Tab completes its id.
-        this.transfers.set(id, { id, direction: 'in', peer: from, name: safeLine(event.name), state: 'offered', path: null, percent: 0, speedBps: 0, etaSec: null });
-        effects.bell = true;
-        break;
-      }
-      case 'transfer-state': {
-        const id = safeLine(event.id);
-        const known = this.transfers.get(id);
-        const line: TransferLine = {
-          id,
-          direction: event.direction,
-          peer: safeLine(event.peer),
-          name: safeLine(event.name),
-          state: safeLine(event.state),
-          path: event.path,
-          percent: known?.percent ?? 0,
-          speedBps: known?.speedBps ?? 0,
-          etaSec: known?.etaSec ?? null,
-        };
-        const terminal = ['completed', 'rejected', 'cancelled', 'failed'].includes(event.state);
-        if (terminal) this.transfers.delete(id);
-        else this.transfers.set(id, line);
-        const what = `${line.direction === 'out' ? 'sending' : 'receiving'} ${line.name} ${line.direction === 'out' ? 'to' : 'from'} ${line.peer}`;
-        if (known?.state !== line.state || known?.path !== line.path) {
-          const proxied = event.relayOnly === 'proxy' ? ' through the relay (a proxy is set)' : '';
-          if (line.state === 'offered' && line.direction === 'out') this.host.system(`offered ${line.name} to ${line.peer} (id ${shortId(id)}); waiting for an answer${proxied ? `;${proxied}` : ''}`);
-          else if (line.state === 'transferring' && line.path !== null) this.host.system(`${what}: transferring ${proxied ? proxied.trim() : `via ${line.path}`}`);
-          else if (line.state === 'reconnecting' && event.restored === true && known === undefined) this.host.system(`${what}: picked up from the last run (id ${shortId(id)}); reconnecting to resume…`);
-          else if (line.state === 'reconnecting') this.host.system(`${what}: connection lost, resuming…`);
-          else if (line.state === 'connecting' && known?.state !== 'connecting') this.host.system(`${what}: connecting${event.file && line.direction === 'in' ? ` (saving to ${safeLine(event.file)})` : ''}`);
-        }
-        break;
-      }
-      case 'transfer-progress': {
-        const line = this.transfers.get(safeLine(event.id));
-        if (line) {
-          line.percent = event.percent;
-          line.speedBps = event.speedBps;
-          line.etaSec = event.etaSec;
-          if (event.path !== null) line.path = event.path;
-          if (line.state !== 'verifying') line.state = 'transferring';
-        }
-        break;
-      }
-      case 'transfer-done': {
-        this.transfers.delete(safeLine(event.id));
-        const where = event.direction === 'in' ? `saved as ${safeLine(event.file)}` : `sent to ${safeLine(event.peer)}`;
-        this.host.system(`file ${safeLine(event.name)} (${formatBytes(event.size)}) ${where}; hash verified${event.path ? ` (${event.path})` : ''}`);
-        break;
-      }
-      case 'transfer-failed': {
-        this.transfers.delete(safeLine(event.id));
-        const dir = event.direction === 'out' ? `to ${safeLine(event.peer)}` : `from ${safeLine(event.peer)}`;
-        const partial = event.partial !== undefined ? `; the partial file is kept: ${safeLine(event.partial)}` : '';
-        this.host.error(event.code, `file ${event.name} ${dir}: ${event.state}${event.message && event.message !== event.state ? ` (${event.message})` : ''}${partial}`);
-        break;
-      }
-      case 'transfers': {
-        if (event.transfers.length === 0) {
-          this.host.system('no file transfers; /send USER PATH offers one');
-          break;
-        }
-        const lines = ['file transfers:'];
-        for (const t of event.transfers) {
-          const arrow = t.direction === 'out' ? `to ${safeLine(t.peer)}` : `from ${safeLine(t.peer)}`;
-          const progress = `${t.percent.toFixed(1)}% of ${formatBytes(t.size)}`;
-          const speed = t.state === 'transferring' ? `, ${formatSpeed(t.speedBps)}` : '';
-          const via = t.path !== null ? ` via ${t.path}` : '';
-          const code = t.code !== undefined ? ` ${safeLine(t.code)}` : '';
-          lines.push(`  ${shortId(safeLine(t.id))}  ${safeLine(t.name)} ${arrow}: ${safeLine(t.state)}${code}${via}, ${progress}${speed}`);
-        }
-        this.host.line({ time: now, kind: 'system', text: lines.join('\n') });
-        break;
-      }
       case 'file-uploaded': {
         const name = safeLine(event.name);
         const fileId = safeLine(event.fileId);
@@ -190,7 +121,7 @@ export class FileActivity {
         const files = this.roomFiles.get(roomKey) ?? new Map<string, RoomFileEntry>();
         files.set(fileId, { id: fileId, name, size: event.size, hash: '', from: this.host.user(), time: now });
         this.roomFiles.set(roomKey, files);
-        this.host.system(`stored ${name} (${formatBytes(event.size)}) on the relay for ${room}: file id ${fileId}; members of ${room} fetch it with /download ${fileId}`);
+        this.host.system(`stored ${name} (${formatFinished(event.size, event.elapsedMs, event.avgBps)}) on the relay for ${room}: file id ${fileId}; members of ${room} fetch it with /download ${fileId}`);
         break;
       }
       case 'files': {
@@ -208,7 +139,7 @@ export class FileActivity {
         const fileId = safeLine(event.fileId);
         const known = this.knownRoomFile(fileId);
         const what = known ? `${known.name} (${formatBytes(known.size)}, id ${fileId})` : `file ${fileId}`;
-        this.host.system(`downloaded ${what}: saved as ${safeLine(event.path)}; hash verified (BLAKE2b ${safeLine(event.hash).slice(0, 16)}…)`);
+        this.host.system(`downloaded ${what}: saved as ${safeLine(event.path)}; hash verified (BLAKE2b ${safeLine(event.hash).slice(0, 16)}…); ${formatFinished(event.size, event.elapsedMs, event.avgBps)}`);
         break;
       }
       default:

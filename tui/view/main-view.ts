@@ -10,13 +10,16 @@ export interface MainFrame {
   users: string[];
   /** The advisory bar (a key change waiting for /trust); shown when layout.advisoryRow >= 0. */
   advisory: string;
+  /** The transfers panel's rows; shown when layout.transfersRow >= 0. */
+  transfers: string[];
   status: string;
   input: string;
 }
 
 /**
- * The main view's widgets: rooms | messages | users, the advisory bar (only while a key change
- * waits), the status bar and the input line. It
+ * The main view's widgets: rooms | messages | users, the transfers panel (only while a
+ * transfer runs), the advisory bar (only while a key change waits), the status bar and the
+ * input line. It
  * only places boxes and sets their text; it knows nothing of the client or the network.
  * Every box has `tags: false` and `wrap: false`: rows come pre-wrapped and pre-sanitized.
  */
@@ -27,6 +30,7 @@ export class MainView {
   private readonly rightRule: blessed.Widgets.BoxElement;
   private readonly users: blessed.Widgets.BoxElement;
   private readonly advisory: blessed.Widgets.BoxElement;
+  private readonly transfers: blessed.Widgets.BoxElement;
   private readonly status: blessed.Widgets.BoxElement;
   private readonly input: blessed.Widgets.BoxElement;
   private readonly all: blessed.Widgets.BoxElement[];
@@ -40,9 +44,10 @@ export class MainView {
     this.rightRule = box({ fg: COLOURS.border });
     this.users = box();
     this.advisory = box({ bg: COLOURS.alertBg, fg: COLOURS.alert });
+    this.transfers = box();
     this.status = box({ bg: COLOURS.statusBg, fg: COLOURS.status });
     this.input = box();
-    this.all = [this.rooms, this.leftRule, this.messages, this.rightRule, this.users, this.advisory, this.status, this.input];
+    this.all = [this.rooms, this.leftRule, this.messages, this.rightRule, this.users, this.advisory, this.transfers, this.status, this.input];
   }
 
   private place(element: blessed.Widgets.BoxElement, top: number, left: number, width: number, height: number, rows: readonly string[]): void {
@@ -67,6 +72,7 @@ export class MainView {
     this.place(this.messages, 0, l.messagesLeft, l.messagesWidth, l.paneHeight, frame.messages);
     this.place(this.rightRule, 0, l.messagesLeft + l.messagesWidth, l.usersWidth > 0 ? 1 : 0, l.paneHeight, rule);
     this.place(this.users, 0, l.messagesLeft + l.messagesWidth + 1, l.usersWidth, l.paneHeight, frame.users);
+    this.place(this.transfers, Math.max(0, l.transfersRow), 0, l.cols, l.transfersRow >= 0 ? l.transfersHeight : 0, frame.transfers);
     this.place(this.advisory, Math.max(0, l.advisoryRow), 0, l.cols, l.advisoryRow >= 0 ? 1 : 0, [frame.advisory]);
     this.place(this.status, l.statusRow, 0, l.cols, 1, [frame.status]);
     this.place(this.input, l.inputRow, 0, l.cols, 1, [frame.input]);

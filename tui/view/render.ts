@@ -3,8 +3,8 @@ import { nickColour } from '../nick-colour.js';
 import type { ConnectionStatus, PendingLine, RoomBuffer, RoomEntry, ScrollAnchor, ViewLine, ViewModel } from './state.js';
 import { COLOURS, bg, bold, fg, inverse, underline } from './style.js';
 import { fitWidth, padToWidth, textWidth } from './text-width.js';
-import { formatRoomFileJob } from './room-files-format.js';
-import { formatTransferLine } from './transfer-format.js';
+import { formatRoomFileJob, roomFileJobLine } from './room-files-format.js';
+import { formatTransferLine, progressRow, type TransferLine } from './transfer-format.js';
 import { wrapText } from './wrap.js';
 
 /**
@@ -29,6 +29,9 @@ export interface Layout {
   paneHeight: number;
   /** The advisory bar's row (a key change waiting for /trust), or -1 when none is shown. */
   advisoryRow: number;
+  /** The transfers panel's first row and its height (0 and -1 when no transfer runs). */
+  transfersRow: number;
+  transfersHeight: number;
   statusRow: number;
   inputRow: number;
 }
@@ -41,16 +44,18 @@ function clamp(value: number, low: number, high: number): number {
  * Pane geometry: side panes shrink with the terminal and are hidden below 60 / 72 columns.
  * With `advisory`, one row above the status bar is kept for the advisory bar (not below 6 rows).
  */
-export function computeLayout(cols: number, rows: number, advisory = false): Layout {
+export function computeLayout(cols: number, rows: number, advisory = false, transferRows = 0): Layout {
   const c = Math.max(10, Math.floor(cols));
   const r = Math.max(4, Math.floor(rows));
   const advisoryRows = advisory && r >= 6 ? 1 : 0;
+  // The transfers panel never takes more than a third of what is left for the panes.
+  const panelRows = Math.max(0, Math.min(Math.floor(transferRows), Math.floor((r - 2 - advisoryRows) / 3)));
   const roomsWidth = c >= 60 ? clamp(Math.floor(c * 0.16), 12, 22) : 0;
   const usersWidth = c >= 72 ? clamp(Math.floor(c * 0.16), 12, 22) : 0;
   // One column of separator after the rooms pane and before the users pane.
   const messagesLeft = roomsWidth > 0 ? roomsWidth + 1 : 0;
   const messagesWidth = c - messagesLeft - (usersWidth > 0 ? usersWidth + 1 : 0);
-  const paneHeight = r - 2 - advisoryRows;
+  const paneHeight = r - 2 - advisoryRows - panelRows;
   return {
     cols: c,
     rows: r,
@@ -60,6 +65,8 @@ export function computeLayout(cols: number, rows: number, advisory = false): Lay
     messagesWidth,
     paneHeight,
     advisoryRow: advisoryRows > 0 ? r - 3 : -1,
+    transfersRow: panelRows > 0 ? paneHeight : -1,
+    transfersHeight: panelRows,
     statusRow: r - 2,
     inputRow: r - 1,
   };
@@ -395,6 +402,41 @@ export function renderStatus(model: ViewModel, width: number, now: number): stri
   const labelText = `[${label}]`;
   const restWidth = Math.max(0, width - textWidth(labelText) - 1);
   return ' ' + bold(fg(colour, labelText)) + fg(COLOURS.status, padToWidth(plainRest, restWidth));
+}
+
+// ---- transfers panel ----------------------------------------------------------------------
+
+/** At most this many transfers get a row of their own; the last row then says how many more. */
+export const TRANSFER_PANEL_MAX_ROWS = 4;
+const BAR_COLUMNS = 22;
+
+/** Everything running that the panel shows: transfers between users (folders first), then room files. */
+function runningTransfers(model: ViewModel): TransferLine[] {
+  return [...model.files.transfers.values(), ...[...model.files.roomFileJobs.values()].map(roomFileJobLine)];
+}
+
+/** Rows the transfers panel wants (0: hidden). */
+export function transferPanelRows(model: ViewModel): number {
+  return Math.min(TRANSFER_PANEL_MAX_ROWS, runningTransfers(model).length);
+}
+
+/**
+ * The transfers panel: one row per running transfer with its progress bar, percent, bytes,
+ * speed, time left and path (`↑ to bob: big.bin [#####.....]  45%  1.4 MB/3.0 MB  2.1 MB/s
+ * ETA 1s  relay`), the name cut to fit; beyond `rows`, the last row says how many more.
+ */
+export function renderTransfers(model: ViewModel, width: number, rows: number): string[] {
+  if (rows <= 0 || width <= 0) return [];
+  const all = runningTransfers(model);
+  const shown = all.length > rows ? all.slice(0, rows - 1) : all;
+  const bar = Math.max(5, Math.min(BAR_COLUMNS, Math.floor(width / 5)));
+  const out = shown.map((t) => {
+    const { head, tail } = progressRow(t, bar);
+    const room = Math.max(8, width - textWidth(tail) - 1);
+    return padToWidth(' ' + fitWidth(head, room - 1).text + tail, width);
+  });
+  if (shown.length < all.length) out.push(padToWidth(` … and ${all.length - shown.length} more (/transfers lists them)`, width));
+  return out.map((row) => fg(COLOURS.status, row));
 }
 
 // ---- input line ---------------------------------------------------------------------------

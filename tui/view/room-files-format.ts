@@ -6,7 +6,7 @@
 import type { RoomFileEntry } from '../core/events.js';
 import { safeLine } from '../sanitize.js';
 import { padToWidth, textWidth } from './text-width.js';
-import { formatBytes } from './transfer-format.js';
+import { formatBytes, formatTransferLine, type TransferLine } from './transfer-format.js';
 
 /** Widest NAME shown in the /files table (columns); longer names are cut in the middle. */
 export const MAX_NAME_COLUMNS = 32;
@@ -90,11 +90,32 @@ export interface RoomFileJob {
   room: string;
   /** Download: the file id asked for. */
   fileId?: string;
+  /** From the core's room-file-progress events, once the bytes move. */
+  progress?: { bytes: number; total: number; percent: number; speedBps: number; etaSec: number | null };
 }
 
 /** `↑ notes.txt uploading` / `↓ notes.txt downloading` for the status bar. */
 export function formatRoomFileJob(job: RoomFileJob): string {
+  if (job.progress !== undefined) return formatTransferLine(roomFileJobLine(job));
   return job.direction === 'up' ? `↑ ${job.name} uploading` : `↓ ${job.name} downloading`;
+}
+
+/** A room file job as a row of the transfers panel: the relay is the other end (and the path). */
+export function roomFileJobLine(job: RoomFileJob): TransferLine {
+  const p = job.progress;
+  return {
+    id: `job${job.job}`,
+    direction: job.direction === 'up' ? 'out' : 'in',
+    peer: `relay (${job.room})`,
+    name: job.name,
+    state: p !== undefined ? 'transferring' : job.direction === 'up' ? 'uploading' : 'downloading',
+    path: 'relay',
+    percent: p?.percent ?? 0,
+    bytes: p?.bytes ?? 0,
+    total: p?.total ?? 0,
+    speedBps: p?.speedBps ?? 0,
+    etaSec: p?.etaSec ?? null,
+  };
 }
 
 /** Byte counts in a relay's message (`limited to 268435456 bytes`) in binary units, easier to read. */

@@ -5,7 +5,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { RunningRelay } from '../../../relay/server.js';
 import { ChatClient } from '../../../tui/core/client.js';
-import { tempDir, testRelay } from '../../helpers/relay.js';
+import { testRelay } from '../../helpers/relay.js';
+import { tempDir } from '../../helpers/temp.js';
 import { Recorder } from '../../helpers/recorder.js';
 import { TmuxSession, requireTmux } from '../../helpers/tmux.js';
 

@@ -80,7 +80,8 @@ test(
       await tui.keys('Tab');
       await tui.waitFor('[dev] /upload meeting-notes.txt', { timeoutMs: WAIT_MS });
       await tui.keys('Enter');
-      let screen = await tui.waitFor(/stored meeting-notes\.txt \(293\.0 KB\)/, { timeoutMs: WAIT_MS });
+      // The stored line says the size, the time taken and the average speed.
+      let screen = await tui.waitFor(/stored meeting-notes\.txt \(293\.0 KB, took [\d.]+s,/, { timeoutMs: WAIT_MS });
       assert.ok(screen.includes('uploading meeting-notes.txt to the relay for dev'), screen);
       const storedId = /fileid([0-9a-f]{10});/;
       const stored = storedId.exec(squash(await tui.waitFor((s) => storedId.test(squash(s)), { timeoutMs: WAIT_MS })));

@@ -6,7 +6,8 @@ import type { ClientMessage, RelayMessage } from '../../../shared/messages.js';
 import { LevelStore } from '../../../relay/level-store.js';
 import type { RunningRelay } from '../../../relay/server.js';
 import { identityOf, WireClient } from '../../helpers/wire-client.js';
-import { tempDir, testRelay } from '../../helpers/relay.js';
+import { testRelay } from '../../helpers/relay.js';
+import { tempDir } from '../../helpers/temp.js';
 
 /**
  * `key-batch`: the keys of many users in one request, against a real relay on a real LevelDB,

@@ -88,10 +88,10 @@ test('/upload: a start line and a status-bar item, then the stored line with nam
   const job = m.files.startUpload('~/work/report.pdf');
   assert.is(lastLine(m).text, 'uploading report.pdf to the relay for dev…');
   assert.ok(unstyle(renderStatus(m, 200, NOW)).includes('↑ report.pdf uploading'));
-  m.apply({ type: 'file-uploaded', fileId: 'a1b2c3d4e5', name: 'report.pdf', size: 2048 });
+  m.apply({ type: 'file-uploaded', fileId: 'a1b2c3d4e5', name: 'report.pdf', size: 2048, elapsedMs: 500, avgBps: 4096 });
   const stored = lastLine(m);
   assert.is(stored.kind, 'system');
-  assert.is(stored.text, 'stored report.pdf (2.0 KB) on the relay for dev: file id a1b2c3d4e5; members of dev fetch it with /download a1b2c3d4e5');
+  assert.is(stored.text, 'stored report.pdf (2.0 KB, took 0.5s, 4.0 KB/s average) on the relay for dev: file id a1b2c3d4e5; members of dev fetch it with /download a1b2c3d4e5');
   assert.equal(m.files.roomFileIds(), ['a1b2c3d4e5'], 'Tab after /download offers it');
   m.files.finishRoomFile(job);
   assert.not.ok(unstyle(renderStatus(m, 200, NOW)).includes('uploading'));
@@ -100,7 +100,7 @@ test('/upload: a start line and a status-bar item, then the stored line with nam
   m.files.startUpload('plan.txt');
   m.apply({ type: 'joined', room: 'ops', users: ['alice'], history: [], hasMore: false, rejoined: false });
   assert.equal(m.files.roomFileIds(), [], 'ids belong to their room');
-  m.apply({ type: 'file-uploaded', fileId: 'ffff000011', name: 'plan.txt', size: 5 });
+  m.apply({ type: 'file-uploaded', fileId: 'ffff000011', name: 'plan.txt', size: 5, elapsedMs: 1, avgBps: 5000 });
   assert.ok(lastLine(m).text.includes('for dev: file id ffff000011'), lastLine(m).text);
 });
 
@@ -114,15 +114,15 @@ test('/files fills the ids for Tab; /download: start (with the name when listed)
   const job = m.files.startDownload('0123456789', '/home/alice/Downloads');
   assert.is(lastLine(m).text, 'downloading notes.txt (1.5 KB, id 0123456789) into /home/alice/Downloads…');
   assert.ok(unstyle(renderStatus(m, 200, NOW)).includes('↓ notes.txt downloading'));
-  m.apply({ type: 'file-downloaded', fileId: '0123456789', path: '/home/alice/Downloads/notes (1).txt', hash: HASH });
-  assert.is(lastLine(m).text, `downloaded notes.txt (1.5 KB, id 0123456789): saved as /home/alice/Downloads/notes (1).txt; hash verified (BLAKE2b ${HASH.slice(0, 16)}…)`);
+  m.apply({ type: 'file-downloaded', fileId: '0123456789', path: '/home/alice/Downloads/notes (1).txt', hash: HASH, size: 1536, elapsedMs: 1500, avgBps: 1024 });
+  assert.is(lastLine(m).text, `downloaded notes.txt (1.5 KB, id 0123456789): saved as /home/alice/Downloads/notes (1).txt; hash verified (BLAKE2b ${HASH.slice(0, 16)}…); 1.5 KB, took 1.5s, 1.0 KB/s average`);
   m.files.finishRoomFile(job);
   assert.is(m.files.roomFileJobs.size, 0);
 
   // Not listed before: named by its id.
   m.files.startDownload('9999999999', '/tmp');
   assert.is(lastLine(m).text, 'downloading file 9999999999 into /tmp…');
-  m.apply({ type: 'file-downloaded', fileId: '9999999999', path: '/tmp/x', hash: HASH });
+  m.apply({ type: 'file-downloaded', fileId: '9999999999', path: '/tmp/x', hash: HASH, size: 0, elapsedMs: 1, avgBps: 0 });
   assert.ok(lastLine(m).text.startsWith('downloaded file 9999999999: saved as /tmp/x; hash verified'));
 
   m.apply({ type: 'files', room: 'dev', files: [] });

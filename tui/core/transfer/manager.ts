@@ -1,17 +1,20 @@
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import { ChatError, PEER_GONE_CODES, asChatError } from '../../../shared/errors.js';
+import { ChatError, PEER_GONE_CODES } from '../../../shared/errors.js';
 import { CLIENT_DEFAULTS } from '../../../shared/limits.js';
 import { nameKey, validateUserName } from '../../../shared/names.js';
-import type { PathKind } from './candidates.js';
-import type { TransferStateName } from './state-machine.js';
-import { ABORT_CODES, type AbortCode, parseTransferPeerMessage, type TransferPeerMessage } from './wire.js';
 import type { ChatEvent } from '../events.js';
+import { walkFolder } from './folder-manifest.js';
+import { FolderTransfers } from './folders.js';
 import type { TransferJournal, TransferJournalRecord } from './journal.js';
+import { JournalKeeper } from './journal-keeper.js';
+import { defaultDownloadDir, expandPath } from './local-paths.js';
 import { FileTransfer, type TransferOptions, type TransferResult } from './transfer.js';
+import { type Entry, type TransferDirection, type TransferInfo, endEvent, newEntry, progressEvent, sessionStarted, stateEvent, transferInfo } from './transfer-entry.js';
+import { ABORT_CODES, type AbortCode, parseTransferPeerMessage, type TransferPeerMessage, type TransferPeerMessageOf } from './wire.js';
+
+export { defaultDownloadDir, expandPath } from './local-paths.js';
+export type { TransferDirection, TransferInfo } from './transfer-entry.js';
 
 /**
  * The client's file transfers: `/send`, `/accept`, `/reject`, `/cancel`, `/transfers`, and
@@ -63,90 +66,14 @@ export interface ClientTransferOptions {
   maxFinished?: number;
 }
 
-export type TransferDirection = 'out' | 'in';
-
-/** One transfer as /transfers lists it (plain JSON). */
-export interface TransferInfo {
-  id: string;
-  direction: TransferDirection;
-  /** The other user. */
-  peer: string;
-  /** Sending: the file's base name. Receiving: the sanitized name it is saved under. */
-  name: string;
-  /** Bytes. */
-  size: number;
-  /** BLAKE2b-512 of the whole file, hex (from the offer). */
-  hash: string;
-  state: TransferStateName;
-  /** How the bytes travel (direct, lan or relay), once a connection won. */
-  path: PathKind | null;
-  bytes: number;
-  percent: number;
-  /** Bytes per second over the last few seconds. */
-  speedBps: number;
-  /** Seconds left at that speed, null while unknown. */
-  etaSec: number | null;
-  /** Sending: the file sent. Receiving: the partial file, then the final one. */
-  file: string | null;
-  /** Sessions so far: 1 + resumes (earlier runs included for a restored transfer). */
-  sessions: number;
-  code?: string;
-  message?: string;
-  /** Present (true) when the transfer was restored from the journal after a restart of the client. */
-  restored?: true;
-}
-
-interface Entry {
-  transfer: FileTransfer;
-  direction: TransferDirection;
-  peer: string;
-  peerKey: string;
-  hash: string;
-  finishedAt: number | null;
-  /** When the last progress event went out, ms (performance clock). */
-  progressAt: number;
-  /** Restored from the journal after a restart. */
-  restored: boolean;
-  /** The peer's pinned keys when the transfer was agreed (journalled with it). */
-  peerKeys: { sign: string; box: string } | null;
-  /** A journal record was (or is being) written for it. */
-  journalled: boolean;
-  /** A journal write failed and the user was told (once). */
-  journalFailed: boolean;
-  /** A late signal after the end was answered with file-cancel (once). */
-  answeredLate: boolean;
-  /** The last transfer-state event emitted, as JSON: the next one goes out only if it differs. */
-  stateSaid: string | null;
-}
-
-/** ~/Downloads when it is a folder, else the working folder. */
-export function defaultDownloadDir(home: string = os.homedir(), cwd: string = process.cwd()): string {
-  const downloads = path.join(home, 'Downloads');
-  try {
-    if (fs.statSync(downloads).isDirectory()) return downloads;
-  } catch {
-    // no Downloads folder
-  }
-  return cwd;
-}
-
-/** `~/x` -> home/x; anything else resolved against the working folder. */
-export function expandPath(input: string, home: string = os.homedir()): string {
-  if (input === '~') return home;
-  if (input.startsWith('~/')) return path.join(home, input.slice(2));
-  return path.resolve(input);
-}
-
-
 export class TransferManager {
   private readonly entries = new Map<string, Entry>();
+  private readonly folders: FolderTransfers;
   private readonly direct: boolean;
   private readonly maxPendingOffers: number;
   private readonly maxFinished: number;
   private idleWaiters: Array<() => void> = [];
-  /** Loading and restoring the journal (once per manager); signals for unknown ids wait for it. */
-  private restoring: Promise<void> | null = null;
-  private restoreDone = false;
+  private readonly keeper: JournalKeeper;
   /** closeAll or suspendAll ran: nothing more is restored (the records stay for the next run). */
   private stopped = false;
 
@@ -157,11 +84,65 @@ export class TransferManager {
   constructor(
     private readonly host: TransferHost,
     private readonly options: ClientTransferOptions = {},
-    private readonly journal: TransferJournal | null = null,
+    journal: TransferJournal | null = null,
   ) {
     this.direct = options.direct !== false;
     this.maxPendingOffers = options.maxPendingOffers ?? CLIENT_DEFAULTS.maxPendingOffers;
     this.maxFinished = options.maxFinished ?? CLIENT_DEFAULTS.maxFinishedTransfers;
+    this.keeper = new JournalKeeper(
+      {
+        peerKeys: host.peerKeys?.bind(host),
+        checkRecipient: (user) => this.host.checkRecipient(user),
+        emit: (event) => this.host.emit(event),
+        restore: (record, precheck) => this.restoreOne(record, precheck),
+        stopped: () => this.stopped,
+      },
+      journal,
+    );
+    this.folders = new FolderTransfers({
+      sendSignal: (peer, message) => this.host.sendSignal(peer, message),
+      emit: (event) => this.host.emit(event),
+      sendChild: async (peer, file, folder) => this.get((await this.sendOne(peer, file, folder)).id)!,
+      receiveChild: (peer, offer, directory) => this.receiveChild(peer, offer, directory),
+      downloadDir: () => this.downloadDir,
+      ended: () => this.wakeIdleWaiters(),
+    });
+  }
+
+  /**
+   * After a restart: loads the journal and resumes every transfer in it (state `reconnecting`,
+   * `restored: true` in its events and in /transfers). A record that cannot be used is
+   * reported as an `error` event (E_CORRUPT_FILE, `details.path`) and skipped. Runs once per
+   * manager; call it once logged in (the peer's keys are checked against the pin first:
+   * E_KEY_CHANGED when they changed). Never rejects.
+   */
+  restoreJournal(): Promise<void> {
+    return this.keeper.restoreAll();
+  }
+
+  /** One journal record as a transfer, resumed (see JournalKeeper); null when known already. */
+  private restoreOne(record: TransferJournalRecord, precheck: () => Promise<void>): Entry | null {
+    if (this.entries.has(record.transferId)) return null;
+    // Direct off: the peer's addresses are never dialled (as in handleSignal).
+    const state = this.direct ? record : { ...record, peerCandidates: [] };
+    const transfer = FileTransfer.restore(state, this.transferOptions(this.linkFor(record.peer)));
+    const entry = this.add(transfer, record.role === 'sender' ? 'out' : 'in', record.peer, record.hash, { restored: true, peerKeys: record.peerKeys });
+    transfer.resume(precheck).catch(() => undefined); // never rejects for a restored transfer
+    return entry;
+  }
+
+  /** One file of an accepted folder: taken and accepted at once, no `transfer-offer` asked. */
+  private async receiveChild(peer: string, offer: TransferPeerMessageOf<'file-offer'>, directory: string): Promise<FileTransfer> {
+    const transfer = FileTransfer.receive(offer, this.transferOptions(this.linkFor(peer)));
+    const entry = this.add(transfer, 'in', peer, offer.hash);
+    entry.folder = offer.folder?.id;
+    if (transfer.state !== 'offered') {
+      this.emitState(entry);
+      return transfer;
+    }
+    await transfer.accept(directory);
+    this.emitState(entry);
+    return transfer;
   }
 
   /** Where /accept saves without a DIR. */
@@ -184,6 +165,18 @@ export class TransferManager {
     const peer = this.host.roomUsers().find((u) => nameKey(u) === peerKey);
     if (peer === undefined) throw new ChatError('E_NOT_IN_ROOM', `${to} is not in your room`);
     await this.host.checkRecipient(peer);
+    const local = expandPath(file);
+    if ((await fs.promises.lstat(local).catch(() => null))?.isDirectory() === true) return this.sendFolder(peer, local);
+    return this.sendOne(peer, local);
+  }
+
+  /** A folder: walked (no link followed), offered whole, then its files one by one (folders.ts). */
+  private async sendFolder(peer: string, local: string): Promise<TransferInfo> {
+    const offer = await this.folders.send(peer, await walkFolder(local));
+    return this.folders.info(offer.id);
+  }
+
+  private async sendOne(peer: string, file: string, folder?: { id: string; index: number; path: string }): Promise<TransferInfo> {
     let offerSent: Promise<void> | null = null;
     let hash = '';
     const link = this.linkFor(peer, (sending, message) => {
@@ -191,8 +184,9 @@ export class TransferManager {
       offerSent = sending;
       hash = message.hash;
     });
-    const transfer = await FileTransfer.send(expandPath(file), this.transferOptions(link));
+    const transfer = await FileTransfer.send(file, { ...this.transferOptions(link), ...(folder !== undefined ? { folder } : {}) });
     const entry = this.add(transfer, 'out', peer, hash);
+    if (folder !== undefined) entry.folder = folder.id;
     // The core said `offered` before we listened: say it now.
     this.emitState(entry);
     try {
@@ -201,39 +195,55 @@ export class TransferManager {
       transfer.cancel();
       throw error;
     }
-    return this.info(entry);
+    return transferInfo(entry);
   }
 
   /** `/accept ID [DIR]`: saves into DIR (default {@link downloadDir}). E_NO_SUCH_TRANSFER, E_TRANSFER_STATE, E_PATH_REFUSED, E_NO_SPACE. */
   async accept(id: string, directory?: string): Promise<TransferInfo> {
+    const folderId = this.findFolder(id);
+    if (folderId !== null) {
+      await this.folders.accept(folderId, directory !== undefined ? expandPath(directory) : undefined);
+      return this.folders.info(folderId);
+    }
     const entry = this.find(id);
     if (entry.direction !== 'in') throw new ChatError('E_TRANSFER_STATE', 'only an offer you received can be accepted');
     await entry.transfer.accept(directory !== undefined ? expandPath(directory) : this.downloadDir);
-    const info = this.info(entry);
+    const info = transferInfo(entry);
     this.emitState(entry);
     return info;
   }
 
   /** `/reject ID`: declines an offer. */
   reject(id: string): TransferInfo {
+    const folderId = this.findFolder(id);
+    if (folderId !== null) {
+      this.folders.reject(folderId);
+      return this.folders.info(folderId);
+    }
     const entry = this.find(id);
     if (entry.direction !== 'in') throw new ChatError('E_TRANSFER_STATE', 'only an offer you received can be rejected; /cancel stops your own');
     entry.transfer.reject();
-    return this.info(entry);
+    return transferInfo(entry);
   }
 
   /** `/cancel ID`: stops a transfer either way (the receiver's partial file is removed). */
   cancel(id: string): TransferInfo {
+    const folderId = this.findFolder(id);
+    if (folderId !== null) {
+      this.folders.cancel(folderId);
+      return this.folders.info(folderId);
+    }
     const entry = this.find(id);
     if (entry.finishedAt !== null) throw new ChatError('E_TRANSFER_STATE', 'that transfer has ended already');
     entry.transfer.cancel();
-    return this.info(entry);
+    return transferInfo(entry);
   }
 
   /** Every transfer known (running first, then the finished ones kept), oldest first within each. */
   list(): TransferInfo[] {
     const all = [...this.entries.values()];
-    return [...all.filter((e) => e.finishedAt === null), ...all.filter((e) => e.finishedAt !== null)].map((e) => this.info(e));
+    // Folders first (each one's files follow among the transfers, with their own rows).
+    return [...this.folders.list(), ...[...all.filter((e) => e.finishedAt === null), ...all.filter((e) => e.finishedAt !== null)].map((e) => transferInfo(e))];
   }
 
   /** A running transfer by id (or an unambiguous prefix of at least 4 characters). */
@@ -251,7 +261,7 @@ export class TransferManager {
     for (const entry of this.entries.values()) {
       if (entry.finishedAt === null && !(entry.direction === 'in' && entry.transfer.state === 'offered')) n += 1;
     }
-    return n;
+    return n + this.folders.activeCount;
   }
 
   /** Resolves once no transfer is running (offers waiting for an answer do not count). */
@@ -263,6 +273,7 @@ export class TransferManager {
   /** Cancels everything still running (the peers are told) and waits until all is released. */
   async closeAll(): Promise<void> {
     this.stopped = true;
+    this.folders.cancelAll();
     const running = [...this.entries.values()].filter((e) => e.finishedAt === null);
     for (const entry of running) {
       try {
@@ -297,7 +308,7 @@ export class TransferManager {
     const suspending: Promise<unknown>[] = [];
     for (const entry of running) {
       // A transfer whose record could not be written would be lost: better to tell the peer.
-      if (this.journal !== null && !entry.journalFailed && entry.transfer.resumeState() !== null && this.checkpoint(entry)) {
+      if (this.keeper.enabled && !entry.journalFailed && entry.transfer.resumeState() !== null && this.keeper.checkpoint(entry)) {
         // Halted synchronously: nothing more is sent or received from here on.
         suspending.push(entry.transfer.suspend());
       } else {
@@ -318,37 +329,12 @@ export class TransferManager {
       }),
     ]);
     clearTimeout(timer);
-    await this.journal?.idle();
+    await this.keeper.idle();
   }
 
   /** Resolves once every journal write and delete queued so far is done (shutdown, tests). */
   async journalSettled(): Promise<void> {
-    await this.journal?.idle();
-  }
-
-  /**
-   * After a restart: loads the journal and resumes every transfer in it (state `reconnecting`,
-   * `restored: true` in its events and in /transfers). A record that cannot be used is
-   * reported as an `error` event (E_CORRUPT_FILE, `details.path`) and skipped. Runs once per
-   * manager; call it once logged in (the peer's keys are checked against the pin first:
-   * E_KEY_CHANGED when they changed). Never rejects.
-   */
-  restoreJournal(): Promise<void> {
-    if (this.restoring === null) {
-      this.restoring = this.loadAndRestore()
-        .catch((error: unknown) => {
-          this.host.emit({
-            type: 'error',
-            code: error instanceof ChatError ? error.code : 'E_INTERNAL',
-            message: `the transfer journal could not be read: ${error instanceof Error ? error.message : String(error)}`,
-            details: { path: this.journal?.dir ?? '' },
-          });
-        })
-        .finally(() => {
-          this.restoreDone = true;
-        });
-    }
-    return this.restoring;
+    await this.keeper.idle();
   }
 
   // ---- signals from the peers -------------------------------------------------------------
@@ -360,10 +346,17 @@ export class TransferManager {
    */
   handleSignal(from: string, value: unknown): void {
     const message = parseTransferPeerMessage(value);
+    if (this.folders.handleSignal(from, message)) return;
+    if (message.t === 'file-offer' && message.folder !== undefined && !this.entries.has(message.transferId)) {
+      // One file of a folder we accepted (then accepted at once), or declined: never asked about.
+      if (!this.folders.fileOffered(from, message)) void this.host.sendSignal(from, { t: 'file-reject', transferId: message.transferId, code: 'E_REJECTED' }).catch(() => undefined);
+      return;
+    }
     const known = this.entries.get(message.transferId);
-    if (known === undefined && message.t !== 'file-offer' && this.restoring !== null && !this.restoreDone) {
+    const restoring = this.keeper.restoringNow();
+    if (known === undefined && message.t !== 'file-offer' && restoring !== null) {
       // It may be for a transfer the journal is about to restore: look again once it has.
-      void this.restoring.then(() => {
+      void restoring.then(() => {
         try {
           this.handleSignal(from, value);
         } catch (error) {
@@ -411,6 +404,16 @@ export class TransferManager {
 
   // ---- internals --------------------------------------------------------------------------
 
+  /** A folder transfer's id from an id or an unambiguous prefix of 4+ characters, else null. */
+  private findFolder(id: string): string | null {
+    if (this.folders.has(id)) return id;
+    if (id.length < 4) return null;
+    const matches = this.folders.ids().filter((key) => key.startsWith(id));
+    const files = [...this.entries.keys()].filter((key) => key.startsWith(id));
+    if (matches.length + files.length > 1) throw new ChatError('E_USAGE', `${id} names ${matches.length + files.length} transfers; give more of the id`);
+    return matches.length === 1 ? matches[0] : null;
+  }
+
   private find(id: string): Entry {
     const exact = this.entries.get(id);
     if (exact !== undefined) return exact;
@@ -433,79 +436,6 @@ export class TransferManager {
     const code = entry.transfer.snapshot().error?.code;
     const abort: AbortCode = code !== undefined && (ABORT_CODES as readonly string[]).includes(code) ? (code as AbortCode) : 'E_CANCELLED';
     void this.host.sendSignal(entry.peer, { t: 'file-cancel', transferId: message.transferId, code: abort }).catch(() => undefined);
-  }
-
-  /**
-   * Journals what the transfer needs to survive a restart (once accepted; again at each
-   * session and when the peer's addresses change). Returns false when it cannot be journalled.
-   */
-  private checkpoint(entry: Entry): boolean {
-    if (this.journal === null || entry.finishedAt !== null) return false;
-    const state = entry.transfer.resumeState();
-    if (state === null) return false;
-    entry.peerKeys ??= this.host.peerKeys?.(entry.peer) ?? null;
-    if (entry.peerKeys === null) return false; // no pin: nothing to check a restart against
-    entry.journalled = true;
-    const record: TransferJournalRecord = { ...state, peer: entry.peer, peerKeys: entry.peerKeys, savedMs: Date.now() };
-    this.journal.save(record).catch((error: unknown) => {
-      if (entry.journalFailed) return;
-      entry.journalFailed = true;
-      this.host.emit({
-        type: 'error',
-        code: error instanceof ChatError ? error.code : 'E_INTERNAL',
-        message: `transfer ${entry.transfer.transferId} could not be journalled (it will not survive a restart): ${error instanceof Error ? error.message : String(error)}`,
-        details: { transfer: entry.transfer.transferId, path: this.journal?.fileOf(entry.transfer.transferId) ?? '' },
-      });
-    });
-    return true;
-  }
-
-  private async loadAndRestore(): Promise<void> {
-    if (this.journal === null) return;
-    const { records, problems } = await this.journal.load();
-    for (const problem of problems) this.reportSkipped(problem.file, problem.error);
-    for (const record of records) {
-      if (this.stopped) return; // closed meanwhile: the records wait for the next run
-      if (this.entries.has(record.transferId)) continue;
-      // Direct off: the peer's addresses are never dialled (as in handleSignal).
-      const state = this.direct ? record : { ...record, peerCandidates: [] };
-      let transfer: FileTransfer;
-      try {
-        transfer = FileTransfer.restore(state, this.transferOptions(this.linkFor(record.peer)));
-      } catch (error) {
-        await this.journal.remove(record.transferId).catch(() => undefined);
-        this.reportSkipped(this.journal.fileOf(record.transferId), error);
-        continue;
-      }
-      const entry = this.add(transfer, record.role === 'sender' ? 'out' : 'in', record.peer, record.hash, { restored: true, peerKeys: record.peerKeys });
-      entry.journalled = true;
-      transfer.resume(() => this.checkPeerKeys(record)).catch(() => undefined); // never rejects for a restored transfer
-    }
-  }
-
-  /** The peer's key must be the one the transfer was agreed with (pins, docs/crypto.md). */
-  private async checkPeerKeys(record: TransferJournalRecord): Promise<void> {
-    try {
-      await this.host.checkRecipient(record.peer);
-    } catch (error) {
-      if (error instanceof ChatError && PEER_GONE_CODES.has(error.code)) throw new ChatError('E_PEER_GONE', `${record.peer} has no account any more`);
-      throw error;
-    }
-    const now = this.host.peerKeys?.(record.peer);
-    if (now === undefined || now.sign !== record.peerKeys.sign || now.box !== record.peerKeys.box) {
-      throw new ChatError('E_KEY_CHANGED', `${record.peer}'s key is not the one this transfer was agreed with; it is not resumed`);
-    }
-  }
-
-  private reportSkipped(file: string, error: unknown): void {
-    const chatError = asChatError(error, 'E_CORRUPT_FILE');
-    const kept = chatError.details.newer === true;
-    this.host.emit({
-      type: 'error',
-      code: 'E_CORRUPT_FILE',
-      message: `a transfer journal record was skipped${kept ? '' : ' and deleted'}: ${chatError.message}`,
-      details: { path: file },
-    });
   }
 
   /** The end-to-end link of one transfer: signals to `peer` in order, sealed by the host. */
@@ -555,65 +485,25 @@ export class TransferManager {
     hash: string,
     restored: { restored: true; peerKeys: { sign: string; box: string } } | null = null,
   ): Entry {
-    const entry: Entry = {
-      transfer,
-      direction,
-      peer,
-      peerKey: nameKey(peer),
-      hash,
-      finishedAt: null,
-      progressAt: -Infinity,
-      restored: restored !== null,
-      peerKeys: restored?.peerKeys ?? null,
-      journalled: false,
-      journalFailed: false,
-      answeredLate: false,
-      stateSaid: null,
-    };
+    const entry = newEntry(transfer, direction, peer, hash, restored);
     this.entries.set(transfer.transferId, entry);
     transfer.on('state', () => this.emitState(entry));
-    transfer.on('session', () => this.emitState(entry));
-    transfer.on('checkpoint', () => void this.checkpoint(entry));
+    transfer.on('session', ({ offset }) => {
+      sessionStarted(entry, offset);
+      this.emitState(entry);
+    });
+    transfer.on('checkpoint', () => void this.keeper.checkpoint(entry));
     transfer.on('progress', (progress) => {
-      const now = performance.now();
-      const last = progress.bytes === progress.totalBytes;
-      if (!last && now - entry.progressAt < 1000 / CLIENT_DEFAULTS.transferProgressEventsPerSecond) return;
-      entry.progressAt = now;
-      this.host.emit({
-        type: 'transfer-progress',
-        id: transfer.transferId,
-        bytes: progress.bytes,
-        total: progress.totalBytes,
-        percent: progress.percent,
-        speedBps: progress.bytesPerSecond,
-        etaSec: progress.etaSeconds,
-        path: transfer.snapshot().path,
-      });
+      const event = progressEvent(entry, progress);
+      if (event !== null) this.host.emit(event);
     });
     void transfer.finished.then((result) => this.onFinished(entry, result));
     return entry;
   }
 
   private emitState(entry: Entry): void {
-    const snapshot = entry.transfer.snapshot();
-    const event: ChatEvent = {
-      type: 'transfer-state',
-      id: snapshot.transferId,
-      direction: entry.direction,
-      peer: entry.peer,
-      name: snapshot.name,
-      state: snapshot.state,
-      path: snapshot.path,
-      file: snapshot.filePath,
-    };
-    if (entry.restored) event.restored = true;
-    if (!this.direct && this.options.relayOnlyBecause !== undefined) event.relayOnly = this.options.relayOnlyBecause;
-    // Several signals may mean a change (the core's state, a new session, /send and /accept
-    // returning), and one change often raises two of them: say each change once.
-    const said = JSON.stringify(event);
-    if (said === entry.stateSaid) return;
-    entry.stateSaid = said;
-    this.host.emit(event);
+    const event = stateEvent(entry, !this.direct ? this.options.relayOnlyBecause : undefined);
+    if (event !== null) this.host.emit(event);
   }
 
   private onFinished(entry: Entry, result: TransferResult): void {
@@ -624,35 +514,8 @@ export class TransferManager {
       return;
     }
     // Ended: the record (and its private key) goes.
-    if (entry.journalled) void this.journal?.remove(entry.transfer.transferId).catch(() => undefined);
-    const transfer = entry.transfer;
-    const snapshot = transfer.snapshot();
-    if (result.state === 'completed') {
-      this.host.emit({
-        type: 'transfer-done',
-        id: transfer.transferId,
-        direction: entry.direction,
-        peer: entry.peer,
-        name: snapshot.name,
-        size: transfer.size,
-        file: result.filePath ?? snapshot.filePath ?? '',
-        hash: entry.hash,
-        path: snapshot.path,
-      });
-    } else {
-      const event: ChatEvent = {
-        type: 'transfer-failed',
-        id: transfer.transferId,
-        direction: entry.direction,
-        peer: entry.peer,
-        name: snapshot.name,
-        state: result.state,
-        code: result.code ?? (result.state === 'rejected' ? 'E_REJECTED' : result.state === 'cancelled' ? 'E_CANCELLED' : 'E_INTERNAL'),
-        message: result.message ?? result.state,
-      };
-      if (result.filePath !== undefined && entry.direction === 'in') event.partial = result.filePath;
-      this.host.emit(event);
-    }
+    this.keeper.forget(entry);
+    this.host.emit(endEvent(entry, result));
     this.trimFinished();
     this.wakeIdleWaiters();
   }
@@ -669,29 +532,5 @@ export class TransferManager {
     for (const entry of finished.slice(0, Math.max(0, finished.length - this.maxFinished))) this.entries.delete(entry.transfer.transferId);
   }
 
-  private info(entry: Entry): TransferInfo {
-    const s = entry.transfer.snapshot();
-    const info: TransferInfo = {
-      id: s.transferId,
-      direction: entry.direction,
-      peer: entry.peer,
-      name: s.name,
-      size: s.size,
-      hash: entry.hash,
-      state: s.state,
-      path: s.path,
-      bytes: s.progress.bytes,
-      percent: s.progress.percent,
-      speedBps: s.progress.bytesPerSecond,
-      etaSec: s.progress.etaSeconds,
-      file: s.filePath,
-      sessions: s.sessions,
-    };
-    if (entry.restored) info.restored = true;
-    if (s.error !== null) {
-      info.code = s.error.code;
-      if (s.error.message !== undefined) info.message = s.error.message;
-    }
-    return info;
-  }
+
 }

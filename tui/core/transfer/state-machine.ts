@@ -103,7 +103,8 @@ export type TransferInput =
   /** A dial or an inbound connection failed before winning (refused, timeout, not the peer). */
   | { type: 'dial-failed'; connectionId: string; code?: ErrorCode }
   /** A connection is authenticated (and, for the receiver, the leader said `go` on it). */
-  | { type: 'handshake-ok'; connectionId: string }
+  /** `path`: the leader's name for the connection (the receiver learns it from `go`). */
+  | { type: 'handshake-ok'; connectionId: string; path?: PathKind }
   /** Bytes below `offset` are written at the receiver. */
   | { type: 'chunk-acked'; offset: number }
   /** The winning connection broke. */
@@ -377,7 +378,7 @@ const handshakeWhileDialling: Handler<'handshake-ok'> = (draft, input, out) => {
     return;
   }
   closeAllAttempts(draft, out, input.connectionId);
-  startSession(draft, input.connectionId, attempt.path, out);
+  startSession(draft, input.connectionId, input.path ?? attempt.path, out);
 };
 
 /**
@@ -392,7 +393,7 @@ const handshakeWhileRunning: Handler<'handshake-ok'> = (draft, input, out) => {
   }
   if (draft.winner !== null) out.effects.push({ type: 'close', connectionId: draft.winner.id });
   closeAllAttempts(draft, out, input.connectionId);
-  startSession(draft, input.connectionId, attempt.path, out);
+  startSession(draft, input.connectionId, input.path ?? attempt.path, out);
 };
 
 const pathLost: Handler<'path-lost'> = (draft, input, out) => {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ChatError, type ErrorCode } from '../../../shared/errors.js';
 import { MAX_RAW_NAME_CHARS } from '../../../shared/filename.js';
+import { FOLDER_LIMITS } from '../../../shared/limits.js';
 
 /**
  * The two message sets of a file transfer, validated with zod like shared/messages.ts.
@@ -52,7 +53,30 @@ export const TransferPeerMessage = z.discriminatedUnion('t', [
     size: byteCount,
     hash: blake2bHex,
     fingerprint,
+    /**
+     * Present when the file is one of a folder the receiver accepted (`folder-offer`): the
+     * folder's id, the file's place in it and its relative path (untrusted: checked by
+     * `FolderPathChecker`). Such an offer is accepted without asking again.
+     */
+    folder: z
+      .object({ id: transferId, index: z.number().int().nonnegative().max(FOLDER_LIMITS.maxFiles), path: z.string().min(1).max(MAX_RAW_NAME_CHARS) })
+      .optional(),
   }),
+  /**
+   * Sender -> receiver: a folder (`/send USER DIR/`): its name (untrusted, sanitized), how many
+   * files and bytes. Once accepted, each file follows as an ordinary `file-offer` with `folder`.
+   */
+  z.object({
+    t: z.literal('folder-offer'),
+    transferId,
+    name: z.string().min(1).max(MAX_RAW_NAME_CHARS),
+    files: z.number().int().min(1).max(FOLDER_LIMITS.maxFiles),
+    size: byteCount,
+  }),
+  z.object({ t: z.literal('folder-accept'), transferId }),
+  z.object({ t: z.literal('folder-reject'), transferId, code: z.enum(REJECT_CODES).optional() }),
+  /** Either way: the folder transfer stops (the file under way is cancelled on its own). */
+  z.object({ t: z.literal('folder-cancel'), transferId, code: z.enum(ABORT_CODES).optional() }),
   /** Receiver -> sender: yes, and here is my certificate's fingerprint. */
   z.object({ t: z.literal('file-accept'), transferId, fingerprint }),
   z.object({ t: z.literal('file-reject'), transferId, code: z.enum(REJECT_CODES).optional() }),
@@ -73,8 +97,13 @@ export type TransferPeerMessage = z.infer<typeof TransferPeerMessage>;
 export type TransferPeerMessageOf<T extends TransferPeerMessage['t']> = Extract<TransferPeerMessage, { t: T }>;
 
 export const ChannelMessage = z.discriminatedUnion('t', [
-  /** Leader (sender) -> follower: this connection won; the session starts on it. */
-  z.object({ t: z.literal('go'), transferId }),
+  /**
+   * Leader (sender) -> follower: this connection won; the session starts on it. `path`: how
+   * the sender names it (lan, direct, relay), which the receiver then uses too, so both ends
+   * say the same (each side's own guess can differ: a LAN address dialled one way is a
+   * public one seen from the other). Absent from older senders: the receiver keeps its own.
+   */
+  z.object({ t: z.literal('go'), transferId, path: z.enum(['lan', 'direct', 'relay']).optional() }),
   /** Receiver -> sender, first in a session: send from this offset (bytes already in the partial file). */
   z.object({ t: z.literal('resume'), offset: byteCount }),
   /** Receiver -> sender: every byte below `offset` is written to the partial file. */

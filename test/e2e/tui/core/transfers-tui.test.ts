@@ -92,7 +92,7 @@ test(
       await bob.acceptTransfer(offer.id);
       const done = await received;
       assert.is(await blake2bOfFile(done.file), await blake2bOfFile(outgoing));
-      await tui.waitFor(/holiday-photo\.bin \(3\.0 MB\) sent to bob; hash verified \(relay\)/, { timeoutMs: WAIT_MS });
+      await tui.waitFor(/holiday-photo\.bin \(3\.0 MB\) sent to bob; hash verified via relay;/, { timeoutMs: WAIT_MS });
 
       // bob offers a file: the TUI says how to answer; /accept with the short id saves into ~/Downloads.
       const sent = await bob.sendFile('alice', incoming);

@@ -5,9 +5,11 @@ import type { RunningRelay } from '../../../../relay/server.js';
 import { ChatClient, type ChatClientOptions } from '../../../../tui/core/client.js';
 import { dispatchLine } from '../../../../tui/core/dispatch.js';
 import { plainSuite } from '../../../helpers/core-helpers.js';
-import { failure, testClientOptions } from '../../../helpers/clients.js';
+import { testClientOptions } from '../../../helpers/clients.js';
+import { failure } from '../../../helpers/errors.js';
 import { Recorder } from '../../../helpers/recorder.js';
-import { tempDir, testRelay } from '../../../helpers/relay.js';
+import { testRelay } from '../../../helpers/relay.js';
+import { tempDir } from '../../../helpers/temp.js';
 import { WireClient } from '../../../helpers/wire-client.js';
 
 /**

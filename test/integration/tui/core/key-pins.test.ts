@@ -176,7 +176,7 @@ test('concurrent observes are serialised and all reach the file', async () => {
 });
 
 test('many new pins in one turn are one file write; each resolves once durable; a change among them stays pending', async () => {
-  const dir = await tempDir();
+  const dir = await temp.make();
   const pins = await KeyPins.open(dir, { now });
   await pins.observe('bob', bobBundle);
   assert.is(pins.writes, 1);
@@ -201,7 +201,7 @@ test('many new pins in one turn are one file write; each resolves once durable; 
 });
 
 test('a failed batch write fails every change of the batch; memory and disk stay as they were', async () => {
-  const dir = await tempDir();
+  const dir = await temp.make();
   const pins = await KeyPins.open(dir);
   await pins.observe('bob', bobBundle);
   const people = await Promise.all(Array.from({ length: 5 }, async (_, i) => {
@@ -221,7 +221,7 @@ test('a failed batch write fails every change of the batch; memory and disk stay
 });
 
 test('killed in the middle of writing a batch: the file is the old one or the new one, whole, with every pin reported durable', async () => {
-  const dir = await tempDir();
+  const dir = await temp.make();
   const batch = 100;
   const child = spawn(process.execPath, [fileURLToPath(new URL('../../../helpers/pins-child.js', import.meta.url)), dir, String(batch), '20'], {
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -103,7 +103,7 @@ test('formatting: sizes, speeds, time left, the status line of a transfer', () =
   assert.is(formatEta(45), '45s');
   assert.is(formatEta(185), '3m05s');
   assert.is(formatEta(7800), '2h10m');
-  const line = { id: ID, direction: 'in' as const, peer: 'ann', name: 'a.bin', state: 'transferring', path: 'relay', percent: 45.2, speedBps: 1024 * 1024, etaSec: 8, };
+  const line = { id: ID, direction: 'in' as const, peer: 'ann', name: 'a.bin', state: 'transferring', path: 'relay', percent: 45.2, bytes: 0, total: 0, speedBps: 1024 * 1024, etaSec: 8, };
   assert.is(formatTransferLine(line), '↓ a.bin 45% 1.0 MB/s 8s relay');
   assert.is(formatTransferLine({ ...line, state: 'connecting', direction: 'out' }), '↑ a.bin connecting');
 });
@@ -135,9 +135,10 @@ test('the view: an offer (with how to answer), progress in the status bar, done 
   assert.ok(model.current.lines.at(-1)!.text.includes('sending big.iso to ann: picked up from the last run'), model.current.lines.at(-1)!.text);
   model.files.transfers.delete(RESTORED);
 
-  model.apply({ type: 'transfer-done', id: ID, direction: 'in', peer: 'ann', name: 'report.pdf', size: 2048, file: '/d/report.pdf', hash: 'c'.repeat(128), path: 'relay' });
+  model.apply({ type: 'transfer-done', id: ID, direction: 'in', peer: 'ann', name: 'report.pdf', size: 2048, file: '/d/report.pdf', hash: 'c'.repeat(128), path: 'relay', elapsedMs: 2000, avgBps: 1024 });
   assert.is(model.files.transfers.size, 0);
   assert.ok(model.current.lines.at(-1)!.text.includes('saved as /d/report.pdf'));
+  assert.ok(model.current.lines.at(-1)!.text.endsWith('hash verified via relay; took 2.0s, 1.0 KB/s average'), model.current.lines.at(-1)!.text);
   assert.not.ok(unstyle(renderStatus(model, 200, 1000)).includes('report.pdf'));
 
   model.apply({ type: 'transfer-failed', id: 'X'.repeat(16), direction: 'out', peer: 'ann', name: 'b.bin', state: 'rejected', code: 'E_REJECTED', message: 'rejected' });

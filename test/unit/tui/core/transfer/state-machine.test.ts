@@ -307,6 +307,15 @@ test('an inbound connection can win', () => {
   assert.equal(h.machine.context.winner, { id: 'in7', path: 'lan' });
 });
 
+test("the receiver names the path as the sender does (from go), whatever it guessed itself", () => {
+  const h = connectingReceiver();
+  // Seen from here the dialler's address looked public; the sender dialled a LAN address.
+  h.machine.input({ type: 'dial-started', connectionId: 'in3', path: 'direct' });
+  h.machine.input({ type: 'handshake-ok', connectionId: 'in3', path: 'lan' });
+  assert.equal(h.machine.context.winner, { id: 'in3', path: 'lan' });
+  assert.equal(h.of('start-session').map((e) => e.effect.path), ['lan']);
+});
+
 test('a handshake for an unknown connection is closed and changes nothing', () => {
   const h = connectingReceiver();
   h.machine.input({ type: 'handshake-ok', connectionId: 'ghost' });
