@@ -367,6 +367,8 @@ export class ChatHost {
     const limit = this.options.limits.maxAwayBytes;
     const text = message.text === undefined || message.text.trim() === '' ? undefined : message.text;
     if (text !== undefined && Buffer.byteLength(text) > limit) throw new ChatError('E_TOO_LARGE', `an away text is limited to ${limit} bytes`);
+    // Each change is told to the whole room, like a message: it spends from the same bucket.
+    await this.takeFloodToken(connection, 'changing the away text too fast; slow down');
     connection.awayText = text;
     const room = this.currentRoom(connection);
     await this.options.bus.setAway(room.key, room.name, connection.userKey, connection.userName, text);

@@ -18,11 +18,11 @@ const requestId = z.string().regex(REQUEST_ID);
 const name = z.string().min(1).max(MAX_NAME);
 const seq = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const text = z.string().max(MAX_TEXT);
-/** A file transfer's id, chosen by the sender. */
 /** An away text (/away MSG) on the wire; the relay's limit (maxAwayBytes, E_TOO_LARGE) is far below this bound. */
 const awayText = z.string().max(1024);
 /** Who in a room is away and why, by user name (only users who are away). */
 const awayUsers = z.record(name, awayText);
+/** A file transfer's id, chosen by the sender. */
 const transferId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/);
 /** A base64 Ed25519 signature. */
 const signature = z.string().max(128);

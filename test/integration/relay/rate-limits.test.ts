@@ -49,6 +49,7 @@ limits('the flood bucket is the user\'s: a resume or a fresh login does not refi
   assert.is(reply.t, 'session');
   assert.is(errorCodeOf(await back.request({ t: 'say', id: 'b0', text: 'hi' })), 'E_FLOOD', 'a resume keeps the empty bucket');
   assert.is(errorCodeOf(await back.request({ t: 'whisper', id: 'w0', to: 'nobody', body: 'x' })), 'E_FLOOD', 'whispers share it');
+  assert.is(errorCodeOf(await back.request({ t: 'away', id: 'aw0', text: 'lunch' })), 'E_FLOOD', 'so do away texts (each one is told to the room)');
   back.close();
 
   const fresh = await WireClient.session(ctx.relay.port, 'ann', 'correct horse', false);
