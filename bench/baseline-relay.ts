@@ -11,8 +11,8 @@
  * before the server has).
  */
 import { createServer, type TLSSocket } from 'node:tls';
-import type { AddressInfo } from 'node:net';
 import { loadOrCreateCertificate } from '../relay/certs.js';
+import { listenOn } from '../relay/listen.js';
 import { encodeControl } from '../shared/codec.js';
 
 export interface BaselineOptions {
@@ -68,14 +68,7 @@ export async function startBaselineRelay(options: BaselineOptions): Promise<Runn
   });
   server.on('tlsClientError', (_error, socket) => socket.destroy());
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
+  const address = await listenOn(server, options.port, options.host);
   return {
     host: address.address,
     port: address.port,

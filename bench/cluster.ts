@@ -19,7 +19,7 @@ import { redisServerAvailable, startRedis, type RedisProcess } from '../relay/cl
 import { BENCH_PASSWORD, mapLimit } from './lib/clients.js';
 import { BENCH_LIMITS, MiB, sleep, type BenchContext, type Scenario } from './lib/context.js';
 import { LoadPool, type PoolRunResult } from './lib/load-pool.js';
-import { nowUs } from './lib/payload.js';
+import { roomLoadPlan, type RoomLoad } from './lib/room-load.js';
 import { ProcessMeter } from './lib/proc.js';
 import type { RelayChild } from './lib/relay-child.js';
 import type { Figure, ScenarioReport, Target } from './lib/report.js';
@@ -32,18 +32,9 @@ interface Setup {
   relays: number;
 }
 
-interface Load {
-  clients: number;
-  messagesPerClient: number;
-  /** Aggregate messages per second into the room; undefined = flat out. */
-  ratePerSecond?: number;
-  /** Flat out: messages each sender keeps waiting for their ack. */
-  window?: number;
-}
-
 interface Sizes {
-  rate: Load;
-  flat: Load;
+  rate: RoomLoad;
+  flat: RoomLoad;
 }
 
 const FULL: Sizes = {
@@ -97,12 +88,12 @@ function describeSetup(s: Setup): string {
   return s.backend === 'local' ? 'one relay, local backend' : `${s.relays} relay${s.relays > 1 ? 's' : ''} on Redis`;
 }
 
-function describeLoad(l: Load): string {
+function describeLoad(l: RoomLoad): string {
   return `${l.clients} members, ${l.messagesPerClient} messages each, ${l.ratePerSecond ? `${l.ratePerSecond} msg/s into the room` : `flat out (window ${l.window})`}`;
 }
 
 /** Starts the setup's processes, runs the load once, stops everything it started. */
-async function measure(ctx: BenchContext, setup: Setup, load: Load, tag: string): Promise<Measured> {
+async function measure(ctx: BenchContext, setup: Setup, load: RoomLoad, tag: string): Promise<Measured> {
   const dir = await ctx.makeDir(`cluster-${tag}`);
   let redis: RedisProcess | undefined;
   const relays: RelayChild[] = [];
@@ -160,21 +151,12 @@ async function measure(ctx: BenchContext, setup: Setup, load: Load, tag: string)
     // Let the join announcements of the ramp-up drain before measuring.
     await sleep(ctx.quick ? 200 : 1000);
 
-    const expectedSeconds = load.ratePerSecond ? (load.clients * load.messagesPerClient) / load.ratePerSecond : 0;
     await Promise.all(relays.map((r) => r.resetLoopDelay()));
     const meters = relays.map((r) => new ProcessMeter(r.pid));
     const redisMeter = redis ? new ProcessMeter(redis.pid) : undefined;
     for (const meter of meters) meter.start();
     redisMeter?.start();
-    const run = await pool.run({
-      mode: load.ratePerSecond ? 'rate' : 'window',
-      senders: load.clients,
-      messagesPerSender: load.messagesPerClient,
-      ratePerSecond: load.ratePerSecond,
-      window: load.window,
-      startAtUs: nowUs() + 100_000,
-      deadlineMs: Math.round(expectedSeconds * 3_000) + (ctx.quick ? 10_000 : 60_000),
-    });
+    const run = await pool.run(roomLoadPlan(load, ctx.quick));
     const usages = meters.map((m) => m.stop());
     const redisUsage = redisMeter?.stop();
     const loops = await Promise.all(relays.map((r) => r.stats()));
@@ -241,7 +223,7 @@ function medianRun(runs: readonly Measured[]): Measured {
   return sorted[Math.floor((sorted.length - 1) / 2)].run;
 }
 
-function latencyReport(load: Load, threes: readonly Measured[], ones: readonly Measured[]): ScenarioReport {
+function latencyReport(load: RoomLoad, threes: readonly Measured[], ones: readonly Measured[]): ScenarioReport {
   const three = medianRun(threes);
   const one = medianRun(ones);
   const rounds = threes.map((m, i) => {
@@ -290,7 +272,7 @@ function latencyReport(load: Load, threes: readonly Measured[], ones: readonly M
   };
 }
 
-function cpuReport(load: Load, redisOne: Measured, local: Measured, redisThree: Measured): ScenarioReport {
+function cpuReport(load: RoomLoad, redisOne: Measured, local: Measured, redisThree: Measured): ScenarioReport {
   const r = derived(redisOne);
   const l = derived(local);
   const t = derived(redisThree);
@@ -337,7 +319,7 @@ function cpuReport(load: Load, redisOne: Measured, local: Measured, redisThree: 
   };
 }
 
-function throughputReport(load: Load, redis: Measured[], local: Measured, cores: number): ScenarioReport {
+function throughputReport(load: RoomLoad, redis: Measured[], local: Measured, cores: number): ScenarioReport {
   const l = derived(local);
   const figures: Figure[] = [];
   for (const m of redis) {
@@ -390,7 +372,7 @@ export const cluster: Scenario = {
     }
     const sizes = ctx.quick ? QUICK : FULL;
     const rounds = ctx.quick ? 1 : LATENCY_ROUNDS;
-    const steps: Array<{ setup: Setup; load: Load; tag: string }> = [
+    const steps: Array<{ setup: Setup; load: RoomLoad; tag: string }> = [
       // The p99 pairs back to back, so the machine's other load is as alike as it gets for both.
       ...Array.from({ length: rounds }, (_, i) => [
         { setup: { backend: 'redis' as const, relays: 3 }, load: sizes.rate, tag: `r3-${i}` },

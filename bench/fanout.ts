@@ -12,14 +12,9 @@ import type { RelayChild } from './lib/relay-child.js';
 import { ratioAtMost, type Figure, type ScenarioReport } from './lib/report.js';
 import { percentile, summarize } from './lib/stats.js';
 import { nowUs } from './lib/payload.js';
+import { roomLoadPlan, type RoomLoad } from './lib/room-load.js';
 
-export interface FanoutCase {
-  clients: number;
-  messagesPerClient: number;
-  /** Aggregate messages per second; undefined = flat out (windowed by acks). */
-  ratePerSecond?: number;
-  /** Flat out: messages each sender keeps waiting for their ack. */
-  window?: number;
+export interface FanoutCase extends RoomLoad {
   /** The p99 target as a ratio to the baseline's p99 (rate cases). */
   p99RatioTarget?: number;
   /** The CPU-per-delivery target as a ratio to the baseline's (flat cases). */
@@ -80,21 +75,11 @@ export async function measureFanout(ctx: BenchContext, target: LoadTarget, relay
     if (connected.failed > 0) throw new Error(`${connected.failed} of ${c.clients} clients failed to connect: ${connected.errorSamples.join('; ')}`);
     // Let the join announcements of the ramp-up drain before measuring.
     await sleep(ctx.quick ? 200 : 1000);
-    const totalMessages = c.clients * c.messagesPerClient;
-    const expectedSeconds = c.ratePerSecond ? totalMessages / c.ratePerSecond : 0;
     await relay.resetLoopDelay();
     const meter = new ProcessMeter(relay.pid);
     meter.start();
     const windowStartUs = nowUs();
-    const run = await pool.run({
-      mode: c.ratePerSecond ? 'rate' : 'window',
-      senders: c.clients,
-      messagesPerSender: c.messagesPerClient,
-      ratePerSecond: c.ratePerSecond,
-      window: c.window,
-      startAtUs: nowUs() + 100_000,
-      deadlineMs: Math.round(expectedSeconds * 3_000) + (ctx.quick ? 10_000 : 60_000),
-    });
+    const run = await pool.run(roomLoadPlan(c, ctx.quick));
     const usage = meter.stop();
     const loop = await relay.stats();
     ctx.progress(`fanout ${caseName(c)}: ${target} measured window ${Math.round(windowStartUs)}-${Math.round(nowUs())} µs (for profile-summary --window)`);

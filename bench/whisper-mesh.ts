@@ -16,6 +16,7 @@ import { nowUs } from './lib/payload.js';
 import type { RelayChild } from './lib/relay-child.js';
 import { formatNumber, type Figure, type ScenarioReport } from './lib/report.js';
 import { summarize } from './lib/stats.js';
+import { seededRandom } from './lib/seeded-random.js';
 
 export interface MeshCase {
   clients: number;
@@ -50,18 +51,6 @@ function parseMeshText(text: string): { kind: string; sender: number; n: number;
   const [kind, sender, n, sentUs] = [parts[0], Number(parts[1]), Number(parts[2]), Number(parts[3])];
   if (!Number.isInteger(sender) || !Number.isInteger(n) || !Number.isFinite(sentUs)) return null;
   return { kind, sender, n, sentUs };
-}
-
-/** mulberry32: a small seeded generator, so every run whispers the same pairs in the same order. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface Slot {

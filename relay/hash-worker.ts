@@ -10,20 +10,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { Algorithm, Version, hashSync, verifySync } from '@node-rs/argon2';
+import { answerHashJob, type HashJob, type HashWorkerData } from './hash-jobs.js';
 import { lowerThisThreadPriority } from './thread-priority.js';
-
-export type HashJob =
-  | { id: number; op: 'hash'; password: string }
-  | { id: number; op: 'verify'; hash: string; password: string };
-
-export type HashReply = { id: number; ok: true; value: string | boolean } | { id: number; ok: false; message: string };
-
-export interface HashWorkerData {
-  /** argon2id passes (t; libsodium's opslimit). */
-  opsLimit: number;
-  /** argon2id memory, bytes (m × 1024; libsodium's memlimit). */
-  memLimitBytes: number;
-}
 
 const port = parentPort;
 if (port === null) throw new Error('hash-worker.js runs only as a worker thread');
@@ -57,12 +45,4 @@ function run(job: HashJob): string | boolean {
   }
 }
 
-port.on('message', (job: HashJob) => {
-  let reply: HashReply;
-  try {
-    reply = { id: job.id, ok: true, value: run(job) };
-  } catch (error) {
-    reply = { id: job.id, ok: false, message: error instanceof Error ? error.message : String(error) };
-  }
-  port.postMessage(reply);
-});
+port.on('message', (job: HashJob) => port.postMessage(answerHashJob(job, run)));

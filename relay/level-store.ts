@@ -20,7 +20,7 @@
  * Hot paths (`appendMessages`, `lastMessages`, `messagesSince`, `findByClientId`) are one batch
  * write or one bounded range read each; nothing on them scans a whole sublevel.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Level } from 'level';
@@ -41,6 +41,18 @@ import {
   type StoredMessage,
   type StoredRoomFile,
 } from './store.js';
+import {
+  AUDIT_FLUSH_DELAY_MS,
+  AUDIT_QUEUE_MAX,
+  DEFAULT_AUDIT_RETENTION_MS,
+  auditRecord,
+  isTokenOwner,
+  isTokenShaped,
+  newResumeToken,
+  reportSafely,
+  tokenHash,
+  wholeLimit,
+} from './store-common.js';
 
 export interface LevelStoreOptions {
   /** Called when a background write (the audit log) fails; such failures never reach callers. */
@@ -61,15 +73,6 @@ const SEQ_DIGITS = 16; // Number.MAX_SAFE_INTEGER has 16 digits
 const TIME_DIGITS = 15;
 /** Upper bound of a `<key>!...` range: '"' is the character right after '!'. */
 const RANGE_END = '"';
-/** Audit writes are gathered for this long so a burst of logins becomes one batch. */
-const AUDIT_FLUSH_DELAY_MS = 10;
-/** Audit events waiting for the disk beyond this are dropped (oldest first) to bound memory. */
-const AUDIT_QUEUE_MAX = 10_000;
-/** Audit fields come partly from the network (user names of failed logins); cap their size. */
-const AUDIT_FIELD_MAX_CHARS = 256;
-/** Longer strings cannot be tokens we issued (43 base64url characters). */
-const TOKEN_MAX_CHARS = 128;
-const DEFAULT_AUDIT_RETENTION_MS = 365 * 24 * 60 * 60_000;
 
 function pad(value: number, digits: number): string {
   return String(value).padStart(digits, '0');
@@ -77,16 +80,6 @@ function pad(value: number, digits: number): string {
 
 function messageKey(roomKey: string, seq: number): string {
   return `${roomKey}!${pad(seq, SEQ_DIGITS)}`;
-}
-
-function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
-}
-
-function clip(text: string | undefined): string | undefined {
-  if (text === undefined) return undefined;
-  const s = String(text);
-  return s.length > AUDIT_FIELD_MAX_CHARS ? s.slice(0, AUDIT_FIELD_MAX_CHARS) + '…' : s;
 }
 
 function isLockError(error: unknown): boolean {
@@ -277,8 +270,7 @@ export class LevelStore implements RelayStore {
   /** Issue a resume token for `user`, valid for `ttlMs`; only its SHA-256 is stored. Returns 43 base64url characters. */
   async issueToken(user: string, ttlMs: number): Promise<string> {
     if (!isValidName(user)) throw new ChatError('E_BAD_NAME');
-    const token = randomBytes(32).toString('base64url');
-    const hash = sha256Hex(token);
+    const { token, hash } = newResumeToken();
     const userKey = nameKey(user);
     const expires = this.now() + Math.max(0, ttlMs);
     const batch = this.db.batch();
@@ -294,28 +286,24 @@ export class LevelStore implements RelayStore {
    * that helps guess a token; the owner comparison is constant-time as well.
    */
   async checkToken(user: string, token: string): Promise<boolean> {
-    if (typeof token !== 'string' || token.length === 0 || token.length > TOKEN_MAX_CHARS) return false;
+    if (!isTokenShaped(token)) return false;
     if (typeof user !== 'string' || !isValidName(user)) return false;
-    const hash = sha256Hex(token);
+    const hash = tokenHash(token);
     const record = await this.tokens.get(hash);
     if (record === undefined) return false;
     if (record.expires <= this.now()) {
       this.deleteTokenHash(hash, record.userKey).catch(this.onError);
       return false;
     }
-    const same = timingSafeEqual(
-      createHash('sha256').update(record.userKey).digest(),
-      createHash('sha256').update(nameKey(user)).digest(),
-    );
-    if (!same) return false;
+    if (!isTokenOwner(record.userKey, nameKey(user))) return false;
     const account = await this.accounts.get(record.userKey);
     return account !== undefined && account.disabled !== true;
   }
 
   /** Forget one token (logout). Unknown tokens are ignored. */
   async revokeToken(token: string): Promise<void> {
-    if (typeof token !== 'string' || token.length === 0 || token.length > TOKEN_MAX_CHARS) return;
-    const hash = sha256Hex(token);
+    if (!isTokenShaped(token)) return;
+    const hash = tokenHash(token);
     const record = await this.tokens.get(hash);
     if (record !== undefined) await this.deleteTokenHash(hash, record.userKey);
   }
@@ -421,7 +409,7 @@ export class LevelStore implements RelayStore {
    */
   async lastMessages(roomKey: string, limit: number, before?: number): Promise<MessagePage> {
     const lt = before === undefined || Number.isNaN(before) || before > Number.MAX_SAFE_INTEGER ? `${roomKey}${RANGE_END}` : messageKey(roomKey, Math.max(0, Math.floor(before)));
-    const want = Number.isFinite(limit) ? Math.max(0, Math.floor(limit)) : 0;
+    const want = wholeLimit(limit);
     const rows = await this.messages.values({ gt: `${roomKey}!`, lt, reverse: true, limit: want + 1 }).all();
     const hasMore = rows.length > want;
     if (hasMore) rows.pop();
@@ -430,7 +418,7 @@ export class LevelStore implements RelayStore {
 
   /** Messages of a room with seq > `since`, oldest first, at most `limit`; `hasMore` when more follow. */
   async messagesSince(roomKey: string, since: number, limit: number): Promise<MessagePage> {
-    const want = Number.isFinite(limit) ? Math.max(0, Math.floor(limit)) : 0;
+    const want = wholeLimit(limit);
     if (since >= Number.MAX_SAFE_INTEGER) return { messages: [], hasMore: false };
     const gt = since < 0 || Number.isNaN(since) ? `${roomKey}!` : messageKey(roomKey, Math.floor(since));
     const rows = await this.messages.values({ gt, lt: `${roomKey}${RANGE_END}`, limit: want + 1 }).all();
@@ -479,14 +467,7 @@ export class LevelStore implements RelayStore {
   audit(event: AuditEvent): void {
     try {
       if (!this.acceptingAudit) return;
-      const record: AuditRecord = { event: event.event, time: this.now() };
-      const user = clip(event.user);
-      const address = clip(event.address);
-      const detail = clip(event.detail);
-      if (user !== undefined) record.user = user;
-      if (address !== undefined) record.address = address;
-      if (detail !== undefined) record.detail = detail;
-      this.auditQueue.push(record);
+      this.auditQueue.push(auditRecord(event, this.now()));
       if (this.auditQueue.length > AUDIT_QUEUE_MAX) {
         this.auditQueue.shift();
         this.auditDropped += 1;
@@ -499,7 +480,7 @@ export class LevelStore implements RelayStore {
         this.auditTimer.unref();
       }
     } catch (error) {
-      this.safeOnError(error);
+      reportSafely(this.onError, error);
     }
   }
 
@@ -525,7 +506,7 @@ export class LevelStore implements RelayStore {
     const records = this.auditQueue;
     this.auditQueue = [];
     if (this.auditDropped > 0) {
-      this.safeOnError(new Error(`audit log: dropped ${this.auditDropped} events because the disk could not keep up`));
+      reportSafely(this.onError, new Error(`audit log: dropped ${this.auditDropped} events because the disk could not keep up`));
       this.auditDropped = 0;
     }
     if (records.length === 0) return Promise.resolve();
@@ -536,7 +517,7 @@ export class LevelStore implements RelayStore {
     }
     this.auditWriting = batch
       .write()
-      .catch((error) => this.safeOnError(error))
+      .catch((error) => reportSafely(this.onError, error))
       .finally(() => {
         this.auditWriting = undefined;
         if (this.auditQueue.length > 0 && this.auditTimer === undefined && this.acceptingAudit) {
@@ -548,13 +529,5 @@ export class LevelStore implements RelayStore {
         }
       });
     return this.auditWriting;
-  }
-
-  private safeOnError(error: unknown): void {
-    try {
-      this.onError(error);
-    } catch {
-      // the error reporter itself failed; nothing sensible is left to do
-    }
   }
 }

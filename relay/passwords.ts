@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ChatError } from '../shared/errors.js';
-import type { HashJob, HashReply, HashWorkerData } from './hash-worker.js';
+import type { HashJob, HashReply, HashWorkerData } from './hash-jobs.js';
 
 /**
  * libsodium's crypto_pwhash_OPSLIMIT_INTERACTIVE / MEMLIMIT_INTERACTIVE: argon2id t=2,

@@ -31,10 +31,6 @@ export const PROXY_V2_FIXED_BYTES = 16;
 /** A version 1 (text) header starts with these bytes. */
 const PROXY_V1_PREFIX = Buffer.from('PROXY', 'ascii');
 
-/** Address block sizes (spec 2.2): two addresses and, for INET/INET6, two ports. */
-const INET_ADDRESS_BYTES = 4 + 4 + 2 + 2;
-const INET6_ADDRESS_BYTES = 16 + 16 + 2 + 2;
-
 /**
  * Why a header was refused; stable, asserted by tests, carried as `details.fault` of an
  * `E_PROXY_HEADER` error.
@@ -148,24 +144,21 @@ interface AddressKind {
 
 const LOCAL: AddressKind = { addressBytes: 0, read: () => ({ command: 'local' }) };
 const UNSPEC: AddressKind = { addressBytes: 0, read: () => ({ command: 'proxy', family: 'unspec' }) };
-const INET: AddressKind = {
-  addressBytes: INET_ADDRESS_BYTES,
-  read: (block) => ({
-    command: 'proxy',
-    family: 'inet',
-    source: endpoint(block.subarray(0, 4), block.readUInt16BE(8)),
-    destination: endpoint(block.subarray(4, 8), block.readUInt16BE(10)),
-  }),
-};
-const INET6: AddressKind = {
-  addressBytes: INET6_ADDRESS_BYTES,
-  read: (block) => ({
-    command: 'proxy',
-    family: 'inet6',
-    source: endpoint(block.subarray(0, 16), block.readUInt16BE(32)),
-    destination: endpoint(block.subarray(16, 32), block.readUInt16BE(34)),
-  }),
-};
+const INET = ipKind('inet', 4);
+const INET6 = ipKind('inet6', 16);
+
+/** An IP family's address block (spec 2.2): source address, destination address, source port, destination port. */
+function ipKind(family: 'inet' | 'inet6', ipBytes: number): AddressKind {
+  return {
+    addressBytes: 2 * ipBytes + 2 + 2,
+    read: (block) => ({
+      command: 'proxy',
+      family,
+      source: endpoint(block.subarray(0, ipBytes), block.readUInt16BE(2 * ipBytes)),
+      destination: endpoint(block.subarray(ipBytes, 2 * ipBytes), block.readUInt16BE(2 * ipBytes + 2)),
+    }),
+  };
+}
 
 /** The address kind of a PROXY command's family/transport byte (byte 13), or why it is refused. */
 function addressKind(familyAndTransport: number): AddressKind | { fault: ProxyHeaderFault } {

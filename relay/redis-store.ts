@@ -21,7 +21,6 @@
  * an unreachable Redis surface as `E_STORE_UNAVAILABLE`, fast: no offline queue, no retries
  * of a command, a command timeout; the connection comes back by itself when Redis does.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import { ChatError } from '../shared/errors.js';
 import { DEFAULT_LIMITS } from '../shared/limits.js';
@@ -42,6 +41,18 @@ import {
   type StoredMessage,
   type StoredRoomFile,
 } from './store.js';
+import {
+  AUDIT_FLUSH_DELAY_MS,
+  AUDIT_QUEUE_MAX,
+  DEFAULT_AUDIT_RETENTION_MS,
+  auditRecord,
+  isTokenOwner,
+  isTokenShaped,
+  newResumeToken,
+  reportSafely,
+  tokenHash,
+  wholeLimit,
+} from './store-common.js';
 
 export interface RedisStoreOptions {
   /** Prefix of every key and channel (default `sc:`), so several chats can share one Redis. */
@@ -72,21 +83,12 @@ interface IdempotencyRecord {
 
 const SCHEMA_VERSION = '1';
 const DEFAULT_KEY_PREFIX = 'sc:';
-const DEFAULT_AUDIT_RETENTION_MS = 365 * 24 * 60 * 60_000;
 const DEFAULT_AUDIT_MAX_EVENTS = 1_000_000;
 const DEFAULT_COMMAND_TIMEOUT_MS = 3_000;
-/** Audit writes are gathered for this long so a burst of logins becomes one script call. */
-const AUDIT_FLUSH_DELAY_MS = 10;
 /** After a failed audit write the events are kept and the write is tried again this much later. */
 const AUDIT_RETRY_DELAY_MS = 1_000;
-/** Audit events waiting beyond this are dropped (oldest first) to bound memory while Redis is down. */
-const AUDIT_QUEUE_MAX = 10_000;
 /** Audit events per script call: one call blocks Redis for its whole length. */
 const AUDIT_EVENTS_PER_WRITE = 500;
-/** Audit fields come partly from the network (user names of failed logins); cap their size. */
-const AUDIT_FIELD_MAX_CHARS = 256;
-/** Longer strings cannot be tokens we issued (43 base64url characters). */
-const TOKEN_MAX_CHARS = 128;
 /** A user's token set is pruned of expired members once it holds more than this. */
 const USER_TOKENS_PRUNE_AT = 64;
 /** Reconnect delays: quick at first (a restart takes ~100 ms), then every second. */
@@ -94,20 +96,6 @@ const RECONNECT_STEP_MS = 50;
 const RECONNECT_MAX_MS = 1_000;
 /** Room-file ids are relay-chosen hex; anything longer is not one of ours. */
 const ROOM_FILE_ID_MAX_CHARS = 64;
-
-function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
-}
-
-function clip(text: string | undefined): string | undefined {
-  if (text === undefined) return undefined;
-  const s = String(text);
-  return s.length > AUDIT_FIELD_MAX_CHARS ? s.slice(0, AUDIT_FIELD_MAX_CHARS) + '…' : s;
-}
-
-function wholeLimit(limit: number): number {
-  return Number.isFinite(limit) ? Math.max(0, Math.floor(limit)) : 0;
-}
 
 /** Any failure of Redis itself (down, timed out, refusing writes) as the one code callers handle. */
 function unavailable(error: unknown): ChatError {
@@ -201,7 +189,7 @@ export class RedisStore implements RelayStore {
     redis.on('error', (error: unknown) => {
       if (this.down || this.closing) return;
       this.down = true;
-      this.safeOnError(unavailable(error));
+      reportSafely(this.onError, unavailable(error));
     });
     redis.on('ready', () => {
       this.down = false;
@@ -273,7 +261,7 @@ export class RedisStore implements RelayStore {
       clearTimeout(this.auditTimer);
       this.auditTimer = undefined;
       if (this.auditQueue.length > 0) {
-        this.safeOnError(new ChatError('E_STORE_UNAVAILABLE', `audit log: ${this.auditQueue.length} events were not written (Redis unreachable at close)`));
+        reportSafely(this.onError, new ChatError('E_STORE_UNAVAILABLE', `audit log: ${this.auditQueue.length} events were not written (Redis unreachable at close)`));
         this.auditQueue = [];
       }
       try {
@@ -365,8 +353,7 @@ export class RedisStore implements RelayStore {
 
   async issueToken(user: string, ttlMs: number): Promise<string> {
     if (!isValidName(user)) throw new ChatError('E_BAD_NAME');
-    const token = randomBytes(32).toString('base64url');
-    const hash = sha256Hex(token);
+    const { token, hash } = newResumeToken();
     const userKey = nameKey(user);
     const ttl = Math.max(1, Math.floor(ttlMs));
     const value = JSON.stringify({ userKey, expires: this.now() + Math.max(0, ttlMs) });
@@ -382,24 +369,20 @@ export class RedisStore implements RelayStore {
    * store's clock. Lookup by SHA-256, owner comparison constant-time (as in LevelStore).
    */
   async checkToken(user: string, token: string): Promise<boolean> {
-    if (typeof token !== 'string' || token.length === 0 || token.length > TOKEN_MAX_CHARS) return false;
+    if (!isTokenShaped(token)) return false;
     if (typeof user !== 'string' || !isValidName(user)) return false;
-    const value = await this.call(() => this.redis.get(this.key(`tok:${sha256Hex(token)}`)));
+    const value = await this.call(() => this.redis.get(this.key(`tok:${tokenHash(token)}`)));
     if (value === null) return false;
     const record = JSON.parse(value) as { userKey: string; expires: number };
     if (record.expires <= this.now()) return false;
-    const same = timingSafeEqual(
-      createHash('sha256').update(record.userKey).digest(),
-      createHash('sha256').update(nameKey(user)).digest(),
-    );
-    if (!same) return false;
+    if (!isTokenOwner(record.userKey, nameKey(user))) return false;
     const [name, disabled] = await this.call(() => this.redis.hmget(this.key(`acct:${record.userKey}`), 'name', 'disabled'));
     return name !== null && disabled !== '1';
   }
 
   async revokeToken(token: string): Promise<void> {
-    if (typeof token !== 'string' || token.length === 0 || token.length > TOKEN_MAX_CHARS) return;
-    const hash = sha256Hex(token);
+    if (!isTokenShaped(token)) return;
+    const hash = tokenHash(token);
     await this.call(() => this.redis.scRevokeToken(this.key(`tok:${hash}`), this.key('utok:'), hash));
   }
 
@@ -518,18 +501,11 @@ export class RedisStore implements RelayStore {
   audit(event: AuditEvent): void {
     try {
       if (!this.acceptingAudit) return;
-      const record: AuditRecord = { event: event.event, time: this.now() };
-      const user = clip(event.user);
-      const address = clip(event.address);
-      const detail = clip(event.detail);
-      if (user !== undefined) record.user = user;
-      if (address !== undefined) record.address = address;
-      if (detail !== undefined) record.detail = detail;
-      this.auditQueue.push(record);
+      this.auditQueue.push(auditRecord(event, this.now()));
       this.trimAuditQueue();
       this.scheduleAuditWrite(AUDIT_FLUSH_DELAY_MS);
     } catch (error) {
-      this.safeOnError(error);
+      reportSafely(this.onError, error);
     }
   }
 
@@ -580,7 +556,7 @@ export class RedisStore implements RelayStore {
     const records = this.auditQueue;
     this.auditQueue = [];
     if (this.auditDropped > 0) {
-      this.safeOnError(new Error(`audit log: dropped ${this.auditDropped} events because Redis could not keep up`));
+      reportSafely(this.onError, new Error(`audit log: dropped ${this.auditDropped} events because Redis could not keep up`));
       this.auditDropped = 0;
     }
     if (records.length === 0) return Promise.resolve();
@@ -595,7 +571,7 @@ export class RedisStore implements RelayStore {
           // Keep what was not written (ahead of newer events) and try again later.
           this.auditQueue = [...records.slice(start), ...this.auditQueue];
           this.trimAuditQueue();
-          if (!this.down) this.safeOnError(unavailable(error)); // an outage is reported once, by the 'error' listener
+          if (!this.down) reportSafely(this.onError, unavailable(error)); // an outage is reported once, by the 'error' listener
           retry = true;
           return;
         }
@@ -605,13 +581,5 @@ export class RedisStore implements RelayStore {
       if (this.auditQueue.length > 0) this.scheduleAuditWrite(retry ? AUDIT_RETRY_DELAY_MS : AUDIT_FLUSH_DELAY_MS);
     });
     return this.auditWriting;
-  }
-
-  private safeOnError(error: unknown): void {
-    try {
-      this.onError(error);
-    } catch {
-      // the error reporter itself failed; nothing sensible is left to do
-    }
   }
 }

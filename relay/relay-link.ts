@@ -11,13 +11,13 @@
  * relay; the answer is `{"ok":true}` (then raw bytes both ways) or `{"ok":false,"code":…}`.
  */
 import { X509Certificate } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { connect, createServer, type TLSSocket } from 'node:tls';
 import { z } from 'zod';
 import { ChatError } from '../shared/errors.js';
 import { parseChecked } from './checked-json.js';
+import { listenOn } from './listen.js';
 
 /** The relay's certificate and key (PEM), the same on every relay of the cluster. */
 export interface LinkCertificate {
@@ -95,14 +95,7 @@ export async function listenForLinks(options: LinkListenerOptions): Promise<Link
     );
   });
   server.on('tlsClientError', (_error, socket) => socket.destroy());
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const { port } = await listenOn(server, options.port, options.host);
   return {
     address: options.advertise ?? `${advertisedHost(options.host)}:${port}`,
     close: () =>

@@ -7,6 +7,7 @@ import { loadCertificateFiles, loadOrCreateCertificate } from './certs.js';
 import { RelayConnection } from './connection.js';
 import { ChatHost } from './host.js';
 import { addressKey } from './login-limiter.js';
+import { listenOn } from './listen.js';
 import { PasswordHasher, type PasswordHasherOptions } from './passwords.js';
 import { openBackends, type ClusterOptions } from './backends.js';
 import { clientAddressOf, createProxyFront } from './proxy-front.js';
@@ -92,6 +93,13 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     log,
   });
   let links: LinkListener | undefined;
+  /** The bus, login limiter, hasher and store, the store last (the others may still write to it). */
+  const closeBackends = async (): Promise<void> => {
+    await bus.close();
+    await limiter.close();
+    await hasher.close();
+    await store.close();
+  };
   try {
     await host.init();
     // Loads the room file index and deletes expired files; an hourly timer repeats the sweep.
@@ -112,10 +120,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     }
   } catch (error) {
     await links?.close();
-    await bus.close();
-    await limiter.close();
-    await hasher.close();
-    await store.close();
+    await closeBackends();
     throw error;
   }
 
@@ -169,20 +174,11 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     ? createProxyFront(server, { trustedProxies: options.trustedProxies, headerTimeoutMs: limits.proxyHeaderTimeoutMs, maxHeaderBytes: limits.proxyHeaderMaxBytes, log })
     : server;
   try {
-    await new Promise<void>((resolve, reject) => {
-      listener.once('error', reject);
-      listener.listen(options.port, options.host, () => {
-        listener.off('error', reject);
-        resolve();
-      });
-    });
+    await listenOn(listener, options.port, options.host);
   } catch (error) {
     // Port taken or address unavailable: release the data folder so a retry can open it.
     await links?.close();
-    await bus.close();
-    await limiter.close();
-    await hasher.close();
-    await store.close();
+    await closeBackends();
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') throw new ChatError('E_ADDRESS_IN_USE', `${options.host}:${options.port} is already in use (another relay?); pick another --port`);
     throw error;
@@ -210,10 +206,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
       while (connections.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
       await stopped;
       await host.flush();
-      await bus.close();
-      await limiter.close();
-      await hasher.close();
-      await store.close();
+      await closeBackends();
     })();
     return closing;
   };

@@ -6,7 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import sodium from 'libsodium-wrappers-sumo';
-import type { HashJob, HashReply, HashWorkerData } from '../../relay/hash-worker.js';
+import { answerHashJob, type HashJob, type HashReply, type HashWorkerData } from '../../relay/hash-jobs.js';
 import { lowerThisThreadPriority } from '../../relay/thread-priority.js';
 
 const port = parentPort;
@@ -26,15 +26,7 @@ function run(job: HashJob): string | boolean {
 
 port.on('message', (job: HashJob) => {
   ready.then(
-    () => {
-      let reply: HashReply;
-      try {
-        reply = { id: job.id, ok: true, value: run(job) };
-      } catch (error) {
-        reply = { id: job.id, ok: false, message: error instanceof Error ? error.message : String(error) };
-      }
-      port.postMessage(reply);
-    },
+    () => port.postMessage(answerHashJob(job, run)),
     (error: unknown) => port.postMessage({ id: job.id, ok: false, message: `libsodium failed to load: ${String(error)}` } satisfies HashReply),
   );
 });

@@ -28,6 +28,33 @@ export interface GroupSpec extends Omit<LoadClientSpec, 'name'> {
   ports?: number[];
 }
 
+/** A room's load in a scenario: every client sends its messages, paced into the room or flat out. */
+export interface RoomLoad {
+  clients: number;
+  messagesPerClient: number;
+  /** Aggregate messages per second into the room; undefined = flat out (windowed by acks). */
+  ratePerSecond?: number;
+  /** Flat out: messages each sender keeps waiting for their ack. */
+  window?: number;
+}
+
+/**
+ * The plan of one measured run of `load` by all its clients: it starts 100 ms from now (so
+ * every thread has the plan) and gives up at three times its paced length plus some slack.
+ */
+export function roomLoadPlan(load: RoomLoad, quick: boolean): RunPlan {
+  const expectedSeconds = load.ratePerSecond ? (load.clients * load.messagesPerClient) / load.ratePerSecond : 0;
+  return {
+    mode: load.ratePerSecond ? 'rate' : 'window',
+    senders: load.clients,
+    messagesPerSender: load.messagesPerClient,
+    ratePerSecond: load.ratePerSecond,
+    window: load.window,
+    startAtUs: nowUs() + 100_000,
+    deadlineMs: Math.round(expectedSeconds * 3_000) + (quick ? 10_000 : 60_000),
+  };
+}
+
 export interface RunPlan {
   mode: 'rate' | 'window';
   /** All senders of the plan, across groups: clients 0..senders-1. */

@@ -2,7 +2,9 @@ import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { TEST_PASSWORD } from './clients.js';
 
 /**
  * Drives a real terminal program inside tmux for end-to-end tests: type keys, read the screen
@@ -33,6 +35,64 @@ export interface TmuxStartOptions {
 
 function shellQuote(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The full-screen client (dist/tui/cli.js). */
+export const TUI_CLI = fileURLToPath(new URL('../../tui/cli.js', import.meta.url));
+
+/** The full-screen client logging in from the command line: the flags and folders the TUI tests vary. */
+export interface TuiLogin {
+  /** The relay, `host:port`. */
+  server: string;
+  /** The relay's certificate fingerprint, pinned with `--fingerprint`. */
+  fingerprint: string;
+  user: string;
+  /** Given as SECURECHAT_PASSWORD, so no password prompt. */
+  password: string;
+  /** SECURECHAT_CONFIG_DIR and SECURECHAT_DATA_DIR. */
+  configDir: string;
+  dataDir: string;
+  /** `--register` (default true); false logs in to an existing account. */
+  register?: boolean;
+  /** `--no-direct`: transfers only through the relay (no listener, no dialling peers). */
+  noDirect?: boolean;
+  /** HOME (where ~/Downloads is). */
+  home?: string;
+  cwd?: string;
+  cols?: number;
+  rows?: number;
+}
+
+/**
+ * `user` of a test relay in the full-screen client, registering, the relay pinned, with
+ * config and data folders of its own under the test's temp folder (as testClientOptions).
+ */
+export function testTuiLogin(env: { relay: { port: number; fingerprint: string }; dir: { path: string } }, user: string): TuiLogin {
+  return {
+    server: `127.0.0.1:${env.relay.port}`,
+    fingerprint: env.relay.fingerprint,
+    user,
+    password: TEST_PASSWORD,
+    configDir: path.join(env.dir.path, `${user}-config`),
+    dataDir: path.join(env.dir.path, `${user}-data`),
+  };
+}
+
+/** Starts the full-screen client in tmux, logging in (or registering) as `login.user`. */
+export function startTui(login: TuiLogin): Promise<TmuxSession> {
+  const command = ['node', TUI_CLI, '--server', login.server, '--user', login.user];
+  if (login.register !== false) command.push('--register');
+  command.push('--fingerprint', login.fingerprint);
+  if (login.noDirect) command.push('--no-direct');
+  const env: Record<string, string> = {
+    SECURECHAT_PASSWORD: login.password,
+    SECURECHAT_CONFIG_DIR: login.configDir,
+    SECURECHAT_DATA_DIR: login.dataDir,
+    // tmux's own TERM: blessed must not read it (the TUI sets its terminal explicitly).
+    TERM: 'screen-256color',
+  };
+  if (login.home !== undefined) env.HOME = login.home;
+  return TmuxSession.start({ command, env, cwd: login.cwd, cols: login.cols, rows: login.rows });
 }
 
 /** Printed after the program ends: `[exited N]`. */

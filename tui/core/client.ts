@@ -1,11 +1,10 @@
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import { ChatError, asChatError } from '../../shared/errors.js';
-import { CLIENT_DEFAULTS, MAX_HISTORY_MESSAGES, resolveLimits, type Limits } from '../../shared/limits.js';
+import { ChatError } from '../../shared/errors.js';
+import { CLIENT_DEFAULTS, resolveLimits, type Limits } from '../../shared/limits.js';
 import type { ClientMessage, RelayMessage } from '../../shared/messages.js';
-import { nameKey, validateRoomName, validateUserName } from '../../shared/names.js';
+import { validateUserName } from '../../shared/names.js';
 import { DEFAULT_PORT, DEFAULT_SERVER, formatServerAddress, parseServerAddress, type ServerAddress } from './address.js';
 import { DEFAULT_BACKOFF } from './backoff.js';
 import { dialRelay, type ChatConnection } from './connection.js';
@@ -13,8 +12,8 @@ import { Connector } from './connector.js';
 import { dispatchLine } from './dispatch.js';
 import { routeRelayMessage, type InboundParts } from './inbound.js';
 import { EventHub } from './event-hub.js';
-import { IgnoreList, withoutIgnored } from './ignore-list.js';
-import { LastRooms } from './last-room.js';
+import { IgnoreList, Ignoring } from './ignore-list.js';
+import { LastRooms, RoomReturn } from './last-room.js';
 import type { ChatEvent, ChatEventOf, ChatEventType, ChatMessage, RoomInfo } from './events.js';
 import type { ChatClientOptions, PasswordSource } from './client-options.js';
 import { Lifecycle, type ClientState } from './lifecycle.js';
@@ -22,7 +21,8 @@ import { configDir as defaultConfigDir, dataDir as defaultDataDir, knownRelaysFi
 import { parseProxyUrl, type ProxySettings } from './proxy.js';
 import { openPipe } from './relay-pipe.js';
 import { RoomFiles } from './room-files.js';
-import { RoomTracker, isGlobal, type RoomState } from './room-tracker.js';
+import { RoomRequests } from './room-requests.js';
+import { RoomTracker, type RoomState } from './room-tracker.js';
 import { SendQueue, type AckInfo } from './send-queue.js';
 import { TRANSFER_JOURNAL_DIR_NAME, TransferJournal } from './transfer/journal.js';
 import { TransferManager, type TransferInfo } from './transfer/manager.js';
@@ -72,17 +72,12 @@ export class ChatClient {
   private readonly whispering: Whispering;
   private readonly idPrefix = randomBytes(6).toString('base64url');
   private idCounter = 0;
-  private rttValue: number | null = null;
-  /** Users whose messages and whispers are hidden (/ignore), from the user's data folder. */
-  private readonly ignores: IgnoreList;
-  /** The ignore list read (a damaged file is reported once, at connect, and the list starts empty). */
-  private readonly ignoreLoaded: Promise<void>;
-  private ignoreProblem: ChatError | undefined;
-  /** The chatroom of the last run, per relay (`returnToLastRoom`); undefined when not asked for. */
-  private readonly lastRooms: LastRooms | undefined;
-  private returnedOnce = false;
-  /** This session's /away text: the relay forgets it with the connection, so it is set again after each reconnect. */
-  private awayText: string | undefined;
+  /** /create, /join, /leave, /users, /away, /rooms, /history and ping: one question, one answer each. */
+  private readonly roomRequests: RoomRequests;
+  /** /ignore: users whose messages and whispers are hidden, from the user's data folder. */
+  private readonly ignoring: Ignoring;
+  /** Back into the chatroom of the last run on this relay (`returnToLastRoom`); undefined when not asked for. */
+  private readonly roomReturn: RoomReturn | undefined;
   /** /send, /accept, /transfers...: the logic lives in transfer/manager.ts; this client provides signals and pipes. */
   readonly transfers: TransferManager;
 
@@ -173,23 +168,22 @@ export class ChatClient {
       // Running transfers survive a restart of the client (docs/transfer.md, "Restart").
       new TransferJournal(path.join(userDataDir(user, options.dataDir ?? defaultDataDir()), TRANSFER_JOURNAL_DIR_NAME)),
     );
-    this.ignores = IgnoreList.inFolder(userDataDir(user, options.dataDir ?? defaultDataDir()));
-    this.ignoreLoaded = this.ignores.load().catch((error: unknown) => {
-      this.ignoreProblem = asChatError(error);
-    });
-    this.events.setFilter((event) => withoutIgnored(event, (name) => this.ignores.has(name)));
+    this.ignoring = new Ignoring(IgnoreList.inFolder(userDataDir(user, options.dataDir ?? defaultDataDir())), this.events, () => this.user);
     if (options.returnToLastRoom === true) {
-      const lastRooms = LastRooms.inFolder(userDataDir(user, options.dataDir ?? defaultDataDir()));
-      this.lastRooms = lastRooms;
-      // Best effort: a folder that cannot be written costs the next start its room, nothing more.
-      this.events.on('joined', (event) => {
-        if (this.returnedOnce) void lastRooms.record(this.server, event.room).catch(() => {});
+      this.roomReturn = new RoomReturn(LastRooms.inFolder(userDataDir(user, options.dataDir ?? defaultDataDir())), {
+        server: this.server,
+        events: this.events,
+        room: () => this.room,
+        join: (room) => this.join(room),
+        create: (room) => this.create(room),
       });
     }
-    // The relay keeps an away text with the connection: a reconnect (or a relay restart) sets it again.
-    this.events.on('connected', () => {
-      const text = this.awayText;
-      if (text !== undefined) this.request({ t: 'away', id: this.nextId(), text }).catch(() => {});
+    this.roomRequests = new RoomRequests({
+      request: (message, apply) => this.request(message, apply),
+      nextId: (prefix) => this.nextId(prefix),
+      rooms: this.rooms_,
+      events: this.events,
+      limits: this.limits,
     });
     this.inbound = {
       rooms: this.rooms_,
@@ -231,7 +225,7 @@ export class ChatClient {
   }
   /** The last measured round-trip time in milliseconds, or null. */
   get rttMs(): number | null {
-    return this.rttValue;
+    return this.roomRequests.rttMs;
   }
   /** The relay certificate's fingerprint, `sha256:<hex>`, once connected. */
   get fingerprint(): string | null {
@@ -292,35 +286,9 @@ export class ChatClient {
    */
   async connect(): Promise<void> {
     // Hidden from the first message on: the list is read before the first login.
-    await this.ignoreLoaded;
-    if (this.ignoreProblem) this.events.emitError(this.ignoreProblem, 'ignore');
-    this.ignoreProblem = undefined;
+    await this.ignoring.ready();
     await this.life.connect(() => this.whispering.open());
-    if (!this.returnedOnce) await this.returnToLastRoom();
-  }
-
-  /**
-   * The first connect of a client made with `returnToLastRoom`: back into the chatroom of the
-   * last run on this relay. It may have ended since (its last member left): then it is created
-   * again, which continues its log. A failure is an `error` event, never a failed connect.
-   * (A reconnect needs none of this: the login walks back into the room by itself.)
-   */
-  private async returnToLastRoom(): Promise<void> {
-    try {
-      if (!this.lastRooms || !isGlobal(this.room)) return;
-      const room = await this.lastRooms.get(this.server);
-      if (room === undefined) return;
-      await this.join(room).catch((error: unknown) => {
-        if (asChatError(error).code === 'E_NO_SUCH_ROOM') return this.create(room);
-        throw error;
-      });
-    } catch (error) {
-      this.events.emitError(asChatError(error), 'join');
-    } finally {
-      // From here on each room entered is the one to come back to (the global room of the
-      // login before this is not: it would forget the room this was about to return to).
-      this.returnedOnce = true;
-    }
+    await this.roomReturn?.afterConnect();
   }
 
   /** A fresh request id (also used as message ids): unique per client instance and session. */
@@ -375,31 +343,22 @@ export class ChatClient {
 
   /** Creates a chatroom and enters it (from the global room only). */
   create(room: string): Promise<RoomState> {
-    return this.moveTo('create', room);
+    return this.roomRequests.moveTo('create', room);
   }
 
   /** Enters an existing chatroom (from the global room only). */
   join(room: string): Promise<RoomState> {
-    return this.moveTo('join', room);
-  }
-
-  private moveTo(t: 'create' | 'join', room: string): Promise<RoomState> {
-    try {
-      validateRoomName(room);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.request({ t, id: this.nextId(), room }, (reply) => this.rooms_.applyJoined(expectReply(reply, 'joined')));
+    return this.roomRequests.moveTo('join', room);
   }
 
   /** Goes back to the global room. */
   leave(): Promise<RoomState> {
-    return this.request({ t: 'leave', id: this.nextId() }, (reply) => this.rooms_.applyJoined(expectReply(reply, 'joined')));
+    return this.roomRequests.leave();
   }
 
   /** Lists the users of the current room (also updates `users`). */
   users(): Promise<string[]> {
-    return this.request({ t: 'users', id: this.nextId() }, (reply) => this.rooms_.applyUsers(expectReply(reply, 'users')));
+    return this.roomRequests.users();
   }
 
   /**
@@ -407,39 +366,19 @@ export class ChatClient {
    * over maxAwayBytes. Kept by the client and set again after every reconnect.
    */
   away(text?: string): Promise<void> {
-    const value = text === undefined || text.trim() === '' ? undefined : text;
-    if (value !== undefined && Buffer.byteLength(value) > this.limits.maxAwayBytes) {
-      return Promise.reject(new ChatError('E_TOO_LARGE', `an away text may be at most ${this.limits.maxAwayBytes} bytes`));
-    }
-    return this.request(value === undefined ? { t: 'away', id: this.nextId() } : { t: 'away', id: this.nextId(), text: value }, (reply) => {
-      expectReply(reply, 'ok');
-      this.awayText = value;
-    });
+    return this.roomRequests.away(text);
   }
 
   // ---- /ignore (client side; ignore-list.ts) -------------------------------------------------
 
   /** `/ignore [USER]`: hides USER's room messages and whispers from now on (kept in the data folder); without USER, lists. */
-  async ignore(user?: string): Promise<string[]> {
-    await this.ignoreLoaded;
-    if (user === undefined) {
-      this.events.emit({ type: 'ignored', users: this.ignores.list(), change: 'list' });
-      return this.ignores.list();
-    }
-    validateUserName(user);
-    if (nameKey(user) === nameKey(this.user)) throw new ChatError('E_SELF', 'you cannot ignore yourself');
-    const added = await this.ignores.add(user);
-    this.events.emit({ type: 'ignored', users: this.ignores.list(), change: added ? 'added' : 'already', user });
-    return this.ignores.list();
+  ignore(user?: string): Promise<string[]> {
+    return this.ignoring.ignore(user);
   }
 
   /** `/unignore USER`: shows USER's messages again (those hidden meanwhile are not brought back). */
-  async unignore(user: string): Promise<string[]> {
-    await this.ignoreLoaded;
-    validateUserName(user);
-    const removed = await this.ignores.remove(user);
-    this.events.emit({ type: 'ignored', users: this.ignores.list(), change: removed ? 'removed' : 'not-listed', user });
-    return this.ignores.list();
+  unignore(user: string): Promise<string[]> {
+    return this.ignoring.unignore(user);
   }
 
   /** Longest room message or whisper text, in UTF-8 bytes (the relay's limit). */
@@ -454,12 +393,7 @@ export class ChatClient {
 
   /** Lists the chatrooms (from the global room only). */
   rooms(): Promise<RoomInfo[]> {
-    return this.request({ t: 'rooms', id: this.nextId() }, (reply) => {
-      const m = expectReply(reply, 'rooms');
-      const rooms = m.rooms.map((r) => ({ name: r.name, members: r.members }));
-      this.events.emit({ type: 'rooms', rooms });
-      return rooms;
-    });
+    return this.roomRequests.rooms();
   }
 
   /**
@@ -467,23 +401,12 @@ export class ChatClient {
    * (default historyOnJoin), oldest first; the next call pages further back.
    */
   history(count: number = this.limits.historyOnJoin): Promise<ChatMessage[]> {
-    if (!Number.isInteger(count) || count < 1 || count > MAX_HISTORY_MESSAGES) {
-      return Promise.reject(new ChatError('E_USAGE', `the history count is a whole number from 1 to ${MAX_HISTORY_MESSAGES}`));
-    }
-    const before = this.rooms_.historyBefore();
-    return this.request({ t: 'history', id: this.nextId(), before, limit: count }, (reply) => this.rooms_.applyHistory(expectReply(reply, 'history')));
+    return this.roomRequests.history(count);
   }
 
   /** Measures the round-trip time to the relay, in milliseconds (also emitted as `rtt`). */
   ping(): Promise<number> {
-    const started = performance.now();
-    return this.request({ t: 'ping', id: this.nextId('p') }, (reply) => {
-      expectReply(reply, 'pong');
-      const ms = Math.round((performance.now() - started) * 10) / 10;
-      this.rttValue = ms;
-      this.events.emit({ type: 'rtt', ms });
-      return ms;
-    });
+    return this.roomRequests.ping();
   }
 
   // ---- whispers and keys (logic in whispers.ts) ----------------------------------------------
@@ -631,7 +554,7 @@ export class ChatClient {
     // transfers are cancelled while the peers can still be told.
     await (options.suspendTransfers === true ? this.transfers.suspendAll() : this.transfers.closeAll());
     // The room just entered is on disk before the process may end.
-    await this.lastRooms?.flush();
+    await this.roomReturn?.flush();
     if (this.life.state === 'closed') return;
     await this.life.closeNow();
     await this.whispering.save();

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { ChatError } from '../../shared/errors.js';
-import { nameKey } from '../../shared/names.js';
+import { ChatError, asChatError } from '../../shared/errors.js';
+import { nameKey, validateUserName } from '../../shared/names.js';
+import type { EventHub } from './event-hub.js';
 import type { ChatEvent } from './events.js';
 import { ensurePrivateDir, readPrivateFile, writePrivateFileAtomic } from './private-file.js';
 
@@ -96,5 +97,55 @@ export function withoutIgnored(event: ChatEvent, ignored: (user: string) => bool
     }
     default:
       return event;
+  }
+}
+
+/**
+ * /ignore and /unignore of one client: the list read once (a damaged file is reported at the
+ * first connect and the list starts empty), the filter on the client's events, and an
+ * `ignored` event for each change and listing.
+ */
+export class Ignoring {
+  private readonly loaded: Promise<void>;
+  private problem: ChatError | undefined;
+
+  constructor(
+    private readonly names: IgnoreList,
+    private readonly events: EventHub,
+    private readonly self: () => string,
+  ) {
+    this.loaded = names.load().catch((error: unknown) => {
+      this.problem = asChatError(error);
+    });
+    events.setFilter((event) => withoutIgnored(event, (name) => names.has(name)));
+  }
+
+  /** Waits for the list (so ignored users are hidden from the first message on); reports a damaged file once. */
+  async ready(): Promise<void> {
+    await this.loaded;
+    if (this.problem) this.events.emitError(this.problem, 'ignore');
+    this.problem = undefined;
+  }
+
+  async ignore(user?: string): Promise<string[]> {
+    await this.loaded;
+    const { names, events } = this;
+    if (user === undefined) {
+      events.emit({ type: 'ignored', users: names.list(), change: 'list' });
+      return names.list();
+    }
+    validateUserName(user);
+    if (nameKey(user) === nameKey(this.self())) throw new ChatError('E_SELF', 'you cannot ignore yourself');
+    const added = await names.add(user);
+    events.emit({ type: 'ignored', users: names.list(), change: added ? 'added' : 'already', user });
+    return names.list();
+  }
+
+  async unignore(user: string): Promise<string[]> {
+    await this.loaded;
+    validateUserName(user);
+    const removed = await this.names.remove(user);
+    this.events.emit({ type: 'ignored', users: this.names.list(), change: removed ? 'removed' : 'not-listed', user });
+    return this.names.list();
   }
 }

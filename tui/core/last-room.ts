@@ -1,6 +1,8 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { asChatError } from '../../shared/errors.js';
 import { GLOBAL_ROOM, nameKey } from '../../shared/names.js';
+import type { EventHub } from './event-hub.js';
 import { ensurePrivateDir, readPrivateFile, writePrivateFileAtomic } from './private-file.js';
 
 /** The file in a user's data folder: the chatroom last entered on each relay. */
@@ -67,5 +69,66 @@ export class LastRooms {
     } catch {
       // Unreadable or not JSON: start from nothing; the next room entered writes a good file.
     }
+  }
+}
+
+/** What going back to the last room may touch of the client. */
+export interface RoomReturnHost {
+  /** The relay, host:port: the key of the record. */
+  server: string;
+  events: EventHub;
+  room(): string | null;
+  join(room: string): Promise<unknown>;
+  create(room: string): Promise<unknown>;
+}
+
+/**
+ * The full-screen client's way back (ChatClient option `returnToLastRoom`): on its first
+ * connect, into the chatroom of the last run on this relay; from then on, every room entered
+ * is recorded as the one to come back to.
+ */
+export class RoomReturn {
+  private returned = false;
+
+  constructor(
+    private readonly lastRooms: LastRooms,
+    private readonly host: RoomReturnHost,
+  ) {
+    // Best effort: a folder that cannot be written costs the next start its room, nothing more.
+    host.events.on('joined', (event) => {
+      if (this.returned) void lastRooms.record(host.server, event.room).catch(() => {});
+    });
+  }
+
+  /**
+   * After the first connect only: back into the last run's chatroom. It may have ended since
+   * (its last member left): then it is created again, which continues its log. A failure is an
+   * `error` event, never a failed connect. (A reconnect needs none of this: the login walks back
+   * into the room by itself.)
+   */
+  async afterConnect(): Promise<void> {
+    if (this.returned) return;
+    const { host } = this;
+    try {
+      const room = host.room();
+      if (room === null || nameKey(room) !== GLOBAL_ROOM) return;
+      const last = await this.lastRooms.get(host.server);
+      if (last === undefined) return;
+      await host.join(last).catch((error: unknown) => {
+        if (asChatError(error).code === 'E_NO_SUCH_ROOM') return host.create(last);
+        throw error;
+      });
+    } catch (error) {
+      host.events.emitError(asChatError(error), 'join');
+    } finally {
+      // From here on each room entered is the one to come back to (the global room of the
+      // login before this is not: it would forget the room this was about to return to).
+      this.returned = true;
+    }
+  }
+
+  /** Resolves once the rooms recorded so far are on disk (before the process may end). */
+  flush(): Promise<void> {
+    return this.lastRooms.flush();
   }
 }

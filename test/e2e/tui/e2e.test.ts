@@ -10,16 +10,14 @@ import { charColumns } from '../../../tui/view/text-width.js';
 import type { ChatEvent } from '../../../tui/core/events.js';
 import { testRelay } from '../../helpers/relay.js';
 import { tempDir } from '../../helpers/temp.js';
-import { EXIT_MARK, TmuxSession, requireTmux } from '../../helpers/tmux.js';
+import { EXIT_MARK, TUI_CLI, TmuxSession, requireTmux, startTui } from '../../helpers/tmux.js';
 
 /**
  * The real TUI (dist/tui/cli.js) in tmux against a real relay on port 0, with a second client
  * (the core's ChatClient) on the other side. Screens are polled with a bounded wait.
  */
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const CLI = path.resolve(here, '../../../tui/cli.js');
-const START = path.resolve(here, '../../../tui/start.js');
+const START = fileURLToPath(new URL('../../../tui/start.js', import.meta.url));
 const PASSWORD = 'correct-horse-battery';
 
 /** Events a ChatClient received, with a bounded wait for one. */
@@ -107,16 +105,7 @@ test('main view: log in, room, messages both ways, completion, whisper, escape i
   let tui: TmuxSession | null = null;
   try {
     await bob.connect();
-    tui = await TmuxSession.start({
-      command: ['node', CLI, '--server', server, '--user', 'alice', '--register', '--fingerprint', fingerprint],
-      env: {
-        SECURECHAT_PASSWORD: PASSWORD,
-        SECURECHAT_CONFIG_DIR: path.join(home.path, 'config'),
-        SECURECHAT_DATA_DIR: path.join(home.path, 'data'),
-        // tmux's own TERM: blessed must not read it (the TUI sets its terminal explicitly).
-        TERM: 'screen-256color',
-      },
-    });
+    tui = await startTui({ server, fingerprint, user: 'alice', password: PASSWORD, configDir: path.join(home.path, 'config'), dataDir: path.join(home.path, 'data') });
 
     // Logged in: the status bar, both users in the global room.
     let screen = await tui.waitFor(/\[connected\].*alice@global/);
@@ -260,7 +249,7 @@ test('login page, trust on first use, then a changed certificate is refused full
   const env = { SECURECHAT_CONFIG_DIR: config, SECURECHAT_DATA_DIR: path.join(home.path, 'data') };
   let tui: TmuxSession | null = null;
   try {
-    tui = await TmuxSession.start({ command: ['node', CLI, '--server', server], env, cols: 80, rows: 24 });
+    tui = await TmuxSession.start({ command: ['node', TUI_CLI, '--server', server], env, cols: 80, rows: 24 });
     await tui.waitFor('[ Connect ]');
     await tui.type('carol');
     await tui.keys('Tab');
@@ -280,7 +269,7 @@ test('login page, trust on first use, then a changed certificate is refused full
 
     // Someone else's certificate now answers at that address.
     await writeFile(path.join(config, 'known_relays'), `${server} sha256:${'ab'.repeat(32)}\n`);
-    tui = await TmuxSession.start({ command: ['node', CLI, '--server', server, '--user', 'carol'], env: { ...env, SECURECHAT_PASSWORD: PASSWORD }, cols: 80, rows: 24 });
+    tui = await TmuxSession.start({ command: ['node', TUI_CLI, '--server', server, '--user', 'carol'], env: { ...env, SECURECHAT_PASSWORD: PASSWORD }, cols: 80, rows: 24 });
     screen = await tui.waitFor('NOT CONNECTING');
     assert.ok(screen.includes('abab abab'), 'the old fingerprint is shown');
     assert.ok(screen.includes(relay.fingerprint.slice(7, 11)), 'the new fingerprint is shown');
@@ -306,7 +295,7 @@ test('login page: a wrong password, then the right one, gets in (Enter adds no h
     await dave.connect();
     await dave.close();
     const env = { SECURECHAT_CONFIG_DIR: path.join(home.path, 'config'), SECURECHAT_DATA_DIR: path.join(home.path, 'data') };
-    tui = await TmuxSession.start({ command: ['node', CLI, '--server', server, '--user', 'dave', '--fingerprint', relay.fingerprint], env, cols: 80, rows: 24 });
+    tui = await TmuxSession.start({ command: ['node', TUI_CLI, '--server', server, '--user', 'dave', '--fingerprint', relay.fingerprint], env, cols: 80, rows: 24 });
     await tui.waitFor('[ Connect ]');
     // A typo in the last character, as a person makes it.
     await tui.type(PASSWORD.slice(0, -1) + 'X');
@@ -344,15 +333,7 @@ test('whispers: the lock, /verify, and a changed key shown in a bar that stays u
   let tui: TmuxSession | null = null;
   try {
     await bob.connect();
-    tui = await TmuxSession.start({
-      command: ['node', CLI, '--server', server, '--user', 'alice', '--register', '--fingerprint', relay.fingerprint],
-      env: {
-        SECURECHAT_PASSWORD: PASSWORD,
-        SECURECHAT_CONFIG_DIR: path.join(home.path, 'config'),
-        SECURECHAT_DATA_DIR: path.join(home.path, 'data'),
-        TERM: 'screen-256color',
-      },
-    });
+    tui = await startTui({ server, fingerprint: relay.fingerprint, user: 'alice', password: PASSWORD, configDir: path.join(home.path, 'config'), dataDir: path.join(home.path, 'data') });
     await tui.waitFor(/\[connected\].*alice@global/);
     await tui.waitFor((s) => /│bob\s*$/m.test(s));
 

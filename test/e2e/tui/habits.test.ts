@@ -1,6 +1,5 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { RunningRelay } from '../../../relay/server.js';
@@ -8,7 +7,7 @@ import { ChatClient } from '../../../tui/core/client.js';
 import { testRelay } from '../../helpers/relay.js';
 import { tempDir } from '../../helpers/temp.js';
 import { Recorder } from '../../helpers/recorder.js';
-import { TmuxSession, requireTmux } from '../../helpers/tmux.js';
+import { TmuxSession, requireTmux, startTui } from '../../helpers/tmux.js';
 
 /**
  * IRC habits in the real TUI (dist/tui/cli.js) in tmux against a real relay on port 0, with
@@ -18,8 +17,6 @@ import { TmuxSession, requireTmux } from '../../helpers/tmux.js';
  * With SECURECHAT_TEST_CAPTURES set to a folder, the screens shown are also written there.
  */
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const CLI = path.resolve(here, '../../../tui/cli.js');
 const PASSWORD = 'correct-horse-battery';
 
 async function keep(name: string, screen: string): Promise<void> {
@@ -48,16 +45,11 @@ test('search, away, hotlist, ignore, long lines, and back in the room after a re
     backoff: { baseMs: 50, maxMs: 200 },
   });
   const seen = new Recorder(bob);
-  const env = {
-    SECURECHAT_PASSWORD: PASSWORD,
-    SECURECHAT_CONFIG_DIR: path.join(home.path, 'config'),
-    SECURECHAT_DATA_DIR: path.join(home.path, 'data'),
-    TERM: 'screen-256color',
-  };
+  const alice = { server, fingerprint: relay.fingerprint, user: 'alice', password: PASSWORD, configDir: path.join(home.path, 'config'), dataDir: path.join(home.path, 'data') };
   let tui: TmuxSession | null = null;
   try {
     await bob.connect();
-    tui = await TmuxSession.start({ command: ['node', CLI, '--server', server, '--user', 'alice', '--register', '--fingerprint', relay.fingerprint], env });
+    tui = await startTui(alice);
     await tui.waitFor(/\[connected\].*alice@global/);
     await tui.type('/create lobby');
     await tui.keys('Enter');
@@ -149,7 +141,7 @@ test('search, away, hotlist, ignore, long lines, and back in the room after a re
     // Quit and start again: back in lobby.
     assert.is(await tui.exit(), '0');
     await tui.kill();
-    tui = await TmuxSession.start({ command: ['node', CLI, '--server', server, '--user', 'alice', '--fingerprint', relay.fingerprint], env });
+    tui = await startTui({ ...alice, register: false });
     screen = await tui.waitFor(/\[connected\].*alice@lobby/);
     assert.ok(screen.includes('>lobby'), screen);
     assert.is(await tui.exit(), '0');

@@ -1,15 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ChatClient } from '../../../tui/core/client.js';
 import { plainErrors } from '../../helpers/core-helpers.js';
-import { TEST_PASSWORD, testClientOptions } from '../../helpers/clients.js';
+import { testClientOptions } from '../../helpers/clients.js';
 import { testRelay } from '../../helpers/relay.js';
 import { tempDir } from '../../helpers/temp.js';
-import { TmuxSession } from '../../helpers/tmux.js';
+import { startTui, testTuiLogin, type TmuxSession } from '../../helpers/tmux.js';
 
 /**
  * Room files in the real TUI (dist/tui/cli.js) in tmux against a real relay, with bob as a
@@ -18,8 +17,6 @@ import { TmuxSession } from '../../helpers/tmux.js';
  * its code, and alice downloads (id and DIR by Tab) into a temp folder with the same bytes.
  * Every wait is bounded.
  */
-const here = path.dirname(fileURLToPath(import.meta.url));
-const CLI = path.resolve(here, '../../../tui/cli.js');
 const WAIT_MS = 30_000;
 
 /**
@@ -55,19 +52,7 @@ test(
     let tui: TmuxSession | null = null;
     try {
       await bob.connect();
-      tui = await TmuxSession.start({
-        command: ['node', CLI, '--server', `127.0.0.1:${relay.port}`, '--user', 'alice', '--register', '--fingerprint', relay.fingerprint, '--no-direct'],
-        cwd: work,
-        cols: 100,
-        rows: 30,
-        env: {
-          HOME: path.join(dir.path, 'home'),
-          SECURECHAT_PASSWORD: TEST_PASSWORD,
-          SECURECHAT_CONFIG_DIR: path.join(dir.path, 'alice-config'),
-          SECURECHAT_DATA_DIR: path.join(dir.path, 'alice-data'),
-          TERM: 'screen-256color',
-        },
-      });
+      tui = await startTui({ ...testTuiLogin(env, 'alice'), noDirect: true, home: path.join(dir.path, 'home'), cwd: work, cols: 100 });
       await tui.waitFor(/\[connected\].*alice@global/, { timeoutMs: WAIT_MS });
       await tui.type('/create dev');
       await tui.keys('Enter');

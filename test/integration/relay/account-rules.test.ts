@@ -6,13 +6,12 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DEFAULT_LIMITS } from '../../../shared/limits.js';
 import { PasswordHasher } from '../../../relay/passwords.js';
-import type { RunningRelay } from '../../../relay/server.js';
 import { LevelStore } from '../../../relay/level-store.js';
 import { WireClient, outcome } from '../../helpers/wire-client.js';
-import { CHEAP_HASHING, testRelay } from '../../helpers/relay.js';
+import { CHEAP_HASHING, closeWireRelayAfterEach, testRelay, type WireRelayContext } from '../../helpers/relay.js';
 import { tempDir } from '../../helpers/temp.js';
 
-type Ctx = { relay: RunningRelay; dir: { path: string; remove: () => Promise<void> }; clients: WireClient[] };
+type Ctx = WireRelayContext;
 const spec = suite<Ctx>('relay account rules');
 
 spec.before.each(async (ctx) => {
@@ -20,11 +19,7 @@ spec.before.each(async (ctx) => {
   ctx.clients = [];
 });
 
-spec.after.each(async (ctx) => {
-  for (const client of ctx.clients) client.close();
-  await ctx.relay?.close();
-  await ctx.dir.remove();
-});
+closeWireRelayAfterEach(spec);
 
 async function opened(ctx: Ctx): Promise<WireClient> {
   const client = await WireClient.open(ctx.relay.port);

@@ -6,24 +6,14 @@ import { generateIdentity, publicBundle, signLoginChallenge } from '../../../sha
 import { boundChallenge } from '../../../shared/login-proof.js';
 import type { RunningRelay } from '../../../relay/server.js';
 import { WireClient, errorCodeOf } from '../../helpers/wire-client.js';
-import { testRelay } from '../../helpers/relay.js';
+import { testRelay, withWireRelayPerTest, type WireRelayContext } from '../../helpers/relay.js';
 import { tempDir } from '../../helpers/temp.js';
 import { eventually } from '../../helpers/wait.js';
 
-type Ctx = { relay: RunningRelay; dir: { path: string; remove: () => Promise<void> }; clients: WireClient[] };
+type Ctx = WireRelayContext;
 const relayTest = suite<Ctx>('relay');
 
-relayTest.before.each(async (ctx) => {
-  ctx.dir = await tempDir();
-  ctx.relay = await testRelay(ctx.dir.path);
-  ctx.clients = [];
-});
-
-relayTest.after.each(async (ctx) => {
-  for (const client of ctx.clients) client.close();
-  await ctx.relay.close();
-  await ctx.dir.remove();
-});
+withWireRelayPerTest(relayTest);
 
 async function session(ctx: Ctx, user: string, register = true, password?: string): Promise<WireClient> {
   const client = await WireClient.session(ctx.relay.port, user, password, register);

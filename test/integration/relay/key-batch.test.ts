@@ -4,9 +4,8 @@ import { publicBundle } from '../../../shared/crypto/identity.js';
 import { MAX_KEYS_PER_REQUEST } from '../../../shared/limits.js';
 import type { ClientMessage, RelayMessage } from '../../../shared/messages.js';
 import { LevelStore } from '../../../relay/level-store.js';
-import type { RunningRelay } from '../../../relay/server.js';
 import { identityOf, WireClient } from '../../helpers/wire-client.js';
-import { testRelay } from '../../helpers/relay.js';
+import { closeWireRelayAfterEach, testRelay, type WireRelayContext } from '../../helpers/relay.js';
 import { tempDir } from '../../helpers/temp.js';
 
 /**
@@ -14,7 +13,7 @@ import { tempDir } from '../../helpers/temp.js';
  * from a raw wire client (so hostile requests are sent as they are, not as the client core
  * would shape them).
  */
-type Ctx = { relay: RunningRelay; dir: { path: string; remove: () => Promise<void> }; clients: WireClient[] };
+type Ctx = WireRelayContext;
 const spec = suite<Ctx>('relay key-batch');
 
 spec.before.each(async (ctx) => {
@@ -30,11 +29,7 @@ spec.before.each(async (ctx) => {
   ctx.clients = [];
 });
 
-spec.after.each(async (ctx) => {
-  for (const client of ctx.clients) client.close();
-  await ctx.relay.close();
-  await ctx.dir.remove();
-});
+closeWireRelayAfterEach(spec);
 
 async function session(ctx: Ctx, user: string): Promise<WireClient> {
   const client = await WireClient.session(ctx.relay.port, user);

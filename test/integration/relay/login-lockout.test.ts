@@ -6,10 +6,8 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { RunningRelay } from '../../../relay/server.js';
 import { WireClient, outcome } from '../../helpers/wire-client.js';
-import { testRelay } from '../../helpers/relay.js';
-import { tempDir } from '../../helpers/temp.js';
+import { withWireRelayPerTest, type WireRelayContext } from '../../helpers/relay.js';
 
 const ATTACKER = '127.0.0.1';
 const KNOWN = '127.0.0.2';
@@ -18,20 +16,10 @@ const NEW_PLACE = '127.0.0.3';
 const LIMITS = { loginFreeFailures: 10, loginBaseDelayMs: 10 * 60_000, loginMaxDelayMs: 10 * 60_000 };
 const BOB_PASSWORD = 'bob-real-password';
 
-type Ctx = { relay: RunningRelay; dir: { path: string; remove: () => Promise<void> }; clients: WireClient[] };
+type Ctx = WireRelayContext;
 const spec = suite<Ctx>('login lockout');
 
-spec.before.each(async (ctx) => {
-  ctx.dir = await tempDir('securechat-lockout-');
-  ctx.relay = await testRelay(ctx.dir.path, { limits: LIMITS });
-  ctx.clients = [];
-});
-
-spec.after.each(async (ctx) => {
-  for (const client of ctx.clients) client.close();
-  await ctx.relay.close();
-  await ctx.dir.remove();
-});
+withWireRelayPerTest(spec, 'securechat-lockout-', { limits: LIMITS });
 
 async function from(ctx: Ctx, localAddress: string): Promise<WireClient> {
   const client = await WireClient.open(ctx.relay.port, { localAddress });

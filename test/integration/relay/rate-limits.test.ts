@@ -2,12 +2,11 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { RelayMessage } from '../../../shared/messages.js';
 import type { Limits } from '../../../shared/limits.js';
-import type { RunningRelay } from '../../../relay/server.js';
 import { WireClient, errorCodeOf } from '../../helpers/wire-client.js';
-import { testRelay } from '../../helpers/relay.js';
+import { closeWireRelayAfterEach, testRelay, type WireRelayContext } from '../../helpers/relay.js';
 import { tempDir } from '../../helpers/temp.js';
 
-type Ctx = { relay: RunningRelay; dir: { path: string; remove: () => Promise<void> }; clients: WireClient[] };
+type Ctx = WireRelayContext;
 const limits = suite<Ctx>('relay limits that hold across reconnects');
 
 async function start(ctx: Ctx, overrides: Partial<Limits>): Promise<void> {
@@ -16,11 +15,7 @@ async function start(ctx: Ctx, overrides: Partial<Limits>): Promise<void> {
   ctx.clients = [];
 }
 
-limits.after.each(async (ctx) => {
-  for (const client of ctx.clients) client.close();
-  await ctx.relay.close();
-  await ctx.dir.remove();
-});
+closeWireRelayAfterEach(limits);
 
 function tokenOf(client: WireClient): string {
   const session = client.received.find((m) => m.t === 'session');

@@ -2,6 +2,7 @@ import blessed from 'blessed';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { escapeTags, isSafeLine, safeLine, safeLines, stripControls } from '../../../tui/sanitize.js';
+import { seededRandom } from '../../../bench/lib/seeded-random.js';
 
 const ESC = '\x1b';
 
@@ -15,18 +16,6 @@ function inert(text: string, multiline = false): boolean {
     if (cp >= 0xd800 && cp <= 0xdfff) return false;
   }
   return true;
-}
-
-/** A small deterministic PRNG (mulberry32) so the random cases are the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 test('every C0 control, DEL and C1 control alone is removed (tab and line breaks become spaces)', () => {
@@ -133,7 +122,7 @@ test('bidi overrides and other layout controls are removed; surrogate halves rep
 });
 
 test('random input: the output is always inert, and stripping again changes nothing', () => {
-  const random = prng(20240611);
+  const random = seededRandom(20240611);
   const alphabet = ['\x1b', '[', ']', 'P', '_', '\\', '\x07', '\x9b', '\x9c', '\x9d', '\x90', ';', '0', '1', '3', '8', 'm', 'H', 'J', '?', 'a', ' ', '\n', '\r', '\t', '\x00', '\x7f', '\x85', '\u202e', '\ud800', '\udc00', '漢', '{', '}', 'é'];
   for (let round = 0; round < 3000; round += 1) {
     let input = '';

@@ -1,14 +1,14 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ChatClient } from '../../../../tui/core/client.js';
-import type { ChatEvent, ChatEventOf } from '../../../../tui/core/events.js';
 import { plainErrors } from '../../../helpers/core-helpers.js';
 import { testRelay } from '../../../helpers/relay.js';
 import { tempDir } from '../../../helpers/temp.js';
-import { TmuxSession } from '../../../helpers/tmux.js';
+import { startTui, testTuiLogin, type TmuxSession } from '../../../helpers/tmux.js';
+import { testClientOptions } from '../../../helpers/clients.js';
+import { nextEvent } from '../../../helpers/wait.js';
 import { blake2bOfFile, loopbackOptions, writeTestFile } from '../../../helpers/transfer-helpers.js';
 
 /**
@@ -20,30 +20,12 @@ import { blake2bOfFile, loopbackOptions, writeTestFile } from '../../../helpers/
  * folder, and bob has the same tree. Last, an /upload to the relay has its row and a stored
  * line with its time. With SECURECHAT_SHOW_SCREEN set, the screens are printed.
  */
-const here = path.dirname(fileURLToPath(import.meta.url));
-const CLI = path.resolve(here, '../../../../tui/cli.js');
-const PASSWORD = 'correct-horse-battery';
 const WAIT_MS = 60_000;
 const MB = 1024 * 1024;
 /** Big enough that the transfer lasts a few redraws (4 a second) on loopback. */
 const BIG_BYTES = 192 * MB;
 /** A panel row while bytes move: `[###.....]  38%  70.0 MB/192.0 MB  90.1 MB/s  ETA 1s  relay`. */
 const PROGRESS_ROW = /\[#*\.+\]\s+\d+%\s+[\d.]+ [KMG]?B\/[\d.]+ [KMG]?B\s+\S+\s+\S+\s+ETA \S+\s+relay/;
-
-function waitForEvent<T extends ChatEvent['type']>(client: ChatClient, type: T, match: (e: ChatEventOf<T>) => boolean = () => true): Promise<ChatEventOf<T>> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      stop();
-      reject(new Error(`no ${type} within ${WAIT_MS} ms`));
-    }, WAIT_MS);
-    const stop = client.on(type, (event) => {
-      if (!match(event)) return;
-      clearTimeout(timer);
-      stop();
-      resolve(event);
-    });
-  });
-}
 
 /** The messages pane's text without white space, so a wrapped line matches whatever way it was wrapped. */
 function squash(screen: string): string {
@@ -74,43 +56,21 @@ test(
     await writeTestFile(path.join(photos, '2024'), 'long-exposure.raw', 96 * MB);
     await writeTestFile(path.join(photos, '2024', 'june'), 'beach.jpg', 3 * MB);
     await fs.writeFile(path.join(photos, '2024', 'june', 'empty.txt'), '');
-    const bob = new ChatClient({
-      host: '127.0.0.1',
-      port: relay.port,
-      user: 'bob',
-      password: PASSWORD,
-      register: true,
-      trust: { fingerprint: relay.fingerprint },
-      configDir: path.join(dir.path, 'bob-config'),
-      dataDir: path.join(dir.path, 'bob-data'),
-      transfers: { direct: false, downloadDir: bobDownloads, transfer: loopbackOptions() },
-    });
+    const bob = new ChatClient({ ...testClientOptions({ relay, dir }, 'bob'), transfers: { direct: false, downloadDir: bobDownloads, transfer: loopbackOptions() } });
     let tui: TmuxSession | null = null;
     try {
       await bob.connect();
-      tui = await TmuxSession.start({
-        command: ['node', CLI, '--server', `127.0.0.1:${relay.port}`, '--user', 'alice', '--register', '--fingerprint', relay.fingerprint, '--no-direct'],
-        cwd: work,
-        cols: 120,
-        rows: 30,
-        env: {
-          HOME: home,
-          SECURECHAT_PASSWORD: PASSWORD,
-          SECURECHAT_CONFIG_DIR: path.join(dir.path, 'alice-config'),
-          SECURECHAT_DATA_DIR: path.join(dir.path, 'alice-data'),
-          TERM: 'screen-256color',
-        },
-      });
+      tui = await startTui({ ...testTuiLogin({ relay, dir }, 'alice'), noDirect: true, home, cwd: work, cols: 120 });
       await tui.waitFor(/\[connected\].*alice@global/, { timeoutMs: WAIT_MS });
       await tui.waitFor((s) => /│bob\s*$/m.test(s), { timeoutMs: WAIT_MS });
 
       // A file: the offer waits in the panel, then the bar moves.
-      const offered = waitForEvent(bob, 'transfer-offer');
+      const offered = nextEvent(bob, 'transfer-offer', undefined, WAIT_MS);
       await tui.type('/send bob big-video.mkv');
       await tui.keys('Enter');
       const offer = await offered;
       await tui.waitFor(/↑ to bob: big-video\.mkv\s+\[\.+\] offered/, { timeoutMs: WAIT_MS });
-      const received = waitForEvent(bob, 'transfer-done');
+      const received = nextEvent(bob, 'transfer-done', undefined, WAIT_MS);
       await bob.acceptTransfer(offer.id);
       let screen = await tui.waitFor(PROGRESS_ROW, { timeoutMs: WAIT_MS });
       show('during a file transfer', screen);
@@ -122,13 +82,13 @@ test(
       show('after the file transfer', await tui.capture());
 
       // A folder: its row (files done of all) and its current file's row while it runs.
-      const folderOffered = waitForEvent(bob, 'folder-offer');
+      const folderOffered = nextEvent(bob, 'folder-offer', undefined, WAIT_MS);
       await tui.type('/send bob photos/');
       await tui.keys('Enter');
       const folderOffer = await folderOffered;
       assert.equal([folderOffer.name, folderOffer.files], ['photos', 4]);
       await tui.waitFor((s) => squash(s).includes('offeredthefolderphotos/(4files,101.0MB)tobob'), { timeoutMs: WAIT_MS });
-      const folderDone = waitForEvent(bob, 'folder-done');
+      const folderDone = nextEvent(bob, 'folder-done', undefined, WAIT_MS);
       await bob.acceptTransfer(folderOffer.id);
       // The big file of the folder, under the folder's row, with bytes moving.
       screen = await tui.waitFor((s) => /↑ to bob: photos\/ \(3\/4\)/.test(s) && /└ long-exposure\.raw\s+\[#*\.+\]\s+[1-9]\d?%.*ETA \S+\s+relay/.test(s), { timeoutMs: WAIT_MS });

@@ -1,14 +1,14 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ChatClient } from '../../../../tui/core/client.js';
-import type { ChatEvent, ChatEventOf } from '../../../../tui/core/events.js';
 import { plainErrors } from '../../../helpers/core-helpers.js';
 import { testRelay } from '../../../helpers/relay.js';
 import { tempDir } from '../../../helpers/temp.js';
-import { TmuxSession } from '../../../helpers/tmux.js';
+import { startTui, testTuiLogin, type TmuxSession } from '../../../helpers/tmux.js';
+import { testClientOptions } from '../../../helpers/clients.js';
+import { nextEvent } from '../../../helpers/wait.js';
 import { blake2bOfFile, loopbackOptions, writeTestFile } from '../../../helpers/transfer-helpers.js';
 
 /**
@@ -17,25 +17,7 @@ import { blake2bOfFile, loopbackOptions, writeTestFile } from '../../../helpers/
  * completes the path after /send, the offer shows with how to answer, /accept saves into
  * ~/Downloads, /transfers lists both. Screens are polled with a bounded wait.
  */
-const here = path.dirname(fileURLToPath(import.meta.url));
-const CLI = path.resolve(here, '../../../../tui/cli.js');
-const PASSWORD = 'correct-horse-battery';
 const WAIT_MS = 30_000;
-
-function waitForEvent<T extends ChatEvent['type']>(client: ChatClient, type: T, match: (e: ChatEventOf<T>) => boolean = () => true): Promise<ChatEventOf<T>> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      stop();
-      reject(new Error(`no ${type} within ${WAIT_MS} ms`));
-    }, WAIT_MS);
-    const stop = client.on(type, (event) => {
-      if (!match(event)) return;
-      clearTimeout(timer);
-      stop();
-      resolve(event);
-    });
-  });
-}
 
 test(
   'TUI: /send with Tab path completion, an offer answered with /accept, /transfers',
@@ -48,33 +30,11 @@ test(
     await Promise.all([fs.mkdir(path.join(home, 'Downloads'), { recursive: true }), fs.mkdir(work), fs.mkdir(bobDownloads)]);
     const outgoing = await writeTestFile(work, 'holiday-photo.bin', 3 * 1024 * 1024);
     const incoming = await writeTestFile(dir.path, 'minutes.txt', 200_000);
-    const bob = new ChatClient({
-      host: '127.0.0.1',
-      port: relay.port,
-      user: 'bob',
-      password: PASSWORD,
-      register: true,
-      trust: { fingerprint: relay.fingerprint },
-      configDir: path.join(dir.path, 'bob-config'),
-      dataDir: path.join(dir.path, 'bob-data'),
-      transfers: { direct: false, downloadDir: bobDownloads, transfer: loopbackOptions() },
-    });
+    const bob = new ChatClient({ ...testClientOptions({ relay, dir }, 'bob'), transfers: { direct: false, downloadDir: bobDownloads, transfer: loopbackOptions() } });
     let tui: TmuxSession | null = null;
     try {
       await bob.connect();
-      tui = await TmuxSession.start({
-        command: ['node', CLI, '--server', `127.0.0.1:${relay.port}`, '--user', 'alice', '--register', '--fingerprint', relay.fingerprint, '--no-direct'],
-        cwd: work,
-        cols: 120,
-        rows: 30,
-        env: {
-          HOME: home,
-          SECURECHAT_PASSWORD: PASSWORD,
-          SECURECHAT_CONFIG_DIR: path.join(dir.path, 'alice-config'),
-          SECURECHAT_DATA_DIR: path.join(dir.path, 'alice-data'),
-          TERM: 'screen-256color',
-        },
-      });
+      tui = await startTui({ ...testTuiLogin({ relay, dir }, 'alice'), noDirect: true, home, cwd: work, cols: 120 });
       await tui.waitFor(/\[connected\].*alice@global/, { timeoutMs: WAIT_MS });
       await tui.waitFor((s) => /│bob\s*$/m.test(s), { timeoutMs: WAIT_MS });
 
@@ -83,12 +43,12 @@ test(
       await tui.keys('Tab');
       // (tmux trims the space Tab added after the name.)
       await tui.waitFor('[global] /send bob holiday-photo.bin', { timeoutMs: WAIT_MS });
-      const offered = waitForEvent(bob, 'transfer-offer');
+      const offered = nextEvent(bob, 'transfer-offer', undefined, WAIT_MS);
       await tui.keys('Enter');
       const offer = await offered;
       assert.is(offer.name, 'holiday-photo.bin');
       await tui.waitFor(/offered holiday-photo\.bin to bob/, { timeoutMs: WAIT_MS });
-      const received = waitForEvent(bob, 'transfer-done');
+      const received = nextEvent(bob, 'transfer-done', undefined, WAIT_MS);
       await bob.acceptTransfer(offer.id);
       const done = await received;
       assert.is(await blake2bOfFile(done.file), await blake2bOfFile(outgoing));

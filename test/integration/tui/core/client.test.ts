@@ -3,12 +3,9 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ChatError } from '../../../../shared/errors.js';
-import type { Limits } from '../../../../shared/limits.js';
-import type { RunningRelay } from '../../../../relay/server.js';
 import { ChatClient, type ChatClientOptions } from '../../../../tui/core/client.js';
 import { plainSuite } from '../../../helpers/core-helpers.js';
-import { testRelay } from '../../../helpers/relay.js';
-import { tempDir } from '../../../helpers/temp.js';
+import { testRelay, withRelayPerTest, type RelayTestContext } from '../../../helpers/relay.js';
 import { Recorder } from '../../../helpers/recorder.js';
 import { failure } from '../../../helpers/errors.js';
 
@@ -18,32 +15,13 @@ import { failure } from '../../../helpers/errors.js';
  */
 const PASSWORD = 'correct horse battery';
 
-
-type Ctx = {
-  dir: { path: string; remove: () => Promise<void> };
-  relay: RunningRelay;
-  clients: ChatClient[];
-  relayLimits: Partial<Limits>;
-};
+type Ctx = RelayTestContext;
 
 const spec = suite<Ctx>('client core against the relay');
 
 /** Every test reports a ChatError readably (see test/helpers/core-helpers.ts). */
 const it = plainSuite(spec);
-
-it.before.each(async (ctx) => {
-  ctx.dir = await tempDir('securechat-core-');
-  ctx.relayLimits = {};
-  ctx.relay = await testRelay(path.join(ctx.dir.path, 'relay'));
-  ctx.clients = [];
-});
-
-it.after.each(async (ctx) => {
-  // Never throw from here: uvu would swallow the test's own failure (and the rest of the suite).
-  await Promise.all(ctx.clients.map((c) => c.close().catch(() => {})));
-  await ctx.relay?.close().catch((e) => console.error('closing the relay failed:', e));
-  await ctx.dir.remove().catch(() => {});
-});
+withRelayPerTest(spec, 'securechat-core-');
 
 function makeClient(ctx: Ctx, user: string, options: Partial<ChatClientOptions> = {}): { client: ChatClient; rec: Recorder } {
   const client = new ChatClient({

@@ -1,40 +1,23 @@
-import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { RunningRelay } from '../../../../relay/server.js';
 import { ChatClient, type ChatClientOptions } from '../../../../tui/core/client.js';
 import { dispatchLine } from '../../../../tui/core/dispatch.js';
 import { plainSuite } from '../../../helpers/core-helpers.js';
 import { testClientOptions } from '../../../helpers/clients.js';
 import { failure } from '../../../helpers/errors.js';
 import { Recorder } from '../../../helpers/recorder.js';
-import { testRelay } from '../../../helpers/relay.js';
-import { tempDir } from '../../../helpers/temp.js';
+import { withRelayPerTest, type RelayTestContext } from '../../../helpers/relay.js';
 import { WireClient } from '../../../helpers/wire-client.js';
 
 /**
  * Chat habits of IRC users in the client core against the real relay (port 0, LevelDB in a
  * temp folder): /away shown in /users across a reconnect; long lines sent as several messages. Waits are bounded, never asserted on.
  */
-type Ctx = {
-  dir: { path: string; remove: () => Promise<void> };
-  relay: RunningRelay;
-  clients: ChatClient[];
-};
+type Ctx = RelayTestContext;
 
-const it = plainSuite(suite<Ctx>('chat habits in the client core'));
-
-it.before.each(async (ctx) => {
-  ctx.dir = await tempDir('securechat-habits-');
-  ctx.relay = await testRelay(path.join(ctx.dir.path, 'relay'));
-  ctx.clients = [];
-});
-
-it.after.each(async (ctx) => {
-  await Promise.all(ctx.clients.map((c) => c.close().catch(() => {})));
-  await ctx.relay?.close().catch((e) => console.error('closing the relay failed:', e));
-  await ctx.dir.remove().catch(() => {});
-});
+const spec = suite<Ctx>('chat habits in the client core');
+withRelayPerTest(spec, 'securechat-habits-');
+const it = plainSuite(spec);
 
 async function online(ctx: Ctx, user: string, options: Partial<ChatClientOptions> = {}): Promise<{ client: ChatClient; rec: Recorder }> {
   const client = new ChatClient({ ...testClientOptions(ctx, user), ...options });
