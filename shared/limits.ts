@@ -93,6 +93,12 @@ export const DEFAULT_LIMITS = {
   resumesPerMinute: 120,
   resumeBurst: 100,
   /**
+   * Prekey claims per user (token bucket, all relays): each claim takes one of a contact's
+   * one-time prekeys, so a user draining them is slowed (X3DH then falls back to three DHs).
+   */
+  prekeyClaimsPerMinute: 60,
+  prekeyClaimBurst: 30,
+  /**
    * A room message's client id is recognised as a retry for at least this long (LevelDB keeps
    * ids as long as the message; Redis expires them after this). Longer than a resume token
    * lives, so every send a client can still retry is covered.
