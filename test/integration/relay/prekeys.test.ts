@@ -118,6 +118,21 @@ spec('uploads the relay refuses: not signed by the logged-in identity, another d
   assert.is(code(await carol.wire.request({ t: 'prekey-claim', id: 'c4', user: 'bob' })), 'prekey-bundle');
 });
 
+spec('claims are rate-limited per claimer (E_RATE with retryAfterMs); others may still claim', async (ctx) => {
+  await ctx.relay.close();
+  ctx.relay = await testRelay(ctx.dir.path, { limits: { prekeyClaimBurst: 2, prekeyClaimsPerMinute: 1 } });
+  const bob = await online(ctx, 'bob');
+  const alice = await online(ctx, 'alice');
+  const carol = await online(ctx, 'carol');
+  await publish(bob);
+  await claim(alice.wire, 'bob');
+  await claim(alice.wire, 'bob');
+  const limited = await alice.wire.request({ t: 'prekey-claim', id: alice.wire.id(), user: 'bob' });
+  assert.is(outcome(limited), 'E_RATE');
+  assert.ok(limited.t === 'error' && (limited.retryAfterMs ?? 0) > 0);
+  assert.is((await claim(carol.wire, 'bob')).devices[0].oneTime?.id, 102, 'the limited claim took no prekey');
+});
+
 spec('a relay that substitutes or reuses a prekey: detected by the devices, nothing decrypts', async (ctx) => {
   const bob = await online(ctx, 'bob');
   const alice = await online(ctx, 'alice');
