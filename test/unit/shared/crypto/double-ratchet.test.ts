@@ -138,6 +138,13 @@ test('tampering with the header, the ciphertext or the associated data is refuse
   assert.is(recv(bob, m), 'tamper me');
 });
 
+test('a fresh state survives JSON on both sides (Alice has DHr but no CKr yet, DR §3.3)', () => {
+  alice = ratchetStateFromJson(JSON.parse(JSON.stringify(ratchetStateToJson(alice))));
+  bob = ratchetStateFromJson(JSON.parse(JSON.stringify(ratchetStateToJson(bob))));
+  assert.is(recv(bob, send(alice, 'after a restart')), 'after a restart');
+  assert.is(recv(alice, send(bob, 'both ways')), 'both ways');
+});
+
 test('the state survives JSON mid-conversation, with skipped keys; damaged JSON is E_CORRUPT_FILE', async () => {
   const lost = send(alice, 'lost for now');
   recv(bob, send(alice, 'got'));
@@ -149,7 +156,7 @@ test('the state survives JSON mid-conversation, with skipped keys; damaged JSON 
   const json = ratchetStateToJson(bob);
   await expectCode('E_CORRUPT_FILE', () => ratchetStateFromJson({ ...json, rk: 'x' }));
   await expectCode('E_CORRUPT_FILE', () => ratchetStateFromJson({ ...json, ns: -1 }));
-  await expectCode('E_CORRUPT_FILE', () => ratchetStateFromJson({ ...json, ckr: null }));
+  await expectCode('E_CORRUPT_FILE', () => ratchetStateFromJson({ ...json, dhr: null }));
   await expectCode('E_CORRUPT_FILE', () => ratchetStateFromJson({ ...json, extra: 1 }));
   await expectCode('E_CORRUPT_FILE', () => ratchetStateFromJson(null));
 });

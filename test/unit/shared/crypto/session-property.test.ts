@@ -2,12 +2,14 @@
  * Property test: random delivery orders of a few thousand messages between two and three
  * devices, with losses, duplicates and reordering, from a seeded PRNG (bounded in count).
  * Properties: every delivered message opens exactly once with its own text; a duplicate is
- * refused as a replay; a lost message never hinders the others.
+ * refused as a replay; a lost message never hinders the others; a session saved as JSON and
+ * loaded again (a restart) carries on as if nothing happened.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import sodium from 'libsodium-wrappers-sumo';
 import { ChatError } from '../../../../shared/errors.js';
+import { Session } from '../../../../shared/crypto/session.js';
 import { TestDevice } from '../../../helpers/session-devices.js';
 
 /** mulberry32: a small seeded PRNG, so a failure replays exactly. */
@@ -30,7 +32,7 @@ interface InFlight {
   delivered: boolean;
 }
 
-async function run(seed: number, users: string[], messages: number): Promise<{ opened: number; lost: number; replays: number }> {
+async function run(seed: number, users: string[], messages: number): Promise<{ opened: number; lost: number; replays: number; restarts: number }> {
   await sodium.ready;
   const random = prng(seed);
   const devices = await Promise.all(users.map((user) => TestDevice.create(user, 'd1', 20)));
@@ -39,6 +41,7 @@ async function run(seed: number, users: string[], messages: number): Promise<{ o
   let opened = 0;
   let lost = 0;
   let replays = 0;
+  let restarts = 0;
   const deliver = async (index: number): Promise<void> => {
     const m = inFlight[index];
     if (m.delivered) {
@@ -72,16 +75,22 @@ async function run(seed: number, users: string[], messages: number): Promise<{ o
       await deliver(index);
     }
     if (inFlight.length > 60) await deliver(0);
+    if (random() < 0.01) {
+      // A restart: one device's sessions come back from their saved JSON form.
+      const device = devices[Math.floor(random() * devices.length)];
+      for (const [key, session] of device.sessions) device.sessions.set(key, Session.fromJSON(JSON.parse(JSON.stringify(session.toJSON()))));
+      restarts++;
+    }
   }
   while (inFlight.length > 0) await deliver(Math.floor(random() * inFlight.length));
   assert.is(sent, messages);
-  return { opened, lost, replays };
+  return { opened, lost, replays, restarts };
 }
 
 test('two devices: 2000 messages in random order with losses and duplicates', async () => {
   const result = await run(0x5eed_0001, ['alice', 'bob'], 2000);
   assert.ok(result.opened + result.lost === 2000, JSON.stringify(result));
-  assert.ok(result.lost > 0 && result.replays > 0, JSON.stringify(result));
+  assert.ok(result.lost > 0 && result.replays > 0 && result.restarts > 0, JSON.stringify(result));
 });
 
 test('three devices: 1500 messages over three sessions, random order', async () => {
