@@ -153,6 +153,7 @@ async function userRemove(argv: { name: string; data?: string; redis?: string },
   await withStore(dataDir, io, async (store) => {
     const account = await store.getAccount(argv.name);
     if (!account || !(await store.removeAccount(argv.name))) throw new ChatError('E_NO_SUCH_USER', `there is no user ${argv.name}`);
+    await store.removePrekeys(argv.name);
     store.audit({ event: 'account-removed', user: account.name, ...CLI_AUDIT });
     io.stdout(`removed user ${account.name}\n`);
   }, argv.redis);

@@ -13,6 +13,7 @@ import { Room, RoomRegistry } from './rooms.js';
 import type { RosterEntry, SealedMessage } from './bus.js';
 import { RoomFeed } from './room-feed.js';
 import type { StoredMessage } from './store.js';
+import { Prekeys } from './prekeys.js';
 
 export interface HostOptions extends AccountsOptions {
   /** Folder of the room files' bytes. */
@@ -60,6 +61,8 @@ export class ChatHost {
   readonly side: SideRequests;
   /** Who a connection is: handshake, registration, login, resume. */
   private readonly accounts: Accounts;
+  /** Prekeys of sessions with forward secrecy: uploads and claims. */
+  private readonly prekeys: Prekeys;
 
   constructor(private readonly options: HostOptions) {
     this.rooms = new RoomRegistry(options.store, options.limits.historyOnJoin);
@@ -67,6 +70,7 @@ export class ChatHost {
     this.log = new MessageLog(options.store, (messages) => options.bus.committed(messages));
     this.held = new HeldMessages(options.limits.sealedHoldMs, options.limits.sealedHoldPerUser);
     this.accounts = new Accounts(options);
+    this.prekeys = new Prekeys({ ...options, notifyOwner: (userKey, message) => this.online.get(userKey)?.send(message) });
     this.side = new SideRequests(
       new PipeBroker(options.limits, options.bus, options.log, options.dialRelay),
       new RoomFiles(options.store, options.bus, options.filesDir, options.bus.relayId, options.limits, options.log),
@@ -136,6 +140,10 @@ export class ChatHost {
         return this.accounts.publicKeysBatch(connection, message);
       case 'signal':
         return this.forwardSealed(connection, message, 'signal');
+      case 'prekeys':
+        return this.prekeys.upload(connection, message);
+      case 'prekey-claim':
+        return this.prekeys.claim(connection, message);
       case 'pipe-ticket':
       case 'pipe':
       case 'file-upload':

@@ -16,6 +16,7 @@
  *   msgIds     userKey '!' clientId                  {roomKey, seq, time} (idempotent retries; kept as long as the message)
  *   audit      time(15 digits) '!' n(10) '!' rand    AuditEvent & {time}
  *   files      roomKey '!' fileId                    StoredRoomFile (index of <dataDir>/files/<path>)
+ *   prekeys    userKey '!' device                    {keys, signedPrekey, oneTime[]} (relay/prekey-level.ts)
  *
  * Hot paths (`appendMessages`, `lastMessages`, `messagesSince`, `findByClientId`) are one batch
  * write or one bounded range read each; nothing on them scans a whole sublevel.
@@ -27,6 +28,8 @@ import { Level } from 'level';
 import { ChatError } from '../shared/errors.js';
 import { isValidName, nameKey } from '../shared/names.js';
 import type { PublicKeyBundle } from '../shared/crypto/identity.js';
+import { LevelPrekeys } from './prekey-level.js';
+import type { ClaimedPrekeys, PrekeyUpload } from './prekey-records.js';
 import {
   checkDraft,
   isRoomKey,
@@ -100,6 +103,7 @@ export class LevelStore implements RelayStore {
   private readonly msgIds;
   private readonly auditLog;
   private readonly roomFiles;
+  private readonly prekeys: LevelPrekeys;
   private readonly onError: (error: unknown) => void;
   private readonly now: () => number;
   /** Highest stored seq per room key; advanced only after a batch is written. */
@@ -136,6 +140,7 @@ export class LevelStore implements RelayStore {
     this.msgIds = db.sublevel<string, { roomKey: string; seq: number; time: number }>('msgIds', json);
     this.auditLog = db.sublevel<string, AuditRecord>('audit', json);
     this.roomFiles = db.sublevel<string, StoredRoomFile>('files', json);
+    this.prekeys = new LevelPrekeys(db);
   }
 
   /**
@@ -252,6 +257,18 @@ export class LevelStore implements RelayStore {
       await batch.write();
       return true;
     });
+  }
+
+  putPrekeys(user: string, upload: PrekeyUpload): Promise<number> {
+    return this.prekeys.put(user, upload);
+  }
+
+  claimPrekeys(user: string): Promise<ClaimedPrekeys[]> {
+    return this.prekeys.claim(user);
+  }
+
+  removePrekeys(user: string): Promise<void> {
+    return this.prekeys.removeUser(user);
   }
 
   /** Every account, sorted by key (an admin operation: reads the whole sublevel). */

@@ -14,6 +14,7 @@
  *   p msgid:{userKey}:{clientId}  string  {roomKey, seq, time}                    PX clientIdRetentionMs
  *   p files:{roomKey}             hash    fileId -> StoredRoomFile JSON           -
  *   p filerooms                   set     roomKeys that have files                -
+ *   p pk:{userKey}:...            prekeys (relay/prekey-redis.ts)
  *   p audit                       stream  id `<time>-<n>`, field e = AuditRecord JSON   trimmed by age and length
  *   channel p room:{roomKey}      pub/sub every newly stored message's JSON, in seq order
  *
@@ -27,6 +28,8 @@ import { DEFAULT_LIMITS } from '../shared/limits.js';
 import { isValidName, nameKey } from '../shared/names.js';
 import type { PublicKeyBundle } from '../shared/crypto/identity.js';
 import * as scripts from './redis-scripts.js';
+import type { ClaimedPrekeys, PrekeyUpload } from './prekey-records.js';
+import { RedisPrekeys } from './prekey-redis.js';
 import {
   checkDraft,
   isRoomKey,
@@ -161,6 +164,7 @@ export class RedisStore implements RelayStore {
    */
   readonly appendsInFlight = 8;
   private readonly redis: ScriptedRedis;
+  private readonly prekeys: RedisPrekeys;
   private readonly prefix: string;
   private readonly clientIdRetentionMs: number;
   private readonly auditRetentionMs: number;
@@ -181,6 +185,7 @@ export class RedisStore implements RelayStore {
   private constructor(redis: ScriptedRedis, options: RedisStoreOptions) {
     this.redis = redis;
     this.prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
+    this.prekeys = new RedisPrekeys(redis, this.prefix);
     this.clientIdRetentionMs = Math.max(1, Math.floor(options.clientIdRetentionMs ?? DEFAULT_LIMITS.clientIdRetentionMs));
     this.auditRetentionMs = options.auditRetentionMs ?? DEFAULT_AUDIT_RETENTION_MS;
     this.auditMaxEvents = Math.max(1, Math.floor(options.auditMaxEvents ?? DEFAULT_AUDIT_MAX_EVENTS));
@@ -338,6 +343,18 @@ export class RedisStore implements RelayStore {
       this.redis.scRemoveAccount(this.key(`acct:${userKey}`), this.key('accounts'), this.key(`utok:${userKey}`), userKey, this.key('tok:')),
     );
     return removed === 1;
+  }
+
+  putPrekeys(user: string, upload: PrekeyUpload): Promise<number> {
+    return this.call(() => this.prekeys.put(user, upload));
+  }
+
+  claimPrekeys(user: string): Promise<ClaimedPrekeys[]> {
+    return this.call(() => this.prekeys.claim(user));
+  }
+
+  removePrekeys(user: string): Promise<void> {
+    return this.call(() => this.prekeys.removeUser(user));
   }
 
   /** Every account, sorted by key (an admin operation: one read per account, pipelined). */

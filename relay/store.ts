@@ -18,6 +18,7 @@
  */
 import type { PublicKeyBundle } from '../shared/crypto/identity.js';
 import { ChatError } from '../shared/errors.js';
+import type { ClaimedPrekeys, PrekeyUpload } from './prekey-records.js';
 import { REQUEST_ID } from '../shared/messages.js';
 import { isValidName, nameKey } from '../shared/names.js';
 
@@ -155,6 +156,23 @@ export interface RelayStore {
   listRoomFiles(roomKey: string): Promise<StoredRoomFile[]>;
   /** Every indexed room file with its room key (start-up and the age sweep). */
   allRoomFiles(): Promise<Array<{ roomKey: string; file: StoredRoomFile }>>;
+
+  // ---- prekeys (public keys only; relay/prekey-records.ts, docs/crypto.md "Prekeys on the relay")
+  /**
+   * Stores a device's identity keys and signed prekey (replacing the old ones) and adds its new
+   * one-time prekeys (ids already stored are skipped); resolves with how many it now holds.
+   * `E_TOO_MANY_PREKEYS` (nothing stored) beyond PREKEY_LIMITS.maxStoredOneTime per device or
+   * maxDevicesPerUser devices.
+   */
+  putPrekeys(user: string, upload: PrekeyUpload): Promise<number>;
+  /**
+   * Every device of `user` (sorted by device id) with its signed prekey and its oldest one-time
+   * prekey, which is deleted in the same atomic step: no two claims, on any relay, get the
+   * same one. A device without one-time prekeys left is still listed, without one. [] when none.
+   */
+  claimPrekeys(user: string): Promise<ClaimedPrekeys[]>;
+  /** Forgets every prekey of `user` (account removal). */
+  removePrekeys(user: string): Promise<void>;
 
   // ---- audit log
   /** Records an event with the current time; never throws, never waits (written in batches). */

@@ -83,6 +83,9 @@ export const ERROR_CODES = {
   E_BAD_KEYS: 'the public keys are malformed or their signature does not match',
   E_PASSPHRASE: 'wrong or missing passphrase for the identity key file',
   E_CORRUPT_FILE: 'a local key file is damaged or not in the expected format; it was left untouched',
+  E_BAD_PREKEY: "a device's prekey is malformed or not signed by that device's identity key",
+  E_NO_PREKEYS: 'that user has published no prekeys (no device can start a session yet)',
+  E_TOO_MANY_PREKEYS: 'the relay already holds as many one-time prekeys for this device as it keeps',
   // relay storage and certificates
   E_CERT: 'the certificate or key file is missing or invalid',
   E_STORE_CONFIG: "the relay's Redis store is not set up safely (it needs appendonly yes and maxmemory-policy noeviction)",

@@ -93,6 +93,12 @@ export const DEFAULT_LIMITS = {
   resumesPerMinute: 120,
   resumeBurst: 100,
   /**
+   * Prekey claims per user (token bucket, all relays): each claim takes one of a contact's
+   * one-time prekeys, so a user draining them is slowed (X3DH then falls back to three DHs).
+   */
+  prekeyClaimsPerMinute: 60,
+  prekeyClaimBurst: 30,
+  /**
    * A room message's client id is recognised as a retry for at least this long (LevelDB keeps
    * ids as long as the message; Redis expires them after this). Longer than a resume token
    * lives, so every send a client can still retry is covered.
@@ -217,4 +223,46 @@ export const FOLDER_LIMITS = {
   maxTotalBytes: 1024 * 1024 * 1024 * 1024,
   /** Between one file's end and the next file's offer; longer, and the folder fails (E_TRANSFER_TIMEOUT). */
   nextFileTimeoutMs: 120_000,
+} as const;
+
+/**
+ * Sessions with forward secrecy (issue 16, docs/crypto.md "Sessions"): the Double Ratchet's
+ * bounds and the prekeys a device publishes on the relay.
+ */
+export const RATCHET_LIMITS = {
+  /**
+   * DR §3.2 MAX_SKIP: most message keys one received header may make us skip in one chain. More
+   * than the whispers a relay holds for a user who drops and returns; small enough that a
+   * hostile header costs the receiver a few milliseconds of HMACs.
+   */
+  maxSkip: 1000,
+  /** DR §6.4: skipped message keys kept per session, oldest dropped first. */
+  maxSkippedKeys: 2000,
+  /** Earlier receiving ratchet keys remembered, so a replay from an old chain is named a replay. */
+  maxOldChains: 32,
+  /** N and PN travel as u32 (the header); a sending chain stops before it would wrap. */
+  maxMessageNumber: 0xffff_ffff,
+  /** Largest associated data a session keeps (names, device ids, keys: about 300 bytes). */
+  maxAssociatedDataBytes: 1024,
+  /** Plaintext is padded to a multiple of this (ISO/IEC 7816-4, sodium_pad), as the v1 envelope. */
+  padBlockBytes: 256,
+  /** Largest plaintext a session seals (a whisper's text and its framing). */
+  maxPlaintextBytes: 8 * 1024,
+} as const;
+
+export const PREKEY_LIMITS = {
+  /** Longest device id (`A-Z a-z 0-9 _ -`). */
+  maxDeviceIdChars: 32,
+  /** Devices of one user a prekey claim answers for (and the relay stores prekeys for). */
+  maxDevicesPerUser: 8,
+  /** One-time prekeys in one upload. */
+  maxOneTimePerUpload: 100,
+  /** One-time prekeys the relay keeps per device (beyond: E_TOO_MANY_PREKEYS). */
+  maxStoredOneTime: 200,
+  /** Below this many one-time prekeys left, the relay asks the device for more (`prekeys-low`). */
+  oneTimeLowWater: 20,
+  /** X3DH §3.2: a signed prekey is replaced this often. */
+  signedPrekeyRotateMs: 7 * 24 * 3600_000,
+  /** X3DH §3.2: a replaced signed prekey's private key is kept this long for delayed first messages. */
+  signedPrekeyKeepMs: 14 * 24 * 3600_000,
 } as const;

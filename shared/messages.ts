@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PublicKeyBundleSchema } from './crypto/identity.js';
-import { MAX_HISTORY_MESSAGES, MAX_KEYS_PER_REQUEST } from './limits.js';
+import { DeviceIdSchema, OneTimePrekeySchema, PrekeyBundleSchema, SignedPrekeySchema } from './crypto/prekeys.js';
+import { MAX_HISTORY_MESSAGES, MAX_KEYS_PER_REQUEST, PREKEY_LIMITS } from './limits.js';
 
 /**
  * The wire contract: every control message in both directions, as zod schemas (one schema
@@ -96,6 +97,20 @@ export const ClientMessage = z.discriminatedUnion('t', [
   z.object({ t: z.literal('file-put'), id: requestId, ticket: z.string().max(128) }),
   /** On a NEW connection right after hello: fetch the ticket's file; `file-ready` is followed by its raw bytes. */
   z.object({ t: z.literal('file-get'), id: requestId, ticket: z.string().max(128) }),
+  // ---- prekeys (sessions with forward secrecy, docs/crypto.md) ----
+  /**
+   * This device's signed prekey (replaces the stored one) and more one-time prekeys (added; none
+   * is fine: the answer still says how many are left). Public keys only.
+   */
+  z.object({
+    t: z.literal('prekeys'),
+    id: requestId,
+    device: DeviceIdSchema,
+    signedPrekey: SignedPrekeySchema,
+    oneTime: z.array(OneTimePrekeySchema).max(PREKEY_LIMITS.maxOneTimePerUpload),
+  }),
+  /** Each of `user`'s devices' prekey bundle, taking one one-time prekey of each (handed out once). */
+  z.object({ t: z.literal('prekey-claim'), id: requestId, user: name }),
 ]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 export type ClientMessageType = ClientMessage['t'];
@@ -181,6 +196,13 @@ export const RelayMessage = z.discriminatedUnion('t', [
   /** The uploaded bytes matched size and hash and the file is listed in its room. */
   z.object({ t: z.literal('file-stored'), re: requestId, fileId: roomFileId }),
   z.object({ t: z.literal('files'), re: requestId, room: name, files: z.array(RoomFileInfo).max(100_000) }),
+  // ---- prekeys ----
+  /** The answer to `prekeys`: stored; `remaining` one-time prekeys are left for this device. */
+  z.object({ t: z.literal('prekeys-stored'), re: requestId, device: DeviceIdSchema, remaining: z.number().int().nonnegative().max(PREKEY_LIMITS.maxStoredOneTime) }),
+  /** The answer to `prekey-claim`: one bundle per device of `user` (a one-time prekey while any are left). */
+  z.object({ t: z.literal('prekey-bundle'), re: requestId, user: name, devices: z.array(PrekeyBundleSchema).min(1).max(PREKEY_LIMITS.maxDevicesPerUser) }),
+  /** A claim left this device of yours with few one-time prekeys: upload more (`prekeys`). */
+  z.object({ t: z.literal('prekeys-low'), device: DeviceIdSchema, remaining: z.number().int().nonnegative().max(PREKEY_LIMITS.maxStoredOneTime) }),
 ]);
 export type RelayMessage = z.infer<typeof RelayMessage>;
 export type RelayMessageType = RelayMessage['t'];

@@ -12,4 +12,14 @@ export const CONTEXT = {
   safetyNumber: 'securechat/v1/safety-number',
   /** BLAKE2b digest of a bundle's keys, shown as a short fingerprint. */
   fingerprint: 'securechat/v1/fingerprint',
+  /** Ed25519 signature by a device's identity over its signed prekey (X3DH §3.2). */
+  signedPrekey: 'securechat/v2/signed-prekey',
+  /** X3DH's associated data: both users, devices and identity keys (X3DH §3.3). */
+  sessionAd: 'securechat/v2/session-ad',
+  /** HKDF info of X3DH's KDF (X3DH §2.1 "info"). */
+  x3dhInfo: 'securechat/v2/x3dh',
+  /** HKDF info of the Double Ratchet's KDF_RK (DR §5.2). */
+  ratchetRoot: 'securechat/v2/ratchet-root',
+  /** HKDF info deriving the AEAD key and nonce from a message key (DR §5.2 ENCRYPT). */
+  messageKeys: 'securechat/v2/message-keys',
 } as const;

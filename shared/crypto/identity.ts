@@ -148,7 +148,7 @@ export async function verifyPublicBundle(userName: string, bundle: unknown): Pro
  * An X25519 public key of small order makes every shared secret all zeros; libsodium refuses
  * such a result, so one scalar multiplication with a random scalar tells them apart.
  */
-function isUsableBoxKey(box: Uint8Array): boolean {
+export function isUsableBoxKey(box: Uint8Array): boolean {
   try {
     sodium.crypto_scalarmult(randomBytes(sodium.crypto_scalarmult_SCALARBYTES), box);
     return true;

@@ -70,7 +70,12 @@ export function routeRelayMessage(m: RelayMessage, parts: InboundParts): void {
     case 'file-ready':
     case 'file-stored':
     case 'files':
+    case 'prekeys-stored':
+    case 'prekey-bundle':
       return queue.settle(m.re, m, null);
+    case 'prekeys-low':
+      // Prekeys are not used by whispers yet (issue 16: the session layer will upload more here).
+      return;
     case 'signal':
       // Sealed file-transfer signalling: opened by the whisper layer, routed by transfer/manager.ts.
       crypto?.receiveSignal({ from: m.from, body: m.body, time: m.time, id: m.id }, parts.transferSignal);

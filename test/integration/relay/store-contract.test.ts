@@ -10,6 +10,7 @@ import { rejectsWith } from '../../helpers/errors.js';
 import { ChatError } from '../../../shared/errors.js';
 import type { MessageDraft, RelayStore, StoredMessage, StoredRoomFile } from '../../../relay/store.js';
 import { availableBackends, type StoreBackend } from '../../helpers/store-backends.js';
+import { definePrekeyContract } from '../../helpers/prekey-contract.js';
 
 /** The n-th message of a room as drafted (text `m<n>`, client id `<room>-<n>` unless overridden). */
 function draft(roomKey: string, n: number, over: Partial<MessageDraft> = {}): MessageDraft {
@@ -373,6 +374,8 @@ function defineContract(backend: StoreBackend): void {
     now += 1_000;
     await withStore(async (store) => assert.equal((await store.listAudit(10)).map((e) => e.user), ['new']), { now: () => now, auditRetentionMs: 3_000 });
   });
+
+  definePrekeyContract(spec, backend, withStore);
 
   spec('close is idempotent and isClosed tells', async () => {
     const store = await backend.open();
