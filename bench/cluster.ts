@@ -223,7 +223,7 @@ function medianRun(runs: readonly Measured[]): Measured {
   return sorted[Math.floor((sorted.length - 1) / 2)].run;
 }
 
-function latencyReport(load: RoomLoad, threes: readonly Measured[], ones: readonly Measured[]): ScenarioReport {
+function latencyReport(load: RoomLoad, threes: readonly Measured[], ones: readonly Measured[], fewerRelays: readonly Measured[]): ScenarioReport {
   const three = medianRun(threes);
   const one = medianRun(ones);
   const rounds = threes.map((m, i) => {
@@ -265,6 +265,8 @@ function latencyReport(load: RoomLoad, threes: readonly Measured[], ones: readon
       ...(threes.length > 1
         ? [`${threes.length} rounds, alternating (three relays first); each column shows its run with the median p99. p99 per round, 3 relays / 1 relay: ${rounds.join('; ')}.`]
         : []),
+      // Where the ratio comes from: every message wakes every relay process at once; past the core count they queue for a core.
+      `p99 by relays on Redis at this load: ${[...fewerRelays, three].map((m) => `${m.setup.relays}: ${(derived(m).latency.p99 / 1000).toFixed(1)} ms`).join(', ')}; one relay local ${(o.latency.p99 / 1000).toFixed(1)} ms; this machine has ${availableParallelism()} cores.`,
       `relay CPU s over the run: ${three.relayCpuSeconds.map((c, i) => `r${i + 1} ${c.toFixed(2)}`).join(', ')}, redis-server ${three.redisCpuSeconds.toFixed(2)}; one relay ${sum(one.relayCpuSeconds).toFixed(2)}.`,
       ...warnings([three, one]),
     ],
@@ -379,6 +381,7 @@ export const cluster: Scenario = {
         { setup: { backend: 'local' as const, relays: 1 }, load: sizes.rate, tag: `l-${i}` },
       ]).flat(),
       { setup: { backend: 'redis', relays: 1 }, load: sizes.rate, tag: 'r1' },
+      { setup: { backend: 'redis', relays: 2 }, load: sizes.rate, tag: 'r2' },
       { setup: { backend: 'local', relays: 1 }, load: sizes.flat, tag: 'lf' },
       ...[1, 2, 3].map((relays) => ({ setup: { backend: 'redis' as const, relays }, load: sizes.flat, tag: `f${relays}` })),
     ];
@@ -393,9 +396,9 @@ export const cluster: Scenario = {
     const pairs = measured.splice(0, 2 * rounds);
     const redisThreeRates = pairs.filter((_, i) => i % 2 === 0);
     const localRates = pairs.filter((_, i) => i % 2 === 1);
-    const [redisOneRate, localFlat, ...redisFlat] = measured;
+    const [redisOneRate, redisTwoRate, localFlat, ...redisFlat] = measured;
     return [
-      latencyReport(sizes.rate, redisThreeRates, localRates),
+      latencyReport(sizes.rate, redisThreeRates, localRates, [redisOneRate, redisTwoRate]),
       cpuReport(sizes.rate, redisOneRate, medianRun(localRates), medianRun(redisThreeRates)),
       throughputReport(sizes.flat, redisFlat, localFlat, availableParallelism()),
     ];
