@@ -536,12 +536,13 @@ export class FolderTransfers {
       const e = error instanceof ChatError ? error : new ChatError('E_PATH_REFUSED', String(error));
       return decline((REJECT_CODES as readonly string[]).includes(e.code) ? (e.code as RejectCode) : 'E_PATH_REFUSED', e.message);
     }
+    let replacing: FileTransfer | null = null;
     if (again) {
-      // The old transfer of this file cannot finish (the sender has let it go): its partial file goes.
-      const old = folder.current;
-      if (old !== null && !ENDED_FILE.includes(old.state)) {
-        folder.replaced.add(old);
-        old.cancel();
+      // The old transfer of this file cannot finish (the sender has let it go): cancelled, its partial file goes.
+      replacing = folder.current;
+      if (replacing !== null && !ENDED_FILE.includes(replacing.state)) {
+        folder.replaced.add(replacing);
+        replacing.cancel();
       }
     } else {
       folder.entries.push({ path: ref.path, size: offer.size, hash: offer.hash });
@@ -554,6 +555,13 @@ export class FolderTransfers {
       let child: FileTransfer;
       try {
         const directory = await makeFolders(root, components);
+        if (again) {
+          // A partial file left by a transfer of this file that did not survive the restart
+          // (in our own folder, under the name it was reserved as) goes first, so that the file
+          // lands under its own name and not beside a stale `.part`.
+          await replacing?.finished;
+          await fs.rm(path.join(directory, `${components[components.length - 1]}.part`), { force: true });
+        }
         child = await this.host.receiveChild(from, offer, directory);
       } catch (error) {
         const e = error instanceof ChatError ? error : new ChatError('E_PATH_REFUSED', String(error));

@@ -213,6 +213,32 @@ it("the sender's client restarts in the middle of the folder; the new one checks
   await checkCompleted(ctx, src, folderId, bigId, { first: ann, restarted: ann2, survivor: bob });
 });
 
+for (const stopping of ['bob', 'ann'] as const) {
+  it(`${stopping === 'bob' ? 'the receiver' : 'the sender'} restarts without the record of the file under way (a crash before it reached the disk): that file is offered again, the folder completes`, async (ctx) => {
+    const ann = await start(ctx, 'ann');
+    const bob = await start(ctx, 'bob');
+    const { src, folderId, bigId } = await sendAndStop(ctx, ann, bob, stopping);
+    const gone = stopping === 'bob' ? bob : ann;
+    const survivor = stopping === 'bob' ? ann : bob;
+    await fs.rm(path.join(journalDir(ctx, gone.user), journalFileName(bigId)));
+    await survivor.rec.waitFor('transfer-state', (e) => e.id === bigId && e.state === 'reconnecting');
+
+    const again = await start(ctx, gone.user, true);
+    const receiver = stopping === 'bob' ? again : bob;
+    const [received] = await Promise.all([receiver.rec.waitFor('folder-done', (e) => e.id === folderId), (stopping === 'bob' ? ann : again).rec.waitFor('folder-done', (e) => e.id === folderId)]);
+    assert.equal(await tree(received.dir), await tree(src), 'the same tree, every hash right, no stale partial file');
+    // The survivor's old transfer of the big file was let go (cancelled), a new one sent it whole.
+    const survivorBig = survivor.rec.of('transfer-state').filter((e) => e.folder === folderId && e.name === 'big.raw');
+    const bigIds = new Set([...survivorBig.map((e) => e.id), ...again.rec.of('transfer-state').filter((e) => e.folder === folderId && e.name === 'big.raw').map((e) => e.id)]);
+    assert.is(bigIds.size, 2, 'the big file was offered once more');
+    assert.ok(survivor.rec.of('transfer-failed').some((e) => e.id === bigId && e.state === 'cancelled'));
+    // The files done before the restart were not sent again.
+    const small = new Set([bob, ann, again].flatMap((side) => side.rec.of('transfer-state').filter((e) => e.folder === folderId && e.name === 'a-small.jpg').map((e) => e.id)));
+    assert.is(small.size, 1);
+    assert.is(survivor.rec.of('folder-failed').length, 0);
+  });
+}
+
 it('a folder whose files changed while its sender was down fails with E_FILE_CHANGED on both ends; the files done stay', async (ctx) => {
   const ann = await start(ctx, 'ann');
   const bob = await start(ctx, 'bob');
