@@ -238,7 +238,13 @@ export class FolderTransfers {
           if (!(await walkedFileUnchanged(folder.walked!.root, file.path, file.size, file.mtimeMs))) throw new ChatError('E_FILE_CHANGED', 'it changed (or is gone) since the folder was offered');
           const sent = await this.host.sendChild(folder.peer, file.absolute, { id: folder.id, index, path: file.path });
           child = sent.transfer;
-          if (this.stopped(folder)) return; // the client is going away; the offer is cancelled with it
+          if (this.stopped(folder)) {
+            // Ended or suspended while it was hashed: the offer goes with its folder (without a
+            // word when suspended: the next run offers it again).
+            if (folder.suspended) void child.suspend();
+            else child.cancel();
+            return;
+          }
           folder.current = child;
           if (child.size !== file.size) throw new ChatError('E_FILE_CHANGED', 'it changed since the folder was offered');
           folder.entries[index].hash = sent.hash;
@@ -737,6 +743,11 @@ export class FolderTransfers {
     if (skipped > 0) event.skipped = skipped;
     if (folder.restored) event.restored = true;
     return event;
+  }
+
+  /** Whether the folder `id` is suspended with the client (its files then stop quietly too). */
+  isSuspended(id: string): boolean {
+    return this.folders.get(id)?.suspended === true;
   }
 
   /** Ended, or suspended with the client. */

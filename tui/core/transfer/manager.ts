@@ -325,6 +325,10 @@ export class TransferManager {
       if (this.keeper.enabled && !entry.journalFailed && entry.transfer.resumeState() !== null && this.keeper.checkpoint(entry)) {
         // Halted synchronously: nothing more is sent or received from here on.
         suspending.push(entry.transfer.suspend());
+      } else if (entry.folder !== undefined && this.folders.isSuspended(entry.folder)) {
+        // A suspended folder's file not agreed yet: stopped without a word (a cancel would end
+        // the folder on the other side); the next run offers it again (folders.ts).
+        suspending.push(entry.transfer.suspend());
       } else {
         try {
           entry.transfer.cancel();

@@ -239,6 +239,35 @@ for (const stopping of ['bob', 'ann'] as const) {
   });
 }
 
+for (const stopping of ['bob', 'ann'] as const) {
+  it(`${stopping === 'bob' ? 'the receiver' : 'the sender'} stops the moment the next file is offered (between two files); the folder still completes`, async (ctx) => {
+    const ann = await start(ctx, 'ann');
+    const bob = await start(ctx, 'bob');
+    const src = await makeAlbum(ctx);
+    const sent = await ann.client.sendFile('bob', src);
+    const offer = await bob.rec.waitFor('folder-offer', (e) => e.id === sent.id);
+    const side = stopping === 'bob' ? bob : ann;
+    // The third file offered: the big one is done; close at once, whatever the offer's fate.
+    const stopped = ann.rec
+      .waitFor('transfer-state', (e) => e.folder === sent.id && e.name === 'note.txt' && e.state === 'offered')
+      .then(() => side.client.close({ suspendTransfers: true }));
+    await bob.client.acceptTransfer(offer.id);
+    await stopped;
+    const again = await start(ctx, side.user, true);
+    const receiver = stopping === 'bob' ? again : bob;
+    const sender = stopping === 'bob' ? ann : again;
+    const [received] = await Promise.all([receiver.rec.waitFor('folder-done', (e) => e.id === sent.id), sender.rec.waitFor('folder-done', (e) => e.id === sent.id)]);
+    assert.equal(await tree(received.dir), await tree(src), 'the same tree, every hash right, no stale partial file');
+    // The files done before the stop were not sent again.
+    for (const name of ['a-small.jpg', 'big.raw']) {
+      const ids = new Set([ann, bob, again].flatMap((s) => s.rec.of('transfer-state').filter((e) => e.folder === sent.id && e.name === name).map((e) => e.id)));
+      assert.is(ids.size, 1, `${name} was sent once`);
+    }
+    await Promise.all([ann.client, bob.client, again.client].filter((c) => c.state !== 'closed').map((c) => c.transfers.journalSettled()));
+    for (const user of ['ann', 'bob']) assert.equal(await fs.readdir(journalDir(ctx, user)).catch(() => []), [], `${user}'s journal is empty`);
+  });
+}
+
 it('a folder whose files changed while its sender was down fails with E_FILE_CHANGED on both ends; the files done stay', async (ctx) => {
   const ann = await start(ctx, 'ann');
   const bob = await start(ctx, 'bob');
