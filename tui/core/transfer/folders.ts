@@ -571,7 +571,13 @@ export class FolderTransfers {
         child = await this.host.receiveChild(from, offer, directory);
       } catch (error) {
         const e = error instanceof ChatError ? error : new ChatError('E_PATH_REFUSED', String(error));
-        if (!this.stopped(folder)) this.end(folder, 'failed', e.code, `${ref.path}: ${e.message}`, true);
+        if (this.stopped(folder)) return;
+        if (folder.restored && e.code === 'E_TRANSFER_STATE' && folder.currentId === offer.transferId) {
+          // Cancelled by the sender while we accepted it: let go for a new offer (see follow).
+          this.arm(folder, this.timers.nextFileTimeoutMs);
+          return;
+        }
+        this.end(folder, 'failed', e.code, `${ref.path}: ${e.message}`, true);
         return;
       }
       if (this.stopped(folder)) return;
@@ -585,7 +591,10 @@ export class FolderTransfers {
 
   /** Receiver: follows one file to its end, then waits for the next (or the folder is complete). */
   private async receiveRest(folder: Folder, child: FileTransfer, size: number): Promise<void> {
-    if ((await this.follow(folder, child, size)) !== 'done') return;
+    const outcome = await this.follow(folder, child, size);
+    // Let go and no other offer of it yet: wait for one.
+    if (outcome === 'replaced' && folder.currentId === child.transferId && !this.stopped(folder)) this.arm(folder, this.timers.nextFileTimeoutMs);
+    if (outcome !== 'done') return;
     if (folder.filesDone === folder.files) this.end(folder, 'completed');
     else this.arm(folder, this.timers.nextFileTimeoutMs);
   }
@@ -639,6 +648,10 @@ export class FolderTransfers {
       folder.lastPath = child.snapshot().path ?? folder.lastPath;
       if (folder.current === child) folder.current = null;
       if (folder.replaced.delete(child) && result.state !== 'completed') return 'replaced';
+      // A restored receiver asked for its file again (folder-accept): an offer of it that was
+      // still on its way is then let go by the sender, which offers it once more. Had the
+      // sender given up, its folder-cancel ends the folder.
+      if (folder.direction === 'in' && folder.restored && result.state === 'cancelled') return 'replaced';
       // Suspended: the client is going away and the folder with it (suspendAll), record kept.
       if (this.stopped(folder) || result.state === 'suspended') return 'stop';
       if (result.state !== 'completed') {

@@ -14,7 +14,7 @@ import { blake2bOfFile, loopbackOptions, writeTestFile } from '../../../helpers/
 /**
  * A folder received in the real TUI (dist/tui/cli.js --no-direct, in tmux, against a real
  * relay) survives quitting it: bob (a ChatClient) sends alice a folder; alice's TUI accepts it
- * and is quit with Ctrl-C in the middle of the big file (the transfers are suspended, not
+ * and is quit with Ctrl-C in the middle of the big first file (the transfers are suspended, not
  * cancelled); a new TUI on the same data and config folders says the folder was picked up
  * from the last run, shows it in the transfers panel, and ends with the folder's finished
  * line; alice has the same tree. With SECURECHAT_SHOW_SCREEN set, the screens are printed.
@@ -103,30 +103,34 @@ test(
 
       const sent = await bob.sendFile('alice', photos);
       await first.waitFor((s) => squash(s).includes('offersyouafolder:photos/(3files'), { timeoutMs: WAIT_MS });
-      // bob's side of the big file, far enough along to be worth resuming.
-      const midway = waitForEvent(bob, 'transfer-progress', (e) => e.total === BIG_BYTES && e.bytes >= 8 * MB && e.bytes < BIG_BYTES);
+      // Quit (Ctrl-C) the moment bob's side of the big file is 8 MB along: far from its end.
+      const bigOffered = waitForEvent(bob, 'transfer-state', (e) => e.folder === sent.id && e.name === 'long-exposure.raw');
+      const quitting = waitForEvent(bob, 'transfer-progress', (e) => e.total === BIG_BYTES && e.bytes >= 8 * MB && e.bytes < BIG_BYTES).then(() => first!.keys('C-c'));
       await first.type(`/accept ${sent.id.slice(0, 6)} ${downloads}`);
       await first.keys('Enter');
-      const screen = await first.waitFor(/↓ from bob: photos\/ \(2\/3\)/, { timeoutMs: WAIT_MS });
-      await midway;
-      show('receiving a folder, before quitting', await first.capture());
-      assert.match(screen, /photos\//);
-      await first.keys('C-c');
+      const during = await first.waitFor(/↓ from bob: photos\/ \(1\/3\)/, { timeoutMs: WAIT_MS });
+      show('receiving a folder', during);
+      await quitting;
       await first.waitFor(EXIT_MARK, { timeoutMs: WAIT_MS });
-      show('after Ctrl-C', await first.capture());
       await first.kill();
       first = null;
+      const bigId = (await bigOffered).id;
 
       const folderDone = waitForEvent(bob, 'folder-done', (e) => e.id === sent.id);
       second = await startTui(false);
       const picked = await second.waitFor(
-        (s) => squash(s).includes('receivingthefolderphotos/frombob:pickedupfromthelastrun') && squash(s).includes('1of3filesdone,goingonwiththerest'),
+        (s) => squash(s).includes('receivingthefolderphotos/frombob:pickedupfromthelastrun') && squash(s).includes('0of3filesdone,goingonwiththerest'),
         { timeoutMs: WAIT_MS },
       );
       show('the next run picks the folder up', picked);
       await folderDone;
       const finished = await second.waitFor((s) => /folderphotos\/\(3files\)savedin.*everyhashverified/.test(squash(s)), { timeoutMs: WAIT_MS });
       show('the folder finished', finished);
+      // The big file was one transfer, resumed on a new session (not sent again from the start).
+      const bigRow = bob.listTransfers().find((t) => t.id === bigId);
+      assert.equal(bigRow?.state, 'completed');
+      assert.ok((bigRow?.sessions ?? 0) >= 2, `sessions ${bigRow?.sessions}`);
+      assert.is(bob.listTransfers().filter((t) => t.name === 'long-exposure.raw').length, 1);
       for (const rel of ['cover.jpg', '2024/long-exposure.raw', '2024/sunset.jpg']) {
         assert.is(await blake2bOfFile(path.join(downloads, 'photos', rel)), await blake2bOfFile(path.join(photos, rel)), rel);
       }
