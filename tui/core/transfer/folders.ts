@@ -10,6 +10,7 @@ import { TRANSFER_DEFAULTS } from './constants.js';
 import { FolderPathChecker, folderPathComponents, makeFolders, type WalkedFolder, walkedFileUnchanged } from './folder-manifest.js';
 import type { FolderJournalRecord, FolderResumeState } from './journal.js';
 import { ProgressMeter } from './progress.js';
+import { isTerminal } from './state-machine.js';
 import type { TransferInfo } from './transfer-entry.js';
 import { type FileTransfer, newTransferId } from './transfer.js';
 import { ABORT_CODES, type AbortCode, REJECT_CODES, type RejectCode, type TransferPeerMessage, type TransferPeerMessageOf } from './wire.js';
@@ -111,7 +112,6 @@ type Outcome = 'done' | 'stop' | 'replaced';
 
 const SPEED_WINDOW_MS = TRANSFER_DEFAULTS.SPEED_WINDOW_MS;
 const ENDED: readonly FolderState[] = ['completed', 'rejected', 'cancelled', 'failed'];
-const ENDED_FILE: readonly string[] = ENDED;
 
 export class FolderTransfers {
   private readonly folders = new Map<string, Folder>();
@@ -456,11 +456,10 @@ export class FolderTransfers {
         const info = await fs.lstat(folder.dir!).catch(() => null);
         if (info === null || !info.isDirectory()) throw new ChatError('E_PATH_REFUSED', `${folder.dir} is not a folder any more`);
         const saving = child?.snapshot().filePath;
-        if (saving != null && path.relative(folder.dir!, saving).split(path.sep)[0] === '..') throw new ChatError('E_PATH_REFUSED', `${saving} is not inside ${folder.dir}`);
+        if (saving !== undefined && saving !== null && path.relative(folder.dir!, saving).split(path.sep)[0] === '..') throw new ChatError('E_PATH_REFUSED', `${saving} is not inside ${folder.dir}`);
       }
     } catch (error) {
       const e = error instanceof ChatError ? error : new ChatError('E_INTERNAL', String(error));
-      folder.state = 'transferring';
       this.end(folder, 'failed', e.code, e.message, true);
       return;
     }
@@ -546,7 +545,7 @@ export class FolderTransfers {
     if (again) {
       // The old transfer of this file cannot finish (the sender has let it go): cancelled, its partial file goes.
       replacing = folder.current;
-      if (replacing !== null && !ENDED_FILE.includes(replacing.state)) {
+      if (replacing !== null && !isTerminal(replacing.state)) {
         folder.replaced.add(replacing);
         replacing.cancel();
       }
@@ -615,7 +614,7 @@ export class FolderTransfers {
         if (folder.direction === 'out' && folder.state === 'offered') {
           this.arm(folder, null);
           void this.sendFiles(folder);
-        } else if (folder.direction === 'out' && folder.state === 'transferring' && !folder.suspended && folder.current !== null && !ENDED_FILE.includes(folder.current.state)) {
+        } else if (folder.direction === 'out' && folder.state === 'transferring' && !folder.suspended && folder.current !== null && !isTerminal(folder.current.state)) {
           // Said again: the receiver restarted without the file under way (its record never
           // reached the disk), so that transfer can never finish: the file is offered again.
           folder.replaced.add(folder.current);
@@ -647,13 +646,14 @@ export class FolderTransfers {
       child.off('progress', onProgress);
       folder.lastPath = child.snapshot().path ?? folder.lastPath;
       if (folder.current === child) folder.current = null;
-      if (folder.replaced.delete(child) && result.state !== 'completed') return 'replaced';
+      const replaced = folder.replaced.delete(child);
+      // Suspended: the client is going away and the folder with it (suspendAll), record kept.
+      if (this.stopped(folder) || result.state === 'suspended') return 'stop';
+      if (replaced && result.state !== 'completed') return 'replaced';
       // A restored receiver asked for its file again (folder-accept): an offer of it that was
       // still on its way is then let go by the sender, which offers it once more. Had the
       // sender given up, its folder-cancel ends the folder.
       if (folder.direction === 'in' && folder.restored && result.state === 'cancelled') return 'replaced';
-      // Suspended: the client is going away and the folder with it (suspendAll), record kept.
-      if (this.stopped(folder) || result.state === 'suspended') return 'stop';
       if (result.state !== 'completed') {
         this.end(folder, 'failed', result.code ?? 'E_INTERNAL', result.message ?? result.state, true);
         return 'stop';
@@ -687,7 +687,7 @@ export class FolderTransfers {
     this.arm(folder, null);
     if (folder.peerKeys !== null) this.host.journal?.forget(folder.id);
     const current = folder.current;
-    if (current !== null && !['completed', 'failed', 'cancelled', 'rejected'].includes(current.state)) {
+    if (current !== null && !isTerminal(current.state)) {
       try {
         current.cancel();
       } catch {
