@@ -100,6 +100,9 @@ interface Folder {
   replaced: Set<FileTransfer>;
   /** Bytes of the files done before this run (the average speed counts only this run's). */
   startBytes: number;
+  /** How it ended (as told to the peer), and whether a late folder-accept was answered with it. */
+  endCode: AbortCode;
+  answeredLate: boolean;
   // sender
   walked?: WalkedFolder;
   // receiver
@@ -203,6 +206,8 @@ export class FolderTransfers {
       peerKeys: null,
       replaced: new Set(),
       startBytes: 0,
+      endCode: 'E_CANCELLED',
+      answeredLate: false,
       walked,
       nextIndex: 0,
     };
@@ -302,6 +307,8 @@ export class FolderTransfers {
       peerKeys: null,
       replaced: new Set(),
       startBytes: 0,
+      endCode: 'E_CANCELLED',
+      answeredLate: false,
       checker,
       nextIndex: 0,
     };
@@ -421,6 +428,8 @@ export class FolderTransfers {
       peerKeys: record.peerKeys,
       replaced: new Set(),
       startBytes: 0,
+      endCode: 'E_CANCELLED',
+      answeredLate: false,
       nextIndex: record.entries.length,
     };
     folder.startBytes = folder.bytesDone;
@@ -608,7 +617,16 @@ export class FolderTransfers {
     }
     if (message.t !== 'folder-accept' && message.t !== 'folder-reject' && message.t !== 'folder-cancel') return false;
     const folder = this.folders.get(message.transferId);
-    if (folder === undefined || nameKey(folder.peer) !== nameKey(from) || ENDED.includes(folder.state)) return true;
+    if (folder === undefined || nameKey(folder.peer) !== nameKey(from)) return true;
+    if (ENDED.includes(folder.state)) {
+      // A restarted receiver asks for a folder that ended here meanwhile: tell it, once, so it
+      // stops now instead of after its wait for the next file.
+      if (message.t === 'folder-accept' && folder.direction === 'out' && folder.state !== 'completed' && !folder.answeredLate) {
+        folder.answeredLate = true;
+        void this.host.sendSignal(folder.peer, { t: 'folder-cancel', transferId: folder.id, code: folder.endCode }).catch(() => undefined);
+      }
+      return true;
+    }
     switch (message.t) {
       case 'folder-accept':
         if (folder.direction === 'out' && folder.state === 'offered') {
@@ -694,8 +712,9 @@ export class FolderTransfers {
         // already ending
       }
     }
+    const abort: AbortCode = (ABORT_CODES as readonly string[]).includes(code ?? '') ? (code as AbortCode) : 'E_CANCELLED';
+    folder.endCode = abort;
     if (tellPeer) {
-      const abort: AbortCode = (ABORT_CODES as readonly string[]).includes(code ?? '') ? (code as AbortCode) : 'E_CANCELLED';
       void this.host.sendSignal(folder.peer, { t: 'folder-cancel', transferId: folder.id, code: abort }).catch(() => undefined);
     }
     this.host.emit(this.stateEvent(folder, folder.bytesDone));

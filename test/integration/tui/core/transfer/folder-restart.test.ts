@@ -13,6 +13,7 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ChatClient } from '../../../../../tui/core/client.js';
+import type { TransferConstants } from '../../../../../tui/core/transfer/constants.js';
 import { userDataDir } from '../../../../../tui/core/paths.js';
 import { TRANSFER_JOURNAL_DIR_NAME, folderJournalFileName, journalFileName } from '../../../../../tui/core/transfer/journal.js';
 import { plainErrors } from '../../../../helpers/core-helpers.js';
@@ -42,7 +43,7 @@ function it(name: string, handler: (ctx: Ctx) => Promise<void>): void {
   spec(name, plainErrors(handler));
 }
 
-async function start(ctx: Ctx, user: string, again = false): Promise<Side> {
+async function start(ctx: Ctx, user: string, again = false, constants: Partial<TransferConstants> = {}): Promise<Side> {
   const downloads = path.join(ctx.dir.path, `${user}-downloads`);
   await fs.mkdir(downloads, { recursive: true });
   const client = new ChatClient({
@@ -51,7 +52,7 @@ async function start(ctx: Ctx, user: string, again = false): Promise<Side> {
     transfers: {
       downloadDir: downloads,
       direct: false,
-      transfer: { ...loopbackOptions(), constants: { RELAY_DELAY_MS: 200, RETRY_DELAY_MS: 200, PROGRESS_INTERVAL_MS: 0 } },
+      transfer: { ...loopbackOptions(), constants: { RELAY_DELAY_MS: 200, RETRY_DELAY_MS: 200, PROGRESS_INTERVAL_MS: 0, ...constants } },
     },
   });
   ctx.clients.push(client);
@@ -265,6 +266,24 @@ for (const stopping of ['bob', 'ann'] as const) {
     }
     await Promise.all([ann.client, bob.client, again.client].filter((c) => c.state !== 'closed').map((c) => c.transfers.journalSettled()));
     for (const user of ['ann', 'bob']) assert.equal(await fs.readdir(journalDir(ctx, user)).catch(() => []), [], `${user}'s journal is empty`);
+  });
+}
+
+for (const withFile of [true, false]) {
+  it(`a sender that gave up meanwhile (E_PEER_GONE) tells the restored receiver at once${withFile ? '' : ' (no record of the file under way: it asks again)'}; the files done stay`, async (ctx) => {
+    const ann = await start(ctx, 'ann', false, { RECONNECT_TIMEOUT_MS: 1_000 });
+    const bob = await start(ctx, 'bob');
+    const { folderId, bigId } = await sendAndStop(ctx, ann, bob, 'bob');
+    const annFailed = await ann.rec.waitFor('folder-failed', (e) => e.id === folderId);
+    assert.equal([annFailed.state, annFailed.code], ['failed', 'E_PEER_GONE']);
+    if (!withFile) await fs.rm(path.join(journalDir(ctx, 'bob'), journalFileName(bigId)));
+
+    const bob2 = await start(ctx, 'bob', true);
+    const failed = await bob2.rec.waitFor('folder-failed', (e) => e.id === folderId);
+    assert.equal([failed.state, failed.code, failed.filesDone], ['failed', 'E_PEER_GONE', 1]);
+    assert.ok(await exists(path.join(failed.dir!, 'a-small.jpg')), 'the file done stays');
+    await bob2.client.transfers.journalSettled();
+    assert.equal(await fs.readdir(journalDir(ctx, 'bob')), [], 'no record left');
   });
 }
 
