@@ -367,13 +367,7 @@ export class TransferManager {
     const restoringNow = this.keeper.restoringNow();
     if (restoringNow !== null && this.mayBeRestoring(message)) {
       // For a folder the journal is about to restore: look again once it has.
-      void restoringNow.then(() => {
-        try {
-          this.handleSignal(from, value);
-        } catch (error) {
-          this.host.emit({ type: 'error', code: error instanceof ChatError ? error.code : 'E_INTERNAL', message: String(error instanceof Error ? error.message : error) });
-        }
-      });
+      this.handleAfter(restoringNow, from, value);
       return;
     }
     if (this.folders.handleSignal(from, message)) return;
@@ -386,13 +380,7 @@ export class TransferManager {
     const restoring = this.keeper.restoringNow();
     if (known === undefined && message.t !== 'file-offer' && restoring !== null) {
       // It may be for a transfer the journal is about to restore: look again once it has.
-      void restoring.then(() => {
-        try {
-          this.handleSignal(from, value);
-        } catch (error) {
-          this.host.emit({ type: 'error', code: error instanceof ChatError ? error.code : 'E_INTERNAL', message: String(error instanceof Error ? error.message : error) });
-        }
-      });
+      this.handleAfter(restoring, from, value);
       return;
     }
     if (known !== undefined) {
@@ -433,6 +421,17 @@ export class TransferManager {
   }
 
   // ---- internals --------------------------------------------------------------------------
+
+  /** Handles a signal once `restoring` (the journal) is done. */
+  private handleAfter(restoring: Promise<void>, from: string, value: unknown): void {
+    void restoring.then(() => {
+      try {
+        this.handleSignal(from, value);
+      } catch (error) {
+        this.host.emit({ type: 'error', code: error instanceof ChatError ? error.code : 'E_INTERNAL', message: String(error instanceof Error ? error.message : error) });
+      }
+    });
+  }
 
   /** A folder signal (or a folder's file offer) for a folder not known (yet). */
   private mayBeRestoring(message: TransferPeerMessage): boolean {
