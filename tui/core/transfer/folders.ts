@@ -114,6 +114,8 @@ interface Folder {
 type Outcome = 'done' | 'stop' | 'replaced';
 
 const SPEED_WINDOW_MS = TRANSFER_DEFAULTS.SPEED_WINDOW_MS;
+/** A whole-file hash as journalled: kept when the offer had one (the journal refuses anything else). */
+const BLAKE2B_HEX = /^[0-9a-f]{128}$/;
 const ENDED: readonly FolderState[] = ['completed', 'rejected', 'cancelled', 'failed'];
 
 export class FolderTransfers {
@@ -252,7 +254,7 @@ export class FolderTransfers {
           }
           folder.current = child;
           if (child.size !== file.size) throw new ChatError('E_FILE_CHANGED', 'it changed since the folder was offered');
-          folder.entries[index].hash = sent.hash;
+          if (BLAKE2B_HEX.test(sent.hash)) folder.entries[index].hash = sent.hash;
           folder.currentId = child.transferId;
         } catch (error) {
           const e = error instanceof ChatError ? error : new ChatError('E_INTERNAL', String(error));
@@ -559,7 +561,7 @@ export class FolderTransfers {
         replacing.cancel();
       }
     } else {
-      folder.entries.push({ path: ref.path, size: offer.size, hash: offer.hash });
+      folder.entries.push({ path: ref.path, size: offer.size, ...(BLAKE2B_HEX.test(offer.hash ?? '') ? { hash: offer.hash } : {}) });
       folder.nextIndex += 1;
     }
     folder.currentId = offer.transferId;
