@@ -223,6 +223,11 @@ export const FOLDER_LIMITS = {
   maxTotalBytes: 1024 * 1024 * 1024 * 1024,
   /** Between one file's end and the next file's offer; longer, and the folder fails (E_TRANSFER_TIMEOUT). */
   nextFileTimeoutMs: 120_000,
+  /**
+   * A folder's journal record (tui/core/transfer/journal.ts) lists every file: at most
+   * maxFiles paths of maxPathBytes plus sizes, mtimes and hashes (~12.7 MB); larger is not ours.
+   */
+  maxJournalRecordBytes: 16 * 1024 * 1024,
 } as const;
 
 /**

@@ -199,7 +199,8 @@ export type ChatEvent =
    * A folder transfer moved on: `state` offered, transferring (file `filesDone + 1` of `files`
    * under way), completed, rejected, cancelled or failed. `bytes` done of `size`; `dir`: the
    * receiver's folder (the sender's own folder when sending). `skipped`: entries the sender
-   * left out (symbolic links, special files).
+   * left out (symbolic links, special files). `restored`: picked up from the journal after a
+   * restart (it goes on with the file it was on; the files done are not sent again).
    */
   | {
       type: 'folder-state';
@@ -218,6 +219,8 @@ export type ChatEvent =
       path: TransferPathKind | null;
       dir: string | null;
       skipped?: number;
+      /** Present (true) on every state of a folder this client picked up from its journal after a restart. */
+      restored?: true;
     }
   /** Every file of a folder arrived and each one's hash was checked. */
   | { type: 'folder-done'; id: string; direction: 'out' | 'in'; peer: string; name: string; files: number; size: number; dir: string; elapsedMs: number; avgBps: number }
@@ -280,7 +283,7 @@ export const EVENT_DOCS: { readonly [T in ChatEventType]: string } = {
   'transfer-done': 'a transfer completed, hash checked: id, direction, peer, name, size, file, hash, path, elapsedMs, avgBps, folder',
   'transfer-failed': 'a transfer ended without the file: id, direction, peer, name, state (rejected|cancelled|failed), code, message, partial, folder',
   'folder-offer': 'someone offers you a folder (/accept ID [DIR] or /reject ID): id, from, name, files, size',
-  'folder-state': 'a folder transfer moved on (and its progress, at most 4 a second): id, direction, peer, name, state, files, filesDone, bytes, size, speedBps, etaSec, path, dir, skipped',
+  'folder-state': 'a folder transfer moved on (and its progress, at most 4 a second): id, direction, peer, name, state, files, filesDone, bytes, size, speedBps, etaSec, path, dir, skipped, restored (true: picked up from the last run)',
   'folder-done': 'every file of a folder arrived, hashes checked: id, direction, peer, name, files, size, dir, elapsedMs, avgBps',
   'folder-failed': 'a folder transfer ended early: id, direction, peer, name, state, code, message, filesDone, dir',
   'file-uploaded': 'the relay stored your /upload for the room: fileId, name, size, elapsedMs, avgBps',

@@ -137,7 +137,12 @@ export function applyTransferEvent(host: TransferViewHost, event: ChatEvent): { 
         const skipped = event.skipped ? `; ${event.skipped} left out (symbolic links, special files)` : '';
         const count = `${event.files} ${event.files === 1 ? 'file' : 'files'}, ${formatBytes(event.size)}`;
         if (line.state === 'offered' && line.direction === 'out') host.system(`offered the folder ${name} (${count}) to ${peer} (id ${shortId(id)}); waiting for an answer${skipped}`);
-        else if (line.state === 'transferring') host.system(`${line.direction === 'out' ? 'sending' : 'receiving'} the folder ${name} ${line.direction === 'out' ? 'to' : 'from'} ${peer}: ${count}${event.dir !== null && line.direction === 'in' ? `, into ${safeLine(event.dir)}` : ''}`);
+        else if (line.state === 'transferring' && event.restored === true && known === undefined) {
+          host.system(
+            `${line.direction === 'out' ? 'sending' : 'receiving'} the folder ${name} ${line.direction === 'out' ? 'to' : 'from'} ${peer}: picked up from the last run (id ${shortId(id)}); ` +
+              `${event.filesDone} of ${event.files} files done, going on with the rest`,
+          );
+        } else if (line.state === 'transferring') host.system(`${line.direction === 'out' ? 'sending' : 'receiving'} the folder ${name} ${line.direction === 'out' ? 'to' : 'from'} ${peer}: ${count}${event.dir !== null && line.direction === 'in' ? `, into ${safeLine(event.dir)}` : ''}`);
       }
       return done;
     }

@@ -265,4 +265,19 @@ test('a proxy: connected says through which, and transfers say they go through t
   assert.ok(texts().some((t) => t === 'sending a.bin to bob: transferring through the relay (a proxy is set)'), texts().join('\n'));
 });
 
+test('a folder picked up from the last run says so once, then its panel row; a folder that was not restored does not', () => {
+  const m = model();
+  connect(m);
+  const texts = () => m.current.lines.map((l) => l.text);
+  const folder = { type: 'folder-state', id: 'FoLdEr0012345678', direction: 'in', peer: 'bob', name: 'photos', state: 'transferring', files: 3, filesDone: 1, bytes: 1024, size: 4096, speedBps: 0, etaSec: null, path: null, dir: '/d/photos' } as const;
+  m.apply({ ...folder, restored: true });
+  m.apply({ ...folder, restored: true, bytes: 2048, speedBps: 512, etaSec: 4, path: 'relay' });
+  const picked = texts().filter((t) => t.includes('picked up from the last run'));
+  assert.equal(picked, ['receiving the folder photos/ from bob: picked up from the last run (id FoLdEr00); 1 of 3 files done, going on with the rest']);
+  assert.is(m.files.transfers.get('FoLdEr0012345678')?.name, 'photos/ (2/3)');
+  m.apply({ ...folder, id: 'OtherFolder12345', direction: 'out' });
+  assert.ok(texts().some((t) => t.startsWith('sending the folder photos/ to bob: 3 files')), texts().join('\n'));
+  assert.is(texts().filter((t) => t.includes('picked up')).length, 1);
+});
+
 test.run();

@@ -29,7 +29,8 @@ export interface FolderEntry {
 export interface WalkedFolder {
   root: string;
   name: string;
-  files: Array<FolderEntry & { absolute: string }>;
+  /** Each with its modification time when walked: a file changed since is not sent (E_FILE_CHANGED). */
+  files: Array<FolderEntry & { absolute: string; mtimeMs: number }>;
   totalBytes: number;
   /** Symbolic links (never followed) and special files (sockets, FIFOs, devices); empty folders are not sent. */
   skipped: Array<{ path: string; why: 'symlink' | 'special' }>;
@@ -62,7 +63,7 @@ export async function walkFolder(root: string, limits: FolderLimits = FOLDER_LIM
         if (rel.length >= limits.maxDepth) throw new ChatError('E_PATH_REFUSED', `${rel.join('/')} is more than ${limits.maxDepth} folders deep`);
         await walk(full, rel);
       } else if (info.isFile()) {
-        const entry = { path: rel.join('/'), size: info.size, absolute: full };
+        const entry = { path: rel.join('/'), size: info.size, absolute: full, mtimeMs: info.mtimeMs };
         if (Buffer.byteLength(entry.path) > limits.maxPathBytes) throw new ChatError('E_PATH_REFUSED', `${entry.path} is a path longer than ${limits.maxPathBytes} bytes`);
         out.files.push(entry);
         out.totalBytes += info.size;
@@ -109,18 +110,7 @@ export class FolderPathChecker {
 
   /** The sanitized components of `raw` (folders, then the file name); records it. */
   add(raw: unknown, size: number): string[] {
-    if (typeof raw !== 'string' || raw.length === 0) refuse('not a path');
-    if (Buffer.byteLength(raw) > this.limits.maxPathBytes) refuse(`longer than ${this.limits.maxPathBytes} bytes`);
-    if (raw.startsWith('/') || /^[A-Za-z]:/.test(raw)) refuse('an absolute path');
-    if (raw.includes('\\') || raw.includes('\u0000')) refuse('a backslash or NUL in it');
-    const parts = raw.split('/');
-    if (parts.length > this.limits.maxDepth) refuse(`more than ${this.limits.maxDepth} folders deep`);
-    const components = parts.map((part) => {
-      if (part === '' || part === '.' || part === '..') refuse(`an empty, "." or ".." component in ${JSON.stringify(raw)}`);
-      const checked = sanitizeFileName(part);
-      if (!checked.ok) refuse(checked.reason);
-      return checked.name;
-    });
+    const components = folderPathComponents(raw, this.limits);
     const key = collisionKey(components);
     if (this.files.has(key) || this.folders.has(key)) refuse(`${JSON.stringify(raw)} collides with another path of the folder`);
     for (let i = 1; i < components.length; i++) {
@@ -135,6 +125,47 @@ export class FolderPathChecker {
     for (let i = 1; i < components.length; i++) this.folders.add(collisionKey(components.slice(0, i)));
     return components;
   }
+}
+
+/**
+ * The sanitized components of one relative path, checked on its own (relative, `/`-separated,
+ * no empty, `.` or `..` component, no backslash or NUL, within the depth and length limits, each
+ * component a valid file name); throws E_PATH_REFUSED. {@link FolderPathChecker.add} adds the
+ * checks against the other paths of the folder.
+ */
+export function folderPathComponents(raw: unknown, limits: FolderLimits = FOLDER_LIMITS): string[] {
+  if (typeof raw !== 'string' || raw.length === 0) refuse('not a path');
+  if (Buffer.byteLength(raw) > limits.maxPathBytes) refuse(`longer than ${limits.maxPathBytes} bytes`);
+  if (raw.startsWith('/') || /^[A-Za-z]:/.test(raw)) refuse('an absolute path');
+  if (raw.includes('\\') || raw.includes('\u0000')) refuse('a backslash or NUL in it');
+  const parts = raw.split('/');
+  if (parts.length > limits.maxDepth) refuse(`more than ${limits.maxDepth} folders deep`);
+  return parts.map((part) => {
+    if (part === '' || part === '.' || part === '..') refuse(`an empty, "." or ".." component in ${JSON.stringify(raw)}`);
+    const checked = sanitizeFileName(part);
+    if (!checked.ok) refuse(checked.reason);
+    return checked.name;
+  });
+}
+
+/**
+ * Sender: whether the file at `relative` (a path as walked, checked by the caller) under `root`
+ * is still the regular file that was walked: the same size and modification time, and no
+ * symbolic link on the way (the walk never followed one). Used before each file is offered
+ * and when a folder is restored after a restart.
+ */
+export async function walkedFileUnchanged(root: string, relative: string, size: number, mtimeMs: number): Promise<boolean> {
+  let dir = root;
+  const parts = relative.split('/');
+  for (const [i, part] of parts.entries()) {
+    const next = path.join(dir, part);
+    if (path.dirname(next) !== dir) return false;
+    const info = await fs.lstat(next).catch(() => null);
+    if (info === null) return false;
+    if (i < parts.length - 1 ? !info.isDirectory() : !info.isFile() || info.size !== size || info.mtimeMs !== mtimeMs) return false;
+    dir = next;
+  }
+  return true;
 }
 
 /** Checks a whole list of paths at once (tests, and a sender checking itself). */

@@ -7,10 +7,12 @@ import { nameKey } from '../../../shared/names.js';
 import type { ChatEvent } from '../events.js';
 import type { PathKind } from './candidates.js';
 import { TRANSFER_DEFAULTS } from './constants.js';
-import { FolderPathChecker, makeFolders, type WalkedFolder } from './folder-manifest.js';
+import { FolderPathChecker, folderPathComponents, makeFolders, type WalkedFolder, walkedFileUnchanged } from './folder-manifest.js';
+import type { FolderJournalRecord, FolderResumeState } from './journal.js';
 import { ProgressMeter } from './progress.js';
+import { isTerminal } from './state-machine.js';
 import type { TransferInfo } from './transfer-entry.js';
-import { type FileTransfer, type TransferResult, newTransferId } from './transfer.js';
+import { type FileTransfer, newTransferId } from './transfer.js';
 import { ABORT_CODES, type AbortCode, REJECT_CODES, type RejectCode, type TransferPeerMessage, type TransferPeerMessageOf } from './wire.js';
 
 /**
@@ -21,18 +23,38 @@ import { ABORT_CODES, type AbortCode, REJECT_CODES, type RejectCode, type Transf
  * another. The receiver accepts those offers without asking again, but only for the folder it
  * accepted, from the same peer, in order, each path checked ({@link FolderPathChecker}) and
  * saved inside the folder it created. A file that fails ends the folder (the files done stay).
+ *
+ * Restart: a folder agreed on is journalled (journal.ts, its own record beside its files'),
+ * written when agreed, at each file offered and at each file done (before that file's own
+ * record goes); a later run restores it ({@link FolderTransfers.restore}) after the file records,
+ * picks up the file it was on (restored like any file) and goes on from there. A side that
+ * finds no file under way (it never reached the disk) has the sender offer it again: the
+ * sender on its own, the receiver by sending `folder-accept` again.
  */
 export interface FolderHost {
   sendSignal(peer: string, message: TransferPeerMessage): Promise<void>;
   emit(event: ChatEvent): void;
-  /** Sender: starts one file of the folder (its offer carries `folder`). */
-  sendChild(peer: string, file: string, folder: { id: string; index: number; path: string }): Promise<FileTransfer>;
+  /** Sender: starts one file of the folder (its offer carries `folder`); with the hash it offered. */
+  sendChild(peer: string, file: string, folder: { id: string; index: number; path: string }): Promise<{ transfer: FileTransfer; hash: string }>;
+  /** A transfer this run restored from the journal, still running, by id (a restored folder's file under way). */
+  restoredChild(id: string): FileTransfer | undefined;
   /** Receiver: takes one file's offer and accepts it into `directory` at once. */
   receiveChild(peer: string, offer: TransferPeerMessageOf<'file-offer'>, directory: string): Promise<FileTransfer>;
   /** Where /accept saves without a DIR. */
   downloadDir(): string;
   /** A folder ended (whoever waits for the transfers to be idle looks again). */
   ended(): void;
+  /** The journal (journal-keeper.ts); absent: folders end with the process. */
+  journal?: FolderJournalHost;
+}
+
+export interface FolderJournalHost {
+  /** `peer`'s pinned keys now, or null (no pin: not journalled, as for a file). */
+  pinOf(peer: string): { sign: string; box: string } | null;
+  /** Writes the folder's record; resolves once written (never rejects). */
+  save(state: FolderResumeState, peer: string, peerKeys: { sign: string; box: string }): Promise<void>;
+  /** Deletes the folder's record. */
+  forget(folderId: string): void;
 }
 
 export interface FolderTimers {
@@ -64,6 +86,23 @@ interface Folder {
   /** The whole folder's speed and time left; progress said at most 4 a second. */
   meter: ProgressMeter;
   progressSaidMs: number;
+  /** The files as journalled: sender every file, receiver the files offered so far. */
+  entries: FolderResumeState['entries'];
+  /** The transfer id of the file under way (entries[filesDone]) once offered. */
+  currentId: string | null;
+  /** Restored from the journal after a restart of this client. */
+  restored: boolean;
+  /** Suspended with the client (its record stays for the next run): it says and does nothing more. */
+  suspended: boolean;
+  /** Pinned keys of the peer, once journalled (null: not journalled). */
+  peerKeys: { sign: string; box: string } | null;
+  /** Files being replaced by a new offer of the same file: their end is not the folder's. */
+  replaced: Set<FileTransfer>;
+  /** Bytes of the files done before this run (the average speed counts only this run's). */
+  startBytes: number;
+  /** How it ended (as told to the peer), and whether a late folder-accept was answered with it. */
+  endCode: AbortCode;
+  answeredLate: boolean;
   // sender
   walked?: WalkedFolder;
   // receiver
@@ -72,11 +111,17 @@ interface Folder {
   nextIndex: number;
 }
 
+type Outcome = 'done' | 'stop' | 'replaced';
+
 const SPEED_WINDOW_MS = TRANSFER_DEFAULTS.SPEED_WINDOW_MS;
+/** A whole-file hash as journalled: kept when the offer had one (the journal refuses anything else). */
+const BLAKE2B_HEX = /^[0-9a-f]{128}$/;
 const ENDED: readonly FolderState[] = ['completed', 'rejected', 'cancelled', 'failed'];
 
 export class FolderTransfers {
   private readonly folders = new Map<string, Folder>();
+  /** A folder's file under way, by its transfer id: resolves once the folder's record counts its outcome. */
+  private readonly outcomeSaved = new Map<string, Promise<void>>();
 
   constructor(
     private readonly host: FolderHost,
@@ -94,7 +139,7 @@ export class FolderTransfers {
 
   /** Running folders (offers waiting for our answer excluded). */
   get activeCount(): number {
-    return [...this.folders.values()].filter((f) => !ENDED.includes(f.state) && !(f.direction === 'in' && f.state === 'offered')).length;
+    return [...this.folders.values()].filter((f) => !this.stopped(f) && !(f.direction === 'in' && f.state === 'offered')).length;
   }
 
   /** A folder as /transfers lists it (`name` ends in `/`, `sessions`: files done). */
@@ -118,7 +163,16 @@ export class FolderTransfers {
       file: folder.dir,
       sessions: folder.filesDone,
       folder: { files: folder.files, filesDone: folder.filesDone },
+      ...(folder.restored ? { restored: true as const } : {}),
     };
+  }
+
+  /**
+   * When a folder's file ended: resolves once the folder's record says so (its own record is
+   * deleted after that, journal.ts), at once for any other transfer.
+   */
+  outcomeJournalled(transferId: string): Promise<void> | undefined {
+    return this.outcomeSaved.get(transferId);
   }
 
   /** Every folder known, as /transfers lists them. */
@@ -147,6 +201,15 @@ export class FolderTransfers {
       lastPath: null,
       meter: new ProgressMeter(walked.totalBytes, SPEED_WINDOW_MS),
       progressSaidMs: -Infinity,
+      entries: walked.files.map((f) => ({ path: f.path, size: f.size, mtimeMs: f.mtimeMs })),
+      currentId: null,
+      restored: false,
+      suspended: false,
+      peerKeys: null,
+      replaced: new Set(),
+      startBytes: 0,
+      endCode: 'E_CANCELLED',
+      answeredLate: false,
       walked,
       nextIndex: 0,
     };
@@ -162,24 +225,45 @@ export class FolderTransfers {
     return { id: folder.id, name: folder.name, files: folder.files, size: folder.size };
   }
 
-  private async sendFiles(folder: Folder): Promise<void> {
+  /** Sends the files from `filesDone` on, one after another; `resume`: the file under way, restored. */
+  private async sendFiles(folder: Folder, resume: FileTransfer | null = null): Promise<void> {
     const files = folder.walked!.files;
     folder.state = 'transferring';
-    folder.startedMs = performance.now();
-    folder.meter.restart(0, folder.startedMs);
-    for (let index = 0; index < files.length; index++) {
-      if (ENDED.includes(folder.state)) return;
+    folder.startedMs ??= performance.now();
+    folder.meter.restart(folder.bytesDone, folder.startedMs);
+    if (resume === null) void this.journal(folder);
+    while (folder.filesDone < files.length) {
+      if (this.stopped(folder)) return;
+      const index = folder.filesDone;
       const file = files[index];
-      this.say(folder);
-      let child: FileTransfer;
-      try {
-        child = await this.host.sendChild(folder.peer, file.absolute, { id: folder.id, index, path: file.path });
-      } catch (error) {
-        const e = error instanceof ChatError ? error : new ChatError('E_INTERNAL', String(error));
-        this.end(folder, 'failed', e.code, `${file.path}: ${e.message}`, true);
-        return;
+      let child = resume;
+      resume = null;
+      if (child === null) {
+        this.say(folder);
+        try {
+          // What was walked (and offered, in the folder's size) is what goes, or nothing.
+          if (!(await walkedFileUnchanged(folder.walked!.root, file.path, file.size, file.mtimeMs))) throw new ChatError('E_FILE_CHANGED', 'it changed (or is gone) since the folder was offered');
+          const sent = await this.host.sendChild(folder.peer, file.absolute, { id: folder.id, index, path: file.path });
+          child = sent.transfer;
+          if (this.stopped(folder)) {
+            // Ended or suspended while it was hashed: the offer goes with its folder (without a
+            // word when suspended: the next run offers it again).
+            if (folder.suspended) void child.suspend();
+            else child.cancel();
+            return;
+          }
+          folder.current = child;
+          if (child.size !== file.size) throw new ChatError('E_FILE_CHANGED', 'it changed since the folder was offered');
+          if (BLAKE2B_HEX.test(sent.hash)) folder.entries[index].hash = sent.hash;
+          folder.currentId = child.transferId;
+        } catch (error) {
+          const e = error instanceof ChatError ? error : new ChatError('E_INTERNAL', String(error));
+          this.end(folder, 'failed', e.code, `${file.path}: ${e.message}`, true);
+          return;
+        }
+        void this.journal(folder);
       }
-      if (!(await this.follow(folder, child, file.size))) return;
+      if ((await this.follow(folder, child, file.size)) === 'stop') return;
     }
     this.end(folder, 'completed');
   }
@@ -218,6 +302,15 @@ export class FolderTransfers {
       lastPath: null,
       meter: new ProgressMeter(message.size, SPEED_WINDOW_MS),
       progressSaidMs: -Infinity,
+      entries: [],
+      currentId: null,
+      restored: false,
+      suspended: false,
+      peerKeys: null,
+      replaced: new Set(),
+      startBytes: 0,
+      endCode: 'E_CANCELLED',
+      answeredLate: false,
       checker,
       nextIndex: 0,
     };
@@ -244,6 +337,7 @@ export class FolderTransfers {
     folder.meter.restart(0, folder.startedMs);
     this.arm(folder, this.timers.nextFileTimeoutMs);
     this.say(folder);
+    void this.journal(folder);
     await this.host.sendSignal(folder.peer, { t: 'folder-accept', transferId: folder.id });
     return { id: folder.id, dir: folder.dir };
   }
@@ -265,7 +359,161 @@ export class FolderTransfers {
 
   /** Everything still running ends (the client closes): cancelled, the peers told. */
   cancelAll(): void {
-    for (const folder of this.folders.values()) if (!ENDED.includes(folder.state)) this.end(folder, 'cancelled', 'E_CANCELLED', 'cancelled', true);
+    for (const folder of this.folders.values()) if (!this.stopped(folder)) this.end(folder, 'cancelled', 'E_CANCELLED', 'cancelled', true);
+  }
+
+  /**
+   * The client is going away and will be started again (TransferManager.suspendAll, before
+   * its files are suspended): a folder under way that is journalled stops where it stands,
+   * says nothing, and its record is written once more for the next run; one not agreed yet
+   * (an offer) or not journalled ends as in {@link cancelAll}. Resolves once the records are written.
+   */
+  async suspendAll(): Promise<void> {
+    const writes: Promise<void>[] = [];
+    for (const folder of this.folders.values()) {
+      if (this.stopped(folder)) continue;
+      if (folder.state !== 'transferring' || this.host.journal === undefined || (folder.peerKeys ??= this.host.journal.pinOf(folder.peer)) === null) {
+        this.end(folder, 'cancelled', 'E_CANCELLED', 'cancelled', true);
+        continue;
+      }
+      writes.push(this.journal(folder));
+      folder.suspended = true;
+      this.arm(folder, null);
+    }
+    await Promise.all(writes);
+  }
+
+  /**
+   * After a restart (journal-keeper.ts, after the files' records): the folder of `record`
+   * goes on where the last run stopped, with the file under way if that one was restored
+   * (`restored: true` on its events and in /transfers). Every path is checked again as a
+   * peer's would be ({@link FolderPathChecker}); then, once `precheck` (the peer's key) passed,
+   * a sender checks that the files still to send are unchanged (E_FILE_CHANGED: the folder
+   * fails, the receiver is told) and a receiver that its folder is still a folder. Throws
+   * E_CORRUPT_FILE when the record does not hold together.
+   */
+  restore(record: FolderJournalRecord, precheck: () => Promise<void>): void {
+    if (this.folders.has(record.folderId)) return;
+    const corrupt = (why: string): never => {
+      throw new ChatError('E_CORRUPT_FILE', `folder transfer ${record.folderId}: ${why}`);
+    };
+    let checker: FolderPathChecker;
+    try {
+      checker = new FolderPathChecker({ files: record.files, totalBytes: record.size });
+      for (const entry of record.entries) checker.add(entry.path, entry.size);
+    } catch (error) {
+      return corrupt(error instanceof Error ? error.message : String(error));
+    }
+    const name = sanitizeFileName(record.name);
+    if (!name.ok || (record.role === 'receiver' && name.name !== record.name)) corrupt('not a folder name');
+    const folder: Folder = {
+      id: record.folderId,
+      direction: record.role === 'sender' ? 'out' : 'in',
+      peer: record.peer,
+      name: record.name,
+      files: record.files,
+      size: record.size,
+      state: 'transferring',
+      filesDone: record.filesDone,
+      bytesDone: record.entries.slice(0, record.filesDone).reduce((n, e) => n + e.size, 0),
+      dir: path.resolve(record.dir),
+      current: null,
+      startedMs: null,
+      timer: null,
+      lastPath: null,
+      meter: new ProgressMeter(record.size, SPEED_WINDOW_MS),
+      progressSaidMs: -Infinity,
+      entries: record.entries.map((e) => ({ ...e })),
+      currentId: record.current,
+      restored: true,
+      suspended: false,
+      peerKeys: record.peerKeys,
+      replaced: new Set(),
+      startBytes: 0,
+      endCode: 'E_CANCELLED',
+      answeredLate: false,
+      nextIndex: record.entries.length,
+    };
+    folder.startBytes = folder.bytesDone;
+    if (record.role === 'sender') {
+      const root = folder.dir!;
+      folder.walked = {
+        root,
+        name: record.name,
+        // The paths as walked (checked above): relative, no "." or ".." component.
+        files: record.entries.map((e) => ({ path: e.path, size: e.size, mtimeMs: e.mtimeMs ?? -1, absolute: path.join(root, ...e.path.split('/')) })),
+        totalBytes: record.size,
+        skipped: [],
+      };
+    } else {
+      folder.checker = checker;
+    }
+    this.folders.set(folder.id, folder);
+    void this.resumeRestored(folder, precheck);
+  }
+
+  private async resumeRestored(folder: Folder, precheck: () => Promise<void>): Promise<void> {
+    const child = folder.currentId !== null ? this.host.restoredChild(folder.currentId) : undefined;
+    if (child !== undefined) folder.current = child;
+    try {
+      await precheck();
+      if (folder.direction === 'out') {
+        for (const file of folder.walked!.files.slice(folder.filesDone + (child !== undefined ? 1 : 0))) {
+          if (!(await walkedFileUnchanged(folder.walked!.root, file.path, file.size, file.mtimeMs))) {
+            throw new ChatError('E_FILE_CHANGED', `${file.path} changed (or is gone) since the folder was offered`);
+          }
+        }
+      } else {
+        const info = await fs.lstat(folder.dir!).catch(() => null);
+        if (info === null || !info.isDirectory()) throw new ChatError('E_PATH_REFUSED', `${folder.dir} is not a folder any more`);
+        const saving = child?.snapshot().filePath;
+        if (saving !== undefined && saving !== null && path.relative(folder.dir!, saving).split(path.sep)[0] === '..') throw new ChatError('E_PATH_REFUSED', `${saving} is not inside ${folder.dir}`);
+      }
+    } catch (error) {
+      const e = error instanceof ChatError ? error : new ChatError('E_INTERNAL', String(error));
+      this.end(folder, 'failed', e.code, e.message, true);
+      return;
+    }
+    if (this.stopped(folder)) return;
+    folder.startedMs = performance.now();
+    folder.meter.restart(folder.bytesDone, folder.startedMs);
+    if (folder.direction === 'out') {
+      void this.sendFiles(folder, child ?? null);
+      return;
+    }
+    this.say(folder);
+    if (child !== undefined) {
+      void this.receiveRest(folder, child, folder.entries[folder.filesDone].size);
+    } else if (folder.filesDone === folder.files) {
+      this.end(folder, 'completed');
+    } else {
+      // No file under way survived here: ask the sender for it (again). An older sender ignores this and the wait times out.
+      this.arm(folder, this.timers.nextFileTimeoutMs);
+      void this.host.sendSignal(folder.peer, { t: 'folder-accept', transferId: folder.id }).catch(() => undefined);
+    }
+  }
+
+  /** Writes the folder's record (once agreed, with a pin); resolves when written. */
+  private journal(folder: Folder): Promise<void> {
+    const journal = this.host.journal;
+    if (journal === undefined || this.stopped(folder) || folder.state !== 'transferring' || folder.dir === null) return Promise.resolve();
+    folder.peerKeys ??= journal.pinOf(folder.peer);
+    if (folder.peerKeys === null) return Promise.resolve(); // no pin: nothing to check a restart against
+    return journal.save(
+      {
+        folderId: folder.id,
+        role: folder.direction === 'out' ? 'sender' : 'receiver',
+        name: folder.name,
+        files: folder.files,
+        size: folder.size,
+        dir: folder.dir,
+        entries: folder.entries,
+        filesDone: folder.filesDone,
+        current: folder.currentId,
+      },
+      folder.peer,
+      folder.peerKeys,
+    );
   }
 
   /**
@@ -283,11 +531,20 @@ export class FolderTransfers {
       if (!ENDED.includes(folder.state)) this.end(folder, 'failed', code, message, true);
       return true;
     };
+    if (folder.suspended) return true; // the client is going away; the sender will offer it again
     if (folder.state !== 'transferring' || folder.dir === null) return decline('E_REJECTED', 'a file came out of turn');
-    if (ref.index !== folder.nextIndex) return decline('E_PATH_REFUSED', `file ${ref.index} came when ${folder.nextIndex} was due`);
+    // The file under way offered again: a side restarted without it (see restore).
+    const again = ref.index === folder.filesDone && ref.index < folder.nextIndex;
+    if (ref.index !== folder.nextIndex && !again) return decline('E_PATH_REFUSED', `file ${ref.index} came when ${folder.nextIndex} was due`);
     let components: string[];
     try {
-      components = folder.checker!.add(ref.path, offer.size);
+      if (again) {
+        const known = folder.entries[ref.index];
+        if (known.path !== ref.path || known.size !== offer.size) throw new ChatError('E_PATH_REFUSED', `file ${ref.index} offered again is not the one offered before`);
+        components = folderPathComponents(ref.path);
+      } else {
+        components = folder.checker!.add(ref.path, offer.size);
+      }
       // The file's own name must be the path's last part (what FileTransfer saves it under).
       const last = sanitizeFileName(offer.name);
       if (!last.ok || last.name !== components[components.length - 1]) throw new ChatError('E_PATH_REFUSED', 'the file name is not the last part of its path');
@@ -295,25 +552,61 @@ export class FolderTransfers {
       const e = error instanceof ChatError ? error : new ChatError('E_PATH_REFUSED', String(error));
       return decline((REJECT_CODES as readonly string[]).includes(e.code) ? (e.code as RejectCode) : 'E_PATH_REFUSED', e.message);
     }
-    folder.nextIndex += 1;
+    let replacing: FileTransfer | null = null;
+    if (again) {
+      // The old transfer of this file cannot finish (the sender has let it go): cancelled, its partial file goes.
+      replacing = folder.current;
+      if (replacing !== null && !isTerminal(replacing.state)) {
+        folder.replaced.add(replacing);
+        replacing.cancel();
+      }
+    } else {
+      folder.entries.push({ path: ref.path, size: offer.size, ...(BLAKE2B_HEX.test(offer.hash ?? '') ? { hash: offer.hash } : {}) });
+      folder.nextIndex += 1;
+    }
+    folder.currentId = offer.transferId;
     this.arm(folder, null);
     const root = folder.dir;
     void (async () => {
       let child: FileTransfer;
       try {
         const directory = await makeFolders(root, components);
+        if (again) {
+          // A partial file left by a transfer of this file that did not survive the restart
+          // (in our own folder, under the name it was reserved as) goes first, so that the file
+          // lands under its own name and not beside a stale `.part`.
+          await replacing?.finished;
+          await fs.rm(path.join(directory, `${components[components.length - 1]}.part`), { force: true });
+        }
         child = await this.host.receiveChild(from, offer, directory);
       } catch (error) {
         const e = error instanceof ChatError ? error : new ChatError('E_PATH_REFUSED', String(error));
-        if (!ENDED.includes(folder.state)) this.end(folder, 'failed', e.code, `${ref.path}: ${e.message}`, true);
+        if (this.stopped(folder)) return;
+        if (folder.restored && e.code === 'E_TRANSFER_STATE' && folder.currentId === offer.transferId) {
+          // Cancelled by the sender while we accepted it: let go for a new offer (see follow).
+          this.arm(folder, this.timers.nextFileTimeoutMs);
+          return;
+        }
+        this.end(folder, 'failed', e.code, `${ref.path}: ${e.message}`, true);
         return;
       }
+      if (this.stopped(folder)) return;
+      folder.current = child;
+      void this.journal(folder);
       this.say(folder);
-      if (!(await this.follow(folder, child, offer.size))) return;
-      if (folder.filesDone === folder.files) this.end(folder, 'completed');
-      else this.arm(folder, this.timers.nextFileTimeoutMs);
+      await this.receiveRest(folder, child, offer.size);
     })();
     return true;
+  }
+
+  /** Receiver: follows one file to its end, then waits for the next (or the folder is complete). */
+  private async receiveRest(folder: Folder, child: FileTransfer, size: number): Promise<void> {
+    const outcome = await this.follow(folder, child, size);
+    // Let go and no other offer of it yet: wait for one.
+    if (outcome === 'replaced' && folder.currentId === child.transferId && !this.stopped(folder)) this.arm(folder, this.timers.nextFileTimeoutMs);
+    if (outcome !== 'done') return;
+    if (folder.filesDone === folder.files) this.end(folder, 'completed');
+    else this.arm(folder, this.timers.nextFileTimeoutMs);
   }
 
   // ---- both -------------------------------------------------------------------------------
@@ -326,12 +619,26 @@ export class FolderTransfers {
     }
     if (message.t !== 'folder-accept' && message.t !== 'folder-reject' && message.t !== 'folder-cancel') return false;
     const folder = this.folders.get(message.transferId);
-    if (folder === undefined || nameKey(folder.peer) !== nameKey(from) || ENDED.includes(folder.state)) return true;
+    if (folder === undefined || nameKey(folder.peer) !== nameKey(from)) return true;
+    if (ENDED.includes(folder.state)) {
+      // A restarted receiver asks for a folder that ended here meanwhile: tell it, once, so it
+      // stops now instead of after its wait for the next file.
+      if (message.t === 'folder-accept' && folder.direction === 'out' && folder.state !== 'completed' && !folder.answeredLate) {
+        folder.answeredLate = true;
+        void this.host.sendSignal(folder.peer, { t: 'folder-cancel', transferId: folder.id, code: folder.endCode }).catch(() => undefined);
+      }
+      return true;
+    }
     switch (message.t) {
       case 'folder-accept':
         if (folder.direction === 'out' && folder.state === 'offered') {
           this.arm(folder, null);
           void this.sendFiles(folder);
+        } else if (folder.direction === 'out' && folder.state === 'transferring' && !folder.suspended && folder.current !== null && !isTerminal(folder.current.state)) {
+          // Said again: the receiver restarted without the file under way (its record never
+          // reached the disk), so that transfer can never finish: the file is offered again.
+          folder.replaced.add(folder.current);
+          folder.current.cancel();
         }
         break;
       case 'folder-reject':
@@ -344,29 +651,45 @@ export class FolderTransfers {
     return true;
   }
 
-  /** Follows one file to its end; false when the folder ended with it. */
-  private async follow(folder: Folder, child: FileTransfer, size: number): Promise<boolean> {
+  /**
+   * Follows one file to its end: 'done' (counted and journalled), 'replaced' (offered again,
+   * see fileOffered and folder-accept) or 'stop' (the folder ended with it, or is suspended).
+   */
+  private async follow(folder: Folder, child: FileTransfer, size: number): Promise<Outcome> {
     folder.current = child;
+    let saved!: () => void;
+    this.outcomeSaved.set(child.transferId, new Promise((resolve) => (saved = resolve)));
     const onProgress = (p: { bytes: number }) => this.progress(folder, p.bytes);
     child.on('progress', onProgress);
-    const result: TransferResult = await child.finished;
-    child.off('progress', onProgress);
-    folder.lastPath = child.snapshot().path ?? folder.lastPath;
-    if (folder.current === child) folder.current = null;
-    if (ENDED.includes(folder.state)) return false;
-    if (result.state !== 'completed') {
-      if (result.state === 'suspended') {
-        // The client is going away: this run of the folder ends here (see docs/transfer.md).
-        this.end(folder, 'failed', 'E_CANCELLED', 'the client stopped', false);
-        return false;
+    try {
+      const result = await child.finished;
+      child.off('progress', onProgress);
+      folder.lastPath = child.snapshot().path ?? folder.lastPath;
+      if (folder.current === child) folder.current = null;
+      const replaced = folder.replaced.delete(child);
+      // Suspended: the client is going away and the folder with it (suspendAll), record kept.
+      if (this.stopped(folder) || result.state === 'suspended') return 'stop';
+      if (replaced && result.state !== 'completed') return 'replaced';
+      // A restored receiver asked for its file again (folder-accept): an offer of it that was
+      // still on its way is then let go by the sender, which offers it once more. Had the
+      // sender given up, its folder-cancel ends the folder.
+      if (folder.direction === 'in' && folder.restored && result.state === 'cancelled') return 'replaced';
+      if (result.state !== 'completed') {
+        this.end(folder, 'failed', result.code ?? 'E_INTERNAL', result.message ?? result.state, true);
+        return 'stop';
       }
-      this.end(folder, 'failed', result.code ?? 'E_INTERNAL', result.message ?? result.state, true);
-      return false;
+      folder.filesDone += 1;
+      folder.bytesDone += size;
+      folder.currentId = null;
+      this.say(folder);
+      // Before the file's own record goes (journal.ts `remove(id, after)`).
+      await this.journal(folder);
+      return 'done';
+    } finally {
+      child.off('progress', onProgress);
+      this.outcomeSaved.delete(child.transferId);
+      saved();
     }
-    folder.filesDone += 1;
-    folder.bytesDone += size;
-    this.say(folder);
-    return true;
   }
 
   private progress(folder: Folder, currentBytes: number): void {
@@ -379,19 +702,21 @@ export class FolderTransfers {
   }
 
   private end(folder: Folder, state: FolderState, code?: ErrorCode | string, message?: string, tellPeer = false): void {
-    if (ENDED.includes(folder.state)) return;
+    if (ENDED.includes(folder.state) || folder.suspended) return;
     folder.state = state;
     this.arm(folder, null);
+    if (folder.peerKeys !== null) this.host.journal?.forget(folder.id);
     const current = folder.current;
-    if (current !== null && !['completed', 'failed', 'cancelled', 'rejected'].includes(current.state)) {
+    if (current !== null && !isTerminal(current.state)) {
       try {
         current.cancel();
       } catch {
         // already ending
       }
     }
+    const abort: AbortCode = (ABORT_CODES as readonly string[]).includes(code ?? '') ? (code as AbortCode) : 'E_CANCELLED';
+    folder.endCode = abort;
     if (tellPeer) {
-      const abort: AbortCode = (ABORT_CODES as readonly string[]).includes(code ?? '') ? (code as AbortCode) : 'E_CANCELLED';
       void this.host.sendSignal(folder.peer, { t: 'folder-cancel', transferId: folder.id, code: abort }).catch(() => undefined);
     }
     this.host.emit(this.stateEvent(folder, folder.bytesDone));
@@ -407,7 +732,7 @@ export class FolderTransfers {
         size: folder.size,
         dir: folder.dir ?? '',
         elapsedMs,
-        avgBps: Math.round((folder.size * 1000) / elapsedMs),
+        avgBps: Math.round(((folder.size - folder.startBytes) * 1000) / elapsedMs),
       });
     } else {
       this.host.emit({
@@ -450,7 +775,18 @@ export class FolderTransfers {
     };
     const skipped = folder.walked?.skipped.length ?? 0;
     if (skipped > 0) event.skipped = skipped;
+    if (folder.restored) event.restored = true;
     return event;
+  }
+
+  /** Whether the folder `id` is suspended with the client (its files then stop quietly too). */
+  isSuspended(id: string): boolean {
+    return this.folders.get(id)?.suspended === true;
+  }
+
+  /** Ended, or suspended with the client. */
+  private stopped(folder: Folder): boolean {
+    return ENDED.includes(folder.state) || folder.suspended;
   }
 
   /** One timer per folder: the answer to the offer, or the next file; null disarms. */

@@ -7,6 +7,7 @@ import { ChatError, asChatError } from '../../../shared/errors.js';
 import { isValidName } from '../../../shared/names.js';
 import { CANDIDATE_KINDS } from './candidates.js';
 import { MAX_RAW_NAME_CHARS } from '../../../shared/filename.js';
+import { FOLDER_LIMITS } from '../../../shared/limits.js';
 import { TRANSFER_ID_PATTERN } from './wire.js';
 import { ensurePrivateDir, readPrivateFile, writePrivateFileAtomic } from '../private-file.js';
 import type { TransferResumeState } from './transfer.js';
@@ -30,7 +31,12 @@ import type { TransferResumeState } from './transfer.js';
  * newer version is reported and left alone.
  *
  * File (v1): { v: 1, kind: 'securechat-transfer', savedMs, peer, peerKeys: { sign, box },
- *              ...TransferResumeState }
+ *              ...TransferResumeState, folder? }
+ *
+ * A folder transfer (folders.ts) has a record of its own beside its files' records,
+ * `folder-<hex of the id>.json`, written and read by the same code: { v: 1, kind:
+ * 'securechat-folder', savedMs, peer, peerKeys, ...FolderResumeState }. Each file of the folder
+ * keeps its ordinary transfer record (with `folder`: the folder's id) while it runs.
  */
 export const TRANSFER_JOURNAL_DIR_NAME = 'transfers';
 const RECORD_KIND = 'securechat-transfer';
@@ -38,8 +44,10 @@ const RECORD_VERSION = 1;
 /** A record is a few KiB (two PEMs, 16 candidates, paths); anything larger is not ours. */
 const MAX_RECORD_BYTES = 64 * 1024;
 const RECORD_FILE = /^transfer-([0-9a-f]{16,128})\.json$/;
+const FOLDER_KIND = 'securechat-folder';
+const FOLDER_FILE = /^folder-([0-9a-f]{16,128})\.json$/;
 /** Temp files of an interrupted write (private-file.ts names them `.<file>.<pid>.<random>.tmp`). */
-const TEMP_FILE = /^\.transfer-[0-9a-f]+\.json\.\d+\.[0-9a-f]+\.tmp$/;
+const TEMP_FILE = /^\.(transfer|folder)-[0-9a-f]+\.json\.\d+\.[0-9a-f]+\.tmp$/;
 /** A temp file older than this is left over from a crash (a write takes milliseconds). */
 const STALE_TEMP_MS = 60_000;
 
@@ -54,6 +62,41 @@ export interface TransferJournalRecord extends TransferResumeState {
    */
   peerKeys: { sign: string; box: string };
   /** When this record was written, ms since the epoch. */
+  savedMs: number;
+  /** The folder transfer this file is one of (its own record: {@link FolderJournalRecord}). */
+  folder?: string;
+}
+
+/**
+ * What a folder transfer needs to go on in a later run (folders.ts): the folder as agreed
+ * (id, name, the counts the offer announced), where it is on this side, its files in order
+ * and how many are done, and the transfer of the file under way.
+ */
+export interface FolderResumeState {
+  folderId: string;
+  role: 'sender' | 'receiver';
+  /** The folder's name (receiver: as sanitized, the name of `dir`). */
+  name: string;
+  /** Files and bytes the folder offer announced. */
+  files: number;
+  size: number;
+  /** Sender: the folder sent. Receiver: the folder made for it. */
+  dir: string;
+  /**
+   * The files in order, each with its relative path (`/`-separated, as sent), size and hash
+   * when known. Sender: every file, with the mtime it had when walked (a change since means
+   * E_FILE_CHANGED). Receiver: the files offered so far.
+   */
+  entries: Array<{ path: string; size: number; mtimeMs?: number; hash?: string }>;
+  /** Files done: entries[0 .. filesDone-1] arrived and their hashes were checked. */
+  filesDone: number;
+  /** The transfer id of entries[filesDone] once it was offered, else null. */
+  current: string | null;
+}
+
+export interface FolderJournalRecord extends FolderResumeState {
+  peer: string;
+  peerKeys: { sign: string; box: string };
   savedMs: number;
 }
 
@@ -90,18 +133,50 @@ const RecordSchema = z
     ackedBytes: byteCount,
     file: z.object({ path: absolutePath, mtimeMs: z.number().finite().nonnegative() }).strict().optional(),
     receive: z.object({ partPath: absolutePath, directory: absolutePath }).strict().optional(),
+    folder: z.string().regex(TRANSFER_ID_PATTERN).optional(),
   })
   .strict()
   .refine((r) => r.ackedBytes <= r.size, 'more bytes acknowledged than the file has')
   .refine((r) => (r.role === 'sender' ? r.file !== undefined && r.receive === undefined : r.receive !== undefined && r.file === undefined), 'the record does not match its role');
+
+// Paths are checked again by FolderPathChecker when restored; here only their shape.
+const folderEntry = z
+  .object({ path: z.string().min(1).max(FOLDER_LIMITS.maxPathBytes), size: byteCount, mtimeMs: z.number().finite().nonnegative().optional(), hash: z.string().regex(/^[0-9a-f]{128}$/).optional() })
+  .strict();
+
+const FolderRecordSchema = z
+  .object({
+    v: z.literal(RECORD_VERSION),
+    kind: z.literal(FOLDER_KIND),
+    savedMs: byteCount,
+    folderId: z.string().regex(TRANSFER_ID_PATTERN),
+    role: z.enum(['sender', 'receiver']),
+    peer: z.string().refine(isValidName, 'not a user name'),
+    peerKeys: z.object({ sign: publicKey, box: publicKey }).strict(),
+    name: z.string().min(1).max(MAX_RAW_NAME_CHARS),
+    files: z.number().int().min(1).max(FOLDER_LIMITS.maxFiles),
+    size: byteCount.max(FOLDER_LIMITS.maxTotalBytes),
+    dir: absolutePath,
+    entries: z.array(folderEntry).max(FOLDER_LIMITS.maxFiles),
+    filesDone: z.number().int().nonnegative(),
+    current: z.string().regex(TRANSFER_ID_PATTERN).nullable(),
+  })
+  .strict()
+  .refine((r) => r.entries.length <= r.files && r.filesDone <= r.entries.length, 'more files done or listed than the folder has')
+  .refine((r) => r.role === 'receiver' || (r.entries.length === r.files && r.entries.every((e) => e.mtimeMs !== undefined)), 'a sender lists every file with its mtime')
+  .refine((r) => r.entries.reduce((n, e) => n + e.size, 0) <= r.size, 'more bytes listed than the folder has');
 
 /** The record's file name: the id in hex, so ids that differ only in case never share a file. */
 export function journalFileName(transferId: string): string {
   return `transfer-${Buffer.from(transferId, 'utf8').toString('hex')}.json`;
 }
 
-/** Parses one record's text; throws E_CORRUPT_FILE (with `details.newer` for a later version). */
-export function parseJournalRecord(text: string): TransferJournalRecord {
+/** A folder transfer's record file name (as {@link journalFileName}). */
+export function folderJournalFileName(folderId: string): string {
+  return `folder-${Buffer.from(folderId, 'utf8').toString('hex')}.json`;
+}
+
+function parseRecord<T>(text: string, kind: string, schema: z.ZodType, what: string): T {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -109,16 +184,26 @@ export function parseJournalRecord(text: string): TransferJournalRecord {
     throw new ChatError('E_CORRUPT_FILE', 'not valid JSON');
   }
   const head = value as { v?: unknown; kind?: unknown } | null;
-  if (typeof head === 'object' && head !== null && head.kind === RECORD_KIND && typeof head.v === 'number' && head.v > RECORD_VERSION) {
+  if (typeof head === 'object' && head !== null && head.kind === kind && typeof head.v === 'number' && head.v > RECORD_VERSION) {
     throw new ChatError('E_CORRUPT_FILE', `written by a newer version (v${head.v})`, { newer: true });
   }
-  const parsed = RecordSchema.safeParse(value);
+  const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new ChatError('E_CORRUPT_FILE', `not a transfer record (${issue?.path.join('.') || 'record'}: ${issue?.message ?? 'invalid'})`);
+    throw new ChatError('E_CORRUPT_FILE', `not a ${what} record (${issue?.path.join('.') || 'record'}: ${issue?.message ?? 'invalid'})`);
   }
-  const { v: _v, kind: _kind, ...record } = parsed.data;
-  return record as TransferJournalRecord;
+  const { v: _v, kind: _kind, ...record } = parsed.data as { v: number; kind: string };
+  return record as unknown as T;
+}
+
+/** Parses one record's text; throws E_CORRUPT_FILE (with `details.newer` for a later version). */
+export function parseJournalRecord(text: string): TransferJournalRecord {
+  return parseRecord<TransferJournalRecord>(text, RECORD_KIND, RecordSchema, 'transfer');
+}
+
+/** Parses one folder record's text, as {@link parseJournalRecord}. */
+export function parseFolderRecord(text: string): FolderJournalRecord {
+  return parseRecord<FolderJournalRecord>(text, FOLDER_KIND, FolderRecordSchema, 'folder transfer');
 }
 
 /**
@@ -126,7 +211,9 @@ export function parseJournalRecord(text: string): TransferJournalRecord {
  * removed, late writes for it are dropped, so an ended transfer never comes back.
  */
 export class TransferJournal {
+  /** Writes and deletes queued per record file, in order. */
   private readonly chains = new Map<string, Promise<void>>();
+  /** Record files deleted: later writes to them are dropped. */
   private readonly removed = new Set<string>();
 
   /** @param dir the journal folder (created 0700 on the first write) */
@@ -137,23 +224,37 @@ export class TransferJournal {
     return path.join(this.dir, journalFileName(transferId));
   }
 
-  /** Writes (or replaces) a transfer's record, atomically, 0600. Rejects with the file system's error. */
-  save(record: TransferJournalRecord): Promise<void> {
-    const id = record.transferId;
-    if (!TRANSFER_ID_PATTERN.test(id)) return Promise.reject(new ChatError('E_PROTOCOL', 'bad transfer id'));
-    const text = JSON.stringify({ v: RECORD_VERSION, kind: RECORD_KIND, ...record }, null, 2) + '\n';
-    return this.enqueue(id, async () => {
-      if (this.removed.has(id)) return;
-      await ensurePrivateDir(this.dir);
-      await writePrivateFileAtomic(this.fileOf(id), text);
-    });
+  /** Full path of a folder transfer's record. */
+  folderFileOf(folderId: string): string {
+    return path.join(this.dir, folderJournalFileName(folderId));
   }
 
-  /** Deletes a transfer's record (and its key) after any write still queued; later saves are dropped. */
-  remove(transferId: string): Promise<void> {
-    this.removed.add(transferId);
+  /** Writes (or replaces) a transfer's record, atomically, 0600. Rejects with the file system's error. */
+  save(record: TransferJournalRecord): Promise<void> {
+    if (!TRANSFER_ID_PATTERN.test(record.transferId)) return Promise.reject(new ChatError('E_PROTOCOL', 'bad transfer id'));
+    return this.write(journalFileName(record.transferId), { v: RECORD_VERSION, kind: RECORD_KIND, ...record });
+  }
+
+  /** Writes (or replaces) a folder transfer's record, as {@link save}. */
+  saveFolder(record: FolderJournalRecord): Promise<void> {
+    if (!TRANSFER_ID_PATTERN.test(record.folderId)) return Promise.reject(new ChatError('E_PROTOCOL', 'bad folder transfer id'));
+    return this.write(folderJournalFileName(record.folderId), { v: RECORD_VERSION, kind: FOLDER_KIND, ...record });
+  }
+
+  /**
+   * Deletes a transfer's record (and its key) after any write still queued, and after `after`
+   * settled when given (a folder's file: once the folder's record says it is done, so that a
+   * crash in between never leaves a folder that forgot a file it finished); later saves are dropped.
+   */
+  remove(transferId: string, after?: Promise<unknown>): Promise<void> {
     if (!TRANSFER_ID_PATTERN.test(transferId)) return Promise.resolve();
-    return this.enqueue(transferId, () => fs.rm(this.fileOf(transferId), { force: true }));
+    return this.delete(journalFileName(transferId), after);
+  }
+
+  /** Deletes a folder transfer's record, as {@link remove}. */
+  removeFolder(folderId: string): Promise<void> {
+    if (!TRANSFER_ID_PATTERN.test(folderId)) return Promise.resolve();
+    return this.delete(folderJournalFileName(folderId));
   }
 
   /** Resolves once every write and delete queued so far is done (failed ones included). */
@@ -162,18 +263,19 @@ export class TransferJournal {
   }
 
   /**
-   * Reads every record. Unusable ones come back as `problems` and are deleted, except those
-   * of a newer version; temp files left by a crash in the middle of a write are deleted too.
-   * A missing folder is an empty journal.
+   * Reads every record (file transfers and folder transfers). Unusable ones come back as
+   * `problems` and are deleted, except those of a newer version; temp files left by a crash in
+   * the middle of a write are deleted too. A missing folder is an empty journal.
    */
-  async load(): Promise<{ records: TransferJournalRecord[]; problems: JournalProblem[] }> {
+  async load(): Promise<{ records: TransferJournalRecord[]; folders: FolderJournalRecord[]; problems: JournalProblem[] }> {
     const records: TransferJournalRecord[] = [];
+    const folders: FolderJournalRecord[] = [];
     const problems: JournalProblem[] = [];
     let names: string[];
     try {
       names = await fs.readdir(this.dir);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { records, problems };
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { records, folders, problems };
       throw error;
     }
     for (const name of names.sort()) {
@@ -182,22 +284,45 @@ export class TransferJournal {
         await this.removeStaleTemp(file);
         continue;
       }
-      const match = RECORD_FILE.exec(name);
-      if (match === null) continue;
+      const isFolder = FOLDER_FILE.test(name);
+      if (!isFolder && !RECORD_FILE.test(name)) continue;
       try {
         const warnings: string[] = [];
-        const text = await readPrivateFile(file, MAX_RECORD_BYTES, warnings);
+        const text = await readPrivateFile(file, isFolder ? FOLDER_LIMITS.maxJournalRecordBytes : MAX_RECORD_BYTES, warnings);
         if (text === undefined) continue; // deleted meanwhile
-        const record = parseJournalRecord(text);
-        if (journalFileName(record.transferId) !== name) throw new ChatError('E_CORRUPT_FILE', 'the record is not for the transfer its file name says');
-        records.push(record);
+        if (isFolder) {
+          const record = parseFolderRecord(text);
+          if (folderJournalFileName(record.folderId) !== name) throw new ChatError('E_CORRUPT_FILE', 'the record is not for the folder transfer its file name says');
+          folders.push(record);
+        } else {
+          const record = parseJournalRecord(text);
+          if (journalFileName(record.transferId) !== name) throw new ChatError('E_CORRUPT_FILE', 'the record is not for the transfer its file name says');
+          records.push(record);
+        }
       } catch (error) {
         const chatError = asChatError(error, 'E_CORRUPT_FILE');
         problems.push({ file, error: chatError });
         if (chatError.details.newer !== true) await fs.rm(file, { force: true }).catch(() => undefined);
       }
     }
-    return { records, problems };
+    return { records, folders, problems };
+  }
+
+  private write(name: string, value: object): Promise<void> {
+    const text = JSON.stringify(value, null, 2) + '\n';
+    return this.enqueue(name, async () => {
+      if (this.removed.has(name)) return;
+      await ensurePrivateDir(this.dir);
+      await writePrivateFileAtomic(path.join(this.dir, name), text);
+    });
+  }
+
+  private delete(name: string, after?: Promise<unknown>): Promise<void> {
+    this.removed.add(name);
+    return this.enqueue(name, async () => {
+      await after?.catch(() => undefined);
+      await fs.rm(path.join(this.dir, name), { force: true });
+    });
   }
 
   private async removeStaleTemp(file: string): Promise<void> {
@@ -209,14 +334,14 @@ export class TransferJournal {
     }
   }
 
-  private enqueue(id: string, job: () => Promise<void>): Promise<void> {
+  private enqueue(name: string, job: () => Promise<void>): Promise<void> {
     // The chain only ever holds settled promises: one failed write does not stop the next.
-    const previous = this.chains.get(id) ?? Promise.resolve();
+    const previous = this.chains.get(name) ?? Promise.resolve();
     const next = previous.then(job);
     const settled = next.catch(() => undefined);
-    this.chains.set(id, settled);
+    this.chains.set(name, settled);
     void settled.then(() => {
-      if (this.chains.get(id) === settled) this.chains.delete(id);
+      if (this.chains.get(name) === settled) this.chains.delete(name);
     });
     return next;
   }

@@ -95,6 +95,7 @@ export class TransferManager {
         checkRecipient: (user) => this.host.checkRecipient(user),
         emit: (event) => this.host.emit(event),
         restore: (record, precheck) => this.restoreOne(record, precheck),
+        restoreFolder: (record, precheck) => this.folders.restore(record, precheck),
         stopped: () => this.stopped,
       },
       journal,
@@ -102,10 +103,20 @@ export class TransferManager {
     this.folders = new FolderTransfers({
       sendSignal: (peer, message) => this.host.sendSignal(peer, message),
       emit: (event) => this.host.emit(event),
-      sendChild: async (peer, file, folder) => this.get((await this.sendOne(peer, file, folder)).id)!,
+      sendChild: async (peer, file, folder) => {
+        const info = await this.sendOne(peer, file, folder);
+        return { transfer: this.get(info.id)!, hash: info.hash };
+      },
       receiveChild: (peer, offer, directory) => this.receiveChild(peer, offer, directory),
+      restoredChild: (id) => {
+        const entry = this.entries.get(id);
+        return entry !== undefined && entry.restored && entry.finishedAt === null ? entry.transfer : undefined;
+      },
       downloadDir: () => this.downloadDir,
       ended: () => this.wakeIdleWaiters(),
+      ...(this.keeper.enabled
+        ? { journal: { pinOf: (peer: string) => this.keeper.pinOf(peer), save: this.keeper.saveFolder.bind(this.keeper), forget: (id: string) => this.keeper.forgetFolder(id) } }
+        : {}),
     });
   }
 
@@ -127,6 +138,7 @@ export class TransferManager {
     const state = this.direct ? record : { ...record, peerCandidates: [] };
     const transfer = FileTransfer.restore(state, this.transferOptions(this.linkFor(record.peer)));
     const entry = this.add(transfer, record.role === 'sender' ? 'out' : 'in', record.peer, record.hash, { restored: true, peerKeys: record.peerKeys });
+    if (record.folder !== undefined) entry.folder = record.folder;
     transfer.resume(precheck).catch(() => undefined); // never rejects for a restored transfer
     return entry;
   }
@@ -304,12 +316,18 @@ export class TransferManager {
    */
   async suspendAll(): Promise<void> {
     this.stopped = true;
+    // Folders first: each one stops where it stands before its file under way is suspended.
+    await this.folders.suspendAll();
     const running = [...this.entries.values()].filter((e) => e.finishedAt === null);
     const suspending: Promise<unknown>[] = [];
     for (const entry of running) {
       // A transfer whose record could not be written would be lost: better to tell the peer.
       if (this.keeper.enabled && !entry.journalFailed && entry.transfer.resumeState() !== null && this.keeper.checkpoint(entry)) {
         // Halted synchronously: nothing more is sent or received from here on.
+        suspending.push(entry.transfer.suspend());
+      } else if (entry.folder !== undefined && this.folders.isSuspended(entry.folder)) {
+        // A suspended folder's file not agreed yet: stopped without a word (a cancel would end
+        // the folder on the other side); the next run offers it again (folders.ts).
         suspending.push(entry.transfer.suspend());
       } else {
         try {
@@ -346,6 +364,12 @@ export class TransferManager {
    */
   handleSignal(from: string, value: unknown): void {
     const message = parseTransferPeerMessage(value);
+    const restoringNow = this.keeper.restoringNow();
+    if (restoringNow !== null && this.mayBeRestoring(message)) {
+      // For a folder the journal is about to restore: look again once it has.
+      this.handleAfter(restoringNow, from, value);
+      return;
+    }
     if (this.folders.handleSignal(from, message)) return;
     if (message.t === 'file-offer' && message.folder !== undefined && !this.entries.has(message.transferId)) {
       // One file of a folder we accepted (then accepted at once), or declined: never asked about.
@@ -356,13 +380,7 @@ export class TransferManager {
     const restoring = this.keeper.restoringNow();
     if (known === undefined && message.t !== 'file-offer' && restoring !== null) {
       // It may be for a transfer the journal is about to restore: look again once it has.
-      void restoring.then(() => {
-        try {
-          this.handleSignal(from, value);
-        } catch (error) {
-          this.host.emit({ type: 'error', code: error instanceof ChatError ? error.code : 'E_INTERNAL', message: String(error instanceof Error ? error.message : error) });
-        }
-      });
+      this.handleAfter(restoring, from, value);
       return;
     }
     if (known !== undefined) {
@@ -403,6 +421,23 @@ export class TransferManager {
   }
 
   // ---- internals --------------------------------------------------------------------------
+
+  /** Handles a signal once `restoring` (the journal) is done. */
+  private handleAfter(restoring: Promise<void>, from: string, value: unknown): void {
+    void restoring.then(() => {
+      try {
+        this.handleSignal(from, value);
+      } catch (error) {
+        this.host.emit({ type: 'error', code: error instanceof ChatError ? error.code : 'E_INTERNAL', message: String(error instanceof Error ? error.message : error) });
+      }
+    });
+  }
+
+  /** A folder signal (or a folder's file offer) for a folder not known (yet). */
+  private mayBeRestoring(message: TransferPeerMessage): boolean {
+    if (message.t === 'folder-accept' || message.t === 'folder-cancel' || message.t === 'folder-reject') return !this.folders.has(message.transferId);
+    return message.t === 'file-offer' && message.folder !== undefined && !this.folders.has(message.folder.id);
+  }
 
   /** A folder transfer's id from an id or an unambiguous prefix of 4+ characters, else null. */
   private findFolder(id: string): string | null {
@@ -513,8 +548,8 @@ export class TransferManager {
       this.wakeIdleWaiters();
       return;
     }
-    // Ended: the record (and its private key) goes.
-    this.keeper.forget(entry);
+    // Ended: the record (and its private key) goes; a folder's file once the folder counted it.
+    this.keeper.forget(entry, this.folders.outcomeJournalled(entry.transfer.transferId));
     this.host.emit(endEvent(entry, result));
     this.trimFinished();
     this.wakeIdleWaiters();

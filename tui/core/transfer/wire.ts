@@ -73,6 +73,10 @@ export const TransferPeerMessage = z.discriminatedUnion('t', [
     files: z.number().int().min(1).max(FOLDER_LIMITS.maxFiles),
     size: byteCount,
   }),
+  /**
+   * Receiver -> sender: yes. Said again by a receiver restarted without the file under way
+   * (folders.ts): the sender offers that file again (or answers folder-cancel if it gave up).
+   */
   z.object({ t: z.literal('folder-accept'), transferId }),
   z.object({ t: z.literal('folder-reject'), transferId, code: z.enum(REJECT_CODES).optional() }),
   /** Either way: the folder transfer stops (the file under way is cancelled on its own). */

@@ -8,7 +8,15 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ChatError } from '../../../../../shared/errors.js';
-import { TransferJournal, type TransferJournalRecord, journalFileName, parseJournalRecord } from '../../../../../tui/core/transfer/journal.js';
+import {
+  type FolderJournalRecord,
+  TransferJournal,
+  type TransferJournalRecord,
+  folderJournalFileName,
+  journalFileName,
+  parseFolderRecord,
+  parseJournalRecord,
+} from '../../../../../tui/core/transfer/journal.js';
 import { type TransferCredentials, createTransferCredentials, credentialsFromPem } from '../../../../../tui/core/transfer/credentials.js';
 import { FileTransfer } from '../../../../../tui/core/transfer/transfer.js';
 import { thrownCode } from '../../../../helpers/errors.js';
@@ -38,6 +46,27 @@ function record(dir: string, overrides: Partial<TransferJournalRecord> = {}): Tr
 }
 
 const noLink = { link: { send: () => undefined } };
+
+function folderRecord(dir: string, overrides: Partial<FolderJournalRecord> = {}): FolderJournalRecord {
+  return {
+    folderId: 'FolderId12345678',
+    role: 'sender',
+    peer: 'bob',
+    peerKeys: { sign: randomBytes(32).toString('base64'), box: randomBytes(32).toString('base64') },
+    savedMs: 1_700_000_000_000,
+    name: 'photos',
+    files: 2,
+    size: 300,
+    dir,
+    entries: [
+      { path: 'a.jpg', size: 100, mtimeMs: 1_700_000_000_000.5, hash: createHash('blake2b512').update('a').digest('hex') },
+      { path: '2024/b.jpg', size: 200, mtimeMs: 1_700_000_000_001 },
+    ],
+    filesDone: 1,
+    current: 'ChildId123456789',
+    ...overrides,
+  };
+}
 
 test.before(async () => {
   credentials = await createTransferCredentials();
@@ -87,7 +116,7 @@ test('a missing folder is an empty journal; stale temp files of a crashed write 
   const base = await makeTempDir();
   try {
     const journal = new TransferJournal(path.join(base, 'transfers'));
-    assert.equal(await journal.load(), { records: [], problems: [] });
+    assert.equal(await journal.load(), { records: [], folders: [], problems: [] });
     await fs.mkdir(journal.dir);
     const stale = path.join(journal.dir, `.${journalFileName('AbCdEfGh12345678')}.123.abcdef.tmp`);
     const fresh = path.join(journal.dir, `.${journalFileName('AbCdEfGh12345679')}.124.abcdef.tmp`);
@@ -95,10 +124,86 @@ test('a missing folder is an empty journal; stale temp files of a crashed write 
     await fs.writeFile(fresh, 'being written');
     const old = new Date(Date.now() - 10 * 60_000);
     await fs.utimes(stale, old, old);
-    assert.equal(await journal.load(), { records: [], problems: [] });
+    assert.equal(await journal.load(), { records: [], folders: [], problems: [] });
     assert.equal(await fs.readdir(journal.dir), [path.basename(fresh)]);
   } finally {
     await fs.rm(base, { recursive: true, force: true });
+  }
+});
+
+test('a folder record: saved beside the file records (0600, named after the id in hex) and loaded apart from them', async () => {
+  const base = await makeTempDir();
+  try {
+    const journal = new TransferJournal(path.join(base, 'transfers'));
+    const folder = folderRecord(base);
+    const file = { ...record(base), folder: folder.folderId };
+    await Promise.all([journal.saveFolder(folder), journal.save(file)]);
+    const loaded = await journal.load();
+    assert.equal(loaded, { records: [file], folders: [folder], problems: [] });
+    assert.is(path.basename(journal.folderFileOf(folder.folderId)), `folder-${Buffer.from(folder.folderId).toString('hex')}.json`);
+    assert.is((await fs.stat(journal.folderFileOf(folder.folderId))).mode & 0o777, 0o600);
+    assert.is.not(folderJournalFileName('abcdefgh'), folderJournalFileName('ABCDEFGH'));
+    // A record under another id's name is refused (and deleted), as for a file.
+    await fs.rename(journal.folderFileOf(folder.folderId), journal.folderFileOf('SomeOtherFolder1'));
+    const moved = await journal.load();
+    assert.equal([moved.folders, moved.problems.map((p) => p.error.code)], [[], ['E_CORRUPT_FILE']]);
+    await journal.removeFolder(folder.folderId);
+    await journal.remove(file.transferId);
+    await journal.idle();
+    assert.equal(await fs.readdir(journal.dir), []);
+  } finally {
+    await fs.rm(base, { recursive: true, force: true });
+  }
+});
+
+test("remove(id, after): a folder's file record goes only once the folder's record counted it", async () => {
+  const base = await makeTempDir();
+  try {
+    const journal = new TransferJournal(path.join(base, 'transfers'));
+    await journal.save(record(base));
+    let counted!: () => void;
+    const folderSaved = new Promise<void>((resolve) => (counted = resolve));
+    const removing = journal.remove('AbCdEfGh12345678', folderSaved);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok((await fs.readdir(journal.dir)).includes(journalFileName('AbCdEfGh12345678')), 'still there while the folder has not counted it');
+    counted();
+    await removing;
+    assert.equal(await fs.readdir(journal.dir), []);
+  } finally {
+    await fs.rm(base, { recursive: true, force: true });
+  }
+});
+
+test('parseFolderRecord refuses what does not hold together (E_CORRUPT_FILE); paths are checked again when restored', () => {
+  const good = { v: 1, kind: 'securechat-folder', ...folderRecord('/home/ann/photos') };
+  assert.is(parseFolderRecord(JSON.stringify(good)).folderId, good.folderId);
+  assert.is(parseFolderRecord(JSON.stringify({ ...good, role: 'receiver', entries: good.entries.slice(0, 1), current: null })).role, 'receiver');
+  const bad: unknown[] = [
+    '{',
+    { ...good, kind: 'securechat-transfer' },
+    { ...good, extra: 1 },
+    { ...good, folderId: '../x' },
+    { ...good, peer: 'no such name!' },
+    { ...good, files: 0 },
+    { ...good, files: 10_001 },
+    { ...good, dir: 'relative' },
+    { ...good, filesDone: 3 },
+    { ...good, current: 'bad id!' },
+    { ...good, entries: [...good.entries, { path: 'c', size: 1, mtimeMs: 1 }] },
+    { ...good, entries: [{ path: 'a.jpg', size: 100 }, good.entries[1]] },
+    { ...good, entries: [{ ...good.entries[0], size: 1000 }, good.entries[1]] },
+    { ...good, entries: [{ ...good.entries[0], hash: 'ABC' }, good.entries[1]] },
+    { ...good, entries: [{ ...good.entries[0], path: 'x'.repeat(1025) }, good.entries[1]] },
+  ];
+  for (const value of bad) {
+    const text = typeof value === 'string' ? value : JSON.stringify(value);
+    assert.is(thrownCode(() => parseFolderRecord(text)), 'E_CORRUPT_FILE', text.slice(0, 160));
+  }
+  try {
+    parseFolderRecord(JSON.stringify({ ...good, v: 2 }));
+    assert.unreachable();
+  } catch (error) {
+    assert.is((error as ChatError).details.newer, true);
   }
 });
 

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ChatError } from '../../../../../shared/errors.js';
-import { FolderPathChecker, checkFolderPaths, type FolderLimits } from '../../../../../tui/core/transfer/folder-manifest.js';
+import { FolderPathChecker, checkFolderPaths, type FolderLimits, folderPathComponents } from '../../../../../tui/core/transfer/folder-manifest.js';
 
 const LIMITS: FolderLimits = { maxFiles: 5, maxPathBytes: 64, maxDepth: 4, maxTotalBytes: 1000 };
 
@@ -55,6 +55,13 @@ test('limits: too many files, more than announced, too long, too deep, too many 
   assert.is(code(() => checkFolderPaths([{ path: 'x'.repeat(65), size: 1 }], LIMITS)), 'E_PATH_REFUSED');
   assert.is(code(() => checkFolderPaths([{ path: 'a/b/c/d/e', size: 1 }], LIMITS)), 'E_PATH_REFUSED');
   assert.is(code(() => checkFolderPaths([{ path: 42 as unknown as string, size: 1 }], LIMITS)), 'E_PATH_REFUSED');
+});
+
+test('folderPathComponents: one path checked on its own (a file offered again, a restored record), the same rules', () => {
+  assert.equal(folderPathComponents('june/.hidden', LIMITS), ['june', 'hidden']);
+  for (const bad of ['../x', 'a/./b', '/etc/passwd', 'C:/x', 'a\\b', 'a\u0000b', '', 'a/b/c/d/e', 'x'.repeat(65), 42]) {
+    assert.is(code(() => folderPathComponents(bad, LIMITS)), 'E_PATH_REFUSED', JSON.stringify(bad));
+  }
 });
 
 test.run();
