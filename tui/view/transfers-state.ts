@@ -155,7 +155,7 @@ export function applyTransferEvent(host: TransferViewHost, event: ChatEvent): { 
     case 'folder-failed': {
       host.transfers.delete(safeLine(event.id));
       const dir = event.direction === 'out' ? `to ${safeLine(event.peer)}` : `from ${safeLine(event.peer)}`;
-      const kept = event.dir !== null && event.filesDone > 0 ? `; the ${event.filesDone} ${event.filesDone === 1 ? 'file' : 'files'} done are kept in ${safeLine(event.dir)}` : '';
+      const kept = event.dir !== null && event.filesDone > 0 ? `; ${event.filesDone === 1 ? 'the 1 file done is' : `the ${event.filesDone} files done are`} kept in ${safeLine(event.dir)}` : '';
       host.error(event.code, `folder ${safeLine(event.name)}/ ${dir}: ${safeLine(event.state)} (${safeLine(event.message)})${kept}`);
       return done;
     }
