@@ -5,7 +5,9 @@
  *   sender, receiver   a real ChatClient (dist/tui/core/index.js) with temp config/data
  *                      folders, talking to the bench relay; the receiver accepts the first
  *                      offer and reports its timings; the sender offers a file on request.
- *   tls-receiver, tls-sender   the plain Node TLS 1.3 stream the figures are compared with.
+ *   tls-receiver, tls-sender   the plain Node TLS 1.3 stream the figures are compared with:
+ *                      file to file (the sender pipes a read stream of the file into the
+ *                      socket, the receiver pipes the socket into a new file and fsyncs it).
  *
  * Messages (IPC): the child sends {ready, pid[, port]} once set up; the parent sends
  * {cmd:'send', file} (sender) or {cmd:'go'} (tls-sender) and gets {result} or {error}.
@@ -13,6 +15,8 @@
  * `maxLifetimeMs`, so it never outlives a run. Times are `performance.now()` of the child.
  */
 import { once } from 'node:events';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { connect as tlsConnect, createServer as tlsCreateServer, type TLSSocket } from 'node:tls';
@@ -33,8 +37,10 @@ export interface TransferPeerSpec {
   dir?: string;
   /** false: relay pipe only (`transfers: { direct: false }`). */
   direct?: boolean;
-  /** tls-sender: bytes to stream. */
+  /** tls-receiver: bytes to expect. */
   bytes?: number;
+  /** tls-sender: the file to stream; tls-receiver: the file to write (removed afterwards). */
+  file?: string;
   /** Longest wait for a transfer to end, ms. */
   timeoutMs: number;
   maxLifetimeMs: number;
@@ -55,8 +61,7 @@ export interface ReceiverResult {
 }
 
 export interface SenderResult {
-  /** BLAKE2b-512 the sender announced in its offer. */
-  offeredHash: string;
+  /** BLAKE2b-512 in the sender's transfer-done (it hashed while sending). */
   doneHash: string;
   path: string | null;
 }
@@ -65,6 +70,7 @@ export interface TlsReceiverResult {
   bytes: number;
   /** TCP connection accepted → first application byte (includes the TLS handshake). */
   connectionToFirstMs: number;
+  /** First byte → the last byte written and the file fsynced. */
   firstToLastMs: number;
 }
 
@@ -165,7 +171,7 @@ async function sender(): Promise<void> {
       async (sent) => {
         id = sent.id;
         const e = await done;
-        const result: SenderResult = { offeredHash: sent.hash, doneHash: e.hash, path: e.path };
+        const result: SenderResult = { doneHash: e.hash, path: e.path };
         send({ result });
       },
       fail,
@@ -183,18 +189,28 @@ async function tlsReceiver(): Promise<void> {
     socket.setNoDelay(true);
     let bytes = 0;
     let firstAt = 0;
+    const out = createWriteStream(spec.file!);
     socket.on('data', (chunk: Buffer) => {
       if (bytes === 0) firstAt = performance.now();
       bytes += chunk.length;
-      if (bytes >= spec.bytes!) {
+      if (bytes >= spec.bytes!) socket.end();
+    });
+    socket.pipe(out);
+    out.on('finish', () => {
+      void (async () => {
+        // Durable like a received transfer: fsync before calling it done.
+        const handle = await open(spec.file!, 'r+');
+        await handle.sync();
+        await handle.close();
         const now = performance.now();
         const result: TlsReceiverResult = { bytes, connectionToFirstMs: firstAt - acceptedAt, firstToLastMs: now - firstAt };
-        socket.end();
+        await rm(spec.file!, { force: true });
         server.close();
         send({ result });
-      }
+      })().catch(fail);
     });
     socket.on('error', fail);
+    out.on('error', fail);
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -208,21 +224,13 @@ async function tlsSender(): Promise<void> {
     const socket = tlsConnect({ host: '127.0.0.1', port: spec.port!, rejectUnauthorized: false, minVersion: 'TLSv1.3' });
     socket.setNoDelay(true);
     socket.on('error', fail);
-    // One reused 256 KiB buffer: what the stream costs, not what making data costs.
-    const chunk = Buffer.alloc(256 * 1024, 7);
-    let left = spec.bytes!;
-    const pump = (): void => {
-      while (left > 0) {
-        const n = Math.min(left, chunk.length);
-        left -= n;
-        if (!socket.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
-          socket.once('drain', pump);
-          return;
-        }
-      }
-      send({ result: { sent: spec.bytes } });
-    };
-    socket.once('secureConnect', pump);
+    // The file as a plain Node stream would send it: a read stream piped into the socket.
+    socket.once('secureConnect', () => {
+      const input = createReadStream(spec.file!, { highWaterMark: 256 * 1024 });
+      input.on('error', fail);
+      input.pipe(socket, { end: false });
+      input.on('end', () => send({ result: { sent: spec.bytes } }));
+    });
   });
   send({ ready: true, pid: process.pid });
 }
