@@ -5,9 +5,11 @@
  *   sender, receiver   a real ChatClient (dist/tui/core/index.js) with temp config/data
  *                      folders, talking to the bench relay; the receiver accepts the first
  *                      offer and reports its timings; the sender offers a file on request.
- *   tls-receiver, tls-sender   the plain Node TLS 1.3 stream the figures are compared with:
- *                      file to file (the sender pipes a read stream of the file into the
- *                      socket, the receiver pipes the socket into a new file and fsyncs it).
+ *   tls-receiver, tls-sender   the plain Node TLS 1.3 stream the figures are compared with,
+ *                      file to file: the sender reads the file in 256 KiB blocks into the
+ *                      socket, the receiver gathers what arrives into 1 MiB and writes that
+ *                      to a new file, then fsyncs it. (Node's read/write streams would make
+ *                      a weaker baseline: one write per 16 KiB TLS record.)
  *
  * Messages (IPC): the child sends {ready, pid[, port]} once set up; the parent sends
  * {cmd:'send', file} (sender) or {cmd:'go'} (tls-sender) and gets {result} or {error}.
@@ -15,8 +17,8 @@
  * `maxLifetimeMs`, so it never outlives a run. Times are `performance.now()` of the child.
  */
 import { once } from 'node:events';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { open, rm } from 'node:fs/promises';
+import { closeSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { connect as tlsConnect, createServer as tlsCreateServer, type TLSSocket } from 'node:tls';
@@ -189,28 +191,41 @@ async function tlsReceiver(): Promise<void> {
     socket.setNoDelay(true);
     let bytes = 0;
     let firstAt = 0;
-    const out = createWriteStream(spec.file!);
+    const fd = openSync(spec.file!, 'w');
+    const block = Buffer.allocUnsafe(1024 * 1024);
+    let fill = 0;
+    let at = 0;
+    const flush = (): void => {
+      for (let done = 0; done < fill; ) done += writeSync(fd, block, done, fill - done, at + done);
+      at += fill;
+      fill = 0;
+    };
     socket.on('data', (chunk: Buffer) => {
-      if (bytes === 0) firstAt = performance.now();
-      bytes += chunk.length;
-      if (bytes >= spec.bytes!) socket.end();
-    });
-    socket.pipe(out);
-    out.on('finish', () => {
-      void (async () => {
+      try {
+        if (bytes === 0) firstAt = performance.now();
+        bytes += chunk.length;
+        for (let used = 0; used < chunk.length; ) {
+          const take = Math.min(block.length - fill, chunk.length - used);
+          chunk.copy(block, fill, used, used + take);
+          fill += take;
+          used += take;
+          if (fill === block.length) flush();
+        }
+        if (bytes < spec.bytes!) return;
+        flush();
         // Durable like a received transfer: fsync before calling it done.
-        const handle = await open(spec.file!, 'r+');
-        await handle.sync();
-        await handle.close();
+        fsyncSync(fd);
+        closeSync(fd);
         const now = performance.now();
         const result: TlsReceiverResult = { bytes, connectionToFirstMs: firstAt - acceptedAt, firstToLastMs: now - firstAt };
-        await rm(spec.file!, { force: true });
+        socket.end();
         server.close();
-        send({ result });
-      })().catch(fail);
+        void rm(spec.file!, { force: true }).then(() => send({ result }), fail);
+      } catch (error) {
+        fail(error);
+      }
     });
     socket.on('error', fail);
-    out.on('error', fail);
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -224,13 +239,25 @@ async function tlsSender(): Promise<void> {
     const socket = tlsConnect({ host: '127.0.0.1', port: spec.port!, rejectUnauthorized: false, minVersion: 'TLSv1.3' });
     socket.setNoDelay(true);
     socket.on('error', fail);
-    // The file as a plain Node stream would send it: a read stream piped into the socket.
-    socket.once('secureConnect', () => {
-      const input = createReadStream(spec.file!, { highWaterMark: 256 * 1024 });
-      input.on('error', fail);
-      input.pipe(socket, { end: false });
-      input.on('end', () => send({ result: { sent: spec.bytes } }));
-    });
+    const fd = openSync(spec.file!, 'r');
+    const size = spec.bytes!;
+    let at = 0;
+    // 256 KiB blocks read from the file; a block is the socket's until written, so a fresh one each time.
+    const pump = (): void => {
+      while (at < size) {
+        const block = Buffer.allocUnsafe(Math.min(256 * 1024, size - at));
+        const got = readSync(fd, block, 0, block.length, at);
+        if (got === 0) return fail(new Error('the file is shorter than expected'));
+        at += got;
+        if (!socket.write(got === block.length ? block : block.subarray(0, got))) {
+          socket.once('drain', pump);
+          return;
+        }
+      }
+      closeSync(fd);
+      send({ result: { sent: size } });
+    };
+    socket.once('secureConnect', pump);
   });
   send({ ready: true, pid: process.pid });
 }
