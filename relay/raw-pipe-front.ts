@@ -98,6 +98,8 @@ export function routeByFirstByte(socket: Socket, options: FirstByteFrontOptions)
   };
   socket.on('data', onData);
   socket.once('close', stop);
+  // The PROXY front hands sockets over paused (the header's rest put back): read on.
+  socket.resume();
 }
 
 /** The code to answer a failed raw pipe with: the relay's own code, else E_INTERNAL. */
