@@ -24,6 +24,7 @@ import { performance } from 'node:perf_hooks';
 import { connect as tlsConnect, createServer as tlsCreateServer, type TLSSocket } from 'node:tls';
 import { createSelfSignedCertificate } from '../../relay/certs.js';
 import { ChatClient, type ChatEvent } from '../../tui/core/index.js';
+import { keepYoungGenerationSmall } from '../../tui/core/transfer/young-generation.js';
 import { BENCH_CLIENT_LIMITS } from './clients.js';
 
 export interface TransferPeerSpec {
@@ -77,6 +78,8 @@ export interface TlsReceiverResult {
 }
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as TransferPeerSpec;
+// As the securechat processes do at start (tui/cli.ts, tui/start.ts): their memory is what is measured.
+if (process.env.BENCH_PEER_DEFAULT_GC !== '1') keepYoungGenerationSmall();
 const send = (message: unknown): void => {
   process.send?.(message);
 };
