@@ -101,7 +101,7 @@ test(
       assert.is(shortId, sent.id.slice(0, 8));
       assert.ok(screen.includes('offers you a file: minutes.txt'), screen);
       // Hashed while sent: the offer line says the hash is checked on arrival.
-      assert.ok(screen.includes('BLAKE2b checked when it arrives'), screen);
+      assert.ok(screen.includes('BLAKE2b checked when'), screen); // the line wraps after "when"
       await tui.type(`/accept ${shortId}`);
       await tui.keys('Enter');
       const saved = path.join(home, 'Downloads', 'minutes.txt');
