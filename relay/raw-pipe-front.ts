@@ -30,7 +30,7 @@ const TICKET_PATTERN = /^[A-Za-z0-9_-]{16,128}$/;
 export interface RawPipeRequest {
   socket: Socket;
   ticket: string;
-  /** Bytes that came after the line (the client's TLS may follow at once): put back before use. */
+  /** Bytes that came after the line: there must be none (the client waits for `ready`). */
   rest: Buffer;
 }
 

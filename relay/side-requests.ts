@@ -100,23 +100,31 @@ export class SideRequests {
   /**
    * A raw pipe (raw-pipe-front.ts): a plain TCP connection that redeems its ticket and, once
    * the partner is there, carries the peers' own TLS bytes with no TLS layer of the relay's.
-   * Answers `ready` or `error CODE`.
+   * Answers `ready` or `error CODE`. The client sends nothing after its line until `ready`
+   * (its TLS starts then), so any early byte is a protocol error; reading while it waits is
+   * also how a client that leaves is noticed.
    */
   async joinRawPipe(request: RawPipeRequest): Promise<void> {
-    const { socket, rest } = request;
+    const { socket } = request;
+    const early = (): void => refuseRawPipe(socket, 'E_PROTOCOL');
+    if (request.rest.length > 0) return early();
+    socket.on('data', early);
+    socket.resume();
     try {
       const ticket = await this.pipes.redeem(request.ticket);
       await this.pipes.rendezvous({
         ticket,
-        alive: () => !socket.destroyed && socket.readyState === 'open',
+        alive: () => !socket.destroyed,
         handOver: () => {
+          socket.off('data', early);
+          socket.pause();
           socket.setNoDelay(true);
           socket.write('ready\n');
-          if (rest.length > 0) socket.unshift(rest);
           return socket;
         },
       });
     } catch (error) {
+      socket.off('data', early);
       refuseRawPipe(socket, rawPipeErrorCode(error));
     }
   }

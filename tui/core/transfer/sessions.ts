@@ -20,10 +20,9 @@ import { FramedChannel } from './framed-channel.js';
  *     |  ------- end {hash} ---------> |   (size and mtime unchanged since the offer)
  *     |  <------ done | abort -------- |   (BLAKE2b of the file on disk vs `hash`)
  *
- * The sender hashes while it sends (BLAKE2b-512 on this thread with node:crypto, the same
- * function as the receiver's hash-wasm, ~1.2-1.4 s of CPU per GB here: the work the offer
- * used to cost up front; hash-wasm would be ~15 % faster but costs every client ~13 MB of RSS
- * for its module on the main thread); after a resume at offset N it first hashes bytes
+ * The sender hashes while it sends (BLAKE2b-512 on this thread with node:crypto, ~1.2-1.4 s of
+ * CPU per GB here: the work the offer used to cost up front; hash-wasm would be ~12 % faster
+ * but costs a client ~13 MB of RSS for its module on the main thread); after a resume at offset N it first hashes bytes
  * [0, N) of its file again, so `hash` always covers the whole file whatever the sessions were.
  * The receiver's file worker hashes the partial file the same way (re-reading what a previous
  * session left), so the two hashes meet only if every byte on disk is what the sender read.
