@@ -126,6 +126,8 @@ test('hostile raw requests: malformed line, unknown ticket, oversized line; E_BA
     assert.is(await answerTo(relay.port, `${RAW_PIPE_PREFIX}${'A'.repeat(32)}\n`), 'error E_BAD_TICKET\n');
     assert.is(await answerTo(relay.port, Buffer.alloc(400, 'S')), 'error E_PROTOCOL\n');
     assert.is(await answerTo(relay.port, 'SCPIPE/2 abc\n'), 'error E_PROTOCOL\n');
+    // Nothing may follow the line before `ready` (the client's TLS starts only then).
+    assert.is(await answerTo(relay.port, `${RAW_PIPE_PREFIX}${'A'.repeat(32)}\nhello`), 'error E_PROTOCOL\n');
     assert.is(await codeOf(tcp(relay.port).then((s) => openRawPipe(s, { ticket: 'B'.repeat(32), timeoutMs: 5000 }))), 'E_BAD_TICKET');
   }));
 
