@@ -6,7 +6,7 @@
  *
  * BLAKE2b-512 comes from node:crypto (OpenSSL), the same function as hash-wasm's and
  * libsodium's (test/transfer-hash checks all three). hash-wasm was faster when first measured
- * (920 against 690 MB/s); measured again for issue 15 the gap was ~15 % (1.07-1.15 against
+ * (920 against 690 MB/s); measured again for issue 15 the gap was 12-15 % (1.07-1.15 against
  * 1.22-1.36 s of CPU per GB, shared 2-core machine), while loading it costs this thread
  * ~5.5 MB of RSS that counts against a receiver's 100 MB, and the transfer now moves faster
  * than this thread's hashing plus writing bounds it, so the memory won.
