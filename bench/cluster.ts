@@ -142,7 +142,10 @@ async function measure(ctx: BenchContext, setup: Setup, load: RoomLoad, tag: str
         password: BENCH_PASSWORD,
         register: true,
         indexes: Array.from({ length: load.clients }, (_, i) => i),
-        clientOptions: { maxUnackedMessages: 100_000 },
+        // Each load thread plays 20 users: the keys every user fetches of a room's members on joining
+        // (a whisper's first contact, done ahead) would be 20 users' machines' work in one thread and
+        // stall its deliveries; whisper-mesh measures that path, this scenario the room.
+        clientOptions: { maxUnackedMessages: 100_000, keyPrefetchMaxUsers: 0 },
       },
       loadThreads(ctx),
     );

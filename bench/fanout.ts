@@ -66,7 +66,10 @@ export async function measureFanout(ctx: BenchContext, target: LoadTarget, relay
       password: BENCH_PASSWORD,
       register: true,
       indexes: Array.from({ length: c.clients }, (_, i) => i),
-      clientOptions: { maxUnackedMessages: 100_000 },
+      // Each load thread plays many users: the keys every user fetches of a room's members on joining
+      // (a whisper's first contact, done ahead) would be many users' machines' work in one thread and
+      // stall its deliveries; whisper-mesh measures that path, this scenario the room.
+      clientOptions: { maxUnackedMessages: 100_000, keyPrefetchMaxUsers: 0 },
     },
     ctx.loadThreads,
   );
