@@ -5,11 +5,7 @@
  *   sender, receiver   a real ChatClient (dist/tui/core/index.js) with temp config/data
  *                      folders, talking to the bench relay; the receiver accepts the first
  *                      offer and reports its timings; the sender offers a file on request.
- *   tls-receiver, tls-sender   the plain Node TLS 1.3 stream the figures are compared with,
- *                      file to file: the sender reads the file in 256 KiB blocks into the
- *                      socket, the receiver gathers what arrives into 1 MiB and writes that
- *                      to a new file, then fsyncs it. (Node's read/write streams would make
- *                      a weaker baseline: one write per 16 KiB TLS record.)
+ *   tls-receiver, tls-sender   the plain Node TLS 1.3 stream the figures are compared with.
  *
  * Messages (IPC): the child sends {ready, pid[, port]} once set up; the parent sends
  * {cmd:'send', file} (sender) or {cmd:'go'} (tls-sender) and gets {result} or {error}.
@@ -17,14 +13,11 @@
  * `maxLifetimeMs`, so it never outlives a run. Times are `performance.now()` of the child.
  */
 import { once } from 'node:events';
-import { closeSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { connect as tlsConnect, createServer as tlsCreateServer, type TLSSocket } from 'node:tls';
 import { createSelfSignedCertificate } from '../../relay/certs.js';
 import { ChatClient, type ChatEvent } from '../../tui/core/index.js';
-import { keepYoungGenerationSmall } from '../../tui/core/transfer/young-generation.js';
 import { BENCH_CLIENT_LIMITS } from './clients.js';
 
 export interface TransferPeerSpec {
@@ -40,10 +33,8 @@ export interface TransferPeerSpec {
   dir?: string;
   /** false: relay pipe only (`transfers: { direct: false }`). */
   direct?: boolean;
-  /** tls-receiver: bytes to expect. */
+  /** tls-sender: bytes to stream. */
   bytes?: number;
-  /** tls-sender: the file to stream; tls-receiver: the file to write (removed afterwards). */
-  file?: string;
   /** Longest wait for a transfer to end, ms. */
   timeoutMs: number;
   maxLifetimeMs: number;
@@ -64,7 +55,8 @@ export interface ReceiverResult {
 }
 
 export interface SenderResult {
-  /** BLAKE2b-512 in the sender's transfer-done (it hashed while sending). */
+  /** BLAKE2b-512 the sender announced in its offer. */
+  offeredHash: string;
   doneHash: string;
   path: string | null;
 }
@@ -73,13 +65,10 @@ export interface TlsReceiverResult {
   bytes: number;
   /** TCP connection accepted → first application byte (includes the TLS handshake). */
   connectionToFirstMs: number;
-  /** First byte → the last byte written and the file fsynced. */
   firstToLastMs: number;
 }
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as TransferPeerSpec;
-// As the securechat processes do at start (tui/cli.ts, tui/start.ts): their memory is what is measured.
-if (process.env.BENCH_PEER_DEFAULT_GC !== '1') keepYoungGenerationSmall();
 const send = (message: unknown): void => {
   process.send?.(message);
 };
@@ -176,7 +165,7 @@ async function sender(): Promise<void> {
       async (sent) => {
         id = sent.id;
         const e = await done;
-        const result: SenderResult = { doneHash: e.hash, path: e.path };
+        const result: SenderResult = { offeredHash: sent.hash, doneHash: e.hash, path: e.path };
         send({ result });
       },
       fail,
@@ -194,38 +183,15 @@ async function tlsReceiver(): Promise<void> {
     socket.setNoDelay(true);
     let bytes = 0;
     let firstAt = 0;
-    const fd = openSync(spec.file!, 'w');
-    const block = Buffer.allocUnsafe(1024 * 1024);
-    let fill = 0;
-    let at = 0;
-    const flush = (): void => {
-      for (let done = 0; done < fill; ) done += writeSync(fd, block, done, fill - done, at + done);
-      at += fill;
-      fill = 0;
-    };
     socket.on('data', (chunk: Buffer) => {
-      try {
-        if (bytes === 0) firstAt = performance.now();
-        bytes += chunk.length;
-        for (let used = 0; used < chunk.length; ) {
-          const take = Math.min(block.length - fill, chunk.length - used);
-          chunk.copy(block, fill, used, used + take);
-          fill += take;
-          used += take;
-          if (fill === block.length) flush();
-        }
-        if (bytes < spec.bytes!) return;
-        flush();
-        // Durable like a received transfer: fsync before calling it done.
-        fsyncSync(fd);
-        closeSync(fd);
+      if (bytes === 0) firstAt = performance.now();
+      bytes += chunk.length;
+      if (bytes >= spec.bytes!) {
         const now = performance.now();
         const result: TlsReceiverResult = { bytes, connectionToFirstMs: firstAt - acceptedAt, firstToLastMs: now - firstAt };
         socket.end();
         server.close();
-        void rm(spec.file!, { force: true }).then(() => send({ result }), fail);
-      } catch (error) {
-        fail(error);
+        send({ result });
       }
     });
     socket.on('error', fail);
@@ -242,23 +208,19 @@ async function tlsSender(): Promise<void> {
     const socket = tlsConnect({ host: '127.0.0.1', port: spec.port!, rejectUnauthorized: false, minVersion: 'TLSv1.3' });
     socket.setNoDelay(true);
     socket.on('error', fail);
-    const fd = openSync(spec.file!, 'r');
-    const size = spec.bytes!;
-    let at = 0;
-    // 256 KiB blocks read from the file; a block is the socket's until written, so a fresh one each time.
+    // One reused 256 KiB buffer: what the stream costs, not what making data costs.
+    const chunk = Buffer.alloc(256 * 1024, 7);
+    let left = spec.bytes!;
     const pump = (): void => {
-      while (at < size) {
-        const block = Buffer.allocUnsafe(Math.min(256 * 1024, size - at));
-        const got = readSync(fd, block, 0, block.length, at);
-        if (got === 0) return fail(new Error('the file is shorter than expected'));
-        at += got;
-        if (!socket.write(got === block.length ? block : block.subarray(0, got))) {
+      while (left > 0) {
+        const n = Math.min(left, chunk.length);
+        left -= n;
+        if (!socket.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
           socket.once('drain', pump);
           return;
         }
       }
-      closeSync(fd);
-      send({ result: { sent: size } });
+      send({ result: { sent: spec.bytes } });
     };
     socket.once('secureConnect', pump);
   });

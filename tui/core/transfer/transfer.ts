@@ -111,10 +111,6 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
         finalize: () => this.finalize(),
         finalized: () => this.finalPath !== null,
       }),
-      hashKnown: (hash) => {
-        if (this.role === 'sender') this.file!.hash = hash;
-        else this.expectedHash = hash;
-      },
       onBytes: (bytes) => this.onBytes(bytes),
       log: (line) => this.log(line),
     });
@@ -134,9 +130,9 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
   // ---- creating -------------------------------------------------------------------------
 
   /**
-   * Sender: checks the file, makes this transfer's TLS identity and sends the offer (without
-   * a hash: the sessions hash while sending and give it in `end`). Throws E_FILE_UNREADABLE
-   * (missing, not a regular file, unreadable).
+   * Sender: hashes the file (in a worker), makes this transfer's TLS identity and sends the
+   * offer. Throws E_FILE_UNREADABLE (missing, not a regular file, unreadable) or
+   * E_FILE_CHANGED (it changed while being hashed).
    */
   static async send(filePath: string, options: TransferOptions & { transferId?: string; signal?: AbortSignal }): Promise<FileTransfer> {
     const file = await openSenderFile(filePath, options.signal);
@@ -164,7 +160,7 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
       { transferId: message.transferId, role: 'receiver', name: sanitized.ok ? sanitized.name : '', size: message.size },
       options,
     );
-    transfer.expectedHash = message.hash ?? '';
+    transfer.expectedHash = message.hash;
     transfer.peerFingerprint = message.fingerprint;
     transfer.machine.input({ type: 'offer' });
     if (!sanitized.ok) transfer.machine.input({ type: 'reject', code: 'E_PATH_REFUSED' });
@@ -389,15 +385,6 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
     return this.machine.context.state;
   }
 
-  /**
-   * The whole file's BLAKE2b-512 hex once known: the sender's after it hashed the last byte it
-   * sent, the receiver's once the file on disk matched it; '' before (an older sender's offer
-   * carried it from the start).
-   */
-  get hash(): string {
-    return this.role === 'sender' ? (this.file?.hash ?? '') : this.expectedHash;
-  }
-
   snapshot(): TransferSnapshot {
     const context = this.machine.context;
     const filePath = this.role === 'sender' ? (this.file?.path ?? null) : (this.finalPath ?? this.partPath);
@@ -465,7 +452,7 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
           transferId,
           name: this.name,
           size: this.size,
-          ...(this.file!.hash !== '' ? { hash: this.file!.hash } : {}),
+          hash: this.file!.hash,
           fingerprint: this.credentials!.fingerprint,
           ...(this.options.folder !== undefined ? { folder: { ...this.options.folder } } : {}),
         } satisfies TransferPeerMessageOf<'file-offer'>;
