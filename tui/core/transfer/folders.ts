@@ -111,6 +111,32 @@ interface Folder {
   nextIndex: number;
 }
 
+/** A folder as it starts (offered, nothing done) with what is known of it; `known` overrides the rest. */
+function newFolder(known: Pick<Folder, 'id' | 'direction' | 'peer' | 'name' | 'files' | 'size' | 'dir'> & Partial<Folder>): Folder {
+  return {
+    state: 'offered',
+    filesDone: 0,
+    bytesDone: 0,
+    current: null,
+    startedMs: null,
+    timer: null,
+    lastPath: null,
+    meter: new ProgressMeter(known.size, SPEED_WINDOW_MS),
+    progressSaidMs: -Infinity,
+    entries: [],
+    currentId: null,
+    restored: false,
+    suspended: false,
+    peerKeys: null,
+    replaced: new Set(),
+    startBytes: 0,
+    endCode: 'E_CANCELLED',
+    answeredLate: false,
+    nextIndex: 0,
+    ...known,
+  };
+}
+
 type Outcome = 'done' | 'stop' | 'replaced';
 
 const SPEED_WINDOW_MS = TRANSFER_DEFAULTS.SPEED_WINDOW_MS;
@@ -184,35 +210,17 @@ export class FolderTransfers {
 
   /** Offers `walked` to `peer`; resolves once the offer was handed to the relay. */
   async send(peer: string, walked: WalkedFolder): Promise<{ id: string; name: string; files: number; size: number }> {
-    const folder: Folder = {
+    const folder = newFolder({
       id: newTransferId(),
       direction: 'out',
       peer,
       name: walked.name,
       files: walked.files.length,
       size: walked.totalBytes,
-      state: 'offered',
-      filesDone: 0,
-      bytesDone: 0,
       dir: walked.root,
-      current: null,
-      startedMs: null,
-      timer: null,
-      lastPath: null,
-      meter: new ProgressMeter(walked.totalBytes, SPEED_WINDOW_MS),
-      progressSaidMs: -Infinity,
       entries: walked.files.map((f) => ({ path: f.path, size: f.size, mtimeMs: f.mtimeMs })),
-      currentId: null,
-      restored: false,
-      suspended: false,
-      peerKeys: null,
-      replaced: new Set(),
-      startBytes: 0,
-      endCode: 'E_CANCELLED',
-      answeredLate: false,
       walked,
-      nextIndex: 0,
-    };
+    });
     this.folders.set(folder.id, folder);
     this.say(folder);
     this.arm(folder, this.timers.offerTimeoutMs);
@@ -285,35 +293,16 @@ export class FolderTransfers {
       void this.host.sendSignal(from, { t: 'folder-reject', transferId: message.transferId, code: refusal }).catch(() => undefined);
       return;
     }
-    const folder: Folder = {
+    const folder = newFolder({
       id: message.transferId,
       direction: 'in',
       peer: from,
       name: name.ok ? name.name : '',
       files: message.files,
       size: message.size,
-      state: 'offered',
-      filesDone: 0,
-      bytesDone: 0,
       dir: null,
-      current: null,
-      startedMs: null,
-      timer: null,
-      lastPath: null,
-      meter: new ProgressMeter(message.size, SPEED_WINDOW_MS),
-      progressSaidMs: -Infinity,
-      entries: [],
-      currentId: null,
-      restored: false,
-      suspended: false,
-      peerKeys: null,
-      replaced: new Set(),
-      startBytes: 0,
-      endCode: 'E_CANCELLED',
-      answeredLate: false,
       checker,
-      nextIndex: 0,
-    };
+    });
     this.folders.set(folder.id, folder);
     this.arm(folder, this.timers.offerTimeoutMs);
     this.host.emit({ type: 'folder-offer', id: folder.id, from, name: folder.name, files: folder.files, size: folder.size });
@@ -406,7 +395,7 @@ export class FolderTransfers {
     }
     const name = sanitizeFileName(record.name);
     if (!name.ok || (record.role === 'receiver' && name.name !== record.name)) corrupt('not a folder name');
-    const folder: Folder = {
+    const folder = newFolder({
       id: record.folderId,
       direction: record.role === 'sender' ? 'out' : 'in',
       peer: record.peer,
@@ -417,23 +406,12 @@ export class FolderTransfers {
       filesDone: record.filesDone,
       bytesDone: record.entries.slice(0, record.filesDone).reduce((n, e) => n + e.size, 0),
       dir: path.resolve(record.dir),
-      current: null,
-      startedMs: null,
-      timer: null,
-      lastPath: null,
-      meter: new ProgressMeter(record.size, SPEED_WINDOW_MS),
-      progressSaidMs: -Infinity,
       entries: record.entries.map((e) => ({ ...e })),
       currentId: record.current,
       restored: true,
-      suspended: false,
       peerKeys: record.peerKeys,
-      replaced: new Set(),
-      startBytes: 0,
-      endCode: 'E_CANCELLED',
-      answeredLate: false,
       nextIndex: record.entries.length,
-    };
+    });
     folder.startBytes = folder.bytesDone;
     if (record.role === 'sender') {
       const root = folder.dir!;

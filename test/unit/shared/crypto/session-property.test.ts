@@ -11,18 +11,8 @@ import sodium from 'libsodium-wrappers-sumo';
 import { ChatError } from '../../../../shared/errors.js';
 import { Session } from '../../../../shared/crypto/session.js';
 import { TestDevice } from '../../../helpers/session-devices.js';
+import { seededRandom as prng } from '../../../../bench/lib/seeded-random.js';
 
-/** mulberry32: a small seeded PRNG, so a failure replays exactly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface InFlight {
   from: TestDevice;
