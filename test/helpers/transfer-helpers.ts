@@ -36,6 +36,22 @@ export async function blake2bOfFile(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
+/** Every entry under `root` as relative path -> BLAKE2b of a regular file, or 'not a file' (a link, a socket...); folders are walked. */
+export async function fileTree(root: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (dir: string, rel: string): Promise<void> => {
+    for (const name of (await fs.readdir(dir)).sort()) {
+      const full = path.join(dir, name);
+      const info = await fs.lstat(full);
+      const key = rel === '' ? name : `${rel}/${name}`;
+      if (info.isDirectory()) await walk(full, key);
+      else out[key] = info.isFile() ? await blake2bOfFile(full) : 'not a file';
+    }
+  };
+  await walk(root, '');
+  return out;
+}
+
 export async function exists(file: string): Promise<boolean> {
   return fs.stat(file).then(
     () => true,

@@ -21,7 +21,7 @@ import { plainErrors } from '../../../../helpers/core-helpers.js';
 import { testClientOptions } from '../../../../helpers/clients.js';
 import { Recorder } from '../../../../helpers/recorder.js';
 import { type RelayTestContext, withRelayPerTest } from '../../../../helpers/relay.js';
-import { blake2bOfFile, exists, loopbackOptions, writeTestFile } from '../../../../helpers/transfer-helpers.js';
+import { fileTree, exists, loopbackOptions, writeTestFile } from '../../../../helpers/transfer-helpers.js';
 
 const WAIT_MS = 60_000;
 const MB = 1024 * 1024;
@@ -80,20 +80,6 @@ async function runChild(args: ChildArgs): Promise<void> {
   await new Promise(() => undefined);
 }
 
-async function tree(root: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (dir: string, rel: string): Promise<void> => {
-    for (const name of (await fs.readdir(dir)).sort()) {
-      const full = path.join(dir, name);
-      const key = rel === '' ? name : `${rel}/${name}`;
-      if ((await fs.lstat(full)).isDirectory()) await walk(full, key);
-      else out[key] = await blake2bOfFile(full);
-    }
-  };
-  await walk(root, '');
-  return out;
-}
-
 if (process.argv.includes(CHILD_FLAG)) {
   await runChild(JSON.parse(process.argv[process.argv.indexOf(CHILD_FLAG) + 1]) as ChildArgs);
 } else {
@@ -148,7 +134,7 @@ if (process.argv.includes(CHILD_FLAG)) {
         await bob.connect();
         const [bobDone, annDone] = await Promise.all([bobRec.waitFor('folder-done', (e) => e.id === folderId), annRec.waitFor('folder-done', (e) => e.id === folderId)]);
         assert.is(bobDone.dir, saved);
-        assert.equal(await tree(saved), await tree(src), 'every file arrived with the right hash');
+        assert.equal(await fileTree(saved), await fileTree(src), 'every file arrived with the right hash');
         assert.is(annDone.files, 3);
         assert.ok(bobRec.of('folder-state').some((e) => e.id === folderId && e.restored === true), 'the folder was picked up from the last run');
         const first = bobRec.of('transfer-progress').find((e) => e.id === bigId);

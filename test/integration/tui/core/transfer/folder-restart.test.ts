@@ -20,7 +20,7 @@ import { plainErrors } from '../../../../helpers/core-helpers.js';
 import { testClientOptions } from '../../../../helpers/clients.js';
 import { Recorder } from '../../../../helpers/recorder.js';
 import { type RelayTestContext, withRelayPerTest } from '../../../../helpers/relay.js';
-import { blake2bOfFile, exists, loopbackOptions, writeTestFile } from '../../../../helpers/transfer-helpers.js';
+import { fileTree, blake2bOfFile, exists, loopbackOptions, writeTestFile } from '../../../../helpers/transfer-helpers.js';
 
 const WAIT_MS = 60_000;
 const MB = 1024 * 1024;
@@ -63,21 +63,6 @@ async function start(ctx: Ctx, user: string, again = false, constants: Partial<T
 
 function journalDir(ctx: Ctx, user: string): string {
   return path.join(userDataDir(user, path.join(ctx.dir.path, `${user}-data`)), TRANSFER_JOURNAL_DIR_NAME);
-}
-
-/** Every regular file under `root` as relative path -> BLAKE2b. */
-async function tree(root: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (dir: string, rel: string): Promise<void> => {
-    for (const name of (await fs.readdir(dir)).sort()) {
-      const full = path.join(dir, name);
-      const key = rel === '' ? name : `${rel}/${name}`;
-      if ((await fs.lstat(full)).isDirectory()) await walk(full, key);
-      else out[key] = await blake2bOfFile(full);
-    }
-  };
-  await walk(root, '');
-  return out;
 }
 
 /** A folder of four files; the second (in walk order) is the big one. */
@@ -140,7 +125,7 @@ async function checkCompleted(ctx: Ctx, src: string, folderId: string, bigId: st
     survivor.rec.waitFor('folder-done', (e) => e.id === folderId),
   ]);
   const received = restartedDone.direction === 'in' ? restartedDone : survivorDone;
-  assert.equal(await tree(received.dir), await tree(src), 'every file arrived with the right hash');
+  assert.equal(await fileTree(received.dir), await fileTree(src), 'every file arrived with the right hash');
   assert.is(received.files, 4);
 
   // The restarted side said so, in JSON (folder-state.restored) as in /transfers.
@@ -227,7 +212,7 @@ for (const stopping of ['bob', 'ann'] as const) {
     const again = await start(ctx, gone.user, true);
     const receiver = stopping === 'bob' ? again : bob;
     const [received] = await Promise.all([receiver.rec.waitFor('folder-done', (e) => e.id === folderId), (stopping === 'bob' ? ann : again).rec.waitFor('folder-done', (e) => e.id === folderId)]);
-    assert.equal(await tree(received.dir), await tree(src), 'the same tree, every hash right, no stale partial file');
+    assert.equal(await fileTree(received.dir), await fileTree(src), 'the same tree, every hash right, no stale partial file');
     // The survivor's old transfer of the big file was let go (cancelled), a new one sent it whole.
     const survivorBig = survivor.rec.of('transfer-state').filter((e) => e.folder === folderId && e.name === 'big.raw');
     const bigIds = new Set([...survivorBig.map((e) => e.id), ...again.rec.of('transfer-state').filter((e) => e.folder === folderId && e.name === 'big.raw').map((e) => e.id)]);
@@ -258,7 +243,7 @@ for (const stopping of ['bob', 'ann'] as const) {
     const receiver = stopping === 'bob' ? again : bob;
     const sender = stopping === 'bob' ? ann : again;
     const [received] = await Promise.all([receiver.rec.waitFor('folder-done', (e) => e.id === sent.id), sender.rec.waitFor('folder-done', (e) => e.id === sent.id)]);
-    assert.equal(await tree(received.dir), await tree(src), 'the same tree, every hash right, no stale partial file');
+    assert.equal(await fileTree(received.dir), await fileTree(src), 'the same tree, every hash right, no stale partial file');
     // The files done before the stop were not sent again.
     for (const name of ['a-small.jpg', 'big.raw']) {
       const ids = new Set([ann, bob, again].flatMap((s) => s.rec.of('transfer-state').filter((e) => e.folder === sent.id && e.name === name).map((e) => e.id)));

@@ -13,7 +13,7 @@ import { plainErrors } from '../../../../helpers/core-helpers.js';
 import { testClientOptions } from '../../../../helpers/clients.js';
 import { Recorder } from '../../../../helpers/recorder.js';
 import { type RelayTestContext, withRelayPerTest } from '../../../../helpers/relay.js';
-import { blake2bOfFile, loopbackOptions, writeTestFile } from '../../../../helpers/transfer-helpers.js';
+import { fileTree, loopbackOptions, writeTestFile } from '../../../../helpers/transfer-helpers.js';
 
 const WAIT_MS = 60_000;
 const MB = 1024 * 1024;
@@ -33,22 +33,6 @@ async function start(ctx: Ctx, user: string): Promise<{ client: ChatClient; rec:
   const rec = new Recorder(client, WAIT_MS);
   await client.connect();
   return { client, rec, downloads };
-}
-
-/** Every regular file under `root` as relative path -> BLAKE2b; links and folders listed apart. */
-async function tree(root: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (dir: string, rel: string): Promise<void> => {
-    for (const name of (await fs.readdir(dir)).sort()) {
-      const full = path.join(dir, name);
-      const info = await fs.lstat(full);
-      const key = rel === '' ? name : `${rel}/${name}`;
-      if (info.isDirectory()) await walk(full, key);
-      else out[key] = info.isFile() ? await blake2bOfFile(full) : 'not a file';
-    }
-  };
-  await walk(root, '');
-  return out;
 }
 
 spec(
@@ -74,9 +58,9 @@ spec(
     assert.is(bobDone.dir, path.join(bob.downloads, 'photos'));
     assert.is(annDone.files, 4);
     assert.ok(bobDone.elapsedMs > 0 && bobDone.avgBps > 0);
-    const expected = await tree(src);
+    const expected = await fileTree(src);
     delete expected['link-out'];
-    assert.equal(await tree(bobDone.dir), expected);
+    assert.equal(await fileTree(bobDone.dir), expected);
     // Every file was its own transfer, named on both ends by the same path word.
     const annPaths = ann.rec.of('transfer-done').filter((e) => e.folder === sent.id).map((e) => e.path);
     const bobPaths = bob.rec.of('transfer-done').filter((e) => e.folder === sent.id).map((e) => e.path);
@@ -126,8 +110,8 @@ spec(
     await bob.client.acceptTransfer(offer.id);
     const cutAt = await cut;
     const done = await bob.rec.waitFor('folder-done', (e) => e.id === sent.id);
-    const expected = await tree(src);
-    assert.equal(await tree(done.dir), expected);
+    const expected = await fileTree(src);
+    assert.equal(await fileTree(done.dir), expected);
     const files = bob.client.transfers.list().filter((t) => t.state === 'completed');
     const byName = (name: string) => files.filter((t) => t.name === name);
     assert.is(byName('1-small.jpg').length, 1, 'the first file was sent once');
