@@ -78,6 +78,15 @@ export const DEFAULT_LIMITS = {
    * bucket holds; unused ones are dropped after 1 s, so the limit only gets stricter.
    */
   floodTokenPrefetch: 10,
+  /**
+   * Every other request a logged-in user makes (history pages, /users, /chatrooms, joins, key
+   * and prekey fetches or uploads, file tickets) per second and burst: each costs the relay a
+   * store read or write, so one account must not keep a relay busy with them. The bucket
+   * belongs to the user, like the flood bucket. The burst covers a join (history, members'
+   * keys, prekey claims for first whispers) many times over.
+   */
+  requestsPerSecond: 20,
+  requestBurst: 100,
   /** A sender refused for flooding sends again after this (when the refusal gives no retryAfterMs). */
   floodRetryAfterMs: 1_000,
   /** Open connections per remote address. */
