@@ -31,29 +31,8 @@ import type { PublicKeyBundle } from '../shared/crypto/identity.js';
 import { AuditQueue } from './audit-queue.js';
 import { LevelPrekeys } from './prekey-level.js';
 import type { ClaimedPrekeys, PrekeyUpload } from './prekey-records.js';
-import {
-  checkDraft,
-  isRoomKey,
-  isStorableClientId,
-  type AccountRecord,
-  type AppendOutcome,
-  type AuditEvent,
-  type AuditRecord,
-  type MessageDraft,
-  type MessagePage,
-  type RelayStore,
-  type StoredMessage,
-  type StoredRoomFile,
-} from './store.js';
-import {
-  DEFAULT_AUDIT_RETENTION_MS,
-  isTokenOwner,
-  isTokenShaped,
-  newResumeToken,
-  reportSafely,
-  tokenHash,
-  wholeLimit,
-} from './store-common.js';
+import { checkDraft, isRoomKey, isStorableClientId, type AccountRecord, type AppendOutcome, type AuditEvent, type AuditRecord, type MessageDraft, type MessagePage, type RelayStore, type StoredMessage, type StoredRoomFile } from './store.js';
+import { DEFAULT_AUDIT_RETENTION_MS, isTokenOwner, isTokenShaped, newResumeToken, reportSafely, tokenHash, wholeLimit } from './store-common.js';
 
 export interface LevelStoreOptions {
   /** Called when a background write (the audit log) fails; such failures never reach callers. */

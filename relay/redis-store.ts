@@ -31,29 +31,8 @@ import { AuditQueue } from './audit-queue.js';
 import * as scripts from './redis-scripts.js';
 import type { ClaimedPrekeys, PrekeyUpload } from './prekey-records.js';
 import { RedisPrekeys } from './prekey-redis.js';
-import {
-  checkDraft,
-  isRoomKey,
-  isStorableClientId,
-  type AccountRecord,
-  type AppendOutcome,
-  type AuditEvent,
-  type AuditRecord,
-  type MessageDraft,
-  type MessagePage,
-  type RelayStore,
-  type StoredMessage,
-  type StoredRoomFile,
-} from './store.js';
-import {
-  DEFAULT_AUDIT_RETENTION_MS,
-  isTokenOwner,
-  isTokenShaped,
-  newResumeToken,
-  reportSafely,
-  tokenHash,
-  wholeLimit,
-} from './store-common.js';
+import { checkDraft, isRoomKey, isStorableClientId, type AccountRecord, type AppendOutcome, type AuditEvent, type AuditRecord, type MessageDraft, type MessagePage, type RelayStore, type StoredMessage, type StoredRoomFile } from './store.js';
+import { DEFAULT_AUDIT_RETENTION_MS, isTokenOwner, isTokenShaped, newResumeToken, reportSafely, tokenHash, wholeLimit } from './store-common.js';
 
 export interface RedisStoreOptions {
   /** Prefix of every key and channel (default `sc:`), so several chats can share one Redis. */
