@@ -5,56 +5,28 @@
  * the same tree with every hash right, the big file resumed from its partial file, no file sent
  * twice. Real relay, real files; the same file is the child (run with `--folder-crash-child`).
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import readline from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { RunningRelay } from '../../../../../relay/server.js';
-import { ChatClient, type ChatClientOptions } from '../../../../../tui/core/client.js';
-import { userDataDir } from '../../../../../tui/core/paths.js';
-import { TRANSFER_JOURNAL_DIR_NAME, folderJournalFileName, journalFileName } from '../../../../../tui/core/transfer/journal.js';
+import { ChatClient } from '../../../../../tui/core/client.js';
+import { folderJournalFileName, journalFileName } from '../../../../../tui/core/transfer/journal.js';
 import { plainErrors } from '../../../../helpers/core-helpers.js';
-import { testClientOptions } from '../../../../helpers/clients.js';
-import { Recorder } from '../../../../helpers/recorder.js';
+import { CrashChild, type CrashChildArgs, crashChildArgs, crashClientOptions as clientOptions, journalDirOf as journalDir, onlineUntilKilled, startSide } from '../../../../helpers/restart-clients.js';
 import { type RelayTestContext, withRelayPerTest } from '../../../../helpers/relay.js';
-import { fileTree, exists, loopbackOptions, writeTestFile } from '../../../../helpers/transfer-helpers.js';
+import { fileTree, exists, writeTestFile } from '../../../../helpers/transfer-helpers.js';
 
-const WAIT_MS = 60_000;
 const MB = 1024 * 1024;
 const BIG_BYTES = 24 * MB;
 const STOP_AFTER_BYTES = 2 * MB;
 const CHILD_FLAG = '--folder-crash-child';
-
-interface ChildArgs {
-  relay: { port: number; fingerprint: string };
-  dir: string;
-}
-
-function clientOptions(args: ChildArgs, user: string, register: boolean): ChatClientOptions {
-  return {
-    ...testClientOptions({ relay: args.relay as RunningRelay, dir: { path: args.dir } }, user),
-    register,
-    transfers: {
-      downloadDir: path.join(args.dir, `${user}-downloads`),
-      transfer: { ...loopbackOptions(), constants: { RELAY_DELAY_MS: 500, RETRY_DELAY_MS: 200, PROGRESS_INTERVAL_MS: 0 } },
-    },
-  };
-}
-
-function journalDir(dir: string, user: string): string {
-  return path.join(userDataDir(user, path.join(dir, `${user}-data`)), TRANSFER_JOURNAL_DIR_NAME);
-}
 
 /**
  * The child: bob accepts the first folder offered, and prints `midway <folder> <file>` once
  * the folder's big file is past STOP_AFTER_BYTES and both records (the folder's, the file's)
  * are on disk. Then it waits to be killed.
  */
-async function runChild(args: ChildArgs): Promise<void> {
+async function runChild(args: CrashChildArgs): Promise<void> {
   const client = new ChatClient(clientOptions(args, 'bob', true));
   let said = false;
   client.on('folder-offer', (offer) => {
@@ -74,14 +46,12 @@ async function runChild(args: ChildArgs): Promise<void> {
     });
   });
   await client.connect();
-  process.stdout.write('online\n');
-  // Bounded: the parent kills us long before this.
-  setTimeout(() => process.exit(3), WAIT_MS * 2).unref();
-  await new Promise(() => undefined);
+  await onlineUntilKilled();
 }
 
-if (process.argv.includes(CHILD_FLAG)) {
-  await runChild(JSON.parse(process.argv[process.argv.indexOf(CHILD_FLAG) + 1]) as ChildArgs);
+const childArgs = crashChildArgs(CHILD_FLAG);
+if (childArgs !== null) {
+  await runChild(childArgs);
 } else {
   const spec = suite<RelayTestContext>('a folder receiver killed with SIGKILL mid-folder finishes it after a restart');
   withRelayPerTest(spec, 'securechat-folder-crash-');
@@ -89,49 +59,25 @@ if (process.argv.includes(CHILD_FLAG)) {
   spec(
     'SIGKILL of the receiving process in the middle of a folder, then a new client on its folders: the same tree, resumed, nothing sent twice',
     plainErrors(async (ctx: RelayTestContext) => {
-      const args: ChildArgs = { relay: { port: ctx.relay.port, fingerprint: ctx.relay.fingerprint }, dir: ctx.dir.path };
-      await fs.mkdir(path.join(ctx.dir.path, 'bob-downloads'), { recursive: true });
-      const child = spawn(process.execPath, [fileURLToPath(import.meta.url), CHILD_FLAG, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] });
-      const exited = once(child, 'exit');
-      const lines = readline.createInterface({ input: child.stdout });
-      const waitLine = (prefix: string): Promise<string> =>
-        new Promise((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`the child never said "${prefix}"`)), WAIT_MS);
-          const onLine = (line: string): void => {
-            if (!line.startsWith(prefix)) return;
-            clearTimeout(timer);
-            lines.off('line', onLine);
-            resolve(line);
-          };
-          lines.on('line', onLine);
-        });
+      const child = await CrashChild.start(ctx, import.meta.url, CHILD_FLAG);
       try {
-        await waitLine('online');
-        const ann = new ChatClient(clientOptions(args, 'ann', true));
-        ctx.clients.push(ann);
-        const annRec = new Recorder(ann, WAIT_MS);
-        await ann.connect();
+        const { client: ann, rec: annRec } = await startSide(ctx, 'ann');
         const src = path.join(ctx.dir.path, 'album');
         await fs.mkdir(path.join(src, 'raw'), { recursive: true });
         await writeTestFile(src, 'a-first.jpg', 300_000);
         await writeTestFile(path.join(src, 'raw'), 'big.raw', BIG_BYTES);
         await writeTestFile(src, 'z-last.jpg', 200_000);
-        const midway = waitLine('midway');
+        const midway = child.waitLine('midway');
         const sent = await ann.sendFile('bob', src);
         const [, folderId, bigId] = (await midway).split(' ');
         assert.is(folderId, sent.id);
-        child.kill('SIGKILL');
-        await exited;
-        lines.close();
+        await child.kill();
 
         const saved = path.join(ctx.dir.path, 'bob-downloads', 'album');
         assert.ok((await fs.stat(path.join(saved, 'raw', 'big.raw.part'))).size < BIG_BYTES, 'the partial file is short');
         await annRec.waitFor('transfer-state', (e) => e.id === bigId && e.state === 'reconnecting');
 
-        const bob = new ChatClient(clientOptions(args, 'bob', false));
-        ctx.clients.push(bob);
-        const bobRec = new Recorder(bob, WAIT_MS);
-        await bob.connect();
+        const { client: bob, rec: bobRec } = await startSide(ctx, 'bob', { again: true });
         const [bobDone, annDone] = await Promise.all([bobRec.waitFor('folder-done', (e) => e.id === folderId), annRec.waitFor('folder-done', (e) => e.id === folderId)]);
         assert.is(bobDone.dir, saved);
         assert.equal(await fileTree(saved), await fileTree(src), 'every file arrived with the right hash');
@@ -148,8 +94,7 @@ if (process.argv.includes(CHILD_FLAG)) {
         await bob.transfers.journalSettled();
         assert.equal(await fs.readdir(journalDir(ctx.dir.path, 'bob')), [], 'no record left');
       } finally {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-        lines.close();
+        child.close();
       }
     }),
   );
