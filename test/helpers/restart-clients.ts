@@ -2,7 +2,7 @@
  * Clients that restart, for the restart tests (restart, folder-restart and their SIGKILL
  * twins restart-crash, folder-restart-crash): a user's client on the same folders run after
  * run (its journal where the next run finds it), and a receiving client in a child process
- * (the test file itself, started with a flag) that says lines on stdout as it gets somewhere
+ * (the test file itself, started with `--crash-child`) that says lines on stdout as it gets somewhere
  * and is killed with SIGKILL (no cleanup of any kind).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -18,7 +18,9 @@ import type { TransferConstants } from '../../tui/core/transfer/constants.js';
 import { TRANSFER_JOURNAL_DIR_NAME } from '../../tui/core/transfer/journal.js';
 import { testClientOptions } from './clients.js';
 import { Recorder } from './recorder.js';
-import type { RelayTestContext } from './relay.js';
+import { suite } from 'uvu';
+import { plainErrors } from './core-helpers.js';
+import { type RelayTestContext, withRelayPerTest } from './relay.js';
 import { loopbackOptions } from './transfer-helpers.js';
 
 /** Every wait of these tests (a child's line, an event); a child gives up after twice this. */
@@ -85,9 +87,12 @@ export function crashClientOptions(args: CrashChildArgs, user: string, register:
   return restartClientOptions({ relay: args.relay, dir: { path: args.dir } }, user, { again: !register });
 }
 
-/** The child's arguments when this process is the child (started with `flag`), else null. */
-export function crashChildArgs(flag: string): CrashChildArgs | null {
-  const at = process.argv.indexOf(flag);
+/** On a crash child's command line, before its arguments. */
+const CHILD_FLAG = '--crash-child';
+
+/** The child's arguments when this process is the child, else null. */
+function crashChildArgs(): CrashChildArgs | null {
+  const at = process.argv.indexOf(CHILD_FLAG);
   return at === -1 ? null : (JSON.parse(process.argv[at + 1]) as CrashChildArgs);
 }
 
@@ -109,14 +114,14 @@ export class CrashChild {
   }
 
   /**
-   * Runs the test file `moduleUrl` (its `import.meta.url`) again as the child, with `flag`, for
+   * Runs the test file `moduleUrl` (its `import.meta.url`) again as the child, for
    * the relay and the folder of `ctx` (bob's downloads folder made first); resolves once the
    * child says it is online.
    */
-  static async start(ctx: RelayTestContext, moduleUrl: string, flag: string): Promise<CrashChild> {
+  static async start(ctx: RelayTestContext, moduleUrl: string): Promise<CrashChild> {
     const args: CrashChildArgs = { relay: { port: ctx.relay.port, fingerprint: ctx.relay.fingerprint }, dir: ctx.dir.path };
     await fs.mkdir(path.join(ctx.dir.path, 'bob-downloads'), { recursive: true });
-    const child = new CrashChild(spawn(process.execPath, [fileURLToPath(moduleUrl), flag, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] }));
+    const child = new CrashChild(spawn(process.execPath, [fileURLToPath(moduleUrl), CHILD_FLAG, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] }));
     try {
       await child.waitLine('online');
     } catch (error) {
@@ -152,4 +157,40 @@ export class CrashChild {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
     this.lines.close();
   }
+}
+
+export interface CrashTest {
+  /** The test file's `import.meta.url` (it is run again as the child). */
+  moduleUrl: string;
+  /** What the child does (connect, say where it is, then onlineUntilKilled). */
+  child: (args: CrashChildArgs) => Promise<void>;
+  suite: string;
+  /** Of the temp folder of each test. */
+  prefix: string;
+  test: string;
+  /** The test, with the child online; the child is killed after it, whatever happened. */
+  body: (ctx: RelayTestContext, child: CrashChild) => Promise<void>;
+}
+
+/** A crash test file: run as the child it runs `child`; else it is one suite (a relay per test) of one test. */
+export async function crashTest(test: CrashTest): Promise<void> {
+  const args = crashChildArgs();
+  if (args !== null) {
+    await test.child(args);
+    return;
+  }
+  const spec = suite<RelayTestContext>(test.suite);
+  withRelayPerTest(spec, test.prefix);
+  spec(
+    test.test,
+    plainErrors(async (ctx: RelayTestContext) => {
+      const child = await CrashChild.start(ctx, test.moduleUrl);
+      try {
+        await test.body(ctx, child);
+      } finally {
+        child.close();
+      }
+    }),
+  );
+  spec.run();
 }
