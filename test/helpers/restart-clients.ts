@@ -2,8 +2,8 @@
  * Clients that restart, for the restart tests (restart, folder-restart and their SIGKILL
  * twins restart-crash, folder-restart-crash): a user's client on the same folders run after
  * run (its journal where the next run finds it), and a receiving client in a child process
- * (the test file itself, started with `--crash-child`) that says lines on stdout as it gets somewhere
- * and is killed with SIGKILL (no cleanup of any kind).
+ * (the test file itself, started with `--crash-child`) that says lines on stdout as it gets
+ * somewhere and is killed with SIGKILL (no cleanup of any kind).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -11,15 +11,15 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { suite } from 'uvu';
 import type { RunningRelay } from '../../relay/server.js';
 import { ChatClient, type ChatClientOptions } from '../../tui/core/client.js';
 import { userDataDir } from '../../tui/core/paths.js';
 import type { TransferConstants } from '../../tui/core/transfer/constants.js';
 import { TRANSFER_JOURNAL_DIR_NAME } from '../../tui/core/transfer/journal.js';
 import { testClientOptions } from './clients.js';
-import { Recorder } from './recorder.js';
-import { suite } from 'uvu';
 import { plainErrors } from './core-helpers.js';
+import { Recorder } from './recorder.js';
 import { type RelayTestContext, withRelayPerTest } from './relay.js';
 import { loopbackOptions } from './transfer-helpers.js';
 

@@ -1,3 +1,7 @@
+/**
+ * One folder transfer's state, as the live transfer (folders.ts) and its restart
+ * (folder-restore.ts) both build and read it.
+ */
 import type { PathKind } from './candidates.js';
 import { TRANSFER_DEFAULTS } from './constants.js';
 import type { FolderPathChecker, WalkedFolder } from './folder-manifest.js';
@@ -6,10 +10,6 @@ import { ProgressMeter } from './progress.js';
 import type { FileTransfer } from './transfer.js';
 import type { AbortCode } from './wire.js';
 
-/**
- * One folder transfer's state, as the live transfer (folders.ts) and its restart
- * (folder-restore.ts) both build and read it.
- */
 export type FolderState = 'offered' | 'transferring' | 'completed' | 'rejected' | 'cancelled' | 'failed';
 
 export interface Folder {

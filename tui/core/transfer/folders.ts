@@ -63,9 +63,7 @@ export interface FolderTimers {
   nextFileTimeoutMs: number;
 }
 
-
 type Outcome = 'done' | 'stop' | 'replaced';
-
 
 export class FolderTransfers {
   private readonly folders = new Map<string, Folder>();
@@ -299,10 +297,10 @@ export class FolderTransfers {
    * After a restart (journal-keeper.ts, after the files' records): the folder of `record`
    * goes on where the last run stopped, with the file under way if that one was restored
    * (`restored: true` on its events and in /transfers). The record and the checks are
-   * folder-restore.ts': every path is checked again as a peer's would be; then, once `precheck` (the peer's key) passed,
-   * a sender checks that the files still to send are unchanged (E_FILE_CHANGED: the folder
-   * fails, the receiver is told) and a receiver that its folder is still a folder. Throws
-   * E_CORRUPT_FILE when the record does not hold together.
+   * folder-restore.ts': every path is checked again as a peer's would be; then, once
+   * `precheck` (the peer's key) passed, a sender checks that the files still to send are
+   * unchanged (E_FILE_CHANGED: the folder fails, the receiver is told) and a receiver that its
+   * folder is still a folder. Throws E_CORRUPT_FILE when the record does not hold together.
    */
   restore(record: FolderJournalRecord, precheck: () => Promise<void>): void {
     if (this.folders.has(record.folderId)) return;
