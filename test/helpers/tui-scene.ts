@@ -8,9 +8,12 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { RunningRelay } from '../../relay/server.js';
 import { ChatClient, type ChatClientOptions } from '../../tui/core/client.js';
+import type { TransferOptions } from '../../tui/core/transfer/transfer.js';
+import { testClientOptions } from './clients.js';
 import { testRelay } from './relay.js';
 import { tempDir } from './temp.js';
-import { type TmuxSession, type TuiLogin, startTui } from './tmux.js';
+import { type TmuxSession, type TuiLogin, startTui, testTuiLogin } from './tmux.js';
+import { loopbackOptions } from './transfer-helpers.js';
 
 export interface TuiScene {
   dir: { path: string; remove: () => Promise<void> };
@@ -21,6 +24,15 @@ export interface TuiScene {
   client(options: ChatClientOptions): ChatClient;
   /** The full-screen client in tmux (startTui), killed by close() unless killed before. */
   startTui(login: TuiLogin): Promise<TmuxSession>;
+  /**
+   * bob, a ChatClient sending and receiving through the relay only (loopback, `transfer` over
+   * that), saving into `bobDownloads`; connected.
+   */
+  startBob(transfer?: Partial<Omit<TransferOptions, 'link'>>): Promise<ChatClient>;
+  /** `<dir>/bob-downloads`, made. */
+  bobDownloads: string;
+  /** alice in the full-screen client through the relay only (`--no-direct`), in `work` with `home`, 120 columns; `login` over that. */
+  startAlice(login?: Partial<TuiLogin>): Promise<TmuxSession>;
   close(): Promise<void>;
 }
 
@@ -30,14 +42,16 @@ export async function tuiScene(prefix: string): Promise<TuiScene> {
   const relay = await testRelay(path.join(dir.path, 'relay'));
   const home = path.join(dir.path, 'home');
   const work = path.join(dir.path, 'work');
-  await Promise.all([fs.mkdir(home), fs.mkdir(work)]);
+  const bobDownloads = path.join(dir.path, 'bob-downloads');
+  await Promise.all([fs.mkdir(home), fs.mkdir(work), fs.mkdir(bobDownloads)]);
   const clients: ChatClient[] = [];
   const tuis: TmuxSession[] = [];
-  return {
+  const scene: TuiScene = {
     dir,
     relay,
     home,
     work,
+    bobDownloads,
     client(options) {
       const client = new ChatClient(options);
       clients.push(client);
@@ -48,6 +62,14 @@ export async function tuiScene(prefix: string): Promise<TuiScene> {
       tuis.push(tui);
       return tui;
     },
+    async startBob(transfer = {}) {
+      const bob = scene.client({ ...testClientOptions({ relay, dir }, 'bob'), transfers: { direct: false, downloadDir: bobDownloads, transfer: { ...loopbackOptions(), ...transfer } } });
+      await bob.connect();
+      return bob;
+    },
+    startAlice(login = {}) {
+      return scene.startTui({ ...testTuiLogin({ relay, dir }, 'alice'), noDirect: true, home, cwd: work, cols: 120, ...login });
+    },
     async close() {
       for (const tui of tuis) await tui.kill();
       for (const client of clients) await client.close();
@@ -55,6 +77,13 @@ export async function tuiScene(prefix: string): Promise<TuiScene> {
       await dir.remove();
     },
   };
+  return scene;
+}
+
+/** Waits until `tui` shows alice connected in the global room with bob in the users list. */
+export async function aliceSeesBob(tui: TmuxSession, timeoutMs: number): Promise<void> {
+  await tui.waitFor(/\[connected\].*alice@global/, { timeoutMs });
+  await tui.waitFor((s) => /│bob\s*$/m.test(s), { timeoutMs });
 }
 
 /**

@@ -2,11 +2,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testClientOptions } from '../../../helpers/clients.js';
 import { plainErrors } from '../../../helpers/core-helpers.js';
-import { EXIT_MARK, type TmuxSession, testTuiLogin } from '../../../helpers/tmux.js';
-import { blake2bOfFile, loopbackOptions, writeTestFile } from '../../../helpers/transfer-helpers.js';
-import { show, squash, tuiScene } from '../../../helpers/tui-scene.js';
+import { EXIT_MARK } from '../../../helpers/tmux.js';
+import { blake2bOfFile, writeTestFile } from '../../../helpers/transfer-helpers.js';
+import { aliceSeesBob, show, squash, tuiScene } from '../../../helpers/tui-scene.js';
 import { nextEvent } from '../../../helpers/wait.js';
 
 /**
@@ -25,21 +24,18 @@ test(
   'TUI: a folder being received survives quitting the TUI; the next one picks it up from the last run and finishes it',
   plainErrors(async () => {
     const scene = await tuiScene('securechat-folder-restart-tui-');
-    const { dir, relay, home, work } = scene;
-    const downloads = path.join(dir.path, 'alice-downloads');
-    await fs.mkdir(downloads);
-    const photos = path.join(work, 'photos');
-    await fs.mkdir(path.join(photos, '2024'), { recursive: true });
-    await writeTestFile(photos, 'cover.jpg', 2 * MB);
-    await writeTestFile(path.join(photos, '2024'), 'long-exposure.raw', BIG_BYTES);
-    await writeTestFile(path.join(photos, '2024'), 'sunset.jpg', 3 * MB);
-    const bob = scene.client({ ...testClientOptions({ relay, dir }, 'bob'), transfers: { direct: false, transfer: { ...loopbackOptions(), constants: { PROGRESS_INTERVAL_MS: 0 } } } });
-    const startTui = (register: boolean): Promise<TmuxSession> => scene.startTui({ ...testTuiLogin({ relay, dir }, 'alice'), register, noDirect: true, home, cwd: work, cols: 120, rows: 30 });
     try {
-      await bob.connect();
-      const first = await startTui(true);
-      await first.waitFor(/\[connected\].*alice@global/, { timeoutMs: WAIT_MS });
-      await first.waitFor((s) => /│bob\s*$/m.test(s), { timeoutMs: WAIT_MS });
+      const { dir, work } = scene;
+      const downloads = path.join(dir.path, 'alice-downloads');
+      await fs.mkdir(downloads);
+      const photos = path.join(work, 'photos');
+      await fs.mkdir(path.join(photos, '2024'), { recursive: true });
+      await writeTestFile(photos, 'cover.jpg', 2 * MB);
+      await writeTestFile(path.join(photos, '2024'), 'long-exposure.raw', BIG_BYTES);
+      await writeTestFile(path.join(photos, '2024'), 'sunset.jpg', 3 * MB);
+      const bob = await scene.startBob({ constants: { PROGRESS_INTERVAL_MS: 0 } });
+      const first = await scene.startAlice();
+      await aliceSeesBob(first, WAIT_MS);
 
       const sent = await bob.sendFile('alice', photos);
       await first.waitFor((s) => squash(s).includes('offersyouafolder:photos/(3files'), { timeoutMs: WAIT_MS });
@@ -56,7 +52,7 @@ test(
       const bigId = (await bigOffered).id;
 
       const folderDone = nextEvent(bob, 'folder-done', (e) => e.id === sent.id, WAIT_MS);
-      const second = await startTui(false);
+      const second = await scene.startAlice({ register: false });
       const picked = await second.waitFor(
         (s) => squash(s).includes('receivingthefolderphotos/frombob:pickedupfromthelastrun') && squash(s).includes('0of3filesdone,goingonwiththerest'),
         { timeoutMs: WAIT_MS },

@@ -3,11 +3,9 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { plainErrors } from '../../../helpers/core-helpers.js';
-import { testTuiLogin } from '../../../helpers/tmux.js';
-import { testClientOptions } from '../../../helpers/clients.js';
-import { show, squash, tuiScene } from '../../../helpers/tui-scene.js';
+import { aliceSeesBob, show, squash, tuiScene } from '../../../helpers/tui-scene.js';
 import { nextEvent } from '../../../helpers/wait.js';
-import { blake2bOfFile, loopbackOptions, writeTestFile } from '../../../helpers/transfer-helpers.js';
+import { blake2bOfFile, writeTestFile } from '../../../helpers/transfer-helpers.js';
 
 /**
  * The transfers panel in the real TUI (dist/tui/cli.js --no-direct) in tmux against a real
@@ -29,22 +27,18 @@ test(
   'TUI: a progress bar while a file and a folder go out, then the finished lines',
   plainErrors(async () => {
     const scene = await tuiScene('securechat-transfer-progress-tui-');
-    const { dir, relay, home, work } = scene;
-    const bobDownloads = path.join(dir.path, 'bob-downloads');
-    await fs.mkdir(bobDownloads);
-    const big = await writeTestFile(work, 'big-video.mkv', BIG_BYTES);
-    const photos = path.join(work, 'photos');
-    await fs.mkdir(path.join(photos, '2024', 'june'), { recursive: true });
-    await writeTestFile(photos, 'cover.jpg', 2 * MB);
-    await writeTestFile(path.join(photos, '2024'), 'long-exposure.raw', 96 * MB);
-    await writeTestFile(path.join(photos, '2024', 'june'), 'beach.jpg', 3 * MB);
-    await fs.writeFile(path.join(photos, '2024', 'june', 'empty.txt'), '');
-    const bob = scene.client({ ...testClientOptions({ relay, dir }, 'bob'), transfers: { direct: false, downloadDir: bobDownloads, transfer: loopbackOptions() } });
     try {
-      await bob.connect();
-      const tui = await scene.startTui({ ...testTuiLogin({ relay, dir }, 'alice'), noDirect: true, home, cwd: work, cols: 120 });
-      await tui.waitFor(/\[connected\].*alice@global/, { timeoutMs: WAIT_MS });
-      await tui.waitFor((s) => /│bob\s*$/m.test(s), { timeoutMs: WAIT_MS });
+      const { work, bobDownloads } = scene;
+      const big = await writeTestFile(work, 'big-video.mkv', BIG_BYTES);
+      const photos = path.join(work, 'photos');
+      await fs.mkdir(path.join(photos, '2024', 'june'), { recursive: true });
+      await writeTestFile(photos, 'cover.jpg', 2 * MB);
+      await writeTestFile(path.join(photos, '2024'), 'long-exposure.raw', 96 * MB);
+      await writeTestFile(path.join(photos, '2024', 'june'), 'beach.jpg', 3 * MB);
+      await fs.writeFile(path.join(photos, '2024', 'june', 'empty.txt'), '');
+      const bob = await scene.startBob();
+      const tui = await scene.startAlice();
+      await aliceSeesBob(tui, WAIT_MS);
 
       // A file: the offer waits in the panel, then the bar moves.
       const offered = nextEvent(bob, 'transfer-offer', undefined, WAIT_MS);

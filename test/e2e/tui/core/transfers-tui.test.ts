@@ -3,11 +3,9 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { plainErrors } from '../../../helpers/core-helpers.js';
-import { testTuiLogin } from '../../../helpers/tmux.js';
-import { testClientOptions } from '../../../helpers/clients.js';
-import { tuiScene } from '../../../helpers/tui-scene.js';
+import { aliceSeesBob, tuiScene } from '../../../helpers/tui-scene.js';
 import { nextEvent } from '../../../helpers/wait.js';
-import { blake2bOfFile, loopbackOptions, writeTestFile } from '../../../helpers/transfer-helpers.js';
+import { blake2bOfFile, writeTestFile } from '../../../helpers/transfer-helpers.js';
 
 /**
  * The real TUI (dist/tui/cli.js --no-direct, so it opens no listener and dials no address
@@ -21,17 +19,14 @@ test(
   'TUI: /send with Tab path completion, an offer answered with /accept, /transfers',
   plainErrors(async () => {
     const scene = await tuiScene('securechat-transfer-tui-');
-    const { dir, relay, home, work } = scene;
-    const bobDownloads = path.join(dir.path, 'bob-downloads');
-    await Promise.all([fs.mkdir(path.join(home, 'Downloads')), fs.mkdir(bobDownloads)]);
-    const outgoing = await writeTestFile(work, 'holiday-photo.bin', 3 * 1024 * 1024);
-    const incoming = await writeTestFile(dir.path, 'minutes.txt', 200_000);
-    const bob = scene.client({ ...testClientOptions({ relay, dir }, 'bob'), transfers: { direct: false, downloadDir: bobDownloads, transfer: loopbackOptions() } });
     try {
-      await bob.connect();
-      const tui = await scene.startTui({ ...testTuiLogin({ relay, dir }, 'alice'), noDirect: true, home, cwd: work, cols: 120 });
-      await tui.waitFor(/\[connected\].*alice@global/, { timeoutMs: WAIT_MS });
-      await tui.waitFor((s) => /│bob\s*$/m.test(s), { timeoutMs: WAIT_MS });
+      const { dir, home, work } = scene;
+      await fs.mkdir(path.join(home, 'Downloads'));
+      const outgoing = await writeTestFile(work, 'holiday-photo.bin', 3 * 1024 * 1024);
+      const incoming = await writeTestFile(dir.path, 'minutes.txt', 200_000);
+      const bob = await scene.startBob();
+      const tui = await scene.startAlice();
+      await aliceSeesBob(tui, WAIT_MS);
 
       // Tab completes the file name after "/send bob ".
       await tui.type('/send bob hol');
