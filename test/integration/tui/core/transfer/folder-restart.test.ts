@@ -12,30 +12,20 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ChatClient } from '../../../../../tui/core/client.js';
 import type { TransferConstants } from '../../../../../tui/core/transfer/constants.js';
-import { userDataDir } from '../../../../../tui/core/paths.js';
-import { TRANSFER_JOURNAL_DIR_NAME, folderJournalFileName, journalFileName } from '../../../../../tui/core/transfer/journal.js';
+import { folderJournalFileName, journalFileName } from '../../../../../tui/core/transfer/journal.js';
 import { plainErrors } from '../../../../helpers/core-helpers.js';
-import { testClientOptions } from '../../../../helpers/clients.js';
-import { Recorder } from '../../../../helpers/recorder.js';
+import type { Recorder } from '../../../../helpers/recorder.js';
 import { type RelayTestContext, withRelayPerTest } from '../../../../helpers/relay.js';
-import { fileTree, blake2bOfFile, exists, loopbackOptions, writeTestFile } from '../../../../helpers/transfer-helpers.js';
+import { type Side, journalDirOf, startSide } from '../../../../helpers/restart-clients.js';
+import { fileTree, blake2bOfFile, exists, writeTestFile } from '../../../../helpers/transfer-helpers.js';
 
-const WAIT_MS = 60_000;
 const MB = 1024 * 1024;
 const BIG_BYTES = 24 * MB;
 /** Stop a side once this much of the big file has gone through (far from its end). */
 const STOP_AFTER_BYTES = 2 * MB;
 
 type Ctx = RelayTestContext;
-interface Side {
-  user: string;
-  client: ChatClient;
-  rec: Recorder;
-  downloads: string;
-}
-
 const spec = suite<Ctx>('folder transfers survive a restart of either client');
 withRelayPerTest(spec, 'securechat-folder-restart-');
 
@@ -43,26 +33,13 @@ function it(name: string, handler: (ctx: Ctx) => Promise<void>): void {
   spec(name, plainErrors(handler));
 }
 
-async function start(ctx: Ctx, user: string, again = false, constants: Partial<TransferConstants> = {}): Promise<Side> {
-  const downloads = path.join(ctx.dir.path, `${user}-downloads`);
-  await fs.mkdir(downloads, { recursive: true });
-  const client = new ChatClient({
-    ...testClientOptions(ctx, user),
-    register: !again,
-    transfers: {
-      downloadDir: downloads,
-      direct: false,
-      transfer: { ...loopbackOptions(), constants: { RELAY_DELAY_MS: 200, RETRY_DELAY_MS: 200, PROGRESS_INTERVAL_MS: 0, ...constants } },
-    },
-  });
-  ctx.clients.push(client);
-  const rec = new Recorder(client, WAIT_MS);
-  await client.connect();
-  return { user, client, rec, downloads };
+/** A client of `user` through the relay only; `again`: a later run, logging in. */
+function start(ctx: Ctx, user: string, again = false, constants: Partial<TransferConstants> = {}): Promise<Side> {
+  return startSide(ctx, user, { direct: false, again, constants: { RELAY_DELAY_MS: 200, ...constants } });
 }
 
 function journalDir(ctx: Ctx, user: string): string {
-  return path.join(userDataDir(user, path.join(ctx.dir.path, `${user}-data`)), TRANSFER_JOURNAL_DIR_NAME);
+  return journalDirOf(ctx.dir.path, user);
 }
 
 /** A folder of four files; the second (in walk order) is the big one. */
