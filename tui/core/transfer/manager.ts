@@ -146,7 +146,7 @@ export class TransferManager {
   /** One file of an accepted folder: taken and accepted at once, no `transfer-offer` asked. */
   private async receiveChild(peer: string, offer: TransferPeerMessageOf<'file-offer'>, directory: string): Promise<FileTransfer> {
     const transfer = FileTransfer.receive(offer, this.transferOptions(this.linkFor(peer)));
-    const entry = this.add(transfer, 'in', peer, offer.hash);
+    const entry = this.add(transfer, 'in', peer, offer.hash ?? '');
     entry.folder = offer.folder?.id;
     if (transfer.state !== 'offered') {
       this.emitState(entry);
@@ -165,7 +165,7 @@ export class TransferManager {
   // ---- commands ---------------------------------------------------------------------------
 
   /**
-   * `/send USER PATH`: hashes the file and offers it to `to` (who must be in the room).
+   * `/send USER PATH`: offers the file to `to` (who must be in the room); it is hashed while sent.
    * Resolves once the offer was handed to the relay. Throws E_SELF, E_NOT_IN_ROOM,
    * E_FILE_UNREADABLE, E_FILE_CHANGED, the whisper layer's E_NO_KEY / E_KEY_CHANGED, or the
    * relay's code for the offer.
@@ -194,7 +194,7 @@ export class TransferManager {
     const link = this.linkFor(peer, (sending, message) => {
       if (message.t !== 'file-offer') return;
       offerSent = sending;
-      hash = message.hash;
+      hash = message.hash ?? '';
     });
     const transfer = await FileTransfer.send(file, { ...this.transferOptions(link), ...(folder !== undefined ? { folder } : {}) });
     const entry = this.add(transfer, 'out', peer, hash);
@@ -408,14 +408,14 @@ export class TransferManager {
       return;
     }
     const transfer = FileTransfer.receive(message, this.transferOptions(this.linkFor(from)));
-    const entry = this.add(transfer, 'in', from, message.hash);
+    const entry = this.add(transfer, 'in', from, message.hash ?? '');
     this.host.emit({
       type: 'transfer-offer',
       id: transfer.transferId,
       from,
       name: transfer.name,
       size: transfer.size,
-      hash: message.hash,
+      hash: message.hash ?? '',
     });
     if (transfer.state !== 'offered') this.emitState(entry);
   }
