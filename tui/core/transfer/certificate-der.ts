@@ -23,9 +23,16 @@ function tlv(tag: number, ...content: Buffer[]): Buffer {
 
 const sequence = (...parts: Buffer[]): Buffer => tlv(0x30, ...parts);
 
-/** A non-negative INTEGER from big-endian bytes (a leading 0 keeps it positive). */
-function integer(bytes: Buffer): Buffer {
-  return tlv(0x02, bytes[0] >= 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes);
+/**
+ * A non-negative INTEGER from big-endian bytes, in DER's one encoding: the fewest bytes (leading
+ * zeros dropped; OpenSSL refuses a certificate with one, "illegal padding", which a random
+ * serial starting 0x00 0x00-0x7f made one time in 256), then a 0 when the top bit is set.
+ */
+export function derInteger(bytes: Buffer): Buffer {
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start += 1;
+  const minimal = bytes.subarray(start);
+  return tlv(0x02, minimal.length === 0 || minimal[0] >= 0x80 ? Buffer.concat([Buffer.from([0]), minimal]) : minimal);
 }
 
 function objectId(dotted: string): Buffer {
@@ -54,8 +61,8 @@ export function selfSignedCertificate(privateKey: KeyObject, commonName: string,
   const serial = randomBytes(16);
   serial[0] &= 0x7f;
   const tbs = sequence(
-    tlv(0xa0, integer(Buffer.from([2]))),
-    integer(serial),
+    tlv(0xa0, derInteger(Buffer.from([2]))),
+    derInteger(serial),
     ECDSA_WITH_SHA256,
     name,
     sequence(utcTime(notBefore), utcTime(notAfter)),
