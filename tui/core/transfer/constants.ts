@@ -45,6 +45,16 @@ export const TRANSFER_DEFAULTS = {
    * (most of a receiver's memory is Node's TLS read garbage: a plain TLS receiver peaks near 125 MB).
    */
   WINDOW_BYTES: 8 * 1024 * 1024,
+  /**
+   * The receiver's shared ring between its TLS thread and its file worker (what is received
+   * and not yet on disk). Smaller than the window on purpose: when the ring is nearly full the
+   * receiver stops reading its socket, and the rest of the window waits in the kernel's socket
+   * buffers (TCP flow control), which are not the process's memory. The window still bounds
+   * what is in flight on a long path. Every byte of the ring is touched once it has wrapped,
+   * so its size is RSS: 8 MiB (one window) put a 1 GB receiver at 100-104 MB against issue
+   * 15's 100 MB per client process.
+   */
+  RING_BYTES: 4 * 1024 * 1024,
   /** The receiver acknowledges after at least this many newly written bytes (and at the end). */
   ACK_EVERY_BYTES: 1024 * 1024,
   /** The sender re-checks the file's size and mtime after every this many bytes, and at the end. */

@@ -122,6 +122,11 @@ export class FileSink {
     return this.written;
   }
 
+  /** The ring's size: at most this many bytes can wait for the disk. */
+  get capacityBytes(): number {
+    return this.ring.length;
+  }
+
   /** Bytes handed to the worker but not yet on disk. */
   get pendingBytes(): number {
     return this.posted - this.written;
@@ -165,8 +170,8 @@ export class FileSink {
     }
   }
 
-  /** Hands every copied byte to the worker now. */
-  private flush(): void {
+  /** Hands every copied byte to the worker now (also when the reader pauses: the worker must not wait for the timer). */
+  flush(): void {
     if (this.flushTimer !== null) clearTimeout(this.flushTimer);
     this.flushTimer = null;
     if (this.unposted === 0) return;

@@ -55,6 +55,9 @@ export interface SenderFile {
  */
 const SOCKET_QUEUE_BYTES = 1024 * 1024;
 
+/** What a receiver's ring keeps free when it pauses its socket (see ReceiverSession.pauseAboveBytes). */
+const RING_HEADROOM_BYTES = 512 * 1024;
+
 function asAbortCode(code: ErrorCode): AbortCode {
   const allowed: readonly ErrorCode[] = [
     'E_CANCELLED', 'E_TRANSFER_TIMEOUT', 'E_PEER_GONE', 'E_FILE_CHANGED', 'E_HASH_MISMATCH', 'E_NO_SPACE',
@@ -411,11 +414,25 @@ class ReceiverSession extends Session {
       return this.abort('E_INTERNAL', error instanceof Error ? error.message : undefined);
     }
     this.received += payload.length;
-    // Belt and braces: the window already bounds what is queued for the disk.
-    if (!this.paused && sink.pendingBytes > constants.WINDOW_BYTES) {
+    // The ring (RING_BYTES, constants.ts) can be smaller than the window: stop reading while
+    // it is nearly full; the sender's bytes then wait in the kernel's socket buffers.
+    if (!this.paused && sink.pendingBytes > this.pauseAboveBytes()) {
       this.paused = true;
       this.channel.pause();
+      sink.flush();
     }
+  }
+
+  /**
+   * Bytes waiting for the disk above which the socket is paused. After pause() the TLS layer
+   * still hands over what it had already read from TCP (one socket read, 64 KiB, plus a
+   * record), so the ring keeps RING_HEADROOM_BYTES free for that; a ring of a whole window
+   * cannot fill (the window bounds what is unacknowledged) and never pauses.
+   */
+  private pauseAboveBytes(): number {
+    const { sink, constants } = this.options;
+    const ring = sink.capacityBytes;
+    return ring >= constants.WINDOW_BYTES ? ring : ring - Math.min(RING_HEADROOM_BYTES, ring / 2);
   }
 
   private onWritten(offset: number): void {
@@ -427,7 +444,7 @@ class ReceiverSession extends Session {
       this.lastAck = offset;
       this.channel.send({ t: 'ack', offset });
     }
-    if (this.paused && sink.pendingBytes <= constants.WINDOW_BYTES / 2) {
+    if (this.paused && sink.pendingBytes <= this.pauseAboveBytes() / 2) {
       this.paused = false;
       this.channel.resume();
     }

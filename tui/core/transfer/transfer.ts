@@ -225,7 +225,7 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
     }
     // Cancelled or suspended (the client is closing) while we looked.
     if (this.machine.context.state !== 'new' || this.released || this.machine.isHalted) return;
-    if (this.role === 'receiver') this.sink = new FileSink(this.constants.WINDOW_BYTES);
+    if (this.role === 'receiver') this.sink = new FileSink(ringBytes(this.constants));
     let candidates: Candidate[] = [];
     try {
       candidates = checkCandidates(from.peerCandidates, { allowLoopback: this.options.allowLoopbackCandidates, maxCandidates: this.constants.MAX_CANDIDATES });
@@ -267,7 +267,7 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
       await fs.rm(this.partPath, { force: true });
       throw new ChatError('E_TRANSFER_STATE');
     }
-    this.sink = new FileSink(this.constants.WINDOW_BYTES);
+    this.sink = new FileSink(ringBytes(this.constants));
     this.machine.input({ type: 'accept' });
   }
 
@@ -562,4 +562,9 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
     this.emit('finished', result);
     this.resolveFinished(result);
   }
+}
+
+/** The receiver's ring (constants.ts RING_BYTES): never more than one window, which would never fill it. */
+function ringBytes(constants: TransferConstants): number {
+  return Math.min(constants.RING_BYTES, constants.WINDOW_BYTES);
 }

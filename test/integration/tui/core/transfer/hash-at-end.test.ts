@@ -3,7 +3,8 @@
  * the sender hashes while it sends (and the prefix again after a resume), the receiver checks
  * it against its own hash of the file on disk before anything is presented as verified.
  * Real mutual TLS over loopback TCP, real files and the real file worker; a hand-made sender
- * plays the peer that lies about the hash.
+ * plays the peer that lies about the hash. The last test runs the same two sessions with a
+ * receiver ring smaller than the window (flow control by pausing the socket).
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -45,8 +46,8 @@ async function channels(): Promise<[FramedChannel, FramedChannel]> {
 }
 
 /** Runs a receiver session into `partPath`; `finalized` tells whether the file was presented as verified. */
-function receive(channel: FramedChannel, partPath: string, size: number, expectedHash = '') {
-  const sink = new FileSink(constants.WINDOW_BYTES);
+function receive(channel: FramedChannel, partPath: string, size: number, expectedHash = '', ringBytes = constants.WINDOW_BYTES) {
+  const sink = new FileSink(ringBytes);
   const seen = { finalized: false, verified: '' };
   const result = runReceiverSession({
     channel,
@@ -143,11 +144,17 @@ test('the right hash in `end`: done, and the receiver reports the hash it checke
 });
 
 /** The real sender session against the real receiver session, the receiver's partial file holding `prefix` already. */
-async function resumeWith(file: string, size: number, prefix: Buffer) {
+async function resumeWith(file: string, size: number, prefix: Buffer, ringBytes = constants.WINDOW_BYTES) {
   const part = path.join(dir, `resume-${Math.random().toString(36).slice(2)}.part`);
   await fs.writeFile(part, prefix);
   const [s, r] = await channels();
-  const { result, seen } = receive(r, part, size);
+  let pauses = 0;
+  const pause = r.pause.bind(r);
+  r.pause = () => {
+    pauses += 1;
+    pause();
+  };
+  const { result, seen } = receive(r, part, size, '', ringBytes);
   let hashed = '';
   const acked: number[] = [];
   const senderResult = runSenderSession({
@@ -160,7 +167,7 @@ async function resumeWith(file: string, size: number, prefix: Buffer) {
     onHashed: (hash) => (hashed = hash),
   });
   const [receiverOutcome, senderOutcome] = await Promise.all([result, senderResult]);
-  return { receiverOutcome, senderOutcome, seen, hashed, firstOffset: acked[0], part };
+  return { receiverOutcome, senderOutcome, seen, hashed, firstOffset: acked[0], part, pauses };
 }
 
 test('resume: the sender hashes the bytes before the resume offset again, so `end` covers the whole file', async () => {
@@ -183,6 +190,17 @@ test('resume onto a damaged partial file: E_HASH_MISMATCH on both sides (the sen
   assert.is(receiverOutcome.kind === 'failed' && receiverOutcome.code, 'E_HASH_MISMATCH');
   assert.is(senderOutcome.kind === 'failed' && senderOutcome.code, 'E_HASH_MISMATCH');
   assert.is(seen.finalized, false);
+});
+
+test('a ring smaller than the window (RING_BYTES): the receiver stops reading as it fills, never overruns it, and the whole file arrives', async () => {
+  const size = 24 * 1024 * 1024 + 5;
+  const file = await writeTestFile(dir, 'small-ring.bin', size);
+  // 1 MiB of ring against the 8 MiB window: an overrun would end the session E_INTERNAL.
+  const { receiverOutcome, senderOutcome, seen, hashed, pauses } = await resumeWith(file, size, Buffer.alloc(0), 1024 * 1024);
+  assert.equal([receiverOutcome, senderOutcome], [{ kind: 'complete' }, { kind: 'complete' }]);
+  const expected = await blake2bOfFile(file);
+  assert.equal([hashed, seen.verified], [expected, expected]);
+  assert.ok(pauses > 0, 'the receiver paused its socket at least once');
 });
 
 test.run();
