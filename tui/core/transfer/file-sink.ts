@@ -15,7 +15,7 @@ const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 
  * 16 KiB records, and one message, one write() and one progress step per record cost more
  * than the copy itself (measured: postMessage alone took ~10% of the receiving thread). At
  * 256 KiB a 1 GB profile still showed ~0.45 s in postMessage on each side (issue 15); 1 MiB,
- * the acknowledgement step, makes that a quarter and keeps eight batches in an 8 MiB window.
+ * the acknowledgement step, makes that a quarter and keeps four batches in the 4 MiB ring.
  */
 const POST_BYTES = 1024 * 1024;
 /** A smaller batch waits at most this long (ms) before going to the worker. */
