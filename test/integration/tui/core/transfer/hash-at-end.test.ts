@@ -195,8 +195,9 @@ test('resume onto a damaged partial file: E_HASH_MISMATCH on both sides (the sen
 test('a ring smaller than the window (RING_BYTES): the receiver stops reading as it fills, never overruns it, and the whole file arrives', async () => {
   const size = 24 * 1024 * 1024 + 5;
   const file = await writeTestFile(dir, 'small-ring.bin', size);
-  // 1 MiB of ring against the 8 MiB window: an overrun would end the session E_INTERNAL.
-  const { receiverOutcome, senderOutcome, seen, hashed, pauses } = await resumeWith(file, size, Buffer.alloc(0), 1024 * 1024);
+  // 256 KiB of ring against the 8 MiB window: an overrun would end the session E_INTERNAL. So
+  // small that the socket pauses (above 128 KiB waiting) even on a slow, loaded machine.
+  const { receiverOutcome, senderOutcome, seen, hashed, pauses } = await resumeWith(file, size, Buffer.alloc(0), 256 * 1024);
   assert.equal([receiverOutcome, senderOutcome], [{ kind: 'complete' }, { kind: 'complete' }]);
   const expected = await blake2bOfFile(file);
   assert.equal([hashed, seen.verified], [expected, expected]);
