@@ -181,6 +181,12 @@ export const MAX_HISTORY_MESSAGES = 10_000;
  */
 export const MAX_KEYS_PER_REQUEST = 64;
 
+/**
+ * Longest request line of a raw relay pipe (`SCPIPE/1 <ticket>\n`, relay/raw-pipe-front.ts):
+ * the prefix and a 32-character ticket are 42 bytes; more than this is not a pipe request.
+ */
+export const RAW_PIPE_MAX_LINE_BYTES = 160;
+
 /** Defaults of the client core and its front ends (each can be overridden in its options). */
 export const CLIENT_DEFAULTS = {
   /** A request without an answer after this long fails with E_TIMEOUT (room messages are resent instead). */

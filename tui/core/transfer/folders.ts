@@ -339,10 +339,10 @@ export class FolderTransfers {
     }
   }
 
-  /** Writes the folder's record (once agreed, with a pin); resolves when written. */
+  /** Writes the folder's record (once agreed, with a pin; suspended too: see follow); resolves when written. */
   private journal(folder: Folder): Promise<void> {
     const journal = this.host.journal;
-    if (journal === undefined || this.stopped(folder) || folder.state !== 'transferring' || folder.dir === null) return Promise.resolve();
+    if (journal === undefined || folder.state !== 'transferring' || folder.dir === null) return Promise.resolve();
     folder.peerKeys ??= journal.pinOf(folder.peer);
     if (folder.peerKeys === null) return Promise.resolve(); // no pin: nothing to check a restart against
     return journal.save(folderRecord(folder, folder.dir), folder.peer, folder.peerKeys);
@@ -438,7 +438,7 @@ export class FolderTransfers {
     if (outcome === 'replaced' && folder.currentId === child.transferId && !this.stopped(folder)) this.arm(folder, this.timers.nextFileTimeoutMs);
     if (outcome !== 'done') return;
     if (folder.filesDone === folder.files) this.end(folder, 'completed');
-    else this.arm(folder, this.timers.nextFileTimeoutMs);
+    else if (folder.currentId === null) this.arm(folder, this.timers.nextFileTimeoutMs); // not when the next file came already
   }
 
   // ---- both -------------------------------------------------------------------------------
@@ -500,7 +500,9 @@ export class FolderTransfers {
       if (folder.current === child) folder.current = null;
       const replaced = folder.replaced.delete(child);
       // Suspended: the client is going away and the folder with it (suspendAll), record kept.
-      if (this.stopped(folder) || result.state === 'suspended') return 'stop';
+      // A file that completed as its folder was suspended is still counted below: its own
+      // record goes once the folder's says so, and the next run must not wait for it.
+      if (ENDED.includes(folder.state) || result.state === 'suspended' || (folder.suspended && result.state !== 'completed')) return 'stop';
       if (replaced && result.state !== 'completed') return 'replaced';
       // A restored receiver asked for its file again (folder-accept): an offer of it that was
       // still on its way is then let go by the sender, which offers it once more. Had the
@@ -510,13 +512,17 @@ export class FolderTransfers {
         this.end(folder, 'failed', result.code ?? 'E_INTERNAL', result.message ?? result.state, true);
         return 'stop';
       }
+      // The hash the file was checked against (a sender learns it at the file's end now).
+      if (BLAKE2B_HEX.test(child.hash)) folder.entries[folder.filesDone].hash = child.hash;
       folder.filesDone += 1;
       folder.bytesDone += size;
-      folder.currentId = null;
-      this.say(folder);
+      // The next file's offer may already have come (a receiver's end of one file can run
+      // after the sender's): that one is under way now and stays recorded.
+      if (folder.currentId === child.transferId) folder.currentId = null;
+      if (!folder.suspended) this.say(folder);
       // Before the file's own record goes (journal.ts `remove(id, after)`).
       await this.journal(folder);
-      return 'done';
+      return folder.suspended ? 'stop' : 'done';
     } finally {
       child.off('progress', onProgress);
       this.outcomeSaved.delete(child.transferId);

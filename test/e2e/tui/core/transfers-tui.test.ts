@@ -50,12 +50,14 @@ test(
       const shortId = /\/accept (\S{8}) \[DIR\]/.exec(screen)![1];
       assert.is(shortId, sent.id.slice(0, 8));
       assert.ok(screen.includes('offers you a file: minutes.txt'), screen);
+      // Hashed while sent: the offer line says the hash is checked on arrival.
+      assert.ok(screen.includes('BLAKE2b checked when'), screen); // the line wraps after "when"
       await tui.type(`/accept ${shortId}`);
       await tui.keys('Enter');
       const saved = path.join(home, 'Downloads', 'minutes.txt');
       screen = await tui.waitFor('saved as', { timeoutMs: WAIT_MS });
       assert.ok(screen.replace(/\n/g, '').includes(saved) || screen.includes('minutes.txt'), screen);
-      assert.is(await blake2bOfFile(saved), sent.hash);
+      assert.is(await blake2bOfFile(saved), await blake2bOfFile(incoming));
 
       await tui.type('/transfers');
       await tui.keys('Enter');

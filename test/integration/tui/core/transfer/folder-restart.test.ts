@@ -147,9 +147,10 @@ it("the receiver's client restarts in the middle of the folder; the new one fini
   // What the dying client left: the folder's record (0600) and the big file's, and its partial file.
   const record = path.join(journalDir(ctx, 'bob'), folderJournalFileName(folderId));
   assert.is((await fs.stat(record)).mode & 0o777, 0o600);
-  const saved = JSON.parse(await fs.readFile(record, 'utf8')) as { kind: string; role: string; filesDone: number; current: string; entries: Array<{ path: string }>; dir: string };
+  const saved = JSON.parse(await fs.readFile(record, 'utf8')) as { kind: string; role: string; filesDone: number; current: string; entries: Array<{ path: string; hash?: string }>; dir: string };
   assert.equal([saved.kind, saved.role, saved.filesDone, saved.current], ['securechat-folder', 'receiver', 1, bigId]);
   assert.equal(saved.entries.map((e) => e.path), ['a-small.jpg', 'b-raw/big.raw']);
+  assert.is(saved.entries[0].hash, await blake2bOfFile(path.join(src, 'a-small.jpg')), 'the hash the file done was checked against is kept');
   assert.ok(await exists(path.join(journalDir(ctx, 'bob'), journalFileName(bigId))));
   assert.ok((await fs.stat(path.join(saved.dir, 'b-raw', 'big.raw.part'))).size < BIG_BYTES);
   await ann.rec.waitFor('transfer-state', (e) => e.id === bigId && e.state === 'reconnecting');
@@ -169,7 +170,7 @@ it("the sender's client restarts in the middle of the folder; the new one checks
   };
   assert.equal([saved.role, saved.filesDone], ['sender', 1]);
   assert.equal(saved.entries.map((e) => e.path), ['a-small.jpg', 'b-raw/big.raw', 'b-raw/note.txt', 'c-last.jpg']);
-  assert.is(saved.entries[0].hash, await blake2bOfFile(path.join(src, 'a-small.jpg')), 'the hash of each file offered is kept');
+  assert.is(saved.entries[0].hash, await blake2bOfFile(path.join(src, 'a-small.jpg')), 'the hash of each file done is kept (known at its end)');
   await bob.rec.waitFor('transfer-state', (e) => e.id === bigId && e.state === 'reconnecting');
 
   const ann2 = await start(ctx, 'ann', true);
