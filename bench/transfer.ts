@@ -12,10 +12,10 @@
  * sender's and its own hash of the source file, and that the received file has the full size.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { mkdir, open, rm, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createBLAKE2b } from 'hash-wasm';
 import { fileURLToPath } from 'node:url';
 import { BENCH_PASSWORD } from './lib/clients.js';
@@ -49,14 +49,18 @@ function cpuSecondsOf(work: () => void): number {
 }
 
 /**
- * What a receiver cannot avoid on this machine beyond a plain TLS stream: writing `bytes` to
- * a new file (kernel page cache and file system, then fsync) and hashing them with the same
- * BLAKE2b the file worker uses. Measured in this process while nothing else runs.
+ * Writes `bytes` to a new file (page cache and file system, then fsync) and deletes it;
+ * returns the CPU seconds that took. Run before each measured phase: on this VM, memory the
+ * kernel has not used for a while costs ~5 s of system CPU per GB to touch again (it is
+ * handed back to the host), while pages freed seconds ago are cheap. Measured with dd: 1 GB
+ * 5.6 s sys cold, 0.35 s right after another 1 GB file was deleted. A phase that happens to
+ * follow a deleted file would write its copy several times cheaper than one that does not,
+ * so every phase starts its data right after this (its processes already up).
  */
-async function receiverFloor(dir: string, bytes: number): Promise<{ writeCpuS: number; hashCpuS: number }> {
+function writeScratchFile(dir: string, bytes: number): number {
   const block = Buffer.alloc(MiB, 0x5a);
-  const file = join(dir, 'floor.bin');
-  const writeCpuS = cpuSecondsOf(() => {
+  const file = join(dir, 'scratch.bin');
+  const cpuS = cpuSecondsOf(() => {
     const fd = openSync(file, 'w');
     try {
       for (let at = 0; at < bytes; at += block.length) writeSync(fd, block, 0, Math.min(block.length, bytes - at), at);
@@ -65,7 +69,18 @@ async function receiverFloor(dir: string, bytes: number): Promise<{ writeCpuS: n
       closeSync(fd);
     }
   });
-  await rm(file, { force: true });
+  unlinkSync(file);
+  return cpuS;
+}
+
+/**
+ * What a receiver cannot avoid on this machine beyond a plain TLS stream: writing `bytes` to
+ * a new file (the first scratch file, from cold memory) and hashing them with the same
+ * BLAKE2b the file worker uses. Measured in this process while nothing else runs.
+ */
+async function receiverFloor(dir: string, bytes: number): Promise<{ writeCpuS: number; hashCpuS: number }> {
+  const writeCpuS = writeScratchFile(dir, bytes);
+  const block = Buffer.alloc(MiB, 0x5a);
   const hasher = await createBLAKE2b(512);
   const hashCpuS = cpuSecondsOf(() => {
     hasher.init();
@@ -188,6 +203,7 @@ async function runPath(ctx: BenchContext, relay: RelayChild, file: string, fileH
     peers.push(receiver);
     const sender = await Peer.start({ ...base, role: 'sender', user: `send${label}`, peer: `recv${label}`, dir: senderDir }, log);
     peers.push(sender);
+    writeScratchFile(dir, bytes);
     const meters = [new ProcessMeter(sender.pid, 100, true), new ProcessMeter(receiver.pid, 100, true), new ProcessMeter(relay.pid, 100, true)];
     for (const meter of meters) meter.start();
     ctx.progress(`transfer: ${label} path, ${(bytes / MB).toFixed(0)} MB`);
@@ -232,6 +248,7 @@ async function runPlainTls(file: string, out: string, bytes: number, timeoutMs: 
     const port = Number(receiver.ready.port);
     const sender = await Peer.start({ ...base, role: 'tls-sender', port, file }, log);
     peers.push(sender);
+    writeScratchFile(dirname(out), bytes);
     const meters = [new ProcessMeter(sender.pid), new ProcessMeter(receiver.pid)];
     for (const meter of meters) meter.start();
     const goAt = performance.now();
@@ -296,9 +313,11 @@ export const transfer: Scenario = {
     let relayRun: PathRun;
     let floor: { writeCpuS: number; hashCpuS: number };
     try {
+      ctx.progress('transfer: CPU cost of writing and hashing the file alone');
+      floor = await receiverFloor(workDir, bytes);
+      const fileHash = await hashOfFile(file);
       ctx.progress(`transfer: plain TLS stream, file to file, ${(bytes / MB).toFixed(0)} MB`);
       plain = await runPlainTls(file, join(workDir, 'plain-copy.bin'), bytes, timeoutMs, log);
-      const fileHash = await hashOfFile(file);
       const relay = await ctx.startRelay({ kind: 'relay', hashing: 'cheap', limits: BENCH_LIMITS });
       try {
         directRun = await runPath(ctx, relay, file, fileHash, bytes, true, timeoutMs, log);
@@ -306,8 +325,6 @@ export const transfer: Scenario = {
       } finally {
         await relay.stop();
       }
-      ctx.progress('transfer: CPU cost of writing and hashing the file alone');
-      floor = await receiverFloor(workDir, bytes);
     } catch (error) {
       throw new Error(`${(error as Error).message}\n${log.slice(-20).join('\n')}`);
     } finally {

@@ -143,6 +143,8 @@ export const DEFAULT_LIMITS = {
   pipeMaxMs: 6 * 60 * 60_000,
   /** Bytes one user may send through relay pipes per hour (the relay's bandwidth is shared). */
   pipeBytesPerUserPerHour: 64 * 1024 * 1024 * 1024,
+  /** Bytes a relay pipe queues towards one side before it stops reading from the other (per direction). */
+  pipeBufferBytes: 1024 * 1024,
   /** Unused pipe tickets one user may hold. */
   pipeTicketsPerUser: 32,
   /** Shortest password accepted at registration (Unicode code points). */

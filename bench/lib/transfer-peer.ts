@@ -7,8 +7,9 @@
  *                      offer and reports its timings; the sender offers a file on request.
  *   tls-receiver, tls-sender   the plain Node TLS 1.3 stream the figures are compared with,
  *                      file to file: the sender reads the file in 256 KiB blocks into the
- *                      socket, the receiver gathers what arrives into 1 MiB and writes that
- *                      to a new file, then fsyncs it. (Node's read/write streams would make
+ *                      socket, the receiver gathers what arrives into 1 MiB blocks that the
+ *                      thread pool writes to a new file while the next ones arrive (up to 4 at
+ *                      once), then fsyncs it. (Node's read/write streams would make
  *                      a weaker baseline: one write per 16 KiB TLS record.)
  *
  * Messages (IPC): the child sends {ready, pid[, port]} once set up; the parent sends
@@ -17,7 +18,7 @@
  * `maxLifetimeMs`, so it never outlives a run. Times are `performance.now()` of the child.
  */
 import { once } from 'node:events';
-import { closeSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fsync, openSync, readSync, write } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -77,6 +78,7 @@ export interface TlsReceiverResult {
   firstToLastMs: number;
 }
 
+const MIB = 1024 * 1024;
 const spec = JSON.parse(process.argv[2] ?? '{}') as TransferPeerSpec;
 // As the securechat processes do at start (tui/cli.ts, tui/start.ts): their memory is what is measured.
 if (process.env.BENCH_PEER_DEFAULT_GC !== '1') keepYoungGenerationSmall();
@@ -195,38 +197,61 @@ async function tlsReceiver(): Promise<void> {
     let bytes = 0;
     let firstAt = 0;
     const fd = openSync(spec.file!, 'w');
-    const block = Buffer.allocUnsafe(1024 * 1024);
+    // 1 MiB blocks written by libuv's thread pool while the next ones arrive (as securechat's
+    // receiver writes in a worker); at most WRITES_IN_FLIGHT at once, the socket paused beyond.
+    const WRITES_IN_FLIGHT = 4;
+    let block = Buffer.allocUnsafe(MIB);
     let fill = 0;
     let at = 0;
-    const flush = (): void => {
-      for (let done = 0; done < fill; ) done += writeSync(fd, block, done, fill - done, at + done);
-      at += fill;
-      fill = 0;
-    };
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        if (bytes === 0) firstAt = performance.now();
-        bytes += chunk.length;
-        for (let used = 0; used < chunk.length; ) {
-          const take = Math.min(block.length - fill, chunk.length - used);
-          chunk.copy(block, fill, used, used + take);
-          fill += take;
-          used += take;
-          if (fill === block.length) flush();
-        }
-        if (bytes < spec.bytes!) return;
-        flush();
-        // Durable like a received transfer: fsync before calling it done.
-        fsyncSync(fd);
+    let inFlight = 0;
+    let ended = false;
+    const finishIfDone = (): void => {
+      if (!ended || inFlight > 0) return;
+      fsync(fd, (error) => {
+        if (error) return fail(error);
         closeSync(fd);
         const now = performance.now();
         const result: TlsReceiverResult = { bytes, connectionToFirstMs: firstAt - acceptedAt, firstToLastMs: now - firstAt };
         socket.end();
         server.close();
         void rm(spec.file!, { force: true }).then(() => send({ result }), fail);
-      } catch (error) {
-        fail(error);
+      });
+    };
+    const flush = (): void => {
+      if (fill === 0) return;
+      const full = block;
+      const length = fill;
+      const position = at;
+      at += fill;
+      fill = 0;
+      block = Buffer.allocUnsafe(MIB);
+      inFlight += 1;
+      if (inFlight >= WRITES_IN_FLIGHT) socket.pause();
+      const writeFrom = (offset: number): void =>
+        write(fd, full, offset, length - offset, position + offset, (error, written) => {
+          if (error) return fail(error);
+          if (offset + written < length) return writeFrom(offset + written);
+          inFlight -= 1;
+          if (inFlight < WRITES_IN_FLIGHT && !ended) socket.resume();
+          finishIfDone();
+        });
+      writeFrom(0);
+    };
+    socket.on('data', (chunk: Buffer) => {
+      if (bytes === 0) firstAt = performance.now();
+      bytes += chunk.length;
+      for (let used = 0; used < chunk.length; ) {
+        const take = Math.min(block.length - fill, chunk.length - used);
+        chunk.copy(block, fill, used, used + take);
+        fill += take;
+        used += take;
+        if (fill === block.length) flush();
       }
+      if (bytes < spec.bytes!) return;
+      flush();
+      // Durable like a received transfer: fsync before calling it done.
+      ended = true;
+      finishIfDone();
     });
     socket.on('error', fail);
   });
