@@ -206,6 +206,14 @@ export const CLIENT_DEFAULTS = {
    * keys are fetched at first use as before.
    */
   keyPrefetchMaxUsers: 256,
+  /**
+   * Members who join the room the client is in have their keys fetched together, after
+   * 0.5-1.5 × this: a burst of N joins then costs each member a few key lookups, not N (with
+   * every member doing the same, N joins into a room of N cost the relay ~N²/2 lookups, the
+   * bulk of its work per login in the login bench). A whisper to someone not pinned yet fetches
+   * at once, as always.
+   */
+  keyPrefetchJoinDelayMs: 500,
   /** Most file offers received and not yet answered. */
   maxPendingOffers: 32,
   /** Finished transfers kept for /transfers. */
