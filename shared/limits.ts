@@ -187,6 +187,12 @@ export const MAX_KEYS_PER_REQUEST = 64;
  * Longest request line of a raw relay pipe (`SCPIPE/1 <ticket>\n`, relay/raw-pipe-front.ts):
  * the prefix and a 32-character ticket are 42 bytes; more than this is not a pipe request.
  */
+/**
+ * Public key bundles a process remembers as verified (shared/crypto/identity.ts): ~300 bytes
+ * each, oldest dropped first.
+ */
+export const VERIFIED_BUNDLE_CACHE_ENTRIES = 4096;
+
 export const RAW_PIPE_MAX_LINE_BYTES = 160;
 
 /** Defaults of the client core and its front ends (each can be overridden in its options). */
