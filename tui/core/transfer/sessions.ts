@@ -120,8 +120,16 @@ abstract class Session {
   /** Set while the session finishes an abort the peer sent: the connection closing then is expected, not a break. */
   protected closingOnPurpose = false;
 
-  protected onClose(): void {
-    if (!this.closingOnPurpose) this.settle({ kind: 'lost' });
+  /**
+   * The channel closed. Input the peer got wrong (a message that does not parse, say a hash
+   * of another algorithm from another version, or a frame too large) would come again on the
+   * next connection, whole-file re-hashes and all: the transfer ends there (E_PROTOCOL).
+   * Anything else is a break to resume from.
+   */
+  protected onClose(error: ChatError | null): void {
+    if (this.closingOnPurpose) return;
+    if (error?.code === 'E_PROTOCOL' || error?.code === 'E_FRAME_TOO_LARGE') this.settle({ kind: 'failed', code: 'E_PROTOCOL', fromPeer: false, message: error.message });
+    else this.settle({ kind: 'lost' });
   }
 }
 
@@ -163,7 +171,7 @@ class SenderSession extends Session {
     this.channel.setHandlers({
       onMessage: (message) => this.onMessage(message),
       onData: () => this.protocolError('the receiver sent file data'),
-      onClose: () => this.onClose(),
+      onClose: (error) => this.onClose(error),
       onDrain: () => this.poke(),
     });
   }
@@ -357,7 +365,7 @@ class ReceiverSession extends Session {
     this.channel.setHandlers({
       onMessage: (message) => this.onMessage(message),
       onData: (payload) => this.onData(payload),
-      onClose: () => this.onClose(),
+      onClose: (error) => this.onClose(error),
     });
     void this.open();
   }

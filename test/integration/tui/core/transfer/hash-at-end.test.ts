@@ -119,6 +119,17 @@ test('`end` without a hash (and none offered) is a protocol error, not a verifie
   s.destroy();
 });
 
+test('`end` whose hash does not parse ends the transfer with E_PROTOCOL: not a verified file, not a break to resume from', async () => {
+  const [s, r] = await channels();
+  const content = Buffer.alloc(1000, 0x42);
+  const { result, seen } = receive(r, path.join(dir, 'unparsed.bin.part'), content.length);
+  void lyingSender(s, content, { t: 'end', hash: 'zz' } as unknown as ChannelMessage);
+  const outcome = await result;
+  assert.is(outcome.kind === 'failed' && outcome.code, 'E_PROTOCOL');
+  assert.is(seen.finalized, false);
+  s.destroy();
+});
+
 test('an offer\'s hash (older sender) must agree with `end`: a sender may not change its mind', async () => {
   const [s, r] = await channels();
   const content = Buffer.alloc(5000, 0x43);
