@@ -2,9 +2,8 @@
  * Worker thread that does the CPU- and disk-heavy half of a transfer off the event loop:
  * appending received bytes to the partial file while hashing them (the transfer's SHA-256,
  * file-hash.ts), and hashing whole files (`hashFile`: a transfer's sender after a mismatch,
- * room files).
- * bench/transfer-crypto.ts measured why: hashing on the thread that also runs TLS cut the
- * receiving side to ~40% of a plain TLS stream on this machine.
+ * room files). bench/transfer-crypto.ts measured why: hashing on the thread that also runs
+ * TLS cut the receiving side to ~40% of a plain TLS stream on this machine.
  *
  * Requests are handled strictly in order; after the first error every later request fails.
  */

@@ -127,8 +127,11 @@ abstract class Session {
    */
   protected onClose(error: ChatError | null): void {
     if (this.closingOnPurpose) return;
-    if (error?.code === 'E_PROTOCOL' || error?.code === 'E_FRAME_TOO_LARGE') this.settle({ kind: 'failed', code: 'E_PROTOCOL', fromPeer: false, message: error.message });
-    else this.settle({ kind: 'lost' });
+    if (error?.code === 'E_PROTOCOL' || error?.code === 'E_FRAME_TOO_LARGE') {
+      this.settle({ kind: 'failed', code: 'E_PROTOCOL', fromPeer: false, message: error.message });
+    } else {
+      this.settle({ kind: 'lost' });
+    }
   }
 }
 
