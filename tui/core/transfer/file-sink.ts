@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { ChatError } from '../../../shared/errors.js';
-import type { WorkerReply, WorkerRequest } from './file-worker-protocol.js';
+import type { HashAlgorithm, WorkerReply, WorkerRequest } from './file-worker-protocol.js';
 
 const WORKER_URL = new URL('./file-worker.js', import.meta.url);
 /**
@@ -203,17 +203,17 @@ export class FileSink {
 }
 
 /**
- * BLAKE2b-512 (hex) of bytes [start, end) of a file, computed in a worker thread so a large
- * file never stalls the chat. Node's `blake2b512` is the same function as libsodium's
- * `crypto_generichash` with a 64-byte output and no key (test/transfer-hash.test.ts checks).
+ * The `algorithm` hash (hex) of bytes [start, end) of a file, computed in a worker thread so a
+ * large file never stalls the chat: a transfer's (FILE_HASH_ALGORITHM, file-hash.ts) or a room
+ * file's.
  */
-export async function hashFile(path: string, range: { start?: number; end: number }, signal?: AbortSignal): Promise<string> {
+export async function hashFile(path: string, algorithm: HashAlgorithm, range: { start?: number; end: number }, signal?: AbortSignal): Promise<string> {
   const worker = new FileWorker();
   const onAbort = (): void => void worker.terminate();
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     if (signal?.aborted === true) throw new ChatError('E_CANCELLED');
-    const reply = await worker.ask({ op: 'hash', path, start: range.start ?? 0, end: range.end });
+    const reply = await worker.ask({ op: 'hash', path, start: range.start ?? 0, end: range.end, algorithm });
     if (reply.op !== 'hashed') throw new ChatError('E_INTERNAL', 'unexpected file worker reply');
     return reply.hash;
   } catch (error) {

@@ -6,11 +6,17 @@ export type WorkerRequest =
   | { op: 'ring'; buffer: SharedArrayBuffer }
   /** Append `length` bytes found in the ring at `start` (wrapping around its end). */
   | { op: 'write'; start: number; length: number }
-  /** fsync, then reply with the BLAKE2b-512 of everything in the file, and close it. */
+  /** fsync, then reply with the whole-file hash (file-hash.ts) of everything in the file, and close it. */
   | { op: 'finish' }
   | { op: 'close' }
-  /** Hash bytes [start, end) of a file. */
-  | { op: 'hash'; path: string; start: number; end: number };
+  /** Hash bytes [start, end) of a file with `algorithm`. */
+  | { op: 'hash'; path: string; start: number; end: number; algorithm: HashAlgorithm };
+
+/**
+ * The node:crypto hashes this client takes of whole files: a peer transfer's (file-hash.ts)
+ * and a room file's, which the relay checks as BLAKE2b-512 (shared/messages.ts).
+ */
+export type HashAlgorithm = 'sha256' | 'blake2b512';
 
 export type WorkerReply =
   | { op: 'opened'; offset: number }
