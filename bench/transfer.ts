@@ -356,17 +356,17 @@ export const transfer: Scenario = {
       );
     }
     // The CPU the 2 cores must find per GB, and the best throughput that allows: a plain TLS
-    // stream's two ends, plus writing and hashing the file; the relay path adds two more
-    // TLS ends per hop (the relay decrypts and re-encrypts, the peers' TLS runs inside).
+    // stream's two ends, plus hashing the file at each end.
     const GB = bytes / 1e9;
     const cores = availableParallelism();
     const tlsCpuPerGB = (plain.cpu.sender + plain.cpu.receiver) / GB;
     const writeCpuPerGB = floor.writeCpuS / GB;
     const hashCpuPerGB = floor.hashCpuS / GB;
     // The plain stream already reads and writes the file (fsync included): the floor adds the
-    // hash. The relay pipe forwards the peers' TLS bytes as they are, so its floor adds only
-    // what the relay process itself spent (a copy through the kernel per byte, each way).
-    const directFloorPerGB = tlsCpuPerGB + hashCpuPerGB;
+    // hash, once for the sender and once for the receiver. The relay pipe forwards the peers'
+    // TLS bytes as they are, so its floor adds only what the relay process itself spent (a copy
+    // through the kernel per byte, each way).
+    const directFloorPerGB = tlsCpuPerGB + 2 * hashCpuPerGB;
     const relayFloorPerGB = directFloorPerGB + relayRun.cpu.relay / GB;
     const ceilingMBps = (cpuPerGB: number) => (1000 * cores) / cpuPerGB;
     const runCpuPerGB = (run: PathRun) => (run.cpu.sender + run.cpu.receiver + run.cpu.relay) / GB;
