@@ -48,8 +48,11 @@ const RECORD_FILE = /^transfer-([0-9a-f]{16,128})\.json$/;
 const FOLDER_KIND = 'securechat-folder';
 const FOLDER_FILE = /^folder-([0-9a-f]{16,128})\.json$/;
 /** Temp files of an interrupted write (private-file.ts names them `.<file>.<pid>.<random>.tmp`). */
-const TEMP_FILE = /^\.(transfer|folder)-[0-9a-f]+\.json\.\d+\.[0-9a-f]+\.tmp$/;
-/** A temp file older than this is left over from a crash (a write takes milliseconds). */
+const TEMP_FILE = /^\.(transfer|folder)-[0-9a-f]+\.json\.(\d+)\.[0-9a-f]+\.tmp$/;
+/**
+ * A temp file older than this is left over from a crash (a write takes milliseconds); so is one
+ * whose writer (the pid in its name) no longer runs.
+ */
 const STALE_TEMP_MS = 60_000;
 
 /** One journalled transfer: the transfer's own state plus who it is with. */
@@ -347,8 +350,9 @@ export class TransferJournal {
 
   private async removeStaleTemp(file: string): Promise<void> {
     try {
+      const writer = Number(TEMP_FILE.exec(path.basename(file))?.[2]);
       const stat = await fs.lstat(file);
-      if (Date.now() - stat.mtimeMs > STALE_TEMP_MS) await fs.rm(file, { force: true });
+      if (Date.now() - stat.mtimeMs > STALE_TEMP_MS || !processRuns(writer)) await fs.rm(file, { force: true });
     } catch {
       // gone already
     }
@@ -364,5 +368,16 @@ export class TransferJournal {
       if (this.chains.get(name) === settled) this.chains.delete(name);
     });
     return next;
+  }
+}
+
+/** Whether process `pid` still runs (signal 0 checks without sending; EPERM: it runs as someone else). */
+function processRuns(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }

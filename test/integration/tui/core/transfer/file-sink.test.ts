@@ -86,7 +86,7 @@ test('FileSink appends in batches, reports writes, and hashes the whole file on 
     sink.write(socketBuffer.subarray(400));
     assert.is(sink.pendingBytes, 450);
     await onDisk;
-    assert.equal(written, [450], 'small writes go to the worker as one batch');
+    assert.equal(written, [450], 'small writes go to the disk as one batch');
     const { hash, bytes } = await sink.finish();
     assert.is(bytes, 450);
     assert.is(hash, fileHash(socketBuffer));

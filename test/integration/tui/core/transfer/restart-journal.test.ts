@@ -112,16 +112,19 @@ test('writes for one transfer land in order; after remove, late saves are droppe
   }
 });
 
-test('a missing folder is an empty journal; stale temp files of a crashed write are removed, fresh ones kept', async () => {
+test('a missing folder is an empty journal; temp files of a crashed write are removed (old, or their writer gone), fresh ones of a running writer kept', async () => {
   const base = await makeTempDir();
   try {
     const journal = new TransferJournal(path.join(base, 'transfers'));
     assert.equal(await journal.load(), { records: [], folders: [], problems: [] });
     await fs.mkdir(journal.dir);
     const stale = path.join(journal.dir, `.${journalFileName('AbCdEfGh12345678')}.123.abcdef.tmp`);
-    const fresh = path.join(journal.dir, `.${journalFileName('AbCdEfGh12345679')}.124.abcdef.tmp`);
+    const fresh = path.join(journal.dir, `.${journalFileName('AbCdEfGh12345679')}.${process.pid}.abcdef.tmp`);
+    // Above Linux's largest pid (2^22): no such process.
+    const orphan = path.join(journal.dir, `.${journalFileName('AbCdEfGh1234567a')}.4194305.abcdef.tmp`);
     await fs.writeFile(stale, 'half a record');
     await fs.writeFile(fresh, 'being written');
+    await fs.writeFile(orphan, 'its writer was killed');
     const old = new Date(Date.now() - 10 * 60_000);
     await fs.utimes(stale, old, old);
     assert.equal(await journal.load(), { records: [], folders: [], problems: [] });
