@@ -37,8 +37,9 @@ function onreadFields(): { buffer: symbol; callback: symbol } | null {
 }
 
 /**
- * From now on, `socket`'s bytes (decrypted, for a TLS socket) go to `onRead(count, buffer)` (valid during the call
- * only) instead of 'data' events; bytes it already holds are given to `onRead` first, in a copy.
+ * From now on, `socket`'s bytes (decrypted, for a TLS socket) go to `onRead(count, buffer)`
+ * (valid during the call only) instead of 'data' events; bytes it already holds are given to
+ * `onRead` first, in a copy.
  * 'end', 'close', `pause()` and `resume()` work as before. False when this Node cannot (the
  * socket is untouched then).
  */

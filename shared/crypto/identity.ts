@@ -121,6 +121,9 @@ export async function publicBundle(identity: Identity, userName: string): Promis
   return { v: 1, sign: toBase64(identity.signPublicKey), box: toBase64(identity.boxPublicKey), sig: toBase64(sig) };
 }
 
+/** Made once: zod builds a new schema on every `.strict()`. */
+const STRICT_BUNDLE = PublicKeyBundleSchema.strict();
+
 /**
  * Checks a bundle that came from the network: exact shape, canonical base64, key lengths, a
  * valid Ed25519 point, an X25519 key that is not of small order, and the signature over
@@ -129,7 +132,7 @@ export async function publicBundle(identity: Identity, userName: string): Promis
 export async function verifyPublicBundle(userName: string, bundle: unknown): Promise<VerifiedBundle> {
   await sodium.ready;
   if (!isValidName(userName)) throw new ChatError('E_BAD_KEYS', 'the bundle is for an invalid user name');
-  const parsed = StrictBundleSchema.safeParse(bundle);
+  const parsed = STRICT_BUNDLE.safeParse(bundle);
   if (!parsed.success) throw new ChatError('E_BAD_KEYS', 'the public key bundle is malformed');
   const cacheKey = `${nameKey(userName)} ${parsed.data.sign} ${parsed.data.box} ${parsed.data.sig}`;
   const known = verifiedBundles.get(cacheKey);
@@ -139,8 +142,6 @@ export async function verifyPublicBundle(userName: string, bundle: unknown): Pro
   verifiedBundles.set(cacheKey, { bundle: { ...verified.bundle }, sign: Uint8Array.from(verified.sign), box: Uint8Array.from(verified.box) });
   return verified;
 }
-
-const StrictBundleSchema = PublicKeyBundleSchema.strict();
 
 /**
  * Bundles this process has verified, by user and exact text (Map order: oldest first). The
