@@ -228,9 +228,12 @@ export class SendQueue {
   }
 
   /** Fails the whispers and signals still waiting in the send queue (room messages stay for the next connection). */
-  failQueuedRequests(error: ChatError): void {
+  failQueuedRequests(why: string): void {
     const requests = this.toSend.filter((entry): entry is PacedRequest => entry.kind === 'request');
     if (requests.length === 0) return;
+    // Made only when something waits: an error's stack costs ~0.1 ms, and a reconnect storm
+    // (the login bench's 1,000 resumes in one process) made one per client for nothing.
+    const error = new ChatError('E_CLOSED', why);
     this.toSend = this.toSend.filter((entry) => entry.kind === 'say');
     for (const entry of requests) {
       entry.dropped = true;
@@ -244,7 +247,7 @@ export class SendQueue {
     for (const id of [...this.pending.keys()]) {
       this.settle(id, null, new ChatError('E_CLOSED', 'the connection to the relay was lost before it answered'));
     }
-    this.failQueuedRequests(new ChatError('E_CLOSED', 'the connection to the relay was lost before it was sent'));
+    this.failQueuedRequests('the connection to the relay was lost before it was sent');
   }
 
   /**
@@ -253,7 +256,7 @@ export class SendQueue {
    */
   resendUnacked(): void {
     this.stopPump();
-    this.failQueuedRequests(new ChatError('E_CLOSED', 'the connection to the relay was lost before it was sent'));
+    this.failQueuedRequests('the connection to the relay was lost before it was sent');
     this.toSend = [...this.unacked.values()];
     this.pump();
   }
@@ -261,7 +264,7 @@ export class SendQueue {
   /** The client closed for good: everything waiting fails (room messages with `reason`). */
   close(reason: ChatError): void {
     this.stopPump();
-    this.failQueuedRequests(new ChatError('E_CLOSED', 'the client was closed'));
+    this.failQueuedRequests('the client was closed');
     this.toSend = [];
     for (const id of [...this.pending.keys()]) this.settle(id, null, new ChatError('E_CLOSED', 'the client was closed'));
     for (const id of [...this.unacked.keys()]) this.rejectSay(id, reason);
