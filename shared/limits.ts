@@ -270,4 +270,26 @@ export const PREKEY_LIMITS = {
   signedPrekeyRotateMs: 7 * 24 * 3600_000,
   /** X3DH §3.2: a replaced signed prekey's private key is kept this long for delayed first messages. */
   signedPrekeyKeepMs: 14 * 24 * 3600_000,
+  /**
+   * One-time prekey private keys a device keeps (tui/core/prekey-file.ts): those on the relay
+   * plus those handed out whose first message has not come (yet, or ever); the oldest go first.
+   */
+  maxLocalOneTime: 400,
+  /** EKs of accepted sessions a device remembers (X3DH §4.2: a replayed initial message is refused). */
+  maxSeenEphemerals: 2000,
+} as const;
+
+/** The client's saved sessions (tui/core/session-store.ts). */
+export const SESSION_STORE_LIMITS = {
+  /** Contacts with saved sessions (one file each); the least recently used beyond this are dropped. */
+  maxPeers: 512,
+  /**
+   * Sessions kept per contact device: crossing starts make two, a peer's reset a third; the one
+   * most recently received on is used to send, the others still open late messages.
+   */
+  maxSessionsPerDevice: 4,
+  /** Largest sessions file of one contact (a few sessions, each with at most maxSkippedKeys). */
+  maxFileBytes: 4 * 1024 * 1024,
+  /** Largest prekey file (maxLocalOneTime pairs, signed prekeys, seen EKs). */
+  maxPrekeyFileBytes: 1024 * 1024,
 } as const;

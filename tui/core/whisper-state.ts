@@ -81,7 +81,11 @@ export class WhisperState {
     const text = await readPrivateFile(file, MAX_FILE_BYTES, []);
     if (text === undefined) {
       await ensurePrivateDir(dir);
-      return new WhisperState(file, new WhisperCounter({ now: options.now }), new Map(), options);
+      const fresh = new WhisperState(file, new WhisperCounter({ now: options.now }), new Map(), options);
+      // Written at the first flush even if no v1 whisper moves it (session whispers do not):
+      // the file then exists, with its mode, from the first run on.
+      fresh.dirty = true;
+      return fresh;
     }
     const { counter, senders } = parseStateFile(file, text, options.now);
     return new WhisperState(file, counter, senders, options);

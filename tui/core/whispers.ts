@@ -1,11 +1,12 @@
 import { ChatError, asChatError } from '../../shared/errors.js';
 import { isValidName, nameKey } from '../../shared/names.js';
-import { openWhisper, sealWhisper, type OpenedWhisper } from '../../shared/crypto/envelope.js';
+import { openWhisper, sealWhisper } from '../../shared/crypto/envelope.js';
 import { publicBundle, signLoginChallenge, type Identity, type PublicKeyBundle } from '../../shared/crypto/identity.js';
 import { keyFingerprint, safetyNumber } from '../../shared/crypto/safety-number.js';
 import type { ChatEvent, ChatEventOf } from './events.js';
 import { HeldWhispers } from './held-whispers.js';
 import { loadOrCreateIdentity, type KdfLimits } from './identity-file.js';
+import { isSessionBody, KIND_SIGNAL, KIND_WHISPER, SessionCrypto, type PrekeyPublisher, type SessionRelay } from './session-crypto.js';
 import { KeyedQueue } from './keyed-queue.js';
 import { KeyPins } from './key-pins.js';
 import { WhisperState, type WhisperStateOptions } from './whisper-state.js';
@@ -43,6 +44,11 @@ export interface WhisperCryptoOptions {
   maxBodyChars: number;
   /** Batching and bounds of the persisted state (tests). */
   state?: WhisperStateOptions;
+  /**
+   * Prekey claims on the relay: with it, whispers and signals go in forward-secret sessions
+   * (session-crypto.ts; the v1 envelope only to contacts without prekeys); without, v1 only.
+   */
+  relay?: SessionRelay;
 }
 
 /** A whisper as the relay delivered it: the body is still ciphertext. */
@@ -72,6 +78,11 @@ export interface SealedWhisper {
 export const SIGNAL_PREFIX = '\u0000securechat/v1/signal\u0000';
 /** Longest sealed signal, UTF-8 bytes of the prefix and the JSON (an offer with a long name fits). */
 export const MAX_SIGNAL_BYTES = 8 * 1024;
+
+/** What a whisper or signal opened to (the v1 envelope's convention: a signal's text starts with SIGNAL_PREFIX). */
+interface Opened {
+  text: string;
+}
 
 /** A failed key lookup is not retried sooner than this after a fetch (a relay sending garbage must not make us ask per message). */
 const REFETCH_MIN_INTERVAL_MS = 5_000;
@@ -104,6 +115,8 @@ export class WhisperCrypto {
     readonly identityCreated: boolean,
     readonly pins: KeyPins,
     readonly state: WhisperState,
+    /** Forward-secret sessions (null: v1 envelope only). */
+    readonly sessions: SessionCrypto | null,
     warnings: string[],
   ) {
     this.me = options.user;
@@ -120,12 +133,27 @@ export class WhisperCrypto {
     const pins = await KeyPins.open(options.dir);
     const warnings = [...loaded.warnings, ...pins.warnings];
     const state = await WhisperState.open(options.dir, options.state);
-    return new WhisperCrypto(options, loaded.identity, loaded.path, loaded.created, pins, state, warnings);
+    const passphrase = loaded.kdf && options.passphrase ? { passphrase: options.passphrase, kdf: loaded.kdf } : undefined;
+    const sessions = options.relay
+      ? await SessionCrypto.open({ dir: options.dir, user: options.user, identity: loaded.identity, passphrase, pins, relay: options.relay, warnings })
+      : null;
+    return new WhisperCrypto(options, loaded.identity, loaded.path, loaded.created, pins, state, sessions, warnings);
   }
 
   /** This user's name as the relay spells it (after login). */
   setUser(user: string): void {
     this.me = user;
+    this.sessions?.setUser(user);
+  }
+
+  /** After each login or resume: this device's prekeys to the relay (session-crypto.ts). */
+  async publishPrekeys(send: PrekeyPublisher): Promise<void> {
+    await this.sessions?.publish(send);
+  }
+
+  /** The relay's `prekeys-low`: uploads more one-time prekeys. */
+  async prekeysLow(device: string, remaining: number, send: PrekeyPublisher): Promise<void> {
+    await this.sessions?.topUp(device, remaining, send);
   }
 
   // ---- login -----------------------------------------------------------------------------
@@ -146,11 +174,13 @@ export class WhisperCrypto {
   newSession(): void {
     this.fetched.clear();
     this.announced.clear();
+    this.sessions?.newConnection();
   }
 
   /** `user` logged in anew (maybe from another device): fetch their keys again before the next use. */
   forget(user: string): void {
     this.fetched.delete(nameKey(user));
+    this.sessions?.forget(user);
   }
 
   /**
@@ -250,7 +280,7 @@ export class WhisperCrypto {
    */
   async seal(to: string, text: string): Promise<SealedWhisper> {
     if (text.startsWith('\u0000')) throw new ChatError('E_USAGE', 'a whisper cannot start with a NUL character');
-    return this.sealText(to, text, this.options.maxTextBytes);
+    return this.sealText(to, KIND_WHISPER, text, this.options.maxTextBytes);
   }
 
   /**
@@ -258,7 +288,7 @@ export class WhisperCrypto {
    * Throws like {@link seal}; `E_TOO_LARGE` over MAX_SIGNAL_BYTES.
    */
   async sealSignal(to: string, value: unknown): Promise<SealedWhisper> {
-    return this.sealText(to, SIGNAL_PREFIX + JSON.stringify(value), MAX_SIGNAL_BYTES);
+    return this.sealText(to, KIND_SIGNAL, JSON.stringify(value), MAX_SIGNAL_BYTES - SIGNAL_PREFIX.length);
   }
 
   /**
@@ -275,7 +305,7 @@ export class WhisperCrypto {
     }
   }
 
-  private async sealText(to: string, text: string, maxTextBytes: number): Promise<SealedWhisper> {
+  private async sealText(to: string, kind: number, text: string, maxTextBytes: number): Promise<SealedWhisper> {
     await this.ensureKnown(to);
     let recipientBox: Uint8Array;
     try {
@@ -284,19 +314,17 @@ export class WhisperCrypto {
       if (error instanceof ChatError && error.code === 'E_KEY_CHANGED') throw await this.keyChangedError(to);
       throw error;
     }
+    const bytes = Buffer.byteLength(text);
+    if (bytes > maxTextBytes) throw new ChatError('E_TOO_LARGE', `at most ${maxTextBytes} bytes can be sealed (this is ${bytes})`);
+    const body = (await this.sessions?.seal(to, kind, text)) ?? (await this.sealV1(to, recipientBox, kind === KIND_SIGNAL ? SIGNAL_PREFIX + text : text));
+    return { to: this.pins.displayName(to) ?? to, body, verified: this.pins.isVerified(to) };
+  }
+
+  /** The v1 envelope (crypto_box to the pinned key): to contacts without prekeys (older clients), or without a relay for claims. */
+  private sealV1(to: string, recipientBox: Uint8Array, text: string): Promise<string> {
     const counter = this.state.counter.next();
     this.state.changed();
-    const body = await sealWhisper({
-      sender: this.identity,
-      from: this.me,
-      to,
-      recipientBox,
-      counter,
-      time: Date.now(),
-      text,
-      maxTextBytes,
-    });
-    return { to: this.pins.displayName(to) ?? to, body, verified: this.pins.isVerified(to) };
+    return sealWhisper({ sender: this.identity, from: this.me, to, recipientBox, counter, time: Date.now(), text, maxTextBytes: MAX_SIGNAL_BYTES });
   }
 
   // ---- receiving -------------------------------------------------------------------------
@@ -348,7 +376,7 @@ export class WhisperCrypto {
   }
 
   private async deliver(message: IncomingWhisper): Promise<void> {
-    let opened: OpenedWhisper | null;
+    let opened: Opened | null;
     try {
       opened = await this.openFrom(message, true);
       // A sealed signal replayed as a whisper by the relay: never shown as text.
@@ -375,7 +403,7 @@ export class WhisperCrypto {
     });
   }
 
-  private async openFrom(message: IncomingWhisper, holdOnKeyChange: boolean): Promise<OpenedWhisper> {
+  private async openFrom(message: IncomingWhisper, holdOnKeyChange: boolean): Promise<Opened> {
     let fresh = false;
     if (!this.pins.has(message.from)) {
       if (!this.options.canFetch()) throw new ChatError('E_NO_KEY', `no key of ${message.from} is known yet`);
@@ -403,7 +431,13 @@ export class WhisperCrypto {
     }
   }
 
-  private async openWithPin(message: IncomingWhisper): Promise<OpenedWhisper> {
+  private async openWithPin(message: IncomingWhisper): Promise<Opened> {
+    if (this.sessions && isSessionBody(message.body)) {
+      const { kind, text } = await this.sessions.open(message.from, message.body);
+      // The kind byte decides; a whisper's text never passes for a signal (nor is shown if it starts with NUL).
+      if (kind === KIND_WHISPER && text.startsWith('\u0000')) throw new ChatError('E_DECRYPT', 'not a whisper', { reason: 'kind' });
+      return { text: kind === KIND_SIGNAL ? SIGNAL_PREFIX + text : text };
+    }
     const guard = this.state.guardFor(message.from);
     const opened = await openWhisper({
       recipient: this.identity,

@@ -1,0 +1,259 @@
+import sodium from 'libsodium-wrappers-sumo';
+import { toBase64 } from '../../shared/crypto/bytes.js';
+import type { Identity, PublicKeyBundle } from '../../shared/crypto/identity.js';
+import { verifyPrekeyBundle, type VerifiedPrekeyBundle } from '../../shared/crypto/prekeys.js';
+import { parseBody, Session, type ParsedBody } from '../../shared/crypto/session.js';
+import type { LocalDevice } from '../../shared/crypto/x3dh.js';
+import { ChatError } from '../../shared/errors.js';
+import { PREKEY_LIMITS } from '../../shared/limits.js';
+import { nameKey } from '../../shared/names.js';
+import { openDeviceFile } from './device-file.js';
+import type { KdfLimits } from './identity-file.js';
+import type { KeyPins } from './key-pins.js';
+import { PrekeyFile, type PrekeyUpload } from './prekey-file.js';
+import { SessionStore, type PeerSessions, type StoredSession } from './session-store.js';
+
+/**
+ * Whispers with forward secrecy (issue 16, docs/crypto.md "Sessions"): X3DH to start a session
+ * with a contact's device, the Double Ratchet to run it, this device's prekeys published on the
+ * relay. The pure protocol is shared/crypto/session.ts; this is its use by one client: which
+ * session a body goes to, which identity is trusted (the pins), and what is on disk when.
+ *
+ * Plaintext of a session message: u8 kind (1 whisper, 2 transfer signal) || UTF-8 text, so a
+ * relay cannot pass one off as the other.
+ */
+export const KIND_WHISPER = 1;
+export const KIND_SIGNAL = 2;
+
+/** What the session layer asks of the relay. */
+export interface SessionRelay {
+  /** `prekey-claim`: each device's bundle (unchecked); the relay's `E_NO_PREKEYS` is thrown as is. */
+  claim(user: string): Promise<{ user: string; devices: unknown[] }>;
+}
+
+/** Sends one `prekeys` upload for `device`; resolves with the one-time prekeys the relay now holds. */
+export type PrekeyPublisher = (message: PrekeyUpload & { device: string }) => Promise<number>;
+
+const authentication = (why: string) => new ChatError('E_DECRYPT', why, { reason: 'authentication' });
+
+export class SessionCrypto {
+  /** Contacts whose current identity has no prekeys on the relay (older clients), per connection. */
+  private readonly noPrekeys = new Set<string>();
+  private publishing: Promise<void> = Promise.resolve();
+  private readonly starting = new Map<string, Promise<Session | null>>();
+
+  private constructor(
+    readonly device: string,
+    private readonly identity: Identity,
+    private me: string,
+    private readonly prekeys: PrekeyFile,
+    private readonly store: SessionStore,
+    private readonly pins: KeyPins,
+    private readonly relay: SessionRelay,
+  ) {}
+
+  /** Opens device.json, prekeys.json and sessions/ in `dir` (sealed when `passphrase` is given). */
+  static async open(options: {
+    dir: string; user: string; identity: Identity; passphrase?: { passphrase: string; kdf: KdfLimits }; pins: KeyPins; relay: SessionRelay; warnings: string[];
+  }): Promise<SessionCrypto> {
+    const deviceFile = await openDeviceFile(options.dir, options.passphrase);
+    options.warnings.push(...deviceFile.warnings);
+    const prekeys = await PrekeyFile.open(options.dir, deviceFile.box, options.warnings);
+    const store = await SessionStore.open(options.dir, deviceFile.box, options.warnings);
+    return new SessionCrypto(deviceFile.device, options.identity, options.user, prekeys, store, options.pins, options.relay);
+  }
+
+  setUser(user: string): void {
+    this.me = user;
+  }
+
+  private local(): LocalDevice {
+    return { user: this.me, device: this.device, identity: this.identity };
+  }
+
+  /** A new connection: contacts may have published prekeys since. */
+  newConnection(): void {
+    this.noPrekeys.clear();
+  }
+
+  /** `user` logged in anew (maybe an upgraded client): look for prekeys again. */
+  forget(user: string): void {
+    this.noPrekeys.delete(nameKey(user));
+  }
+
+  // ---- prekeys ---------------------------------------------------------------------------
+
+  /**
+   * After each login or resume: the signed prekey (rotated when due) and the one-time prekeys
+   * not yet confirmed, then, if the relay holds fewer than `oneTimeLowWater`, a top-up to
+   * `maxStoredOneTime`. Uploads run one at a time.
+   */
+  publish(send: PrekeyPublisher): Promise<void> {
+    return this.serial(async () => {
+      const remaining = await this.upload(send, 0);
+      if (remaining < PREKEY_LIMITS.oneTimeLowWater) await this.upload(send, PREKEY_LIMITS.maxStoredOneTime - remaining);
+    });
+  }
+
+  /** `prekeys-low` from the relay: tops this device up (another device's notice is ignored). */
+  topUp(device: string, remaining: number, send: PrekeyPublisher): Promise<void> {
+    if (device !== this.device) return Promise.resolve();
+    return this.serial(async () => {
+      await this.upload(send, PREKEY_LIMITS.maxStoredOneTime - remaining);
+    });
+  }
+
+  private serial(job: () => Promise<void>): Promise<void> {
+    const run = this.publishing.catch(() => {}).then(job);
+    this.publishing = run;
+    return run;
+  }
+
+  private async upload(send: PrekeyPublisher, more: number): Promise<number> {
+    // On disk before it goes out: the relay never serves a prekey whose private half is not.
+    const upload = await this.prekeys.prepareUpload(this.identity, this.me, this.device, Math.max(0, more));
+    const remaining = await send({ device: this.device, ...upload });
+    this.prekeys.published(upload.oneTime.map((k) => k.id));
+    return remaining;
+  }
+
+  // ---- sending ---------------------------------------------------------------------------
+
+  /**
+   * Seals `text` for `to` in the session with its pinned identity's device, starting one (claim,
+   * X3DH §3.3 checks, Session.initiate) when there is none; the advanced state is on disk when
+   * this resolves. Null when `to`'s current identity has no prekeys (an older client): the
+   * caller then uses the v1 envelope. The caller has checked the pin (no change pending).
+   * Throws `E_BAD_PREKEY` when the relay serves a bundle that fails its checks.
+   */
+  async seal(to: string, kind: number, text: string): Promise<string | null> {
+    const pinned = this.pins.get(to)?.bundle;
+    if (!pinned) throw new ChatError('E_NO_KEY', `no key of ${to} is known`);
+    const peer = await this.store.peer(to);
+    let stored = this.usable(peer, pinned)[0];
+    if (!stored) {
+      if (this.noPrekeys.has(nameKey(to))) return null;
+      const started = await this.start(to, pinned);
+      if (!started) {
+        this.noPrekeys.add(nameKey(to));
+        return null;
+      }
+      // Whispers that waited for the same start find it added by the first of them.
+      stored = this.usable(peer, pinned).find((s) => s.session === started) ?? peer.add(started, { sign: pinned.sign, box: pinned.box });
+    }
+    const body = stored.session.seal(new Uint8Array([kind, ...new TextEncoder().encode(text)]));
+    await peer.commit();
+    return body;
+  }
+
+  /** Sessions with `pinned`'s identity, the preferred first (the one last received on: crossing starts converge). */
+  private usable(peer: PeerSessions, pinned: PublicKeyBundle, device?: string): StoredSession[] {
+    return peer.sessions
+      .filter((s) => s.sign === pinned.sign && s.box === pinned.box && (device === undefined || s.session.peerDevice === device))
+      .sort((a, b) => b.rank - a.rank);
+  }
+
+  /** One claim at a time per contact: whispers sealed at once share the session it starts. */
+  private start(to: string, pinned: PublicKeyBundle): Promise<Session | null> {
+    const key = nameKey(to);
+    let running = this.starting.get(key);
+    if (!running) {
+      running = this.claimAndInitiate(to, pinned).finally(() => this.starting.delete(key));
+      this.starting.set(key, running);
+    }
+    return running;
+  }
+
+  private async claimAndInitiate(to: string, pinned: PublicKeyBundle): Promise<Session | null> {
+    let reply;
+    try {
+      reply = await this.relay.claim(to);
+    } catch (error) {
+      if (error instanceof ChatError && error.code === 'E_NO_PREKEYS') return null;
+      throw error;
+    }
+    if (nameKey(reply.user) !== nameKey(to)) throw new ChatError('E_PROTOCOL', 'the relay answered with the prekeys of another user');
+    const bundles: VerifiedPrekeyBundle[] = [];
+    // X3DH §3.3: every bundle is checked; one that fails aborts (E_BAD_KEYS / E_BAD_PREKEY).
+    for (const device of reply.devices) bundles.push(await verifyPrekeyBundle(reply.user, device));
+    // Devices still listed with an earlier identity of the user (a reinstall) are not this contact's now.
+    const current = bundles.find((b) => toBase64(b.identity.sign) === pinned.sign && toBase64(b.identity.box) === pinned.box);
+    return current ? Session.initiate(this.local(), current) : null;
+  }
+
+  // ---- receiving -------------------------------------------------------------------------
+
+  /**
+   * Opens a session body from `from`: the session it belongs to (by its prefix's EK, else by
+   * trying the sessions with that device, the preferred first), or a new one (X3DH §3.4) when
+   * the prefix's identity is `from`'s pinned one. Committed before it resolves. Throws
+   * `E_DECRYPT` (reason `authentication` also for an identity that is not the pin: the caller
+   * then looks for a key change and holds the whisper), `E_REPLAY`, `E_MISADDRESSED`.
+   */
+  async open(from: string, body: string): Promise<{ kind: number; text: string }> {
+    const parsed = parseBody(body);
+    if (parsed.toDevice !== this.device) throw new ChatError('E_MISADDRESSED', 'the message is for another device');
+    const pinned = this.pins.get(from)?.bundle;
+    if (!pinned) throw new ChatError('E_NO_KEY', `no key of ${from} is known yet`);
+    const peer = await this.store.peer(from);
+    const candidates = this.usable(peer, pinned, parsed.fromDevice);
+    const prefix = parsed.prefix;
+    if (prefix) {
+      const own = candidates.find((s) => sodium.memcmp(s.session.ephemeral, prefix.ephemeral));
+      return own ? this.openIn(peer, [own], parsed) : this.accept(peer, from, pinned, parsed);
+    }
+    return this.openIn(peer, candidates, parsed);
+  }
+
+  private async openIn(peer: PeerSessions, candidates: StoredSession[], parsed: ParsedBody): Promise<{ kind: number; text: string }> {
+    let failure: ChatError | undefined;
+    for (const stored of candidates) {
+      try {
+        const plaintext = stored.session.open(parsed);
+        peer.prefer(stored);
+        await peer.commit();
+        return decodePlaintext(plaintext);
+      } catch (error) {
+        if (!(error instanceof ChatError)) throw error;
+        // A replay is named by the session it belongs to; otherwise the preferred session's error stands.
+        if (!failure || error.code === 'E_REPLAY') failure = error;
+      }
+    }
+    throw failure ?? authentication('no session with this device can open the message');
+  }
+
+  private async accept(peer: PeerSessions, from: string, pinned: PublicKeyBundle, parsed: ParsedBody): Promise<{ kind: number; text: string }> {
+    let accepted;
+    try {
+      accepted = await Session.accept(this.local(), this.prekeys, from, parsed, {
+        trusted: (sign, box) => toBase64(sign) === pinned.sign && toBase64(box) === pinned.box,
+        seenEphemeral: (ek) => this.prekeys.seenEphemeral(ek),
+      });
+    } catch (error) {
+      if (error instanceof ChatError && error.code === 'E_KEY_CHANGED') throw authentication('the session was started with identity keys that are not the pinned ones');
+      throw error;
+    }
+    peer.add(accepted.session, { sign: pinned.sign, box: pinned.box });
+    // The session first: a crash before the prekey write leaves the one-time prekey, and a
+    // replay of this message then meets the session (its message key already used).
+    await peer.commit();
+    await this.prekeys.accepted(accepted.usedOneTimePrekeyId, accepted.session.ephemeral);
+    return decodePlaintext(accepted.plaintext);
+  }
+}
+
+function decodePlaintext(plaintext: Uint8Array): { kind: number; text: string } {
+  const kind = plaintext[0];
+  if (kind !== KIND_WHISPER && kind !== KIND_SIGNAL) throw new ChatError('E_DECRYPT', 'unknown message kind', { reason: 'format' });
+  try {
+    return { kind, text: new TextDecoder('utf-8', { fatal: true }).decode(plaintext.subarray(1)) };
+  } catch {
+    throw new ChatError('E_DECRYPT', 'the text is not UTF-8', { reason: 'format' });
+  }
+}
+
+/** True for a session body (version 2); false for the v1 envelope or anything else (left to its checks). */
+export function isSessionBody(body: string): boolean {
+  if (typeof body !== 'string' || body.length < 4) return false;
+  return Buffer.from(body.slice(0, 4), 'base64')[0] === 2;
+}
