@@ -81,11 +81,7 @@ export class WhisperState {
     const text = await readPrivateFile(file, MAX_FILE_BYTES, []);
     if (text === undefined) {
       await ensurePrivateDir(dir);
-      const fresh = new WhisperState(file, new WhisperCounter({ now: options.now }), new Map(), options);
-      // Written at the first flush even if no v1 whisper moves it (session whispers do not):
-      // the file then exists, with its mode, from the first run on.
-      fresh.dirty = true;
-      return fresh;
+      return new WhisperState(file, new WhisperCounter({ now: options.now }), new Map(), options);
     }
     const { counter, senders } = parseStateFile(file, text, options.now);
     return new WhisperState(file, counter, senders, options);

@@ -137,6 +137,9 @@ export class WhisperCrypto {
     const sessions = options.relay
       ? await SessionCrypto.open({ dir: options.dir, user: options.user, identity: loaded.identity, passphrase, pins, relay: options.relay, warnings })
       : null;
+    // Session whispers leave the v1 counter alone; the v1 state is still saved once per run
+    // (a contact may still send v1), so its file exists, 0600, from the first run on.
+    if (sessions) state.changed();
     return new WhisperCrypto(options, loaded.identity, loaded.path, loaded.created, pins, state, sessions, warnings);
   }
 

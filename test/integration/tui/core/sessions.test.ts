@@ -18,6 +18,8 @@ import { blake2bOfFile, loopbackOptions, writeTestFile } from '../../../helpers/
 import { failure } from '../../../helpers/errors.js';
 import { Recorder } from '../../../helpers/recorder.js';
 import { testRelay } from '../../../helpers/relay.js';
+import { WireClient } from '../../../helpers/wire-client.js';
+import { PREKEY_LIMITS } from '../../../../shared/limits.js';
 import { tempDir } from '../../../helpers/temp.js';
 
 /**
@@ -257,6 +259,30 @@ it('transfer signals ride the same sessions (v2 bodies, signal kind): a file goe
   assert.ok(bob.signals.length > 0 && ann.signals.length > 0);
   for (const { body } of [...bob.signals, ...ann.signals]) assert.is(head(body)[0], 2, 'a session body');
   assert.equal([...ann.rec.of('error'), ...bob.rec.of('error')], []);
+});
+
+it('prekeys-low: a device whose one-time prekeys run low on the relay uploads more', async (ctx) => {
+  await ctx.relay.close();
+  ctx.relay = await testRelay(ctx.relayDir, { limits: { prekeyClaimBurst: 200, prekeyClaimsPerMinute: 6000 } });
+  const bob = await online(ctx, 'bob');
+  const localOneTime = async () => (JSON.parse(await fs.readFile(path.join(dataDir(ctx, 'bob'), 'prekeys.json'), 'utf8')) as { data: { oneTime: unknown[] } }).data.oneTime.length;
+  const first = await localOneTime();
+  assert.is(first, PREKEY_LIMITS.maxOneTimePerUpload, 'one full upload at the first login');
+  const mallory = await WireClient.session(ctx.relay.port, 'mallory', 'correct horse battery');
+  try {
+    let remaining = first;
+    while (remaining >= PREKEY_LIMITS.oneTimeLowWater) {
+      const reply = await mallory.request({ t: 'prekey-claim', id: mallory.id(), user: 'bob' });
+      assert.is(reply.t, 'prekey-bundle');
+      remaining -= 1;
+    }
+  } finally {
+    mallory.close();
+  }
+  const deadline = Date.now() + 10_000;
+  while ((await localOneTime()) === first && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.ok((await localOneTime()) > first, 'more one-time prekeys were made (and uploaded)');
+  assert.equal(bob.rec.of('error'), []);
 });
 
 spec.run();
