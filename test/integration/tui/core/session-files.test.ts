@@ -1,0 +1,131 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import sodium from 'libsodium-wrappers-sumo';
+import { toBase64 } from '../../../../shared/crypto/bytes.js';
+import { publicBundle } from '../../../../shared/crypto/identity.js';
+import { verifyPrekeyBundle } from '../../../../shared/crypto/prekeys.js';
+import { Session } from '../../../../shared/crypto/session.js';
+import { PREKEY_LIMITS, SESSION_STORE_LIMITS } from '../../../../shared/limits.js';
+import { openDeviceFile } from '../../../../tui/core/device-file.js';
+import { PrekeyFile } from '../../../../tui/core/prekey-file.js';
+import { SessionStore } from '../../../../tui/core/session-store.js';
+import { plainErrors } from '../../../helpers/core-helpers.js';
+import { rejectsWith } from '../../../helpers/errors.js';
+import { fixedIdentity, TestDevice } from '../../../helpers/session-devices.js';
+import { tempDir } from '../../../helpers/temp.js';
+
+/** The client's session state files on a real disk: device.json, prekeys.json, sessions/. */
+async function withDir(run: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await tempDir('securechat-session-files-');
+  try {
+    await run(path.join(dir.path, 'user'));
+  } finally {
+    await dir.remove();
+  }
+}
+
+const KDF = { opsLimit: 1, memLimitBytes: 8192 };
+const DAY = 24 * 3600_000;
+
+test('device.json: made once, the same id on every open; with a passphrase the state box seals', plainErrors(() =>
+  withDir(async (dir) => {
+    await fs.mkdir(dir, { recursive: true });
+    const first = await openDeviceFile(dir, undefined);
+    const again = await openDeviceFile(dir, undefined);
+    assert.is(again.device, first.device);
+    assert.match(first.device, /^[A-Za-z0-9_-]{16}$/);
+    assert.is((await fs.stat(path.join(dir, 'device.json'))).mode & 0o777, 0o600);
+    const plain = first.box.encode('k', { a: 1 });
+    assert.equal(first.box.decode('k', plain, 'f'), { a: 1 });
+    const sealed = (await openDeviceFile(dir, { passphrase: 'pass', kdf: KDF })).box;
+    const text = sealed.encode('k', { secret: 'xyz' });
+    assert.not.ok(text.includes('xyz'));
+    assert.equal(sealed.decode('k', text, 'f'), { secret: 'xyz' });
+    const wrong = (await openDeviceFile(dir, { passphrase: 'other', kdf: KDF })).box;
+    assert.throws(() => wrong.decode('k', text, 'f'), (e: { code?: string }) => e.code === 'E_CORRUPT_FILE');
+    assert.throws(() => sealed.decode('other-kind', text, 'f'), (e: { code?: string }) => e.code === 'E_CORRUPT_FILE');
+    assert.throws(() => first.box.decode('k', text, 'f'), (e: { code?: string }) => e.code === 'E_CORRUPT_FILE', 'sealed needs the key');
+  }),
+));
+
+test('prekeys.json: written before the upload is handed out; rotation after 7 days, the old one kept 14; one-time keys bounded', plainErrors(() =>
+  withDir(async (dir) => {
+    await fs.mkdir(dir, { recursive: true });
+    const { box } = await openDeviceFile(dir, undefined);
+    const identity = await fixedIdentity('ann/files');
+    const keys = await PrekeyFile.open(dir, box, []);
+    const t0 = Date.UTC(2026, 0, 1);
+    const up1 = await keys.prepareUpload(identity, 'ann', 'd1', 100, t0);
+    assert.is(up1.oneTime.length, PREKEY_LIMITS.maxOneTimePerUpload);
+    // What was handed out is on disk: a fresh open knows every private key of the upload.
+    const reopened = await PrekeyFile.open(dir, box, []);
+    assert.ok(reopened.signedPrekey(up1.signedPrekey.id));
+    assert.ok(up1.oneTime.every((k) => toBase64(reopened.oneTimePrekey(k.id)!.publicKey) === k.key));
+    // The bundle the relay would serve passes the initiator's checks.
+    const bundle = { device: 'd1', keys: await publicBundle(identity, 'ann'), signedPrekey: up1.signedPrekey, oneTime: up1.oneTime[0] };
+    await verifyPrekeyBundle('ann', bundle);
+
+    keys.published(up1.oneTime.map((k) => k.id));
+    const same = await keys.prepareUpload(identity, 'ann', 'd1', 0, t0 + 6 * DAY);
+    assert.is(same.signedPrekey.id, up1.signedPrekey.id, 'not due yet');
+    assert.is(same.oneTime.length, 0, 'confirmed ones are not sent again');
+    const rotated = await keys.prepareUpload(identity, 'ann', 'd1', 0, t0 + 8 * DAY);
+    assert.is.not(rotated.signedPrekey.id, up1.signedPrekey.id);
+    assert.ok(keys.signedPrekey(up1.signedPrekey.id), 'the replaced one is kept for late first messages');
+    await keys.prepareUpload(identity, 'ann', 'd1', 0, t0 + 8 * DAY + PREKEY_LIMITS.signedPrekeyKeepMs);
+    assert.is(keys.signedPrekey(up1.signedPrekey.id), undefined, 'deleted after signedPrekeyKeepMs');
+
+    for (let i = 0; i < 6; i += 1) {
+      const up = await keys.prepareUpload(identity, 'ann', 'd1', 100, t0 + 9 * DAY);
+      keys.published(up.oneTime.map((k) => k.id));
+    }
+    const data = JSON.parse(await fs.readFile(path.join(dir, 'prekeys.json'), 'utf8')) as { data: { oneTime: unknown[] } };
+    assert.is(data.data.oneTime.length, PREKEY_LIMITS.maxLocalOneTime);
+    assert.is(keys.oneTimePrekey(up1.oneTime[0]!.id), undefined, 'the oldest went first');
+
+    const ek = sodium.crypto_box_keypair().publicKey;
+    const used = rotated.oneTime[0]?.id ?? (await keys.prepareUpload(identity, 'ann', 'd1', 1, t0 + 9 * DAY)).oneTime[0]!.id;
+    await keys.accepted(used, ek);
+    const after = await PrekeyFile.open(dir, box, []);
+    assert.is(after.oneTimePrekey(used), undefined, 'deleted once its first message decrypted');
+    assert.ok(after.seenEphemeral(ek));
+  }),
+));
+
+test('sessions/: a contact file per peer, sessions per device bounded, the preferred first; damage is E_CORRUPT_FILE', plainErrors(() =>
+  withDir(async (dir) => {
+    await fs.mkdir(dir, { recursive: true });
+    const { box } = await openDeviceFile(dir, undefined);
+    const ann = await TestDevice.create('ann', 'a1', 20);
+    const bob = await TestDevice.create('bob', 'b1', 20);
+    const store = await SessionStore.open(dir, box, []);
+    const peer = await store.peer('Bob');
+    const made: Session[] = [];
+    for (let i = 0; i < SESSION_STORE_LIMITS.maxSessionsPerDevice + 2; i += 1) {
+      const session = await Session.initiate(ann.me, await verifyPrekeyBundle('bob', await bob.bundle()));
+      made.push(session);
+      peer.add(session, { sign: 's', box: 'b' });
+    }
+    assert.is(peer.sessions.length, SESSION_STORE_LIMITS.maxSessionsPerDevice, 'the least preferred went');
+    const body = made.at(-1)!.seal(new TextEncoder().encode('hi'));
+    await Promise.all([peer.commit(), peer.commit(), peer.commit()]);
+    const file = path.join(dir, 'sessions', 'bob.json');
+    assert.is((await fs.stat(file)).mode & 0o777, 0o600);
+
+    const loaded = await (await SessionStore.open(dir, box, [])).peer('bob');
+    assert.is(loaded.user, 'Bob');
+    const best = [...loaded.sessions].sort((a, b) => b.rank - a.rank)[0]!;
+    assert.is(toBase64(best.session.ephemeral), toBase64(made.at(-1)!.ephemeral));
+    // The saved state continues where it was: the next message is the one after `body`.
+    const next = best.session.seal(new TextEncoder().encode('again'));
+    assert.is(await bob.receive('ann', body), 'hi');
+    assert.is(await bob.receive('ann', next), 'again');
+
+    await fs.writeFile(file, '{"v":1,"kind":"securechat-sessions","data":{"user":"bob"}}');
+    await rejectsWith((await SessionStore.open(dir, box, [])).peer('bob'), 'E_CORRUPT_FILE');
+  }),
+));
+
+test.run();
