@@ -277,6 +277,13 @@ export const PREKEY_LIMITS = {
   maxLocalOneTime: 400,
   /** EKs of accepted sessions a device remembers (X3DH §4.2: a replayed initial message is refused). */
   maxSeenEphemerals: 2000,
+  /**
+   * A claim the relay rate-limits (`E_RATE`, many first contacts at once) is asked again after
+   * its `retryAfterMs`, this many times, while that wait is at most `claimRetryMaxWaitMs`: the
+   * whisper is late rather than refused (and never downgraded to the v1 envelope for it).
+   */
+  claimRetries: 5,
+  claimRetryMaxWaitMs: 10_000,
 } as const;
 
 /** The client's saved sessions (tui/core/session-store.ts). */

@@ -166,11 +166,16 @@ export class SessionCrypto {
 
   private async claimAndInitiate(to: string, pinned: PublicKeyBundle): Promise<Session | null> {
     let reply;
-    try {
-      reply = await this.relay.claim(to);
-    } catch (error) {
-      if (error instanceof ChatError && error.code === 'E_NO_PREKEYS') return null;
-      throw error;
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        reply = await this.relay.claim(to);
+        break;
+      } catch (error) {
+        if (error instanceof ChatError && error.code === 'E_NO_PREKEYS') return null;
+        const waitMs = error instanceof ChatError && error.code === 'E_RATE' ? Number(error.details.retryAfterMs ?? 1000) : NaN;
+        if (!(waitMs <= PREKEY_LIMITS.claimRetryMaxWaitMs) || attempt >= PREKEY_LIMITS.claimRetries) throw error;
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
+      }
     }
     if (nameKey(reply.user) !== nameKey(to)) throw new ChatError('E_PROTOCOL', 'the relay answered with the prekeys of another user');
     const bundles: VerifiedPrekeyBundle[] = [];

@@ -137,9 +137,6 @@ export class WhisperCrypto {
     const sessions = options.relay
       ? await SessionCrypto.open({ dir: options.dir, user: options.user, identity: loaded.identity, passphrase, pins, relay: options.relay, warnings })
       : null;
-    // Session whispers leave the v1 counter alone; the v1 state is still saved once per run
-    // (a contact may still send v1), so its file exists, 0600, from the first run on.
-    if (sessions) state.changed();
     return new WhisperCrypto(options, loaded.identity, loaded.path, loaded.created, pins, state, sessions, warnings);
   }
 
@@ -320,6 +317,8 @@ export class WhisperCrypto {
     const bytes = Buffer.byteLength(text);
     if (bytes > maxTextBytes) throw new ChatError('E_TOO_LARGE', `at most ${maxTextBytes} bytes can be sealed (this is ${bytes})`);
     const body = (await this.sessions?.seal(to, kind, text)) ?? (await this.sealV1(to, recipientBox, kind === KIND_SIGNAL ? SIGNAL_PREFIX + text : text));
+    // Either envelope marks the (batched) v1 state: whisper-state.json is kept from the first whisper on, as before sessions.
+    this.state.changed();
     return { to: this.pins.displayName(to) ?? to, body, verified: this.pins.isVerified(to) };
   }
 
