@@ -297,6 +297,13 @@ export const SESSION_STORE_LIMITS = {
   maxSessionsPerDevice: 4,
   /** Largest sessions file of one contact (a few sessions, each with at most maxSkippedKeys). */
   maxFileBytes: 4 * 1024 * 1024,
+  /**
+   * A message received on an existing session is on disk within this time (or with the next
+   * send to that contact, or at exit), not before it is shown: as the v1 replay state, a crash
+   * loses at most this window (a relay could replay what arrived in it, once). Sending is never
+   * batched: the advanced sending state is durable before a body leaves.
+   */
+  receiveCommitMs: 1_000,
   /** Largest prekey file (maxLocalOneTime pairs, signed prekeys, seen EKs). */
   maxPrekeyFileBytes: 1024 * 1024,
 } as const;

@@ -5,7 +5,7 @@ import { verifyPrekeyBundle, type VerifiedPrekeyBundle } from '../../shared/cryp
 import { parseBody, Session, type ParsedBody } from '../../shared/crypto/session.js';
 import type { LocalDevice } from '../../shared/crypto/x3dh.js';
 import { ChatError } from '../../shared/errors.js';
-import { PREKEY_LIMITS } from '../../shared/limits.js';
+import { PREKEY_LIMITS, SESSION_STORE_LIMITS } from '../../shared/limits.js';
 import { nameKey } from '../../shared/names.js';
 import { openDeviceFile } from './device-file.js';
 import type { KdfLimits } from './identity-file.js';
@@ -50,17 +50,20 @@ export class SessionCrypto {
     private readonly store: SessionStore,
     private readonly pins: KeyPins,
     private readonly relay: SessionRelay,
+    private readonly onError: (error: unknown) => void,
   ) {}
 
   /** Opens device.json, prekeys.json and sessions/ in `dir` (sealed when `passphrase` is given). */
   static async open(options: {
     dir: string; user: string; identity: Identity; passphrase?: { passphrase: string; kdf: KdfLimits }; pins: KeyPins; relay: SessionRelay; warnings: string[];
+    /** A batched write of received state failed (it is tried again with the next change). */
+    onError: (error: unknown) => void;
   }): Promise<SessionCrypto> {
     const deviceFile = await openDeviceFile(options.dir, options.passphrase);
     options.warnings.push(...deviceFile.warnings);
     const prekeys = await PrekeyFile.open(options.dir, deviceFile.box, options.warnings);
     const store = await SessionStore.open(options.dir, deviceFile.box, options.warnings);
-    return new SessionCrypto(deviceFile.device, options.identity, options.user, prekeys, store, options.pins, options.relay);
+    return new SessionCrypto(deviceFile.device, options.identity, options.user, prekeys, store, options.pins, options.relay, options.onError);
   }
 
   setUser(user: string): void {
@@ -186,6 +189,11 @@ export class SessionCrypto {
     return current ? Session.initiate(this.local(), current) : null;
   }
 
+  /** Writes the batched received state now (exit). */
+  flush(): Promise<void> {
+    return this.store.flush();
+  }
+
   // ---- receiving -------------------------------------------------------------------------
 
   /**
@@ -216,7 +224,8 @@ export class SessionCrypto {
       try {
         const plaintext = stored.session.open(parsed);
         peer.prefer(stored);
-        await peer.commit();
+        // Batched (SESSION_STORE_LIMITS.receiveCommitMs): see docs/crypto.md for what a crash then costs.
+        peer.commitLater(SESSION_STORE_LIMITS.receiveCommitMs, this.onError);
         return decodePlaintext(plaintext);
       } catch (error) {
         if (!(error instanceof ChatError)) throw error;

@@ -16,8 +16,8 @@ import { ensurePrivateDir, readPrivateFile, writePrivateFileAtomic } from './pri
  * The rule that keeps message keys single-use (deviation 3 of docs/crypto.md): a sealed body
  * leaves only after `commit` of its contact resolved, i.e. the advanced sending state is durable;
  * a crash between the two loses that whisper and never reuses its key. Received messages are
- * committed before they are shown. Commits of one contact are group-committed: the changes made
- * while a write is in flight go into the next one.
+ * committed within `receiveCommitMs` (`commitLater`), with the next send, or at exit. Commits of
+ * one contact are group-committed: the changes made while a write is in flight go into the next one.
  */
 const KIND = 'securechat-sessions';
 
@@ -41,6 +41,7 @@ interface FileData {
 export class PeerSessions {
   private inflight: Promise<void> | null = null;
   private queued: Promise<void> | null = null;
+  private timer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly file: string,
@@ -65,8 +66,27 @@ export class PeerSessions {
     return stored;
   }
 
+  /** Changes that may wait (received messages): committed within `delayMs`, or sooner by `commit`. */
+  commitLater(delayMs: number, onError: (error: unknown) => void): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.commit().catch(onError);
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  /** Whether `commitLater` changes are waiting. */
+  get waiting(): boolean {
+    return this.timer !== null;
+  }
+
   /** Durable when this resolves: every change made before the call is on disk. */
   commit(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
     if (!this.inflight) {
       this.inflight = this.write().finally(() => (this.inflight = null));
       return this.inflight;
@@ -101,6 +121,12 @@ export class SessionStore {
     const folder = path.join(dir, 'sessions');
     await ensurePrivateDir(folder);
     return new SessionStore(folder, box, warnings);
+  }
+
+  /** Writes every contact's waiting changes now (at exit). */
+  async flush(): Promise<void> {
+    const loaded = await Promise.allSettled(this.peers.values());
+    await Promise.all(loaded.map((p) => (p.status === 'fulfilled' && p.value.waiting ? p.value.commit() : undefined)));
   }
 
   /** `user`'s sessions (loaded on first use; none yet: an empty set, its file made on the first commit). */

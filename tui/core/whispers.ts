@@ -135,7 +135,10 @@ export class WhisperCrypto {
     const state = await WhisperState.open(options.dir, options.state);
     const passphrase = loaded.kdf && options.passphrase ? { passphrase: options.passphrase, kdf: loaded.kdf } : undefined;
     const sessions = options.relay
-      ? await SessionCrypto.open({ dir: options.dir, user: options.user, identity: loaded.identity, passphrase, pins, relay: options.relay, warnings })
+      ? await SessionCrypto.open({
+          dir: options.dir, user: options.user, identity: loaded.identity, passphrase, pins, relay: options.relay, warnings,
+          onError: options.state?.onError ?? (() => {}),
+        })
       : null;
     return new WhisperCrypto(options, loaded.identity, loaded.path, loaded.created, pins, state, sessions, warnings);
   }
@@ -504,8 +507,8 @@ export class WhisperCrypto {
     return keyFingerprint(await this.ownBundle());
   }
 
-  /** Writes the counter and replay guards now (on exit; also batched during use). */
-  flush(): Promise<void> {
-    return this.state.flush();
+  /** Writes the counter, replay guards and the sessions' received state now (on exit; also batched during use). */
+  async flush(): Promise<void> {
+    await Promise.all([this.state.flush(), this.sessions?.flush()]);
   }
 }
