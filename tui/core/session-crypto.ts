@@ -1,5 +1,5 @@
 import sodium from 'libsodium-wrappers-sumo';
-import { toBase64 } from '../../shared/crypto/bytes.js';
+import { concatBytes, toBase64, utf8Bytes } from '../../shared/crypto/bytes.js';
 import type { Identity, PublicKeyBundle } from '../../shared/crypto/identity.js';
 import { verifyPrekeyBundle, type VerifiedPrekeyBundle } from '../../shared/crypto/prekeys.js';
 import { parseBody, Session, type ParsedBody } from '../../shared/crypto/session.js';
@@ -144,7 +144,7 @@ export class SessionCrypto {
       // Whispers that waited for the same start find it added by the first of them.
       stored = this.usable(peer, pinned).find((s) => s.session === started) ?? peer.add(started, { sign: pinned.sign, box: pinned.box });
     }
-    const body = stored.session.seal(new Uint8Array([kind, ...new TextEncoder().encode(text)]));
+    const body = stored.session.seal(concatBytes(new Uint8Array([kind]), utf8Bytes(text)));
     await peer.commit();
     return body;
   }
