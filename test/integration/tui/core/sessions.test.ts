@@ -18,7 +18,9 @@ import { blake2bOfFile, loopbackOptions, writeTestFile } from '../../../helpers/
 import { failure } from '../../../helpers/errors.js';
 import { Recorder } from '../../../helpers/recorder.js';
 import { testRelay } from '../../../helpers/relay.js';
-import { WireClient } from '../../../helpers/wire-client.js';
+import { identityOf, WireClient } from '../../../helpers/wire-client.js';
+import { openWhisper, ReplayGuard, sealWhisper, WhisperCounter } from '../../../../shared/crypto/envelope.js';
+import { verifyPublicBundle } from '../../../../shared/crypto/identity.js';
 import { PREKEY_LIMITS } from '../../../../shared/limits.js';
 import { tempDir } from '../../../helpers/temp.js';
 
@@ -283,6 +285,27 @@ it('prekeys-low: a device whose one-time prekeys run low on the relay uploads mo
   while ((await localOneTime()) === first && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
   assert.ok((await localOneTime()) > first, 'more one-time prekeys were made (and uploaded)');
   assert.equal(bob.rec.of('error'), []);
+});
+
+it('mixed clients: a contact without prekeys (an older client) gets the v1 envelope, and its v1 whispers are opened', async (ctx) => {
+  const ann = await online(ctx, 'ann');
+  const old = await WireClient.session(ctx.relay.port, 'olde', 'correct horse battery');
+  try {
+    const arrived = old.next('whisper');
+    await ann.client.whisper('olde', 'to an older client');
+    const { body } = (await arrived) as { body: string };
+    assert.is(head(body)[0], 1, 'the v1 envelope');
+    const keys = await old.request({ t: 'keys', id: old.id(), user: 'ann' });
+    const annBox = (await verifyPublicBundle('ann', keys.t === 'keys' ? keys.keys : null)).box;
+    const me = await identityOf('olde');
+    assert.is((await openWhisper({ recipient: me, me: 'olde', from: 'ann', senderBox: annBox, body, guard: new ReplayGuard() })).text, 'to an older client');
+    const reply = await sealWhisper({ sender: me, from: 'olde', to: 'ann', recipientBox: annBox, counter: new WhisperCounter().next(), time: Date.now(), text: 'v1 back' });
+    assert.is((await old.request({ t: 'whisper', id: old.id(), to: 'ann', body: reply })).t, 'ok');
+    assert.is((await ann.rec.waitFor('whisper', (w) => !w.own)).text, 'v1 back');
+    assert.equal(ann.rec.of('error'), []);
+  } finally {
+    old.close();
+  }
 });
 
 spec.run();
