@@ -199,7 +199,8 @@ export class SessionCrypto {
   /**
    * Opens a session body from `from`: the session it belongs to (by its prefix's EK, else by
    * trying the sessions with that device, the preferred first), or a new one (X3DH §3.4) when
-   * the prefix's identity is `from`'s pinned one. Committed before it resolves. Throws
+   * the prefix's identity is `from`'s pinned one. A new session is on disk before this
+   * resolves; a message on an existing one within `receiveCommitMs` (session-store.ts). Throws
    * `E_DECRYPT` (reason `authentication` also for an identity that is not the pin: the caller
    * then looks for a key change and holds the whisper), `E_REPLAY`, `E_MISADDRESSED`.
    */
