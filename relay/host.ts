@@ -1,6 +1,6 @@
 import { encodeControl } from '../shared/codec.js';
 import { ChatError } from '../shared/errors.js';
-import type { ClientMessage, ClientMessageOf, RoomMessage } from '../shared/messages.js';
+import type { ClientMessage, ClientMessageOf, ClientMessageType, RoomMessage } from '../shared/messages.js';
 import { GLOBAL_ROOM, nameKey, validateRoomName, validateUserName } from '../shared/names.js';
 import type { RelayConnection } from './connection.js';
 import { Accounts, type AccountsOptions } from './accounts.js';
@@ -22,6 +22,30 @@ export interface HostOptions extends AccountsOptions {
   dialRelay?: PipeDialer;
   log: (line: string) => void;
 }
+
+/**
+ * Requests of a logged-in user that cost the relay a store read or write and are limited by
+ * the user's request bucket (limits.requestsPerSecond). Room messages, whispers, signals and
+ * away changes spend the flood bucket instead; login and resume have the login limiter; ping
+ * and exit cost nothing worth a bucket; pipe and file-put/get redeem a one-time ticket that a
+ * budgeted request issued.
+ */
+const REQUEST_BUCKET_KINDS: ReadonlySet<ClientMessageType> = new Set<ClientMessageType>([
+  'create',
+  'join',
+  'leave',
+  'users',
+  'rooms',
+  'history',
+  'keys',
+  'key-batch',
+  'prekeys',
+  'prekey-claim',
+  'pipe-ticket',
+  'file-upload',
+  'files',
+  'file-download',
+]);
 
 /** Pages of missed messages a resume reads from the store at most (historyMaxPage each) before it gives up catching up. */
 const MAX_CATCH_UP_PAGES = 20;
@@ -103,6 +127,11 @@ export class ChatHost {
   }
 
   handle(connection: RelayConnection, message: ClientMessage): void | Promise<void> {
+    if (REQUEST_BUCKET_KINDS.has(message.t)) return this.takeRequestToken(connection).then(() => this.dispatch(connection, message));
+    return this.dispatch(connection, message);
+  }
+
+  private dispatch(connection: RelayConnection, message: ClientMessage): void | Promise<void> {
     switch (message.t) {
       case 'hello':
         return this.accounts.welcome(connection, message);
@@ -521,9 +550,19 @@ export class ChatHost {
    * connection and relay of theirs), so reconnecting or resuming does not refill it.
    */
   private async takeFloodToken(connection: RelayConnection, refusal: string): Promise<void> {
-    const { limits, bus } = this.options;
-    // Taken ahead on Redis (one round trip per few messages): the user's session is here.
-    const waitMs = await bus.take(`flood:${connection.userKey}`, limits.messagesPerSecond, limits.messageBurst, limits.floodTokenPrefetch);
+    const { limits } = this.options;
+    await this.takeToken(`flood:${connection.userKey}`, limits.messagesPerSecond, limits.messageBurst, refusal);
+  }
+
+  /** One token from the user's bucket for requests that cost the relay a store read or write (REQUEST_BUCKET_KINDS). */
+  private async takeRequestToken(connection: RelayConnection): Promise<void> {
+    const { limits } = this.options;
+    await this.takeToken(`requests:${connection.userKey}`, limits.requestsPerSecond, limits.requestBurst, `more than ${limits.requestsPerSecond} requests a second; slow down`);
+  }
+
+  private async takeToken(bucket: string, perSecond: number, burst: number, refusal: string): Promise<void> {
+    // Taken ahead on Redis (one round trip per few): the user's session is here.
+    const waitMs = await this.options.bus.take(bucket, perSecond, burst, this.options.limits.floodTokenPrefetch);
     if (waitMs > 0) throw new ChatError('E_FLOOD', refusal, { retryAfterMs: Math.max(waitMs, 50) });
   }
 

@@ -28,34 +28,11 @@ import { Level } from 'level';
 import { ChatError } from '../shared/errors.js';
 import { isValidName, nameKey } from '../shared/names.js';
 import type { PublicKeyBundle } from '../shared/crypto/identity.js';
+import { AuditQueue } from './audit-queue.js';
 import { LevelPrekeys } from './prekey-level.js';
 import type { ClaimedPrekeys, PrekeyUpload } from './prekey-records.js';
-import {
-  checkDraft,
-  isRoomKey,
-  isStorableClientId,
-  type AccountRecord,
-  type AppendOutcome,
-  type AuditEvent,
-  type AuditRecord,
-  type MessageDraft,
-  type MessagePage,
-  type RelayStore,
-  type StoredMessage,
-  type StoredRoomFile,
-} from './store.js';
-import {
-  AUDIT_FLUSH_DELAY_MS,
-  AUDIT_QUEUE_MAX,
-  DEFAULT_AUDIT_RETENTION_MS,
-  auditRecord,
-  isTokenOwner,
-  isTokenShaped,
-  newResumeToken,
-  reportSafely,
-  tokenHash,
-  wholeLimit,
-} from './store-common.js';
+import { checkDraft, isRoomKey, isStorableClientId, type AccountRecord, type AppendOutcome, type AuditEvent, type AuditRecord, type MessageDraft, type MessagePage, type RelayStore, type StoredMessage, type StoredRoomFile } from './store.js';
+import { DEFAULT_AUDIT_RETENTION_MS, isTokenOwner, isTokenShaped, newResumeToken, reportSafely, tokenHash, wholeLimit } from './store-common.js';
 
 export interface LevelStoreOptions {
   /** Called when a background write (the audit log) fails; such failures never reach callers. */
@@ -114,16 +91,10 @@ export class LevelStore implements RelayStore {
   private appendChain: Promise<unknown> = Promise.resolve();
   /** Account writes run one after another so check-then-put cannot race. */
   private accountChain: Promise<unknown> = Promise.resolve();
-  private auditQueue: AuditRecord[] = [];
-  private auditTimer: NodeJS.Timeout | undefined;
-  private auditWriting: Promise<void> | undefined;
+  private readonly auditQueue: AuditQueue;
   private auditCounter = 0;
   private readonly auditSalt = randomBytes(3).toString('hex');
-  /** Audit events dropped because the queue was full (reported once per flush). */
-  private auditDropped = 0;
   private closing: Promise<void> | undefined;
-  /** Audit events are accepted until the database itself closes, so shutdown events are kept. */
-  private acceptingAudit = true;
 
   private constructor(dataDir: string, db: Level<string, unknown>, options: LevelStoreOptions) {
     this.dataDir = dataDir;
@@ -141,6 +112,8 @@ export class LevelStore implements RelayStore {
     this.auditLog = db.sublevel<string, AuditRecord>('audit', json);
     this.roomFiles = db.sublevel<string, StoredRoomFile>('files', json);
     this.prekeys = new LevelPrekeys(db);
+    // A failed write is reported and its events lost: LevelDB failing is not an outage that passes.
+    this.auditQueue = new AuditQueue({ write: (records) => this.writeAudit(records), backend: 'the disk', onError: this.onError, now: this.now });
   }
 
   /**
@@ -192,8 +165,7 @@ export class LevelStore implements RelayStore {
     this.closing ??= (async () => {
       await this.accountChain.catch(() => undefined);
       await this.appendChain.catch(() => undefined);
-      await this.flushAudit();
-      this.acceptingAudit = false;
+      await this.auditQueue.close();
       await this.db.close();
     })();
     return this.closing;
@@ -482,34 +454,12 @@ export class LevelStore implements RelayStore {
    * queued and written in batches shortly after (and on close()). Long fields are clipped.
    */
   audit(event: AuditEvent): void {
-    try {
-      if (!this.acceptingAudit) return;
-      this.auditQueue.push(auditRecord(event, this.now()));
-      if (this.auditQueue.length > AUDIT_QUEUE_MAX) {
-        this.auditQueue.shift();
-        this.auditDropped += 1;
-      }
-      if (this.auditTimer === undefined && this.auditWriting === undefined) {
-        this.auditTimer = setTimeout(() => {
-          this.auditTimer = undefined;
-          void this.writeAuditQueue();
-        }, AUDIT_FLUSH_DELAY_MS);
-        this.auditTimer.unref();
-      }
-    } catch (error) {
-      reportSafely(this.onError, error);
-    }
+    this.auditQueue.add(event);
   }
 
   /** Write every queued audit event now. */
-  async flushAudit(): Promise<void> {
-    if (this.auditTimer !== undefined) {
-      clearTimeout(this.auditTimer);
-      this.auditTimer = undefined;
-    }
-    while (this.auditWriting !== undefined || this.auditQueue.length > 0) {
-      await (this.auditWriting ?? this.writeAuditQueue());
-    }
+  flushAudit(): Promise<void> {
+    return this.auditQueue.flush();
   }
 
   /** The newest `limit` audit events, newest first. */
@@ -518,33 +468,14 @@ export class LevelStore implements RelayStore {
     return this.auditLog.values({ reverse: true, limit: Math.max(0, Math.floor(limit)) }).all();
   }
 
-  private writeAuditQueue(): Promise<void> {
-    if (this.auditWriting !== undefined) return this.auditWriting;
-    const records = this.auditQueue;
-    this.auditQueue = [];
-    if (this.auditDropped > 0) {
-      reportSafely(this.onError, new Error(`audit log: dropped ${this.auditDropped} events because the disk could not keep up`));
-      this.auditDropped = 0;
-    }
-    if (records.length === 0) return Promise.resolve();
+  /** One batch; a failure is reported and the events given up (AuditQueue). */
+  private async writeAudit(records: AuditRecord[]): Promise<AuditRecord[]> {
     const batch = this.db.batch();
     for (const record of records) {
       const key = `${pad(record.time, TIME_DIGITS)}!${pad(this.auditCounter++ % 1e10, 10)}!${this.auditSalt}`;
       batch.put(key, record, { sublevel: this.auditLog });
     }
-    this.auditWriting = batch
-      .write()
-      .catch((error) => reportSafely(this.onError, error))
-      .finally(() => {
-        this.auditWriting = undefined;
-        if (this.auditQueue.length > 0 && this.auditTimer === undefined && this.acceptingAudit) {
-          this.auditTimer = setTimeout(() => {
-            this.auditTimer = undefined;
-            void this.writeAuditQueue();
-          }, AUDIT_FLUSH_DELAY_MS);
-          this.auditTimer.unref();
-        }
-      });
-    return this.auditWriting;
+    await batch.write().catch((error) => reportSafely(this.onError, error));
+    return [];
   }
 }

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { ClusterBus } from './bus.js';
 import { parseChecked } from './checked-json.js';
 
-type PipeLimits = Pick<Limits, 'pipeTicketTtlMs' | 'pipeWaitMs' | 'pipeMaxMs' | 'pipeBytesPerUserPerHour' | 'pipeTicketsPerUser'>;
+type PipeLimits = Pick<Limits, 'pipeTicketTtlMs' | 'pipeWaitMs' | 'pipeMaxMs' | 'pipeBytesPerUserPerHour' | 'pipeTicketsPerUser' | 'pipeBufferBytes'>;
 
 /** A one-time permission for `userKey` to open the pipe of `transfer` with `peerKey`. */
 export interface PipeTicket {
@@ -211,7 +211,10 @@ export class PipeBroker {
         end(`${from.name} used up the hourly byte budget`);
         return;
       }
-      if (!to.stream.write(chunk)) from.stream.pause();
+      // Paused only past pipeBufferBytes, not at the socket's 16 KiB mark: with one 64 KiB read
+      // waiting at a time the pipe ran stop-and-go, each read waiting for the last write.
+      to.stream.write(chunk);
+      if (to.stream.writableLength > this.limits.pipeBufferBytes) from.stream.pause();
     });
     to.stream.on('drain', () => from.stream.resume());
     from.stream.on('end', () => to.stream.end());

@@ -134,7 +134,7 @@ function usage(entry: string): ChatError {
  * TLS connection's client with `clientAddressOf` / `clientEndpointOf`.
  * @throws ChatError `E_USAGE` when the trusted proxy list is invalid or empty.
  */
-export function createProxyFront(tlsServer: TlsServer, options: ProxyFrontOptions): Server {
+export function createProxyFront(tlsServer: TlsServer | Server, options: ProxyFrontOptions): Server {
   const trusted = isTrustedProxies(options.trustedProxies) ? options.trustedProxies : parseTrustedProxies(options.trustedProxies);
   const headerTimeoutMs = options.headerTimeoutMs ?? DEFAULT_LIMITS.proxyHeaderTimeoutMs;
   const maxHeaderBytes = options.maxHeaderBytes ?? DEFAULT_LIMITS.proxyHeaderMaxBytes;

@@ -27,35 +27,12 @@ import { ChatError } from '../shared/errors.js';
 import { DEFAULT_LIMITS } from '../shared/limits.js';
 import { isValidName, nameKey } from '../shared/names.js';
 import type { PublicKeyBundle } from '../shared/crypto/identity.js';
+import { AuditQueue } from './audit-queue.js';
 import * as scripts from './redis-scripts.js';
 import type { ClaimedPrekeys, PrekeyUpload } from './prekey-records.js';
 import { RedisPrekeys } from './prekey-redis.js';
-import {
-  checkDraft,
-  isRoomKey,
-  isStorableClientId,
-  type AccountRecord,
-  type AppendOutcome,
-  type AuditEvent,
-  type AuditRecord,
-  type MessageDraft,
-  type MessagePage,
-  type RelayStore,
-  type StoredMessage,
-  type StoredRoomFile,
-} from './store.js';
-import {
-  AUDIT_FLUSH_DELAY_MS,
-  AUDIT_QUEUE_MAX,
-  DEFAULT_AUDIT_RETENTION_MS,
-  auditRecord,
-  isTokenOwner,
-  isTokenShaped,
-  newResumeToken,
-  reportSafely,
-  tokenHash,
-  wholeLimit,
-} from './store-common.js';
+import { checkDraft, isRoomKey, isStorableClientId, type AccountRecord, type AppendOutcome, type AuditEvent, type AuditRecord, type MessageDraft, type MessagePage, type RelayStore, type StoredMessage, type StoredRoomFile } from './store.js';
+import { DEFAULT_AUDIT_RETENTION_MS, isTokenOwner, isTokenShaped, newResumeToken, reportSafely, tokenHash, wholeLimit } from './store-common.js';
 
 export interface RedisStoreOptions {
   /** Prefix of every key and channel (default `sc:`), so several chats can share one Redis. */
@@ -171,14 +148,8 @@ export class RedisStore implements RelayStore {
   private readonly auditMaxEvents: number;
   private readonly onError: (error: unknown) => void;
   private readonly now: () => number;
-  private auditQueue: AuditRecord[] = [];
-  private auditTimer: NodeJS.Timeout | undefined;
-  private auditWriting: Promise<void> | undefined;
-  /** Audit events dropped because the queue was full (reported once per write). */
-  private auditDropped = 0;
+  private readonly auditQueue: AuditQueue;
   private closing: Promise<void> | undefined;
-  /** Audit events are accepted until the connection itself closes, so shutdown events are kept. */
-  private acceptingAudit = true;
   /** Set while Redis is unreachable, so the outage is reported once, not on every reconnect attempt. */
   private down = false;
 
@@ -191,6 +162,8 @@ export class RedisStore implements RelayStore {
     this.auditMaxEvents = Math.max(1, Math.floor(options.auditMaxEvents ?? DEFAULT_AUDIT_MAX_EVENTS));
     this.onError = options.onError ?? ((error) => console.error('relay store:', error));
     this.now = options.now ?? Date.now;
+    // A failed write keeps its events for a later try: Redis being away is an outage that passes.
+    this.auditQueue = new AuditQueue({ write: (records) => this.writeAudit(records), retryDelayMs: AUDIT_RETRY_DELAY_MS, backend: 'Redis', onError: this.onError, now: this.now });
     redis.on('error', (error: unknown) => {
       if (this.down || this.closing) return;
       this.down = true;
@@ -261,14 +234,8 @@ export class RedisStore implements RelayStore {
   /** Flush the audit queue and close the connection (after the replies of commands already sent). Safe to call more than once. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await this.flushAudit();
-      this.acceptingAudit = false;
-      clearTimeout(this.auditTimer);
-      this.auditTimer = undefined;
-      if (this.auditQueue.length > 0) {
-        reportSafely(this.onError, new ChatError('E_STORE_UNAVAILABLE', `audit log: ${this.auditQueue.length} events were not written (Redis unreachable at close)`));
-        this.auditQueue = [];
-      }
+      const unwritten = await this.auditQueue.close();
+      if (unwritten > 0) reportSafely(this.onError, new ChatError('E_STORE_UNAVAILABLE', `audit log: ${unwritten} events were not written (Redis unreachable at close)`));
       try {
         await this.redis.quit();
       } catch {
@@ -516,27 +483,15 @@ export class RedisStore implements RelayStore {
 
   /** Record an audit event with the current time. Never throws and never waits (see LevelStore.audit). */
   audit(event: AuditEvent): void {
-    try {
-      if (!this.acceptingAudit) return;
-      this.auditQueue.push(auditRecord(event, this.now()));
-      this.trimAuditQueue();
-      this.scheduleAuditWrite(AUDIT_FLUSH_DELAY_MS);
-    } catch (error) {
-      reportSafely(this.onError, error);
-    }
+    this.auditQueue.add(event);
   }
 
   /**
    * Write every audit event queued so far (waiting for a write in flight first). When Redis is
    * unreachable the events stay queued for a later try; this never throws.
    */
-  async flushAudit(): Promise<void> {
-    if (this.auditTimer !== undefined) {
-      clearTimeout(this.auditTimer);
-      this.auditTimer = undefined;
-    }
-    if (this.auditWriting !== undefined) await this.auditWriting;
-    if (this.auditQueue.length > 0) await this.writeAuditQueue();
+  flushAudit(): Promise<void> {
+    return this.auditQueue.flush();
   }
 
   async listAudit(limit: number): Promise<AuditRecord[]> {
@@ -551,52 +506,18 @@ export class RedisStore implements RelayStore {
     return String(Math.max(0, Math.floor(this.now() - this.auditRetentionMs)));
   }
 
-  private trimAuditQueue(): void {
-    const over = this.auditQueue.length - AUDIT_QUEUE_MAX;
-    if (over > 0) {
-      this.auditQueue.splice(0, over);
-      this.auditDropped += over;
-    }
-  }
-
-  private scheduleAuditWrite(delayMs: number): void {
-    if (this.auditTimer !== undefined || this.auditWriting !== undefined || !this.acceptingAudit) return;
-    this.auditTimer = setTimeout(() => {
-      this.auditTimer = undefined;
-      void this.writeAuditQueue();
-    }, delayMs);
-    this.auditTimer.unref();
-  }
-
-  private writeAuditQueue(): Promise<void> {
-    if (this.auditWriting !== undefined) return this.auditWriting;
-    const records = this.auditQueue;
-    this.auditQueue = [];
-    if (this.auditDropped > 0) {
-      reportSafely(this.onError, new Error(`audit log: dropped ${this.auditDropped} events because Redis could not keep up`));
-      this.auditDropped = 0;
-    }
-    if (records.length === 0) return Promise.resolve();
-    let retry = false;
-    this.auditWriting = (async () => {
-      for (let start = 0; start < records.length; start += AUDIT_EVENTS_PER_WRITE) {
-        const chunk = records.slice(start, start + AUDIT_EVENTS_PER_WRITE);
-        const pairs = chunk.flatMap((record) => [String(Math.max(0, Math.floor(record.time))), JSON.stringify(record)]);
-        try {
-          await this.redis.scAppendAudit(this.key('audit'), this.auditMinId(), String(this.auditMaxEvents), ...pairs);
-        } catch (error) {
-          // Keep what was not written (ahead of newer events) and try again later.
-          this.auditQueue = [...records.slice(start), ...this.auditQueue];
-          this.trimAuditQueue();
-          if (!this.down) reportSafely(this.onError, unavailable(error)); // an outage is reported once, by the 'error' listener
-          retry = true;
-          return;
-        }
+  /** In script calls of AUDIT_EVENTS_PER_WRITE; on a failure, the events not written are handed back to try again (AuditQueue). */
+  private async writeAudit(records: AuditRecord[]): Promise<AuditRecord[]> {
+    for (let start = 0; start < records.length; start += AUDIT_EVENTS_PER_WRITE) {
+      const chunk = records.slice(start, start + AUDIT_EVENTS_PER_WRITE);
+      const pairs = chunk.flatMap((record) => [String(Math.max(0, Math.floor(record.time))), JSON.stringify(record)]);
+      try {
+        await this.redis.scAppendAudit(this.key('audit'), this.auditMinId(), String(this.auditMaxEvents), ...pairs);
+      } catch (error) {
+        if (!this.down) reportSafely(this.onError, unavailable(error)); // an outage is reported once, by the 'error' listener
+        return records.slice(start);
       }
-    })().finally(() => {
-      this.auditWriting = undefined;
-      if (this.auditQueue.length > 0) this.scheduleAuditWrite(retry ? AUDIT_RETRY_DELAY_MS : AUDIT_FLUSH_DELAY_MS);
-    });
-    return this.auditWriting;
+    }
+    return [];
   }
 }

@@ -1,5 +1,5 @@
 import { createServer, type TLSSocket } from 'node:tls';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { ChatError } from '../shared/errors.js';
 import { resolveLimits, type Limits } from '../shared/limits.js';
@@ -12,6 +12,7 @@ import { PasswordHasher, type PasswordHasherOptions } from './passwords.js';
 import { openBackends, type ClusterOptions } from './backends.js';
 import { clientAddressOf, createProxyFront } from './proxy-front.js';
 import { dialLink, listenForLinks, type LinkListener } from './relay-link.js';
+import { type RawPipeRequest, refuseRawPipe, routeByFirstByte } from './raw-pipe-front.js';
 
 export interface RelayOptions {
   /** Address to listen on: 127.0.0.1 by default; 0.0.0.0 (or ::) on a VPS. */
@@ -168,11 +169,34 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     socket.destroy();
   });
 
+  // Raw relay pipes share the port: they count against the same per-address cap and rate.
+  const rawPipe = (request: RawPipeRequest): void => {
+    const { socket } = request;
+    const address = clientAddressOf(socket) ?? 'unknown';
+    options.onConnection?.(address);
+    const count = perAddress.get(address) ?? 0;
+    perAddress.set(address, count + 1);
+    socket.once('close', () => {
+      const left = (perAddress.get(address) ?? 1) - 1;
+      if (left > 0) perAddress.set(address, left);
+      else perAddress.delete(address);
+    });
+    if (count >= limits.connectionsPerAddress) return refuseRawPipe(socket, 'E_RATE');
+    bus.take(`connect:${addressKey(address)}`, limits.connectionRatePerAddress, limits.connectionBurstPerAddress).then(
+      (waitMs) => (waitMs > 0 ? refuseRawPipe(socket, 'E_RATE') : host.side.joinRawPipe(request)),
+      (error: unknown) => {
+        log(`cluster: connection rate check failed: ${(error as Error)?.message ?? error}`);
+        refuseRawPipe(socket, 'E_STORE_UNAVAILABLE');
+      },
+    );
+  };
+  // Every connection's first byte says what it is: TLS (chat, TLS pipes, room files) or a raw pipe.
+  const front = createTcpServer((socket: Socket) => routeByFirstByte(socket, { tlsServer: server, onRawPipe: rawPipe, timeoutMs: limits.handshakeTimeoutMs, log }));
   // Behind HAProxy the relay listens through the PROXY protocol front (only trusted proxies,
   // a header first); TLS still ends here, so the proxy sees ciphertext only.
   const listener = options.trustedProxies
-    ? createProxyFront(server, { trustedProxies: options.trustedProxies, headerTimeoutMs: limits.proxyHeaderTimeoutMs, maxHeaderBytes: limits.proxyHeaderMaxBytes, log })
-    : server;
+    ? createProxyFront(front, { trustedProxies: options.trustedProxies, headerTimeoutMs: limits.proxyHeaderTimeoutMs, maxHeaderBytes: limits.proxyHeaderMaxBytes, log })
+    : front;
   try {
     await listenOn(listener, options.port, options.host);
   } catch (error) {

@@ -10,6 +10,7 @@ import type { ClientMessageOf } from '../shared/messages.js';
 import { nameKey, validateUserName } from '../shared/names.js';
 import type { RelayConnection } from './connection.js';
 import type { PipeBroker } from './pipe-broker.js';
+import { type RawPipeRequest, rawPipeErrorCode, refuseRawPipe } from './raw-pipe-front.js';
 import type { RoomFiles } from './room-files.js';
 import type { Room } from './rooms.js';
 
@@ -93,6 +94,38 @@ export class SideRequests {
     } catch (error) {
       if (!connection.isClosed) connection.advance('auth-failed');
       throw error;
+    }
+  }
+
+  /**
+   * A raw pipe (raw-pipe-front.ts): a plain TCP connection that redeems its ticket and, once
+   * the partner is there, carries the peers' own TLS bytes with no TLS layer of the relay's.
+   * Answers `ready` or `error CODE`. The client sends nothing after its line until `ready`
+   * (its TLS starts then), so any early byte is a protocol error; reading while it waits is
+   * also how a client that leaves is noticed.
+   */
+  async joinRawPipe(request: RawPipeRequest): Promise<void> {
+    const { socket } = request;
+    const early = (): void => refuseRawPipe(socket, 'E_PROTOCOL');
+    if (request.rest.length > 0) return early();
+    socket.on('data', early);
+    socket.resume();
+    try {
+      const ticket = await this.pipes.redeem(request.ticket);
+      await this.pipes.rendezvous({
+        ticket,
+        alive: () => !socket.destroyed,
+        handOver: () => {
+          socket.off('data', early);
+          socket.pause();
+          socket.setNoDelay(true);
+          socket.write('ready\n');
+          return socket;
+        },
+      });
+    } catch (error) {
+      socket.off('data', early);
+      refuseRawPipe(socket, rawPipeErrorCode(error));
     }
   }
 

@@ -12,6 +12,13 @@ import { ChatError } from './errors.js';
  */
 export const FRAME_HEADER_BYTES = 5;
 
+/**
+ * The request line of a raw relay pipe (`SCPIPE/1 <ticket>\n`, relay/raw-pipe-front.ts), sent
+ * on a plain TCP connection to the relay's port instead of a TLS ClientHello: its first byte,
+ * 'S', can never start a TLS record (0x14-0x18), which is how the relay tells the two apart.
+ */
+export const RAW_PIPE_PREFIX = 'SCPIPE/1 ';
+
 export const FrameKind = {
   control: 1,
   data: 2,

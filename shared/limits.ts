@@ -78,6 +78,15 @@ export const DEFAULT_LIMITS = {
    * bucket holds; unused ones are dropped after 1 s, so the limit only gets stricter.
    */
   floodTokenPrefetch: 10,
+  /**
+   * Every other request a logged-in user makes (history pages, /users, /chatrooms, joins, key
+   * and prekey fetches or uploads, file tickets) per second and burst: each costs the relay a
+   * store read or write, so one account must not keep a relay busy with them. The bucket
+   * belongs to the user, like the flood bucket. The burst covers a join (history, members'
+   * keys, prekey claims for first whispers) many times over.
+   */
+  requestsPerSecond: 20,
+  requestBurst: 100,
   /** A sender refused for flooding sends again after this (when the refusal gives no retryAfterMs). */
   floodRetryAfterMs: 1_000,
   /** Open connections per remote address. */
@@ -134,6 +143,8 @@ export const DEFAULT_LIMITS = {
   pipeMaxMs: 6 * 60 * 60_000,
   /** Bytes one user may send through relay pipes per hour (the relay's bandwidth is shared). */
   pipeBytesPerUserPerHour: 64 * 1024 * 1024 * 1024,
+  /** Bytes a relay pipe queues towards one side before it stops reading from the other (per direction). */
+  pipeBufferBytes: 1024 * 1024,
   /** Unused pipe tickets one user may hold. */
   pipeTicketsPerUser: 32,
   /** Shortest password accepted at registration (Unicode code points). */
@@ -171,6 +182,12 @@ export const MAX_HISTORY_MESSAGES = 10_000;
  * asked in several requests.
  */
 export const MAX_KEYS_PER_REQUEST = 64;
+
+/**
+ * Longest request line of a raw relay pipe (`SCPIPE/1 <ticket>\n`, relay/raw-pipe-front.ts):
+ * the prefix and a 32-character ticket are 42 bytes; more than this is not a pipe request.
+ */
+export const RAW_PIPE_MAX_LINE_BYTES = 160;
 
 /** Defaults of the client core and its front ends (each can be overridden in its options). */
 export const CLIENT_DEFAULTS = {

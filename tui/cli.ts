@@ -10,6 +10,7 @@ import { EVENT_DOCS } from './core/events.js';
 import { normalizeFingerprint } from './core/trust.js';
 import { EXIT_USAGE, errorEvent, runJsonMode } from './json-mode.js';
 import { runMain } from './run-main.js';
+import { keepYoungGenerationSmall } from './core/transfer/young-generation.js';
 
 /** What the command line asked for, before any connection (shared by the JSON mode and the TUI). */
 export interface CliOptions {
@@ -165,4 +166,6 @@ async function main(): Promise<number> {
   }
 }
 
+// A file transfer's allocation rate would grow V8's young generation to 16 MB semi-spaces (transfer/young-generation.ts).
+keepYoungGenerationSmall();
 runMain(main);

@@ -5,7 +5,12 @@
  *   sender, receiver   a real ChatClient (dist/tui/core/index.js) with temp config/data
  *                      folders, talking to the bench relay; the receiver accepts the first
  *                      offer and reports its timings; the sender offers a file on request.
- *   tls-receiver, tls-sender   the plain Node TLS 1.3 stream the figures are compared with.
+ *   tls-receiver, tls-sender   the plain Node TLS 1.3 stream the figures are compared with,
+ *                      file to file: the sender reads the file in 256 KiB blocks into the
+ *                      socket, the receiver gathers what arrives into 1 MiB blocks that the
+ *                      thread pool writes to a new file while the next ones arrive (up to 4 at
+ *                      once), then fsyncs it. (Node's read/write streams would make
+ *                      a weaker baseline: one write per 16 KiB TLS record.)
  *
  * Messages (IPC): the child sends {ready, pid[, port]} once set up; the parent sends
  * {cmd:'send', file} (sender) or {cmd:'go'} (tls-sender) and gets {result} or {error}.
@@ -13,11 +18,14 @@
  * `maxLifetimeMs`, so it never outlives a run. Times are `performance.now()` of the child.
  */
 import { once } from 'node:events';
+import { closeSync, fsync, openSync, readSync, write } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { connect as tlsConnect, createServer as tlsCreateServer, type TLSSocket } from 'node:tls';
 import { createSelfSignedCertificate } from '../../relay/certs.js';
 import { ChatClient, type ChatEvent } from '../../tui/core/index.js';
+import { keepYoungGenerationSmall } from '../../tui/core/transfer/young-generation.js';
 import { BENCH_CLIENT_LIMITS } from './clients.js';
 
 export interface TransferPeerSpec {
@@ -33,8 +41,10 @@ export interface TransferPeerSpec {
   dir?: string;
   /** false: relay pipe only (`transfers: { direct: false }`). */
   direct?: boolean;
-  /** tls-sender: bytes to stream. */
+  /** tls-receiver: bytes to expect. */
   bytes?: number;
+  /** tls-sender: the file to stream; tls-receiver: the file to write (removed afterwards). */
+  file?: string;
   /** Longest wait for a transfer to end, ms. */
   timeoutMs: number;
   maxLifetimeMs: number;
@@ -55,8 +65,7 @@ export interface ReceiverResult {
 }
 
 export interface SenderResult {
-  /** BLAKE2b-512 the sender announced in its offer. */
-  offeredHash: string;
+  /** BLAKE2b-512 in the sender's transfer-done (it hashed while sending). */
   doneHash: string;
   path: string | null;
 }
@@ -65,10 +74,14 @@ export interface TlsReceiverResult {
   bytes: number;
   /** TCP connection accepted → first application byte (includes the TLS handshake). */
   connectionToFirstMs: number;
+  /** First byte → the last byte written and the file fsynced. */
   firstToLastMs: number;
 }
 
+const MIB = 1024 * 1024;
 const spec = JSON.parse(process.argv[2] ?? '{}') as TransferPeerSpec;
+// As the securechat processes do at start (tui/cli.ts, tui/start.ts): their memory is what is measured.
+if (process.env.BENCH_PEER_DEFAULT_GC !== '1') keepYoungGenerationSmall();
 const send = (message: unknown): void => {
   process.send?.(message);
 };
@@ -165,7 +178,7 @@ async function sender(): Promise<void> {
       async (sent) => {
         id = sent.id;
         const e = await done;
-        const result: SenderResult = { offeredHash: sent.hash, doneHash: e.hash, path: e.path };
+        const result: SenderResult = { doneHash: e.hash, path: e.path };
         send({ result });
       },
       fail,
@@ -183,16 +196,62 @@ async function tlsReceiver(): Promise<void> {
     socket.setNoDelay(true);
     let bytes = 0;
     let firstAt = 0;
-    socket.on('data', (chunk: Buffer) => {
-      if (bytes === 0) firstAt = performance.now();
-      bytes += chunk.length;
-      if (bytes >= spec.bytes!) {
+    const fd = openSync(spec.file!, 'w');
+    // 1 MiB blocks written by libuv's thread pool while the next ones arrive (as securechat's
+    // receiver writes in a worker); at most WRITES_IN_FLIGHT at once, the socket paused beyond.
+    const WRITES_IN_FLIGHT = 4;
+    let block = Buffer.allocUnsafe(MIB);
+    let fill = 0;
+    let at = 0;
+    let inFlight = 0;
+    let ended = false;
+    const finishIfDone = (): void => {
+      if (!ended || inFlight > 0) return;
+      fsync(fd, (error) => {
+        if (error) return fail(error);
+        closeSync(fd);
         const now = performance.now();
         const result: TlsReceiverResult = { bytes, connectionToFirstMs: firstAt - acceptedAt, firstToLastMs: now - firstAt };
         socket.end();
         server.close();
-        send({ result });
+        void rm(spec.file!, { force: true }).then(() => send({ result }), fail);
+      });
+    };
+    const flush = (): void => {
+      if (fill === 0) return;
+      const full = block;
+      const length = fill;
+      const position = at;
+      at += fill;
+      fill = 0;
+      block = Buffer.allocUnsafe(MIB);
+      inFlight += 1;
+      if (inFlight >= WRITES_IN_FLIGHT) socket.pause();
+      const writeFrom = (offset: number): void =>
+        write(fd, full, offset, length - offset, position + offset, (error, written) => {
+          if (error) return fail(error);
+          if (offset + written < length) return writeFrom(offset + written);
+          inFlight -= 1;
+          if (inFlight < WRITES_IN_FLIGHT && !ended) socket.resume();
+          finishIfDone();
+        });
+      writeFrom(0);
+    };
+    socket.on('data', (chunk: Buffer) => {
+      if (bytes === 0) firstAt = performance.now();
+      bytes += chunk.length;
+      for (let used = 0; used < chunk.length; ) {
+        const take = Math.min(block.length - fill, chunk.length - used);
+        chunk.copy(block, fill, used, used + take);
+        fill += take;
+        used += take;
+        if (fill === block.length) flush();
       }
+      if (bytes < spec.bytes!) return;
+      flush();
+      // Durable like a received transfer: fsync before calling it done.
+      ended = true;
+      finishIfDone();
     });
     socket.on('error', fail);
   });
@@ -208,19 +267,23 @@ async function tlsSender(): Promise<void> {
     const socket = tlsConnect({ host: '127.0.0.1', port: spec.port!, rejectUnauthorized: false, minVersion: 'TLSv1.3' });
     socket.setNoDelay(true);
     socket.on('error', fail);
-    // One reused 256 KiB buffer: what the stream costs, not what making data costs.
-    const chunk = Buffer.alloc(256 * 1024, 7);
-    let left = spec.bytes!;
+    const fd = openSync(spec.file!, 'r');
+    const size = spec.bytes!;
+    let at = 0;
+    // 256 KiB blocks read from the file; a block is the socket's until written, so a fresh one each time.
     const pump = (): void => {
-      while (left > 0) {
-        const n = Math.min(left, chunk.length);
-        left -= n;
-        if (!socket.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
+      while (at < size) {
+        const block = Buffer.allocUnsafe(Math.min(256 * 1024, size - at));
+        const got = readSync(fd, block, 0, block.length, at);
+        if (got === 0) return fail(new Error('the file is shorter than expected'));
+        at += got;
+        if (!socket.write(got === block.length ? block : block.subarray(0, got))) {
           socket.once('drain', pump);
           return;
         }
       }
-      send({ result: { sent: spec.bytes } });
+      closeSync(fd);
+      send({ result: { sent: size } });
     };
     socket.once('secureConnect', pump);
   });

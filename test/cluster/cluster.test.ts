@@ -295,7 +295,8 @@ cluster('a file sent with the relay pipe between ChatClients on different relays
     ]);
     assert.is(received.path, 'relay');
     assert.is(done.path, 'relay');
-    assert.is(await blake2bOfFile(received.file), sent.hash);
+    assert.is(await blake2bOfFile(received.file), await blake2bOfFile(file));
+    assert.equal([received.hash, done.hash], [await blake2bOfFile(file), await blake2bOfFile(file)]);
   } finally {
     await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
   }

@@ -193,7 +193,8 @@ async function transfer(receiver: LabClient, sender: LabClient): Promise<Record<
   const senderPaths = pathsOf(sender, offer.id);
   const problems: string[] = [];
   if (hash !== expected) problems.push(`the saved file's hash ${hash.slice(0, 16)}... is not the sent file's ${expected.slice(0, 16)}...`);
-  if (received.hash !== expected || sent.hash !== expected || offer.hash !== expected) problems.push('an event carries another hash than the file');
+  // Today's senders offer without a hash (hashed while sending): the offer's is '' then.
+  if (received.hash !== expected || sent.hash !== expected || (offer.hash !== '' && offer.hash !== expected)) problems.push('an event carries another hash than the file');
   if (path.dirname(received.file) !== downloads) problems.push(`saved as ${received.file}, not in ${downloads}`);
   for (const [who, paths] of [
     [RECEIVER, receiverPaths],

@@ -19,7 +19,8 @@ import type { ChatClientOptions, PasswordSource } from './client-options.js';
 import { Lifecycle, type ClientState } from './lifecycle.js';
 import { configDir as defaultConfigDir, dataDir as defaultDataDir, knownRelaysFile, userDataDir } from './paths.js';
 import { parseProxyUrl, type ProxySettings } from './proxy.js';
-import { openPipe } from './relay-pipe.js';
+import { openPipe, openRawPipe } from './relay-pipe.js';
+import { openTcp } from './dial.js';
 import { RoomFiles } from './room-files.js';
 import { RoomRequests } from './room-requests.js';
 import { RoomTracker, type RoomState } from './room-tracker.js';
@@ -477,15 +478,21 @@ export class ChatClient {
    */
   private async openTransferPipe(transferId: string, peer: string, signal: AbortSignal): Promise<Duplex> {
     const ticket = await this.request({ t: 'pipe-ticket', id: this.nextId('t'), transfer: transferId, peer }, (reply) => expectReply(reply, 'pipe-ticket'));
-    const conn = await this.connector.dialSide('relay pipe', signal);
-    return openPipe(conn.socket, {
-      ticket: ticket.ticket,
-      clientName: this.clientName,
-      maxFrameBytes: this.limits.maxFrameBytes,
-      // The peer joins its side when its own relay timer fires; the ticket says how long that may take.
-      timeoutMs: Math.min(Math.max(ticket.expiresInMs, 10_000), 5 * 60_000),
+    // The peer joins its side when its own relay timer fires; the ticket says how long that may take.
+    const timeoutMs = Math.min(Math.max(ticket.expiresInMs, 10_000), 5 * 60_000);
+    // A raw pipe first: the peers' TLS without a second layer (relay-pipe.ts, openRawPipe).
+    const tcp = await openTcp({
+      ...this.address,
+      proxy: this.proxy,
+      localAddress: this.options.localAddress,
+      timeoutMs: this.proxy !== undefined ? this.limits.proxyConnectTimeoutMs : this.limits.handshakeTimeoutMs,
       signal,
     });
+    const raw = await openRawPipe(tcp, { ticket: ticket.ticket, timeoutMs, signal });
+    if (raw !== null) return raw;
+    // A relay from before raw pipes closed it unanswered; the ticket is unused: the TLS pipe.
+    const conn = await this.connector.dialSide('relay pipe', signal);
+    return openPipe(conn.socket, { ticket: ticket.ticket, clientName: this.clientName, maxFrameBytes: this.limits.maxFrameBytes, timeoutMs, signal });
   }
 
   // ---- room files (stored on the relay; logic in room-files.ts) -------------------------------

@@ -140,7 +140,8 @@ export type ChatEvent =
   /**
    * Someone offers you a file (end-to-end signalled): answer `/accept ID [DIR]` or `/reject ID`.
    * `name` is already sanitized (the name it would be saved under); `size` in bytes; `hash`
-   * BLAKE2b-512 hex of the whole file.
+   * BLAKE2b-512 hex of the whole file when the offer carried it, '' from today's senders, which
+   * hash while sending and give it at the end (`transfer-done` has it, checked).
    */
   | { type: 'transfer-offer'; id: string; from: string; name: string; size: number; hash: string }
   /**

@@ -31,7 +31,7 @@ export function applyTransferEvent(host: TransferViewHost, event: ChatEvent): { 
       const id = safeLine(event.id);
       host.offer(
         from,
-        `offers you a file: ${safeLine(event.name)} (${formatBytes(event.size)}; BLAKE2b ${safeLine(event.hash).slice(0, 16)}…)\n` +
+        `offers you a file: ${safeLine(event.name)} (${formatBytes(event.size)}; ${event.hash === '' ? 'BLAKE2b checked when it arrives' : `BLAKE2b ${safeLine(event.hash).slice(0, 16)}…`})\n` +
           `/accept ${shortId(id)} [DIR] to save it, /reject ${shortId(id)} to decline (id ${id})`,
       );
       // Waiting for an answer: in the status bar, and Tab completes its id.

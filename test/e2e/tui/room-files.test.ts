@@ -3,12 +3,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ChatClient } from '../../../tui/core/client.js';
 import { plainErrors } from '../../helpers/core-helpers.js';
 import { testClientOptions } from '../../helpers/clients.js';
-import { testRelay } from '../../helpers/relay.js';
-import { tempDir } from '../../helpers/temp.js';
-import { startTui, testTuiLogin, type TmuxSession } from '../../helpers/tmux.js';
+import { testTuiLogin } from '../../helpers/tmux.js';
+import { squash as squashPane, tuiScene } from '../../helpers/tui-scene.js';
 
 /**
  * Room files in the real TUI (dist/tui/cli.js) in tmux against a real relay, with bob as a
@@ -19,16 +17,9 @@ import { startTui, testTuiLogin, type TmuxSession } from '../../helpers/tmux.js'
  */
 const WAIT_MS = 30_000;
 
-/**
- * The messages pane's text without any white space, so a long line matches whatever way it
- * was wrapped (paths are broken between characters, words at spaces).
- */
+/** The messages pane's text without white space; rows with no pane border kept whole. */
 function squash(screen: string): string {
-  return screen
-    .split('\n')
-    .map((row) => row.split('│')[1] ?? row)
-    .join('')
-    .replace(/\s+/g, '');
+  return squashPane(screen, 'keep');
 }
 
 function shows(screen: string, text: string): boolean {
@@ -38,21 +29,19 @@ function shows(screen: string, text: string): boolean {
 test(
   'TUI: /upload with Tab, another member in the room, /files table, /download with Tab into a folder, an unknown id',
   plainErrors(async () => {
-    const dir = await tempDir('securechat-tui-files-');
-    const relay = await testRelay(path.join(dir.path, 'relay'));
+    const scene = await tuiScene('securechat-tui-files-');
+    const { dir, relay, home, work } = scene;
     const env = { relay, dir };
-    const work = path.join(dir.path, 'work');
     const downloads = path.join(dir.path, 'alice-downloads');
-    await Promise.all([fs.mkdir(work), fs.mkdir(downloads), fs.mkdir(path.join(dir.path, 'home'))]);
+    await fs.mkdir(downloads);
     const content = randomBytes(300_000);
     await fs.writeFile(path.join(work, 'meeting-notes.txt'), content);
     const budget = path.join(dir.path, 'budget.csv');
     await fs.writeFile(budget, 'q1,q2\n10,20\n');
-    const bob = new ChatClient(testClientOptions(env, 'bob'));
-    let tui: TmuxSession | null = null;
+    const bob = scene.client(testClientOptions(env, 'bob'));
     try {
       await bob.connect();
-      tui = await startTui({ ...testTuiLogin(env, 'alice'), noDirect: true, home: path.join(dir.path, 'home'), cwd: work, cols: 100 });
+      const tui = await scene.startTui({ ...testTuiLogin(env, 'alice'), noDirect: true, home, cwd: work, cols: 100 });
       await tui.waitFor(/\[connected\].*alice@global/, { timeoutMs: WAIT_MS });
       await tui.type('/create dev');
       await tui.keys('Enter');
@@ -113,10 +102,7 @@ test(
 
       assert.is(await tui.exit({ timeoutMs: WAIT_MS }), '0');
     } finally {
-      await tui?.kill();
-      await bob.close();
-      await relay.close();
-      await dir.remove();
+      await scene.close();
     }
   }),
 );

@@ -52,6 +52,25 @@ limits('the flood bucket is the user\'s: a resume or a fresh login does not refi
   assert.is(errorCodeOf(await fresh.request({ t: 'say', id: 'c0', text: 'hi' })), 'E_FLOOD', 'so does a fresh login');
 });
 
+limits('other requests spend the user\'s request bucket, apart from the flood bucket', async (ctx) => {
+  await start(ctx, { requestsPerSecond: 0.01, requestBurst: 3 });
+  const ann = await WireClient.session(ctx.relay.port, 'ann');
+  ctx.clients.push(ann);
+  for (let i = 0; i < 3; i++) assert.is((await ann.request({ t: 'users', id: `u${i}` })).t, 'users');
+  const refused = await ann.request({ t: 'history', id: 'h0', limit: 10 });
+  assert.is(errorCodeOf(refused), 'E_FLOOD', 'history pages share the bucket');
+  assert.ok(refused.t === 'error' && (refused.retryAfterMs ?? 0) > 0, 'the refusal says when to ask again');
+  assert.is(errorCodeOf(await ann.request({ t: 'key-batch', id: 'k0', users: ['ann'] })), 'E_FLOOD', 'so do key fetches');
+  assert.is((await ann.request({ t: 'say', id: 's0', text: 'hi' })).t, 'ack', 'room messages have their own bucket');
+  assert.is((await ann.request({ t: 'ping', id: 'p0' })).t, 'pong', 'a ping costs no token');
+  const token = tokenOf(ann);
+  ann.close();
+  await ann.whenClosed();
+  const { client: back, reply } = await resume(ctx, 'ann', token);
+  assert.is(reply.t, 'session');
+  assert.is(errorCodeOf(await back.request({ t: 'rooms', id: 'r0' })), 'E_FLOOD', 'a resume keeps the empty bucket');
+});
+
 limits('resumes per address are bounded', async (ctx) => {
   await start(ctx, { resumesPerMinute: 0.01, resumeBurst: 3 });
   const ann = await WireClient.session(ctx.relay.port, 'ann');

@@ -39,12 +39,22 @@ export const TRANSFER_DEFAULTS = {
    */
   CHUNK_BYTES: 128 * 1024,
   /**
-   * Unacknowledged bytes the sender may have in flight. Bounds memory on both sides
-   * (the receiver never holds more than this) and allows ~80 MB/s at 100 ms round trip;
+   * Unacknowledged bytes the sender may have in flight. Bounds what a receiver must take
+   * (it holds at most RING_BYTES of it, below) and allows ~80 MB/s at 100 ms round trip;
    * bench/ measured the receiver at 139-142 MB peak RSS with 8 MiB and 135-137 MB with 4 MiB
    * (most of a receiver's memory is Node's TLS read garbage: a plain TLS receiver peaks near 125 MB).
    */
   WINDOW_BYTES: 8 * 1024 * 1024,
+  /**
+   * The receiver's shared ring between its TLS thread and its file worker (what is received
+   * and not yet on disk). Smaller than the window on purpose: when the ring is nearly full the
+   * receiver stops reading its socket, and the rest of the window waits in the kernel's socket
+   * buffers (TCP flow control), which are not the process's memory. The window still bounds
+   * what is in flight on a long path. Every byte of the ring is touched once it has wrapped,
+   * so its size is RSS: 8 MiB (one window) put a 1 GB receiver at 100-104 MB against issue
+   * 15's 100 MB per client process.
+   */
+  RING_BYTES: 4 * 1024 * 1024,
   /** The receiver acknowledges after at least this many newly written bytes (and at the end). */
   ACK_EVERY_BYTES: 1024 * 1024,
   /** The sender re-checks the file's size and mtime after every this many bytes, and at the end. */

@@ -1,7 +1,9 @@
-import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { Worker } from 'node:worker_threads';
+import { X509Certificate, createPrivateKey, generateKeyPair } from 'node:crypto';
+import { promisify } from 'node:util';
 import { ChatError } from '../../../shared/errors.js';
-import type { CredentialsReply, CredentialsRequest } from './credentials-worker.js';
+import { selfSignedCertificate } from './certificate-der.js';
+
+const generateKeyPairAsync = promisify(generateKeyPair);
 
 /**
  * A fresh TLS identity for one transfer: an ECDSA P-256 key and a self-signed certificate
@@ -26,35 +28,14 @@ export interface TransferCredentials {
 /** Certificates live a day: long enough for a slow transfer with resumes, short enough to be disposable. */
 const VALIDITY_MS = 24 * 60 * 60_000;
 
-const WORKER_URL = new URL('./credentials-worker.js', import.meta.url);
-/** Making a P-256 certificate takes a few ms; a worker that says nothing for this long is stuck. */
-const WORKER_TIMEOUT_MS = 30_000;
-
-/** A new key and certificate, made in a worker thread that exits afterwards (see credentials-worker.ts). */
+/** A new key and certificate (certificate-der.ts), made on this thread in about a millisecond. */
 export async function createTransferCredentials(): Promise<TransferCredentials> {
   const now = Date.now();
+  const { privateKey } = await generateKeyPairAsync('ec', { namedCurve: 'prime256v1' });
   // A little slack for clocks that are off; validity is not what we check anyway.
-  const request: CredentialsRequest = { notBeforeMs: now - 60 * 60_000, notAfterMs: now + VALIDITY_MS };
-  const worker = new Worker(WORKER_URL, { resourceLimits: { maxOldGenerationSizeMb: 64 } });
-  try {
-    const reply = await new Promise<CredentialsReply>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new ChatError('E_INTERNAL', 'making a transfer certificate timed out')), WORKER_TIMEOUT_MS);
-      worker.once('message', (message: CredentialsReply) => {
-        clearTimeout(timer);
-        resolve(message);
-      });
-      worker.once('error', (error) => {
-        clearTimeout(timer);
-        reject(new ChatError('E_INTERNAL', `making a transfer certificate failed: ${error.message}`));
-      });
-      worker.postMessage(request);
-    });
-    if (!reply.ok) throw new ChatError('E_INTERNAL', `making a transfer certificate failed: ${reply.message}`);
-    // Checked like anything that crosses a boundary: the key must be the certificate's.
-    return credentialsFromPem(reply.key, reply.cert);
-  } finally {
-    await worker.terminate();
-  }
+  const cert = selfSignedCertificate(privateKey, 'securechat transfer', new Date(now - 60 * 60_000), new Date(now + VALIDITY_MS));
+  // Checked like anything that crosses a boundary: the key must be the certificate's.
+  return credentialsFromPem(privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, cert);
 }
 
 export function certificateFingerprint(certPem: string): string {

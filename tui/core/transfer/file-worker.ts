@@ -4,20 +4,22 @@
  * whole files for offers. bench/transfer-crypto.ts measured why: hashing on the thread that
  * also runs TLS cut the receiving side to ~40% of a plain TLS stream on this machine.
  *
- * BLAKE2b comes from hash-wasm rather than node:crypto: the same function (test/transfer-hash
- * checks all three against libsodium), but 920 MB/s against OpenSSL's 690 MB/s on this
- * machine, and this thread's hashing plus writing is what bounds a receiver's speed.
+ * BLAKE2b-512 comes from node:crypto (OpenSSL), the same function as hash-wasm's and
+ * libsodium's (test/transfer-hash checks all three). hash-wasm was faster when first measured
+ * (920 against 690 MB/s); measured again for issue 15 the gap was 12-15 % (1.07-1.15 against
+ * 1.22-1.36 s of CPU per GB, shared 2-core machine), while loading it costs this thread
+ * ~5.5 MB of RSS that counts against a receiver's 100 MB, and the transfer now moves faster
+ * than this thread's hashing plus writing bounds it, so the memory won.
  *
  * Requests are handled strictly in order; after the first error every later request fails.
  */
 import fs from 'node:fs';
 import { parentPort } from 'node:worker_threads';
-import { type IHasher, createBLAKE2b } from 'hash-wasm';
+import { type Hash, createHash } from 'node:crypto';
 import type { WorkerReply, WorkerRequest } from './file-worker-protocol.js';
 
-type Hash = IHasher;
-/** One hasher for the partial file, one for `hash` requests; `init()` resets each before use. */
-const [fileHasher, rangeHasher] = await Promise.all([createBLAKE2b(512), createBLAKE2b(512)]);
+/** A fresh BLAKE2b-512 (node:crypto hashes are single use). */
+const blake2b = (): Hash => createHash('blake2b512');
 
 const READ_BYTES = 1024 * 1024;
 
@@ -77,7 +79,7 @@ function handle(request: WorkerRequest): WorkerReply | null {
       }
       // Re-read what is already there: the hash covers the bytes on disk, so a partial file
       // damaged between sessions is caught at the end (E_HASH_MISMATCH).
-      hash = fileHasher.init();
+      hash = blake2b();
       hashRange(fd, 0, size, hash);
       position = size;
       return { op: 'opened', offset: size };
@@ -106,7 +108,7 @@ function handle(request: WorkerRequest): WorkerReply | null {
     case 'hash': {
       const file = fs.openSync(request.path, 'r');
       try {
-        const into = rangeHasher.init();
+        const into = blake2b();
         hashRange(file, request.start, request.end, into);
         return { op: 'hashed', hash: into.digest('hex') };
       } finally {

@@ -5,11 +5,10 @@ import { alternativeNames, resolveInside, sanitizeFileName } from '../../../shar
 import { CLIENT_DEFAULTS, FOLDER_LIMITS } from '../../../shared/limits.js';
 import { nameKey } from '../../../shared/names.js';
 import type { ChatEvent } from '../events.js';
-import type { PathKind } from './candidates.js';
-import { TRANSFER_DEFAULTS } from './constants.js';
 import { FolderPathChecker, folderPathComponents, makeFolders, type WalkedFolder, walkedFileUnchanged } from './folder-manifest.js';
+import { folderRecord, recheckRestored, restoredFolder } from './folder-restore.js';
+import { BLAKE2B_HEX, ENDED, type Folder, type FolderState, newFolder } from './folder-state.js';
 import type { FolderJournalRecord, FolderResumeState } from './journal.js';
-import { ProgressMeter } from './progress.js';
 import { isTerminal } from './state-machine.js';
 import type { TransferInfo } from './transfer-entry.js';
 import { type FileTransfer, newTransferId } from './transfer.js';
@@ -64,85 +63,7 @@ export interface FolderTimers {
   nextFileTimeoutMs: number;
 }
 
-type FolderState = 'offered' | 'transferring' | 'completed' | 'rejected' | 'cancelled' | 'failed';
-
-interface Folder {
-  id: string;
-  direction: 'out' | 'in';
-  peer: string;
-  name: string;
-  files: number;
-  size: number;
-  state: FolderState;
-  filesDone: number;
-  bytesDone: number;
-  /** Sender: the folder sent. Receiver: the folder made for it once accepted. */
-  dir: string | null;
-  current: FileTransfer | null;
-  startedMs: number | null;
-  timer: NodeJS.Timeout | null;
-  /** How the last file's bytes went (shown between files). */
-  lastPath: PathKind | null;
-  /** The whole folder's speed and time left; progress said at most 4 a second. */
-  meter: ProgressMeter;
-  progressSaidMs: number;
-  /** The files as journalled: sender every file, receiver the files offered so far. */
-  entries: FolderResumeState['entries'];
-  /** The transfer id of the file under way (entries[filesDone]) once offered. */
-  currentId: string | null;
-  /** Restored from the journal after a restart of this client. */
-  restored: boolean;
-  /** Suspended with the client (its record stays for the next run): it says and does nothing more. */
-  suspended: boolean;
-  /** Pinned keys of the peer, once journalled (null: not journalled). */
-  peerKeys: { sign: string; box: string } | null;
-  /** Files being replaced by a new offer of the same file: their end is not the folder's. */
-  replaced: Set<FileTransfer>;
-  /** Bytes of the files done before this run (the average speed counts only this run's). */
-  startBytes: number;
-  /** How it ended (as told to the peer), and whether a late folder-accept was answered with it. */
-  endCode: AbortCode;
-  answeredLate: boolean;
-  // sender
-  walked?: WalkedFolder;
-  // receiver
-  checker?: FolderPathChecker;
-  /** The file offer expected next (its index). */
-  nextIndex: number;
-}
-
-/** A folder as it starts (offered, nothing done) with what is known of it; `known` overrides the rest. */
-function newFolder(known: Pick<Folder, 'id' | 'direction' | 'peer' | 'name' | 'files' | 'size' | 'dir'> & Partial<Folder>): Folder {
-  return {
-    state: 'offered',
-    filesDone: 0,
-    bytesDone: 0,
-    current: null,
-    startedMs: null,
-    timer: null,
-    lastPath: null,
-    meter: new ProgressMeter(known.size, SPEED_WINDOW_MS),
-    progressSaidMs: -Infinity,
-    entries: [],
-    currentId: null,
-    restored: false,
-    suspended: false,
-    peerKeys: null,
-    replaced: new Set(),
-    startBytes: 0,
-    endCode: 'E_CANCELLED',
-    answeredLate: false,
-    nextIndex: 0,
-    ...known,
-  };
-}
-
 type Outcome = 'done' | 'stop' | 'replaced';
-
-const SPEED_WINDOW_MS = TRANSFER_DEFAULTS.SPEED_WINDOW_MS;
-/** A whole-file hash as journalled: kept when the offer had one (the journal refuses anything else). */
-const BLAKE2B_HEX = /^[0-9a-f]{128}$/;
-const ENDED: readonly FolderState[] = ['completed', 'rejected', 'cancelled', 'failed'];
 
 export class FolderTransfers {
   private readonly folders = new Map<string, Folder>();
@@ -375,57 +296,15 @@ export class FolderTransfers {
   /**
    * After a restart (journal-keeper.ts, after the files' records): the folder of `record`
    * goes on where the last run stopped, with the file under way if that one was restored
-   * (`restored: true` on its events and in /transfers). Every path is checked again as a
-   * peer's would be ({@link FolderPathChecker}); then, once `precheck` (the peer's key) passed,
-   * a sender checks that the files still to send are unchanged (E_FILE_CHANGED: the folder
-   * fails, the receiver is told) and a receiver that its folder is still a folder. Throws
-   * E_CORRUPT_FILE when the record does not hold together.
+   * (`restored: true` on its events and in /transfers). The record and the checks are
+   * folder-restore.ts': every path is checked again as a peer's would be; then, once
+   * `precheck` (the peer's key) passed, a sender checks that the files still to send are
+   * unchanged (E_FILE_CHANGED: the folder fails, the receiver is told) and a receiver that its
+   * folder is still a folder. Throws E_CORRUPT_FILE when the record does not hold together.
    */
   restore(record: FolderJournalRecord, precheck: () => Promise<void>): void {
     if (this.folders.has(record.folderId)) return;
-    const corrupt = (why: string): never => {
-      throw new ChatError('E_CORRUPT_FILE', `folder transfer ${record.folderId}: ${why}`);
-    };
-    let checker: FolderPathChecker;
-    try {
-      checker = new FolderPathChecker({ files: record.files, totalBytes: record.size });
-      for (const entry of record.entries) checker.add(entry.path, entry.size);
-    } catch (error) {
-      return corrupt(error instanceof Error ? error.message : String(error));
-    }
-    const name = sanitizeFileName(record.name);
-    if (!name.ok || (record.role === 'receiver' && name.name !== record.name)) corrupt('not a folder name');
-    const folder = newFolder({
-      id: record.folderId,
-      direction: record.role === 'sender' ? 'out' : 'in',
-      peer: record.peer,
-      name: record.name,
-      files: record.files,
-      size: record.size,
-      state: 'transferring',
-      filesDone: record.filesDone,
-      bytesDone: record.entries.slice(0, record.filesDone).reduce((n, e) => n + e.size, 0),
-      dir: path.resolve(record.dir),
-      entries: record.entries.map((e) => ({ ...e })),
-      currentId: record.current,
-      restored: true,
-      peerKeys: record.peerKeys,
-      nextIndex: record.entries.length,
-    });
-    folder.startBytes = folder.bytesDone;
-    if (record.role === 'sender') {
-      const root = folder.dir!;
-      folder.walked = {
-        root,
-        name: record.name,
-        // The paths as walked (checked above): relative, no "." or ".." component.
-        files: record.entries.map((e) => ({ path: e.path, size: e.size, mtimeMs: e.mtimeMs ?? -1, absolute: path.join(root, ...e.path.split('/')) })),
-        totalBytes: record.size,
-        skipped: [],
-      };
-    } else {
-      folder.checker = checker;
-    }
+    const folder = restoredFolder(record);
     this.folders.set(folder.id, folder);
     void this.resumeRestored(folder, precheck);
   }
@@ -435,18 +314,7 @@ export class FolderTransfers {
     if (child !== undefined) folder.current = child;
     try {
       await precheck();
-      if (folder.direction === 'out') {
-        for (const file of folder.walked!.files.slice(folder.filesDone + (child !== undefined ? 1 : 0))) {
-          if (!(await walkedFileUnchanged(folder.walked!.root, file.path, file.size, file.mtimeMs))) {
-            throw new ChatError('E_FILE_CHANGED', `${file.path} changed (or is gone) since the folder was offered`);
-          }
-        }
-      } else {
-        const info = await fs.lstat(folder.dir!).catch(() => null);
-        if (info === null || !info.isDirectory()) throw new ChatError('E_PATH_REFUSED', `${folder.dir} is not a folder any more`);
-        const saving = child?.snapshot().filePath;
-        if (saving !== undefined && saving !== null && path.relative(folder.dir!, saving).split(path.sep)[0] === '..') throw new ChatError('E_PATH_REFUSED', `${saving} is not inside ${folder.dir}`);
-      }
+      await recheckRestored(folder, child);
     } catch (error) {
       const e = error instanceof ChatError ? error : new ChatError('E_INTERNAL', String(error));
       this.end(folder, 'failed', e.code, e.message, true);
@@ -471,27 +339,13 @@ export class FolderTransfers {
     }
   }
 
-  /** Writes the folder's record (once agreed, with a pin); resolves when written. */
+  /** Writes the folder's record (once agreed, with a pin; suspended too: see follow); resolves when written. */
   private journal(folder: Folder): Promise<void> {
     const journal = this.host.journal;
-    if (journal === undefined || this.stopped(folder) || folder.state !== 'transferring' || folder.dir === null) return Promise.resolve();
+    if (journal === undefined || folder.state !== 'transferring' || folder.dir === null) return Promise.resolve();
     folder.peerKeys ??= journal.pinOf(folder.peer);
     if (folder.peerKeys === null) return Promise.resolve(); // no pin: nothing to check a restart against
-    return journal.save(
-      {
-        folderId: folder.id,
-        role: folder.direction === 'out' ? 'sender' : 'receiver',
-        name: folder.name,
-        files: folder.files,
-        size: folder.size,
-        dir: folder.dir,
-        entries: folder.entries,
-        filesDone: folder.filesDone,
-        current: folder.currentId,
-      },
-      folder.peer,
-      folder.peerKeys,
-    );
+    return journal.save(folderRecord(folder, folder.dir), folder.peer, folder.peerKeys);
   }
 
   /**
@@ -584,7 +438,7 @@ export class FolderTransfers {
     if (outcome === 'replaced' && folder.currentId === child.transferId && !this.stopped(folder)) this.arm(folder, this.timers.nextFileTimeoutMs);
     if (outcome !== 'done') return;
     if (folder.filesDone === folder.files) this.end(folder, 'completed');
-    else this.arm(folder, this.timers.nextFileTimeoutMs);
+    else if (folder.currentId === null) this.arm(folder, this.timers.nextFileTimeoutMs); // not when the next file came already
   }
 
   // ---- both -------------------------------------------------------------------------------
@@ -646,7 +500,9 @@ export class FolderTransfers {
       if (folder.current === child) folder.current = null;
       const replaced = folder.replaced.delete(child);
       // Suspended: the client is going away and the folder with it (suspendAll), record kept.
-      if (this.stopped(folder) || result.state === 'suspended') return 'stop';
+      // A file that completed as its folder was suspended is still counted below: its own
+      // record goes once the folder's says so, and the next run must not wait for it.
+      if (ENDED.includes(folder.state) || result.state === 'suspended' || (folder.suspended && result.state !== 'completed')) return 'stop';
       if (replaced && result.state !== 'completed') return 'replaced';
       // A restored receiver asked for its file again (folder-accept): an offer of it that was
       // still on its way is then let go by the sender, which offers it once more. Had the
@@ -656,13 +512,17 @@ export class FolderTransfers {
         this.end(folder, 'failed', result.code ?? 'E_INTERNAL', result.message ?? result.state, true);
         return 'stop';
       }
+      // The hash the file was checked against (a sender learns it at the file's end now).
+      if (BLAKE2B_HEX.test(child.hash)) folder.entries[folder.filesDone].hash = child.hash;
       folder.filesDone += 1;
       folder.bytesDone += size;
-      folder.currentId = null;
-      this.say(folder);
+      // The next file's offer may already have come (a receiver's end of one file can run
+      // after the sender's): that one is under way now and stays recorded.
+      if (folder.currentId === child.transferId) folder.currentId = null;
+      if (!folder.suspended) this.say(folder);
       // Before the file's own record goes (journal.ts `remove(id, after)`).
       await this.journal(folder);
-      return 'done';
+      return folder.suspended ? 'stop' : 'done';
     } finally {
       child.off('progress', onProgress);
       this.outcomeSaved.delete(child.transferId);

@@ -1,6 +1,7 @@
 import type { TLSSocket } from 'node:tls';
 import { FRAME_HEADER_BYTES, FrameKind, decodeControlPayload, encodeControl } from '../../../shared/codec.js';
 import { ChatError } from '../../../shared/errors.js';
+import { readIntoBuffer } from './tls-read-buffer.js';
 import { type ChannelMessage, parseChannelMessage } from './wire.js';
 
 export interface ChannelHandlers {
@@ -18,6 +19,12 @@ export interface ChannelHandlers {
 
 /** Control messages are small JSON objects; anything bigger is not ours. */
 export const MAX_CONTROL_BYTES = 4096;
+
+/**
+ * Decrypted bytes are read into one buffer of this size per connection (tls-read-buffer.ts):
+ * a few TLS records' worth, so one callback takes what one read of the socket produced.
+ */
+const READ_BUFFER_BYTES = 64 * 1024;
 
 /**
  * Streaming decoder for the data channel's frames (shared/codec.ts layout). Unlike the
@@ -119,7 +126,10 @@ export class FramedChannel {
       (payload) => this.onControlFrame(payload),
       (slice) => this.onDataSlice(slice),
     );
-    socket.on('data', (chunk: Buffer) => this.onChunk(chunk));
+    // One reused buffer for what TLS decrypts; 'data' (a new Buffer per record) only where this Node cannot.
+    const reused = readIntoBuffer(socket, Buffer.allocUnsafe(READ_BUFFER_BYTES), (bytes, buffer) => this.onChunk(buffer.subarray(0, bytes)));
+    if (reused) socket.resume();
+    else socket.on('data', (chunk: Buffer) => this.onChunk(chunk));
     socket.on('drain', () => this.handlers?.onDrain?.());
     socket.on('error', (error: Error) => {
       this.closeError ??= error instanceof ChatError ? error : new ChatError('E_CLOSED', `data connection error: ${error.message}`);

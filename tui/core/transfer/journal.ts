@@ -122,7 +122,8 @@ const RecordSchema = z
     peerKeys: z.object({ sign: publicKey, box: publicKey }).strict(),
     name: z.string().min(1).max(MAX_RAW_NAME_CHARS),
     size: byteCount,
-    hash: z.string().regex(/^[0-9a-f]{128}$/),
+    /** '' until known: a sender learns it while sending, a receiver from the sender's `end`. */
+    hash: z.string().regex(/^([0-9a-f]{128})?$/),
     credentials: z.object({ key: pem, cert: pem }).strict(),
     peerFingerprint: z.string().regex(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/),
     // Checked in detail (IP literals, loopback policy) by checkCandidates when restored.

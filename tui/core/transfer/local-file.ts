@@ -2,35 +2,32 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ChatError } from '../../../shared/errors.js';
 import { PARTIAL_SUFFIX, alternativeNames, resolveInside } from '../../../shared/filename.js';
-import { hashFile } from './file-sink.js';
 import type { SenderFile } from './sessions.js';
 import type { TransferResumeState } from './transfer-types.js';
 
 /**
  * The file on this side of a transfer, before and between sessions: the sender's file
- * checked and hashed for the offer; the receiver's folder checked, its partial file reserved,
+ * checked for the offer; the receiver's folder checked, its partial file reserved,
  * and, after a restart, how much of it is there. (Writing, hashing and moving into place run
  * in sessions.ts, file-sink.ts and place-file.ts.) Room file downloads reserve their partial
  * file here too; a journalled transfer's paths are checked here after a restart.
  */
 
 /**
- * Sender: a regular, readable file, hashed (in a worker) and unchanged while it was.
- * E_FILE_UNREADABLE or E_FILE_CHANGED.
+ * Sender: a regular, readable file. It is not hashed here: the sender hashes the bytes as it
+ * sends them and gives the whole-file BLAKE2b at the end of the last session (sessions.ts),
+ * so `/send` offers at once instead of reading the file twice. `hash` stays '' until then.
+ * E_FILE_UNREADABLE.
  */
 export async function openSenderFile(filePath: string, signal?: AbortSignal): Promise<SenderFile> {
   const absolute = path.resolve(filePath);
+  if (signal?.aborted === true) throw new ChatError('E_CANCELLED');
   const before = await fs.stat(absolute).catch(() => null);
   if (before === null || !before.isFile()) throw new ChatError('E_FILE_UNREADABLE', `${filePath} is not a readable file`);
   await fs.access(absolute, fs.constants.R_OK).catch(() => {
     throw new ChatError('E_FILE_UNREADABLE', `${filePath} cannot be read`);
   });
-  const hash = await hashFile(absolute, { end: before.size }, signal);
-  const after = await fs.stat(absolute).catch(() => null);
-  if (after === null || after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
-    throw new ChatError('E_FILE_CHANGED', `${filePath} changed while it was being hashed`);
-  }
-  return { path: absolute, size: before.size, mtimeMs: before.mtimeMs, hash };
+  return { path: absolute, size: before.size, mtimeMs: before.mtimeMs, hash: '' };
 }
 
 async function statfsFree(directory: string): Promise<number> {

@@ -22,6 +22,8 @@ export interface SessionRunnerHost {
   senderFile(): SenderFile;
   /** Receiver: where the bytes go, and what they must hash to; `finalize` moves the checked file into place. */
   receiver(): { sink: FileSink; partPath: string; size: number; expectedHash: string; finalize: () => Promise<void>; finalized: () => boolean };
+  /** The whole file's BLAKE2b: sender, hashed while sending; receiver, checked against the file on disk. */
+  hashKnown(hash: string): void;
   /** Bytes acknowledged (sender) or on disk (receiver). */
   onBytes(bytes: number): void;
   log(line: string): void;
@@ -56,6 +58,7 @@ export class SessionRunner {
         onAcked: (bytes) => host.onBytes(bytes),
         signal: abort.signal,
         rehash: (file) => hashFile(file.path, { end: file.size }),
+        onHashed: (hash) => host.hashKnown(hash),
       });
     } else {
       const receiver = host.receiver();
@@ -68,6 +71,7 @@ export class SessionRunner {
         constants: host.constants,
         onWritten: (bytes) => host.onBytes(bytes),
         finalize: receiver.finalize,
+        onVerified: (hash) => host.hashKnown(hash),
         signal: abort.signal,
       });
     }

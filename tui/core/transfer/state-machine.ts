@@ -453,6 +453,40 @@ const restore: Handler<'restore'> = (draft, input, out) => {
 
 const always = { cancel, fail, 'peer-gone': peerGone } as const;
 
+/**
+ * A first dial and a redial after a break take the same inputs; they differ only in the timer
+ * armed on the way in (connect or reconnect) and in the code of its timeout (timeoutWhileDialling).
+ */
+const dialling: Table['connecting'] = {
+  candidates,
+  'dial-started': inboundStarted,
+  'dial-failed': dialFailed,
+  'path-lost': pathLost,
+  'handshake-ok': handshakeWhileDialling,
+  'chunk-acked': chunkAcked,
+  timeout: timeoutWhileDialling,
+  ...always,
+};
+
+/**
+ * Bytes flowing and every byte acked but the hash not yet checked take the same inputs: a
+ * break while verifying redials as one while transferring, and the late acks and the
+ * outcome (complete, hash-mismatch, file-changed) may come in either.
+ */
+const running: Table['transferring'] = {
+  candidates,
+  'dial-started': inboundStarted,
+  'dial-failed': dialFailed,
+  'handshake-ok': handshakeWhileRunning,
+  'chunk-acked': chunkAcked,
+  'path-lost': pathLost,
+  complete,
+  'hash-mismatch': hashMismatch,
+  'file-changed': fileChanged,
+  timeout: timeoutWhileRunning,
+  ...always,
+};
+
 const TABLE: Table = {
   new: {
     offer: (draft, _input, out) => {
@@ -485,52 +519,10 @@ const TABLE: Table = {
     },
     ...always,
   },
-  connecting: {
-    candidates,
-    'dial-started': inboundStarted,
-    'dial-failed': dialFailed,
-    'path-lost': pathLost,
-    'handshake-ok': handshakeWhileDialling,
-    'chunk-acked': chunkAcked,
-    timeout: timeoutWhileDialling,
-    ...always,
-  },
-  reconnecting: {
-    candidates,
-    'dial-started': inboundStarted,
-    'dial-failed': dialFailed,
-    'path-lost': pathLost,
-    'handshake-ok': handshakeWhileDialling,
-    'chunk-acked': chunkAcked,
-    timeout: timeoutWhileDialling,
-    ...always,
-  },
-  transferring: {
-    candidates,
-    'dial-started': inboundStarted,
-    'dial-failed': dialFailed,
-    'handshake-ok': handshakeWhileRunning,
-    'chunk-acked': chunkAcked,
-    'path-lost': pathLost,
-    complete,
-    'hash-mismatch': hashMismatch,
-    'file-changed': fileChanged,
-    timeout: timeoutWhileRunning,
-    ...always,
-  },
-  verifying: {
-    candidates,
-    'dial-started': inboundStarted,
-    'dial-failed': dialFailed,
-    'handshake-ok': handshakeWhileRunning,
-    'chunk-acked': chunkAcked,
-    'path-lost': pathLost,
-    complete,
-    'hash-mismatch': hashMismatch,
-    'file-changed': fileChanged,
-    timeout: timeoutWhileRunning,
-    ...always,
-  },
+  connecting: dialling,
+  reconnecting: dialling,
+  transferring: running,
+  verifying: running,
   completed: {},
   rejected: {},
   cancelled: {},

@@ -24,7 +24,7 @@ export interface TransferInfo {
   name: string;
   /** Bytes. */
   size: number;
-  /** BLAKE2b-512 of the whole file, hex (from the offer). */
+  /** BLAKE2b-512 of the whole file, hex: '' until the sender has hashed what it sent (or from an older sender's offer). */
   hash: string;
   state: TransferStateName;
   /** How the bytes travel (direct, lan or relay), once a connection won. */
@@ -174,7 +174,7 @@ export function endEvent(entry: Entry, result: TransferResult): ChatEvent {
       name: snapshot.name,
       size: transfer.size,
       file: result.filePath ?? snapshot.filePath ?? '',
-      hash: entry.hash,
+      hash: entry.transfer.hash || entry.hash,
       path: snapshot.path,
       ...elapsed(entry, transfer.size),
       ...(entry.folder !== undefined ? { folder: entry.folder } : {}),
@@ -204,7 +204,7 @@ export function transferInfo(entry: Entry): TransferInfo {
     peer: entry.peer,
     name: s.name,
     size: s.size,
-    hash: entry.hash,
+    hash: entry.transfer.hash || entry.hash,
     state: s.state,
     path: s.path,
     bytes: s.progress.bytes,

@@ -111,6 +111,10 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
         finalize: () => this.finalize(),
         finalized: () => this.finalPath !== null,
       }),
+      hashKnown: (hash) => {
+        if (this.role === 'sender') this.file!.hash = hash;
+        else this.expectedHash = hash;
+      },
       onBytes: (bytes) => this.onBytes(bytes),
       log: (line) => this.log(line),
     });
@@ -130,9 +134,9 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
   // ---- creating -------------------------------------------------------------------------
 
   /**
-   * Sender: hashes the file (in a worker), makes this transfer's TLS identity and sends the
-   * offer. Throws E_FILE_UNREADABLE (missing, not a regular file, unreadable) or
-   * E_FILE_CHANGED (it changed while being hashed).
+   * Sender: checks the file, makes this transfer's TLS identity and sends the offer (without
+   * a hash: the sessions hash while sending and give it in `end`). Throws E_FILE_UNREADABLE
+   * (missing, not a regular file, unreadable).
    */
   static async send(filePath: string, options: TransferOptions & { transferId?: string; signal?: AbortSignal }): Promise<FileTransfer> {
     const file = await openSenderFile(filePath, options.signal);
@@ -160,7 +164,7 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
       { transferId: message.transferId, role: 'receiver', name: sanitized.ok ? sanitized.name : '', size: message.size },
       options,
     );
-    transfer.expectedHash = message.hash;
+    transfer.expectedHash = message.hash ?? '';
     transfer.peerFingerprint = message.fingerprint;
     transfer.machine.input({ type: 'offer' });
     if (!sanitized.ok) transfer.machine.input({ type: 'reject', code: 'E_PATH_REFUSED' });
@@ -221,7 +225,7 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
     }
     // Cancelled or suspended (the client is closing) while we looked.
     if (this.machine.context.state !== 'new' || this.released || this.machine.isHalted) return;
-    if (this.role === 'receiver') this.sink = new FileSink(this.constants.WINDOW_BYTES);
+    if (this.role === 'receiver') this.sink = new FileSink(ringBytes(this.constants));
     let candidates: Candidate[] = [];
     try {
       candidates = checkCandidates(from.peerCandidates, { allowLoopback: this.options.allowLoopbackCandidates, maxCandidates: this.constants.MAX_CANDIDATES });
@@ -263,7 +267,7 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
       await fs.rm(this.partPath, { force: true });
       throw new ChatError('E_TRANSFER_STATE');
     }
-    this.sink = new FileSink(this.constants.WINDOW_BYTES);
+    this.sink = new FileSink(ringBytes(this.constants));
     this.machine.input({ type: 'accept' });
   }
 
@@ -385,6 +389,15 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
     return this.machine.context.state;
   }
 
+  /**
+   * The whole file's BLAKE2b-512 hex once known: the sender's after it hashed the last byte it
+   * sent, the receiver's once the file on disk matched it; '' before (an older sender's offer
+   * carried it from the start).
+   */
+  get hash(): string {
+    return this.role === 'sender' ? (this.file?.hash ?? '') : this.expectedHash;
+  }
+
   snapshot(): TransferSnapshot {
     const context = this.machine.context;
     const filePath = this.role === 'sender' ? (this.file?.path ?? null) : (this.finalPath ?? this.partPath);
@@ -452,7 +465,7 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
           transferId,
           name: this.name,
           size: this.size,
-          hash: this.file!.hash,
+          ...(this.file!.hash !== '' ? { hash: this.file!.hash } : {}),
           fingerprint: this.credentials!.fingerprint,
           ...(this.options.folder !== undefined ? { folder: { ...this.options.folder } } : {}),
         } satisfies TransferPeerMessageOf<'file-offer'>;
@@ -549,4 +562,9 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
     this.emit('finished', result);
     this.resolveFinished(result);
   }
+}
+
+/** The receiver's ring (constants.ts RING_BYTES): never more than one window, which would never fill it. */
+function ringBytes(constants: TransferConstants): number {
+  return Math.min(constants.RING_BYTES, constants.WINDOW_BYTES);
 }

@@ -51,7 +51,11 @@ export const TransferPeerMessage = z.discriminatedUnion('t', [
     transferId,
     name: z.string().min(1).max(MAX_RAW_NAME_CHARS),
     size: byteCount,
-    hash: blake2bHex,
+    /**
+     * BLAKE2b-512 of the whole file, from senders that hash before offering. Today's senders
+     * leave it out and give it in the data channel's `end` instead (hashed while sending).
+     */
+    hash: blake2bHex.optional(),
     fingerprint,
     /**
      * Present when the file is one of a folder the receiver accepted (`folder-offer`): the
@@ -112,8 +116,13 @@ export const ChannelMessage = z.discriminatedUnion('t', [
   z.object({ t: z.literal('resume'), offset: byteCount }),
   /** Receiver -> sender: every byte below `offset` is written to the partial file. */
   z.object({ t: z.literal('ack'), offset: byteCount }),
-  /** Sender -> receiver: that was the last byte, and the file did not change while it was read. */
-  z.object({ t: z.literal('end') }),
+  /**
+   * Sender -> receiver: that was the last byte, the file did not change while it was read,
+   * and `hash` is the BLAKE2b-512 of the whole file (the sender hashed what it sent, and the
+   * bytes before a resume offset again). Inside the peers' mutual TLS, so only the peer whose
+   * certificate the sealed offer named can say it. Required unless the offer carried one.
+   */
+  z.object({ t: z.literal('end'), hash: blake2bHex.optional() }),
   /** Receiver -> sender: the hash matched and the file is in place. */
   z.object({ t: z.literal('done') }),
   /** Either way: the transfer stops with this code. */

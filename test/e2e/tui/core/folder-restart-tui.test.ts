@@ -1,15 +1,12 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ChatClient } from '../../../../tui/core/client.js';
-import type { ChatEvent, ChatEventOf } from '../../../../tui/core/events.js';
 import { plainErrors } from '../../../helpers/core-helpers.js';
-import { testRelay } from '../../../helpers/relay.js';
-import { tempDir } from '../../../helpers/temp.js';
-import { EXIT_MARK, TmuxSession } from '../../../helpers/tmux.js';
-import { blake2bOfFile, loopbackOptions, writeTestFile } from '../../../helpers/transfer-helpers.js';
+import { EXIT_MARK } from '../../../helpers/tmux.js';
+import { blake2bOfFile, writeTestFile } from '../../../helpers/transfer-helpers.js';
+import { aliceSeesBob, show, squash, tuiScene } from '../../../helpers/tui-scene.js';
+import { nextEvent } from '../../../helpers/wait.js';
 
 /**
  * A folder received in the real TUI (dist/tui/cli.js --no-direct, in tmux, against a real
@@ -19,93 +16,32 @@ import { blake2bOfFile, loopbackOptions, writeTestFile } from '../../../helpers/
  * from the last run, shows it in the transfers panel, and ends with the folder's finished
  * line; alice has the same tree. With SECURECHAT_SHOW_SCREEN set, the screens are printed.
  */
-const here = path.dirname(fileURLToPath(import.meta.url));
-const CLI = path.resolve(here, '../../../../tui/cli.js');
-const PASSWORD = 'correct-horse-battery';
 const WAIT_MS = 60_000;
 const MB = 1024 * 1024;
 const BIG_BYTES = 64 * MB;
 
-function waitForEvent<T extends ChatEvent['type']>(client: ChatClient, type: T, match: (e: ChatEventOf<T>) => boolean = () => true): Promise<ChatEventOf<T>> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      stop();
-      reject(new Error(`no ${type} within ${WAIT_MS} ms`));
-    }, WAIT_MS);
-    const stop = client.on(type, (event) => {
-      if (!match(event)) return;
-      clearTimeout(timer);
-      stop();
-      resolve(event);
-    });
-  });
-}
-
-/** The messages pane's text without white space, so a wrapped line matches whatever way it was wrapped. */
-function squash(screen: string): string {
-  return screen
-    .split('\n')
-    .map((row) => row.split('│')[1] ?? '')
-    .join('')
-    .replace(/\s+/g, '');
-}
-
-function show(title: string, screen: string): void {
-  if (process.env.SECURECHAT_SHOW_SCREEN) console.log(`----- ${title} -----\n${screen}\n-----`);
-}
-
 test(
   'TUI: a folder being received survives quitting the TUI; the next one picks it up from the last run and finishes it',
   plainErrors(async () => {
-    const dir = await tempDir('securechat-folder-restart-tui-');
-    const relay = await testRelay(path.join(dir.path, 'relay'));
-    const home = path.join(dir.path, 'home');
-    const work = path.join(dir.path, 'work');
-    const downloads = path.join(dir.path, 'alice-downloads');
-    await Promise.all([fs.mkdir(home), fs.mkdir(work), fs.mkdir(downloads)]);
-    const photos = path.join(work, 'photos');
-    await fs.mkdir(path.join(photos, '2024'), { recursive: true });
-    await writeTestFile(photos, 'cover.jpg', 2 * MB);
-    await writeTestFile(path.join(photos, '2024'), 'long-exposure.raw', BIG_BYTES);
-    await writeTestFile(path.join(photos, '2024'), 'sunset.jpg', 3 * MB);
-    const bob = new ChatClient({
-      host: '127.0.0.1',
-      port: relay.port,
-      user: 'bob',
-      password: PASSWORD,
-      register: true,
-      trust: { fingerprint: relay.fingerprint },
-      configDir: path.join(dir.path, 'bob-config'),
-      dataDir: path.join(dir.path, 'bob-data'),
-      transfers: { direct: false, transfer: { ...loopbackOptions(), constants: { PROGRESS_INTERVAL_MS: 0 } } },
-    });
-    const startTui = (register: boolean): Promise<TmuxSession> =>
-      TmuxSession.start({
-        command: ['node', CLI, '--server', `127.0.0.1:${relay.port}`, '--user', 'alice', ...(register ? ['--register'] : []), '--fingerprint', relay.fingerprint, '--no-direct'],
-        cwd: work,
-        cols: 120,
-        rows: 30,
-        env: {
-          HOME: home,
-          SECURECHAT_PASSWORD: PASSWORD,
-          SECURECHAT_CONFIG_DIR: path.join(dir.path, 'alice-config'),
-          SECURECHAT_DATA_DIR: path.join(dir.path, 'alice-data'),
-          TERM: 'screen-256color',
-        },
-      });
-    let first: TmuxSession | null = null;
-    let second: TmuxSession | null = null;
+    const scene = await tuiScene('securechat-folder-restart-tui-');
     try {
-      await bob.connect();
-      first = await startTui(true);
-      await first.waitFor(/\[connected\].*alice@global/, { timeoutMs: WAIT_MS });
-      await first.waitFor((s) => /│bob\s*$/m.test(s), { timeoutMs: WAIT_MS });
+      const { dir, work } = scene;
+      const downloads = path.join(dir.path, 'alice-downloads');
+      await fs.mkdir(downloads);
+      const photos = path.join(work, 'photos');
+      await fs.mkdir(path.join(photos, '2024'), { recursive: true });
+      await writeTestFile(photos, 'cover.jpg', 2 * MB);
+      await writeTestFile(path.join(photos, '2024'), 'long-exposure.raw', BIG_BYTES);
+      await writeTestFile(path.join(photos, '2024'), 'sunset.jpg', 3 * MB);
+      const bob = await scene.startBob({ constants: { PROGRESS_INTERVAL_MS: 0 } });
+      const first = await scene.startAlice();
+      await aliceSeesBob(first, WAIT_MS);
 
       const sent = await bob.sendFile('alice', photos);
       await first.waitFor((s) => squash(s).includes('offersyouafolder:photos/(3files'), { timeoutMs: WAIT_MS });
       // Quit (Ctrl-C) the moment bob's side of the big file is 8 MB along: far from its end.
-      const bigOffered = waitForEvent(bob, 'transfer-state', (e) => e.folder === sent.id && e.name === 'long-exposure.raw');
-      const quitting = waitForEvent(bob, 'transfer-progress', (e) => e.total === BIG_BYTES && e.bytes >= 8 * MB && e.bytes < BIG_BYTES).then(() => first!.keys('C-c'));
+      const bigOffered = nextEvent(bob, 'transfer-state', (e) => e.folder === sent.id && e.name === 'long-exposure.raw', WAIT_MS);
+      const quitting = nextEvent(bob, 'transfer-progress', (e) => e.total === BIG_BYTES && e.bytes >= 8 * MB && e.bytes < BIG_BYTES, WAIT_MS).then(() => first.keys('C-c'));
       await first.type(`/accept ${sent.id.slice(0, 6)} ${downloads}`);
       await first.keys('Enter');
       const during = await first.waitFor(/↓ from bob: photos\/ \(1\/3\)/, { timeoutMs: WAIT_MS });
@@ -113,11 +49,10 @@ test(
       await quitting;
       await first.waitFor(EXIT_MARK, { timeoutMs: WAIT_MS });
       await first.kill();
-      first = null;
       const bigId = (await bigOffered).id;
 
-      const folderDone = waitForEvent(bob, 'folder-done', (e) => e.id === sent.id);
-      second = await startTui(false);
+      const folderDone = nextEvent(bob, 'folder-done', (e) => e.id === sent.id, WAIT_MS);
+      const second = await scene.startAlice({ register: false });
       const picked = await second.waitFor(
         (s) => squash(s).includes('receivingthefolderphotos/frombob:pickedupfromthelastrun') && squash(s).includes('0of3filesdone,goingonwiththerest'),
         { timeoutMs: WAIT_MS },
@@ -136,11 +71,7 @@ test(
       }
       assert.is(await second.exit({ timeoutMs: WAIT_MS }), '0');
     } finally {
-      await first?.kill();
-      await second?.kill();
-      await bob.close();
-      await relay.close();
-      await dir.remove();
+      await scene.close();
     }
   }),
 );

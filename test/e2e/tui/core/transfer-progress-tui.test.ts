@@ -2,14 +2,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ChatClient } from '../../../../tui/core/client.js';
 import { plainErrors } from '../../../helpers/core-helpers.js';
-import { testRelay } from '../../../helpers/relay.js';
-import { tempDir } from '../../../helpers/temp.js';
-import { startTui, testTuiLogin, type TmuxSession } from '../../../helpers/tmux.js';
-import { testClientOptions } from '../../../helpers/clients.js';
+import { aliceSeesBob, show, squash, tuiScene } from '../../../helpers/tui-scene.js';
 import { nextEvent } from '../../../helpers/wait.js';
-import { blake2bOfFile, loopbackOptions, writeTestFile } from '../../../helpers/transfer-helpers.js';
+import { blake2bOfFile, writeTestFile } from '../../../helpers/transfer-helpers.js';
 
 /**
  * The transfers panel in the real TUI (dist/tui/cli.js --no-direct) in tmux against a real
@@ -27,42 +23,22 @@ const BIG_BYTES = 192 * MB;
 /** A panel row while bytes move: `[###.....]  38%  70.0 MB/192.0 MB  90.1 MB/s  ETA 1s  relay`. */
 const PROGRESS_ROW = /\[#*\.+\]\s+\d+%\s+[\d.]+ [KMG]?B\/[\d.]+ [KMG]?B\s+\S+\s+\S+\s+ETA \S+\s+relay/;
 
-/** The messages pane's text without white space, so a wrapped line matches whatever way it was wrapped. */
-function squash(screen: string): string {
-  return screen
-    .split('\n')
-    .map((row) => row.split('│')[1] ?? '')
-    .join('')
-    .replace(/\s+/g, '');
-}
-
-function show(title: string, screen: string): void {
-  if (process.env.SECURECHAT_SHOW_SCREEN) console.log(`----- ${title} -----\n${screen}\n-----`);
-}
-
 test(
   'TUI: a progress bar while a file and a folder go out, then the finished lines',
   plainErrors(async () => {
-    const dir = await tempDir('securechat-transfer-progress-tui-');
-    const relay = await testRelay(path.join(dir.path, 'relay'));
-    const home = path.join(dir.path, 'home');
-    const work = path.join(dir.path, 'work');
-    const bobDownloads = path.join(dir.path, 'bob-downloads');
-    await Promise.all([fs.mkdir(home), fs.mkdir(work), fs.mkdir(bobDownloads)]);
-    const big = await writeTestFile(work, 'big-video.mkv', BIG_BYTES);
-    const photos = path.join(work, 'photos');
-    await fs.mkdir(path.join(photos, '2024', 'june'), { recursive: true });
-    await writeTestFile(photos, 'cover.jpg', 2 * MB);
-    await writeTestFile(path.join(photos, '2024'), 'long-exposure.raw', 96 * MB);
-    await writeTestFile(path.join(photos, '2024', 'june'), 'beach.jpg', 3 * MB);
-    await fs.writeFile(path.join(photos, '2024', 'june', 'empty.txt'), '');
-    const bob = new ChatClient({ ...testClientOptions({ relay, dir }, 'bob'), transfers: { direct: false, downloadDir: bobDownloads, transfer: loopbackOptions() } });
-    let tui: TmuxSession | null = null;
+    const scene = await tuiScene('securechat-transfer-progress-tui-');
     try {
-      await bob.connect();
-      tui = await startTui({ ...testTuiLogin({ relay, dir }, 'alice'), noDirect: true, home, cwd: work, cols: 120 });
-      await tui.waitFor(/\[connected\].*alice@global/, { timeoutMs: WAIT_MS });
-      await tui.waitFor((s) => /│bob\s*$/m.test(s), { timeoutMs: WAIT_MS });
+      const { work, bobDownloads } = scene;
+      const big = await writeTestFile(work, 'big-video.mkv', BIG_BYTES);
+      const photos = path.join(work, 'photos');
+      await fs.mkdir(path.join(photos, '2024', 'june'), { recursive: true });
+      await writeTestFile(photos, 'cover.jpg', 2 * MB);
+      await writeTestFile(path.join(photos, '2024'), 'long-exposure.raw', 96 * MB);
+      await writeTestFile(path.join(photos, '2024', 'june'), 'beach.jpg', 3 * MB);
+      await fs.writeFile(path.join(photos, '2024', 'june', 'empty.txt'), '');
+      const bob = await scene.startBob();
+      const tui = await scene.startAlice();
+      await aliceSeesBob(tui, WAIT_MS);
 
       // A file: the offer waits in the panel, then the bar moves.
       const offered = nextEvent(bob, 'transfer-offer', undefined, WAIT_MS);
@@ -110,10 +86,7 @@ test(
 
       assert.is(await tui.exit({ timeoutMs: WAIT_MS }), '0');
     } finally {
-      await tui?.kill();
-      await bob.close();
-      await relay.close();
-      await dir.remove();
+      await scene.close();
     }
   }),
 );

@@ -2,14 +2,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ChatClient } from '../../../../tui/core/client.js';
 import { plainErrors } from '../../../helpers/core-helpers.js';
-import { testRelay } from '../../../helpers/relay.js';
-import { tempDir } from '../../../helpers/temp.js';
-import { startTui, testTuiLogin, type TmuxSession } from '../../../helpers/tmux.js';
-import { testClientOptions } from '../../../helpers/clients.js';
+import { aliceSeesBob, tuiScene } from '../../../helpers/tui-scene.js';
 import { nextEvent } from '../../../helpers/wait.js';
-import { blake2bOfFile, loopbackOptions, writeTestFile } from '../../../helpers/transfer-helpers.js';
+import { blake2bOfFile, writeTestFile } from '../../../helpers/transfer-helpers.js';
 
 /**
  * The real TUI (dist/tui/cli.js --no-direct, so it opens no listener and dials no address
@@ -22,21 +18,15 @@ const WAIT_MS = 30_000;
 test(
   'TUI: /send with Tab path completion, an offer answered with /accept, /transfers',
   plainErrors(async () => {
-    const dir = await tempDir('securechat-transfer-tui-');
-    const relay = await testRelay(path.join(dir.path, 'relay'));
-    const home = path.join(dir.path, 'home');
-    const work = path.join(dir.path, 'work');
-    const bobDownloads = path.join(dir.path, 'bob-downloads');
-    await Promise.all([fs.mkdir(path.join(home, 'Downloads'), { recursive: true }), fs.mkdir(work), fs.mkdir(bobDownloads)]);
-    const outgoing = await writeTestFile(work, 'holiday-photo.bin', 3 * 1024 * 1024);
-    const incoming = await writeTestFile(dir.path, 'minutes.txt', 200_000);
-    const bob = new ChatClient({ ...testClientOptions({ relay, dir }, 'bob'), transfers: { direct: false, downloadDir: bobDownloads, transfer: loopbackOptions() } });
-    let tui: TmuxSession | null = null;
+    const scene = await tuiScene('securechat-transfer-tui-');
     try {
-      await bob.connect();
-      tui = await startTui({ ...testTuiLogin({ relay, dir }, 'alice'), noDirect: true, home, cwd: work, cols: 120 });
-      await tui.waitFor(/\[connected\].*alice@global/, { timeoutMs: WAIT_MS });
-      await tui.waitFor((s) => /│bob\s*$/m.test(s), { timeoutMs: WAIT_MS });
+      const { dir, home, work } = scene;
+      await fs.mkdir(path.join(home, 'Downloads'));
+      const outgoing = await writeTestFile(work, 'holiday-photo.bin', 3 * 1024 * 1024);
+      const incoming = await writeTestFile(dir.path, 'minutes.txt', 200_000);
+      const bob = await scene.startBob();
+      const tui = await scene.startAlice();
+      await aliceSeesBob(tui, WAIT_MS);
 
       // Tab completes the file name after "/send bob ".
       await tui.type('/send bob hol');
@@ -60,12 +50,14 @@ test(
       const shortId = /\/accept (\S{8}) \[DIR\]/.exec(screen)![1];
       assert.is(shortId, sent.id.slice(0, 8));
       assert.ok(screen.includes('offers you a file: minutes.txt'), screen);
+      // Hashed while sent: the offer line says the hash is checked on arrival.
+      assert.ok(screen.includes('BLAKE2b checked when'), screen); // the line wraps after "when"
       await tui.type(`/accept ${shortId}`);
       await tui.keys('Enter');
       const saved = path.join(home, 'Downloads', 'minutes.txt');
       screen = await tui.waitFor('saved as', { timeoutMs: WAIT_MS });
       assert.ok(screen.replace(/\n/g, '').includes(saved) || screen.includes('minutes.txt'), screen);
-      assert.is(await blake2bOfFile(saved), sent.hash);
+      assert.is(await blake2bOfFile(saved), await blake2bOfFile(incoming));
 
       await tui.type('/transfers');
       await tui.keys('Enter');
@@ -76,10 +68,7 @@ test(
 
       assert.is(await tui.exit({ timeoutMs: WAIT_MS }), '0');
     } finally {
-      await tui?.kill();
-      await bob.close();
-      await relay.close();
-      await dir.remove();
+      await scene.close();
     }
   }),
 );

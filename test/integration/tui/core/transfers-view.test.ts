@@ -117,6 +117,10 @@ test('the view: an offer (with how to answer), progress in the status bar, done 
   assert.ok(offer.text.includes('/accept AbCdEfGh'), offer.text);
   assert.ok(offer.text.includes('2.0 KB'));
   assert.not.ok(offer.text.includes('\u001b'), 'sanitized');
+  assert.ok(offer.text.includes('BLAKE2b cccccccccccccccc…'), 'an older sender\'s offer shows its hash');
+  model.apply({ type: 'transfer-offer', id: 'Zz' + ID.slice(2), from: 'ann', name: 'new.pdf', size: 2048, hash: '' });
+  assert.ok(model.current.lines.at(-1)!.text.includes('BLAKE2b checked when it arrives'), model.current.lines.at(-1)!.text);
+  model.apply({ type: 'transfer-failed', id: 'Zz' + ID.slice(2), direction: 'in', peer: 'ann', name: 'new.pdf', state: 'rejected', code: 'E_REJECTED', message: 'rejected' });
   assert.equal([...model.files.transfers.keys()], [ID], 'an offer waiting shows in the status bar');
   assert.match(unstyle(renderStatus(model, 200, 1000)), /↓ report\S*pdf offered/);
 

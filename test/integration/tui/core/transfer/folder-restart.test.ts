@@ -12,30 +12,20 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ChatClient } from '../../../../../tui/core/client.js';
 import type { TransferConstants } from '../../../../../tui/core/transfer/constants.js';
-import { userDataDir } from '../../../../../tui/core/paths.js';
-import { TRANSFER_JOURNAL_DIR_NAME, folderJournalFileName, journalFileName } from '../../../../../tui/core/transfer/journal.js';
+import { folderJournalFileName, journalFileName } from '../../../../../tui/core/transfer/journal.js';
 import { plainErrors } from '../../../../helpers/core-helpers.js';
-import { testClientOptions } from '../../../../helpers/clients.js';
-import { Recorder } from '../../../../helpers/recorder.js';
+import type { Recorder } from '../../../../helpers/recorder.js';
 import { type RelayTestContext, withRelayPerTest } from '../../../../helpers/relay.js';
-import { fileTree, blake2bOfFile, exists, loopbackOptions, writeTestFile } from '../../../../helpers/transfer-helpers.js';
+import { type Side, journalDirOf, startSide } from '../../../../helpers/restart-clients.js';
+import { fileTree, blake2bOfFile, exists, writeTestFile } from '../../../../helpers/transfer-helpers.js';
 
-const WAIT_MS = 60_000;
 const MB = 1024 * 1024;
 const BIG_BYTES = 24 * MB;
 /** Stop a side once this much of the big file has gone through (far from its end). */
 const STOP_AFTER_BYTES = 2 * MB;
 
 type Ctx = RelayTestContext;
-interface Side {
-  user: string;
-  client: ChatClient;
-  rec: Recorder;
-  downloads: string;
-}
-
 const spec = suite<Ctx>('folder transfers survive a restart of either client');
 withRelayPerTest(spec, 'securechat-folder-restart-');
 
@@ -43,26 +33,13 @@ function it(name: string, handler: (ctx: Ctx) => Promise<void>): void {
   spec(name, plainErrors(handler));
 }
 
-async function start(ctx: Ctx, user: string, again = false, constants: Partial<TransferConstants> = {}): Promise<Side> {
-  const downloads = path.join(ctx.dir.path, `${user}-downloads`);
-  await fs.mkdir(downloads, { recursive: true });
-  const client = new ChatClient({
-    ...testClientOptions(ctx, user),
-    register: !again,
-    transfers: {
-      downloadDir: downloads,
-      direct: false,
-      transfer: { ...loopbackOptions(), constants: { RELAY_DELAY_MS: 200, RETRY_DELAY_MS: 200, PROGRESS_INTERVAL_MS: 0, ...constants } },
-    },
-  });
-  ctx.clients.push(client);
-  const rec = new Recorder(client, WAIT_MS);
-  await client.connect();
-  return { user, client, rec, downloads };
+/** A client of `user` through the relay only; `again`: a later run, logging in. */
+function start(ctx: Ctx, user: string, again = false, constants: Partial<TransferConstants> = {}): Promise<Side> {
+  return startSide(ctx, user, { direct: false, again, constants: { RELAY_DELAY_MS: 200, ...constants } });
 }
 
 function journalDir(ctx: Ctx, user: string): string {
-  return path.join(userDataDir(user, path.join(ctx.dir.path, `${user}-data`)), TRANSFER_JOURNAL_DIR_NAME);
+  return journalDirOf(ctx.dir.path, user);
 }
 
 /** A folder of four files; the second (in walk order) is the big one. */
@@ -170,9 +147,10 @@ it("the receiver's client restarts in the middle of the folder; the new one fini
   // What the dying client left: the folder's record (0600) and the big file's, and its partial file.
   const record = path.join(journalDir(ctx, 'bob'), folderJournalFileName(folderId));
   assert.is((await fs.stat(record)).mode & 0o777, 0o600);
-  const saved = JSON.parse(await fs.readFile(record, 'utf8')) as { kind: string; role: string; filesDone: number; current: string; entries: Array<{ path: string }>; dir: string };
+  const saved = JSON.parse(await fs.readFile(record, 'utf8')) as { kind: string; role: string; filesDone: number; current: string; entries: Array<{ path: string; hash?: string }>; dir: string };
   assert.equal([saved.kind, saved.role, saved.filesDone, saved.current], ['securechat-folder', 'receiver', 1, bigId]);
   assert.equal(saved.entries.map((e) => e.path), ['a-small.jpg', 'b-raw/big.raw']);
+  assert.is(saved.entries[0].hash, await blake2bOfFile(path.join(src, 'a-small.jpg')), 'the hash the file done was checked against is kept');
   assert.ok(await exists(path.join(journalDir(ctx, 'bob'), journalFileName(bigId))));
   assert.ok((await fs.stat(path.join(saved.dir, 'b-raw', 'big.raw.part'))).size < BIG_BYTES);
   await ann.rec.waitFor('transfer-state', (e) => e.id === bigId && e.state === 'reconnecting');
@@ -192,7 +170,7 @@ it("the sender's client restarts in the middle of the folder; the new one checks
   };
   assert.equal([saved.role, saved.filesDone], ['sender', 1]);
   assert.equal(saved.entries.map((e) => e.path), ['a-small.jpg', 'b-raw/big.raw', 'b-raw/note.txt', 'c-last.jpg']);
-  assert.is(saved.entries[0].hash, await blake2bOfFile(path.join(src, 'a-small.jpg')), 'the hash of each file offered is kept');
+  assert.is(saved.entries[0].hash, await blake2bOfFile(path.join(src, 'a-small.jpg')), 'the hash of each file done is kept (known at its end)');
   await bob.rec.waitFor('transfer-state', (e) => e.id === bigId && e.state === 'reconnecting');
 
   const ann2 = await start(ctx, 'ann', true);

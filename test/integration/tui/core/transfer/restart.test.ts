@@ -12,18 +12,15 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { TransferConstants } from '../../../../../tui/core/transfer/constants.js';
-import { ChatClient } from '../../../../../tui/core/client.js';
 import type { ChatEventOf } from '../../../../../tui/core/events.js';
-import { userDataDir } from '../../../../../tui/core/paths.js';
-import { TRANSFER_JOURNAL_DIR_NAME, journalFileName } from '../../../../../tui/core/transfer/journal.js';
+import { journalFileName } from '../../../../../tui/core/transfer/journal.js';
 import { createTransferCredentials } from '../../../../../tui/core/transfer/credentials.js';
 import { plainErrors } from '../../../../helpers/core-helpers.js';
-import { testClientOptions } from '../../../../helpers/clients.js';
-import { Recorder } from '../../../../helpers/recorder.js';
+import type { Recorder } from '../../../../helpers/recorder.js';
 import { type RelayTestContext, withRelayPerTest } from '../../../../helpers/relay.js';
-import { blake2bOfFile, exists, loopbackOptions, writeTestFile } from '../../../../helpers/transfer-helpers.js';
+import { type Side, journalDirOf, startSide } from '../../../../helpers/restart-clients.js';
+import { blake2bOfFile, exists, writeTestFile } from '../../../../helpers/transfer-helpers.js';
 
-const WAIT_MS = 60_000;
 const MB = 1024 * 1024;
 const FILE_BYTES = 24 * MB;
 /** Stop a side once this much has gone through (far from the end: at most a window is in flight). */
@@ -33,13 +30,6 @@ type PathChoice = 'relay' | 'direct';
 
 type Ctx = RelayTestContext;
 
-interface Side {
-  user: string;
-  client: ChatClient;
-  rec: Recorder;
-  downloads: string;
-}
-
 const spec = suite<Ctx>('file transfers survive a restart of either client');
 
 function it(name: string, handler: (ctx: Ctx) => Promise<void>): void {
@@ -48,39 +38,14 @@ function it(name: string, handler: (ctx: Ctx) => Promise<void>): void {
 
 withRelayPerTest(spec, 'securechat-transfer-restart-');
 
-/**
- * A client of `user` with its data folder under the test's folder (the same one each time,
- * as a restarted process would have). The first start registers; later ones log in.
- */
-async function start(
-  ctx: Ctx,
-  user: string,
-  options: { via: PathChoice; again?: boolean; constants?: Partial<TransferConstants> },
-): Promise<Side> {
-  const downloads = path.join(ctx.dir.path, `${user}-downloads`);
-  await fs.mkdir(downloads, { recursive: true });
-  const client = new ChatClient({
-    ...testClientOptions(ctx, user),
-    register: options.again !== true,
-    transfers: {
-      downloadDir: downloads,
-      direct: options.via === 'direct',
-      transfer: {
-        ...loopbackOptions(),
-        // Progress on every acknowledgement, so the test can stop a side at a known point.
-        constants: { RELAY_DELAY_MS: 500, RETRY_DELAY_MS: 200, PROGRESS_INTERVAL_MS: 0, ...options.constants },
-      },
-    },
-  });
-  ctx.clients.push(client);
-  const rec = new Recorder(client, WAIT_MS);
-  await client.connect();
-  return { user, client, rec, downloads };
+/** A client of `user` on its folders under the test's folder; the first start registers, later ones log in. */
+function start(ctx: Ctx, user: string, options: { via: PathChoice; again?: boolean; constants?: Partial<TransferConstants> }): Promise<Side> {
+  return startSide(ctx, user, { direct: options.via === 'direct', again: options.again, constants: options.constants });
 }
 
 /** The journal record of a transfer in `user`'s data folder. */
 function journalFile(ctx: Ctx, user: string, transferId: string): string {
-  return path.join(userDataDir(user, path.join(ctx.dir.path, `${user}-data`)), TRANSFER_JOURNAL_DIR_NAME, journalFileName(transferId));
+  return path.join(journalDirOf(ctx.dir.path, user), journalFileName(transferId));
 }
 
 /**
@@ -190,7 +155,7 @@ for (const via of ['relay', 'direct'] as const) {
 }
 
 it('journal records that cannot be used are reported (E_CORRUPT_FILE) and skipped; the client runs on', async (ctx) => {
-  const journal = path.join(userDataDir('bob', path.join(ctx.dir.path, 'bob-data')), TRANSFER_JOURNAL_DIR_NAME);
+  const journal = journalDirOf(ctx.dir.path, 'bob');
   await fs.mkdir(journal, { recursive: true, mode: 0o700 });
   const write = (id: string, text: string): Promise<void> => fs.writeFile(path.join(journal, journalFileName(id)), text, { mode: 0o600 });
   const credentials = await createTransferCredentials();

@@ -46,9 +46,9 @@ test('messages and data frames arrive in order; messages before any listener are
   const [a, b] = await securePair();
   const left = new FramedChannel(a, MAX_PAYLOAD);
   const right = new FramedChannel(b, MAX_PAYLOAD);
-  const arrived = once(b, 'data'); // the channel's own listener has read the chunk by then
   left.send({ t: 'go', transferId: 'transfer-abcdefgh' });
-  await arrived;
+  // Decrypted bytes go to one reused buffer, not 'data' events: wait until the channel holds the message.
+  for (let i = 0; i < 200 && (right as unknown as { held: unknown[] }).held.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
   const { seen, handlers, closed, message } = recorder();
   right.setHandlers(handlers);
   assert.equal(seen.messages, [{ t: 'go', transferId: 'transfer-abcdefgh' }], 'held until a listener came');
