@@ -295,9 +295,10 @@ export const PREKEY_LIMITS = {
   /** EKs of accepted sessions a device remembers (X3DH §4.2: a replayed initial message is refused). */
   maxSeenEphemerals: 2000,
   /**
-   * A claim the relay rate-limits (`E_RATE`, many first contacts at once) is asked again after
-   * its `retryAfterMs`, this many times, while that wait is at most `claimRetryMaxWaitMs`: the
-   * whisper is late rather than refused (and never downgraded to the v1 envelope for it).
+   * A claim or prekey upload the relay refuses for load (`E_RATE`: many first contacts at once;
+   * `E_FLOOD`: the per-user request bucket) is asked again after its `retryAfterMs`, this many
+   * times, while that wait is at most `claimRetryMaxWaitMs`: the whisper is late rather than
+   * refused (and never downgraded to the v1 envelope for it), a login's upload still lands.
    */
   claimRetries: 5,
   claimRetryMaxWaitMs: 10_000,
@@ -321,6 +322,13 @@ export const SESSION_STORE_LIMITS = {
    * batched: the advanced sending state is durable before a body leaves.
    */
   receiveCommitMs: 1_000,
+  /**
+   * The sessions journal (tui/core/state-journal.ts) is compacted into the contacts' files once
+   * it passes this size (and at exit): a few hundred sends' records between compactions.
+   */
+  journalCompactBytes: 1024 * 1024,
+  /** Largest journal read at start (compaction bound plus one large batch); beyond: E_CORRUPT_FILE. */
+  maxJournalBytes: 64 * 1024 * 1024,
   /** Largest prekey file (maxLocalOneTime pairs, signed prekeys, seen EKs). */
   maxPrekeyFileBytes: 1024 * 1024,
 } as const;

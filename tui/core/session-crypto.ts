@@ -115,7 +115,7 @@ export class SessionCrypto {
   private async upload(send: PrekeyPublisher, more: number): Promise<number> {
     // On disk before it goes out: the relay never serves a prekey whose private half is not.
     const upload = await this.prekeys.prepareUpload(this.identity, this.me, this.device, Math.max(0, more));
-    const remaining = await send({ device: this.device, ...upload });
+    const remaining = await askAgainWhenRefused(() => send({ device: this.device, ...upload }));
     this.prekeys.published(upload.oneTime.map((k) => k.id));
     return remaining;
   }
@@ -169,16 +169,11 @@ export class SessionCrypto {
 
   private async claimAndInitiate(to: string, pinned: PublicKeyBundle): Promise<Session | null> {
     let reply;
-    for (let attempt = 0; ; attempt += 1) {
-      try {
-        reply = await this.relay.claim(to);
-        break;
-      } catch (error) {
-        if (error instanceof ChatError && error.code === 'E_NO_PREKEYS') return null;
-        const waitMs = error instanceof ChatError && error.code === 'E_RATE' ? Number(error.details.retryAfterMs ?? 1000) : NaN;
-        if (!(waitMs <= PREKEY_LIMITS.claimRetryMaxWaitMs) || attempt >= PREKEY_LIMITS.claimRetries) throw error;
-        await new Promise((resolve) => setTimeout(resolve, waitMs));
-      }
+    try {
+      reply = await askAgainWhenRefused(() => this.relay.claim(to));
+    } catch (error) {
+      if (error instanceof ChatError && error.code === 'E_NO_PREKEYS') return null;
+      throw error;
     }
     if (nameKey(reply.user) !== nameKey(to)) throw new ChatError('E_PROTOCOL', 'the relay answered with the prekeys of another user');
     const bundles: VerifiedPrekeyBundle[] = [];
@@ -254,6 +249,25 @@ export class SessionCrypto {
     await peer.commit();
     await this.prekeys.accepted(accepted.usedOneTimePrekeyId, accepted.session.ephemeral);
     return decodePlaintext(accepted.plaintext);
+  }
+}
+
+/**
+ * A prekey request the relay refuses for load (`E_RATE`: the per-claimer claim limit; `E_FLOOD`:
+ * the per-user request bucket) is asked again after its `retryAfterMs`, at most `claimRetries`
+ * times while that wait is at most `claimRetryMaxWaitMs`: the whisper is late rather than
+ * refused (never downgraded to v1 for it), and a login still publishes its prekeys.
+ */
+async function askAgainWhenRefused<T>(request: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await request();
+    } catch (error) {
+      const refused = error instanceof ChatError && (error.code === 'E_RATE' || error.code === 'E_FLOOD');
+      const waitMs = refused ? Number(error.details.retryAfterMs ?? 1000) : NaN;
+      if (!(waitMs <= PREKEY_LIMITS.claimRetryMaxWaitMs) || attempt >= PREKEY_LIMITS.claimRetries) throw error;
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+    }
   }
 }
 
