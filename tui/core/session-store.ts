@@ -3,15 +3,17 @@ import path from 'node:path';
 import { Session, type SessionJson } from '../../shared/crypto/session.js';
 import { ChatError } from '../../shared/errors.js';
 import { SESSION_STORE_LIMITS } from '../../shared/limits.js';
-import { nameKey } from '../../shared/names.js';
+import { isValidName, nameKey } from '../../shared/names.js';
 import type { StateBox } from './device-file.js';
-import { ensurePrivateDir, readPrivateFile, writePrivateFileAtomic } from './private-file.js';
+import { ensurePrivateDir, readPrivateFile } from './private-file.js';
+import { StateJournal } from './state-journal.js';
 
 /**
  * This device's Double Ratchet sessions with its contacts (docs/crypto.md "Client files"):
- * `sessions/<name>.json` per contact, 0600, replaced atomically (temp file, fsync, rename),
- * sealed under the passphrase when the identity has one (device-file.ts). One file per contact
- * so that a whisper rewrites that contact's sessions only.
+ * `sessions/<name>.json` per contact, 0600, sealed under the passphrase when the identity has one
+ * (device-file.ts). A commit appends the contact's whole state to `sessions.journal` (one
+ * fdatasync shared by all commits of a tick, state-journal.ts), which is compacted into the
+ * contact files now and then, at exit, and replayed at the next start after a crash.
  *
  * The rule that keeps message keys single-use (deviation 3 of docs/crypto.md): a sealed body
  * leaves only after `commit` of its contact resolved, i.e. the advanced sending state is durable;
@@ -44,7 +46,8 @@ export class PeerSessions {
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly file: string,
+    private readonly key: string,
+    private readonly journal: StateJournal,
     private readonly box: StateBox,
     readonly user: string,
     private clock: number,
@@ -104,7 +107,7 @@ export class PeerSessions {
       clock: this.clock,
       sessions: this.sessions.map((s) => ({ sign: s.sign, box: s.box, rank: s.rank, session: s.session.toJSON() })),
     };
-    return writePrivateFileAtomic(this.file, this.box.encode(KIND, data));
+    return this.journal.append(this.key, this.box.encode(KIND, data));
   }
 }
 
@@ -113,20 +116,24 @@ export class SessionStore {
 
   private constructor(
     private readonly dir: string,
+    private readonly journal: StateJournal,
     private readonly box: StateBox,
     private readonly warnings: string[],
   ) {}
 
+  /** Opens `sessions/` in `dir`; a journal left by a crash is replayed into it first. */
   static async open(dir: string, box: StateBox, warnings: string[]): Promise<SessionStore> {
     const folder = path.join(dir, 'sessions');
     await ensurePrivateDir(folder);
-    return new SessionStore(folder, box, warnings);
+    const journal = await StateJournal.open(path.join(dir, 'sessions.journal'), (key) => path.join(folder, `${key}.json`), (key) => key === nameKey(key) && isValidName(key), warnings);
+    return new SessionStore(folder, journal, box, warnings);
   }
 
-  /** Writes every contact's waiting changes now (at exit). */
+  /** Writes every contact's waiting changes now and compacts the journal into the contact files (at exit). */
   async flush(): Promise<void> {
     const loaded = await Promise.allSettled(this.peers.values());
     await Promise.all(loaded.map((p) => (p.status === 'fulfilled' && p.value.waiting ? p.value.commit() : undefined)));
+    await this.journal.checkpoint();
   }
 
   /** `user`'s sessions (loaded on first use; none yet: an empty set, its file made on the first commit). */
@@ -146,7 +153,7 @@ export class SessionStore {
     const text = await readPrivateFile(file, SESSION_STORE_LIMITS.maxFileBytes, this.warnings);
     if (text === undefined) {
       await this.makeRoom();
-      return new PeerSessions(file, this.box, user, 0, []);
+      return new PeerSessions(key, this.journal, this.box, user, 0, []);
     }
     const data = this.box.decode(KIND, text, file) as Partial<FileData> | null;
     const corrupt = () => new ChatError('E_CORRUPT_FILE', `${file} is damaged; it was left untouched`, { path: file });
@@ -155,7 +162,7 @@ export class SessionStore {
       if (typeof s?.sign !== 'string' || typeof s.box !== 'string' || !Number.isSafeInteger(s.rank)) throw corrupt();
       return { session: Session.fromJSON(s.session), sign: s.sign, box: s.box, rank: s.rank };
     });
-    return new PeerSessions(file, this.box, data.user, data.clock as number, sessions);
+    return new PeerSessions(key, this.journal, this.box, data.user, data.clock as number, sessions);
   }
 
   /** A new contact: beyond `maxPeers` files, the least recently written ones are removed (their sessions start afresh). */
@@ -166,6 +173,7 @@ export class SessionStore {
     dated.sort((a, b) => a.t - b.t);
     for (const { n } of dated.slice(0, names.length - SESSION_STORE_LIMITS.maxPeers + 1)) {
       this.peers.delete(n.slice(0, -'.json'.length));
+      this.journal.forget(n.slice(0, -'.json'.length));
       await fs.rm(path.join(this.dir, n), { force: true });
     }
   }

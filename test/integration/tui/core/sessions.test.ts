@@ -111,7 +111,7 @@ it('the first whisper starts a session: the relay carries only v2 ciphertext; th
   for (const { body } of [...ann.bodies, ...bob.bodies]) assert.not.ok(Buffer.from(body, 'base64').includes(Buffer.from(marker)));
   assert.not.ok(ctx.relayLog.some((line) => line.includes(marker)));
   for (const [device, peer] of [['ann', 'bob'], ['bob', 'ann']]) {
-    for (const name of ['device.json', 'prekeys.json', `sessions/${peer}.json`]) {
+    for (const name of ['device.json', 'prekeys.json', 'sessions.journal']) {
       const stat = await fs.stat(path.join(dataDir(ctx, device!), name));
       assert.is(stat.mode & 0o777, 0o600, `${device} ${name}`);
     }
@@ -234,11 +234,15 @@ it('with a passphrase the prekey and session files are sealed: no private key re
   const bob = await online(ctx, 'bob');
   await ann.client.whisper('bob', 'sealed at rest');
   await bob.rec.waitFor('whisper');
-  for (const name of ['prekeys.json', 'sessions/bob.json']) {
-    const stored = JSON.parse(await fs.readFile(path.join(dataDir(ctx, 'ann'), name), 'utf8')) as Record<string, unknown>;
+  const records = (await fs.readFile(path.join(dataDir(ctx, 'ann'), 'sessions.journal'), 'utf8')).split('\n').filter(Boolean);
+  assert.ok(records.length > 0, 'the sending state is in the journal while the client runs');
+  const journalled = records.map((line) => (JSON.parse(line) as { s: string }).s);
+  const sealedForm = async (name: string) => [name, await fs.readFile(path.join(dataDir(ctx, 'ann'), name), 'utf8')];
+  await ann.client.close();
+  for (const [name, text] of [await sealedForm('prekeys.json'), await sealedForm('sessions/bob.json'), ...journalled.map((t) => ['a journal record', t])]) {
+    const stored = JSON.parse(text!) as Record<string, unknown>;
     assert.equal(Object.keys(stored).sort(), ['box', 'kind', 'nonce', 'v'], name);
   }
-  await ann.client.close();
   const wrong = new ChatClient({ ...testClientOptions(ctx, 'ann'), register: false, passphrase: 'wrong', kdf });
   ctx.clients.push(wrong);
   assert.is(await failure(wrong.connect()), 'E_PASSPHRASE');

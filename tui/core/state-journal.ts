@@ -1,0 +1,196 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { ChatError } from '../../shared/errors.js';
+import { SESSION_STORE_LIMITS } from '../../shared/limits.js';
+import { PRIVATE_FILE_MODE, readPrivateFile, syncDir, writePrivateFileAtomic } from './private-file.js';
+
+/**
+ * An append-only journal in front of a folder of per-key snapshot files (the sessions of each
+ * contact, session-store.ts): the cheap durable write that lets a session body leave only after
+ * its advanced sending state is on disk (docs/crypto.md "The rule that keeps message keys
+ * single-use").
+ *
+ * Why: replacing a contact's file atomically (temp file, fsync, rename, fsync of the folder)
+ * costs ~1.4 ms here and was most of a whisper's round trip; one append and one fdatasync costs
+ * ~0.4 ms, and is shared. Every `append` made in one turn of the event loop (and those made while
+ * a write is in flight) go out in one write and one fdatasync (group commit); each resolves only
+ * once that fdatasync has returned.
+ *
+ * Format: one line per record, `{"k": key, "s": text}\n`, where `text` is the whole snapshot of
+ * that key as the caller encoded it (sealed under the passphrase when one is set: the journal
+ * holds nothing the snapshot files would not). The last record of a key wins.
+ *
+ * Recovery (`open`): complete records are replayed into the snapshot files (each replaced
+ * atomically), then the journal is emptied. A torn tail (a record without its newline, or bytes
+ * that do not parse, after the last good record) is the batch whose fdatasync never returned:
+ * no body sealed in it left the process, so dropping it reuses no key that was ever seen. A bad
+ * record followed by good ones is not a torn write (batches are written one after the other,
+ * each synced before the next): `E_CORRUPT_FILE`, the journal left untouched.
+ *
+ * Compaction: once the journal passes `journalCompactBytes`, and at close, the last record of
+ * each key is written to its snapshot file (atomically, durably) and the journal is emptied;
+ * appends made meanwhile wait for the next batch.
+ */
+interface Waiting {
+  key: string;
+  text: string;
+  line: string;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+export class StateJournal {
+  private waiting: Waiting[] = [];
+  /** Batches and checkpoints run one after the other, chained here (no polling: a close stays quick). */
+  private tail: Promise<void> = Promise.resolve();
+  /** The last text of each key written to the journal and not yet to its snapshot file. */
+  private readonly latest = new Map<string, string>();
+  private broken: unknown = null;
+
+  private constructor(
+    private readonly file: string,
+    private handle: fs.FileHandle | null,
+    private readonly snapshot: (key: string) => string,
+    private size: number,
+  ) {}
+
+  /**
+   * Opens (or makes) the journal `file`, 0600, replaying any records left by the last run into
+   * `snapshot(key)` first. `validKey` guards the file names a damaged journal could name.
+   */
+  static async open(file: string, snapshot: (key: string) => string, validKey: (key: string) => boolean, warnings: string[]): Promise<StateJournal> {
+    const text = await readPrivateFile(file, SESSION_STORE_LIMITS.maxJournalBytes, warnings);
+    if (text) {
+      const records = parseJournal(text, file, validKey);
+      await Promise.all([...records].map(([key, value]) => writePrivateFileAtomic(snapshot(key), value)));
+      await (await openJournal(file)).close(); // emptied: everything in it is in the snapshot files now
+    }
+    // Opened at the first append: a client that never whispers touches nothing at close.
+    return new StateJournal(file, null, snapshot, 0);
+  }
+
+  /** Durable when this resolves: `text` is `key`'s newest state on disk (fdatasync returned). */
+  append(key: string, text: string): Promise<void> {
+    if (this.broken) return Promise.reject(this.broken);
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ key, text, line: `${JSON.stringify({ k: key, s: text })}\n`, resolve, reject });
+      if (this.waiting.length === 1) setImmediate(() => void this.exclusive(() => this.run()));
+    });
+  }
+
+  /** `key`'s snapshot file was removed: compaction must not write it back. */
+  forget(key: string): void {
+    this.latest.delete(key);
+  }
+
+  /**
+   * Writes the latest state of every key to its snapshot file, empties the journal and closes it
+   * (the client closes); an append after it opens the journal again.
+   */
+  async checkpoint(): Promise<void> {
+    return this.exclusive(async () => {
+      if (this.broken) throw this.broken;
+      await this.compact();
+      await this.handle?.close();
+      this.handle = null;
+    });
+  }
+
+  private exclusive(job: () => Promise<void>): Promise<void> {
+    const done = this.tail.then(job);
+    this.tail = done.catch(() => {});
+    return done;
+  }
+
+  /** Writes what waits, batch after batch (appends made during a write form the next batch). */
+  private async run(): Promise<void> {
+    while (this.waiting.length > 0 && !this.broken) {
+      const batch = this.waiting;
+      this.waiting = [];
+      const lines = batch.map((w) => w.line).join('');
+      try {
+        this.handle ??= await openJournal(this.file);
+        await this.handle.appendFile(lines); // writes it all (a single write(2) may be short)
+        await this.handle.datasync();
+      } catch (error) {
+        await this.undo(error);
+        for (const w of batch) w.reject(error);
+        continue;
+      }
+      this.size += Buffer.byteLength(lines);
+      for (const w of batch) this.latest.set(w.key, w.text);
+      for (const w of batch) w.resolve();
+      if (this.size >= SESSION_STORE_LIMITS.journalCompactBytes) {
+        try {
+          await this.compact();
+        } catch (error) {
+          this.broken = error; // the journal still holds every record; the next start replays it
+        }
+      }
+    }
+    if (this.broken) for (const w of this.waiting.splice(0)) w.reject(this.broken);
+  }
+
+  /** A failed write may have left part of a record: cut back to the last good one, or stop. */
+  private async undo(error: unknown): Promise<void> {
+    try {
+      if (this.handle) {
+        await this.handle.truncate(this.size);
+        await this.handle.datasync();
+      }
+    } catch {
+      this.broken = new ChatError('E_CORRUPT_FILE', `${this.file} could not be written: ${(error as Error).message}`, { path: this.file });
+    }
+  }
+
+  private async compact(): Promise<void> {
+    if (!this.handle) return; // closed: compacted then, nothing written since
+    const entries = [...this.latest];
+    await Promise.all(entries.map(([key, text]) => writePrivateFileAtomic(this.snapshot(key), text)));
+    await this.handle.truncate(0);
+    await this.handle.datasync();
+    this.size = 0;
+    this.latest.clear(); // no batch is written while this runs: the journal held exactly `entries`
+  }
+}
+
+/** Opens the journal for appending, emptied, 0600; its name durable before its first record counts. */
+async function openJournal(file: string): Promise<fs.FileHandle> {
+  const handle = await fs.open(file, 'a', PRIVATE_FILE_MODE);
+  try {
+    await handle.chmod(PRIVATE_FILE_MODE); // the umask may have cleared bits we asked for; never loosened
+    await handle.truncate(0);
+    await handle.sync();
+    await syncDir(path.dirname(file));
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+  return handle;
+}
+
+/** The last record of each key; a torn tail is dropped, damage before a good record is E_CORRUPT_FILE. */
+function parseJournal(text: string, file: string, validKey: (key: string) => boolean): Map<string, string> {
+  const records = new Map<string, string>();
+  let damaged = false;
+  let start = 0;
+  for (let end = text.indexOf('\n'); end !== -1; start = end + 1, end = text.indexOf('\n', start)) {
+    const record = parseRecord(text.slice(start, end), validKey);
+    if (!record) {
+      damaged = true;
+      continue;
+    }
+    if (damaged) throw new ChatError('E_CORRUPT_FILE', `${file} has a damaged record before good ones; it was left untouched`, { path: file });
+    records.set(record.k, record.s);
+  }
+  return records;
+}
+
+function parseRecord(line: string, validKey: (key: string) => boolean): { k: string; s: string } | null {
+  try {
+    const record = JSON.parse(line) as { k?: unknown; s?: unknown };
+    return typeof record?.k === 'string' && typeof record.s === 'string' && validKey(record.k) ? { k: record.k, s: record.s } : null;
+  } catch {
+    return null;
+  }
+}
