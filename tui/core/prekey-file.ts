@@ -37,7 +37,8 @@ export class PrekeyFile implements PrekeySecrets {
   private readonly signedPairs = new Map<number, KeyPair>();
   private readonly oneTimePairs = new Map<number, KeyPair>();
   private readonly seen: Set<string>;
-  private writing: Promise<void> = Promise.resolve();
+  private inflight: Promise<void> | null = null;
+  private queued: Promise<void> | null = null;
 
   private constructor(
     private readonly file: string,
@@ -133,11 +134,21 @@ export class PrekeyFile implements PrekeySecrets {
     return toBase64(pair.privateKey);
   }
 
-  /** One write at a time, each of the state at the time it starts. */
+  /**
+   * Durable when this resolves: every change made before the call is on disk. One write at a
+   * time, of the state when it starts; the calls made while one runs share the next (group
+   * commit: many first messages at once cost two writes of this file, not one each).
+   */
   private save(): Promise<void> {
-    const run = this.writing.catch(() => {}).then(() => writePrivateFileAtomic(this.file, this.box.encode(KIND, this.data)));
-    this.writing = run;
-    return run;
+    if (!this.inflight) {
+      this.inflight = writePrivateFileAtomic(this.file, this.box.encode(KIND, this.data)).finally(() => (this.inflight = null));
+      return this.inflight;
+    }
+    this.queued ??= this.inflight.catch(() => {}).then(() => {
+      this.queued = null;
+      return this.save();
+    });
+    return this.queued;
   }
 }
 
