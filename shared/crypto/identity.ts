@@ -125,10 +125,13 @@ export async function publicBundle(identity: Identity, userName: string): Promis
  * valid Ed25519 point, an X25519 key that is not of small order, and the signature over
  * `userName` and the box key. Returns the decoded keys; throws `E_BAD_KEYS` on any failure.
  */
+/** Made once: zod builds a new schema on every `.strict()` (a first contact paid it several times). */
+const STRICT_BUNDLE = PublicKeyBundleSchema.strict();
+
 export async function verifyPublicBundle(userName: string, bundle: unknown): Promise<VerifiedBundle> {
   await sodium.ready;
   if (!isValidName(userName)) throw new ChatError('E_BAD_KEYS', 'the bundle is for an invalid user name');
-  const parsed = PublicKeyBundleSchema.strict().safeParse(bundle);
+  const parsed = STRICT_BUNDLE.safeParse(bundle);
   if (!parsed.success) throw new ChatError('E_BAD_KEYS', 'the public key bundle is malformed');
   const sign = fromBase64Strict(parsed.data.sign, PUBLIC_KEY_BYTES);
   const box = fromBase64Strict(parsed.data.box, PUBLIC_KEY_BYTES);

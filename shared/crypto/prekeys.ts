@@ -94,6 +94,10 @@ function signedPrekeyMessage(user: string, device: string, id: number, key: Uint
   return domainMessage(CONTEXT.signedPrekey, utf8Bytes(nameKey(user)), utf8Bytes(device), u32(id), encodeKey(key));
 }
 
+/** Made once: zod builds a new schema on every `.strict()`. */
+const STRICT_SIGNED_PREKEY = SignedPrekeySchema.strict();
+const STRICT_PREKEY_BUNDLE = PrekeyBundleSchema.strict();
+
 function checkIds(user: string, device: string, id: number): void {
   if (!isValidName(user)) throw new ChatError('E_BAD_NAME');
   if (!DEVICE_ID.test(device) || !Number.isInteger(id) || id < 0 || id > MAX_PREKEY_ID) {
@@ -115,7 +119,7 @@ export async function signPrekey(identity: Identity, user: string, device: strin
  */
 export async function verifySignedPrekey(signKey: Uint8Array, user: string, device: string, signed: unknown): Promise<Uint8Array> {
   await sodium.ready;
-  const parsed = SignedPrekeySchema.strict().safeParse(signed);
+  const parsed = STRICT_SIGNED_PREKEY.safeParse(signed);
   if (!parsed.success || !isValidName(user) || !DEVICE_ID.test(device)) throw new ChatError('E_BAD_PREKEY', 'the signed prekey is malformed');
   const key = usableKey(parsed.data.key);
   const sig = fromBase64Strict(parsed.data.sig, sodium.crypto_sign_BYTES);
@@ -137,12 +141,14 @@ function usableKey(text: string): Uint8Array {
  * signature and aborts the protocol if verification fails"), and the one-time prekey's form
  * (it carries no signature, X3DH §4.7: a substituted one is harmless, see docs/crypto.md).
  */
-export async function verifyPrekeyBundle(user: string, bundle: unknown): Promise<VerifiedPrekeyBundle> {
+export async function verifyPrekeyBundle(user: string, bundle: unknown, verified?: VerifiedBundle): Promise<VerifiedPrekeyBundle> {
   await sodium.ready;
-  const parsed = PrekeyBundleSchema.strict().safeParse(bundle);
+  const parsed = STRICT_PREKEY_BUNDLE.safeParse(bundle);
   if (!parsed.success) throw new ChatError('E_BAD_PREKEY', 'the prekey bundle is malformed');
   const { device, keys, signedPrekey, oneTime } = parsed.data;
-  const identity = await verifyPublicBundle(user, keys);
+  // The same bytes as an identity bundle of this user verified before (the pin): not checked twice.
+  const same = verified && keys.sign === verified.bundle.sign && keys.box === verified.bundle.box && keys.sig === verified.bundle.sig;
+  const identity = same ? verified : await verifyPublicBundle(user, keys);
   const spk = await verifySignedPrekey(identity.sign, user, device, signedPrekey);
   const base = { user, device, identity, signedPrekeyId: signedPrekey.id, signedPrekey: spk };
   return oneTime ? { ...base, oneTimePrekeyId: oneTime.id, oneTimePrekey: usableKey(oneTime.key) } : base;

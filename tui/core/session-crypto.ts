@@ -1,5 +1,5 @@
 import sodium from 'libsodium-wrappers-sumo';
-import { concatBytes, toBase64, utf8Bytes } from '../../shared/crypto/bytes.js';
+import { concatBytes, fromBase64Strict, toBase64, utf8Bytes } from '../../shared/crypto/bytes.js';
 import type { Identity, PublicKeyBundle } from '../../shared/crypto/identity.js';
 import { verifyPrekeyBundle, type VerifiedPrekeyBundle } from '../../shared/crypto/prekeys.js';
 import { parseBody, Session, type ParsedBody } from '../../shared/crypto/session.js';
@@ -178,7 +178,10 @@ export class SessionCrypto {
     if (nameKey(reply.user) !== nameKey(to)) throw new ChatError('E_PROTOCOL', 'the relay answered with the prekeys of another user');
     const bundles: VerifiedPrekeyBundle[] = [];
     // X3DH §3.3: every bundle is checked; one that fails aborts (E_BAD_KEYS / E_BAD_PREKEY).
-    for (const device of reply.devices) bundles.push(await verifyPrekeyBundle(reply.user, device));
+    // The pin was verified when it was made: a device listing the same identity bundle skips that check.
+    const [sign, box] = [fromBase64Strict(pinned.sign, 32), fromBase64Strict(pinned.box, 32)];
+    const pin = sign && box ? { bundle: pinned, sign, box } : undefined;
+    for (const device of reply.devices) bundles.push(await verifyPrekeyBundle(reply.user, device, pin));
     // Devices still listed with an earlier identity of the user (a reinstall) are not this contact's now.
     const current = bundles.find((b) => toBase64(b.identity.sign) === pinned.sign && toBase64(b.identity.box) === pinned.box);
     return current ? Session.initiate(this.local(), current) : null;
