@@ -27,6 +27,11 @@ async function withDir(run: (dir: string) => Promise<void>): Promise<void> {
 }
 
 const KDF = { opsLimit: 1, memLimitBytes: 8192 };
+
+/** The records in the sessions journal: what comes before the zeros it is filled with. */
+async function journalRecords(file: string): Promise<string> {
+  return (await fs.readFile(file, 'utf8')).split('\0', 1)[0]!;
+}
 const DAY = 24 * 3600_000;
 
 test('device.json: made once, the same id on every open; with a passphrase the state box seals', plainErrors(() =>
@@ -113,14 +118,14 @@ test('sessions/: a contact file per peer, sessions per device bounded, the prefe
     await Promise.all([peer.commit(), peer.commit(), peer.commit()]);
     const journal = path.join(dir, 'sessions.journal');
     assert.is((await fs.stat(journal)).mode & 0o777, 0o600);
-    assert.is((await fs.readFile(journal, 'utf8')).split('\n').length - 1, 2, 'the three commits of one tick: two writes (group commit)');
+    assert.is((await journalRecords(journal)).split('\n').length - 1, 2, 'the three commits of one tick: two writes (group commit)');
     const file = path.join(dir, 'sessions', 'bob.json');
     assert.not.ok(await fs.stat(file).then(() => true, () => false), 'not compacted yet: the state is in the journal only');
 
     // The next start (as after a crash: the first store never compacted) replays the journal.
     const loaded = await (await SessionStore.open(dir, box, [])).peer('bob');
     assert.is((await fs.stat(file)).mode & 0o777, 0o600);
-    assert.is((await fs.stat(journal)).size, 0, 'replayed into the contact file, then emptied');
+    assert.is(await journalRecords(journal), '', 'replayed into the contact file, then emptied');
     assert.is(loaded.user, 'Bob');
     const best = [...loaded.sessions].sort((a, b) => b.rank - a.rank)[0]!;
     assert.is(toBase64(best.session.ephemeral), toBase64(made.at(-1)!.ephemeral));
@@ -147,14 +152,14 @@ test('sessions.journal: a torn last record is dropped (its send never happened),
     const first = session.seal(new TextEncoder().encode('one'));
     await peer.commit();
     const journal = path.join(dir, 'sessions.journal');
-    const durable = await fs.readFile(journal, 'utf8');
+    const durable = await journalRecords(journal);
     // The next seal's record torn by a crash half way through its write: no fdatasync returned,
     // so its body never left; the next start must continue from the durable state.
     session.seal(new TextEncoder().encode('never sent'));
     await peer.commit();
-    const whole = await fs.readFile(journal, 'utf8');
+    const whole = await journalRecords(journal);
     const torn = whole.slice(durable.length, durable.length + Math.floor((whole.length - durable.length) / 2));
-    await fs.writeFile(journal, durable + torn);
+    await fs.writeFile(journal, durable + torn + '\0'.repeat(4096));
     const warnings: string[] = [];
     const reopened = await (await SessionStore.open(dir, box, warnings)).peer('bob');
     const again = reopened.sessions[0]!.session.seal(new TextEncoder().encode('two'));
@@ -163,10 +168,40 @@ test('sessions.journal: a torn last record is dropped (its send never happened),
     await reopened.commit();
 
     // A bad record followed by a good one is not a torn write: left untouched.
-    const good = await fs.readFile(journal, 'utf8');
+    const good = await journalRecords(journal);
     await fs.writeFile(journal, `{"k":"bob","s":\n${good}`);
     await rejectsWith(SessionStore.open(dir, box, []), 'E_CORRUPT_FILE');
     assert.is(await fs.readFile(journal, 'utf8'), `{"k":"bob","s":\n${good}`);
+  }),
+));
+
+test('sessions.journal: compacted into the contact file once past journalCompactBytes, then continued; a restart continues after the last send', plainErrors(() =>
+  withDir(async (dir) => {
+    await fs.mkdir(dir, { recursive: true });
+    const { box } = await openDeviceFile(dir, undefined);
+    const ann = await TestDevice.create('ann', 'a1', 20);
+    const bob = await TestDevice.create('bob', 'b1', 20);
+    const peer = await (await SessionStore.open(dir, box, [])).peer('bob');
+    const session = await Session.initiate(ann.me, await verifyPrekeyBundle('bob', await bob.bundle()));
+    peer.add(session, { sign: 's', box: 'b' });
+    const journal = path.join(dir, 'sessions.journal');
+    const file = path.join(dir, 'sessions', 'bob.json');
+    let compacted = false;
+    for (let i = 0; i < 2000 && !compacted; i += 1) {
+      const body = session.seal(new TextEncoder().encode(`m${i}`));
+      await peer.commit();
+      assert.is(await bob.receive('ann', body), `m${i}`); // in step, so no key is skipped
+      compacted = await fs.stat(file).then(() => true, () => false);
+    }
+    assert.ok(compacted, 'the contact file was written by a compaction');
+    assert.ok((await journalRecords(journal)).length < SESSION_STORE_LIMITS.journalCompactBytes, 'the journal started again');
+    const next = session.seal(new TextEncoder().encode('after'));
+    await peer.commit();
+    // A crash now: the next start finds the contact file and the journal's records after it.
+    const again = (await (await SessionStore.open(dir, box, [])).peer('bob')).sessions[0]!.session;
+    const third = again.seal(new TextEncoder().encode('restarted'));
+    assert.is(await bob.receive('ann', next), 'after');
+    assert.is(await bob.receive('ann', third), 'restarted');
   }),
 ));
 
