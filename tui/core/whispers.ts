@@ -1,5 +1,5 @@
 import { ChatError, asChatError } from '../../shared/errors.js';
-import { isValidName, nameKey } from '../../shared/names.js';
+import { nameKey } from '../../shared/names.js';
 import { openWhisper, sealWhisper } from '../../shared/crypto/envelope.js';
 import { publicBundle, signLoginChallenge, type Identity, type PublicKeyBundle } from '../../shared/crypto/identity.js';
 import { keyFingerprint, safetyNumber } from '../../shared/crypto/safety-number.js';
@@ -8,6 +8,7 @@ import { HeldWhispers } from './held-whispers.js';
 import { loadOrCreateIdentity, type KdfLimits } from './identity-file.js';
 import { isSessionBody, KIND_SIGNAL, KIND_WHISPER, SessionCrypto, type PrekeyPublisher, type SessionRelay } from './session-crypto.js';
 import { KeyedQueue } from './keyed-queue.js';
+import { ContactKeys } from './contact-keys.js';
 import { KeyPins } from './key-pins.js';
 import { WhisperState, type WhisperStateOptions } from './whisper-state.js';
 
@@ -17,9 +18,9 @@ import { WhisperState, type WhisperStateOptions } from './whisper-state.js';
  * through two callbacks (fetch a user's keys; emit an event). client.ts keeps the connection;
  * everything about keys and envelopes is here. See docs/crypto.md.
  *
- * Keys are fetched from the relay at most once per connection per user (and again when that
- * user logs in anew, or a whisper from them fails to authenticate), then checked against the
- * pin: a different key is never used until `/trust`.
+ * The contacts' keys are looked at through contact-keys.ts (at most once per connection per
+ * user, checked against the pin: a different key is never used until `/trust`); the sessions
+ * through session-crypto.ts.
  */
 export interface WhisperCryptoOptions {
   /** This user's private folder: identity.json, key-pins.json, whisper-state.json. */
@@ -96,11 +97,8 @@ export class WhisperCrypto {
   readonly warnings: readonly string[];
   private me: string;
   private bundleCache: { key: string; bundle: PublicKeyBundle } | null = null;
-  /** Users whose keys were fetched on this connection, with when (ms since the epoch). */
-  private readonly fetched = new Map<string, number>();
-  private readonly inflight = new Map<string, Promise<{ user: string; status: 'new' | 'same' | 'changed' }>>();
-  /** Key changes announced on this connection (`nameKey:newFingerprint`), so one change is one event. */
-  private readonly announced = new Set<string>();
+  /** The contacts' keys as looked at on this connection (contact-keys.ts). */
+  private readonly keys: ContactKeys;
   /** Per sender, the whispers (and signals) being opened, in arrival order. */
   private readonly bySender = new KeyedQueue();
   /** Whispers sealed with a changed key, until /trust. */
@@ -121,6 +119,7 @@ export class WhisperCrypto {
   ) {
     this.me = options.user;
     this.warnings = warnings;
+    this.keys = new ContactKeys(pins, options);
   }
 
   /**
@@ -175,102 +174,24 @@ export class WhisperCrypto {
 
   /** A new connection: keys are fetched afresh (the relay may have new ones), changes announced again. */
   newSession(): void {
-    this.fetched.clear();
-    this.announced.clear();
+    this.keys.newConnection();
     this.sessions?.newConnection();
   }
 
   /** `user` logged in anew (maybe from another device): fetch their keys again before the next use. */
   forget(user: string): void {
-    this.fetched.delete(nameKey(user));
+    this.keys.forget(user);
     this.sessions?.forget(user);
   }
 
-  /**
-   * Fetches, checks and pins, in the background, the keys of those of `users` (a room's
-   * members) that have no pin yet, exactly as a first whisper would: the costly part of a first
-   * contact (a lookup, a signature check, a durable pin write) is then done before anyone
-   * whispers. Users already pinned are left to be looked at on first use on this connection,
-   * as before (so a reconnect or a /join costs the relay nothing for known contacts). Failures
-   * are left for the first real use to report. Does nothing offline.
-   */
+  /** See ContactKeys.prefetch. */
   prefetch(users: readonly string[]): void {
-    if (!this.options.canFetch()) return;
-    const me = nameKey(this.me);
-    for (const user of users) {
-      if (!isValidName(user)) continue;
-      const key = nameKey(user);
-      if (key === me || this.pins.has(user) || this.fetched.has(key) || this.inflight.has(key)) continue;
-      this.refresh(user).catch(() => {});
-    }
+    this.keys.prefetch(users, this.me);
   }
 
   /** Announces every key change still waiting for /trust (after the first connect). */
-  async announcePending(): Promise<void> {
-    for (const user of this.pins.users()) {
-      const record = this.pins.get(user);
-      if (record?.pending) await this.announce(record.user, record.bundle, record.pending.bundle);
-    }
-  }
-
-  // ---- keys ------------------------------------------------------------------------------
-
-  /** Fetches `user`'s keys from the relay and checks them against the pin (one fetch at a time per user). */
-  private refresh(user: string): Promise<{ user: string; status: 'new' | 'same' | 'changed' }> {
-    const key = nameKey(user);
-    let running = this.inflight.get(key);
-    if (!running) {
-      running = this.fetchAndObserve(user).finally(() => this.inflight.delete(key));
-      this.inflight.set(key, running);
-    }
-    return running;
-  }
-
-  private async fetchAndObserve(user: string): Promise<{ user: string; status: 'new' | 'same' | 'changed' }> {
-    const reply = await this.options.fetchKeys(user);
-    if (nameKey(reply.user) !== nameKey(user)) throw new ChatError('E_PROTOCOL', 'the relay answered with the keys of another user');
-    // Verifies the signature over this user's name: E_BAD_KEYS, and nothing recorded, if it fails.
-    const result = await this.pins.observe(reply.user, reply.keys);
-    this.fetched.set(nameKey(user), Date.now());
-    if (result.status === 'changed') await this.announce(this.pins.get(user)?.user ?? reply.user, result.previous, result.pending);
-    return { user: reply.user, status: result.status };
-  }
-
-  private async announce(user: string, previous: PublicKeyBundle, pending: PublicKeyBundle): Promise<void> {
-    const oldFingerprint = await keyFingerprint(previous);
-    const newFingerprint = await keyFingerprint(pending);
-    const tag = `${nameKey(user)}:${newFingerprint}`;
-    if (this.announced.has(tag)) return;
-    this.announced.add(tag);
-    const wasVerified = this.pins.get(user)?.verified === true;
-    this.options.emit({
-      type: 'key-changed',
-      user,
-      oldFingerprint,
-      newFingerprint,
-      message:
-        `the relay now serves a different key for ${user} (was ${oldFingerprint}${wasVerified ? ', verified' : ''}; now ${newFingerprint}). ` +
-        `A new device, or someone in the middle: whispers to and from ${user} wait until you compare safety numbers (/verify ${user}) and accept the new key (/trust ${user}).`,
-    });
-  }
-
-  /** Makes sure `user`'s keys were looked at on this connection (or, offline, that a pin exists). */
-  private async ensureKnown(user: string): Promise<void> {
-    if (this.fetched.has(nameKey(user))) return;
-    if (this.options.canFetch()) {
-      await this.refresh(user);
-      return;
-    }
-    if (!this.pins.has(user)) throw new ChatError('E_CLOSED', `not connected, and no key of ${user} is known yet`);
-  }
-
-  private async keyChangedError(user: string, extra: Record<string, unknown> = {}): Promise<ChatError> {
-    const record = this.pins.get(user);
-    const details: Record<string, unknown> = { user: record?.user ?? user, ...extra };
-    if (record) details.oldFingerprint = await keyFingerprint(record.bundle);
-    if (record?.pending) details.newFingerprint = await keyFingerprint(record.pending.bundle);
-    const name = record?.user ?? user;
-    return new ChatError('E_KEY_CHANGED', `${name}'s key changed and is not trusted yet; compare with /verify ${name}, accept with /trust ${name}`, details);
+  announcePending(): Promise<void> {
+    return this.keys.announcePending();
   }
 
   // ---- sending ---------------------------------------------------------------------------
@@ -299,22 +220,22 @@ export class WhisperCrypto {
    * sealing anything: `E_NO_SUCH_USER` / `E_NO_KEY` / `E_KEY_CHANGED` / `E_CLOSED` otherwise.
    */
   async checkRecipient(to: string): Promise<void> {
-    await this.ensureKnown(to);
+    await this.keys.ensureKnown(to);
     try {
       this.pins.encryptionKey(to);
     } catch (error) {
-      if (error instanceof ChatError && error.code === 'E_KEY_CHANGED') throw await this.keyChangedError(to);
+      if (error instanceof ChatError && error.code === 'E_KEY_CHANGED') throw await this.keys.keyChangedError(to);
       throw error;
     }
   }
 
   private async sealText(to: string, kind: number, text: string, maxTextBytes: number): Promise<SealedWhisper> {
-    await this.ensureKnown(to);
+    await this.keys.ensureKnown(to);
     let recipientBox: Uint8Array;
     try {
       recipientBox = this.pins.encryptionKey(to);
     } catch (error) {
-      if (error instanceof ChatError && error.code === 'E_KEY_CHANGED') throw await this.keyChangedError(to);
+      if (error instanceof ChatError && error.code === 'E_KEY_CHANGED') throw await this.keys.keyChangedError(to);
       throw error;
     }
     const bytes = Buffer.byteLength(text);
@@ -412,7 +333,7 @@ export class WhisperCrypto {
     let fresh = false;
     if (!this.pins.has(message.from)) {
       if (!this.options.canFetch()) throw new ChatError('E_NO_KEY', `no key of ${message.from} is known yet`);
-      await this.refresh(message.from);
+      await this.keys.refresh(message.from);
       fresh = true;
     }
     try {
@@ -422,15 +343,15 @@ export class WhisperCrypto {
       // Not sealed with the pinned key: tampered, or sealed with a new key of the sender.
       if (this.pins.pending(message.from)) {
         if (holdOnKeyChange) this.held.hold(message);
-        throw await this.keyChangedError(message.from, { held: holdOnKeyChange });
+        throw await this.keys.keyChangedError(message.from, { held: holdOnKeyChange });
       }
-      const last = this.fetched.get(nameKey(message.from));
+      const last = this.keys.fetchedAt(message.from);
       const recentlyFetched = last !== undefined && Date.now() - last < REFETCH_MIN_INTERVAL_MS;
       if (fresh || recentlyFetched || !this.options.canFetch()) throw error;
-      const { status } = await this.refresh(message.from);
+      const { status } = await this.keys.refresh(message.from);
       if (status === 'changed') {
         if (holdOnKeyChange) this.held.hold(message);
-        throw await this.keyChangedError(message.from, { held: holdOnKeyChange });
+        throw await this.keys.keyChangedError(message.from, { held: holdOnKeyChange });
       }
       throw error;
     }
@@ -466,7 +387,7 @@ export class WhisperCrypto {
    */
   async verify(user: string): Promise<ChatEventOf<'verify'>> {
     if (nameKey(user) === nameKey(this.me)) throw new ChatError('E_SELF', 'a safety number is between you and someone else');
-    await this.ensureKnown(user);
+    await this.keys.ensureKnown(user);
     const record = this.pins.get(user);
     if (!record) throw new ChatError('E_NO_KEY', `no key of ${user} is known`, { user });
     const mine = await this.ownBundle();
@@ -491,7 +412,7 @@ export class WhisperCrypto {
    */
   async trust(user: string): Promise<ChatEventOf<'trusted'>> {
     if (nameKey(user) === nameKey(this.me)) throw new ChatError('E_SELF', 'your own key needs no trust');
-    if (!this.pins.has(user)) await this.ensureKnown(user);
+    if (!this.pins.has(user)) await this.keys.ensureKnown(user);
     const accepted = this.pins.pending(user) !== undefined;
     const record = await this.pins.trust(user);
     return { type: 'trusted', user: record.user, fingerprint: await keyFingerprint(record.bundle), accepted };
