@@ -15,7 +15,7 @@ import { RATCHET_LIMITS } from '../limits.js';
 import { concatBytes, lengthPrefixed, toBase64, utf8Bytes } from './bytes.js';
 import { CONTEXT } from './contexts.js';
 import { hkdf, hmacSha256, HASH_BYTES } from './hkdf.js';
-import { dh, generateKeyPair, type KeyPair } from './prekeys.js';
+import { dh, generateKeyPair, ratchetKeyPair, type KeyPair } from './prekeys.js';
 
 export const HEADER_VERSION = 2;
 /** DR §3.1 HEADER: u8 version || DHs public (32) || u32 BE PN || u32 BE N. */
@@ -213,6 +213,6 @@ function dhRatchet(state: RatchetState, header: Header): void {
   state.nr = 0;
   state.dhr = header.dh;
   [state.rk, state.ckr] = kdfRk(state.rk, dh(state.dhs.privateKey, state.dhr, 'E_DECRYPT'));
-  state.dhs = generateKeyPair();
+  state.dhs = ratchetKeyPair();
   [state.rk, state.cks] = kdfRk(state.rk, dh(state.dhs.privateKey, state.dhr, 'E_DECRYPT'));
 }

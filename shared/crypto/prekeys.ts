@@ -35,6 +35,28 @@ export function generateKeyPair(): KeyPair {
   return { publicKey: sodium.crypto_scalarmult_base(privateKey), privateKey };
 }
 
+/** Key pairs made ahead for DH ratchet steps (at most one; see `ratchetKeyPair`). */
+const spare: KeyPair[] = [];
+let refilling = false;
+
+/**
+ * GENERATE_DH for a DH ratchet step: a fresh pair made ahead, after the last step, once the
+ * event loop had nothing else to do (typically while that step's state write was in flight), so
+ * the scalar multiplication is not on the path of the next reply. The same pair as
+ * `generateKeyPair` makes, held in memory only, used once.
+ */
+export function ratchetKeyPair(): KeyPair {
+  const pair = spare.pop() ?? generateKeyPair();
+  if (!refilling) {
+    refilling = true;
+    setImmediate(() => {
+      refilling = false;
+      if (spare.length === 0) spare.push(generateKeyPair());
+    }).unref();
+  }
+  return pair;
+}
+
 /** The X25519 key pair of a given 32-byte secret (fixed keys in tests, state loaded from disk). */
 export function keyPairFromSecret(privateKey: Uint8Array): KeyPair {
   return { publicKey: sodium.crypto_scalarmult_base(privateKey), privateKey: Uint8Array.from(privateKey) };
