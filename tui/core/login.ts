@@ -134,7 +134,12 @@ export async function logIn(conn: ChatConnection, inbox: Inbox, ctx: LoginContex
   // (session-crypto.ts). A relay that refuses them leaves whispers to us on the v1 envelope.
   let prekeyError: ChatError | null = null;
   try {
-    await crypto.publishPrekeys(async (upload) => expectReply(await ask({ t: 'prekeys', id: ctx.nextId(), ...upload }), 'prekeys-stored').remaining);
+    await crypto.publishPrekeys(async (upload) => {
+      const reply = await ask({ t: 'prekeys', id: ctx.nextId(), ...upload });
+      // The relay's refusal with its own code (E_FLOOD {retryAfterMs} is asked again), not E_PROTOCOL.
+      if (reply.t === 'error') throw replyError(reply);
+      return expectReply(reply, 'prekeys-stored').remaining;
+    });
   } catch (error) {
     if (!(error instanceof ChatError) || error.code === 'E_CLOSED' || error.code === 'E_LOGIN_TIMEOUT') throw error;
     prekeyError = error;

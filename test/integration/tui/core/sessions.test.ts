@@ -291,6 +291,22 @@ it('prekeys-low: a device whose one-time prekeys run low on the relay uploads mo
   assert.equal(bob.rec.of('error'), []);
 });
 
+it('a prekey upload the relay refuses with E_FLOOD (its request bucket) is sent again after retryAfterMs: the login still publishes', async (ctx) => {
+  await ctx.relay.close();
+  // One request at once, one more each 400 ms: the login's second upload (the one-time prekeys) meets an empty bucket.
+  ctx.relay = await testRelay(ctx.relayDir, { limits: { requestBurst: 1, requestsPerSecond: 2.5 } });
+  const bob = await online(ctx, 'bob');
+  const mallory = await WireClient.session(ctx.relay.port, 'mallory', 'correct horse battery');
+  try {
+    const reply = (await mallory.request({ t: 'prekey-claim', id: mallory.id(), user: 'bob' })) as { t: string; devices?: { oneTime?: unknown }[] };
+    assert.is(reply.t, 'prekey-bundle');
+    assert.ok(reply.devices?.[0]?.oneTime, 'the one-time prekeys reached the relay');
+  } finally {
+    mallory.close();
+  }
+  assert.equal(bob.rec.of('error'), []);
+});
+
 it('mixed clients: a contact without prekeys (an older client) gets the v1 envelope, and its v1 whispers are opened', async (ctx) => {
   const ann = await online(ctx, 'ann');
   const old = await WireClient.session(ctx.relay.port, 'olde', 'correct horse battery');
