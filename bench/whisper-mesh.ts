@@ -7,7 +7,8 @@
  * very run: the target is whisper one-way p99 at most 2× the room p99 (issue 15).
  *
  * The clients are dealt over several load worker threads of the bench process (LOAD_THREADS,
- * as the cluster scenario; mesh-load.ts is what each thread runs); the relay runs in its own. Loopback only; every send is scheduled, counted and bounded by a deadline.
+ * as the cluster scenario; mesh-load.ts is what each thread runs); the relay runs in its own.
+ * Loopback only; every send is scheduled, counted and bounded by a deadline.
  */
 import { BENCH_LIMITS, type BenchContext, type Scenario } from './lib/context.js';
 import { WorkerHandle } from './lib/load-pool.js';
@@ -15,7 +16,7 @@ import type { MeshCase, MeshResult, MeshSpec } from './lib/mesh-load.js';
 import type { MeshCommand } from './lib/mesh-worker.js';
 import { nowUs } from './lib/payload.js';
 import type { RelayChild } from './lib/relay-child.js';
-import { formatNumber, type Figure, type ScenarioReport } from './lib/report.js';
+import { formatNumber, type Figure } from './lib/report.js';
 import { summarize } from './lib/stats.js';
 
 export { meshSchedule, type MeshCase } from './lib/mesh-load.js';
