@@ -163,8 +163,8 @@ async function measure(ctx: BenchContext, setup: Setup, load: RoomLoad, warmUpPe
     // A relay just started runs its first messages on cold code (V8 has not compiled the hot
     // paths yet) and the backlog takes a while to drain; with three relays that cost is paid
     // three times over on the same cores. Measured here, the first half second was p50 26 ms /
-    // p99 76 ms with three relays against 3 / 7 ms from the second second on, which alone made
-    // the run's p99. The target is about a running cluster, so each paced setup first sends
+    // p99 76 ms with three relays against p50 2-4 / p99 3-25 ms in each later half second,
+    // which alone made the run's p99. The target is about a running cluster, so each paced setup first sends
     // warmUpPerClient messages per member at the same pace; that run is reported apart.
     const warmUp = load.ratePerSecond ? await pool.run(roomLoadPlan({ ...load, messagesPerClient: warmUpPerClient }, ctx.quick)) : undefined;
 

@@ -132,7 +132,7 @@ export class Accounts {
       validateUserName(user);
       if (!wanted.has(nameKey(user))) wanted.set(nameKey(user), user);
     }
-    const accounts = await Promise.all([...wanted.values()].map((user) => this.options.store.getAccount(user)));
+    const accounts = await this.options.store.getAccounts([...wanted.values()]);
     const found: Array<{ user: string; keys: PublicKeyBundle }> = [];
     const missing: Array<{ user: string; code: 'E_NO_SUCH_USER' | 'E_NO_KEY' }> = [];
     [...wanted.values()].forEach((user, i) => {

@@ -183,6 +183,14 @@ export class LevelStore implements RelayStore {
     return this.accounts.get(nameKey(user));
   }
 
+  /** See RelayStore.getAccounts: one LevelDB getMany (one trip to the thread pool, not one per user). */
+  async getAccounts(users: readonly string[]): Promise<Array<AccountRecord | undefined>> {
+    const valid = users.filter(isValidName);
+    const found = valid.length > 0 ? await this.accounts.getMany(valid.map(nameKey)) : [];
+    const byUser = new Map(valid.map((user, i) => [user, found[i]]));
+    return users.map((user) => byUser.get(user));
+  }
+
   /** Create an account; `E_USER_EXISTS` when the name is taken in any letter case, `E_BAD_NAME` when invalid. */
   createAccount(name: string, passwordHash: string, keys?: PublicKeyBundle): Promise<void> {
     if (!isValidName(name)) return Promise.reject(new ChatError('E_BAD_NAME'));

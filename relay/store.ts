@@ -113,6 +113,8 @@ export interface RelayStore {
   // ---- accounts
   /** The account named `user` in any letter case, or undefined (also for invalid names). */
   getAccount(user: string): Promise<AccountRecord | undefined>;
+  /** The accounts of `users` in one read, in the same order (undefined where getAccount would give it). */
+  getAccounts(users: readonly string[]): Promise<Array<AccountRecord | undefined>>;
   /** `E_USER_EXISTS` when the name is taken in any letter case, `E_BAD_NAME` when invalid. */
   createAccount(name: string, passwordHash: string, keys?: PublicKeyBundle): Promise<void>;
   /** False when there is no such account. Tokens are kept (see revokeTokens). */

@@ -30,6 +30,16 @@ export async function errorOf(promise: Promise<unknown>): Promise<ChatError> {
   throw new Error('expected a ChatError');
 }
 
+/** The code `promise` rejects with, or 'resolved' when it does not reject (for tests that table both outcomes). */
+export async function codeOrResolved(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    return (error as ChatError).code;
+  }
+  return 'resolved';
+}
+
 /** The code of the ChatError `run` (a promise, or a sync or async function) fails with (fails the test on anything else). */
 export async function failure(run: Promise<unknown> | (() => unknown)): Promise<string> {
   return (await errorOf(typeof run === 'function' ? Promise.resolve().then(run) : run)).code;

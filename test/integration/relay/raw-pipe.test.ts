@@ -8,7 +8,6 @@ import { once } from 'node:events';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RAW_PIPE_PREFIX } from '../../../shared/codec.js';
-import type { ChatError } from '../../../shared/errors.js';
 import { openRawPipe } from '../../../tui/core/relay-pipe.js';
 import { createTransferCredentials } from '../../../tui/core/transfer/credentials.js';
 import { openSecureChannel } from '../../../tui/core/transfer/secure-channel.js';
@@ -16,6 +15,7 @@ import { WireClient } from '../../helpers/wire-client.js';
 import { ticketFor } from '../../helpers/pipes.js';
 import { testRelay } from '../../helpers/relay.js';
 import { tempDir } from '../../helpers/temp.js';
+import { codeOrResolved } from '../../helpers/errors.js';
 import type { RunningRelay } from '../../../relay/server.js';
 
 async function withRelay(fn: (relay: RunningRelay, log: string[]) => Promise<void>): Promise<void> {
@@ -44,15 +44,6 @@ async function answerTo(port: number, line: string | Buffer): Promise<string> {
   socket.write(line);
   await once(socket, 'close');
   return Buffer.concat(chunks).toString('latin1');
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    return (error as ChatError).code;
-  }
-  return 'resolved';
 }
 
 function readBytes(socket: net.Socket, count: number): Promise<Buffer> {
@@ -128,7 +119,7 @@ test('hostile raw requests: malformed line, unknown ticket, oversized line; E_BA
     assert.is(await answerTo(relay.port, 'SCPIPE/2 abc\n'), 'error E_PROTOCOL\n');
     // Nothing may follow the line before `ready` (the client's TLS starts only then).
     assert.is(await answerTo(relay.port, `${RAW_PIPE_PREFIX}${'A'.repeat(32)}\nhello`), 'error E_PROTOCOL\n');
-    assert.is(await codeOf(tcp(relay.port).then((s) => openRawPipe(s, { ticket: 'B'.repeat(32), timeoutMs: 5000 }))), 'E_BAD_TICKET');
+    assert.is(await codeOrResolved(tcp(relay.port).then((s) => openRawPipe(s, { ticket: 'B'.repeat(32), timeoutMs: 5000 }))), 'E_BAD_TICKET');
   }));
 
 test('a ticket is good once: the same ticket over the raw pipe and the TLS pipe', () =>
@@ -140,7 +131,7 @@ test('a ticket is good once: the same ticket over the raw pipe and the TLS pipe'
     const first = tcp(relay.port).then((s) => openRawPipe(s, { ticket, timeoutMs: 1000 }));
     await new Promise((resolve) => setTimeout(resolve, 100));
     assert.is(await answerTo(relay.port, `${RAW_PIPE_PREFIX}${ticket}\n`), 'error E_BAD_TICKET\n');
-    assert.is(await codeOf(first), 'E_TIMEOUT');
+    assert.is(await codeOrResolved(first), 'E_TIMEOUT');
     ann.close();
   }));
 

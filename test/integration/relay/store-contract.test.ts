@@ -43,6 +43,20 @@ function defineContract(backend: StoreBackend): void {
     }
   }
 
+  spec('accounts: many read at once, in order, undefined where getAccount gives it', () =>
+    withStore(async (store) => {
+      await store.createAccount('Alice', 'hash-a');
+      await store.createAccount('Bob', 'hash-b');
+      const many = await store.getAccounts(['bob', 'no such', 'nobody', 'ALICE', 'alice:x', 'Bob']);
+      assert.equal(
+        many.map((account) => account?.name),
+        ['Bob', undefined, undefined, 'Alice', undefined, 'Bob'],
+      );
+      assert.is(many[0]?.passwordHash, 'hash-b');
+      assert.equal(await store.getAccounts([]), []);
+    }),
+  );
+
   spec('accounts: create, case-insensitive lookup, duplicates, password and keys change, removal, list', () =>
     withStore(async (store) => {
       await store.createAccount('Alice', 'hash-a');

@@ -40,9 +40,7 @@ export const TRANSFER_DEFAULTS = {
   CHUNK_BYTES: 128 * 1024,
   /**
    * Unacknowledged bytes the sender may have in flight. Bounds what a receiver must take
-   * (it holds at most RING_BYTES of it, below) and allows ~80 MB/s at 100 ms round trip;
-   * bench/ measured the receiver at 139-142 MB peak RSS with 8 MiB and 135-137 MB with 4 MiB
-   * (most of a receiver's memory is Node's TLS read garbage: a plain TLS receiver peaks near 125 MB).
+   * (it holds at most RING_BYTES of it, below) and allows ~80 MB/s at 100 ms round trip.
    */
   WINDOW_BYTES: 8 * 1024 * 1024,
   /**

@@ -5,7 +5,7 @@
 import type { PathKind } from './candidates.js';
 import { TRANSFER_DEFAULTS } from './constants.js';
 import type { FolderPathChecker, WalkedFolder } from './folder-manifest.js';
-import type { FolderResumeState } from './journal.js';
+import type { FolderResumeState, PeerKeys } from './journal.js';
 import { ProgressMeter } from './progress.js';
 import type { FileTransfer } from './transfer.js';
 import type { AbortCode } from './wire.js';
@@ -41,7 +41,7 @@ export interface Folder {
   /** Suspended with the client (its record stays for the next run): it says and does nothing more. */
   suspended: boolean;
   /** Pinned keys of the peer, once journalled (null: not journalled). */
-  peerKeys: { sign: string; box: string } | null;
+  peerKeys: PeerKeys | null;
   /** Files being replaced by a new offer of the same file: their end is not the folder's. */
   replaced: Set<FileTransfer>;
   /** Bytes of the files done before this run (the average speed counts only this run's). */

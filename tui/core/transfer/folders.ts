@@ -8,7 +8,7 @@ import type { ChatEvent } from '../events.js';
 import { FolderPathChecker, folderPathComponents, makeFolders, type WalkedFolder, walkedFileUnchanged } from './folder-manifest.js';
 import { folderRecord, recheckRestored, restoredFolder } from './folder-restore.js';
 import { BLAKE2B_HEX, ENDED, type Folder, type FolderState, newFolder } from './folder-state.js';
-import type { FolderJournalRecord, FolderResumeState } from './journal.js';
+import type { FolderJournalRecord, FolderResumeState, PeerKeys } from './journal.js';
 import { isTerminal } from './state-machine.js';
 import type { TransferInfo } from './transfer-entry.js';
 import { type FileTransfer, newTransferId } from './transfer.js';
@@ -49,9 +49,9 @@ export interface FolderHost {
 
 export interface FolderJournalHost {
   /** `peer`'s pinned keys now, or null (no pin: not journalled, as for a file). */
-  pinOf(peer: string): { sign: string; box: string } | null;
+  pinOf(peer: string): PeerKeys | null;
   /** Writes the folder's record; resolves once written (never rejects). */
-  save(state: FolderResumeState, peer: string, peerKeys: { sign: string; box: string }): Promise<void>;
+  save(state: FolderResumeState, peer: string, peerKeys: PeerKeys): Promise<void>;
   /** Deletes the folder's record. */
   forget(folderId: string): void;
 }

@@ -1,6 +1,6 @@
 import { ChatError, PEER_GONE_CODES, asChatError } from '../../../shared/errors.js';
 import type { ChatEvent } from '../events.js';
-import type { FolderJournalRecord, FolderResumeState, TransferJournal, TransferJournalRecord } from './journal.js';
+import type { FolderJournalRecord, FolderResumeState, PeerKeys, TransferJournal, TransferJournalRecord } from './journal.js';
 import type { Entry } from './transfer-entry.js';
 
 /**
@@ -13,7 +13,7 @@ import type { Entry } from './transfer-entry.js';
  */
 export interface JournalKeeperHost {
   /** `user`'s pinned keys (base64), if any: no pin, no record (nothing to check a restart against). */
-  peerKeys?(user: string): { sign: string; box: string } | undefined;
+  peerKeys?(user: string): PeerKeys | undefined;
   /** Throws unless `user`'s key can be used now (as for a new transfer). */
   checkRecipient(user: string): Promise<void>;
   emit(event: ChatEvent): void;
@@ -55,7 +55,7 @@ export class JournalKeeper {
   }
 
   /** `peer`'s pinned keys now (recorded with a folder when it is agreed), if any. */
-  pinOf(peer: string): { sign: string; box: string } | null {
+  pinOf(peer: string): PeerKeys | null {
     return this.host.peerKeys?.(peer) ?? null;
   }
 
@@ -64,7 +64,7 @@ export class JournalKeeper {
    * done). Resolves when written; never rejects (a failed write is reported once per folder).
    * Resolves at once without a journal.
    */
-  async saveFolder(state: FolderResumeState, peer: string, peerKeys: { sign: string; box: string }): Promise<void> {
+  async saveFolder(state: FolderResumeState, peer: string, peerKeys: PeerKeys): Promise<void> {
     if (this.journal === null) return;
     try {
       await this.journal.saveFolder({ ...state, peer, peerKeys, savedMs: Date.now() });
@@ -167,7 +167,7 @@ export class JournalKeeper {
   }
 
   /** The peer's key must be the one the transfer was agreed with (pins, docs/crypto.md). */
-  private async checkPeerKeys(record: { peer: string; peerKeys: { sign: string; box: string } }): Promise<void> {
+  private async checkPeerKeys(record: { peer: string; peerKeys: PeerKeys }): Promise<void> {
     try {
       await this.host.checkRecipient(record.peer);
     } catch (error) {

@@ -52,6 +52,12 @@ const TEMP_FILE = /^\.(transfer|folder)-[0-9a-f]+\.json\.\d+\.[0-9a-f]+\.tmp$/;
 const STALE_TEMP_MS = 60_000;
 
 /** One journalled transfer: the transfer's own state plus who it is with. */
+/** A peer's pinned public keys (base64), as journalled with a transfer agreed with them. */
+export interface PeerKeys {
+  sign: string;
+  box: string;
+}
+
 export interface TransferJournalRecord extends TransferResumeState {
   /** The other user (as the relay spells the name). */
   peer: string;
@@ -60,7 +66,7 @@ export interface TransferJournalRecord extends TransferResumeState {
    * offer/accept was sealed to or opened with. A different pin after a restart means another
    * identity, and the transfer is not resumed (E_KEY_CHANGED).
    */
-  peerKeys: { sign: string; box: string };
+  peerKeys: PeerKeys;
   /** When this record was written, ms since the epoch. */
   savedMs: number;
   /** The folder transfer this file is one of (its own record: {@link FolderJournalRecord}). */
@@ -96,7 +102,7 @@ export interface FolderResumeState {
 
 export interface FolderJournalRecord extends FolderResumeState {
   peer: string;
-  peerKeys: { sign: string; box: string };
+  peerKeys: PeerKeys;
   savedMs: number;
 }
 

@@ -6,11 +6,11 @@ import { nameKey, validateUserName } from '../../../shared/names.js';
 import type { ChatEvent } from '../events.js';
 import { walkFolder } from './folder-manifest.js';
 import { FolderTransfers } from './folders.js';
-import type { TransferJournal, TransferJournalRecord } from './journal.js';
+import type { PeerKeys, TransferJournal, TransferJournalRecord } from './journal.js';
 import { JournalKeeper } from './journal-keeper.js';
 import { defaultDownloadDir, expandPath } from './local-paths.js';
 import { FileTransfer, type TransferOptions, type TransferResult } from './transfer.js';
-import { type Entry, type TransferDirection, type TransferInfo, endEvent, newEntry, progressEvent, sessionStarted, stateEvent, transferInfo } from './transfer-entry.js';
+import { type Entry, type RestoredFrom, type TransferDirection, type TransferInfo, endEvent, newEntry, progressEvent, sessionStarted, stateEvent, transferInfo } from './transfer-entry.js';
 import { ABORT_CODES, type AbortCode, parseTransferPeerMessage, type TransferPeerMessage, type TransferPeerMessageOf } from './wire.js';
 
 export { defaultDownloadDir, expandPath } from './local-paths.js';
@@ -39,7 +39,7 @@ export interface TransferHost {
    * `user`'s pinned public keys (base64), if any: recorded in the journal, compared after a
    * restart. Absent: transfers are not journalled.
    */
-  peerKeys?(user: string): { sign: string; box: string } | undefined;
+  peerKeys?(user: string): PeerKeys | undefined;
   emit(event: ChatEvent): void;
 }
 
@@ -522,7 +522,7 @@ export class TransferManager {
     direction: TransferDirection,
     peer: string,
     hash: string,
-    restored: { restored: true; peerKeys: { sign: string; box: string } } | null = null,
+    restored: RestoredFrom | null = null,
   ): Entry {
     const entry = newEntry(transfer, direction, peer, hash, restored);
     this.entries.set(transfer.transferId, entry);

@@ -3,6 +3,7 @@ import { nameKey } from '../../../shared/names.js';
 import type { ChatEvent } from '../events.js';
 import type { PathKind } from './candidates.js';
 import type { TransferProgress } from './progress.js';
+import type { PeerKeys } from './journal.js';
 import type { TransferStateName } from './state-machine.js';
 import type { FileTransfer, TransferResult } from './transfer.js';
 
@@ -60,7 +61,7 @@ export interface Entry {
   /** Restored from the journal after a restart. */
   restored: boolean;
   /** The peer's pinned keys when the transfer was agreed (journalled with it). */
-  peerKeys: { sign: string; box: string } | null;
+  peerKeys: PeerKeys | null;
   /** A journal record was (or is being) written for it. */
   journalled: boolean;
   /** A journal write failed and the user was told (once). */
@@ -76,13 +77,18 @@ export interface Entry {
   startBytes: number;
 }
 
+/** An entry restored from the journal after a restart, with the peer keys it was agreed with. */
+export interface RestoredFrom {
+  restored: true;
+  peerKeys: PeerKeys;
+}
 
 export function newEntry(
   transfer: FileTransfer,
   direction: TransferDirection,
   peer: string,
   hash: string,
-  restored: { restored: true; peerKeys: { sign: string; box: string } } | null = null,
+  restored: RestoredFrom | null = null,
 ): Entry {
   return {
     transfer,

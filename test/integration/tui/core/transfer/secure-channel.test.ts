@@ -2,10 +2,10 @@ import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { ChatError } from '../../../../../shared/errors.js';
 import { type TransferCredentials, certificateFingerprint, createTransferCredentials } from '../../../../../tui/core/transfer/credentials.js';
 import { openSecureChannel } from '../../../../../tui/core/transfer/secure-channel.js';
 import { memoryDuplexPair, tcpPair } from '../../../../helpers/transfer-helpers.js';
+import { codeOrResolved } from '../../../../helpers/errors.js';
 
 let sender: TransferCredentials;
 let receiver: TransferCredentials;
@@ -14,15 +14,6 @@ let stranger: TransferCredentials;
 test.before(async () => {
   [sender, receiver, stranger] = await Promise.all([createTransferCredentials(), createTransferCredentials(), createTransferCredentials()]);
 });
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    return (error as ChatError).code;
-  }
-  return 'resolved';
-}
 
 async function secureBoth(a: Duplex, b: Duplex) {
   return Promise.all([
@@ -64,8 +55,8 @@ test('mutual TLS 1.3 over any Duplex (an in-memory pair standing in for a relay 
 test('E_PEER_AUTH: the receiver refuses a sender with another certificate', async () => {
   const [a, b] = await tcpPair();
   const [senderSide, receiverSide] = await Promise.all([
-    codeOf(openSecureChannel(a, { role: 'sender', credentials: stranger, peerFingerprint: receiver.fingerprint, timeoutMs: 5000 })),
-    codeOf(openSecureChannel(b, { role: 'receiver', credentials: receiver, peerFingerprint: sender.fingerprint, timeoutMs: 5000 })),
+    codeOrResolved(openSecureChannel(a, { role: 'sender', credentials: stranger, peerFingerprint: receiver.fingerprint, timeoutMs: 5000 })),
+    codeOrResolved(openSecureChannel(b, { role: 'receiver', credentials: receiver, peerFingerprint: sender.fingerprint, timeoutMs: 5000 })),
   ]);
   assert.is(receiverSide, 'E_PEER_AUTH');
   assert.is.not(senderSide, 'resolved', 'the impostor gets no channel either');
@@ -74,8 +65,8 @@ test('E_PEER_AUTH: the receiver refuses a sender with another certificate', asyn
 test('E_PEER_AUTH: the sender refuses a receiver with another certificate', async () => {
   const [a, b] = await tcpPair();
   const [senderSide] = await Promise.all([
-    codeOf(openSecureChannel(a, { role: 'sender', credentials: sender, peerFingerprint: receiver.fingerprint, timeoutMs: 5000 })),
-    codeOf(openSecureChannel(b, { role: 'receiver', credentials: stranger, peerFingerprint: sender.fingerprint, timeoutMs: 5000 })),
+    codeOrResolved(openSecureChannel(a, { role: 'sender', credentials: sender, peerFingerprint: receiver.fingerprint, timeoutMs: 5000 })),
+    codeOrResolved(openSecureChannel(b, { role: 'receiver', credentials: stranger, peerFingerprint: sender.fingerprint, timeoutMs: 5000 })),
   ]);
   assert.is(senderSide, 'E_PEER_AUTH');
 });
@@ -86,7 +77,7 @@ test('E_PEER_AUTH: a client without any certificate gets nothing', async () => {
   let appBytes = 0;
   client.on('data', (chunk: Buffer) => (appBytes += chunk.length));
   client.on('error', () => undefined);
-  const code = await codeOf(openSecureChannel(a, { role: 'sender', credentials: sender, peerFingerprint: receiver.fingerprint, timeoutMs: 5000 }));
+  const code = await codeOrResolved(openSecureChannel(a, { role: 'sender', credentials: sender, peerFingerprint: receiver.fingerprint, timeoutMs: 5000 }));
   assert.is(code, 'E_PEER_AUTH');
   await new Promise((resolve) => client.once('close', resolve));
   assert.is(appBytes, 0);
@@ -96,27 +87,27 @@ test('E_TLS: a peer limited to TLS 1.2 is refused', async () => {
   const [a, b] = await tcpPair();
   const old = tls.connect({ socket: b, rejectUnauthorized: false, maxVersion: 'TLSv1.2', key: receiver.key, cert: receiver.cert });
   old.on('error', () => undefined);
-  const code = await codeOf(openSecureChannel(a, { role: 'sender', credentials: sender, peerFingerprint: receiver.fingerprint, timeoutMs: 5000 }));
+  const code = await codeOrResolved(openSecureChannel(a, { role: 'sender', credentials: sender, peerFingerprint: receiver.fingerprint, timeoutMs: 5000 }));
   assert.is(code, 'E_TLS');
   old.destroy();
 });
 
 test('E_HANDSHAKE_TIMEOUT when the other end says nothing; E_CANCELLED on abort; E_CLOSED when it hangs up', async () => {
   const [a1, b1] = memoryDuplexPair();
-  assert.is(await codeOf(openSecureChannel(a1, { role: 'sender', credentials: sender, peerFingerprint: receiver.fingerprint, timeoutMs: 50 })), 'E_HANDSHAKE_TIMEOUT');
+  assert.is(await codeOrResolved(openSecureChannel(a1, { role: 'sender', credentials: sender, peerFingerprint: receiver.fingerprint, timeoutMs: 50 })), 'E_HANDSHAKE_TIMEOUT');
   b1.destroy();
 
   const [a2, b2] = memoryDuplexPair();
   const controller = new AbortController();
   const pending = openSecureChannel(a2, { role: 'receiver', credentials: receiver, peerFingerprint: sender.fingerprint, timeoutMs: 5000, signal: controller.signal });
   controller.abort();
-  assert.is(await codeOf(pending), 'E_CANCELLED');
+  assert.is(await codeOrResolved(pending), 'E_CANCELLED');
   b2.destroy();
 
   const [a3, b3] = await tcpPair();
   const closing = openSecureChannel(a3, { role: 'sender', credentials: sender, peerFingerprint: receiver.fingerprint, timeoutMs: 5000 });
   b3.destroy();
-  const code = await codeOf(closing);
+  const code = await codeOrResolved(closing);
   assert.ok(code === 'E_CLOSED' || code === 'E_TLS', code);
 });
 
