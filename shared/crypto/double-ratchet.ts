@@ -15,6 +15,7 @@ import { RATCHET_LIMITS } from '../limits.js';
 import { concatBytes, lengthPrefixed, toBase64, utf8Bytes } from './bytes.js';
 import { CONTEXT } from './contexts.js';
 import { hkdf, hmacSha256, HASH_BYTES } from './hkdf.js';
+import { aeadDecrypt, aeadEncrypt, memzero } from './native-sodium.js';
 import { dh, generateKeyPair, ratchetKeyPair, type KeyPair } from './prekeys.js';
 
 export const HEADER_VERSION = 2;
@@ -63,7 +64,7 @@ export function decodeHeader(bytes: Uint8Array): Header {
 /** DR §5.2 KDF_RK: HKDF-SHA-256, salt = rk, IKM = dh_out, 64 bytes → (rk, ck). */
 function kdfRk(rk: Uint8Array, dhOut: Uint8Array): [Uint8Array, Uint8Array] {
   const out = hkdf(rk, dhOut, utf8Bytes(CONTEXT.ratchetRoot), 64);
-  sodium.memzero(dhOut);
+  memzero(dhOut);
   return [out.slice(0, 32), out.slice(32)];
 }
 
@@ -83,25 +84,25 @@ function concatAd(ad: Uint8Array, header: Uint8Array): Uint8Array {
 /** DR §3.1/§5.2 ENCRYPT with XChaCha20-Poly1305: key and nonce derived from mk by HKDF. */
 function aeadKeys(mk: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
   const out = hkdf(new Uint8Array(HASH_BYTES), mk, utf8Bytes(CONTEXT.messageKeys), 32 + 24);
-  sodium.memzero(mk);
+  memzero(mk);
   return { key: out.slice(0, 32), nonce: out.slice(32) };
 }
 
 function seal(mk: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array {
   const { key, nonce } = aeadKeys(mk);
-  const out = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, ad, null, nonce, key);
-  sodium.memzero(key);
+  const out = aeadEncrypt(plaintext, ad, nonce, key);
+  memzero(key);
   return out;
 }
 
 function open(mk: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array): Uint8Array {
   const { key, nonce } = aeadKeys(mk);
   try {
-    return sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, ciphertext, ad, nonce, key);
+    return aeadDecrypt(ciphertext, ad, nonce, key);
   } catch {
     throw new ChatError('E_DECRYPT', 'the message did not authenticate', { reason: 'authentication' });
   } finally {
-    sodium.memzero(key);
+    memzero(key);
   }
 }
 

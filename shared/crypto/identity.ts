@@ -4,6 +4,7 @@ import { ChatError } from '../errors.js';
 import { isValidName, nameKey } from '../names.js';
 import { domainMessage, fromBase64Strict, randomBytes, toBase64, utf8Bytes } from './bytes.js';
 import { CONTEXT } from './contexts.js';
+import * as native from './native-sodium.js';
 
 /**
  * Long-term identity of one user on one device: an Ed25519 key pair to sign (bundle, login
@@ -137,11 +138,12 @@ export async function verifyPublicBundle(userName: string, bundle: unknown): Pro
   const box = fromBase64Strict(parsed.data.box, PUBLIC_KEY_BYTES);
   const sig = fromBase64Strict(parsed.data.sig, SIGNATURE_BYTES);
   if (!sign || !box || !sig) throw new ChatError('E_BAD_KEYS', 'the public key bundle has bad base64');
-  if (!sodium.crypto_core_ed25519_is_valid_point(sign)) {
+  // Native libsodium (native-sodium.ts): a first contact checks a bundle on the whisper's path.
+  if (!native.isValidEd25519Point(sign)) {
     throw new ChatError('E_BAD_KEYS', 'the signing key is not a valid Ed25519 key');
   }
   if (!isUsableBoxKey(box)) throw new ChatError('E_BAD_KEYS', 'the encryption key is a weak X25519 key');
-  if (!sodium.crypto_sign_verify_detached(sig, bundleMessage(userName, sign, box), sign)) {
+  if (!native.verifyDetached(sig, bundleMessage(userName, sign, box), sign)) {
     throw new ChatError('E_BAD_KEYS', 'the public key bundle signature does not match this user');
   }
   return { bundle: { ...parsed.data }, sign, box };
@@ -153,7 +155,7 @@ export async function verifyPublicBundle(userName: string, bundle: unknown): Pro
  */
 export function isUsableBoxKey(box: Uint8Array): boolean {
   try {
-    sodium.crypto_scalarmult(randomBytes(sodium.crypto_scalarmult_SCALARBYTES), box);
+    native.scalarmult(native.randomBytes(native.X25519_BYTES), box);
     return true;
   } catch {
     return false;

@@ -9,9 +9,10 @@ import { z } from 'zod';
 import { ChatError, type ErrorCode } from '../errors.js';
 import { PREKEY_LIMITS } from '../limits.js';
 import { isValidName, nameKey } from '../names.js';
-import { concatBytes, domainMessage, fromBase64Strict, randomBytes, toBase64, utf8Bytes } from './bytes.js';
+import { concatBytes, domainMessage, fromBase64Strict, toBase64, utf8Bytes } from './bytes.js';
 import { CONTEXT } from './contexts.js';
 import { isUsableBoxKey, PublicKeyBundleSchema, verifyPublicBundle, type Identity, type VerifiedBundle } from './identity.js';
+import { randomBytes, scalarmult, scalarmultBase, SIGNATURE_BYTES, signDetached, verifyDetached } from './native-sodium.js';
 
 /** A device id: chosen by the device, unique among its user's devices. */
 export const DEVICE_ID = new RegExp(`^[A-Za-z0-9_-]{1,${PREKEY_LIMITS.maxDeviceIdChars}}$`);
@@ -26,13 +27,13 @@ export interface KeyPair {
 
 /**
  * A fresh X25519 key pair (GENERATE_DH, DR §5.2): what `crypto_box_keypair` does (32 random
- * bytes, `crypto_scalarmult_base`), with the bytes from the OS CSPRNG in one call
- * (bytes.ts `randomBytes`) instead of libsodium.js's four bytes at a time: a DH ratchet step
- * makes one per reply, and that drawing was 7 % of the bench whisper-mesh's client CPU.
+ * bytes, `crypto_scalarmult_base`), in native libsodium (native-sodium.ts) with the bytes
+ * drawn in one call, not libsodium.js's four bytes at a time: a DH ratchet step makes one per
+ * reply, and that drawing was 7 % of the bench whisper-mesh's client CPU.
  */
 export function generateKeyPair(): KeyPair {
   const privateKey = randomBytes(32);
-  return { publicKey: sodium.crypto_scalarmult_base(privateKey), privateKey };
+  return { publicKey: scalarmultBase(privateKey), privateKey };
 }
 
 /** Key pairs made ahead for DH ratchet steps (at most one; see `ratchetKeyPair`). */
@@ -59,7 +60,7 @@ export function ratchetKeyPair(): KeyPair {
 
 /** The X25519 key pair of a given 32-byte secret (fixed keys in tests, state loaded from disk). */
 export function keyPairFromSecret(privateKey: Uint8Array): KeyPair {
-  return { publicKey: sodium.crypto_scalarmult_base(privateKey), privateKey: Uint8Array.from(privateKey) };
+  return { publicKey: scalarmultBase(privateKey), privateKey: Uint8Array.from(privateKey) };
 }
 
 /**
@@ -68,7 +69,7 @@ export function keyPairFromSecret(privateKey: Uint8Array): KeyPair {
  */
 export function dh(privateKey: Uint8Array, publicKey: Uint8Array, code: ErrorCode): Uint8Array {
   try {
-    return sodium.crypto_scalarmult(privateKey, publicKey);
+    return scalarmult(privateKey, publicKey);
   } catch {
     throw new ChatError(code, 'a Diffie-Hellman key is weak (small order)', { reason: 'weak-key' });
   }
@@ -131,7 +132,7 @@ function checkIds(user: string, device: string, id: number): void {
 export async function signPrekey(identity: Identity, user: string, device: string, id: number, publicKey: Uint8Array): Promise<SignedPrekey> {
   await sodium.ready;
   checkIds(user, device, id);
-  const sig = sodium.crypto_sign_detached(signedPrekeyMessage(user, device, id, publicKey), identity.signSecretKey);
+  const sig = signDetached(signedPrekeyMessage(user, device, id, publicKey), identity.signSecretKey);
   return { id, key: toBase64(publicKey), sig: toBase64(sig) };
 }
 
@@ -144,8 +145,8 @@ export async function verifySignedPrekey(signKey: Uint8Array, user: string, devi
   const parsed = STRICT_SIGNED_PREKEY.safeParse(signed);
   if (!parsed.success || !isValidName(user) || !DEVICE_ID.test(device)) throw new ChatError('E_BAD_PREKEY', 'the signed prekey is malformed');
   const key = usableKey(parsed.data.key);
-  const sig = fromBase64Strict(parsed.data.sig, sodium.crypto_sign_BYTES);
-  if (!sig || !sodium.crypto_sign_verify_detached(sig, signedPrekeyMessage(user, device, parsed.data.id, key), signKey)) {
+  const sig = fromBase64Strict(parsed.data.sig, SIGNATURE_BYTES);
+  if (!sig || !verifyDetached(sig, signedPrekeyMessage(user, device, parsed.data.id, key), signKey)) {
     throw new ChatError('E_BAD_PREKEY', "the signed prekey is not signed by this device's identity key");
   }
   return key;
