@@ -319,9 +319,18 @@ export const SESSION_STORE_LIMITS = {
    * A message received on an existing session is on disk within this time (or with the next
    * send to that contact, or at exit), not before it is shown: as the v1 replay state, a crash
    * loses at most this window (a relay could replay what arrived in it, once). Sending is never
-   * batched: the advanced sending state is durable before a body leaves.
+   * batched: the advanced sending state is written before a body leaves.
    */
   receiveCommitMs: 1_000,
+  /**
+   * A sending chain's reservation (docs/crypto.md "The rule that keeps message keys single-use"):
+   * each record of a chain says its next message number is at least this far past what was
+   * sent, so sends within it leave once their record is written (no fdatasync waited for), and
+   * after a power loss the chain jumps to it. The peer keeps the numbers jumped over as skipped
+   * keys: it must stay well under RATCHET_LIMITS.maxSkip (1000), and each unclean stop costs the
+   * peer at most this many stored keys of the maxSkippedKeys (2000) per session.
+   */
+  sendReserve: 32,
   /**
    * The sessions journal (tui/core/state-journal.ts) is compacted into the contacts' files once
    * it passes this size (and at exit): a few hundred sends' records between compactions.

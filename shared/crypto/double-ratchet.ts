@@ -141,6 +141,26 @@ export function ratchetEncrypt(state: RatchetState, plaintext: Uint8Array): { he
   return { header, ciphertext: seal(mk, plaintext, concatAd(state.ad, header)) };
 }
 
+/**
+ * Moves the sending chain on to message number `n` without sending: the message keys in
+ * between are derived and dropped, never used (the peer, receiving `n`, keeps them as skipped
+ * keys, DR §3.5). What a client does after an unclean stop with a chain's reservation
+ * (docs/crypto.md "The rule that keeps message keys single-use"). At most `maxSkip` at once, so
+ * the peer can still follow.
+ */
+export function skipSendingKeys(state: RatchetState, n: number): void {
+  if (!state.cks || n <= state.ns) return;
+  if (n > RATCHET_LIMITS.maxMessageNumber || n - state.ns > RATCHET_LIMITS.maxSkip) {
+    throw new ChatError('E_INTERNAL', 'a sending chain can move on by at most maxSkip keys at once');
+  }
+  while (state.ns < n) {
+    const [cks, mk] = kdfCk(state.cks);
+    memzero(mk);
+    state.cks = cks;
+    state.ns += 1;
+  }
+}
+
 const skippedKey = (dhPublic: Uint8Array, n: number): string => `${toBase64(dhPublic)}:${n}`;
 
 /**

@@ -13,7 +13,7 @@ import sodium from 'libsodium-wrappers-sumo';
 import { ChatError } from '../errors.js';
 import { RATCHET_LIMITS } from '../limits.js';
 import { concatBytes, fromBase64Strict, toBase64, utf8Bytes } from './bytes.js';
-import { HEADER_BYTES, ratchetDecrypt, ratchetEncrypt, ratchetInitAlice, ratchetInitBob, type RatchetState } from './double-ratchet.js';
+import { HEADER_BYTES, ratchetDecrypt, ratchetEncrypt, ratchetInitAlice, ratchetInitBob, skipSendingKeys, type RatchetState } from './double-ratchet.js';
 import { pad } from './native-sodium.js';
 import { DEVICE_ID, u32, type KeyPair, type VerifiedPrekeyBundle } from './prekeys.js';
 import { ratchetStateFromJson, ratchetStateToJson, type RatchetStateJson } from './ratchet-state.js';
@@ -151,6 +151,20 @@ export class Session {
     const prefix = this.pending ? encodePrefix(this.pending) : new Uint8Array(0);
     const head = new Uint8Array([BODY_VERSION, this.pending ? KIND_INITIAL : KIND_MESSAGE]);
     return toBase64(concatBytes(head, lp8(this.localDevice), lp8(this.peerDevice), prefix, header, ciphertext));
+  }
+
+  /**
+   * The current sending chain: its ratchet public key (DHs, which names the chain: a fresh one
+   * per DH ratchet step) and the number of its next message. Undefined until there is one (Bob
+   * before his first message arrives).
+   */
+  sendingChain(): { key: Uint8Array; next: number } | undefined {
+    return this.state.cks ? { key: this.state.dhs.publicKey, next: this.state.ns } : undefined;
+  }
+
+  /** Moves the sending chain on to message number `n`, its keys in between dropped (`skipSendingKeys`). */
+  skipSendingTo(n: number): void {
+    skipSendingKeys(this.state, n);
   }
 
   /**

@@ -124,9 +124,10 @@ export class SessionCrypto {
 
   /**
    * Seals `text` for `to` in the session with its pinned identity's device, starting one (claim,
-   * X3DH §3.3 checks, Session.initiate) when there is none; the advanced state is on disk when
-   * this resolves. Null when `to`'s current identity has no prekeys (an older client): the
-   * caller then uses the v1 envelope. The caller has checked the pin (no change pending).
+   * X3DH §3.3 checks, Session.initiate) when there is none; the body may leave when this
+   * resolves (session-store.ts `commitSend`: its advanced state is written). Null when `to`'s
+   * current identity has no prekeys (an older client): the caller then uses the v1 envelope.
+   * The caller has checked the pin (no change pending).
    * Throws `E_BAD_PREKEY` when the relay serves a bundle that fails its checks.
    */
   async seal(to: string, kind: number, text: string): Promise<string | null> {
@@ -145,7 +146,8 @@ export class SessionCrypto {
       stored = this.usable(peer, pinned).find((s) => s.session === started) ?? peer.add(started, { sign: pinned.sign, box: pinned.box });
     }
     const body = stored.session.seal(concatBytes(new Uint8Array([kind]), utf8Bytes(text)));
-    await peer.commit();
+    // The body may leave once its record is written (and, past the chain's reservation, durable).
+    await peer.commitSend(stored, stored.session.sendingChain() as { key: Uint8Array; next: number });
     return body;
   }
 
@@ -247,9 +249,9 @@ export class SessionCrypto {
       throw error;
     }
     peer.add(accepted.session, { sign: pinned.sign, box: pinned.box });
-    // The session first: a crash before the prekey write leaves the one-time prekey, and a
-    // replay of this message then meets the session (its message key already used).
-    await peer.commit();
+    // The session first, durable: a crash (even a power loss) before the prekey write leaves the
+    // one-time prekey, and a replay of this message then meets the session (its key already used).
+    await peer.commitDurable();
     await this.prekeys.accepted(accepted.usedOneTimePrekeyId, accepted.session.ephemeral);
     return decodePlaintext(accepted.plaintext);
   }

@@ -2,24 +2,39 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Session, type SessionJson } from '../../shared/crypto/session.js';
 import { ChatError } from '../../shared/errors.js';
-import { SESSION_STORE_LIMITS } from '../../shared/limits.js';
+import { RATCHET_LIMITS, SESSION_STORE_LIMITS } from '../../shared/limits.js';
 import { isValidName, nameKey } from '../../shared/names.js';
 import type { StateBox } from './device-file.js';
 import { ensurePrivateDir, readPrivateFile } from './private-file.js';
 import { StateJournal } from './state-journal.js';
 
+/** A sending chain's reservation as the records hold it (not itself saved: `reserve` in the file is `written`). */
+interface Reservation {
+  /** The chain's ratchet public key (DHs): a new chain is a new key. */
+  readonly chain: Uint8Array;
+  /** The reservation in the newest record written. */
+  written: number;
+  /** Sends with a lower number leave once written: every record a crash could leave has the chain at or past it, or not at all. */
+  safe: number;
+}
+
 /**
  * This device's Double Ratchet sessions with its contacts (docs/crypto.md "Client files"):
  * `sessions/<name>.json` per contact, 0600, sealed under the passphrase when the identity has one
- * (device-file.ts). A commit appends the contact's whole state to `sessions.journal` (one
- * fdatasync shared by all commits of a tick, state-journal.ts), which is compacted into the
- * contact files now and then, at exit, and replayed at the next start after a crash.
+ * (device-file.ts). A commit appends the contact's whole state to `sessions.journal` (one write
+ * for all commits of a tick, fdatasyncs in the background, state-journal.ts), which is compacted
+ * into the contact files now and then, at exit, and replayed at the next start after a crash.
  *
- * The rule that keeps message keys single-use (deviation 3 of docs/crypto.md): a sealed body
- * leaves only after `commit` of its contact resolved, i.e. the advanced sending state is durable;
- * a crash between the two loses that whisper and never reuses its key. Received messages are
- * committed within `receiveCommitMs` (`commitLater`), with the next send, or at exit. Commits of
- * one contact are group-committed: the changes made while a write is in flight go into the next one.
+ * The rule that keeps message keys single-use (deviation 3 of docs/crypto.md; docs/crypto.md
+ * has the argument): a sealed body leaves only after `commitSend` resolved. Against a kill of
+ * the process: the record with the advanced sending state is written first. Against a power
+ * loss: every record gives each sending chain a reservation (`sendReserve` past what was sent,
+ * raised when a send reaches it), a send beyond the reservation of the last durable record waits
+ * for its own record's fdatasync, and after an unclean stop each chain jumps to the reservation
+ * it was loaded with; a chain made since the last fdatasync needs no wait (its key pair was
+ * fresh randomness: lost, it cannot be derived again). Received messages are committed within
+ * `receiveCommitMs` (`commitLater`), with the next send, or at exit. Commits of one contact are
+ * group-committed: the changes made while a write is in flight go into the next one.
  */
 const KIND = 'securechat-sessions';
 
@@ -31,18 +46,28 @@ export interface StoredSession {
   box: string;
   /** Higher is preferred for sending: bumped when a session is made or a message arrives on it. */
   rank: number;
+  /** Its sending chain's reservation (kept in memory; the records carry `written` as `reserve`). */
+  reservation?: Reservation;
 }
 
 interface FileData {
   user: string;
   clock: number;
-  sessions: { sign: string; box: string; rank: number; session: SessionJson }[];
+  /** `reserve`: the sending chain's reservation (absent in files written before it, and without a sending chain). */
+  sessions: { sign: string; box: string; rank: number; reserve?: number; session: SessionJson }[];
+}
+
+const sameKey = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0;
+
+/** What a commit's record promises once it is written: when it is durable too. */
+export interface Committed {
+  readonly durable: Promise<void>;
 }
 
 /** One contact's sessions, loaded once, written as a whole. */
 export class PeerSessions {
-  private inflight: Promise<void> | null = null;
-  private queued: Promise<void> | null = null;
+  private inflight: Promise<Committed> | null = null;
+  private queued: Promise<Committed> | null = null;
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -84,8 +109,11 @@ export class PeerSessions {
     return this.timer !== null;
   }
 
-  /** Durable when this resolves: every change made before the call is on disk. */
-  commit(): Promise<void> {
+  /**
+   * Written when this resolves (it survives a kill of the process): every change made before
+   * the call is in a record of the journal; `durable` says when that record survives a power loss.
+   */
+  commit(): Promise<Committed> {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = null;
@@ -101,13 +129,76 @@ export class PeerSessions {
     return this.queued;
   }
 
-  private write(): Promise<void> {
+  /** Every change made before the call is durable when this resolves (a new session before its one-time prekey goes). */
+  async commitDurable(): Promise<void> {
+    await (await this.commit()).durable;
+  }
+
+  /**
+   * After `stored.session.seal`, whose chain was `sent` (its key, and the number after the
+   * message): resolves when the body may leave. Its record is written; and unless the message's
+   * number is within the chain's reservation as the last durable record holds it (or the chain
+   * is newer than that record), that record is durable too.
+   */
+  async commitSend(stored: StoredSession, sent: { key: Uint8Array; next: number }): Promise<void> {
+    const { durable } = await this.commit();
+    const r = stored.reservation;
+    if (r && sameKey(r.chain, sent.key) && sent.next - 1 < r.safe) return;
+    // Past the reservation (this record raised it), or the chain is gone from the record (a DH
+    // step or a dropped session): once this record is durable, no crash leaves an earlier one.
+    await durable;
+  }
+
+  /**
+   * At a clean close: records whose reservations are the chains' next numbers exactly, durable,
+   * so the next start jumps over nothing. Only contacts that sent since they were loaded need it.
+   */
+  async commitExact(): Promise<void> {
+    let changed = false;
+    for (const s of this.sessions) {
+      const chain = s.session.sendingChain();
+      if (!chain || !s.reservation || s.reservation.written === chain.next) continue;
+      // A new object: the durability of records written before must not raise it again.
+      s.reservation = { chain: chain.key, written: chain.next, safe: chain.next };
+      changed = true;
+    }
+    if (changed || this.timer) await this.commitDurable();
+  }
+
+  private write(): Promise<Committed> {
+    const reserved: [Reservation, number][] = [];
     const data: FileData = {
       user: this.user,
       clock: this.clock,
-      sessions: this.sessions.map((s) => ({ sign: s.sign, box: s.box, rank: s.rank, session: s.session.toJSON() })),
+      sessions: this.sessions.map((s) => {
+        const reserve = this.reserve(s);
+        if (reserve !== undefined) reserved.push([s.reservation as Reservation, reserve]);
+        return { sign: s.sign, box: s.box, rank: s.rank, ...(reserve === undefined ? {} : { reserve }), session: s.session.toJSON() };
+      }),
     };
-    return this.journal.append(this.key, this.box.encode(KIND, data));
+    const { written, durable } = this.journal.append(this.key, this.box.encode(KIND, data));
+    // Once this record is durable, no crash leaves an earlier one, and every later record of a
+    // chain holds at least this reservation (or the chain no more): sends below it are safe.
+    durable.then(() => {
+      for (const [r, reserve] of reserved) r.safe = Math.max(r.safe, reserve);
+    }, () => {});
+    return written.then(() => ({ durable }));
+  }
+
+  /** The reservation this record gives `s`'s sending chain: new chains get one, a chain a send reached gets a higher one. */
+  private reserve(s: StoredSession): number | undefined {
+    const chain = s.session.sendingChain();
+    if (!chain) return undefined;
+    const ahead = Math.min(chain.next + SESSION_STORE_LIMITS.sendReserve, RATCHET_LIMITS.maxMessageNumber);
+    const r = s.reservation;
+    if (!r || !sameKey(r.chain, chain.key)) {
+      // Made in this process from a fresh key pair: no earlier record holds it, and a crash that
+      // loses this record loses the chain for good, so its reservation is safe at once.
+      s.reservation = { chain: chain.key, written: ahead, safe: ahead };
+    } else if (chain.next > r.written) {
+      r.written = ahead;
+    }
+    return (s.reservation as Reservation).written;
   }
 }
 
@@ -136,10 +227,13 @@ export class SessionStore {
     return new SessionStore(folder, journal, box, warnings, new Set(names.map((n) => n.slice(0, -'.json'.length))));
   }
 
-  /** Writes every contact's waiting changes now and compacts the journal into the contact files (at exit). */
+  /**
+   * Writes every contact's waiting changes now, with exact reservations, and compacts the
+   * journal into the contact files (at exit).
+   */
   async flush(): Promise<void> {
     const loaded = await Promise.allSettled(this.peers.values());
-    await Promise.all(loaded.map((p) => (p.status === 'fulfilled' && p.value.waiting ? p.value.commit() : undefined)));
+    await Promise.all(loaded.map((p) => (p.status === 'fulfilled' ? p.value.commitExact() : undefined)));
     await this.journal.checkpoint();
   }
 
@@ -168,7 +262,18 @@ export class SessionStore {
     if (typeof data !== 'object' || data === null || typeof data.user !== 'string' || nameKey(data.user) !== key || !Number.isSafeInteger(data.clock) || !Array.isArray(data.sessions)) throw corrupt();
     const sessions = data.sessions.map((s) => {
       if (typeof s?.sign !== 'string' || typeof s.box !== 'string' || !Number.isSafeInteger(s.rank)) throw corrupt();
-      return { session: Session.fromJSON(s.session), sign: s.sign, box: s.box, rank: s.rank };
+      const stored: StoredSession = { session: Session.fromJSON(s.session), sign: s.sign, box: s.box, rank: s.rank };
+      const chain = stored.session.sendingChain();
+      if (chain) {
+        const reserve = s.reserve ?? chain.next;
+        if (!Number.isSafeInteger(reserve) || reserve < chain.next || reserve - chain.next > RATCHET_LIMITS.maxSkip || reserve > RATCHET_LIMITS.maxMessageNumber) throw corrupt();
+        // Sends up to the reservation may have left after this record (their own records not
+        // durable, or written by a run that was killed): never send those numbers again. After
+        // a clean close the reservation is the next number, and nothing is jumped.
+        stored.session.skipSendingTo(reserve);
+        stored.reservation = { chain: chain.key, written: reserve, safe: reserve };
+      }
+      return stored;
     });
     return new PeerSessions(key, this.journal, this.box, data.user, data.clock as number, sessions);
   }

@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { promises as fs, writeSync } from 'node:fs';
 import path from 'node:path';
 import { ChatError } from '../../shared/errors.js';
 import { SESSION_STORE_LIMITS } from '../../shared/limits.js';
@@ -6,17 +6,21 @@ import { PRIVATE_FILE_MODE, readPrivateFile, syncDir, writePrivateFileAtomic } f
 
 /**
  * An append-only journal in front of a folder of per-key snapshot files (the sessions of each
- * contact, session-store.ts): the cheap durable write that lets a session body leave only after
- * its advanced sending state is on disk (docs/crypto.md "The rule that keeps message keys
+ * contact, session-store.ts): the cheap write that lets a session body leave only after its
+ * advanced sending state is written (docs/crypto.md "The rule that keeps message keys
  * single-use").
  *
  * Why: replacing a contact's file atomically (temp file, fsync, rename, fsync of the folder)
  * cost 1.4-3 ms here and was most of a whisper's round trip; an append and an fdatasync 0.6-0.7
  * ms; a write into blocks already written (zeros, `JOURNAL_PREALLOCATE`) and an fdatasync
  * 0.4-0.5 ms, as the file's size and extents do not change (no file system journal commit).
- * That last is what this does, and it is shared: every `append` made in one turn of the event
- * loop (and those made while a write is in flight) go out in one write and one fdatasync (group
- * commit); each resolves only once that fdatasync has returned.
+ * That last is what this does, in two steps with a promise each (`append`): `written` once the
+ * record is in the file (a synchronous write(2) into the page cache: a kill -9 of the process
+ * loses nothing of it), `durable` once an fdatasync that began after that write has returned (a
+ * power loss or an OS crash loses nothing of it). Every `append` made in one turn of the event
+ * loop (and those made while the journal is opened) goes out in one write; the fdatasyncs run in
+ * the background, one at a time, each covering every record written before it began (group
+ * commit), and never hold the next write back.
  *
  * Format: one line per record, `{"k": key, "s": text}\n`, where `text` is the whole snapshot of
  * that key as the caller encoded it (sealed under the passphrase when one is set: the journal
@@ -24,30 +28,56 @@ import { PRIVATE_FILE_MODE, readPrivateFile, syncDir, writePrivateFileAtomic } f
  * ends the journal; JSON never holds one). The last record of a key wins.
  *
  * Recovery (`open`): complete records are replayed into the snapshot files (each replaced
- * atomically), then the journal is emptied. A torn tail (a record without its newline, or bytes
- * that do not parse, after the last good record) is the batch whose fdatasync never returned:
- * no body sealed in it left the process, so dropping it reuses no key that was ever seen. A bad
- * record followed by good ones is not a torn write (batches are written one after the other,
- * each synced before the next): `E_CORRUPT_FILE`, the journal left untouched.
+ * atomically), then the journal is emptied. What a crash leaves is always a prefix of the
+ * records written, cut at the first NUL: records only ever go into zeros, so a block the disk
+ * never got reads as zeros and ends the journal there, whatever later blocks it did get. A torn tail (a record without its newline, or bytes that do not
+ * parse, after the last good record) is the end of that prefix: dropped, the state before it
+ * continues. A bad record followed by good ones is no prefix of what was written:
+ * `E_CORRUPT_FILE`, the journal left untouched.
  *
- * Compaction: once the journal passes `journalCompactBytes`, and at close, the last record of
- * each key is written to its snapshot file (atomically, durably), then the journal's first byte
- * is zeroed and synced (from then on it reads as empty, whatever else a crash leaves), then the
- * rest of what was written, synced before the next record goes in; appends made meanwhile wait
- * for the next batch.
+ * Compaction: once the journal passes `journalCompactBytes`, and at close, the fdatasyncs under
+ * way are waited for, the last record of each key is written to its snapshot file (atomically,
+ * durably), then the journal's first byte is zeroed and synced (from then on it reads as empty,
+ * whatever else a crash leaves), then the rest of what was written, synced before the next
+ * record goes in; appends made meanwhile wait for the next batch.
  */
 const JOURNAL_PREALLOCATE = SESSION_STORE_LIMITS.journalCompactBytes + 256 * 1024;
+
+/** What one `append` promises: the record in the file, and later on the disk. */
+export interface Appended {
+  /** The record is in the file (write(2) returned): it survives the process being killed. */
+  readonly written: Promise<void>;
+  /** An fdatasync covering the record returned: it survives a power loss. */
+  readonly durable: Promise<void>;
+}
+
+class Deferred {
+  readonly promise: Promise<void>;
+  resolve!: () => void;
+  reject!: (error: unknown) => void;
+  constructor() {
+    this.promise = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    this.promise.catch(() => {}); // a caller may look at only one of the two promises
+  }
+}
 
 interface Waiting {
   key: string;
   text: string;
   line: string;
-  resolve: () => void;
-  reject: (error: unknown) => void;
+  written: Deferred;
+  durable: Deferred;
 }
 
 export class StateJournal {
   private waiting: Waiting[] = [];
+  /** Records written and not yet covered by an fdatasync that began after them. */
+  private unsynced: Waiting[] = [];
+  /** The background fdatasync loop, while it runs (it never rejects). */
+  private syncing: Promise<void> | null = null;
   /** Batches and checkpoints run one after the other, chained here (no polling: a close stays quick). */
   private tail: Promise<void> = Promise.resolve();
   /** The last text of each key written to the journal and not yet to its snapshot file. */
@@ -77,13 +107,17 @@ export class StateJournal {
     return new StateJournal(file, null, snapshot, 0);
   }
 
-  /** Durable when this resolves: `text` is `key`'s newest state on disk (fdatasync returned). */
-  append(key: string, text: string): Promise<void> {
-    if (this.broken) return Promise.reject(this.broken);
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ key, text, line: `${JSON.stringify({ k: key, s: text })}\n`, resolve, reject });
+  /** Queues `text` as `key`'s newest state: `written`, then `durable` (see `Appended`). */
+  append(key: string, text: string): Appended {
+    const waiting: Waiting = { key, text, line: `${JSON.stringify({ k: key, s: text })}\n`, written: new Deferred(), durable: new Deferred() };
+    if (this.broken) {
+      waiting.written.reject(this.broken);
+      waiting.durable.reject(this.broken);
+    } else {
+      this.waiting.push(waiting);
       if (this.waiting.length === 1) setImmediate(() => void this.exclusive(() => this.run()));
-    });
+    }
+    return { written: waiting.written.promise, durable: waiting.durable.promise };
   }
 
   /** `key`'s snapshot file was removed: compaction must not write it back. */
@@ -98,6 +132,7 @@ export class StateJournal {
   async checkpoint(): Promise<void> {
     return this.exclusive(async () => {
       if (this.broken) throw this.broken;
+      await this.settle();
       await this.compact();
       await this.handle?.close();
       this.handle = null;
@@ -110,7 +145,7 @@ export class StateJournal {
     return done;
   }
 
-  /** Writes what waits, batch after batch (appends made during a write form the next batch). */
+  /** Writes what waits, batch after batch (appends made while the journal opens form the next batch). */
   private async run(): Promise<void> {
     while (this.waiting.length > 0 && !this.broken) {
       const batch = this.waiting;
@@ -118,25 +153,64 @@ export class StateJournal {
       const lines = Buffer.from(batch.map((w) => w.line).join(''));
       try {
         this.handle ??= await openJournal(this.file);
-        await writeAt(this.handle, lines, this.size);
-        await this.handle.datasync();
+        // Synchronous on purpose: a write(2) of a few KB into the page cache takes microseconds,
+        // and the body waiting for it would otherwise queue on the thread pool behind fdatasyncs.
+        writeAllSync(this.handle.fd, lines, this.size);
       } catch (error) {
         await this.undo(error, lines.length);
-        for (const w of batch) w.reject(error);
+        for (const w of batch) {
+          w.written.reject(error);
+          w.durable.reject(error);
+        }
         continue;
       }
       this.size += lines.length;
       for (const w of batch) this.latest.set(w.key, w.text);
-      for (const w of batch) w.resolve();
+      for (const w of batch) w.written.resolve();
+      this.unsynced.push(...batch);
+      this.syncing ??= this.syncLoop(this.handle);
       if (this.size >= SESSION_STORE_LIMITS.journalCompactBytes) {
         try {
+          await this.settle();
+          if (this.broken) break;
           await this.compact();
         } catch (error) {
           this.broken = error; // the journal still holds every record; the next start replays it
         }
       }
     }
-    if (this.broken) for (const w of this.waiting.splice(0)) w.reject(this.broken);
+    if (this.broken) {
+      for (const w of this.waiting.splice(0)) {
+        w.written.reject(this.broken);
+        w.durable.reject(this.broken);
+      }
+    }
+  }
+
+  /** fdatasync after fdatasync while records wait for one; each covers what was written before it began. */
+  private async syncLoop(handle: fs.FileHandle): Promise<void> {
+    try {
+      while (this.unsynced.length > 0) {
+        const covered = this.unsynced;
+        this.unsynced = [];
+        try {
+          await handle.datasync();
+        } catch (error) {
+          // Nothing written since can be trusted to reach the disk either (Linux may drop the pages).
+          this.broken ??= new ChatError('E_CORRUPT_FILE', `${this.file} could not be synced: ${(error as Error).message}`, { path: this.file });
+          for (const w of [...covered, ...this.unsynced.splice(0)]) w.durable.reject(this.broken);
+          return;
+        }
+        for (const w of covered) w.durable.resolve();
+      }
+    } finally {
+      this.syncing = null;
+    }
+  }
+
+  /** Waits until every record written is durable (or the journal broke). */
+  private async settle(): Promise<void> {
+    while (this.syncing) await this.syncing;
   }
 
   /** A failed write may have left part of a record: zeros over it again (good records may follow it), or stop. */
@@ -179,6 +253,11 @@ async function openJournal(file: string): Promise<fs.FileHandle> {
     throw error;
   }
   return handle;
+}
+
+/** Writes all of `bytes` at `position`, synchronously (one write(2) may be short). */
+function writeAllSync(fd: number, bytes: Buffer, position: number): void {
+  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
 }
 
 /** Writes all of `bytes` at `position` (one write(2) may be short). */

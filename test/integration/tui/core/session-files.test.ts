@@ -1,12 +1,14 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import sodium from 'libsodium-wrappers-sumo';
 import { toBase64 } from '../../../../shared/crypto/bytes.js';
 import { publicBundle } from '../../../../shared/crypto/identity.js';
 import { verifyPrekeyBundle } from '../../../../shared/crypto/prekeys.js';
-import { Session } from '../../../../shared/crypto/session.js';
+import { parseBody, Session } from '../../../../shared/crypto/session.js';
 import { PREKEY_LIMITS, SESSION_STORE_LIMITS } from '../../../../shared/limits.js';
 import { openDeviceFile } from '../../../../tui/core/device-file.js';
 import { PrekeyFile } from '../../../../tui/core/prekey-file.js';
@@ -33,6 +35,45 @@ async function journalRecords(file: string): Promise<string> {
   return (await fs.readFile(file, 'utf8')).split('\0', 1)[0]!;
 }
 const DAY = 24 * 3600_000;
+const utf8 = new TextEncoder();
+
+/** The (sending chain, message number) a body was sealed at: the same pair twice would be the same message key. */
+function position(body: string): string {
+  const header = parseBody(body).header;
+  return `${toBase64(header.subarray(1, 33))}:${new DataView(header.buffer, header.byteOffset).getUint32(37)}`;
+}
+const numberOf = (body: string): number => Number(position(body).split(':')[1]);
+
+/**
+ * Holds every fdatasync of this process until `open()` (each then runs for real), so a test can
+ * see what a send waits for, and what a power loss at that moment would leave: the records
+ * written before the held fdatasync, of which only those synced before reach the disk.
+ */
+async function holdFdatasync(dir: string): Promise<{ open: () => void; close: () => void; restore: () => void }> {
+  const probe = await fs.open(path.join(dir, 'probe'), 'w');
+  const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+  await probe.close();
+  const real = proto.datasync;
+  let gate: Promise<void> = Promise.resolve();
+  let release = () => {};
+  proto.datasync = async function (this: unknown) {
+    await gate;
+    return real.call(this);
+  };
+  return {
+    close: () => void (gate = new Promise<void>((resolve) => (release = resolve))),
+    open: () => release(),
+    restore: () => {
+      release();
+      proto.datasync = real;
+    },
+  };
+}
+
+/** Whether `promise` settles within `ms` (a send that waits for a held fdatasync does not). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  return Promise.race([promise.then(() => true, () => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms))]);
+}
 
 test('device.json: made once, the same id on every open; with a passphrase the state box seals', plainErrors(() =>
   withDir(async (dir) => {
@@ -202,6 +243,133 @@ test('sessions.journal: compacted into the contact file once past journalCompact
     const third = again.seal(new TextEncoder().encode('restarted'));
     assert.is(await bob.receive('ann', next), 'after');
     assert.is(await bob.receive('ann', third), 'restarted');
+  }),
+));
+
+test('sessions.journal: a send leaves once its record is written; past the reservation of the last durable record it waits for its fdatasync; a power loss jumps the chain to that reservation', plainErrors(() =>
+  withDir(async (dir) => {
+    await fs.mkdir(dir, { recursive: true });
+    const { box } = await openDeviceFile(dir, undefined);
+    const ann = await TestDevice.create('ann', 'a1', 20);
+    const bob = await TestDevice.create('bob', 'b1', 20);
+    const held = await holdFdatasync(dir);
+    try {
+      const store = await SessionStore.open(dir, box, []);
+      const peer = await store.peer('bob');
+      const stored = peer.add(await Session.initiate(ann.me, await verifyPrekeyBundle('bob', await bob.bundle())), { sign: 's', box: 'b' });
+      const send = async (text: string): Promise<string> => {
+        const body = stored.session.seal(utf8.encode(text));
+        await peer.commitSend(stored, stored.session.sendingChain()!);
+        return body;
+      };
+      const journal = path.join(dir, 'sessions.journal');
+      const sent: string[] = [await send('m0')]; // the journal is made (and synced) at the first record
+      await (await peer.commit()).durable;
+      const durable = await journalRecords(journal);
+      held.close();
+      // The chain's reservation in the durable record is 1 + sendReserve: sends below it leave
+      // with their records written, none of them synced.
+      const reserve = 1 + SESSION_STORE_LIMITS.sendReserve;
+      for (let n = 1; n < reserve; n += 1) {
+        const sending = send(`m${n}`);
+        assert.ok(await settlesWithin(sending, 2_000), `send ${n} left without an fdatasync`);
+        sent.push(await sending);
+      }
+      assert.ok((await journalRecords(journal)).length > durable.length, 'their records are in the file (the page cache)');
+      // The next one is past the durable reservation: it waits for its own record's fdatasync.
+      const waiting = send('past the reservation');
+      assert.not.ok(await settlesWithin(waiting, 300), 'held until its record is durable');
+      // The power goes now: only the durable records reach the disk, and a torn piece of the next.
+      const written = await journalRecords(journal);
+      const lostDir = `${dir}-power-loss`;
+      await fs.cp(dir, lostDir, { recursive: true });
+      await fs.writeFile(path.join(lostDir, 'sessions.journal'), durable + written.slice(durable.length, durable.length + 40) + '\0'.repeat(4096));
+      held.open();
+      assert.is(numberOf(await waiting), reserve, 'it left once durable');
+
+      await store.flush();
+      const restartedStore = await SessionStore.open(lostDir, box, []);
+      const again = (await restartedStore.peer('bob')).sessions[0]!.session;
+      assert.is(again.sendingChain()!.next, reserve, 'the chain jumped to the durable reservation');
+      const after = again.seal(utf8.encode('after the power loss'));
+      assert.ok(numberOf(after) >= reserve);
+      const positions = [...sent, after].map(position);
+      assert.is(new Set(positions).size, positions.length, 'no (chain, number) used twice');
+      for (const [i, body] of sent.entries()) assert.is(await bob.receive('ann', body), `m${i}`);
+      assert.is(await bob.receive('ann', after), 'after the power loss', 'the numbers jumped over are skipped keys to the peer');
+      await restartedStore.flush();
+      await fs.rm(lostDir, { recursive: true, force: true });
+    } finally {
+      held.restore();
+    }
+  }),
+));
+
+test('sessions.journal: writes are not held behind an fdatasync; a clean close leaves exact reservations, so the next start jumps over nothing', plainErrors(() =>
+  withDir(async (dir) => {
+    await fs.mkdir(dir, { recursive: true });
+    const { box } = await openDeviceFile(dir, undefined);
+    const ann = await TestDevice.create('ann', 'a1', 20);
+    const bob = await TestDevice.create('bob', 'b1', 20);
+    const held = await holdFdatasync(dir);
+    try {
+      const store = await SessionStore.open(dir, box, []);
+      const peer = await store.peer('bob');
+      const stored = peer.add(await Session.initiate(ann.me, await verifyPrekeyBundle('bob', await bob.bundle())), { sign: 's', box: 'b' });
+      const first = stored.session.seal(utf8.encode('one'));
+      await (await peer.commit()).durable;
+      held.close();
+      const { durable } = await peer.commit();
+      assert.not.ok(await settlesWithin(durable, 200), 'its fdatasync is held');
+      const second = stored.session.seal(utf8.encode('two'));
+      assert.ok(await settlesWithin(peer.commit(), 2_000), 'the next record is written meanwhile');
+      held.open();
+      await durable;
+      await store.flush();
+      const reopenedStore = await SessionStore.open(dir, box, []);
+      const reopened = (await reopenedStore.peer('bob')).sessions[0]!.session;
+      assert.is(reopened.sendingChain()!.next, 2, 'the exact next number: nothing jumped');
+      const third = reopened.seal(utf8.encode('three'));
+      await reopenedStore.flush();
+      for (const [body, text] of [[first, 'one'], [second, 'two'], [third, 'three']] as const) assert.is(await bob.receive('ann', body), text);
+    } finally {
+      held.restore();
+    }
+  }),
+));
+
+test('killed with SIGKILL right after a body is handed over: the next start never seals at a (chain, number) that left', plainErrors(() =>
+  withDir(async (dir) => {
+    await fs.mkdir(dir, { recursive: true });
+    const burst = SESSION_STORE_LIMITS.sendReserve + 8; // crosses a raise of the reservation on the last chain
+    const child = spawn(process.execPath, [fileURLToPath(new URL('../../../helpers/session-child.js', import.meta.url)), dir, '3', String(burst)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => void (out += text));
+    const exit = await new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+    assert.is(exit, 'SIGKILL');
+    const lines = out.trim().split('\n');
+    const sent = lines.filter((l) => l.startsWith('body ')).map((l) => l.slice('body '.length));
+    const bobJson = lines.find((l) => l.startsWith('bob '))!.slice('bob '.length);
+    assert.is(sent.length, 3 + burst);
+
+    // The next start on the folder as the kill left it (the page cache: every record written).
+    const { box } = await openDeviceFile(dir, undefined);
+    const store = await SessionStore.open(dir, box, []);
+    const peer = await store.peer('bob');
+    const stored = peer.sessions[0]!;
+    const after = stored.session.seal(utf8.encode('after the kill'));
+    await peer.commitSend(stored, stored.session.sendingChain()!);
+    const positions = [...sent, after].map(position);
+    assert.is(new Set(positions).size, positions.length, 'no (chain, number) used twice');
+    assert.ok(numberOf(after) > numberOf(sent.at(-1)!), 'after the last one that left, on the same chain');
+    // Bob (as the child left him, before the last body) opens the last one and the next.
+    const bob = await TestDevice.create('bob', 'b1', 20);
+    bob.sessions.set('ann/a1', Session.fromJSON(JSON.parse(bobJson)));
+    assert.is(await bob.receive('ann', sent.at(-1)!), `burst ${burst - 1}`);
+    assert.is(await bob.receive('ann', after), 'after the kill');
+    await store.flush();
   }),
 ));
 

@@ -148,8 +148,9 @@ it('a crash after the state write and before the send never reuses a message key
   const bob = await online(ctx, 'bob');
   await ann.client.whisper('bob', 'before');
   await bob.rec.waitFor('whisper');
-  // Sealed (the advanced state is on disk when seal resolves), then the machine dies: this very
-  // moment's data folder is what the next start finds.
+  // Sealed (the advanced state is written when seal resolves), then the process dies: this very
+  // moment's data folder is what the next start finds (a kill -9 in a child process, and a power
+  // loss, are in session-files.test.ts).
   const lost = await ann.client.whisperCrypto!.seal('bob', 'lost in the crash');
   await fs.cp(path.join(ctx.dir.path, 'ann-data'), path.join(ctx.dir.path, 'ann-crashed-data'), { recursive: true });
   await ann.client.close();
