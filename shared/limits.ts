@@ -332,6 +332,13 @@ export const SESSION_STORE_LIMITS = {
    */
   sendReserve: 32,
   /**
+   * A journal record nobody waits to be durable (a send within its chain's reservation, a
+   * received message) is fdatasynced within this time; one that is waited for, at once. What a
+   * power loss costs is then at most the state of this window (docs/crypto.md: availability,
+   * never a key used twice), as `receiveCommitMs` for received messages.
+   */
+  journalSyncMs: 1_000,
+  /**
    * The sessions journal (tui/core/state-journal.ts) is compacted into the contacts' files once
    * it passes this size (and at exit): a few hundred sends' records between compactions.
    */

@@ -59,9 +59,10 @@ interface FileData {
 
 const sameKey = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0;
 
-/** What a commit's record promises once it is written: when it is durable too. */
+/** What a commit's record promises once it is written: when it is durable too (`sync` asks for that now). */
 export interface Committed {
   readonly durable: Promise<void>;
+  sync(): Promise<void>;
 }
 
 /** One contact's sessions, loaded once, written as a whole. */
@@ -131,7 +132,7 @@ export class PeerSessions {
 
   /** Every change made before the call is durable when this resolves (a new session before its one-time prekey goes). */
   async commitDurable(): Promise<void> {
-    await (await this.commit()).durable;
+    await (await this.commit()).sync();
   }
 
   /**
@@ -141,12 +142,12 @@ export class PeerSessions {
    * is newer than that record), that record is durable too.
    */
   async commitSend(stored: StoredSession, sent: { key: Uint8Array; next: number }): Promise<void> {
-    const { durable } = await this.commit();
+    const committed = await this.commit();
     const r = stored.reservation;
     if (r && sameKey(r.chain, sent.key) && sent.next - 1 < r.safe) return;
     // Past the reservation (this record raised it), or the chain is gone from the record (a DH
     // step or a dropped session): once this record is durable, no crash leaves an earlier one.
-    await durable;
+    await committed.sync();
   }
 
   /**
@@ -176,13 +177,13 @@ export class PeerSessions {
         return { sign: s.sign, box: s.box, rank: s.rank, ...(reserve === undefined ? {} : { reserve }), session: s.session.toJSON() };
       }),
     };
-    const { written, durable } = this.journal.append(this.key, this.box.encode(KIND, data));
+    const { written, durable, sync } = this.journal.append(this.key, this.box.encode(KIND, data));
     // Once this record is durable, no crash leaves an earlier one, and every later record of a
     // chain holds at least this reservation (or the chain no more): sends below it are safe.
     durable.then(() => {
       for (const [r, reserve] of reserved) r.safe = Math.max(r.safe, reserve);
     }, () => {});
-    return written.then(() => ({ durable }));
+    return written.then(() => ({ durable, sync }));
   }
 
   /** The reservation this record gives `s`'s sending chain: new chains get one, a chain a send reached gets a higher one. */

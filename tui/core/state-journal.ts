@@ -18,9 +18,12 @@ import { PRIVATE_FILE_MODE, readPrivateFile, syncDir, writePrivateFileAtomic } f
  * record is in the file (a synchronous write(2) into the page cache: a kill -9 of the process
  * loses nothing of it), `durable` once an fdatasync that began after that write has returned (a
  * power loss or an OS crash loses nothing of it). Every `append` made in one turn of the event
- * loop (and those made while the journal is opened) goes out in one write; the fdatasyncs run in
+ * loop (and those made while the journal is opened) goes out in one write. The fdatasyncs run in
  * the background, one at a time, each covering every record written before it began (group
- * commit), and never hold the next write back.
+ * commit), and never hold the next write back: at once when a caller needs a record durable
+ * (`sync`), else within `journalSyncMs` of the record's write. Why not always at once: with
+ * nothing waiting for them they filled Node's four I/O threads (the bench's 50 clients share
+ * them), and the writes that were waited for (a new session's, the key pins') queued behind them.
  *
  * Format: one line per record, `{"k": key, "s": text}\n`, where `text` is the whole snapshot of
  * that key as the caller encoded it (sealed under the passphrase when one is set: the journal
@@ -47,8 +50,10 @@ const JOURNAL_PREALLOCATE = SESSION_STORE_LIMITS.journalCompactBytes + 256 * 102
 export interface Appended {
   /** The record is in the file (write(2) returned): it survives the process being killed. */
   readonly written: Promise<void>;
-  /** An fdatasync covering the record returned: it survives a power loss. */
+  /** An fdatasync covering the record returned (within `journalSyncMs`): it survives a power loss. */
   readonly durable: Promise<void>;
+  /** Asks for that fdatasync now; returns `durable`. */
+  sync(): Promise<void>;
 }
 
 class Deferred {
@@ -70,6 +75,8 @@ interface Waiting {
   line: string;
   written: Deferred;
   durable: Deferred;
+  /** An fdatasync that covers it has begun. */
+  covered: boolean;
 }
 
 export class StateJournal {
@@ -78,6 +85,9 @@ export class StateJournal {
   private unsynced: Waiting[] = [];
   /** The background fdatasync loop, while it runs (it never rejects). */
   private syncing: Promise<void> | null = null;
+  /** An fdatasync was asked for (`sync`, `settle`, or `journalSyncMs` passed): the loop runs until none is. */
+  private urgent = false;
+  private syncTimer: NodeJS.Timeout | null = null;
   /** Batches and checkpoints run one after the other, chained here (no polling: a close stays quick). */
   private tail: Promise<void> = Promise.resolve();
   /** The last text of each key written to the journal and not yet to its snapshot file. */
@@ -109,7 +119,7 @@ export class StateJournal {
 
   /** Queues `text` as `key`'s newest state: `written`, then `durable` (see `Appended`). */
   append(key: string, text: string): Appended {
-    const waiting: Waiting = { key, text, line: `${JSON.stringify({ k: key, s: text })}\n`, written: new Deferred(), durable: new Deferred() };
+    const waiting: Waiting = { key, text, line: `${JSON.stringify({ k: key, s: text })}\n`, written: new Deferred(), durable: new Deferred(), covered: false };
     if (this.broken) {
       waiting.written.reject(this.broken);
       waiting.durable.reject(this.broken);
@@ -117,7 +127,17 @@ export class StateJournal {
       this.waiting.push(waiting);
       if (this.waiting.length === 1) setImmediate(() => void this.exclusive(() => this.run()));
     }
-    return { written: waiting.written.promise, durable: waiting.durable.promise };
+    return {
+      written: waiting.written.promise,
+      durable: waiting.durable.promise,
+      sync: () => {
+        if (!waiting.covered) {
+          this.urgent = true;
+          this.kick();
+        }
+        return waiting.durable.promise;
+      },
+    };
   }
 
   /** `key`'s snapshot file was removed: compaction must not write it back. */
@@ -168,7 +188,7 @@ export class StateJournal {
       for (const w of batch) this.latest.set(w.key, w.text);
       for (const w of batch) w.written.resolve();
       this.unsynced.push(...batch);
-      this.syncing ??= this.syncLoop(this.handle);
+      this.kick();
       if (this.size >= SESSION_STORE_LIMITS.journalCompactBytes) {
         try {
           await this.settle();
@@ -187,12 +207,31 @@ export class StateJournal {
     }
   }
 
-  /** fdatasync after fdatasync while records wait for one; each covers what was written before it began. */
+  /** Starts the fdatasync loop if one is asked for, else makes sure one comes within `journalSyncMs`. */
+  private kick(): void {
+    if (this.syncing || this.unsynced.length === 0 || !this.handle) return; // a running loop looks again when its fdatasync returns
+    if (this.urgent) {
+      if (this.syncTimer) clearTimeout(this.syncTimer);
+      this.syncTimer = null;
+      this.syncing = this.syncLoop(this.handle);
+    } else {
+      this.syncTimer ??= setTimeout(() => {
+        this.syncTimer = null;
+        this.urgent = true;
+        this.kick();
+      }, SESSION_STORE_LIMITS.journalSyncMs);
+      this.syncTimer.unref(); // an exit without a close leaves the records in the page cache, as a kill would
+    }
+  }
+
+  /** fdatasync after fdatasync while one is asked for; each covers what was written before it began. */
   private async syncLoop(handle: fs.FileHandle): Promise<void> {
     try {
-      while (this.unsynced.length > 0) {
+      while (this.unsynced.length > 0 && this.urgent) {
+        this.urgent = false;
         const covered = this.unsynced;
         this.unsynced = [];
+        for (const w of covered) w.covered = true;
         try {
           await handle.datasync();
         } catch (error) {
@@ -206,10 +245,13 @@ export class StateJournal {
     } finally {
       this.syncing = null;
     }
+    this.kick(); // records written since, not asked for: within journalSyncMs
   }
 
   /** Waits until every record written is durable (or the journal broke). */
   private async settle(): Promise<void> {
+    this.urgent = true;
+    this.kick();
     while (this.syncing) await this.syncing;
   }
 

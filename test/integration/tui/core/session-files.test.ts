@@ -264,7 +264,7 @@ test('sessions.journal: a send leaves once its record is written; past the reser
       };
       const journal = path.join(dir, 'sessions.journal');
       const sent: string[] = [await send('m0')]; // the journal is made (and synced) at the first record
-      await (await peer.commit()).durable;
+      await (await peer.commit()).sync();
       const durable = await journalRecords(journal);
       held.close();
       // The chain's reservation in the durable record is 1 + sendReserve: sends below it leave
@@ -305,7 +305,7 @@ test('sessions.journal: a send leaves once its record is written; past the reser
   }),
 ));
 
-test('sessions.journal: writes are not held behind an fdatasync; a clean close leaves exact reservations, so the next start jumps over nothing', plainErrors(() =>
+test('sessions.journal: an fdatasync nobody waits for comes within journalSyncMs; writes are not held behind one; a clean close leaves exact reservations, so the next start jumps over nothing', plainErrors(() =>
   withDir(async (dir) => {
     await fs.mkdir(dir, { recursive: true });
     const { box } = await openDeviceFile(dir, undefined);
@@ -317,9 +317,11 @@ test('sessions.journal: writes are not held behind an fdatasync; a clean close l
       const peer = await store.peer('bob');
       const stored = peer.add(await Session.initiate(ann.me, await verifyPrekeyBundle('bob', await bob.bundle())), { sign: 's', box: 'b' });
       const first = stored.session.seal(utf8.encode('one'));
-      await (await peer.commit()).durable;
+      const lazy = await peer.commit();
+      assert.not.ok(await settlesWithin(lazy.durable, 100), 'nobody waits for it: not synced at once');
+      assert.ok(await settlesWithin(lazy.durable, SESSION_STORE_LIMITS.journalSyncMs + 2_000), 'but within journalSyncMs');
       held.close();
-      const { durable } = await peer.commit();
+      const durable = (await peer.commit()).sync();
       assert.not.ok(await settlesWithin(durable, 200), 'its fdatasync is held');
       const second = stored.session.seal(utf8.encode('two'));
       assert.ok(await settlesWithin(peer.commit(), 2_000), 'the next record is written meanwhile');
