@@ -1,16 +1,23 @@
 /**
- * HKDF (RFC 5869) with HMAC-SHA-256 (native-sodium.ts: RFC 2104 over libsodium's SHA-256).
+ * HKDF (RFC 5869) with HMAC-SHA-256, and HMAC-SHA-256 itself, over libsodium's incremental
+ * HMAC (`crypto_auth_hmacsha256_init/update/final`, which takes a key of any length).
  *
  * Why not libsodium's own `crypto_kdf_hkdf_sha256_*`: libsodium 1.0.22 has them, but the
  * `libsodium-wrappers-sumo` 0.8.4 build we use exports only their constants. This is the RFC's
  * construction written out (Extract, then Expand), checked against RFC 5869 Appendix A.
+ * Callers must have awaited `sodium.ready` (every async entry point of shared/crypto does).
  */
-import { hmacSha256 } from './native-sodium.js';
-
-export { hmacSha256 };
+import sodium from 'libsodium-wrappers-sumo';
 
 /** SHA-256's output length, HashLen in RFC 5869. */
 export const HASH_BYTES = 32;
+
+/** HMAC-SHA-256(key, ...parts): the parts are concatenated. */
+export function hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
+  const state = sodium.crypto_auth_hmacsha256_init(key);
+  for (const part of parts) sodium.crypto_auth_hmacsha256_update(state, part);
+  return sodium.crypto_auth_hmacsha256_final(state);
+}
 
 /** RFC 5869 §2.2: PRK = HMAC-Hash(salt, IKM); an absent salt is HashLen zero bytes. */
 export function hkdfExtract(salt: Uint8Array | undefined, ikm: Uint8Array): Uint8Array {

@@ -1,13 +1,15 @@
 /**
  * The session code's hot primitives in native libsodium (`sodium-native`, prebuilt binaries of
  * the C library), behind one module: X25519, Ed25519 sign / verify and the point check,
- * XChaCha20-Poly1305-IETF, HMAC-SHA-256, random bytes, padding (not its removal). The same
- * libsodium constructions as libsodium.js's WebAssembly build, so every byte is the same (the
- * fixed-key unit tests are the proof); only the speed differs. Measured on this 2-core VM (µs per call,
+ * XChaCha20-Poly1305-IETF, random bytes, padding (not its removal). The same libsodium
+ * constructions as libsodium.js's WebAssembly build, so every byte is the same (the fixed-key
+ * unit tests are the proof); only the speed differs. Measured on this 2-core VM (µs per call,
  * wasm → native): X25519 145-246 → 55-78, Ed25519 verify 202-217 → 58-104, sign 88-92 → 33-36,
- * Ed25519 point check 175 → 84, XChaCha20-Poly1305 of 256 bytes 9.2 → 3.7. A whisper that is a
- * reply is a DH ratchet step (three X25519) on each side, and a first contact an X3DH and
- * signature checks on both: docs/crypto.md "Primitives" and "Bench figures".
+ * Ed25519 point check 175 → 84, XChaCha20-Poly1305 of 256 bytes 9.2 → 3.7, padding 4.3-4.8 →
+ * 1.4-2.2. A whisper that is a reply is a DH ratchet step (three X25519) on each side, and a
+ * first contact an X3DH and signature checks on both: docs/crypto.md "Primitives" and "Bench
+ * figures". Not HMAC-SHA-256: sodium-native has no `crypto_auth_hmacsha256`, and RFC 2104
+ * written over its SHA-256 took 4-5 µs a call against 2-3.5 for libsodium.js's (hkdf.ts keeps it).
  *
  * Why no libsodium.js-style `ready`: the native library is initialised when it is loaded.
  * sodium-native works in place (output buffers passed in), so each function here allocates its
@@ -22,7 +24,6 @@ interface SodiumNative {
   crypto_sign_detached(sig: Uint8Array, m: Uint8Array, sk: Uint8Array): void;
   crypto_sign_verify_detached(sig: Uint8Array, m: Uint8Array, pk: Uint8Array): boolean;
   crypto_core_ed25519_is_valid_point(p: Uint8Array): boolean;
-  crypto_hash_sha256(out: Uint8Array, input: Uint8Array): void;
   crypto_aead_xchacha20poly1305_ietf_encrypt(c: Uint8Array, m: Uint8Array, ad: Uint8Array | null, nsec: null, npub: Uint8Array, k: Uint8Array): number;
   crypto_aead_xchacha20poly1305_ietf_decrypt(m: Uint8Array, nsec: null, c: Uint8Array, ad: Uint8Array | null, npub: Uint8Array, k: Uint8Array): number;
   randombytes_buf(buffer: Uint8Array): void;
@@ -35,9 +36,6 @@ const native = createRequire(import.meta.url)('sodium-native') as SodiumNative;
 export const X25519_BYTES = 32;
 export const SIGNATURE_BYTES = 64;
 export const AEAD_TAG_BYTES = 16;
-const SHA256_BYTES = 32;
-/** SHA-256's block size, B in RFC 2104. */
-const SHA256_BLOCK = 64;
 
 /** `n` bytes from libsodium's CSPRNG (the OS's getrandom). */
 export function randomBytes(n: number): Uint8Array {
@@ -90,42 +88,6 @@ export function aeadDecrypt(ciphertext: Uint8Array, ad: Uint8Array, nonce: Uint8
   if (ciphertext.length < AEAD_TAG_BYTES) throw new Error('ciphertext shorter than its tag');
   const out = new Uint8Array(ciphertext.length - AEAD_TAG_BYTES);
   native.crypto_aead_xchacha20poly1305_ietf_decrypt(out, null, ciphertext, ad, nonce, key);
-  return out;
-}
-
-function sha256(input: Uint8Array): Uint8Array {
-  const out = new Uint8Array(SHA256_BYTES);
-  native.crypto_hash_sha256(out, input);
-  return out;
-}
-
-/**
- * HMAC-SHA-256(key, ...parts), the parts concatenated: RFC 2104 over libsodium's SHA-256,
- * H((K ^ opad) || H((K ^ ipad) || text)), a key longer than the block hashed first. sodium-native
- * has no `crypto_auth_hmacsha256` (its `crypto_auth` is HMAC-SHA-512-256), and Node's
- * `createHmac` cost more per call than the WebAssembly one (7.5 against 6.4 µs). The unit test
- * checks RFC 4231's vectors and libsodium.js's `crypto_auth_hmacsha256` on random inputs.
- */
-export function hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
-  const k = key.length > SHA256_BLOCK ? sha256(key) : key;
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const inner = new Uint8Array(SHA256_BLOCK + length);
-  for (let i = 0; i < SHA256_BLOCK; i++) inner[i] = (k[i] ?? 0) ^ 0x36;
-  let at = SHA256_BLOCK;
-  for (const part of parts) {
-    inner.set(part, at);
-    at += part.length;
-  }
-  const outer = new Uint8Array(SHA256_BLOCK + SHA256_BYTES);
-  for (let i = 0; i < SHA256_BLOCK; i++) outer[i] = (k[i] ?? 0) ^ 0x5c;
-  const innerHash = sha256(inner);
-  outer.set(innerHash, SHA256_BLOCK);
-  const out = sha256(outer);
-  // Best effort (docs/crypto.md deviation 6): the padded keys and the inner hash hold key material.
-  native.sodium_memzero(inner.subarray(0, SHA256_BLOCK));
-  native.sodium_memzero(outer);
-  native.sodium_memzero(innerHash);
   return out;
 }
 

@@ -21,9 +21,11 @@ import { PRIVATE_FILE_MODE, readPrivateFile, syncDir, writePrivateFileAtomic } f
  * loop (and those made while the journal is opened) goes out in one write. The fdatasyncs run in
  * the background, one at a time, each covering every record written before it began (group
  * commit), and never hold the next write back: at once when a caller needs a record durable
- * (`sync`), else within `journalSyncMs` of the record's write. Why not always at once: with
- * nothing waiting for them they filled Node's four I/O threads (the bench's 50 clients share
- * them), and the writes that were waited for (a new session's, the key pins') queued behind them.
+ * (`sync`), else within `journalSyncMs` of the record's write. Why not always at once: nothing
+ * waits for most of them, and they share Node's four I/O threads with the writes something
+ * waits for (a new session's, the key pins'); in the bench's whisper-mesh the 50 clients share
+ * one process's four, and a run with 32 threads had whisper p99 11.5 s against 34-35 s with four
+ * (one loaded machine; docs/crypto.md "Bench figures").
  *
  * Format: one line per record, `{"k": key, "s": text}\n`, where `text` is the whole snapshot of
  * that key as the caller encoded it (sealed under the passphrase when one is set: the journal
