@@ -1,4 +1,4 @@
-import { promises as fs, writeSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { ChatError } from '../../shared/errors.js';
 import { SESSION_STORE_LIMITS } from '../../shared/limits.js';
@@ -15,10 +15,10 @@ import { PRIVATE_FILE_MODE, readPrivateFile, syncDir, writePrivateFileAtomic } f
  * ms; a write into blocks already written (zeros, `JOURNAL_PREALLOCATE`) and an fdatasync
  * 0.4-0.5 ms, as the file's size and extents do not change (no file system journal commit).
  * That last is what this does, in two steps with a promise each (`append`): `written` once the
- * record is in the file (a synchronous write(2) into the page cache: a kill -9 of the process
- * loses nothing of it), `durable` once an fdatasync that began after that write has returned (a
+ * record is in the file (write(2) into the page cache returned: a kill -9 of the process loses
+ * nothing of it), `durable` once an fdatasync that began after that write has returned (a
  * power loss or an OS crash loses nothing of it). Every `append` made in one turn of the event
- * loop (and those made while the journal is opened) goes out in one write. The fdatasyncs run in
+ * loop (and those made while a write is under way) goes out in one write. The fdatasyncs run in
  * the background, one at a time, each covering every record written before it began (group
  * commit), and never hold the next write back: at once when a caller needs a record durable
  * (`sync`), else within `journalSyncMs` of the record's write. Why not always at once: nothing
@@ -167,7 +167,7 @@ export class StateJournal {
     return done;
   }
 
-  /** Writes what waits, batch after batch (appends made while the journal opens form the next batch). */
+  /** Writes what waits, batch after batch (appends made during a write form the next batch). */
   private async run(): Promise<void> {
     while (this.waiting.length > 0 && !this.broken) {
       const batch = this.waiting;
@@ -175,9 +175,9 @@ export class StateJournal {
       const lines = Buffer.from(batch.map((w) => w.line).join(''));
       try {
         this.handle ??= await openJournal(this.file);
-        // Synchronous on purpose: a write(2) of a few KB into the page cache takes microseconds,
-        // and the body waiting for it would otherwise queue on the thread pool behind fdatasyncs.
-        writeAllSync(this.handle.fd, lines, this.size);
+        // On the thread pool, not writeSync: a write(2) into the page cache is microseconds, but
+        // not always (pages under writeback, a busy disk), and the event loop must not wait for it.
+        await writeAt(this.handle, lines, this.size);
       } catch (error) {
         await this.undo(error, lines.length);
         for (const w of batch) {
@@ -297,11 +297,6 @@ async function openJournal(file: string): Promise<fs.FileHandle> {
     throw error;
   }
   return handle;
-}
-
-/** Writes all of `bytes` at `position`, synchronously (one write(2) may be short). */
-function writeAllSync(fd: number, bytes: Buffer, position: number): void {
-  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
 }
 
 /** Writes all of `bytes` at `position` (one write(2) may be short). */
