@@ -252,7 +252,10 @@ export class SessionCrypto {
     // The session first, durable: a crash (even a power loss) before the prekey write leaves the
     // one-time prekey, and a replay of this message then meets the session (its key already used).
     await peer.commitDurable();
-    await this.prekeys.accepted(accepted.usedOneTimePrekeyId, accepted.session.ephemeral);
+    // Deleted from memory at once (a replay is refused from now on), written in the background:
+    // the whisper is not held for prekeys.json's atomic replace (the session above already
+    // refuses a replay after a crash). A failed write is reported like the batched receive commits.
+    this.prekeys.accepted(accepted.usedOneTimePrekeyId, accepted.session.ephemeral).catch(this.onError);
     return decodePlaintext(accepted.plaintext);
   }
 }
