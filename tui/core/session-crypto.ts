@@ -249,13 +249,13 @@ export class SessionCrypto {
       throw error;
     }
     peer.add(accepted.session, { sign: pinned.sign, box: pinned.box });
-    // The session first, durable: a crash (even a power loss) before the prekey write leaves the
-    // one-time prekey, and a replay of this message then meets the session (its key already used).
-    await peer.commitDurable();
-    // Deleted from memory at once (a replay is refused from now on), written in the background:
-    // the whisper is not held for prekeys.json's atomic replace (the session above already
-    // refuses a replay after a crash). A failed write is reported like the batched receive commits.
-    this.prekeys.accepted(accepted.usedOneTimePrekeyId, accepted.session.ephemeral).catch(this.onError);
+    // The session first (a replay of this message meets it: its key already used), then, once
+    // its record is durable, the one-time prekey deleted (prekeys.json): no crash, not even a
+    // power loss, leaves the prekey deleted without the session. The whisper is shown once the
+    // record is written, as a whisper on an existing session (docs/crypto.md: a power loss may
+    // lose it, and a relay could replay it once). A failed write is reported like those commits.
+    const committed = await peer.commit();
+    committed.sync().then(() => this.prekeys.accepted(accepted.usedOneTimePrekeyId, accepted.session.ephemeral)).catch(this.onError);
     return decodePlaintext(accepted.plaintext);
   }
 }
