@@ -35,10 +35,11 @@ import { PRIVATE_FILE_MODE, readPrivateFile, syncDir, writePrivateFileAtomic } f
  * Recovery (`open`): complete records are replayed into the snapshot files (each replaced
  * atomically), then the journal is emptied. What a crash leaves is always a prefix of the
  * records written, cut at the first NUL: records only ever go into zeros, so a block the disk
- * never got reads as zeros and ends the journal there, whatever later blocks it did get. A torn tail (a record without its newline, or bytes that do not
- * parse, after the last good record) is the end of that prefix: dropped, the state before it
- * continues. A bad record followed by good ones is no prefix of what was written:
- * `E_CORRUPT_FILE`, the journal left untouched.
+ * never got reads as zeros and ends the journal there, whatever later blocks it did get. A torn
+ * tail (a record without its newline, or bytes that do not parse, after the last good record) is
+ * the end of that prefix: dropped, the state before it continues (session-store.ts's
+ * reservations make that safe). A bad record followed by good ones is no prefix of what was
+ * written: `E_CORRUPT_FILE`, the journal left untouched.
  *
  * Compaction: once the journal passes `journalCompactBytes`, and at close, the fdatasyncs under
  * way are waited for, the last record of each key is written to its snapshot file (atomically,
