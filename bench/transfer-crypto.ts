@@ -10,7 +10,8 @@
  * (c) peerTls:       mutual TLS 1.3 with ephemeral self-signed certificates checked against
  *                    fingerprints (what tui/core/transfer uses), direct and through a TLS relay
  *                    stand-in (the relay pipe: peer TLS inside each peer's TLS to the relay)
- * (d) hash:          BLAKE2b-512, node:crypto vs libsodium crypto_generichash
+ * (d) hash:          the transfer's whole-file hash (SHA-256, tui/core/transfer/file-hash.ts)
+ *                    against node:crypto's BLAKE2b-512 (the hash before issue 15)
  * (e) files:         the real FileTransfer, file to file, sender and receiver in separate
  *                    processes, direct, via the TLS relay stand-in and via a plain-TCP pipe
  *                    stand-in, with peak RSS, memory by kind, CPU per byte, time to first byte
@@ -20,8 +21,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { randomBytes } from 'node:crypto';
-import { createHash } from 'node:crypto';
+import { type Hash, createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -33,6 +33,7 @@ import sodium from 'libsodium-wrappers-sumo';
 import { generate } from 'selfsigned';
 import type { TransferPeerMessage } from '../tui/core/transfer/wire.js';
 import { createTransferCredentials, type TransferCredentials } from '../tui/core/transfer/credentials.js';
+import { newFileHash } from '../tui/core/transfer/file-hash.js';
 import { openSecureChannel } from '../tui/core/transfer/secure-channel.js';
 import { FileTransfer, type TransferOptions } from '../tui/core/transfer/transfer.js';
 
@@ -417,21 +418,16 @@ async function peerTls(total: number): Promise<Record<string, number>> {
   return { certGenerationMs: certMs, handshakeMs, directMBps: mbps(total, directMs), relayMBps: mbps(total, relayMs) };
 }
 
-async function hashes(): Promise<Record<string, number | boolean>> {
-  await sodium.ready;
+function hashes(): Record<string, number> {
   const total = 256 * MiB;
   const block = randomBytes(CHUNK);
-  let started = performance.now();
-  const node = createHash('blake2b512');
-  for (let done = 0; done < total; done += CHUNK) node.update(block);
-  const nodeHex = node.digest('hex');
-  const nodeMBps = mbps(total, performance.now() - started);
-  started = performance.now();
-  const state = sodium.crypto_generichash_init(null, 64);
-  for (let done = 0; done < total; done += CHUNK) sodium.crypto_generichash_update(state, block);
-  const sodiumHex = Buffer.from(sodium.crypto_generichash_final(state, 64)).toString('hex');
-  const sodiumMBps = mbps(total, performance.now() - started);
-  return { nodeBlake2b512MBps: nodeMBps, sodiumGenerichashMBps: sodiumMBps, sameDigest: nodeHex === sodiumHex };
+  const rate = (hash: Hash): number => {
+    const started = performance.now();
+    for (let done = 0; done < total; done += CHUNK) hash.update(block);
+    hash.digest('hex');
+    return mbps(total, performance.now() - started);
+  };
+  return { fileHashSha256MBps: rate(newFileHash()), nodeBlake2b512MBps: rate(createHash('blake2b512')) };
 }
 
 /**
@@ -561,7 +557,7 @@ async function main(): Promise<void> {
     directMBps: med((r) => r.peerTls.directMBps),
     relayMBps: med((r) => r.peerTls.relayMBps),
   };
-  report.hash = await hashes();
+  report.hash = hashes();
   }
   if (withFiles) {
     for (const key of ['fileDirect', 'fileRelay', 'fileRelayPlainPipe']) {

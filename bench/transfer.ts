@@ -8,7 +8,7 @@
  *
  * The file is sparse (made instantly, read as zeros; TLS does not compress, so the bytes on
  * the wire are the same). The receiver's `transfer-done` means the transfer itself checked the
- * whole-file BLAKE2b the sender gave at the end; the scenario also checks that hash against the
+ * whole-file SHA-256 the sender gave at the end; the scenario also checks that hash against the
  * sender's and its own hash of the source file, and that the received file has the full size.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -16,8 +16,8 @@ import { closeSync, fsyncSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { mkdir, open, rm, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createBLAKE2b } from 'hash-wasm';
 import { fileURLToPath } from 'node:url';
+import { newFileHash } from '../tui/core/transfer/file-hash.js';
 import { BENCH_PASSWORD } from './lib/clients.js';
 import { BENCH_LIMITS, type BenchContext, type Scenario } from './lib/context.js';
 import { ProcessMeter } from './lib/proc.js';
@@ -75,15 +75,15 @@ function writeScratchFile(dir: string, bytes: number): number {
 
 /**
  * What a receiver cannot avoid on this machine beyond a plain TLS stream: writing `bytes` to
- * a new file (the first scratch file, from cold memory) and hashing them with the same
- * BLAKE2b the file worker uses. Measured in this process while nothing else runs.
+ * a new file (the first scratch file, from cold memory) and hashing them with the transfer's
+ * hash (file-hash.ts), as the sender and the file worker do. Measured in this process while
+ * nothing else runs.
  */
 async function receiverFloor(dir: string, bytes: number): Promise<{ writeCpuS: number; hashCpuS: number }> {
   const writeCpuS = writeScratchFile(dir, bytes);
   const block = Buffer.alloc(MiB, 0x5a);
-  const hasher = await createBLAKE2b(512);
   const hashCpuS = cpuSecondsOf(() => {
-    hasher.init();
+    const hasher = newFileHash();
     for (let at = 0; at < bytes; at += block.length) hasher.update(block.subarray(0, Math.min(block.length, bytes - at)));
     hasher.digest('hex');
   });
@@ -280,10 +280,9 @@ function below(valueMB: number, limitMB: number): Target {
   return { text: `< ${limitMB} MB`, pass: Number.isFinite(valueMB) && valueMB < limitMB };
 }
 
-/** BLAKE2b-512 hex of a file, read in 1 MiB blocks (the bench's own check of what arrived). */
+/** The transfer's whole-file hash (SHA-256) of a file, read in 1 MiB blocks (the bench's own check of what arrived). */
 async function hashOfFile(path: string): Promise<string> {
-  const hasher = await createBLAKE2b(512);
-  hasher.init();
+  const hasher = newFileHash();
   const handle = await open(path, 'r');
   try {
     const buffer = Buffer.allocUnsafe(MiB);
@@ -357,24 +356,24 @@ export const transfer: Scenario = {
       );
     }
     // The CPU the 2 cores must find per GB, and the best throughput that allows: a plain TLS
-    // stream's two ends, plus writing and hashing the file; the relay path adds two more
-    // TLS ends per hop (the relay decrypts and re-encrypts, the peers' TLS runs inside).
+    // stream's two ends, plus hashing the file at each end.
     const GB = bytes / 1e9;
     const cores = availableParallelism();
     const tlsCpuPerGB = (plain.cpu.sender + plain.cpu.receiver) / GB;
     const writeCpuPerGB = floor.writeCpuS / GB;
     const hashCpuPerGB = floor.hashCpuS / GB;
     // The plain stream already reads and writes the file (fsync included): the floor adds the
-    // hash. The relay pipe forwards the peers' TLS bytes as they are, so its floor adds only
-    // what the relay process itself spent (a copy through the kernel per byte, each way).
-    const directFloorPerGB = tlsCpuPerGB + hashCpuPerGB;
+    // hash, once for the sender and once for the receiver. The relay pipe forwards the peers'
+    // TLS bytes as they are, so its floor adds only what the relay process itself spent (a copy
+    // through the kernel per byte, each way).
+    const directFloorPerGB = tlsCpuPerGB + 2 * hashCpuPerGB;
     const relayFloorPerGB = directFloorPerGB + relayRun.cpu.relay / GB;
     const ceilingMBps = (cpuPerGB: number) => (1000 * cores) / cpuPerGB;
     const runCpuPerGB = (run: PathRun) => (run.cpu.sender + run.cpu.receiver + run.cpu.relay) / GB;
     figures.push(
       { key: 'plainTlsCpuSPerGB', label: 'CPU: plain TLS stream file to file, both ends', unit: 's/GB', value: tlsCpuPerGB },
       { key: 'writeCpuSPerGB', label: 'CPU: writing a new file, fsync (part of the line above)', unit: 's/GB', value: writeCpuPerGB },
-      { key: 'hashCpuSPerGB', label: 'CPU: BLAKE2b-512', unit: 's/GB', value: hashCpuPerGB },
+      { key: 'hashCpuSPerGB', label: 'CPU: SHA-256 (the whole-file hash)', unit: 's/GB', value: hashCpuPerGB },
       { key: 'directCpuSPerGB', label: 'CPU: direct, all processes', unit: 's/GB', value: runCpuPerGB(directRun), baseline: directFloorPerGB },
       { key: 'relayCpuSPerGB', label: 'CPU: relay pipe, all processes', unit: 's/GB', value: runCpuPerGB(relayRun), baseline: relayFloorPerGB },
       { key: 'relayPipeCpuSPerGB', label: 'CPU: the relay process per GB piped', unit: 's/GB', value: relayRun.cpu.relay / GB },
@@ -391,10 +390,10 @@ export const transfer: Scenario = {
       { key: 'relayCeilingMBps', label: `relay pipe ceiling on ${cores} cores`, unit: 'MB/s', value: ceilingMBps(relayFloorPerGB), baseline: plainMBps },
     );
     const verified = directRun.hashVerified && relayRun.hashVerified;
-    figures.push({ key: 'hashVerified', label: 'received files whose BLAKE2b (receiver, sender, bench) agree, of 2', unit: '', value: Number(directRun.hashVerified) + Number(relayRun.hashVerified), target: { text: '= 2', pass: verified } });
+    figures.push({ key: 'hashVerified', label: 'received files whose SHA-256 (receiver, sender, bench) agree, of 2', unit: '', value: Number(directRun.hashVerified) + Number(relayRun.hashVerified), target: { text: '= 2', pass: verified } });
     const notes = [
       `one ${(bytes / MB).toFixed(0)} MB sparse file (${bytes / MiB} MiB), each path once; MB = 10^6 bytes. Sender, receiver, relay and both plain TLS ends each in their own process.`,
-      'data phase: file size ÷ (receiver: first data session started → transfer-done, whole-file BLAKE2b checked); plain TLS: size ÷ (first byte → last byte written and fsynced at the receiver). The plain stream is file to file: 256 KiB blocks read from the file into the socket; 1 MiB blocks written by the thread pool while the next arrive, then fsync. Every phase starts its data right after a 1 GB scratch file is written and deleted (cold memory costs ~5 s of system CPU per GB on this VM).',
+      'data phase: file size ÷ (receiver: first data session started → transfer-done, whole-file SHA-256 checked); plain TLS: size ÷ (first byte → last byte written and fsynced at the receiver). The plain stream is file to file: 256 KiB blocks read from the file into the socket; 1 MiB blocks written by the thread pool while the next arrive, then fsync. Every phase starts its data right after a 1 GB scratch file is written and deleted (cold memory costs ~5 s of system CPU per GB on this VM).',
       '/send → verified file: bench clock, from telling the sender to /send (no hashing before the offer: it hashes while sending) to the receiver reporting transfer-done (it accepts at once); plain: from telling its sender to connect to its receiver reporting the file fsynced.',
       `time to first byte: receiver's /accept → its first data session (dialling, peer TLS handshake${'; relay: pipe ticket and pipe'}); plain TLS: TCP accept → first byte (handshake included).`,
       'baseline column for memory: the plain TLS stream\'s own sender / receiver peak RSS; the relay has no counterpart there.',

@@ -1,3 +1,4 @@
+import type { TurnQueue } from './turn-queue.js';
 import { encodeControl } from '../shared/codec.js';
 import { ChatError } from '../shared/errors.js';
 import type { ClientMessage, ClientMessageOf, ClientMessageType, RoomMessage } from '../shared/messages.js';
@@ -16,6 +17,8 @@ import type { StoredMessage } from './store.js';
 import { Prekeys } from './prekeys.js';
 
 export interface HostOptions extends AccountsOptions {
+  /** Logins and registrations are checked one per event-loop turn (relay/turn-queue.ts). */
+  arrivals?: TurnQueue;
   /** Folder of the room files' bytes. */
   filesDir: string;
   /** Opens a relay link to another relay of the cluster (relay pipes whose sides landed apart). */
@@ -324,6 +327,8 @@ export class ChatHost {
     connection.advance('auth-start');
     let userName: string;
     try {
+      await this.options.arrivals?.turn();
+      if (connection.isClosed) return;
       userName = await attempt();
     } catch (error) {
       connection.advance('auth-failed');

@@ -4,6 +4,7 @@ import type { Limits } from '../shared/limits.js';
 import { z } from 'zod';
 import type { ClusterBus } from './bus.js';
 import { parseChecked } from './checked-json.js';
+import { forwardBytes } from './pipe-forward.js';
 
 type PipeLimits = Pick<Limits, 'pipeTicketTtlMs' | 'pipeWaitMs' | 'pipeMaxMs' | 'pipeBytesPerUserPerHour' | 'pipeTicketsPerUser' | 'pipeBufferBytes'>;
 
@@ -205,23 +206,18 @@ export class PipeBroker {
   }
 
   private forward(from: PipeEnd, to: PipeEnd, counted: (bytes: number) => void, end: (why: string) => void): void {
-    from.stream.on('data', (chunk: Buffer) => {
-      counted(chunk.length);
-      if (from.budgetKey !== undefined && !this.spend(from.budgetKey, chunk.length)) {
-        end(`${from.name} used up the hourly byte budget`);
-        return;
-      }
-      // Paused only past pipeBufferBytes, not at the socket's 16 KiB mark: with one 64 KiB read
-      // waiting at a time the pipe ran stop-and-go, each read waiting for the last write.
-      to.stream.write(chunk);
-      if (to.stream.writableLength > this.limits.pipeBufferBytes) from.stream.pause();
-    });
-    to.stream.on('drain', () => from.stream.resume());
     from.stream.on('end', () => to.stream.end());
     from.stream.on('close', () => end('closed'));
     from.stream.on('error', () => end('error'));
-    // A relay link was paused after its header line (relay-link.ts readLine).
-    from.stream.resume();
+    // Starts reading (a relay link was paused after its header line, relay-link.ts readLine).
+    forwardBytes(from.stream, to.stream, this.limits.pipeBufferBytes, (bytes) => {
+      counted(bytes);
+      if (from.budgetKey !== undefined && !this.spend(from.budgetKey, bytes)) {
+        end(`${from.name} used up the hourly byte budget`);
+        return false;
+      }
+      return true;
+    });
   }
 
   private spend(userKey: string, bytes: number): boolean {

@@ -18,6 +18,7 @@
  * Hostile input: the line must arrive within `handshakeTimeoutMs`, fit in
  * {@link RAW_PIPE_MAX_LINE_BYTES} and match exactly; anything else gets `error E_PROTOCOL`.
  */
+import type { TurnQueue } from './turn-queue.js';
 import type { Server, Socket } from 'node:net';
 import { RAW_PIPE_PREFIX } from '../shared/codec.js';
 import { ChatError, type ErrorCode } from '../shared/errors.js';
@@ -37,6 +38,8 @@ export interface RawPipeRequest {
 export interface FirstByteFrontOptions {
   /** Takes TLS connections (the relay's tls.Server, which does not listen itself). */
   tlsServer: Server;
+  /** TLS handshakes start one per event-loop turn (relay/turn-queue.ts). */
+  arrivals: TurnQueue;
   /** A well-formed raw pipe line arrived. */
   onRawPipe(request: RawPipeRequest): void;
   /** The whole line must arrive within this, ms. */
@@ -75,7 +78,9 @@ export function routeByFirstByte(socket: Socket, options: FirstByteFrontOptions)
     if (buffered[0] !== FIRST_BYTE) {
       stop();
       socket.unshift(buffered);
-      options.tlsServer.emit('connection', socket);
+      options.arrivals.run(() => {
+        if (!socket.destroyed) options.tlsServer.emit('connection', socket);
+      });
       return;
     }
     const end = buffered.indexOf(0x0a);

@@ -1,3 +1,4 @@
+import { TurnQueue } from './turn-queue.js';
 import { createServer, type TLSSocket } from 'node:tls';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -77,7 +78,10 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
       : await loadOrCreateCertificate(options.dataDir);
   const { store, bus, limiter } = await openBackends(options.dataDir, options.cluster, limits, log);
   const hasher = new PasswordHasher(options.passwordHashing);
+  // One queue for the costly first steps of new connections: TLS handshakes and logins.
+  const arrivals = new TurnQueue();
   const host = new ChatHost({
+    arrivals,
     store,
     bus,
     hasher,
@@ -191,7 +195,7 @@ export async function startRelay(options: RelayOptions): Promise<RunningRelay> {
     );
   };
   // Every connection's first byte says what it is: TLS (chat, TLS pipes, room files) or a raw pipe.
-  const front = createTcpServer((socket: Socket) => routeByFirstByte(socket, { tlsServer: server, onRawPipe: rawPipe, timeoutMs: limits.handshakeTimeoutMs, log }));
+  const front = createTcpServer((socket: Socket) => routeByFirstByte(socket, { tlsServer: server, arrivals, onRawPipe: rawPipe, timeoutMs: limits.handshakeTimeoutMs, log }));
   // Behind HAProxy the relay listens through the PROXY protocol front (only trusted proxies,
   // a header first); TLS still ends here, so the proxy sees ciphertext only.
   const listener = options.trustedProxies

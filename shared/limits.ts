@@ -187,6 +187,12 @@ export const MAX_KEYS_PER_REQUEST = 64;
  * Longest request line of a raw relay pipe (`SCPIPE/1 <ticket>\n`, relay/raw-pipe-front.ts):
  * the prefix and a 32-character ticket are 42 bytes; more than this is not a pipe request.
  */
+/**
+ * Public key bundles a process remembers as verified (shared/crypto/identity.ts): ~300 bytes
+ * each, oldest dropped first.
+ */
+export const VERIFIED_BUNDLE_CACHE_ENTRIES = 4096;
+
 export const RAW_PIPE_MAX_LINE_BYTES = 160;
 
 /** Defaults of the client core and its front ends (each can be overridden in its options). */
@@ -206,6 +212,14 @@ export const CLIENT_DEFAULTS = {
    * keys are fetched at first use as before.
    */
   keyPrefetchMaxUsers: 256,
+  /**
+   * Members who join the room the client is in have their keys fetched together, after
+   * 0.5-1.5 × this: a burst of N joins then costs each member a few key lookups, not N (with
+   * every member doing the same, N joins into a room of N cost the relay ~N²/2 lookups, the
+   * bulk of its work per login in the login bench). A whisper to someone not pinned yet fetches
+   * at once, as always.
+   */
+  keyPrefetchJoinDelayMs: 500,
   /** Most file offers received and not yet answered. */
   maxPendingOffers: 32,
   /** Finished transfers kept for /transfers. */

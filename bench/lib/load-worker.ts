@@ -4,13 +4,16 @@
  * arrays transferred, not copied), close → done, after which the thread exits.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { lowerThisThreadPriority } from '../../relay/thread-priority.js';
 import { RoomLoadGroup, type GroupSpec, type RunPlan } from './room-load.js';
 
 export type WorkerCommand = { cmd: 'connect' } | { cmd: 'run'; plan: RunPlan } | { cmd: 'close' };
 
 const port = parentPort;
 if (port === null) throw new Error('load-worker.js runs only as a worker thread');
-const group = new RoomLoadGroup(workerData as GroupSpec);
+const spec = workerData as GroupSpec;
+if (spec.threadNice !== undefined) lowerThisThreadPriority(spec.threadNice);
+const group = new RoomLoadGroup(spec);
 
 port.on('message', (command: WorkerCommand) => {
   const answer = async (): Promise<void> => {

@@ -26,6 +26,12 @@ export interface GroupSpec extends Omit<LoadClientSpec, 'name'> {
    * (same certificate on every one). Absent: every client connects to `port`.
    */
   ports?: number[];
+  /**
+   * The worker thread lowers its own priority to this nice value (Linux; relay/thread-priority.ts)
+   * before it connects: load that stands for other machines, whose CPU on a shared 2-core box
+   * would otherwise be charged to the system under test.
+   */
+  threadNice?: number;
 }
 
 /** A room's load in a scenario: every client sends its messages, paced into the room or flat out. */

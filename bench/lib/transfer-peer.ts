@@ -65,7 +65,7 @@ export interface ReceiverResult {
 }
 
 export interface SenderResult {
-  /** BLAKE2b-512 in the sender's transfer-done (it hashed while sending). */
+  /** The whole-file hash (SHA-256) in the sender's transfer-done (it hashed while sending). */
   doneHash: string;
   path: string | null;
 }

@@ -17,7 +17,7 @@ import { testRelay } from '../helpers/relay.js';
 import { openPipe, readBytes, ticketFor } from '../helpers/pipes.js';
 import { testClientOptions } from '../helpers/clients.js';
 import { Recorder } from '../helpers/recorder.js';
-import { blake2bOfFile, loopbackOptions, writeTestFile } from '../helpers/transfer-helpers.js';
+import { sha256OfFile, loopbackOptions, writeTestFile } from '../helpers/transfer-helpers.js';
 import { ChatClient } from '../../tui/core/client.js';
 import { startCluster, type Cluster } from './cluster-fixture.js';
 
@@ -295,8 +295,8 @@ cluster('a file sent with the relay pipe between ChatClients on different relays
     ]);
     assert.is(received.path, 'relay');
     assert.is(done.path, 'relay');
-    assert.is(await blake2bOfFile(received.file), await blake2bOfFile(file));
-    assert.equal([received.hash, done.hash], [await blake2bOfFile(file), await blake2bOfFile(file)]);
+    assert.is(await sha256OfFile(received.file), await sha256OfFile(file));
+    assert.equal([received.hash, done.hash], [await sha256OfFile(file), await sha256OfFile(file)]);
   } finally {
     await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
   }

@@ -26,7 +26,7 @@ import { plainErrors } from '../helpers/core-helpers.js';
 import { Recorder } from '../helpers/recorder.js';
 import { microsocksMissing, startMicrosocks, type RunningSocksProxy } from '../helpers/socks-proxy.js';
 import { recordSignals } from '../helpers/transfer-signals.js';
-import { blake2bOfFile, loopbackOptions, writeTestFile } from '../helpers/transfer-helpers.js';
+import { sha256OfFile, loopbackOptions, writeTestFile } from '../helpers/transfer-helpers.js';
 import { clusterClientOptions, startCluster, type Cluster } from './cluster-fixture.js';
 
 /**
@@ -174,8 +174,8 @@ it('through SOCKS5 and HAProxy: logs in, chats both ways, whispers, shares a roo
   if (received.type !== 'transfer-done' || annDone.type !== 'transfer-done') return;
   assert.is(received.path, 'relay');
   assert.is(annDone.path, 'relay');
-  assert.is(await blake2bOfFile(received.file), await blake2bOfFile(file));
-  assert.is(received.hash, await blake2bOfFile(file));
+  assert.is(await sha256OfFile(received.file), await sha256OfFile(file));
+  assert.is(received.hash, await sha256OfFile(file));
   const annStates = ann.rec.of('transfer-state').filter((e) => e.id === sent.id);
   assert.ok(annStates.length > 0 && annStates.every((e) => e.relayOnly === 'proxy'), JSON.stringify(annStates));
   const candidates = annSignals.filter((m) => m.t === 'file-candidates');

@@ -18,7 +18,7 @@ import { redisServerAvailable } from '../../relay/cluster/redis-process.js';
 import { ChatClient } from '../../tui/core/client.js';
 import { plainErrors } from '../helpers/core-helpers.js';
 import { Recorder } from '../helpers/recorder.js';
-import { blake2bOfFile, loopbackOptions, writeTestFile } from '../helpers/transfer-helpers.js';
+import { sha256OfFile, loopbackOptions, writeTestFile } from '../helpers/transfer-helpers.js';
 import { clusterClientOptions, startCluster, type Cluster } from './cluster-fixture.js';
 
 const MB = 1024 * 1024;
@@ -83,8 +83,8 @@ if (ready) {
         if (received.type !== 'transfer-done') return;
         assert.is(received.path, 'relay');
         // Hashed while sent, across two pipes: the hash in `end` covered the whole file.
-        assert.is(await blake2bOfFile(received.file), await blake2bOfFile(file));
-        assert.is(received.hash, await blake2bOfFile(file));
+        assert.is(await sha256OfFile(received.file), await sha256OfFile(file));
+        assert.is(received.hash, await sha256OfFile(file));
         // Resumed, not started again: no progress after the kill went back below what bob had.
         const after = bob.rec.of('transfer-progress', progressMark).filter((e) => e.id === sent.id);
         assert.ok(after.every((e) => e.bytes >= KILL_AFTER_BYTES), `progress after the kill: ${after.map((e) => e.bytes).join(', ')}`);

@@ -30,13 +30,14 @@ export async function writeTestFile(dir: string, name: string, bytes: number): P
   return file;
 }
 
-export async function blake2bOfFile(file: string): Promise<string> {
-  const hash = createHash('blake2b512');
+/** SHA-256 hex of a file, taken here apart from the client (a peer transfer's whole-file hash, tui/core/transfer/file-hash.ts). */
+export async function sha256OfFile(file: string): Promise<string> {
+  const hash = createHash('sha256');
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
 
-/** Every entry under `root` as relative path -> BLAKE2b of a regular file, or 'not a file' (a link, a socket...); folders are walked. */
+/** Every entry under `root` as relative path -> SHA-256 of a regular file, or 'not a file' (a link, a socket...); folders are walked. */
 export async function fileTree(root: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   const walk = async (dir: string, rel: string): Promise<void> => {
@@ -45,7 +46,7 @@ export async function fileTree(root: string): Promise<Record<string, string>> {
       const info = await fs.lstat(full);
       const key = rel === '' ? name : `${rel}/${name}`;
       if (info.isDirectory()) await walk(full, key);
-      else out[key] = info.isFile() ? await blake2bOfFile(full) : 'not a file';
+      else out[key] = info.isFile() ? await sha256OfFile(full) : 'not a file';
     }
   };
   await walk(root, '');

@@ -17,7 +17,7 @@
 #     with /send, alice /accepts. With miniupnpd on router A it goes direct, through the
 #     mapping made for it (removed after), the relay carrying none of it; with miniupnpd
 #     stopped (neither side can map) it goes through the relay pipe. Both arrive with the
-#     payload's BLAKE2b hash; the relay logs the pipe as byte counts, and the marker is
+#     payload's SHA-256 hash; the relay logs the pipe as byte counts, and the marker is
 #     nowhere in its output or data folder.
 set -euo pipefail
 
@@ -205,7 +205,7 @@ relay_started() {
 check "the relay listens on $LAB_RELAY_IP:$RELAY_PORT in the relay namespace" relay_started
 
 # A few MB of random bytes with a marker in its name and inside it (start, middle, end), so
-# we can look for it where the relay writes; hashed with b2sum, independently of the client.
+# we can look for it where the relay writes; hashed with sha256sum, independently of the client.
 MARKER="natlab-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 PAYLOAD="$LAB_DIR/$MARKER.bin"
 {
@@ -216,7 +216,7 @@ PAYLOAD="$LAB_DIR/$MARKER.bin"
   printf '%s\n' "$MARKER"
 } >"$PAYLOAD"
 PAYLOAD_SIZE=$(stat -c %s "$PAYLOAD")
-PAYLOAD_HASH=$(b2sum "$PAYLOAD" | cut -d' ' -f1)
+PAYLOAD_HASH=$(sha256sum "$PAYLOAD" | cut -d' ' -f1)
 TRANSFER_JS="$ROOT/dist/test/nat/transfer-check.js"
 
 # transfer_via EXPECTED_PATH ROOM [--register]: bob in peer B's namespace sends the payload to
@@ -232,7 +232,7 @@ transfer_via() {
   cat "$out.err" >&2
   echo "    $result" >&2
   ((status == 0)) || return 1
-  grep -q "\"hash\":\"$PAYLOAD_HASH\"" <<<"$result" || { echo "    not the payload's b2sum $PAYLOAD_HASH" >&2; return 1; }
+  grep -q "\"hash\":\"$PAYLOAD_HASH\"" <<<"$result" || { echo "    not the payload's sha256sum $PAYLOAD_HASH" >&2; return 1; }
 }
 transfer_id() { # transfer_id ROOM
   node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).id)' "$LAB_DIR/transfer-$1.json"

@@ -14,7 +14,7 @@
  * and key pins kept in DIR. Each client's JSON events and stderr go to DIR/<user>-<room>.*.
  *
  * Prints one JSON line: {id, size, hash, receiverPaths, senderPaths, ms}, `hash` being the
- * BLAKE2b-512 of the file alice saved, the paths every path either side reported for the
+ * SHA-256 of the file alice saved, the paths every path either side reported for the
  * transfer. Exit 0 when both sides end with transfer-done, the saved file hashes like the
  * sent one and every path reported is --expect-path; 1 otherwise (reasons on stderr).
  */
@@ -140,8 +140,8 @@ class LabClient {
   }
 }
 
-async function blake2b(file: string): Promise<string> {
-  const hash = createHash('blake2b512');
+async function sha256(file: string): Promise<string> {
+  const hash = createHash('sha256');
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
@@ -187,8 +187,8 @@ async function transfer(receiver: LabClient, sender: LabClient): Promise<Record<
   ]);
   const ms = Math.round(performance.now() - started);
 
-  const expected = await blake2b(file);
-  const hash = await blake2b(received.file);
+  const expected = await sha256(file);
+  const hash = await sha256(received.file);
   const receiverPaths = pathsOf(receiver, offer.id);
   const senderPaths = pathsOf(sender, offer.id);
   const problems: string[] = [];

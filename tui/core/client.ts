@@ -114,6 +114,7 @@ export class ChatClient {
         kdf: options.kdf,
         limits: this.limits,
         keyPrefetchMaxUsers: options.keyPrefetchMaxUsers ?? CLIENT_DEFAULTS.keyPrefetchMaxUsers,
+        keyPrefetchJoinDelayMs: CLIENT_DEFAULTS.keyPrefetchJoinDelayMs,
       },
     );
     const knownRelays = new KnownRelays(knownRelaysFile(options.configDir ?? defaultConfigDir()));

@@ -140,8 +140,9 @@ export type ChatEvent =
   /**
    * Someone offers you a file (end-to-end signalled): answer `/accept ID [DIR]` or `/reject ID`.
    * `name` is already sanitized (the name it would be saved under); `size` in bytes; `hash`
-   * BLAKE2b-512 hex of the whole file when the offer carried it, '' from today's senders, which
-   * hash while sending and give it at the end (`transfer-done` has it, checked).
+   * SHA-256 hex of the whole file (transfer/file-hash.ts) when the offer carried it, '' from
+   * today's senders, which hash while sending and give it at the end (`transfer-done` has it,
+   * checked).
    */
   | { type: 'transfer-offer'; id: string; from: string; name: string; size: number; hash: string }
   /**
@@ -169,7 +170,7 @@ export type ChatEvent =
     }
   /** Progress of a running transfer, at most 4 a second each: bytes of total, percent, speed (bytes/s), seconds left (null: unknown). */
   | { type: 'transfer-progress'; id: string; bytes: number; total: number; percent: number; speedBps: number; etaSec: number | null; path: TransferPathKind | null }
-  /** A transfer completed and the receiver checked the whole-file hash. `file`: where it is. */
+  /** A transfer completed and the receiver checked the whole-file hash (`hash`, SHA-256 hex). `file`: where it is. */
   | {
       type: 'transfer-done';
       id: string;

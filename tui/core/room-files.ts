@@ -31,15 +31,17 @@ export interface FileSideOptions {
   timeoutMs: number;
 }
 
+/** A room file's hash, which the relay checks (shared/messages.ts); not a peer transfer's (file-hash.ts). */
+const ROOM_FILE_HASH = 'blake2b512';
+
 /**
  * Size and BLAKE2b-512 (hex) of a regular file for an upload; E_FILE_UNREADABLE otherwise.
- * Hashed in the file worker like a transfer's offer (up to roomFileMaxBytes: never on the
- * chat thread).
+ * Hashed in the transfers' file worker (up to roomFileMaxBytes: never on the chat thread).
  */
 export async function measureFile(file: string): Promise<{ size: number; hash: string }> {
   const info = await fs.stat(file).catch(() => undefined);
   if (!info?.isFile()) throw new ChatError('E_FILE_UNREADABLE', `${file} is not a readable regular file`);
-  return { size: info.size, hash: await hashFile(file, { end: info.size }) };
+  return { size: info.size, hash: await hashFile(file, ROOM_FILE_HASH, { end: info.size }) };
 }
 
 /** A file side connection after `file-ready`: raw bytes from here on, `head` read ahead already. */
@@ -122,7 +124,7 @@ export async function saveFile(side: FileSide, directory: string, onBytes?: (byt
   }
   stream.destroy();
   // Hashed in the file worker once written, off the chat thread.
-  const actual = await hashFile(part, { end: size });
+  const actual = await hashFile(part, ROOM_FILE_HASH, { end: size });
   if (actual !== expected) throw new ChatError('E_HASH_MISMATCH', `the downloaded file does not match its hash; kept as ${part}`, { partial: part });
   return { path: await moveIntoPlace(part, directory, name), hash: actual, name, size };
 }

@@ -35,6 +35,8 @@ export interface WhisperingOptions {
   limits: Limits;
   /** Keys of a room's members are fetched on entering it and as they join, in rooms up to this size. */
   keyPrefetchMaxUsers: number;
+  /** Joins are gathered for 0.5-1.5 × this before their keys are fetched (CLIENT_DEFAULTS.keyPrefetchJoinDelayMs). */
+  keyPrefetchJoinDelayMs: number;
 }
 
 /**
@@ -46,6 +48,9 @@ export class Whispering {
   private cryptoValue: WhisperCrypto | null = null;
   /** Key lookups of one event-loop turn go to the relay as one request. */
   private readonly keys: KeyFetcher;
+  /** Members who joined since the last gathered prefetch (bounded by keyPrefetchMaxUsers). */
+  private readonly joinedLately = new Set<string>();
+  private joinTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly host: WhisperingHost,
@@ -57,8 +62,24 @@ export class Whispering {
     // the events covers every way into a room (login, resume, /join, /create, /leave, moved).
     host.events.on('joined', (event) => this.prefetch(event.users));
     host.events.on('presence', (event) => {
-      if (event.event === 'join' && sameRoom(event.room, host.room())) this.prefetch([event.user]);
+      if (event.event === 'join' && sameRoom(event.room, host.room())) this.prefetchSoon(event.user);
     });
+  }
+
+  /** A member joined: their keys go with those of the others who join in the next moment. */
+  private prefetchSoon(user: string): void {
+    if (this.joinedLately.size >= this.options.keyPrefetchMaxUsers) return;
+    this.joinedLately.add(user);
+    if (this.joinTimer) return;
+    // Jittered, so the members of a room do not all ask in the same instant.
+    const delayMs = this.options.keyPrefetchJoinDelayMs * (0.5 + Math.random());
+    this.joinTimer = setTimeout(() => {
+      this.joinTimer = null;
+      const users = [...this.joinedLately];
+      this.joinedLately.clear();
+      this.prefetch(users);
+    }, delayMs);
+    this.joinTimer.unref();
   }
 
   private prefetch(users: readonly string[]): void {

@@ -1,4 +1,5 @@
 import type { ChatEvent } from '../core/events.js';
+import { FILE_HASH_NAME } from '../core/transfer/file-hash.js';
 import { safeLine } from '../sanitize.js';
 import type { RoomFileJob } from './room-files-format.js';
 import { formatBytes, formatFinished, formatPath, formatSpeed, formatTook, shortId, type TransferLine } from './transfer-format.js';
@@ -31,7 +32,7 @@ export function applyTransferEvent(host: TransferViewHost, event: ChatEvent): { 
       const id = safeLine(event.id);
       host.offer(
         from,
-        `offers you a file: ${safeLine(event.name)} (${formatBytes(event.size)}; ${event.hash === '' ? 'BLAKE2b checked when it arrives' : `BLAKE2b ${safeLine(event.hash).slice(0, 16)}…`})\n` +
+        `offers you a file: ${safeLine(event.name)} (${formatBytes(event.size)}; ${event.hash === '' ? `${FILE_HASH_NAME} checked when it arrives` : `${FILE_HASH_NAME} ${safeLine(event.hash).slice(0, 16)}…`})\n` +
           `/accept ${shortId(id)} [DIR] to save it, /reject ${shortId(id)} to decline (id ${id})`,
       );
       // Waiting for an answer: in the status bar, and Tab completes its id.

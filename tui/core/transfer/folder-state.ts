@@ -84,6 +84,4 @@ export function newFolder(known: Pick<Folder, 'id' | 'direction' | 'peer' | 'nam
 }
 
 const SPEED_WINDOW_MS = TRANSFER_DEFAULTS.SPEED_WINDOW_MS;
-/** A whole-file hash as journalled: an older sender's offer's, or the one a file was checked against at its end (the journal refuses anything else). */
-export const BLAKE2B_HEX = /^[0-9a-f]{128}$/;
 export const ENDED: readonly FolderState[] = ['completed', 'rejected', 'cancelled', 'failed'];

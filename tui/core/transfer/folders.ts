@@ -7,7 +7,8 @@ import { nameKey } from '../../../shared/names.js';
 import type { ChatEvent } from '../events.js';
 import { FolderPathChecker, folderPathComponents, makeFolders, type WalkedFolder, walkedFileUnchanged } from './folder-manifest.js';
 import { folderRecord, recheckRestored, restoredFolder } from './folder-restore.js';
-import { BLAKE2B_HEX, ENDED, type Folder, type FolderState, newFolder } from './folder-state.js';
+import { ENDED, type Folder, type FolderState, newFolder } from './folder-state.js';
+import { FILE_HASH_HEX } from './file-hash.js';
 import type { FolderJournalRecord, FolderResumeState, PeerKeys } from './journal.js';
 import { isTerminal } from './state-machine.js';
 import type { TransferInfo } from './transfer-entry.js';
@@ -183,7 +184,7 @@ export class FolderTransfers {
           }
           folder.current = child;
           if (child.size !== file.size) throw new ChatError('E_FILE_CHANGED', 'it changed since the folder was offered');
-          if (BLAKE2B_HEX.test(sent.hash)) folder.entries[index].hash = sent.hash;
+          if (FILE_HASH_HEX.test(sent.hash)) folder.entries[index].hash = sent.hash;
           folder.currentId = child.transferId;
         } catch (error) {
           const e = error instanceof ChatError ? error : new ChatError('E_INTERNAL', String(error));
@@ -393,7 +394,7 @@ export class FolderTransfers {
         replacing.cancel();
       }
     } else {
-      folder.entries.push({ path: ref.path, size: offer.size, ...(BLAKE2B_HEX.test(offer.hash ?? '') ? { hash: offer.hash } : {}) });
+      folder.entries.push({ path: ref.path, size: offer.size, ...(FILE_HASH_HEX.test(offer.hash ?? '') ? { hash: offer.hash } : {}) });
       folder.nextIndex += 1;
     }
     folder.currentId = offer.transferId;
@@ -513,7 +514,7 @@ export class FolderTransfers {
         return 'stop';
       }
       // The hash the file was checked against (a sender learns it at the file's end now).
-      if (BLAKE2B_HEX.test(child.hash)) folder.entries[folder.filesDone].hash = child.hash;
+      if (FILE_HASH_HEX.test(child.hash)) folder.entries[folder.filesDone].hash = child.hash;
       folder.filesDone += 1;
       folder.bytesDone += size;
       // The next file's offer may already have come (a receiver's end of one file can run

@@ -1,7 +1,7 @@
 import type { TLSSocket } from 'node:tls';
 import { FRAME_HEADER_BYTES, FrameKind, decodeControlPayload, encodeControl } from '../../../shared/codec.js';
 import { ChatError } from '../../../shared/errors.js';
-import { readIntoBuffer } from './tls-read-buffer.js';
+import { readIntoBuffer } from '../../../shared/socket-read-buffer.js';
 import { type ChannelMessage, parseChannelMessage } from './wire.js';
 
 export interface ChannelHandlers {
@@ -21,7 +21,7 @@ export interface ChannelHandlers {
 export const MAX_CONTROL_BYTES = 4096;
 
 /**
- * Decrypted bytes are read into one buffer of this size per connection (tls-read-buffer.ts):
+ * Decrypted bytes are read into one buffer of this size per connection (shared/socket-read-buffer.ts):
  * a few TLS records' worth, so one callback takes what one read of the socket produced.
  */
 const READ_BUFFER_BYTES = 64 * 1024;

@@ -6,6 +6,7 @@ import { PUBLIC_KEY_BYTES } from '../../../shared/crypto/identity.js';
 import { ChatError, asChatError } from '../../../shared/errors.js';
 import { isValidName } from '../../../shared/names.js';
 import { CANDIDATE_KINDS } from './candidates.js';
+import { FILE_HASH_HEX } from './file-hash.js';
 import { MAX_RAW_NAME_CHARS } from '../../../shared/filename.js';
 import { FOLDER_LIMITS } from '../../../shared/limits.js';
 import { TRANSFER_ID_PATTERN } from './wire.js';
@@ -47,8 +48,11 @@ const RECORD_FILE = /^transfer-([0-9a-f]{16,128})\.json$/;
 const FOLDER_KIND = 'securechat-folder';
 const FOLDER_FILE = /^folder-([0-9a-f]{16,128})\.json$/;
 /** Temp files of an interrupted write (private-file.ts names them `.<file>.<pid>.<random>.tmp`). */
-const TEMP_FILE = /^\.(transfer|folder)-[0-9a-f]+\.json\.\d+\.[0-9a-f]+\.tmp$/;
-/** A temp file older than this is left over from a crash (a write takes milliseconds). */
+const TEMP_FILE = /^\.(transfer|folder)-[0-9a-f]+\.json\.(\d+)\.[0-9a-f]+\.tmp$/;
+/**
+ * A temp file older than this is left over from a crash (a write takes milliseconds); so is one
+ * whose writer (the pid in its name) no longer runs.
+ */
 const STALE_TEMP_MS = 60_000;
 
 /** One journalled transfer: the transfer's own state plus who it is with. */
@@ -117,6 +121,17 @@ const byteCount = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const absolutePath = z.string().min(1).max(4096).refine((p) => path.isAbsolute(p) && !p.includes('\0'), 'not an absolute path');
 const pem = z.string().min(1).max(8192);
 
+/**
+ * A whole-file hash as the release before issue 15 journalled it: BLAKE2b-512, 128 hex. Such a
+ * record still loads (nothing is lost over an upgrade) and the hash is forgotten, as if not
+ * known yet: the transfer learns it again at its end (the sender hashes while sending, the
+ * receiver takes it from `end`), and a folder's entry only kept it to show.
+ */
+const PREVIOUS_HASH_HEX = /^[0-9a-f]{128}$/;
+/** A journalled whole-file hash: today's (file-hash.ts) or the previous one, which the schemas below drop. */
+const journalledHash = z.string().refine((text) => FILE_HASH_HEX.test(text) || PREVIOUS_HASH_HEX.test(text), 'not a whole-file hash');
+const isFileHash = (hash: string | undefined): hash is string => hash !== undefined && FILE_HASH_HEX.test(hash);
+
 const RecordSchema = z
   .object({
     v: z.literal(RECORD_VERSION),
@@ -129,7 +144,7 @@ const RecordSchema = z
     name: z.string().min(1).max(MAX_RAW_NAME_CHARS),
     size: byteCount,
     /** '' until known: a sender learns it while sending, a receiver from the sender's `end`. */
-    hash: z.string().regex(/^([0-9a-f]{128})?$/),
+    hash: z.union([z.literal(''), journalledHash]).transform((hash) => (isFileHash(hash) ? hash : '')),
     credentials: z.object({ key: pem, cert: pem }).strict(),
     peerFingerprint: z.string().regex(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/),
     // Checked in detail (IP literals, loopback policy) by checkCandidates when restored.
@@ -148,8 +163,9 @@ const RecordSchema = z
 
 // Paths are checked again by FolderPathChecker when restored; here only their shape.
 const folderEntry = z
-  .object({ path: z.string().min(1).max(FOLDER_LIMITS.maxPathBytes), size: byteCount, mtimeMs: z.number().finite().nonnegative().optional(), hash: z.string().regex(/^[0-9a-f]{128}$/).optional() })
-  .strict();
+  .object({ path: z.string().min(1).max(FOLDER_LIMITS.maxPathBytes), size: byteCount, mtimeMs: z.number().finite().nonnegative().optional(), hash: journalledHash.optional() })
+  .strict()
+  .transform(({ hash, ...entry }) => (isFileHash(hash) ? { ...entry, hash } : entry));
 
 const FolderRecordSchema = z
   .object({
@@ -334,8 +350,9 @@ export class TransferJournal {
 
   private async removeStaleTemp(file: string): Promise<void> {
     try {
+      const writer = Number(TEMP_FILE.exec(path.basename(file))?.[2]);
       const stat = await fs.lstat(file);
-      if (Date.now() - stat.mtimeMs > STALE_TEMP_MS) await fs.rm(file, { force: true });
+      if (Date.now() - stat.mtimeMs > STALE_TEMP_MS || !processRuns(writer)) await fs.rm(file, { force: true });
     } catch {
       // gone already
     }
@@ -351,5 +368,16 @@ export class TransferJournal {
       if (this.chains.get(name) === settled) this.chains.delete(name);
     });
     return next;
+  }
+}
+
+/** Whether process `pid` still runs (signal 0 checks without sending; EPERM: it runs as someone else). */
+function processRuns(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }

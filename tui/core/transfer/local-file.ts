@@ -15,7 +15,7 @@ import type { TransferResumeState } from './transfer-types.js';
 
 /**
  * Sender: a regular, readable file. It is not hashed here: the sender hashes the bytes as it
- * sends them and gives the whole-file BLAKE2b at the end of the last session (sessions.ts),
+ * sends them and gives the whole-file hash at the end of the last session (sessions.ts),
  * so `/send` offers at once instead of reading the file twice. `hash` stays '' until then.
  * E_FILE_UNREADABLE.
  */

@@ -2,6 +2,7 @@ import type { PathKind } from './candidates.js';
 import type { TransferConstants } from './constants.js';
 import type { FileSink } from './file-sink.js';
 import { hashFile } from './file-sink.js';
+import { FILE_HASH_ALGORITHM } from './file-hash.js';
 import type { FramedChannel } from './framed-channel.js';
 import { type SenderFile, type SessionResult, runReceiverSession, runSenderSession } from './sessions.js';
 import type { TransferInput, TransferRole } from './state-machine.js';
@@ -22,7 +23,7 @@ export interface SessionRunnerHost {
   senderFile(): SenderFile;
   /** Receiver: where the bytes go, and what they must hash to; `finalize` moves the checked file into place. */
   receiver(): { sink: FileSink; partPath: string; size: number; expectedHash: string; finalize: () => Promise<void>; finalized: () => boolean };
-  /** The whole file's BLAKE2b: sender, hashed while sending; receiver, checked against the file on disk. */
+  /** The whole file's hash (file-hash.ts): sender, hashed while sending; receiver, checked against the file on disk. */
   hashKnown(hash: string): void;
   /** Bytes acknowledged (sender) or on disk (receiver). */
   onBytes(bytes: number): void;
@@ -57,7 +58,7 @@ export class SessionRunner {
         constants: host.constants,
         onAcked: (bytes) => host.onBytes(bytes),
         signal: abort.signal,
-        rehash: (file) => hashFile(file.path, { end: file.size }),
+        rehash: (file) => hashFile(file.path, FILE_HASH_ALGORITHM, { end: file.size }),
         onHashed: (hash) => host.hashKnown(hash),
       });
     } else {

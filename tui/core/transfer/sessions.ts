@@ -1,10 +1,11 @@
+import type { Hash } from 'node:crypto';
 import fs from 'node:fs/promises';
-import type { IHasher } from 'hash-wasm';
 import { FRAME_HEADER_BYTES } from '../../../shared/codec.js';
 import { ChatError, type ErrorCode } from '../../../shared/errors.js';
 import type { TransferConstants } from './constants.js';
 import type { AbortCode, ChannelMessage } from './wire.js';
 import type { FileSink } from './file-sink.js';
+import { newFileHash } from './file-hash.js';
 import { FramedChannel } from './framed-channel.js';
 
 /**
@@ -18,12 +19,10 @@ import { FramedChannel } from './framed-channel.js';
  *     |  ------- data ... data ------> |   (never more than WINDOW_BYTES unacknowledged)
  *     |  <------ ack {offset} -------- |   (every ACK_EVERY_BYTES written to disk)
  *     |  ------- end {hash} ---------> |   (size and mtime unchanged since the offer)
- *     |  <------ done | abort -------- |   (BLAKE2b of the file on disk vs `hash`)
+ *     |  <------ done | abort -------- |   (SHA-256 of the file on disk vs `hash`)
  *
- * The sender hashes while it sends (BLAKE2b-512 on this thread with hash-wasm, ~1.1 s of CPU
- * per GB here, ~12 % less than node:crypto's: the work the offer used to cost up front; the
- * module is loaded on the first send only, so a client that only receives never pays its
- * ~5 MB of RSS); after a resume at offset N it first hashes bytes
+ * The sender hashes while it sends (the transfer's SHA-256, file-hash.ts, on this thread: the
+ * work the offer used to cost up front); after a resume at offset N it first hashes bytes
  * [0, N) of its file again, so `hash` always covers the whole file whatever the sessions were.
  * The receiver's file worker hashes the partial file the same way (re-reading what a previous
  * session left), so the two hashes meet only if every byte on disk is what the sender read.
@@ -44,7 +43,7 @@ export interface SenderFile {
   size: number;
   /** Modification time (ms since the epoch) when offered. */
   mtimeMs: number;
-  /** BLAKE2b-512 hex: '' until the sender has hashed it while sending (or as an older offer carried it). */
+  /** The whole-file hash (file-hash.ts), hex: '' until the sender has hashed it while sending (or as an older offer carried it). */
   hash: string;
 }
 
@@ -120,8 +119,19 @@ abstract class Session {
   /** Set while the session finishes an abort the peer sent: the connection closing then is expected, not a break. */
   protected closingOnPurpose = false;
 
-  protected onClose(): void {
-    if (!this.closingOnPurpose) this.settle({ kind: 'lost' });
+  /**
+   * The channel closed. Input the peer got wrong (a message that does not parse, say a hash
+   * of another algorithm from another version, or a frame too large) would come again on the
+   * next connection, whole-file re-hashes and all: the transfer ends there (E_PROTOCOL).
+   * Anything else is a break to resume from.
+   */
+  protected onClose(error: ChatError | null): void {
+    if (this.closingOnPurpose) return;
+    if (error?.code === 'E_PROTOCOL' || error?.code === 'E_FRAME_TOO_LARGE') {
+      this.settle({ kind: 'failed', code: 'E_PROTOCOL', fromPeer: false, message: error.message });
+    } else {
+      this.settle({ kind: 'lost' });
+    }
   }
 }
 
@@ -141,12 +151,6 @@ export interface SenderSessionOptions {
   onHashed(hash: string): void;
 }
 
-/** A fresh BLAKE2b-512 from hash-wasm, loaded on first use (see the top of this file). */
-async function newBlake2b(): Promise<IHasher> {
-  const { createBLAKE2b } = await import('hash-wasm');
-  return createBLAKE2b(512);
-}
-
 /** Bytes per read when the sender re-hashes the part of its file a resumed receiver already has. */
 const REHASH_READ_BYTES = 1024 * 1024;
 
@@ -163,7 +167,7 @@ class SenderSession extends Session {
     this.channel.setHandlers({
       onMessage: (message) => this.onMessage(message),
       onData: () => this.protocolError('the receiver sent file data'),
-      onClose: () => this.onClose(),
+      onClose: (error) => this.onClose(error),
       onDrain: () => this.poke(),
     });
   }
@@ -253,7 +257,7 @@ class SenderSession extends Session {
   }
 
   /** Hashes bytes [0, end) of the file: what a resumed receiver already has. False if it came up short. */
-  private async hashPrefix(handle: fs.FileHandle, hasher: IHasher, end: number): Promise<boolean> {
+  private async hashPrefix(handle: fs.FileHandle, hasher: Hash, end: number): Promise<boolean> {
     const buffer = Buffer.allocUnsafe(Math.min(REHASH_READ_BYTES, Math.max(end, 1)));
     for (let at = 0; at < end; ) {
       const want = Math.min(buffer.length, end - at);
@@ -268,7 +272,7 @@ class SenderSession extends Session {
   private async pump(): Promise<void> {
     const { file, constants } = this.options;
     if (!(await fileUnchanged(file))) return this.abort('E_FILE_CHANGED');
-    const hasher = await newBlake2b();
+    const hasher = newFileHash();
     const handle = await fs.open(file.path, 'r').catch(() => {
       throw new ChatError('E_FILE_UNREADABLE');
     });
@@ -328,7 +332,7 @@ export interface ReceiverSessionOptions {
   partPath: string;
   /** Bytes, as offered. */
   size: number;
-  /** BLAKE2b-512 hex if the offer carried one, else '': the sender's `end` gives it. */
+  /** The whole-file hash if the offer carried one, else '': the sender's `end` gives it. */
   expectedHash: string;
   constants: TransferConstants;
   /** The hash the file on disk matched, before `finalize` (the transfer reports it). */
@@ -357,7 +361,7 @@ class ReceiverSession extends Session {
     this.channel.setHandlers({
       onMessage: (message) => this.onMessage(message),
       onData: (payload) => this.onData(payload),
-      onClose: () => this.onClose(),
+      onClose: (error) => this.onClose(error),
     });
     void this.open();
   }

@@ -25,7 +25,7 @@ export interface TransferInfo {
   name: string;
   /** Bytes. */
   size: number;
-  /** BLAKE2b-512 of the whole file, hex: '' until the sender has hashed what it sent (or from an older sender's offer). */
+  /** The whole file's hash (file-hash.ts), hex: '' until the sender has hashed what it sent (or from an older sender's offer). */
   hash: string;
   state: TransferStateName;
   /** How the bytes travel (direct, lan or relay), once a connection won. */

@@ -85,7 +85,7 @@ export interface TransferResumeState {
   name: string;
   /** Bytes. */
   size: number;
-  /** BLAKE2b-512 hex of the whole file, as offered. */
+  /** The whole file's hash (file-hash.ts), hex: '' until known (journal.ts forgets one from before issue 15). */
   hash: string;
   /** This side's per-transfer TLS identity (PEM); the key is secret. */
   credentials: { key: string; cert: string };

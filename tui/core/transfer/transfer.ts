@@ -390,9 +390,9 @@ export class FileTransfer extends EventEmitter<TransferEvents> {
   }
 
   /**
-   * The whole file's BLAKE2b-512 hex once known: the sender's after it hashed the last byte it
-   * sent, the receiver's once the file on disk matched it; '' before (an older sender's offer
-   * carried it from the start).
+   * The whole file's hash (file-hash.ts), hex, once known: the sender's after it hashed the
+   * last byte it sent, the receiver's once the file on disk matched it; '' before (an older
+   * sender's offer carried it from the start).
    */
   get hash(): string {
     return this.role === 'sender' ? (this.file?.hash ?? '') : this.expectedHash;

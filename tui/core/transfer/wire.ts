@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ChatError, type ErrorCode } from '../../../shared/errors.js';
 import { MAX_RAW_NAME_CHARS } from '../../../shared/filename.js';
 import { FOLDER_LIMITS } from '../../../shared/limits.js';
+import { FILE_HASH_HEX } from './file-hash.js';
 
 /**
  * The two message sets of a file transfer, validated with zod like shared/messages.ts.
@@ -18,8 +19,8 @@ export const TRANSFER_ID_PATTERN = /^[A-Za-z0-9_-]{8,64}$/;
 const transferId = z.string().regex(TRANSFER_ID_PATTERN);
 /** SHA-256 of the certificate's DER, as node prints it (`fingerprint256`): `AB:CD:...`. */
 const fingerprint = z.string().regex(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
-/** BLAKE2b-512 of the whole file, lower-case hex. */
-const blake2bHex = z.string().regex(/^[0-9a-f]{128}$/);
+/** The whole file's hash (file-hash.ts: SHA-256), lower-case hex. */
+const fileHash = z.string().regex(FILE_HASH_HEX);
 const byteCount = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 
 /** Codes a receiver may give when it declines an offer. */
@@ -52,10 +53,10 @@ export const TransferPeerMessage = z.discriminatedUnion('t', [
     name: z.string().min(1).max(MAX_RAW_NAME_CHARS),
     size: byteCount,
     /**
-     * BLAKE2b-512 of the whole file, from senders that hash before offering. Today's senders
-     * leave it out and give it in the data channel's `end` instead (hashed while sending).
+     * The whole file's hash, from senders that hash before offering. Today's senders leave it
+     * out and give it in the data channel's `end` instead (hashed while sending).
      */
-    hash: blake2bHex.optional(),
+    hash: fileHash.optional(),
     fingerprint,
     /**
      * Present when the file is one of a folder the receiver accepted (`folder-offer`): the
@@ -118,11 +119,11 @@ export const ChannelMessage = z.discriminatedUnion('t', [
   z.object({ t: z.literal('ack'), offset: byteCount }),
   /**
    * Sender -> receiver: that was the last byte, the file did not change while it was read,
-   * and `hash` is the BLAKE2b-512 of the whole file (the sender hashed what it sent, and the
+   * and `hash` is the whole file's hash (the sender hashed what it sent, and the
    * bytes before a resume offset again). Inside the peers' mutual TLS, so only the peer whose
    * certificate the sealed offer named can say it. Required unless the offer carried one.
    */
-  z.object({ t: z.literal('end'), hash: blake2bHex.optional() }),
+  z.object({ t: z.literal('end'), hash: fileHash.optional() }),
   /** Receiver -> sender: the hash matched and the file is in place. */
   z.object({ t: z.literal('done') }),
   /** Either way: the transfer stops with this code. */

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { plainErrors } from '../../../helpers/core-helpers.js';
 import { EXIT_MARK } from '../../../helpers/tmux.js';
-import { blake2bOfFile, writeTestFile } from '../../../helpers/transfer-helpers.js';
+import { sha256OfFile, writeTestFile } from '../../../helpers/transfer-helpers.js';
 import { aliceSeesBob, show, squash, tuiScene } from '../../../helpers/tui-scene.js';
 import { nextEvent } from '../../../helpers/wait.js';
 
@@ -67,7 +67,7 @@ test(
       assert.ok((bigRow?.sessions ?? 0) >= 2, `sessions ${bigRow?.sessions}`);
       assert.is(bob.listTransfers().filter((t) => t.name === 'long-exposure.raw').length, 1);
       for (const rel of ['cover.jpg', '2024/long-exposure.raw', '2024/sunset.jpg']) {
-        assert.is(await blake2bOfFile(path.join(downloads, 'photos', rel)), await blake2bOfFile(path.join(photos, rel)), rel);
+        assert.is(await sha256OfFile(path.join(downloads, 'photos', rel)), await sha256OfFile(path.join(photos, rel)), rel);
       }
       assert.is(await second.exit({ timeoutMs: WAIT_MS }), '0');
     } finally {

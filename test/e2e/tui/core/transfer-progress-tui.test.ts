@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { plainErrors } from '../../../helpers/core-helpers.js';
 import { aliceSeesBob, show, squash, tuiScene } from '../../../helpers/tui-scene.js';
 import { nextEvent } from '../../../helpers/wait.js';
-import { blake2bOfFile, writeTestFile } from '../../../helpers/transfer-helpers.js';
+import { sha256OfFile, writeTestFile } from '../../../helpers/transfer-helpers.js';
 
 /**
  * The transfers panel in the real TUI (dist/tui/cli.js --no-direct) in tmux against a real
@@ -52,7 +52,7 @@ test(
       show('during a file transfer', screen);
       assert.match(screen, /↑ to bob: big-video\.mkv/);
       const done = await received;
-      assert.is(await blake2bOfFile(done.file), await blake2bOfFile(big));
+      assert.is(await sha256OfFile(done.file), await sha256OfFile(big));
       screen = await tui.waitFor((s) => /bigvideo\.mkv\(192\.0MB\)senttobob;hashverifiedviarelay;took[\d.]+s,[\d.]+[KMG]?B\/saverage/.test(squash(s).replace(/-/g, '')), { timeoutMs: WAIT_MS });
       await tui.waitFor((s) => !PROGRESS_ROW.test(s), { timeoutMs: WAIT_MS });
       show('after the file transfer', await tui.capture());
@@ -71,7 +71,7 @@ test(
       show('during a folder transfer', screen);
       const savedFolder = await folderDone;
       assert.is(savedFolder.dir, path.join(bobDownloads, 'photos'));
-      assert.is(await blake2bOfFile(path.join(savedFolder.dir, '2024', 'long-exposure.raw')), await blake2bOfFile(path.join(photos, '2024', 'long-exposure.raw')));
+      assert.is(await sha256OfFile(path.join(savedFolder.dir, '2024', 'long-exposure.raw')), await sha256OfFile(path.join(photos, '2024', 'long-exposure.raw')));
       assert.is((await fs.stat(path.join(savedFolder.dir, '2024', 'june', 'empty.txt'))).size, 0);
       screen = await tui.waitFor((s) => /folderphotos\/\(4files\)senttobob;everyhashverified;101\.0MB,took[\d.]+s,[\d.]+[KMG]?B\/saverage/.test(squash(s)), { timeoutMs: WAIT_MS });
       await tui.waitFor((s) => !/↑ to bob: photos\//.test(s), { timeoutMs: WAIT_MS });

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { plainErrors } from '../../../helpers/core-helpers.js';
 import { aliceSeesBob, tuiScene } from '../../../helpers/tui-scene.js';
 import { nextEvent } from '../../../helpers/wait.js';
-import { blake2bOfFile, writeTestFile } from '../../../helpers/transfer-helpers.js';
+import { sha256OfFile, writeTestFile } from '../../../helpers/transfer-helpers.js';
 
 /**
  * The real TUI (dist/tui/cli.js --no-direct, so it opens no listener and dials no address
@@ -41,7 +41,7 @@ test(
       const received = nextEvent(bob, 'transfer-done', undefined, WAIT_MS);
       await bob.acceptTransfer(offer.id);
       const done = await received;
-      assert.is(await blake2bOfFile(done.file), await blake2bOfFile(outgoing));
+      assert.is(await sha256OfFile(done.file), await sha256OfFile(outgoing));
       await tui.waitFor(/holiday-photo\.bin \(3\.0 MB\) sent to bob; hash verified via relay;/, { timeoutMs: WAIT_MS });
 
       // bob offers a file: the TUI says how to answer; /accept with the short id saves into ~/Downloads.
@@ -51,13 +51,13 @@ test(
       assert.is(shortId, sent.id.slice(0, 8));
       assert.ok(screen.includes('offers you a file: minutes.txt'), screen);
       // Hashed while sent: the offer line says the hash is checked on arrival.
-      assert.ok(screen.includes('BLAKE2b checked when'), screen); // the line wraps after "when"
+      assert.ok(screen.includes('SHA-256 checked when'), screen); // the line wraps after "when"
       await tui.type(`/accept ${shortId}`);
       await tui.keys('Enter');
       const saved = path.join(home, 'Downloads', 'minutes.txt');
       screen = await tui.waitFor('saved as', { timeoutMs: WAIT_MS });
       assert.ok(screen.replace(/\n/g, '').includes(saved) || screen.includes('minutes.txt'), screen);
-      assert.is(await blake2bOfFile(saved), await blake2bOfFile(incoming));
+      assert.is(await sha256OfFile(saved), await sha256OfFile(incoming));
 
       await tui.type('/transfers');
       await tui.keys('Enter');

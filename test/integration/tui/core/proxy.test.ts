@@ -19,7 +19,7 @@ import { testRelay } from '../../../helpers/relay.js';
 import { tempDir } from '../../../helpers/temp.js';
 import { recordSignals } from '../../../helpers/transfer-signals.js';
 import { microsocksMissing, startMicrosocks, type RunningSocksProxy } from '../../../helpers/socks-proxy.js';
-import { blake2bOfFile, loopbackOptions, writeTestFile } from '../../../helpers/transfer-helpers.js';
+import { sha256OfFile, loopbackOptions, writeTestFile } from '../../../helpers/transfer-helpers.js';
 
 const WAIT_MS = 60_000;
 /** microsocks binds its outgoing side here (-b): the relay must see this, not 127.0.0.1. */
@@ -109,10 +109,10 @@ it('logs in, chats, sends a file (relay pipe, no direct candidates), uploads a r
   assert.is(annDone.path, 'relay');
   // Offered without a hash (hashed while sent): the file arrived as the sender hashed it in
   // `end`, and the receiver checked it against that hash.
-  const expected = await blake2bOfFile(file);
+  const expected = await sha256OfFile(file);
   assert.is(annDone.hash, expected, "the sender's hash is the file's");
   assert.is(received.hash, expected, 'the receiver checked the same hash');
-  assert.is(await blake2bOfFile(received.file), expected);
+  assert.is(await sha256OfFile(received.file), expected);
   const annStates = ann.rec.of('transfer-state').filter((e) => e.id === sent.id);
   assert.ok(annStates.length > 0 && annStates.every((e) => e.relayOnly === 'proxy'), JSON.stringify(annStates));
   assert.ok(bob.rec.of('transfer-state').every((e) => e.relayOnly === undefined), 'bob has no proxy');

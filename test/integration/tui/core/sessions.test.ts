@@ -14,7 +14,7 @@ import { userDataDir } from '../../../../tui/core/paths.js';
 import type { IncomingWhisper } from '../../../../tui/core/whispers.js';
 import { plainErrors } from '../../../helpers/core-helpers.js';
 import { sendAndAccept, testClientOptions } from '../../../helpers/clients.js';
-import { blake2bOfFile, loopbackOptions, writeTestFile } from '../../../helpers/transfer-helpers.js';
+import { sha256OfFile, loopbackOptions, writeTestFile } from '../../../helpers/transfer-helpers.js';
 import { failure } from '../../../helpers/errors.js';
 import { Recorder } from '../../../helpers/recorder.js';
 import { testRelay } from '../../../helpers/relay.js';
@@ -262,7 +262,7 @@ it('transfer signals ride the same sessions (v2 bodies, signal kind): a file goe
   await bob.rec.waitFor('whisper');
   const file = await writeTestFile(ctx.dir.path, 'small.bin', 64 * 1024);
   const { received } = await sendAndAccept(ann, bob, file);
-  assert.is(received.hash, await blake2bOfFile(file));
+  assert.is(received.hash, await sha256OfFile(file));
   assert.ok(bob.signals.length > 0 && ann.signals.length > 0);
   for (const { body } of [...bob.signals, ...ann.signals]) assert.is(head(body)[0], 2, 'a session body');
   assert.equal([...ann.rec.of('error'), ...bob.rec.of('error')], []);

@@ -23,7 +23,7 @@ import { WhisperCrypto, SIGNAL_PREFIX } from '../../../../tui/core/whispers.js';
 import { plainErrors } from '../../../helpers/core-helpers.js';
 import { failure } from '../../../helpers/errors.js';
 import { eventually } from '../../../helpers/wait.js';
-import { PipeForwarder, blake2bOfFile, exists, loopbackOptions, writeTestFile } from '../../../helpers/transfer-helpers.js';
+import { PipeForwarder, sha256OfFile, exists, loopbackOptions, writeTestFile } from '../../../helpers/transfer-helpers.js';
 import { makeTempDir } from '../../../helpers/temp.js';
 
 const WAIT_MS = 20_000;
@@ -339,8 +339,8 @@ it('send, offer event, accept into the default folder, done on both sides with t
   const done = await bob.waitFor('transfer-done');
   const annDone = await ann.waitFor('transfer-done');
   assert.is(done.file, path.join(ctx.dir, 'bob-downloads', 'photo.jpg'));
-  const expected = await blake2bOfFile(file);
-  assert.is(await blake2bOfFile(done.file), expected);
+  const expected = await sha256OfFile(file);
+  assert.is(await sha256OfFile(done.file), expected);
   assert.is(done.hash, expected);
   assert.is(annDone.hash, expected);
   assert.ok(done.path === 'lan' || done.path === 'direct', String(done.path));
@@ -359,8 +359,8 @@ it('direct: false on one side still ends up on the relay pipe (its candidates ar
   await bob.manager.accept(offer.id, path.join(ctx.dir));
   const done = await bob.waitFor('transfer-done');
   assert.is(done.path, 'relay');
-  assert.is(await blake2bOfFile(done.file), await blake2bOfFile(file));
-  assert.is(done.hash, await blake2bOfFile(file));
+  assert.is(await sha256OfFile(done.file), await sha256OfFile(file));
+  assert.is(done.hash, await sha256OfFile(file));
   assert.ok(ctx.forwarder.forwardedBytes > 700_000);
 });
 

@@ -110,16 +110,16 @@ test('formatting: sizes, speeds, time left, the status line of a transfer', () =
 
 test('the view: an offer (with how to answer), progress in the status bar, done and failed lines, /transfers', () => {
   const model = new ViewModel({ server: 'relay:7443', user: 'bob', now: () => 1000 });
-  const effects = model.apply({ type: 'transfer-offer', id: ID, from: 'ann', name: 'report\u001b[31m.pdf', size: 2048, hash: 'c'.repeat(128) });
+  const effects = model.apply({ type: 'transfer-offer', id: ID, from: 'ann', name: 'report\u001b[31m.pdf', size: 2048, hash: 'c'.repeat(64) });
   assert.ok(effects.bell);
   const offer = model.current.lines.at(-1)!;
   assert.is(offer.nick, 'ann');
   assert.ok(offer.text.includes('/accept AbCdEfGh'), offer.text);
   assert.ok(offer.text.includes('2.0 KB'));
   assert.not.ok(offer.text.includes('\u001b'), 'sanitized');
-  assert.ok(offer.text.includes('BLAKE2b cccccccccccccccc…'), 'an older sender\'s offer shows its hash');
+  assert.ok(offer.text.includes('SHA-256 cccccccccccccccc…'), 'an older sender\'s offer shows its hash');
   model.apply({ type: 'transfer-offer', id: 'Zz' + ID.slice(2), from: 'ann', name: 'new.pdf', size: 2048, hash: '' });
-  assert.ok(model.current.lines.at(-1)!.text.includes('BLAKE2b checked when it arrives'), model.current.lines.at(-1)!.text);
+  assert.ok(model.current.lines.at(-1)!.text.includes('SHA-256 checked when it arrives'), model.current.lines.at(-1)!.text);
   model.apply({ type: 'transfer-failed', id: 'Zz' + ID.slice(2), direction: 'in', peer: 'ann', name: 'new.pdf', state: 'rejected', code: 'E_REJECTED', message: 'rejected' });
   assert.equal([...model.files.transfers.keys()], [ID], 'an offer waiting shows in the status bar');
   assert.match(unstyle(renderStatus(model, 200, 1000)), /↓ report\S*pdf offered/);
@@ -139,7 +139,7 @@ test('the view: an offer (with how to answer), progress in the status bar, done 
   assert.ok(model.current.lines.at(-1)!.text.includes('sending big.iso to ann: picked up from the last run'), model.current.lines.at(-1)!.text);
   model.files.transfers.delete(RESTORED);
 
-  model.apply({ type: 'transfer-done', id: ID, direction: 'in', peer: 'ann', name: 'report.pdf', size: 2048, file: '/d/report.pdf', hash: 'c'.repeat(128), path: 'relay', elapsedMs: 2000, avgBps: 1024 });
+  model.apply({ type: 'transfer-done', id: ID, direction: 'in', peer: 'ann', name: 'report.pdf', size: 2048, file: '/d/report.pdf', hash: 'c'.repeat(64), path: 'relay', elapsedMs: 2000, avgBps: 1024 });
   assert.is(model.files.transfers.size, 0);
   assert.ok(model.current.lines.at(-1)!.text.includes('saved as /d/report.pdf'));
   assert.ok(model.current.lines.at(-1)!.text.endsWith('hash verified via relay; took 2.0s, 1.0 KB/s average'), model.current.lines.at(-1)!.text);
@@ -153,7 +153,7 @@ test('the view: an offer (with how to answer), progress in the status bar, done 
   model.apply({
     type: 'transfers',
     transfers: [
-      { id: ID, direction: 'in', peer: 'ann', name: 'report.pdf', size: 2048, hash: 'c'.repeat(128), state: 'completed', path: 'relay', bytes: 2048, percent: 100, speedBps: 0, etaSec: 0, file: '/d/report.pdf', sessions: 1 },
+      { id: ID, direction: 'in', peer: 'ann', name: 'report.pdf', size: 2048, hash: 'c'.repeat(64), state: 'completed', path: 'relay', bytes: 2048, percent: 100, speedBps: 0, etaSec: 0, file: '/d/report.pdf', sessions: 1 },
     ],
   });
   const listing = model.current.lines.at(-1)!.text;

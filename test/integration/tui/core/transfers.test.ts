@@ -17,7 +17,7 @@ import { runJsonMode } from '../../../../tui/json-mode.js';
 import { plainErrors } from '../../../helpers/core-helpers.js';
 import { testRelay } from '../../../helpers/relay.js';
 import { tempDir } from '../../../helpers/temp.js';
-import { blake2bOfFile, exists, loopbackOptions, writeTestFile } from '../../../helpers/transfer-helpers.js';
+import { sha256OfFile, exists, loopbackOptions, writeTestFile } from '../../../helpers/transfer-helpers.js';
 import { Recorder } from '../../../helpers/recorder.js';
 import { sendAndAccept, testClientOptions } from '../../../helpers/clients.js';
 import { failure } from '../../../helpers/errors.js';
@@ -140,17 +140,17 @@ async function online(ctx: Ctx, user: string, options: Partial<ChatClientOptions
   return { client, rec, downloads };
 }
 
-it('50 MB direct: offer, /accept, done on both sides with the right BLAKE2b hash', async (ctx) => {
+it('50 MB direct: offer, /accept, done on both sides with the right SHA-256 hash', async (ctx) => {
   const ann = await online(ctx, 'ann');
   const bob = await online(ctx, 'bob');
   const file = await writeTestFile(ctx.dir.path, 'big.bin', 50 * MB);
-  const expected = await blake2bOfFile(file);
+  const expected = await sha256OfFile(file);
   const { sent, offer, received, annDone } = await sendAndAccept(ann, bob, file);
   // Offered without a hash (hashed while sent); transfer-done carries the checked one.
   assert.is(sent.hash, '');
   assert.equal([offer.from, offer.name, offer.size, offer.hash], ['ann', 'big.bin', 50 * MB, '']);
   assert.is(received.file, path.join(bob.downloads, 'big.bin'));
-  assert.is(await blake2bOfFile(received.file), expected);
+  assert.is(await sha256OfFile(received.file), expected);
   assert.is(received.hash, expected);
   assert.is(annDone.hash, expected);
   assert.ok(received.path === 'lan' || received.path === 'direct', `path ${received.path}`);
@@ -165,11 +165,11 @@ it('50 MB with direct forced off (both sides): through the relay pipe, right has
   const ann = await online(ctx, 'ann', { transfers: { direct: false } });
   const bob = await online(ctx, 'bob', { transfers: { direct: false } });
   const file = await writeTestFile(ctx.dir.path, 'relayed.bin', 50 * MB);
-  const expected = await blake2bOfFile(file);
+  const expected = await sha256OfFile(file);
   const { received, annDone } = await sendAndAccept(ann, bob, file);
   assert.is(received.path, 'relay');
   assert.is(annDone.path, 'relay');
-  assert.is(await blake2bOfFile(received.file), expected);
+  assert.is(await sha256OfFile(received.file), expected);
 });
 
 it('reject: the sender gets E_REJECTED; /accept of an unknown id is E_NO_SUCH_TRANSFER', async (ctx) => {
@@ -229,10 +229,10 @@ it('a relay pipe cut in the middle resumes on a new pipe and ends with the right
   ctx.proxy.markChat();
   ctx.proxy.cutPipesAfter(12 * MB);
   const file = await writeTestFile(ctx.dir.path, 'resumed.bin', 40 * MB);
-  const expected = await blake2bOfFile(file);
+  const expected = await sha256OfFile(file);
   const { sent, received } = await sendAndAccept(ann, bob, file);
   assert.is(ctx.proxy.cuts, 1, 'the pipe was cut once');
-  assert.is(await blake2bOfFile(received.file), expected);
+  assert.is(await sha256OfFile(received.file), expected);
   assert.is(received.path, 'relay');
   const listed = bob.client.transfers.list().find((t) => t.id === sent.id);
   assert.ok((listed?.sessions ?? 0) >= 2, `sessions ${listed?.sessions}`);
@@ -244,7 +244,7 @@ it('a direct data connection dropped in the middle resumes from the last acknowl
   const ann = await online(ctx, 'ann');
   const bob = await online(ctx, 'bob');
   const file = await writeTestFile(ctx.dir.path, 'dropped.bin', 50 * MB);
-  const expected = await blake2bOfFile(file);
+  const expected = await sha256OfFile(file);
   const sent = await ann.client.sendFile('bob', file);
   const offer = await bob.rec.waitFor('transfer-offer');
   // The first progress report comes with the first acknowledgement (about 1 MB in): drop there.
@@ -258,7 +258,7 @@ it('a direct data connection dropped in the middle resumes from the last acknowl
   await bob.client.acceptTransfer(offer.id);
   const received = await bob.rec.waitFor('transfer-done', (e) => e.id === sent.id);
   assert.ok(dropped, 'the connection was dropped mid-way');
-  assert.is(await blake2bOfFile(received.file), expected);
+  assert.is(await sha256OfFile(received.file), expected);
   const listed = bob.client.transfers.list().find((t) => t.id === sent.id);
   assert.ok((listed?.sessions ?? 0) >= 2, `sessions ${listed?.sessions}`);
   assert.ok(bob.rec.of('transfer-state').some((e) => e.id === sent.id && e.state === 'reconnecting'), 'it went through reconnecting');
@@ -303,7 +303,7 @@ it('JSON mode: "/send bob FILE" then end of input waits for the transfer, prints
   assert.ok(done, 'transfer-done printed');
   assert.equal([done!.id, done!.direction, done!.peer], [offer.id, 'out', 'bob']);
   const received = await bob.rec.waitFor('transfer-done');
-  assert.is(await blake2bOfFile(received.file), await blake2bOfFile(file));
+  assert.is(await sha256OfFile(received.file), await sha256OfFile(file));
   assert.is(received.hash, done!.hash);
 });
 

@@ -67,6 +67,21 @@ test('bundle names compare without regard to case', async () => {
   await verifyPublicBundle('ALICE', aliceBundle);
 });
 
+test('a bundle verified before is answered from memory: the same keys, copies the caller may change, still refused for another name', async () => {
+  const first = await verifyPublicBundle('alice', aliceBundle);
+  first.sign.fill(0);
+  first.box.fill(0);
+  (first.bundle as { sig: string }).sig = 'changed by the caller';
+  const again = await verifyPublicBundle('alice', aliceBundle);
+  assert.equal(again.sign, alice.signPublicKey);
+  assert.equal(again.box, alice.boxPublicKey);
+  assert.equal(again.bundle, aliceBundle);
+  await expectCode('E_BAD_KEYS', () => verifyPublicBundle('mallory', aliceBundle));
+  const sig = fromBase64Strict(aliceBundle.sig)!;
+  sig[0] ^= 1;
+  await expectCode('E_BAD_KEYS', () => verifyPublicBundle('alice', { ...aliceBundle, sig: toBase64(sig) }));
+});
+
 test('publicBundle refuses an invalid name', async () => {
   await expectCode('E_BAD_NAME', () => publicBundle(alice, 'no spaces'));
   await expectCode('E_BAD_NAME', () => publicBundle(alice, ''));

@@ -10,7 +10,7 @@ import { ChatError } from '../../../../../shared/errors.js';
 import type { TransferPeerMessage } from '../../../../../tui/core/transfer/wire.js';
 import { createTransferCredentials } from '../../../../../tui/core/transfer/credentials.js';
 import { FileTransfer } from '../../../../../tui/core/transfer/transfer.js';
-import { blake2bOfFile, loopbackOptions, startPair, writeTestFile } from '../../../../helpers/transfer-helpers.js';
+import { sha256OfFile, loopbackOptions, startPair, writeTestFile } from '../../../../helpers/transfer-helpers.js';
 import { makeTempDir } from '../../../../helpers/temp.js';
 import { failure } from '../../../../helpers/errors.js';
 
@@ -39,7 +39,7 @@ test.after(async () => {
 /** A hand-made offer, as a malicious or odd sender might send it. */
 async function offer(fields: Partial<TransferPeerMessage & { t: 'file-offer' }>): Promise<Record<string, unknown>> {
   const credentials = await createTransferCredentials();
-  return { t: 'file-offer', transferId: 'transfer-abcdefgh', name: 'x.bin', size: 10, hash: 'ab'.repeat(64), fingerprint: credentials.fingerprint, ...fields };
+  return { t: 'file-offer', transferId: 'transfer-abcdefgh', name: 'x.bin', size: 10, hash: 'ab'.repeat(32), fingerprint: credentials.fingerprint, ...fields };
 }
 
 test('an empty file transfers', async () => {
@@ -61,7 +61,7 @@ test('a taken name is never overwritten: the file arrives as "name (1).ext"', as
   assert.is(receiver.state, 'completed');
   assert.is(receiver.filePath, path.join(out, 'notes (1).txt'));
   assert.is(await fs.readFile(path.join(out, 'notes.txt'), 'utf8'), 'mine, do not touch');
-  assert.is(await blake2bOfFile(receiver.filePath!), await blake2bOfFile(small));
+  assert.is(await sha256OfFile(receiver.filePath!), await sha256OfFile(small));
 });
 
 test('E_FILE_TOO_LARGE: the receiver declines an offer over its limit without asking', async () => {
@@ -109,6 +109,7 @@ test('E_PROTOCOL: malformed offers and peer messages are refused', async () => {
   for (const bad of [
     await offer({ size: -1 }),
     await offer({ hash: 'zz' }),
+    await offer({ hash: 'ab'.repeat(64) }), // a BLAKE2b-512, from a sender before SHA-256
     await offer({ fingerprint: 'nope' }),
     await offer({ transferId: 'short' }),
     { t: 'file-accept', transferId: 'transfer-abcdefgh', fingerprint: 'x' },

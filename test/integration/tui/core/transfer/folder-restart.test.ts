@@ -18,7 +18,7 @@ import { plainErrors } from '../../../../helpers/core-helpers.js';
 import type { Recorder } from '../../../../helpers/recorder.js';
 import { type RelayTestContext, withRelayPerTest } from '../../../../helpers/relay.js';
 import { type Side, journalDirOf, startSide } from '../../../../helpers/restart-clients.js';
-import { fileTree, blake2bOfFile, exists, writeTestFile } from '../../../../helpers/transfer-helpers.js';
+import { fileTree, sha256OfFile, exists, writeTestFile } from '../../../../helpers/transfer-helpers.js';
 
 const MB = 1024 * 1024;
 const BIG_BYTES = 24 * MB;
@@ -150,7 +150,7 @@ it("the receiver's client restarts in the middle of the folder; the new one fini
   const saved = JSON.parse(await fs.readFile(record, 'utf8')) as { kind: string; role: string; filesDone: number; current: string; entries: Array<{ path: string; hash?: string }>; dir: string };
   assert.equal([saved.kind, saved.role, saved.filesDone, saved.current], ['securechat-folder', 'receiver', 1, bigId]);
   assert.equal(saved.entries.map((e) => e.path), ['a-small.jpg', 'b-raw/big.raw']);
-  assert.is(saved.entries[0].hash, await blake2bOfFile(path.join(src, 'a-small.jpg')), 'the hash the file done was checked against is kept');
+  assert.is(saved.entries[0].hash, await sha256OfFile(path.join(src, 'a-small.jpg')), 'the hash the file done was checked against is kept');
   assert.ok(await exists(path.join(journalDir(ctx, 'bob'), journalFileName(bigId))));
   assert.ok((await fs.stat(path.join(saved.dir, 'b-raw', 'big.raw.part'))).size < BIG_BYTES);
   await ann.rec.waitFor('transfer-state', (e) => e.id === bigId && e.state === 'reconnecting');
@@ -170,7 +170,7 @@ it("the sender's client restarts in the middle of the folder; the new one checks
   };
   assert.equal([saved.role, saved.filesDone], ['sender', 1]);
   assert.equal(saved.entries.map((e) => e.path), ['a-small.jpg', 'b-raw/big.raw', 'b-raw/note.txt', 'c-last.jpg']);
-  assert.is(saved.entries[0].hash, await blake2bOfFile(path.join(src, 'a-small.jpg')), 'the hash of each file done is kept (known at its end)');
+  assert.is(saved.entries[0].hash, await sha256OfFile(path.join(src, 'a-small.jpg')), 'the hash of each file done is kept (known at its end)');
   await bob.rec.waitFor('transfer-state', (e) => e.id === bigId && e.state === 'reconnecting');
 
   const ann2 = await start(ctx, 'ann', true);

@@ -18,7 +18,7 @@ import { FramedChannel } from '../../../../../tui/core/transfer/framed-channel.j
 import { openSecureChannel } from '../../../../../tui/core/transfer/secure-channel.js';
 import { type SessionResult, runReceiverSession, runSenderSession } from '../../../../../tui/core/transfer/sessions.js';
 import type { ChannelMessage } from '../../../../../tui/core/transfer/wire.js';
-import { blake2bOfFile, tcpPair, writeTestFile } from '../../../../helpers/transfer-helpers.js';
+import { sha256OfFile, tcpPair, writeTestFile } from '../../../../helpers/transfer-helpers.js';
 import { makeTempDir } from '../../../../helpers/temp.js';
 
 const constants = resolveTransferConstants();
@@ -89,7 +89,7 @@ function lyingSender(channel: FramedChannel, content: Buffer, endMessage: Channe
 async function realHash(content: Buffer): Promise<string> {
   const file = path.join(dir, `h-${Math.random().toString(36).slice(2)}`);
   await fs.writeFile(file, content);
-  return blake2bOfFile(file);
+  return sha256OfFile(file);
 }
 
 test('a wrong hash in `end` fails with E_HASH_MISMATCH; the file is never presented as verified and stays .part', async () => {
@@ -97,7 +97,7 @@ test('a wrong hash in `end` fails with E_HASH_MISMATCH; the file is never presen
   const content = Buffer.alloc(100_000, 0x41);
   const part = path.join(dir, 'wrong.bin.part');
   const { result, seen } = receive(r, part, content.length);
-  const peerSaw = lyingSender(s, content, { t: 'end', hash: 'ab'.repeat(64) });
+  const peerSaw = lyingSender(s, content, { t: 'end', hash: 'ab'.repeat(32) });
   const outcome: SessionResult = await result;
   assert.equal(outcome, { kind: 'failed', code: 'E_HASH_MISMATCH', fromPeer: false, message: undefined });
   assert.equal(await peerSaw, { t: 'abort', code: 'E_HASH_MISMATCH' });
@@ -113,6 +113,17 @@ test('`end` without a hash (and none offered) is a protocol error, not a verifie
   const content = Buffer.alloc(1000, 0x42);
   const { result, seen } = receive(r, path.join(dir, 'nohash.bin.part'), content.length);
   void lyingSender(s, content, { t: 'end' });
+  const outcome = await result;
+  assert.is(outcome.kind === 'failed' && outcome.code, 'E_PROTOCOL');
+  assert.is(seen.finalized, false);
+  s.destroy();
+});
+
+test('`end` with a BLAKE2b-512 (a sender from before SHA-256, 128 hex) ends the transfer with E_PROTOCOL: not a verified file, not a break to resume from', async () => {
+  const [s, r] = await channels();
+  const content = Buffer.alloc(1000, 0x42);
+  const { result, seen } = receive(r, path.join(dir, 'blake.bin.part'), content.length);
+  void lyingSender(s, content, { t: 'end', hash: 'ab'.repeat(64) } as unknown as ChannelMessage);
   const outcome = await result;
   assert.is(outcome.kind === 'failed' && outcome.code, 'E_PROTOCOL');
   assert.is(seen.finalized, false);
@@ -163,7 +174,7 @@ async function resumeWith(file: string, size: number, prefix: Buffer, ringBytes 
     constants,
     onAcked: (offset) => acked.push(offset),
     signal: new AbortController().signal,
-    rehash: () => blake2bOfFile(file),
+    rehash: () => sha256OfFile(file),
     onHashed: (hash) => (hashed = hash),
   });
   const [receiverOutcome, senderOutcome] = await Promise.all([result, senderResult]);
@@ -177,7 +188,7 @@ test('resume: the sender hashes the bytes before the resume offset again, so `en
   const { receiverOutcome, senderOutcome, seen, hashed, firstOffset } = await resumeWith(file, size, whole.subarray(0, 1024 * 1024 + 7));
   assert.equal([receiverOutcome, senderOutcome], [{ kind: 'complete' }, { kind: 'complete' }]);
   assert.is(firstOffset, 1024 * 1024 + 7, 'resumed, not from zero');
-  const expected = await blake2bOfFile(file);
+  const expected = await sha256OfFile(file);
   assert.equal([hashed, seen.verified], [expected, expected]);
 });
 
@@ -199,7 +210,7 @@ test('a ring smaller than the window (RING_BYTES): the receiver stops reading as
   // small that the socket pauses (above 128 KiB waiting) even on a slow, loaded machine.
   const { receiverOutcome, senderOutcome, seen, hashed, pauses } = await resumeWith(file, size, Buffer.alloc(0), 256 * 1024);
   assert.equal([receiverOutcome, senderOutcome], [{ kind: 'complete' }, { kind: 'complete' }]);
-  const expected = await blake2bOfFile(file);
+  const expected = await sha256OfFile(file);
   assert.equal([hashed, seen.verified], [expected, expected]);
   assert.ok(pauses > 0, 'the receiver paused its socket at least once');
 });

@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { ChatClient } from '../../../../../tui/core/client.js';
 import { journalFileName } from '../../../../../tui/core/transfer/journal.js';
 import { type CrashChildArgs, crashClientOptions as clientOptions, journalDirOf, crashTest, onlineUntilKilled, startSide } from '../../../../helpers/restart-clients.js';
-import { blake2bOfFile, exists, writeTestFile } from '../../../../helpers/transfer-helpers.js';
+import { sha256OfFile, exists, writeTestFile } from '../../../../helpers/transfer-helpers.js';
 
 const MB = 1024 * 1024;
 const FILE_BYTES = 24 * MB;
@@ -52,7 +52,7 @@ await crashTest({
   body: async (ctx, child) => {
     const { client: ann, rec: annRec } = await startSide(ctx, 'ann');
     const file = await writeTestFile(ctx.dir.path, 'crash.bin', FILE_BYTES);
-    const hash = await blake2bOfFile(file);
+    const hash = await sha256OfFile(file);
     const midway = child.waitLine('midway');
     const sent = await ann.sendFile('bob', file);
     assert.is((await midway).split(' ')[1], sent.id);
@@ -69,7 +69,7 @@ await crashTest({
       annRec.waitFor('transfer-done', (e) => e.id === sent.id),
     ]);
     assert.is(received.file, path.join(ctx.dir.path, 'bob-downloads', 'crash.bin'));
-    assert.is(await blake2bOfFile(received.file), hash);
+    assert.is(await sha256OfFile(received.file), hash);
     assert.is(annDone.hash, hash);
     assert.ok(bobRec.of('transfer-state').some((e) => e.id === sent.id && e.restored === true));
     const first = bobRec.of('transfer-progress').find((e) => e.id === sent.id);

@@ -34,7 +34,7 @@ function record(dir: string, overrides: Partial<TransferJournalRecord> = {}): Tr
     savedMs: 1_700_000_000_000,
     name: 'report.pdf',
     size: 1000,
-    hash: createHash('blake2b512').update('report').digest('hex'),
+    hash: createHash('sha256').update('report').digest('hex'),
     credentials: { key: credentials.key, cert: credentials.cert },
     peerFingerprint: other.fingerprint,
     peerCandidates: [{ kind: 'lan', host: '192.168.1.20', port: 4000 }],
@@ -59,7 +59,7 @@ function folderRecord(dir: string, overrides: Partial<FolderJournalRecord> = {})
     size: 300,
     dir,
     entries: [
-      { path: 'a.jpg', size: 100, mtimeMs: 1_700_000_000_000.5, hash: createHash('blake2b512').update('a').digest('hex') },
+      { path: 'a.jpg', size: 100, mtimeMs: 1_700_000_000_000.5, hash: createHash('sha256').update('a').digest('hex') },
       { path: '2024/b.jpg', size: 200, mtimeMs: 1_700_000_000_001 },
     ],
     filesDone: 1,
@@ -112,16 +112,19 @@ test('writes for one transfer land in order; after remove, late saves are droppe
   }
 });
 
-test('a missing folder is an empty journal; stale temp files of a crashed write are removed, fresh ones kept', async () => {
+test('a missing folder is an empty journal; temp files of a crashed write are removed (old, or their writer gone), fresh ones of a running writer kept', async () => {
   const base = await makeTempDir();
   try {
     const journal = new TransferJournal(path.join(base, 'transfers'));
     assert.equal(await journal.load(), { records: [], folders: [], problems: [] });
     await fs.mkdir(journal.dir);
     const stale = path.join(journal.dir, `.${journalFileName('AbCdEfGh12345678')}.123.abcdef.tmp`);
-    const fresh = path.join(journal.dir, `.${journalFileName('AbCdEfGh12345679')}.124.abcdef.tmp`);
+    const fresh = path.join(journal.dir, `.${journalFileName('AbCdEfGh12345679')}.${process.pid}.abcdef.tmp`);
+    // Above Linux's largest pid (2^22): no such process.
+    const orphan = path.join(journal.dir, `.${journalFileName('AbCdEfGh1234567a')}.4194305.abcdef.tmp`);
     await fs.writeFile(stale, 'half a record');
     await fs.writeFile(fresh, 'being written');
+    await fs.writeFile(orphan, 'its writer was killed');
     const old = new Date(Date.now() - 10 * 60_000);
     await fs.utimes(stale, old, old);
     assert.equal(await journal.load(), { records: [], folders: [], problems: [] });
@@ -151,6 +154,45 @@ test('a folder record: saved beside the file records (0600, named after the id i
     await journal.remove(file.transferId);
     await journal.idle();
     assert.equal(await fs.readdir(journal.dir), []);
+  } finally {
+    await fs.rm(base, { recursive: true, force: true });
+  }
+});
+
+test('records of the release before SHA-256 (BLAKE2b-512 hashes, 128 hex) still load; their hashes are forgotten until the transfer learns them again', async () => {
+  const base = await makeTempDir();
+  try {
+    const journal = new TransferJournal(path.join(base, 'transfers'));
+    await fs.mkdir(journal.dir, { mode: 0o700 });
+    const blake2b = (text: string): string => createHash('blake2b512').update(text).digest('hex');
+    // The files as that release wrote them: the same v1 records, BLAKE2b-512 where a hash was known.
+    const receiver = record(base, { hash: blake2b('report') });
+    const sender = record(base, { transferId: 'SenderId12345678', role: 'sender', hash: blake2b('big'), receive: undefined, file: { path: path.join(base, 'report.pdf'), mtimeMs: 5 } });
+    const folder = folderRecord(base);
+    folder.entries[0].hash = blake2b('a');
+    const files = [
+      [journal.fileOf(receiver.transferId), { v: 1, kind: 'securechat-transfer', ...receiver }],
+      [journal.fileOf(sender.transferId), { v: 1, kind: 'securechat-transfer', ...sender }],
+      [journal.folderFileOf(folder.folderId), { v: 1, kind: 'securechat-folder', ...folder }],
+    ] as const;
+    for (const [file, value] of files) await fs.writeFile(file, JSON.stringify(value), { mode: 0o600 });
+
+    const loaded = await journal.load();
+    assert.equal(loaded.problems, [], 'nothing refused');
+    assert.equal(
+      loaded.records.map((r) => [r.transferId, r.hash]).sort(),
+      [['AbCdEfGh12345678', ''], ['SenderId12345678', '']],
+      'each hash forgotten (not known yet), the rest of the record as written',
+    );
+    assert.equal(loaded.records.find((r) => r.role === 'receiver'), { ...receiver, hash: '' });
+    const { hash: _forgotten, ...firstEntry } = folder.entries[0];
+    assert.equal(loaded.folders, [{ ...folder, entries: [firstEntry, folder.entries[1]] }]);
+    assert.equal((await fs.readdir(journal.dir)).sort(), files.map(([file]) => path.basename(file)).sort(), 'every record kept');
+    // Restored, the receiver expects whatever the sender's `end` says, as before the end of any transfer.
+    assert.is(FileTransfer.restore(loaded.records.find((r) => r.role === 'receiver')!, noLink).hash, '');
+    // Written again, the record holds no BLAKE2b any more.
+    await journal.save(loaded.records.find((r) => r.role === 'sender')!);
+    assert.is(JSON.parse(await fs.readFile(journal.fileOf(sender.transferId), 'utf8')).hash, '');
   } finally {
     await fs.rm(base, { recursive: true, force: true });
   }
@@ -193,6 +235,8 @@ test('parseFolderRecord refuses what does not hold together (E_CORRUPT_FILE); pa
     { ...good, entries: [{ path: 'a.jpg', size: 100 }, good.entries[1]] },
     { ...good, entries: [{ ...good.entries[0], size: 1000 }, good.entries[1]] },
     { ...good, entries: [{ ...good.entries[0], hash: 'ABC' }, good.entries[1]] },
+    { ...good, entries: [{ ...good.entries[0], hash: 'AB'.repeat(32) }, good.entries[1]] },
+    { ...good, entries: [{ ...good.entries[0], hash: 'ab'.repeat(48) }, good.entries[1]] },
     { ...good, entries: [{ ...good.entries[0], path: 'x'.repeat(1025) }, good.entries[1]] },
   ];
   for (const value of bad) {
@@ -225,6 +269,8 @@ test('parseJournalRecord refuses what does not hold together (E_CORRUPT_FILE); a
     { ...good, size: -1 },
     { ...good, ackedBytes: 1001 },
     { ...good, hash: 'ABC' },
+    { ...good, hash: 'AB'.repeat(32) },
+    { ...good, hash: 'ab'.repeat(48) },
     { ...good, peerFingerprint: 'aa:bb' },
     { ...good, peerCandidates: [{ kind: 'lan', host: '1.2.3.4', port: 0 }] },
     { ...good, peerCandidates: Array.from({ length: 65 }, () => ({ kind: 'lan', host: '1.2.3.4', port: 1 })) },

@@ -19,7 +19,7 @@ import { plainErrors } from '../../../../helpers/core-helpers.js';
 import type { Recorder } from '../../../../helpers/recorder.js';
 import { type RelayTestContext, withRelayPerTest } from '../../../../helpers/relay.js';
 import { type Side, journalDirOf, startSide } from '../../../../helpers/restart-clients.js';
-import { blake2bOfFile, exists, writeTestFile } from '../../../../helpers/transfer-helpers.js';
+import { sha256OfFile, exists, writeTestFile } from '../../../../helpers/transfer-helpers.js';
 
 const MB = 1024 * 1024;
 const FILE_BYTES = 24 * MB;
@@ -69,7 +69,7 @@ function stopMidway(side: Side, transferId: string): Promise<number> {
 /** ann offers a fresh file to bob, bob accepts; `stopping` picks the side to stop midway. */
 async function offerAndStop(ctx: Ctx, ann: Side, bob: Side, stopping: 'ann' | 'bob'): Promise<{ id: string; file: string; hash: string; stoppedAt: number }> {
   const file = await writeTestFile(ctx.dir.path, 'restart.bin', FILE_BYTES);
-  const hash = await blake2bOfFile(file);
+  const hash = await sha256OfFile(file);
   const sent = await ann.client.sendFile('bob', file);
   const offer = await bob.rec.waitFor('transfer-offer', (e) => e.id === sent.id);
   const stopped = stopMidway(stopping === 'ann' ? ann : bob, sent.id);
@@ -103,7 +103,7 @@ async function checkFinished(ctx: Ctx, restarted: Side, survivor: Side, id: stri
     survivor.rec.waitFor('transfer-done', (e) => e.id === id),
   ]);
   const received = restartedDone.direction === 'in' ? restartedDone : survivorDone;
-  assert.is(await blake2bOfFile(received.file), hash);
+  assert.is(await sha256OfFile(received.file), hash);
   assert.is(received.hash, hash);
   assert.is(received.file, path.join(restartedDone.direction === 'in' ? restarted.downloads : survivor.downloads, 'restart.bin'));
   assert.is(restartedDone.path, via === 'relay' ? 'relay' : 'lan');
@@ -170,7 +170,7 @@ it('journal records that cannot be used are reported (E_CORRUPT_FILE) and skippe
     peerKeys: { sign: key(), box: key() },
     name: 'passwd',
     size: 10,
-    hash: createHash('blake2b512').update('x').digest('hex'),
+    hash: createHash('sha256').update('x').digest('hex'),
     credentials: { key: credentials.key, cert: credentials.cert },
     peerFingerprint: credentials.fingerprint,
     peerCandidates: [],

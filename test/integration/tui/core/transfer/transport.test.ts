@@ -13,7 +13,7 @@ import * as assert from 'uvu/assert';
 import type { TransferConstants } from '../../../../../tui/core/transfer/constants.js';
 import { createTransferCredentials } from '../../../../../tui/core/transfer/credentials.js';
 import type { FileTransfer, TransferOptions } from '../../../../../tui/core/transfer/transfer.js';
-import { type Pair, PipeForwarder, blake2bOfFile, exists, startPair, writeTestFile } from '../../../../helpers/transfer-helpers.js';
+import { type Pair, PipeForwarder, sha256OfFile, exists, startPair, writeTestFile } from '../../../../helpers/transfer-helpers.js';
 import { makeTempDir } from '../../../../helpers/temp.js';
 
 const MiB = 1024 * 1024;
@@ -65,7 +65,7 @@ function transportSuite(mode: PathMode): void {
     context.dir = await makeTempDir();
     context.relay = await PipeForwarder.start();
     context.big = await writeTestFile(context.dir, 'big.bin', 50 * MiB);
-    context.bigHash = await blake2bOfFile(context.big);
+    context.bigHash = await sha256OfFile(context.big);
   });
 
   it.before.each(async (context) => {
@@ -94,7 +94,7 @@ function transportSuite(mode: PathMode): void {
     assert.is(sender.state, 'completed');
     assert.is(receiver.state, 'completed');
     assert.is(receiver.filePath, path.join(context.out, 'big.bin'));
-    assert.is(await blake2bOfFile(receiver.filePath!), context.bigHash);
+    assert.is(await sha256OfFile(receiver.filePath!), context.bigHash);
     assert.not.ok(await exists(`${receiver.filePath}.part`));
     assert.equal(sessions, [expectedPath]);
     assert.is(progress.sender, 100);
@@ -121,7 +121,7 @@ function transportSuite(mode: PathMode): void {
     assert.is(offsets[0], 0);
     assert.ok(offsets[1] >= 0.4 * 50 * MiB, `resumed at ${offsets[1]}`);
     assert.ok(offsets[1] < 50 * MiB);
-    assert.is(await blake2bOfFile(receiver.filePath!), context.bigHash);
+    assert.is(await sha256OfFile(receiver.filePath!), context.bigHash);
     assert.is(pair.sender.snapshot().sessions, 2);
   });
 
@@ -165,7 +165,7 @@ function transportSuite(mode: PathMode): void {
 
   it('a stranger who connects learns nothing and cannot inject data', async (context) => {
     const file = await writeTestFile(context.dir, 'secret.bin', 8 * MiB);
-    const fileHash = await blake2bOfFile(file);
+    const fileHash = await sha256OfFile(file);
     const strangers: Array<Promise<{ appBytes: number; secure: boolean }>> = [];
     const credentials = await createTransferCredentials(); // a valid certificate, just not the expected one
     const pair = await startPair({
@@ -191,7 +191,7 @@ function transportSuite(mode: PathMode): void {
     if (mode === 'direct') assert.ok(seen.some((s) => s.secure), 'a stranger finished a TLS handshake with the sender and still got nothing');
     assert.is(sender.state, 'completed');
     assert.is(receiver.state, 'completed');
-    assert.is(await blake2bOfFile(receiver.filePath!), fileHash, 'nothing injected');
+    assert.is(await sha256OfFile(receiver.filePath!), fileHash, 'nothing injected');
     await fs.rm(file);
   });
 

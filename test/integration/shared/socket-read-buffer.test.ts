@@ -3,10 +3,10 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createTransferCredentials } from '../../../../../tui/core/transfer/credentials.js';
-import { openSecureChannel } from '../../../../../tui/core/transfer/secure-channel.js';
-import { readIntoBuffer } from '../../../../../tui/core/transfer/tls-read-buffer.js';
-import { tcpPair } from '../../../../helpers/transfer-helpers.js';
+import { createTransferCredentials } from '../../../tui/core/transfer/credentials.js';
+import { openSecureChannel } from '../../../tui/core/transfer/secure-channel.js';
+import { readIntoBuffer } from '../../../shared/socket-read-buffer.js';
+import { tcpPair } from '../../helpers/transfer-helpers.js';
 
 test('every byte arrives in order through the one buffer; no data events; bytes held before come first; pause, resume and end work', async () => {
   const [sender, receiver] = await Promise.all([createTransferCredentials(), createTransferCredentials()]);

@@ -1,8 +1,8 @@
 import net from 'node:net';
-import type { TLSSocket } from 'node:tls';
 
 /**
- * Decrypted bytes of a TLS socket into one reused buffer instead of a new Buffer per record.
+ * A socket's bytes into one reused buffer instead of a new Buffer per read (the peers' TLS in
+ * a transfer, tui/core/transfer/framed-channel.ts; the raw relay pipe, relay/pipe-broker.ts).
  *
  * Node hands every TLS record (16 KiB at most) to JS in a freshly allocated ArrayBuffer. At a
  * few hundred MB/s that is tens of thousands of external allocations per second, which V8
@@ -37,12 +37,12 @@ function onreadFields(): { buffer: symbol; callback: symbol } | null {
 }
 
 /**
- * From now on, `socket`'s decrypted bytes go to `onRead(count, buffer)` (valid during the call
+ * From now on, `socket`'s bytes (decrypted, for a TLS socket) go to `onRead(count, buffer)` (valid during the call
  * only) instead of 'data' events; bytes it already holds are given to `onRead` first, in a copy.
  * 'end', 'close', `pause()` and `resume()` work as before. False when this Node cannot (the
  * socket is untouched then).
  */
-export function readIntoBuffer(socket: TLSSocket, buffer: Buffer, onRead: OnRead): boolean {
+export function readIntoBuffer(socket: net.Socket, buffer: Buffer, onRead: OnRead): boolean {
   const found = onreadFields();
   const handle = (socket as unknown as { _handle?: { useUserBuffer?: (buffer: Buffer) => void } })._handle;
   if (found === null || typeof handle?.useUserBuffer !== 'function') return false;
