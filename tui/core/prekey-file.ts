@@ -79,9 +79,12 @@ export class PrekeyFile implements PrekeySecrets {
    */
   async prepareUpload(identity: Identity, user: string, device: string, more: number, now = Date.now()): Promise<PrekeyUpload> {
     const d = this.data;
+    const signedBefore = d.signed.length;
     d.signed = d.signed.filter((r) => r.retiredMs === undefined || now - r.retiredMs < PREKEY_LIMITS.signedPrekeyKeepMs);
+    let changed = d.signed.length !== signedBefore;
     let current = d.signed.find((r) => r.retiredMs === undefined);
-    if (!current || now - current.createdMs >= PREKEY_LIMITS.signedPrekeyRotateMs) {
+    if (!current || this.rotationDue(now)) {
+      changed = true;
       if (current) current.retiredMs = now;
       current = { id: this.takeId(), secret: '', createdMs: now };
       current.secret = this.remember(this.signedPairs, current.id);
@@ -95,12 +98,24 @@ export class PrekeyFile implements PrekeySecrets {
       d.oneTime.push({ id, secret: this.remember(this.oneTimePairs, id), published: false });
     }
     while (d.oneTime.length > PREKEY_LIMITS.maxLocalOneTime) this.oneTimePairs.delete((d.oneTime.shift() as OneTimeRecord).id);
-    await this.save();
+    // Written only when something changed (new keys are added, so trimming implies add > 0):
+    // an upload of what is on disk already needs no atomic replace of this file.
+    if (changed || add > 0) await this.save();
     const pair = this.signedPairs.get(current.id) as KeyPair;
     return {
       signedPrekey: await signPrekey(identity, user, device, current.id, pair.publicKey),
       oneTime: unpublished().slice(0, PREKEY_LIMITS.maxOneTimePerUpload).map((r) => ({ id: r.id, key: toBase64((this.oneTimePairs.get(r.id) as KeyPair).publicKey) })),
     };
+  }
+
+  /** An upload has something the relay lacks: a signed prekey due (none yet, or due for rotation) or one-time prekeys it has not confirmed. */
+  uploadDue(now = Date.now()): boolean {
+    return this.rotationDue(now) || this.data.oneTime.some((r) => !r.published);
+  }
+
+  private rotationDue(now: number): boolean {
+    const current = this.data.signed.find((r) => r.retiredMs === undefined);
+    return !current || now - current.createdMs >= PREKEY_LIMITS.signedPrekeyRotateMs;
   }
 
   /** The relay stored these one-time prekeys (not written at once: an unconfirmed one is only uploaded again). */

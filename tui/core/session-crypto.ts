@@ -40,6 +40,8 @@ export class SessionCrypto {
   /** Contacts whose current identity has no prekeys on the relay (older clients), per connection. */
   private readonly noPrekeys = new Set<string>();
   private publishing: Promise<void> = Promise.resolve();
+  /** One-time prekeys the relay said it holds for this device (its last answer in this run); -1 before the first. */
+  private relayHolds = -1;
   private readonly starting = new Map<string, Promise<Session | null>>();
 
   private constructor(
@@ -93,6 +95,10 @@ export class SessionCrypto {
    */
   publish(send: PrekeyPublisher): Promise<void> {
     return this.serial(async () => {
+      // A resume in this run, nothing new: the relay holds what it confirmed (a reconnect storm
+      // then costs it no signature check and no write per device). Claims made while we were
+      // away are not counted here; the next claim while we are online sends `prekeys-low`.
+      if (this.relayHolds >= PREKEY_LIMITS.oneTimeLowWater && !this.prekeys.uploadDue()) return;
       const remaining = await this.upload(send, 0);
       if (remaining < PREKEY_LIMITS.oneTimeLowWater) await this.upload(send, PREKEY_LIMITS.maxStoredOneTime - remaining);
     });
@@ -101,6 +107,7 @@ export class SessionCrypto {
   /** `prekeys-low` from the relay: tops this device up (another device's notice is ignored). */
   topUp(device: string, remaining: number, send: PrekeyPublisher): Promise<void> {
     if (device !== this.device) return Promise.resolve();
+    this.relayHolds = remaining;
     return this.serial(async () => {
       await this.upload(send, PREKEY_LIMITS.maxStoredOneTime - remaining);
     });
@@ -117,6 +124,7 @@ export class SessionCrypto {
     const upload = await this.prekeys.prepareUpload(this.identity, this.me, this.device, Math.max(0, more));
     const remaining = await askAgainWhenRefused(() => send({ device: this.device, ...upload }));
     this.prekeys.published(upload.oneTime.map((k) => k.id));
+    this.relayHolds = remaining;
     return remaining;
   }
 

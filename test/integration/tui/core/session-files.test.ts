@@ -113,8 +113,13 @@ test('prekeys.json: written before the upload is handed out; rotation after 7 da
     const bundle = { device: 'd1', keys: await publicBundle(identity, 'ann'), signedPrekey: up1.signedPrekey, oneTime: up1.oneTime[0] };
     await verifyPrekeyBundle('ann', bundle);
 
+    assert.ok(keys.uploadDue(t0), 'unconfirmed one-time prekeys');
     keys.published(up1.oneTime.map((k) => k.id));
+    assert.not.ok(keys.uploadDue(t0 + 6 * DAY), 'all confirmed, the signed prekey not due');
+    assert.ok(keys.uploadDue(t0 + 8 * DAY), 'the signed prekey is due');
+    const mtime = (await fs.stat(path.join(dir, 'prekeys.json'))).mtimeMs;
     const same = await keys.prepareUpload(identity, 'ann', 'd1', 0, t0 + 6 * DAY);
+    assert.is((await fs.stat(path.join(dir, 'prekeys.json'))).mtimeMs, mtime, 'nothing changed: not written again');
     assert.is(same.signedPrekey.id, up1.signedPrekey.id, 'not due yet');
     assert.is(same.oneTime.length, 0, 'confirmed ones are not sent again');
     const rotated = await keys.prepareUpload(identity, 'ann', 'd1', 0, t0 + 8 * DAY);

@@ -292,6 +292,35 @@ it('prekeys-low: a device whose one-time prekeys run low on the relay uploads mo
   assert.equal(bob.rec.of('error'), []);
 });
 
+it('a resume in the same run uploads no prekeys when the relay holds them all (nor rewrites prekeys.json); one that runs low still tops up', async (ctx) => {
+  const bob = await online(ctx, 'bob');
+  const file = path.join(dataDir(ctx, 'bob'), 'prekeys.json');
+  const written = (await fs.stat(file)).mtimeMs;
+  const crypto = bob.client.whisperCrypto!;
+  const publish = crypto.publishPrekeys.bind(crypto);
+  const uploads: unknown[] = [];
+  const counting = async (upload: unknown) => {
+    uploads.push(upload);
+    return PREKEY_LIMITS.maxStoredOneTime;
+  };
+  // Counts what the login of the resume sends to the relay.
+  crypto.publishPrekeys = (send) => publish(async (upload) => (uploads.push(upload), send(upload)));
+  bob.client.dropConnection();
+  await bob.rec.waitFor('reconnecting');
+  bob.client.reconnectNow();
+  await bob.rec.waitFor('connected', (c) => c.resumed);
+  assert.equal(uploads, [], 'nothing new: no upload on the resume');
+  assert.is((await fs.stat(file)).mtimeMs, written, 'prekeys.json was not written again');
+  // The relay reports few left (as after claims while bob was away): a top-up, then nothing again.
+  const device = (bob.client.whisperCrypto as unknown as { sessions: { device: string } }).sessions.device;
+  await crypto.prekeysLow(device, PREKEY_LIMITS.oneTimeLowWater - 1, counting);
+  assert.is(uploads.length, 1, 'the top-up');
+  uploads.length = 0;
+  await publish(counting);
+  assert.equal(uploads, [], 'the relay holds them again');
+  assert.equal(bob.rec.of('error'), []);
+});
+
 it('a prekey upload the relay refuses with E_FLOOD (its request bucket) is sent again after retryAfterMs: the login still publishes', async (ctx) => {
   await ctx.relay.close();
   // One request at once, one more each 400 ms: the login's second upload (the one-time prekeys) meets an empty bucket.
