@@ -208,7 +208,8 @@ export async function signLoginChallenge(identity: Identity, userName: string, c
   await sodium.ready;
   requireName(userName);
   if (!isChallenge(challenge)) throw new ChatError('E_USAGE', 'a login challenge is 16-1024 bytes');
-  return toBase64(sodium.crypto_sign_detached(loginMessage(userName, challenge), identity.signSecretKey));
+  // Native libsodium (native-sodium.ts), as every login and resume signs one: the same Ed25519.
+  return toBase64(native.signDetached(loginMessage(userName, challenge), identity.signSecretKey));
 }
 
 /**
@@ -241,7 +242,7 @@ export async function verifyLoginChallenge(
       return false;
     }
   }
-  return sodium.crypto_sign_verify_detached(sig, loginMessage(userName, challenge), signKey);
+  return native.verifyDetached(sig, loginMessage(userName, challenge), signKey);
 }
 
 /** True when two bundles carry the same two public keys (the signature is not compared). */
