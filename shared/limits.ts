@@ -361,4 +361,11 @@ export const SESSION_STORE_LIMITS = {
   maxJournalBytes: 64 * 1024 * 1024,
   /** Largest prekey file (maxLocalOneTime pairs, signed prekeys, seen EKs). */
   maxPrekeyFileBytes: 1024 * 1024,
+  /**
+   * A body from a contact's device that no session here can open makes this device start a new
+   * session with that device and say so in it (a session reset, session-crypto.ts), at most once
+   * per this time per device: a relay that forges garbage "from" a contact costs it one prekey
+   * claim a minute, and a burst of unreadable bodies one reset.
+   */
+  resetMinIntervalMs: 60_000,
 } as const;

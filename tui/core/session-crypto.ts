@@ -19,11 +19,13 @@ import { SessionStore, type PeerSessions, type StoredSession } from './session-s
  * relay. The pure protocol is shared/crypto/session.ts; this is its use by one client: which
  * session a body goes to, which identity is trusted (the pins), and what is on disk when.
  *
- * Plaintext of a session message: u8 kind (1 whisper, 2 transfer signal) || UTF-8 text, so a
- * relay cannot pass one off as the other.
+ * Plaintext of a session message: u8 kind (1 whisper, 2 transfer signal, 3 session reset) ||
+ * UTF-8 text, so a relay cannot pass one off as another.
  */
 export const KIND_WHISPER = 1;
 export const KIND_SIGNAL = 2;
+/** The first message of a session started because the peer's last body could not be opened here (`sealReset`). */
+export const KIND_RESET = 3;
 
 /** What the session layer asks of the relay. */
 export interface SessionRelay {
@@ -43,6 +45,8 @@ export class SessionCrypto {
   /** One-time prekeys the relay said it holds for this device (its last answer in this run); -1 before the first. */
   private relayHolds = -1;
   private readonly starting = new Map<string, Promise<Session | null>>();
+  /** When this device last started a session over with each contact device (`resetMinIntervalMs`), oldest first. */
+  private readonly resets = new Map<string, number>();
 
   private constructor(
     readonly device: string,
@@ -177,7 +181,36 @@ export class SessionCrypto {
     return running;
   }
 
-  private async claimAndInitiate(to: string, pinned: PublicKeyBundle): Promise<Session | null> {
+  /**
+   * Session reset: a body from `from`'s `device` that no session here can open (this device lost
+   * that session, a power loss put it out of step, or it used a prekey this device does not have)
+   * makes it start a new session with that device (a fresh claim and X3DH, as a first whisper) and
+   * seal `note` in it as KIND_RESET. Its first message carries the X3DH prefix, so the peer accepts
+   * the session, and as the one it last received on, sends on it from then on. Null when a reset
+   * went to that device less than `resetMinIntervalMs` ago, or it has no prekeys now.
+   */
+  async sealReset(from: string, device: string, note: string, now = Date.now()): Promise<string | null> {
+    const pinned = this.pins.get(from)?.bundle;
+    if (!pinned) return null;
+    const key = `${nameKey(from)} ${device}`;
+    const last = this.resets.get(key);
+    if (last !== undefined && now - last < SESSION_STORE_LIMITS.resetMinIntervalMs) return null;
+    this.resets.delete(key);
+    this.resets.set(key, now);
+    for (const old of this.resets.keys()) {
+      if (this.resets.size <= SESSION_STORE_LIMITS.maxPeers) break;
+      this.resets.delete(old);
+    }
+    const session = await this.claimAndInitiate(from, pinned, device);
+    if (!session) return null;
+    const peer = await this.store.peer(from);
+    const stored = peer.add(session, { sign: pinned.sign, box: pinned.box });
+    const body = stored.session.seal(concatBytes(new Uint8Array([KIND_RESET]), utf8Bytes(note)));
+    await peer.commitSend(stored, stored.session.sendingChain() as { key: Uint8Array; next: number });
+    return body;
+  }
+
+  private async claimAndInitiate(to: string, pinned: PublicKeyBundle, device?: string): Promise<Session | null> {
     let reply;
     try {
       reply = await askAgainWhenRefused(() => this.relay.claim(to));
@@ -193,7 +226,7 @@ export class SessionCrypto {
     const pin = sign && box ? { bundle: pinned, sign, box } : undefined;
     for (const device of reply.devices) bundles.push(await verifyPrekeyBundle(reply.user, device, pin));
     // Devices still listed with an earlier identity of the user (a reinstall) are not this contact's now.
-    const current = bundles.find((b) => toBase64(b.identity.sign) === pinned.sign && toBase64(b.identity.box) === pinned.box);
+    const current = bundles.find((b) => toBase64(b.identity.sign) === pinned.sign && toBase64(b.identity.box) === pinned.box && (device === undefined || b.device === device));
     return current ? Session.initiate(this.local(), current) : null;
   }
 
@@ -289,11 +322,20 @@ async function askAgainWhenRefused<T>(request: () => Promise<T>): Promise<T> {
 
 function decodePlaintext(plaintext: Uint8Array): { kind: number; text: string } {
   const kind = plaintext[0];
-  if (kind !== KIND_WHISPER && kind !== KIND_SIGNAL) throw new ChatError('E_DECRYPT', 'unknown message kind', { reason: 'format' });
+  if (kind !== KIND_WHISPER && kind !== KIND_SIGNAL && kind !== KIND_RESET) throw new ChatError('E_DECRYPT', 'unknown message kind', { reason: 'format' });
   try {
     return { kind, text: new TextDecoder('utf-8', { fatal: true }).decode(plaintext.subarray(1)) };
   } catch {
     throw new ChatError('E_DECRYPT', 'the text is not UTF-8', { reason: 'format' });
+  }
+}
+
+/** The sending device a session body names (unchecked: for choosing whom to ask for a reset); null when it does not parse. */
+export function bodySender(body: string): string | null {
+  try {
+    return parseBody(body).fromDevice;
+  } catch {
+    return null;
   }
 }
 

@@ -108,6 +108,14 @@ export class Whispering {
       maxTextBytes: options.limits.maxMessageBytes,
       maxBodyChars: options.limits.maxWhisperBodyBytes,
       state: { onError: (error) => host.events.emitError(asChatError(error)) },
+      sendSealed: (to, body) =>
+        host.pacedRequest(
+          async () => ({ t: 'signal', id: host.nextId('s'), to, body }),
+          (reply) => {
+            expectReply(reply, 'ok');
+          },
+          nameKey(to),
+        ),
       relay: {
         claim: (user) =>
           host.request({ t: 'prekey-claim', id: host.nextId('p'), user }, (reply) => {

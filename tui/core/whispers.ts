@@ -6,7 +6,7 @@ import { keyFingerprint, safetyNumber } from '../../shared/crypto/safety-number.
 import type { ChatEvent, ChatEventOf } from './events.js';
 import { HeldWhispers } from './held-whispers.js';
 import { loadOrCreateIdentity, type KdfLimits } from './identity-file.js';
-import { isSessionBody, KIND_SIGNAL, KIND_WHISPER, SessionCrypto, type PrekeyPublisher, type SessionRelay } from './session-crypto.js';
+import { bodySender, isSessionBody, KIND_RESET, KIND_SIGNAL, KIND_WHISPER, SessionCrypto, type PrekeyPublisher, type SessionRelay } from './session-crypto.js';
 import { KeyedQueue } from './keyed-queue.js';
 import { ContactKeys } from './contact-keys.js';
 import { KeyPins } from './key-pins.js';
@@ -50,6 +50,8 @@ export interface WhisperCryptoOptions {
    * (session-crypto.ts; the v1 envelope only to contacts without prekeys); without, v1 only.
    */
   relay?: SessionRelay;
+  /** Hands a sealed session body to the relay as a `signal` to `to` (a session reset, `askReset`). */
+  sendSealed?(to: string, body: string): Promise<void>;
 }
 
 /** A whisper as the relay delivered it: the body is still ciphertext. */
@@ -83,6 +85,13 @@ export const MAX_SIGNAL_BYTES = 8 * 1024;
 /** What a whisper or signal opened to (the v1 envelope's convention: a signal's text starts with SIGNAL_PREFIX). */
 interface Opened {
   text: string;
+  /** A session reset's note (KIND_RESET): neither a whisper nor a signal. */
+  reset?: boolean;
+}
+
+/** What a session reset says (KIND_RESET's text): when the relay routed the body that could not be read. */
+interface ResetNote {
+  time: number;
 }
 
 /** A failed key lookup is not retried sooner than this after a fetch (a relay sending garbage must not make us ask per message). */
@@ -278,6 +287,7 @@ export class WhisperCrypto {
     let value: unknown;
     try {
       const opened = await this.openFrom(message, false);
+      if (opened.reset) return this.told(message, opened.text);
       if (!opened.text.startsWith(SIGNAL_PREFIX)) throw new ChatError('E_DECRYPT', 'not a signal', { reason: 'kind' });
       try {
         value = JSON.parse(opened.text.slice(SIGNAL_PREFIX.length));
@@ -287,6 +297,7 @@ export class WhisperCrypto {
     } catch (error) {
       const e = asChatError(error);
       this.options.emitError(new ChatError(e.code, `a file transfer message from ${message.from} was dropped: ${e.message}`, { ...e.details, from: message.from, id: message.id }));
+      this.askReset(message, e);
       return;
     }
     try {
@@ -305,8 +316,8 @@ export class WhisperCrypto {
     let opened: Opened | null;
     try {
       opened = await this.openFrom(message, true);
-      // A sealed signal replayed as a whisper by the relay: never shown as text.
-      if (opened.text.startsWith('\u0000')) throw new ChatError('E_DECRYPT', 'not a whisper', { reason: 'kind' });
+      // A sealed signal (or a reset's note) replayed as a whisper by the relay: never shown as text.
+      if (opened.reset || opened.text.startsWith('\u0000')) throw new ChatError('E_DECRYPT', 'not a whisper', { reason: 'kind' });
     } catch (error) {
       const e = asChatError(error);
       const from = message.from;
@@ -315,6 +326,7 @@ export class WhisperCrypto {
           ? `a whisper from ${from} is held back: it is sealed with ${from}'s new key, and is shown if you accept that key (/verify ${from}, then /trust ${from})`
           : `a whisper from ${from} was not shown: ${e.message}`;
       this.options.emitError(new ChatError(e.code, text, { ...e.details, from, id: message.id }));
+      this.askReset(message, e);
       return;
     }
     if (!opened) return;
@@ -362,6 +374,7 @@ export class WhisperCrypto {
       const { kind, text } = await this.sessions.open(message.from, message.body);
       // The kind byte decides; a whisper's text never passes for a signal (nor is shown if it starts with NUL).
       if (kind === KIND_WHISPER && text.startsWith('\u0000')) throw new ChatError('E_DECRYPT', 'not a whisper', { reason: 'kind' });
+      if (kind === KIND_RESET) return { text, reset: true };
       return { text: kind === KIND_SIGNAL ? SIGNAL_PREFIX + text : text };
     }
     const guard = this.state.guardFor(message.from);
@@ -376,6 +389,60 @@ export class WhisperCrypto {
     });
     this.state.changed();
     return opened;
+  }
+
+  // ---- session reset (session-crypto.ts sealReset) ---------------------------------------
+
+  /**
+   * A session body from a device of the sender's pinned identity that no session here opens
+   * (reason `authentication` or `unknown-prekey`; not a replay, a misaddressed body or a key
+   * change): asks that device, in a new session, to send on it from now on. Runs in the
+   * background; at most one per device per `resetMinIntervalMs`.
+   */
+  private askReset(message: IncomingWhisper, error: ChatError): void {
+    const { sessions } = this;
+    const send = this.options.sendSealed;
+    const reason = error.details.reason;
+    if (!sessions || !send || error.code !== 'E_DECRYPT' || (reason !== 'authentication' && reason !== 'unknown-prekey')) return;
+    if (!isSessionBody(message.body) || this.pins.pending(message.from)) return;
+    const device = bodySender(message.body);
+    if (!device) return;
+    const note: ResetNote = { time: message.time };
+    sessions
+      .sealReset(message.from, device, JSON.stringify(note))
+      .then(async (body) => {
+        if (body === null) return;
+        await send(message.from, body);
+        const from = this.pins.displayName(message.from) ?? message.from;
+        this.options.emit({
+          type: 'session-reset',
+          user: from,
+          side: 'asked',
+          time: message.time,
+          message: `a message from ${from} could not be read here; a new session was started with ${from}'s device, so what ${from} sends from now on can be read`,
+        });
+      })
+      .catch((e: unknown) => this.options.emitError(asChatError(e)));
+  }
+
+  /** A contact's device could not read what this device sent (its note says when): the new session it started is used from now on. */
+  private told(message: IncomingWhisper, text: string): void {
+    let time: number | undefined;
+    try {
+      const note = JSON.parse(text) as Partial<ResetNote> | null;
+      if (Number.isSafeInteger(note?.time)) time = note?.time;
+    } catch {
+      // The note is a courtesy; the new session stands without it.
+    }
+    const from = this.pins.displayName(message.from) ?? message.from;
+    const when = time === undefined ? '' : ` (sent about ${new Date(time).toISOString().slice(11, 19)} UTC)`;
+    this.options.emit({
+      type: 'session-reset',
+      user: from,
+      side: 'told',
+      ...(time === undefined ? {} : { time }),
+      message: `${from} could not read a whisper or file message of yours${when}; a new session is in place: send it again if it mattered`,
+    });
   }
 
   // ---- /verify and /trust ----------------------------------------------------------------

@@ -227,6 +227,42 @@ it('a relay that substitutes one-time prekeys is harmless: bob refuses the first
   const refused = await bobAgain.rec.waitFor('error', (e) => e.details?.from === 'ann');
   assert.is(refused.code, 'E_DECRYPT');
   assert.equal(bobAgain.rec.of('whisper'), [], 'nothing shown');
+  // Session reset: bob starts a session with ann's real prekeys and says so; ann sends on it from now on.
+  assert.is((await bobAgain.rec.waitFor('session-reset', (e) => e.side === 'asked')).user, 'ann');
+  const told = await annAgain.rec.waitFor('session-reset', (e) => e.side === 'told');
+  assert.is(told.user, 'bob');
+  assert.ok(typeof told.time === 'number' && told.message.includes('send it again'));
+  await annAgain.client.whisper('bob', 'after the reset');
+  await bobAgain.rec.waitFor('whisper', (w) => w.text === 'after the reset');
+  await bobAgain.client.whisper('ann', 'and back');
+  await annAgain.rec.waitFor('whisper', (w) => w.text === 'and back');
+});
+
+it('session reset: bob lost his sessions; ann\'s next whisper cannot be read, bob asks for a new session once, and the conversation goes on', async (ctx) => {
+  const ann = await online(ctx, 'ann');
+  const bob = await online(ctx, 'bob');
+  await ann.client.whisper('bob', 'before');
+  await bob.rec.waitFor('whisper', (w) => w.text === 'before');
+  await bob.client.whisper('ann', 'answer');
+  await ann.rec.waitFor('whisper', (w) => w.text === 'answer');
+  await bob.client.close();
+  // A lost or restored-from-backup folder: the sessions are gone, identity and prekeys stay.
+  const bobDir = dataDir(ctx, 'bob');
+  await fs.rm(path.join(bobDir, 'sessions'), { recursive: true, force: true });
+  await fs.rm(path.join(bobDir, 'sessions.journal'), { force: true });
+  const bobAgain = await online(ctx, 'bob', { register: false });
+  for (const text of ['lost 1', 'lost 2']) await ann.client.whisper('bob', text);
+  const refused = await bobAgain.rec.waitFor('error', (e) => e.details?.from === 'ann');
+  assert.is(refused.code, 'E_DECRYPT');
+  await ann.rec.waitFor('session-reset', (e) => e.side === 'told' && e.user === 'bob');
+  await bobAgain.rec.waitFor('error', (e) => e.details?.from === 'ann', 2);
+  await ann.client.whisper('bob', 'after the reset');
+  await bobAgain.rec.waitFor('whisper', (w) => w.text === 'after the reset');
+  assert.equal(bobAgain.rec.of('whisper').map((w) => w.text), ['after the reset'], 'the lost ones are not shown');
+  assert.is(bobAgain.rec.of('session-reset').length, 1, 'one reset for the burst (resetMinIntervalMs)');
+  assert.is(ann.rec.of('session-reset').length, 1);
+  await bobAgain.client.whisper('ann', 'back again');
+  await ann.rec.waitFor('whisper', (w) => w.text === 'back again');
 });
 
 it('with a passphrase the prekey and session files are sealed: no private key readable in them', async (ctx) => {
