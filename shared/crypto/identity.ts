@@ -29,7 +29,12 @@ export interface Identity {
  * `securechat/v1/bundle`. All fields are standard padded base64.
  */
 export interface PublicKeyBundle {
-  v: 1;
+  /**
+   * 1: an identity of a client before forward-secret sessions; 2: the same keys, signed under
+   * another context by a client that publishes prekeys (whispers to it never use the v1
+   * envelope: docs/crypto.md "Refusing the v1 downgrade").
+   */
+  v: 1 | 2;
   /** Ed25519 public key, 32 bytes (44 base64 characters). */
   sign: string;
   /** X25519 public key, 32 bytes (44 base64 characters). */
@@ -60,7 +65,7 @@ export const LOGIN_CHALLENGE_MAX_BYTES = 1024;
  * lengths; `verifyPublicBundle` still has to check the base64, the keys and the signature.
  */
 export const PublicKeyBundleSchema = z.object({
-  v: z.literal(1),
+  v: z.union([z.literal(1), z.literal(2)]),
   sign: z.string().length(44),
   box: z.string().length(44),
   sig: z.string().length(88),
@@ -107,19 +112,20 @@ export async function identityFromSecrets(signSecretKey: Uint8Array, boxSecretKe
   };
 }
 
-function bundleMessage(userName: string, signKey: Uint8Array, boxKey: Uint8Array): Uint8Array {
-  return domainMessage(CONTEXT.bundle, utf8Bytes(nameKey(userName)), signKey, boxKey);
+function bundleMessage(version: 1 | 2, userName: string, signKey: Uint8Array, boxKey: Uint8Array): Uint8Array {
+  return domainMessage(version === 2 ? CONTEXT.bundleV2 : CONTEXT.bundle, utf8Bytes(nameKey(userName)), signKey, boxKey);
 }
 
 /**
  * The public bundle of `identity` for `userName` (case does not matter: the name is signed as
- * its `nameKey`). Throws `E_BAD_NAME` for an invalid name.
+ * its `nameKey`); `version` 2 when this client publishes prekeys. Throws `E_BAD_NAME` for an
+ * invalid name.
  */
-export async function publicBundle(identity: Identity, userName: string): Promise<PublicKeyBundle> {
+export async function publicBundle(identity: Identity, userName: string, version: 1 | 2 = 1): Promise<PublicKeyBundle> {
   await sodium.ready;
   requireName(userName);
-  const sig = sodium.crypto_sign_detached(bundleMessage(userName, identity.signPublicKey, identity.boxPublicKey), identity.signSecretKey);
-  return { v: 1, sign: toBase64(identity.signPublicKey), box: toBase64(identity.boxPublicKey), sig: toBase64(sig) };
+  const sig = sodium.crypto_sign_detached(bundleMessage(version, userName, identity.signPublicKey, identity.boxPublicKey), identity.signSecretKey);
+  return { v: version, sign: toBase64(identity.signPublicKey), box: toBase64(identity.boxPublicKey), sig: toBase64(sig) };
 }
 
 /** Made once: zod builds a new schema on every `.strict()` (a first contact paid it several times). */
@@ -135,7 +141,7 @@ export async function verifyPublicBundle(userName: string, bundle: unknown): Pro
   if (!isValidName(userName)) throw new ChatError('E_BAD_KEYS', 'the bundle is for an invalid user name');
   const parsed = STRICT_BUNDLE.safeParse(bundle);
   if (!parsed.success) throw new ChatError('E_BAD_KEYS', 'the public key bundle is malformed');
-  const cacheKey = `${nameKey(userName)} ${parsed.data.sign} ${parsed.data.box} ${parsed.data.sig}`;
+  const cacheKey = `${nameKey(userName)} ${parsed.data.v} ${parsed.data.sign} ${parsed.data.box} ${parsed.data.sig}`;
   const known = verifiedBundles.get(cacheKey);
   if (known) return { bundle: { ...known.bundle }, sign: Uint8Array.from(known.sign), box: Uint8Array.from(known.box) };
   const verified = checkBundle(userName, parsed.data);
@@ -164,7 +170,7 @@ function checkBundle(userName: string, parsed: PublicKeyBundle): VerifiedBundle 
     throw new ChatError('E_BAD_KEYS', 'the signing key is not a valid Ed25519 key');
   }
   if (!isUsableBoxKey(box)) throw new ChatError('E_BAD_KEYS', 'the encryption key is a weak X25519 key');
-  if (!native.verifyDetached(sig, bundleMessage(userName, sign, box), sign)) {
+  if (!native.verifyDetached(sig, bundleMessage(parsed.v, userName, sign, box), sign)) {
     throw new ChatError('E_BAD_KEYS', 'the public key bundle signature does not match this user');
   }
   return { bundle: { ...parsed }, sign, box };

@@ -140,7 +140,8 @@ export class SessionCrypto {
    * resolves (session-store.ts `commitSend`: its advanced state is written). Null when `to`'s
    * current identity has no prekeys (an older client): the caller then uses the v1 envelope.
    * The caller has checked the pin (no change pending).
-   * Throws `E_BAD_PREKEY` when the relay serves a bundle that fails its checks.
+   * Throws `E_BAD_PREKEY` when the relay serves a bundle that fails its checks, `E_DOWNGRADE`
+   * when it serves none for a contact whose pinned bundle (version 2) says it publishes them.
    */
   async seal(to: string, kind: number, text: string): Promise<string | null> {
     const pinned = this.pins.get(to)?.bundle;
@@ -151,6 +152,9 @@ export class SessionCrypto {
       if (this.noPrekeys.has(nameKey(to))) return null;
       const started = await this.start(to, pinned);
       if (!started) {
+        if (pinned.v === 2) {
+          throw new ChatError('E_DOWNGRADE', `the relay served no prekeys of ${to}, whose keys say ${to} publishes them; nothing was sent`, { user: to });
+        }
         this.noPrekeys.add(nameKey(to));
         return null;
       }

@@ -172,7 +172,8 @@ export class WhisperCrypto {
   /** This device's public bundle for this user (what register and login upload). */
   async ownBundle(): Promise<PublicKeyBundle> {
     const key = nameKey(this.me);
-    if (this.bundleCache?.key !== key) this.bundleCache = { key, bundle: await publicBundle(this.identity, this.me) };
+    // Version 2 says this client publishes prekeys: contacts then never use the v1 envelope to it.
+    if (this.bundleCache?.key !== key) this.bundleCache = { key, bundle: await publicBundle(this.identity, this.me, this.sessions ? 2 : 1) };
     return { ...this.bundleCache.bundle };
   }
 

@@ -83,7 +83,9 @@ const dataDir = (ctx: Ctx, device: string, user = device) => userDataDir(user, p
 /** A body's version and kind bytes (2 = session; kind 1 = with the X3DH prefix, 2 = a plain ratchet message). */
 const head = (body: string) => Array.from(fromBase64Strict(body)!.subarray(0, 2));
 
+/** Stops the relay, edits its store, starts it again on the same port (clients still running reconnect to it). */
 async function restartRelay(ctx: Ctx, edit: (store: RelayStore) => Promise<unknown>): Promise<void> {
+  const { port } = ctx.relay;
   await ctx.relay.close();
   const store = await LevelStore.open(ctx.relayDir);
   try {
@@ -91,7 +93,7 @@ async function restartRelay(ctx: Ctx, edit: (store: RelayStore) => Promise<unkno
   } finally {
     await store.close();
   }
-  ctx.relay = await testRelay(ctx.relayDir, { log: (line) => ctx.relayLog.push(line) });
+  ctx.relay = await testRelay(ctx.relayDir, { port, log: (line) => ctx.relayLog.push(line) });
 }
 
 it('the first whisper starts a session: the relay carries only v2 ciphertext; the state files are 0600', async (ctx) => {
@@ -371,6 +373,19 @@ it('a prekey upload the relay refuses with E_FLOOD (its request bucket) is sent 
     mallory.close();
   }
   assert.equal(bob.rec.of('error'), []);
+});
+
+it('refusing the v1 downgrade: a relay that serves no prekeys for a contact whose bundle is version 2 gets E_DOWNGRADE, nothing sent', async (ctx) => {
+  const bob = await online(ctx, 'bob');
+  const ann = await online(ctx, 'ann');
+  // Both come back after the restart in the same run: nothing due, so neither uploads again.
+  await restartRelay(ctx, (store) => store.removePrekeys('bob'));
+  await ann.rec.waitFor('connected', () => true, 2);
+  await bob.rec.waitFor('connected', () => true, 2);
+  assert.is(await failure(ann.client.whisper('bob', 'must not go out without forward secrecy')), 'E_DOWNGRADE');
+  assert.equal(await fs.readdir(path.join(dataDir(ctx, 'ann'), 'sessions')).catch(() => []), [], 'no session');
+  assert.equal(bob.bodies, [], 'nothing reached bob');
+  assert.is(ann.client.whisperCrypto!.pins.get('bob')?.bundle.v, 2);
 });
 
 it('mixed clients: a contact without prekeys (an older client) gets the v1 envelope, and its v1 whispers are opened', async (ctx) => {
