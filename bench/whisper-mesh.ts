@@ -6,26 +6,20 @@
  * messages share the load, the clients and the relay, so their p99 is the yardstick of this
  * very run: the target is whisper one-way p99 at most 2× the room p99 (issue 15).
  *
- * All clients live in this process (one event loop, as the fan-out's load thread); the relay
- * runs in its own. Loopback only; every send is scheduled, counted and bounded by a deadline.
+ * The clients are dealt over several load worker threads of the bench process (LOAD_THREADS,
+ * as the cluster scenario; mesh-load.ts is what each thread runs); the relay runs in its own.
+ * Loopback only; every send is scheduled, counted and bounded by a deadline.
  */
-import { performance } from 'node:perf_hooks';
-import { BENCH_PASSWORD, RelayLoadClient, mapLimit } from './lib/clients.js';
 import { BENCH_LIMITS, type BenchContext, type Scenario } from './lib/context.js';
+import { WorkerHandle } from './lib/load-pool.js';
+import type { MeshCase, MeshResult, MeshSpec } from './lib/mesh-load.js';
+import type { MeshCommand } from './lib/mesh-worker.js';
 import { nowUs } from './lib/payload.js';
 import type { RelayChild } from './lib/relay-child.js';
-import { formatNumber, type Figure, type ScenarioReport } from './lib/report.js';
+import { formatNumber, type Figure } from './lib/report.js';
 import { summarize } from './lib/stats.js';
-import { seededRandom } from './lib/seeded-random.js';
 
-export interface MeshCase {
-  clients: number;
-  seconds: number;
-  /** Whispers started per second, in all; each is answered, so whispers on the wire are twice this. */
-  whispersPerSecond: number;
-  /** Room messages per second, in all (each reaches the clients - 1 others). */
-  roomPerSecond: number;
-}
+export { meshSchedule, type MeshCase } from './lib/mesh-load.js';
 
 /** 450 whispers + 450 answers + 100 room messages = 1,000 messages a second, for 10 s. */
 export const FULL_MESH: MeshCase = { clients: 50, seconds: 10, whispersPerSecond: 450, roomPerSecond: 100 };
@@ -33,196 +27,46 @@ export const QUICK_MESH: MeshCase = { clients: 6, seconds: 2, whispersPerSecond:
 
 /** The p99 target: whisper one-way p99 ≤ this × room one-way p99 of the same run. */
 const P99_RATIO_TARGET = 2;
-const TEXT_BYTES = 64;
-const ROOM = 'mesh';
 
 /**
- * A text with its kind, sender, number and send time (µs, monotonic clock), padded to a chat
- * line: `w` a whisper that wants an answer, `a` an answer, `r` a room message.
+ * Load threads: real users each have their own machine, so 50 of them in one event loop measured
+ * the load generator (busy 1.00 once whispers carry X3DH and ratchet work). As the cluster
+ * scenario, three threads (or --load-threads if more), clients dealt round-robin; rooms and
+ * whispers share them, so the ratio compares like with like.
  */
-function meshText(kind: 'w' | 'a' | 'r', sender: number, n: number, sentUs: number): string {
-  const head = `${kind}:${sender}:${n}:${sentUs}:`;
-  return head + 'x'.repeat(Math.max(0, TEXT_BYTES - head.length));
+const LOAD_THREADS = 3;
+const MESH_WORKER_URL = new URL('./lib/mesh-worker.js', import.meta.url);
+
+function loadThreads(ctx: BenchContext): number {
+  return ctx.quick ? 1 : Math.max(LOAD_THREADS, ctx.loadThreads);
 }
 
-function parseMeshText(text: string): { kind: string; sender: number; n: number; sentUs: number } | null {
-  const parts = text.split(':', 4);
-  if (parts.length < 4) return null;
-  const [kind, sender, n, sentUs] = [parts[0], Number(parts[1]), Number(parts[2]), Number(parts[3])];
-  if (!Number.isInteger(sender) || !Number.isInteger(n) || !Number.isFinite(sentUs)) return null;
-  return { kind, sender, n, sentUs };
-}
+/** The merged results of every thread; `elu` per thread. */
+type MergedResult = Omit<MeshResult, 'elu'> & { elu: number[] };
 
-interface Slot {
-  kind: 'w' | 'r';
-  /** When it is due, µs after the start. */
-  atUs: number;
-  from: number;
-  /** Whispers: the recipient. */
-  to: number;
-}
-
-/** The schedule: whispers and room messages interleaved evenly at their rates, random senders and recipients. */
-export function meshSchedule(c: MeshCase, seed = 15): Slot[] {
-  const random = seededRandom(seed);
-  const pick = (n: number) => Math.floor(random() * n);
-  const slots: Slot[] = [];
-  const whispers = Math.round(c.whispersPerSecond * c.seconds);
-  const rooms = Math.round(c.roomPerSecond * c.seconds);
-  for (let k = 0; k < whispers; k++) {
-    const from = pick(c.clients);
-    const to = (from + 1 + pick(c.clients - 1)) % c.clients;
-    slots.push({ kind: 'w', atUs: (k * 1e6) / c.whispersPerSecond, from, to });
-  }
-  for (let k = 0; k < rooms; k++) slots.push({ kind: 'r', atUs: (k * 1e6) / c.roomPerSecond, from: pick(c.clients), to: -1 });
-  return slots.sort((x, y) => x.atUs - y.atUs);
-}
-
-interface MeshResult {
-  whisperUs: number[];
-  /** Send time of each whisper sample (same order), µs after the schedule's start. */
-  whisperAtUs: number[];
-  /** One-way latency of the whispers that were the first from their sender to their recipient. */
-  firstContactUs: number[];
-  roomUs: number[];
-  roomAtUs: number[];
-  whispersSent: number;
-  whispersReceived: number;
-  roomExpected: number;
-  roomReceived: number;
-  errors: number;
-  errorSamples: string[];
-  lagUs: number[];
-  elu: number;
-  timedOut: boolean;
-  firstContacts: number;
-}
-
-async function runMesh(ctx: BenchContext, relay: RelayChild, c: MeshCase): Promise<MeshResult> {
+async function runMesh(ctx: BenchContext, relay: RelayChild, c: MeshCase, threads: number): Promise<MergedResult> {
   const clientDir = await ctx.makeDir('mesh-clients');
-  const clients = Array.from(
-    { length: c.clients },
-    (_, i) =>
-      new RelayLoadClient({
-        target: 'relay',
-        port: relay.port,
-        fingerprint: relay.fingerprint,
-        clientDir,
-        name: `wm${i}`,
-        password: BENCH_PASSWORD,
-        register: true,
-        room: ROOM,
-        clientOptions: { maxUnackedMessages: 100_000 },
-      }),
-  );
-  const result: MeshResult = {
-    whisperUs: [], whisperAtUs: [], firstContactUs: [], roomUs: [], roomAtUs: [], whispersSent: 0, whispersReceived: 0,
-    roomExpected: 0, roomReceived: 0, errors: 0, errorSamples: [], lagUs: [], elu: Number.NaN, timedOut: false, firstContacts: 0,
-  };
-  let arrivalsChanged: (() => void) | undefined;
-  const failed = (what: string) => (error: unknown) => {
-    result.errors += 1;
-    if (result.errorSamples.length < 5) result.errorSamples.push(`${what}: ${(error as { code?: string }).code ?? ''} ${(error as Error)?.message ?? String(error)}`);
-  };
-  /** Sends whose promise has not settled yet (the sender's ok or ack still on its way). */
-  let inFlight = 0;
-  const track = (sending: Promise<unknown>, what: string) => {
-    inFlight += 1;
-    sending.catch(failed(what)).finally(() => {
-      inFlight -= 1;
-      arrivalsChanged?.();
-    });
-  };
-  /** When the schedule starts, µs on the monotonic clock (set just before the first send). */
-  let startUs = 0;
-  /** Numbers of whispers that are their pair's first contact. */
-  const firstOfPair = new Set<string>();
+  const shares: number[][] = Array.from({ length: Math.min(threads, c.clients) }, () => []);
+  for (let i = 0; i < c.clients; i++) shares[i % shares.length].push(i);
+  const workers = shares.map((indexes) => new WorkerHandle<MeshCommand>({ port: relay.port, fingerprint: relay.fingerprint, clientDir, c, indexes } satisfies MeshSpec, MESH_WORKER_URL));
   try {
-    const connected = await mapLimit(clients, 10, (client) => client.connect());
-    const refused = connected.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
-    if (refused) throw new Error(`a mesh client failed to connect: ${String((refused.reason as Error)?.message ?? refused.reason)}`);
-    for (const [i, load] of clients.entries()) {
-      const client = load.client;
-      client.on('whisper', (e) => {
-        if (e.own) return;
-        const at = nowUs();
-        const parsed = parseMeshText(e.text);
-        if (!parsed) return;
-        result.whispersReceived += 1;
-        result.whisperUs.push(at - parsed.sentUs);
-        result.whisperAtUs.push(parsed.sentUs - startUs);
-        if (parsed.kind === 'w' && firstOfPair.has(`${parsed.sender}:${parsed.n}`)) result.firstContactUs.push(at - parsed.sentUs);
-        if (parsed.kind === 'w') {
-          // Answered at once, as a person in a conversation would (its own first contact when B never whispered A).
-          track(client.whisper(e.from, meshText('a', i, parsed.n, nowUs())), 'answer');
-        }
-        arrivalsChanged?.();
-      });
-      client.on('message', (m) => {
-        if (m.own) return;
-        const parsed = parseMeshText(m.text);
-        if (!parsed || parsed.kind !== 'r') return;
-        result.roomReceived += 1;
-        result.roomUs.push(nowUs() - parsed.sentUs);
-        result.roomAtUs.push(parsed.sentUs - startUs);
-        arrivalsChanged?.();
-      });
-    }
-
-    const slots = meshSchedule(c);
-    const contacted = new Set<string>();
-    for (const [n, slot] of slots.entries()) {
-      if (slot.kind !== 'w') continue;
-      const pair = `${slot.from}>${slot.to}`;
-      if (!contacted.has(pair)) {
-        contacted.add(pair);
-        firstOfPair.add(`${slot.from}:${n}`);
-      }
-    }
-    result.firstContacts = firstOfPair.size;
-
+    await Promise.all(workers.map((w) => w.ask({ cmd: 'connect' })));
     // From here on everything counts: the first whisper is the first contact of its pair.
-    const elu0 = performance.eventLoopUtilization();
-    startUs = nowUs() + 50_000;
-    const deadline = Date.now() + c.seconds * 3_000 + 30_000;
-    for (const [n, slot] of slots.entries()) {
-      const wait = (startUs + slot.atUs - nowUs()) / 1000;
-      if (wait > 1) await new Promise((resolve) => setTimeout(resolve, Math.floor(wait)));
-      // Behind schedule, still let arrivals in now and then (they are half of what is measured).
-      else if (n % 16 === 0) await new Promise((resolve) => setImmediate(resolve));
-      if (Date.now() > deadline) {
-        result.timedOut = true;
-        break;
-      }
-      const sentUs = nowUs();
-      result.lagUs.push(Math.max(0, sentUs - (startUs + slot.atUs)));
-      const sender = clients[slot.from].client;
-      if (slot.kind === 'w') {
-        result.whispersSent += 1;
-        track(sender.whisper(clients[slot.to].client.user, meshText('w', slot.from, n, sentUs)), 'whisper');
-      } else {
-        result.roomExpected += c.clients - 1;
-        track(sender.say(meshText('r', slot.from, n, sentUs)), 'room message');
-      }
-    }
-    // Every whisper answered, every room message delivered and every send settled, or the deadline.
-    const done = () => inFlight === 0 && result.whispersReceived >= result.whispersSent * 2 && result.roomReceived >= result.roomExpected;
-    while (!done() && Date.now() < deadline) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 200);
-        arrivalsChanged = () => {
-          if (!done()) return;
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
-    arrivalsChanged = undefined;
-    if (!done()) result.timedOut = true;
-    result.elu = performance.eventLoopUtilization(elu0).utilization;
-    return result;
+    const startUs = nowUs() + 100_000;
+    const results = await Promise.all(workers.map((w) => w.ask<MeshResult>({ cmd: 'run', startUs })));
+    const sum = (pick: (r: MeshResult) => number) => results.reduce((a, r) => a + pick(r), 0);
+    const all = (pick: (r: MeshResult) => number[]) => results.flatMap(pick);
+    return {
+      whisperUs: all((r) => r.whisperUs), whisperAtUs: all((r) => r.whisperAtUs), firstContactUs: all((r) => r.firstContactUs),
+      roomUs: all((r) => r.roomUs), roomAtUs: all((r) => r.roomAtUs), lagUs: all((r) => r.lagUs),
+      whispersSent: sum((r) => r.whispersSent), whispersReceived: sum((r) => r.whispersReceived), whispersExpected: sum((r) => r.whispersExpected),
+      roomExpected: sum((r) => r.roomExpected), roomReceived: sum((r) => r.roomReceived), errors: sum((r) => r.errors),
+      errorSamples: results.flatMap((r) => r.errorSamples).slice(0, 5), elu: results.map((r) => r.elu),
+      timedOut: results.some((r) => r.timedOut), firstContacts: sum((r) => r.firstContacts),
+    };
   } finally {
-    await Promise.allSettled(clients.map((client) => client.close()));
+    await Promise.allSettled(workers.map((w) => w.ask({ cmd: 'close' })));
+    await Promise.allSettled(workers.map((w) => w.terminate()));
   }
 }
 
@@ -247,11 +91,12 @@ export const whisperMesh: Scenario = {
     const caseName = `N=${c.clients}, ${total} msg/s for ${c.seconds} s (${c.whispersPerSecond} whispers + ${c.whispersPerSecond} answers + ${c.roomPerSecond} room messages a second), no warm-up`;
     ctx.progress(`whisper-mesh: ${caseName}`);
     const relay = await ctx.startRelay({ kind: 'relay', hashing: 'cheap', limits: BENCH_LIMITS });
-    let m: MeshResult;
+    const threads = loadThreads(ctx);
+    let m: MergedResult;
     let loop: { loopDelayP99Ms: number; loopDelayMaxMs: number };
     try {
       await relay.resetLoopDelay();
-      m = await runMesh(ctx, relay, c);
+      m = await runMesh(ctx, relay, c, threads);
       loop = await relay.stats();
     } finally {
       await relay.stop();
@@ -288,18 +133,19 @@ export const whisperMesh: Scenario = {
       { key: 'roomReceived', label: `room deliveries received, of ${m.roomExpected}`, unit: '', value: m.roomReceived },
       { key: 'errors', label: 'sends failed', unit: '', value: m.errors },
       { key: 'sendLagP99Ms', label: 'send lag behind schedule p99', unit: 'ms', value: ms(lag.p99) },
-      { key: 'loadElu', label: 'load thread busy', unit: '0..1', value: m.elu },
+      { key: 'loadElu', label: `load threads busy, the busiest of ${m.elu.length}`, unit: '0..1', value: Math.max(...m.elu) },
       { key: 'loopDelayP99Ms', label: 'relay event-loop delay p99', unit: 'ms', value: loop.loopDelayP99Ms },
     ];
     const notes = [
-      `${c.clients} clients of the client core in one chatroom, all in the bench process; the relay in its own. Random sender → recipient pairs (seeded), each whisper answered at once by its receiver.`,
+      `${c.clients} clients of the client core in one chatroom, dealt round-robin over ${m.elu.length} load thread(s) of the bench process (rooms and whispers from the same threads); the relay in its own. Random sender → recipient pairs (seeded), each whisper answered at once by its receiver.`,
       `one-way: send time written in the text (monotonic clock) → the receiver's event; whispers count both the first whisper and its answer. The ratio column is whisper ÷ room message of this run.`,
       `no warm-up: the first whisper of each pair is that pair's first contact (keys fetched, signature checked, pin written on both sides), and is measured.`,
     ];
     notes.push(`p99 by second of sending, whisper / room (ms): ${bySecond(m.whisperUs, m.whisperAtUs, m.roomUs, m.roomAtUs, c.seconds)}`);
-    if (m.elu > 0.9) notes.push('the load thread was busy > 90 % of the time: the figures include load-generator queueing.');
+    notes.push(`load threads busy: ${m.elu.map((e) => e.toFixed(2)).join(', ')}`);
+    if (Math.max(...m.elu) > 0.9) notes.push('a load thread was busy > 90 % of the time: the figures include load-generator queueing.');
     if (m.timedOut) notes.push('the run hit its deadline before every whisper was answered and every room message delivered.');
     if (m.errors > 0) notes.push(`${m.errors} sends failed, e.g. ${m.errorSamples.join('; ')}`);
-    return [{ bench: 'whisper-mesh', case: caseName, figures, notes, columns: ['whisper', 'room message'], extra: { ...c, ratio } }];
+    return [{ bench: 'whisper-mesh', case: caseName, figures, notes, columns: ['whisper', 'room message'], extra: { ...c, ratio, loadThreads: m.elu.length } }];
   },
 };

@@ -15,6 +15,9 @@ import { randomBytes } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { FrameDecoder, FrameKind } from '../shared/codec.js';
+import { generateIdentity, publicBundle } from '../shared/crypto/identity.js';
+import { generateKeyPair, signPrekey, verifyPrekeyBundle } from '../shared/crypto/prekeys.js';
+import { parseBody, Session } from '../shared/crypto/session.js';
 import type { ChatClient } from '../tui/core/index.js';
 import { BENCH_PASSWORD, BaselineLoadClient, RelayLoadClient, mapLimit } from './lib/clients.js';
 import { BENCH_LIMITS, type BenchContext, type Scenario } from './lib/context.js';
@@ -208,6 +211,42 @@ async function envelopeCost(iterations: number): Promise<{ sealUs: number; openU
   }
 }
 
+/**
+ * Client CPU per whisper in a Double Ratchet session (what clients that publish prekeys use):
+ * seal and open within one sending chain (no DH step), and a ping-pong where every message
+ * changes direction (a DH ratchet step on each side per message; seal + open per message).
+ * Body framing and padding included, the session file writes not (those are I/O).
+ */
+async function ratchetCost(iterations: number): Promise<{ sealUs: number; openUs: number; pingPongUs: number }> {
+  const aliceId = await generateIdentity();
+  const bobId = await generateIdentity();
+  const spk = generateKeyPair();
+  const bundle = { device: 'b1', keys: await publicBundle(bobId, 'bob'), signedPrekey: await signPrekey(bobId, 'bob', 'b1', 1, spk.publicKey) };
+  const alice = { user: 'alice', device: 'a1', identity: aliceId };
+  const bob = { user: 'bob', device: 'b1', identity: bobId };
+  const secrets = { signedPrekey: (id: number) => (id === 1 ? spk : undefined), oneTimePrekey: () => undefined };
+  const a = await Session.initiate(alice, await verifyPrekeyBundle('bob', bundle));
+  const text = new TextEncoder().encode(`\u0001${pingText(0, 'ratchet')}`);
+  const first = await Session.accept(bob, secrets, 'alice', parseBody(a.seal(text)), { trusted: () => true, seenEphemeral: () => false });
+  const b = first.session;
+  b.open(parseBody(a.seal(text)));
+  const chain = (n: number) => Array.from({ length: n }, () => a.seal(text));
+  for (const body of chain(20)) b.open(parseBody(body));
+  let t0 = performance.now();
+  const bodies = chain(iterations);
+  const sealUs = ((performance.now() - t0) * 1000) / iterations;
+  t0 = performance.now();
+  for (const body of bodies) b.open(parseBody(body));
+  const openUs = ((performance.now() - t0) * 1000) / iterations;
+  t0 = performance.now();
+  for (let i = 0; i < iterations; i += 1) {
+    const [from, to] = i % 2 === 0 ? [b, a] : [a, b];
+    to.open(parseBody(from.seal(text)));
+  }
+  const pingPongUs = ((performance.now() - t0) * 1000) / iterations;
+  return { sealUs, openUs, pingPongUs };
+}
+
 async function baselineRoundTrips(ctx: BenchContext, pairs: number, rounds: number) {
   const relays = await Promise.all(Array.from({ length: pairs }, () => ctx.startRelay({ kind: 'baseline' })));
   const list = relays.map((relay, i) => {
@@ -252,6 +291,7 @@ export const whisper: Scenario = {
     const base = await baselineRoundTrips(ctx, pairs, rounds);
 
     const envelope = await envelopeCost(ctx.quick ? 50 : 1000);
+    const ratchet = await ratchetCost(ctx.quick ? 50 : 1000);
     const w = summarize(measured.whisper.samples);
     const r = summarize(measured.room.samples);
     const b = summarize(base.samples);
@@ -273,8 +313,11 @@ export const whisper: Scenario = {
       },
       { key: 'whisperPerSecond', label: 'whisper round trips/s (one pair)', unit: '/s', value: perSecond(measured.whisper), baseline: perSecond(base) },
       { key: 'roomPerSecond', label: 'room round trips/s (one pair)', unit: '/s', value: perSecond(measured.room), baseline: perSecond(base) },
-      { key: 'sealUs', label: 'client CPU to seal one whisper', unit: 'µs', value: envelope?.sealUs ?? Number.NaN },
-      { key: 'openUs', label: 'client CPU to open one whisper', unit: 'µs', value: envelope?.openUs ?? Number.NaN },
+      { key: 'sealUs', label: 'client CPU to seal one whisper, v1 envelope', unit: 'µs', value: envelope?.sealUs ?? Number.NaN },
+      { key: 'openUs', label: 'client CPU to open one whisper, v1 envelope', unit: 'µs', value: envelope?.openUs ?? Number.NaN },
+      { key: 'ratchetSealUs', label: 'client CPU to seal one whisper, ratchet (one chain)', unit: 'µs', value: ratchet.sealUs },
+      { key: 'ratchetOpenUs', label: 'client CPU to open one whisper, ratchet (one chain)', unit: 'µs', value: ratchet.openUs },
+      { key: 'ratchetPingPongUs', label: 'client CPU to seal + open one whisper, ratchet, every one a reply (DH step)', unit: 'µs', value: ratchet.pingPongUs },
       { key: 'x25519Us', label: 'reference: one X25519 key agreement', unit: 'µs', value: envelope?.x25519Us ?? Number.NaN },
       { key: 'afternmUs', label: 'reference: crypto_box_easy_afternm, 256 B', unit: 'µs', value: envelope?.afternmUs ?? Number.NaN },
       { key: 'plaintextWhisperBodies', label: `whisper bodies with readable plaintext, of ${wire.bodies}`, unit: '', value: wire.plaintextBodies },

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { checkLoginPassword, validateRegistration } from '../shared/account-rules.js';
-import { verifyLoginChallenge, verifyPublicBundle, type PublicKeyBundle } from '../shared/crypto/identity.js';
+import { sameKeys, verifyLoginChallenge, verifyPublicBundle, type PublicKeyBundle } from '../shared/crypto/identity.js';
 import { ChatError } from '../shared/errors.js';
 import type { Limits } from '../shared/limits.js';
 import { PROTOCOL_VERSION, type ClientMessageOf } from '../shared/messages.js';
@@ -85,8 +85,9 @@ export class Accounts {
     await this.checkKeyProof(connection, account.name, message.keys, message.proof);
     if (!sameBundle(account.keys, message.keys)) {
       // A new device (or reinstalled client): contacts will see the key change and must re-verify.
+      // The same keys signed again (a client that now publishes prekeys signs version 2) are no change.
       await store.setKeys(account.name, message.keys);
-      if (account.keys) store.audit({ event: 'keys-changed', user: account.name, address: connection.address });
+      if (account.keys && !sameKeys(account.keys, message.keys)) store.audit({ event: 'keys-changed', user: account.name, address: connection.address });
     }
     await limiter.recordSuccess(connection.address, userKey);
     store.audit({ event: 'login', user: account.name, address: connection.address });

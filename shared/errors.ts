@@ -85,6 +85,7 @@ export const ERROR_CODES = {
   E_CORRUPT_FILE: 'a local key file is damaged or not in the expected format; it was left untouched',
   E_BAD_PREKEY: "a device's prekey is malformed or not signed by that device's identity key",
   E_NO_PREKEYS: 'that user has published no prekeys (no device can start a session yet)',
+  E_DOWNGRADE: "the relay served no prekeys for a contact whose keys say it publishes them; nothing was sent (the v1 envelope, without forward secrecy, is refused): try again later, and ask the relay's operator if it persists",
   E_TOO_MANY_PREKEYS: 'the relay already holds as many one-time prekeys for this device as it keeps',
   // relay storage and certificates
   E_CERT: 'the certificate or key file is missing or invalid',

@@ -301,4 +301,71 @@ export const PREKEY_LIMITS = {
   signedPrekeyRotateMs: 7 * 24 * 3600_000,
   /** X3DH §3.2: a replaced signed prekey's private key is kept this long for delayed first messages. */
   signedPrekeyKeepMs: 14 * 24 * 3600_000,
+  /**
+   * One-time prekey private keys a device keeps (tui/core/prekey-file.ts): those on the relay
+   * plus those handed out whose first message has not come (yet, or ever); the oldest go first.
+   */
+  maxLocalOneTime: 400,
+  /** EKs of accepted sessions a device remembers (X3DH §4.2: a replayed initial message is refused). */
+  maxSeenEphemerals: 2000,
+  /**
+   * A claim or prekey upload the relay refuses for load (`E_RATE`: many first contacts at once;
+   * `E_FLOOD`: the per-user request bucket) is asked again after its `retryAfterMs`, this many
+   * times, while that wait is at most `claimRetryMaxWaitMs`: the whisper is late rather than
+   * refused (and never downgraded to the v1 envelope for it), a login's upload still lands.
+   */
+  claimRetries: 5,
+  claimRetryMaxWaitMs: 10_000,
+} as const;
+
+/** The client's saved sessions (tui/core/session-store.ts). */
+export const SESSION_STORE_LIMITS = {
+  /** Contacts with saved sessions (one file each); the least recently used beyond this are dropped. */
+  maxPeers: 512,
+  /**
+   * Sessions kept per contact device: crossing starts make two, a peer's reset a third; the one
+   * most recently received on is used to send, the others still open late messages.
+   */
+  maxSessionsPerDevice: 4,
+  /** Largest sessions file of one contact (a few sessions, each with at most maxSkippedKeys). */
+  maxFileBytes: 4 * 1024 * 1024,
+  /**
+   * A message received on an existing session is on disk within this time (or with the next
+   * send to that contact, or at exit), not before it is shown: as the v1 replay state, a crash
+   * loses at most this window (a relay could replay what arrived in it, once). Sending is never
+   * batched: the advanced sending state is written before a body leaves.
+   */
+  receiveCommitMs: 1_000,
+  /**
+   * A sending chain's reservation (docs/crypto.md "The rule that keeps message keys single-use"):
+   * each record of a chain says its next message number is at least this far past what was
+   * sent, so sends within it leave once their record is written (no fdatasync waited for), and
+   * after a power loss the chain jumps to it. The peer keeps the numbers jumped over as skipped
+   * keys: it must stay well under RATCHET_LIMITS.maxSkip (1000), and each unclean stop costs the
+   * peer at most this many stored keys of the maxSkippedKeys (2000) per session.
+   */
+  sendReserve: 32,
+  /**
+   * A journal record nobody waits to be durable (a send within its chain's reservation, a
+   * received message) is fdatasynced within this time; one that is waited for, at once. What a
+   * power loss costs is then at most the state of this window (docs/crypto.md: availability,
+   * never a key used twice), as `receiveCommitMs` for received messages.
+   */
+  journalSyncMs: 1_000,
+  /**
+   * The sessions journal (tui/core/state-journal.ts) is compacted into the contacts' files once
+   * it passes this size (and at exit): a few hundred sends' records between compactions.
+   */
+  journalCompactBytes: 1024 * 1024,
+  /** Largest journal read at start (compaction bound plus one large batch); beyond: E_CORRUPT_FILE. */
+  maxJournalBytes: 64 * 1024 * 1024,
+  /** Largest prekey file (maxLocalOneTime pairs, signed prekeys, seen EKs). */
+  maxPrekeyFileBytes: 1024 * 1024,
+  /**
+   * A body from a contact's device that no session here can open makes this device start a new
+   * session with that device and say so in it (a session reset, session-crypto.ts), at most once
+   * per this time per device: a relay that forges garbage "from" a contact costs it one prekey
+   * claim a minute, and a burst of unreadable bodies one reset.
+   */
+  resetMinIntervalMs: 60_000,
 } as const;

@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: keeps V8's young generation small from the start (a transfer would grow it to 16 MB semi-spaces).
+import './young-generation-first.js';
 import fs from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -10,7 +12,6 @@ import { EVENT_DOCS } from './core/events.js';
 import { normalizeFingerprint } from './core/trust.js';
 import { EXIT_USAGE, errorEvent, runJsonMode } from './json-mode.js';
 import { runMain } from './run-main.js';
-import { keepYoungGenerationSmall } from './core/transfer/young-generation.js';
 
 /** What the command line asked for, before any connection (shared by the JSON mode and the TUI). */
 export interface CliOptions {
@@ -166,6 +167,4 @@ async function main(): Promise<number> {
   }
 }
 
-// A file transfer's allocation rate would grow V8's young generation to 16 MB semi-spaces (transfer/young-generation.ts).
-keepYoungGenerationSmall();
 runMain(main);

@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: keeps V8's young generation small from the start (a transfer would grow it to 16 MB semi-spaces).
+import './young-generation-first.js';
 import path from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -8,7 +10,6 @@ import { dataDir } from './core/paths.js';
 import { PROXY_ENV, proxyFromCli } from './core/proxy.js';
 import { DEFAULT_LOCAL_PORT, LOCAL_RELAY_FOLDER, exists, openLocalRelay, type LocalRelay } from './local-relay.js';
 import { runMain } from './run-main.js';
-import { keepYoungGenerationSmall } from './core/transfer/young-generation.js';
 
 /**
  * `npm start`: the embedded default. A relay on 127.0.0.1 (port 7443, or a free one when that
@@ -95,6 +96,4 @@ async function main(): Promise<number> {
   }
 }
 
-// A file transfer's allocation rate would grow V8's young generation to 16 MB semi-spaces (transfer/young-generation.ts).
-keepYoungGenerationSmall();
 runMain(main);

@@ -56,6 +56,10 @@ export const BENCH_LIMITS: Partial<Limits> = {
   connectionsPerAddress: 100_000,
   connectionRatePerAddress: 100_000,
   connectionBurstPerAddress: 100_000,
+  // whisper-mesh: each client makes ~41 first contacts in 10 s, each a prekey claim; the
+  // relay's per-claimer limit (a guard against draining a contact's one-time prekeys) is for people.
+  prekeyClaimsPerMinute: 100_000,
+  prekeyClaimBurst: 100_000,
   resumesPerMinute: 6_000_000,
   resumeBurst: 100_000,
   ...BENCH_CLIENT_LIMITS,

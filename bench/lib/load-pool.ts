@@ -15,13 +15,14 @@ export interface PoolRunResult extends Omit<RunResult, 'eventLoopUtilization'> {
   eventLoopUtilization: number[];
 }
 
-class WorkerHandle {
+/** One load worker thread: one command at a time, one answer each (also used by whisper-mesh's worker). */
+export class WorkerHandle<Command = WorkerCommand> {
   private readonly worker: Worker;
   private waiting: { resolve(v: unknown): void; reject(e: Error): void } | undefined;
   private failure: Error | undefined;
 
-  constructor(spec: GroupSpec) {
-    this.worker = new Worker(WORKER_URL, { workerData: spec });
+  constructor(spec: unknown, url: URL = WORKER_URL) {
+    this.worker = new Worker(url, { workerData: spec });
     this.worker.on('message', (message: { ok: boolean; value?: unknown; error?: string }) => {
       const waiting = this.waiting;
       this.waiting = undefined;
@@ -38,7 +39,7 @@ class WorkerHandle {
     this.worker.on('exit', (code) => fail(new Error(`load worker exited with code ${code}`)));
   }
 
-  ask<T>(command: WorkerCommand): Promise<T> {
+  ask<T>(command: Command): Promise<T> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise<T>((resolve, reject) => {
       this.waiting = { resolve: resolve as (v: unknown) => void, reject };

@@ -17,6 +17,8 @@
  * The child exits when the IPC channel closes (the parent stopped or died) or after
  * `maxLifetimeMs`, so it never outlives a run. Times are `performance.now()` of the child.
  */
+// First, as the securechat processes do (tui/young-generation-first.ts): their memory is what is measured.
+import './peer-gc-first.js';
 import { once } from 'node:events';
 import { closeSync, fsync, openSync, readSync, write } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -25,7 +27,6 @@ import { performance } from 'node:perf_hooks';
 import { connect as tlsConnect, createServer as tlsCreateServer, type TLSSocket } from 'node:tls';
 import { createSelfSignedCertificate } from '../../relay/certs.js';
 import { ChatClient, type ChatEvent } from '../../tui/core/index.js';
-import { keepYoungGenerationSmall } from '../../tui/core/transfer/young-generation.js';
 import { BENCH_CLIENT_LIMITS } from './clients.js';
 
 export interface TransferPeerSpec {
@@ -80,8 +81,6 @@ export interface TlsReceiverResult {
 
 const MIB = 1024 * 1024;
 const spec = JSON.parse(process.argv[2] ?? '{}') as TransferPeerSpec;
-// As the securechat processes do at start (tui/cli.ts, tui/start.ts): their memory is what is measured.
-if (process.env.BENCH_PEER_DEFAULT_GC !== '1') keepYoungGenerationSmall();
 const send = (message: unknown): void => {
   process.send?.(message);
 };

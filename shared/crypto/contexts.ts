@@ -6,6 +6,11 @@
 export const CONTEXT = {
   /** Ed25519 signature binding a user name to that user's X25519 box key (the public bundle). */
   bundle: 'securechat/v1/bundle',
+  /**
+   * The same for a version 2 bundle: its signer runs forward-secret sessions (publishes
+   * prekeys), so a relay that serves none for it is refused rather than trusted (no v1 envelope).
+   */
+  bundleV2: 'securechat/v2/bundle',
   /** Ed25519 signature over a relay's login challenge. */
   login: 'securechat/v1/login',
   /** BLAKE2b digest of one user's keys, half of a safety number. */

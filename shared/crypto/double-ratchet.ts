@@ -15,7 +15,8 @@ import { RATCHET_LIMITS } from '../limits.js';
 import { concatBytes, lengthPrefixed, toBase64, utf8Bytes } from './bytes.js';
 import { CONTEXT } from './contexts.js';
 import { hkdf, hmacSha256, HASH_BYTES } from './hkdf.js';
-import { dh, generateKeyPair, type KeyPair } from './prekeys.js';
+import { aeadDecrypt, aeadEncrypt, memzero } from './native-sodium.js';
+import { dh, generateKeyPair, ratchetKeyPair, type KeyPair } from './prekeys.js';
 
 export const HEADER_VERSION = 2;
 /** DR §3.1 HEADER: u8 version || DHs public (32) || u32 BE PN || u32 BE N. */
@@ -63,7 +64,7 @@ export function decodeHeader(bytes: Uint8Array): Header {
 /** DR §5.2 KDF_RK: HKDF-SHA-256, salt = rk, IKM = dh_out, 64 bytes → (rk, ck). */
 function kdfRk(rk: Uint8Array, dhOut: Uint8Array): [Uint8Array, Uint8Array] {
   const out = hkdf(rk, dhOut, utf8Bytes(CONTEXT.ratchetRoot), 64);
-  sodium.memzero(dhOut);
+  memzero(dhOut);
   return [out.slice(0, 32), out.slice(32)];
 }
 
@@ -83,25 +84,25 @@ function concatAd(ad: Uint8Array, header: Uint8Array): Uint8Array {
 /** DR §3.1/§5.2 ENCRYPT with XChaCha20-Poly1305: key and nonce derived from mk by HKDF. */
 function aeadKeys(mk: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
   const out = hkdf(new Uint8Array(HASH_BYTES), mk, utf8Bytes(CONTEXT.messageKeys), 32 + 24);
-  sodium.memzero(mk);
+  memzero(mk);
   return { key: out.slice(0, 32), nonce: out.slice(32) };
 }
 
 function seal(mk: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array {
   const { key, nonce } = aeadKeys(mk);
-  const out = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, ad, null, nonce, key);
-  sodium.memzero(key);
+  const out = aeadEncrypt(plaintext, ad, nonce, key);
+  memzero(key);
   return out;
 }
 
 function open(mk: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array): Uint8Array {
   const { key, nonce } = aeadKeys(mk);
   try {
-    return sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, ciphertext, ad, nonce, key);
+    return aeadDecrypt(ciphertext, ad, nonce, key);
   } catch {
     throw new ChatError('E_DECRYPT', 'the message did not authenticate', { reason: 'authentication' });
   } finally {
-    sodium.memzero(key);
+    memzero(key);
   }
 }
 
@@ -138,6 +139,26 @@ export function ratchetEncrypt(state: RatchetState, plaintext: Uint8Array): { he
   state.cks = cks;
   state.ns += 1;
   return { header, ciphertext: seal(mk, plaintext, concatAd(state.ad, header)) };
+}
+
+/**
+ * Moves the sending chain on to message number `n` without sending: the message keys in
+ * between are derived and dropped, never used (the peer, receiving `n`, keeps them as skipped
+ * keys, DR §3.5). What a client does after an unclean stop with a chain's reservation
+ * (docs/crypto.md "The rule that keeps message keys single-use"). At most `maxSkip` at once, so
+ * the peer can still follow.
+ */
+export function skipSendingKeys(state: RatchetState, n: number): void {
+  if (!state.cks || n <= state.ns) return;
+  if (n > RATCHET_LIMITS.maxMessageNumber || n - state.ns > RATCHET_LIMITS.maxSkip) {
+    throw new ChatError('E_INTERNAL', 'a sending chain can move on by at most maxSkip keys at once');
+  }
+  while (state.ns < n) {
+    const [cks, mk] = kdfCk(state.cks);
+    memzero(mk);
+    state.cks = cks;
+    state.ns += 1;
+  }
 }
 
 const skippedKey = (dhPublic: Uint8Array, n: number): string => `${toBase64(dhPublic)}:${n}`;
@@ -213,6 +234,6 @@ function dhRatchet(state: RatchetState, header: Header): void {
   state.nr = 0;
   state.dhr = header.dh;
   [state.rk, state.ckr] = kdfRk(state.rk, dh(state.dhs.privateKey, state.dhr, 'E_DECRYPT'));
-  state.dhs = generateKeyPair();
+  state.dhs = ratchetKeyPair();
   [state.rk, state.cks] = kdfRk(state.rk, dh(state.dhs.privateKey, state.dhr, 'E_DECRYPT'));
 }

@@ -5,6 +5,7 @@ import { VERIFIED_BUNDLE_CACHE_ENTRIES } from '../limits.js';
 import { isValidName, nameKey } from '../names.js';
 import { domainMessage, fromBase64Strict, randomBytes, toBase64, utf8Bytes } from './bytes.js';
 import { CONTEXT } from './contexts.js';
+import * as native from './native-sodium.js';
 
 /**
  * Long-term identity of one user on one device: an Ed25519 key pair to sign (bundle, login
@@ -28,7 +29,12 @@ export interface Identity {
  * `securechat/v1/bundle`. All fields are standard padded base64.
  */
 export interface PublicKeyBundle {
-  v: 1;
+  /**
+   * 1: an identity of a client before forward-secret sessions; 2: the same keys, signed under
+   * another context by a client that publishes prekeys (whispers to it never use the v1
+   * envelope: docs/crypto.md "Refusing the v1 downgrade").
+   */
+  v: 1 | 2;
   /** Ed25519 public key, 32 bytes (44 base64 characters). */
   sign: string;
   /** X25519 public key, 32 bytes (44 base64 characters). */
@@ -59,7 +65,7 @@ export const LOGIN_CHALLENGE_MAX_BYTES = 1024;
  * lengths; `verifyPublicBundle` still has to check the base64, the keys and the signature.
  */
 export const PublicKeyBundleSchema = z.object({
-  v: z.literal(1),
+  v: z.union([z.literal(1), z.literal(2)]),
   sign: z.string().length(44),
   box: z.string().length(44),
   sig: z.string().length(88),
@@ -106,22 +112,23 @@ export async function identityFromSecrets(signSecretKey: Uint8Array, boxSecretKe
   };
 }
 
-function bundleMessage(userName: string, signKey: Uint8Array, boxKey: Uint8Array): Uint8Array {
-  return domainMessage(CONTEXT.bundle, utf8Bytes(nameKey(userName)), signKey, boxKey);
+function bundleMessage(version: 1 | 2, userName: string, signKey: Uint8Array, boxKey: Uint8Array): Uint8Array {
+  return domainMessage(version === 2 ? CONTEXT.bundleV2 : CONTEXT.bundle, utf8Bytes(nameKey(userName)), signKey, boxKey);
 }
 
 /**
  * The public bundle of `identity` for `userName` (case does not matter: the name is signed as
- * its `nameKey`). Throws `E_BAD_NAME` for an invalid name.
+ * its `nameKey`); `version` 2 when this client publishes prekeys. Throws `E_BAD_NAME` for an
+ * invalid name.
  */
-export async function publicBundle(identity: Identity, userName: string): Promise<PublicKeyBundle> {
+export async function publicBundle(identity: Identity, userName: string, version: 1 | 2 = 1): Promise<PublicKeyBundle> {
   await sodium.ready;
   requireName(userName);
-  const sig = sodium.crypto_sign_detached(bundleMessage(userName, identity.signPublicKey, identity.boxPublicKey), identity.signSecretKey);
-  return { v: 1, sign: toBase64(identity.signPublicKey), box: toBase64(identity.boxPublicKey), sig: toBase64(sig) };
+  const sig = sodium.crypto_sign_detached(bundleMessage(version, userName, identity.signPublicKey, identity.boxPublicKey), identity.signSecretKey);
+  return { v: version, sign: toBase64(identity.signPublicKey), box: toBase64(identity.boxPublicKey), sig: toBase64(sig) };
 }
 
-/** Made once: zod builds a new schema on every `.strict()`. */
+/** Made once: zod builds a new schema on every `.strict()` (a first contact paid it several times). */
 const STRICT_BUNDLE = PublicKeyBundleSchema.strict();
 
 /**
@@ -134,7 +141,7 @@ export async function verifyPublicBundle(userName: string, bundle: unknown): Pro
   if (!isValidName(userName)) throw new ChatError('E_BAD_KEYS', 'the bundle is for an invalid user name');
   const parsed = STRICT_BUNDLE.safeParse(bundle);
   if (!parsed.success) throw new ChatError('E_BAD_KEYS', 'the public key bundle is malformed');
-  const cacheKey = `${nameKey(userName)} ${parsed.data.sign} ${parsed.data.box} ${parsed.data.sig}`;
+  const cacheKey = `${nameKey(userName)} ${parsed.data.v} ${parsed.data.sign} ${parsed.data.box} ${parsed.data.sig}`;
   const known = verifiedBundles.get(cacheKey);
   if (known) return { bundle: { ...known.bundle }, sign: Uint8Array.from(known.sign), box: Uint8Array.from(known.box) };
   const verified = checkBundle(userName, parsed.data);
@@ -158,11 +165,12 @@ function checkBundle(userName: string, parsed: PublicKeyBundle): VerifiedBundle 
   const box = fromBase64Strict(parsed.box, PUBLIC_KEY_BYTES);
   const sig = fromBase64Strict(parsed.sig, SIGNATURE_BYTES);
   if (!sign || !box || !sig) throw new ChatError('E_BAD_KEYS', 'the public key bundle has bad base64');
-  if (!sodium.crypto_core_ed25519_is_valid_point(sign)) {
+  // Native libsodium (native-sodium.ts): a first contact checks a bundle on the whisper's path.
+  if (!native.isValidEd25519Point(sign)) {
     throw new ChatError('E_BAD_KEYS', 'the signing key is not a valid Ed25519 key');
   }
   if (!isUsableBoxKey(box)) throw new ChatError('E_BAD_KEYS', 'the encryption key is a weak X25519 key');
-  if (!sodium.crypto_sign_verify_detached(sig, bundleMessage(userName, sign, box), sign)) {
+  if (!native.verifyDetached(sig, bundleMessage(parsed.v, userName, sign, box), sign)) {
     throw new ChatError('E_BAD_KEYS', 'the public key bundle signature does not match this user');
   }
   return { bundle: { ...parsed }, sign, box };
@@ -174,7 +182,7 @@ function checkBundle(userName: string, parsed: PublicKeyBundle): VerifiedBundle 
  */
 export function isUsableBoxKey(box: Uint8Array): boolean {
   try {
-    sodium.crypto_scalarmult(randomBytes(sodium.crypto_scalarmult_SCALARBYTES), box);
+    native.scalarmult(native.randomBytes(native.X25519_BYTES), box);
     return true;
   } catch {
     return false;
@@ -206,7 +214,8 @@ export async function signLoginChallenge(identity: Identity, userName: string, c
   await sodium.ready;
   requireName(userName);
   if (!isChallenge(challenge)) throw new ChatError('E_USAGE', 'a login challenge is 16-1024 bytes');
-  return toBase64(sodium.crypto_sign_detached(loginMessage(userName, challenge), identity.signSecretKey));
+  // Native libsodium (native-sodium.ts), as every login and resume signs one: the same Ed25519.
+  return toBase64(native.signDetached(loginMessage(userName, challenge), identity.signSecretKey));
 }
 
 /**
@@ -239,7 +248,7 @@ export async function verifyLoginChallenge(
       return false;
     }
   }
-  return sodium.crypto_sign_verify_detached(sig, loginMessage(userName, challenge), signKey);
+  return native.verifyDetached(sig, loginMessage(userName, challenge), signKey);
 }
 
 /** True when two bundles carry the same two public keys (the signature is not compared). */

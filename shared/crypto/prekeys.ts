@@ -12,6 +12,7 @@ import { isValidName, nameKey } from '../names.js';
 import { concatBytes, domainMessage, fromBase64Strict, toBase64, utf8Bytes } from './bytes.js';
 import { CONTEXT } from './contexts.js';
 import { isUsableBoxKey, PublicKeyBundleSchema, verifyPublicBundle, type Identity, type VerifiedBundle } from './identity.js';
+import { randomBytes, scalarmult, scalarmultBase, SIGNATURE_BYTES, signDetached, verifyDetached } from './native-sodium.js';
 
 /** A device id: chosen by the device, unique among its user's devices. */
 export const DEVICE_ID = new RegExp(`^[A-Za-z0-9_-]{1,${PREKEY_LIMITS.maxDeviceIdChars}}$`);
@@ -24,15 +25,42 @@ export interface KeyPair {
   readonly privateKey: Uint8Array;
 }
 
-/** A fresh X25519 key pair (GENERATE_DH, DR §5.2). */
+/**
+ * A fresh X25519 key pair (GENERATE_DH, DR §5.2): what `crypto_box_keypair` does (32 random
+ * bytes, `crypto_scalarmult_base`), in native libsodium (native-sodium.ts) with the bytes
+ * drawn in one call, not libsodium.js's four bytes at a time: a DH ratchet step makes one per
+ * reply, and that drawing was 7 % of the bench whisper-mesh's client CPU.
+ */
 export function generateKeyPair(): KeyPair {
-  const pair = sodium.crypto_box_keypair();
-  return { publicKey: pair.publicKey, privateKey: pair.privateKey };
+  const privateKey = randomBytes(32);
+  return { publicKey: scalarmultBase(privateKey), privateKey };
+}
+
+/** Key pairs made ahead for DH ratchet steps (at most one; see `ratchetKeyPair`). */
+const spare: KeyPair[] = [];
+let refilling = false;
+
+/**
+ * GENERATE_DH for a DH ratchet step: a fresh pair made ahead, after the last step, once the
+ * event loop had nothing else to do (typically while that step's state write was in flight), so
+ * the scalar multiplication is not on the path of the next reply. The same pair as
+ * `generateKeyPair` makes, held in memory only, used once.
+ */
+export function ratchetKeyPair(): KeyPair {
+  const pair = spare.pop() ?? generateKeyPair();
+  if (!refilling) {
+    refilling = true;
+    setImmediate(() => {
+      refilling = false;
+      if (spare.length === 0) spare.push(generateKeyPair());
+    }).unref();
+  }
+  return pair;
 }
 
 /** The X25519 key pair of a given 32-byte secret (fixed keys in tests, state loaded from disk). */
 export function keyPairFromSecret(privateKey: Uint8Array): KeyPair {
-  return { publicKey: sodium.crypto_scalarmult_base(privateKey), privateKey: Uint8Array.from(privateKey) };
+  return { publicKey: scalarmultBase(privateKey), privateKey: Uint8Array.from(privateKey) };
 }
 
 /**
@@ -41,7 +69,7 @@ export function keyPairFromSecret(privateKey: Uint8Array): KeyPair {
  */
 export function dh(privateKey: Uint8Array, publicKey: Uint8Array, code: ErrorCode): Uint8Array {
   try {
-    return sodium.crypto_scalarmult(privateKey, publicKey);
+    return scalarmult(privateKey, publicKey);
   } catch {
     throw new ChatError(code, 'a Diffie-Hellman key is weak (small order)', { reason: 'weak-key' });
   }
@@ -89,6 +117,10 @@ function signedPrekeyMessage(user: string, device: string, id: number, key: Uint
   return domainMessage(CONTEXT.signedPrekey, utf8Bytes(nameKey(user)), utf8Bytes(device), u32(id), encodeKey(key));
 }
 
+/** Made once: zod builds a new schema on every `.strict()`. */
+const STRICT_SIGNED_PREKEY = SignedPrekeySchema.strict();
+const STRICT_PREKEY_BUNDLE = PrekeyBundleSchema.strict();
+
 function checkIds(user: string, device: string, id: number): void {
   if (!isValidName(user)) throw new ChatError('E_BAD_NAME');
   if (!DEVICE_ID.test(device) || !Number.isInteger(id) || id < 0 || id > MAX_PREKEY_ID) {
@@ -100,7 +132,7 @@ function checkIds(user: string, device: string, id: number): void {
 export async function signPrekey(identity: Identity, user: string, device: string, id: number, publicKey: Uint8Array): Promise<SignedPrekey> {
   await sodium.ready;
   checkIds(user, device, id);
-  const sig = sodium.crypto_sign_detached(signedPrekeyMessage(user, device, id, publicKey), identity.signSecretKey);
+  const sig = signDetached(signedPrekeyMessage(user, device, id, publicKey), identity.signSecretKey);
   return { id, key: toBase64(publicKey), sig: toBase64(sig) };
 }
 
@@ -110,11 +142,11 @@ export async function signPrekey(identity: Identity, user: string, device: strin
  */
 export async function verifySignedPrekey(signKey: Uint8Array, user: string, device: string, signed: unknown): Promise<Uint8Array> {
   await sodium.ready;
-  const parsed = SignedPrekeySchema.strict().safeParse(signed);
+  const parsed = STRICT_SIGNED_PREKEY.safeParse(signed);
   if (!parsed.success || !isValidName(user) || !DEVICE_ID.test(device)) throw new ChatError('E_BAD_PREKEY', 'the signed prekey is malformed');
   const key = usableKey(parsed.data.key);
-  const sig = fromBase64Strict(parsed.data.sig, sodium.crypto_sign_BYTES);
-  if (!sig || !sodium.crypto_sign_verify_detached(sig, signedPrekeyMessage(user, device, parsed.data.id, key), signKey)) {
+  const sig = fromBase64Strict(parsed.data.sig, SIGNATURE_BYTES);
+  if (!sig || !verifyDetached(sig, signedPrekeyMessage(user, device, parsed.data.id, key), signKey)) {
     throw new ChatError('E_BAD_PREKEY', "the signed prekey is not signed by this device's identity key");
   }
   return key;
@@ -132,12 +164,14 @@ function usableKey(text: string): Uint8Array {
  * signature and aborts the protocol if verification fails"), and the one-time prekey's form
  * (it carries no signature, X3DH §4.7: a substituted one is harmless, see docs/crypto.md).
  */
-export async function verifyPrekeyBundle(user: string, bundle: unknown): Promise<VerifiedPrekeyBundle> {
+export async function verifyPrekeyBundle(user: string, bundle: unknown, verified?: VerifiedBundle): Promise<VerifiedPrekeyBundle> {
   await sodium.ready;
-  const parsed = PrekeyBundleSchema.strict().safeParse(bundle);
+  const parsed = STRICT_PREKEY_BUNDLE.safeParse(bundle);
   if (!parsed.success) throw new ChatError('E_BAD_PREKEY', 'the prekey bundle is malformed');
   const { device, keys, signedPrekey, oneTime } = parsed.data;
-  const identity = await verifyPublicBundle(user, keys);
+  // The same bytes as an identity bundle of this user verified before (the pin): not checked twice.
+  const same = verified && keys.sign === verified.bundle.sign && keys.box === verified.bundle.box && keys.sig === verified.bundle.sig;
+  const identity = same ? verified : await verifyPublicBundle(user, keys);
   const spk = await verifySignedPrekey(identity.sign, user, device, signedPrekey);
   const base = { user, device, identity, signedPrekeyId: signedPrekey.id, signedPrekey: spk };
   return oneTime ? { ...base, oneTimePrekeyId: oneTime.id, oneTimePrekey: usableKey(oneTime.key) } : base;

@@ -13,7 +13,8 @@ import sodium from 'libsodium-wrappers-sumo';
 import { ChatError } from '../errors.js';
 import { RATCHET_LIMITS } from '../limits.js';
 import { concatBytes, fromBase64Strict, toBase64, utf8Bytes } from './bytes.js';
-import { HEADER_BYTES, ratchetDecrypt, ratchetEncrypt, ratchetInitAlice, ratchetInitBob, type RatchetState } from './double-ratchet.js';
+import { HEADER_BYTES, ratchetDecrypt, ratchetEncrypt, ratchetInitAlice, ratchetInitBob, skipSendingKeys, type RatchetState } from './double-ratchet.js';
+import { pad } from './native-sodium.js';
 import { DEVICE_ID, u32, type KeyPair, type VerifiedPrekeyBundle } from './prekeys.js';
 import { ratchetStateFromJson, ratchetStateToJson, type RatchetStateJson } from './ratchet-state.js';
 import { x3dhInitiate, x3dhRespond, type LocalDevice, type PrekeySecrets, type X3dhPrefix } from './x3dh.js';
@@ -146,10 +147,24 @@ export class Session {
   /** DR §3.4 RatchetEncrypt of a padded plaintext, framed as a body. The state moves on first. */
   seal(plaintext: Uint8Array): string {
     if (plaintext.length > RATCHET_LIMITS.maxPlaintextBytes) throw new ChatError('E_TOO_LARGE');
-    const { header, ciphertext } = ratchetEncrypt(this.state, sodium.pad(plaintext, RATCHET_LIMITS.padBlockBytes));
+    const { header, ciphertext } = ratchetEncrypt(this.state, pad(plaintext, RATCHET_LIMITS.padBlockBytes));
     const prefix = this.pending ? encodePrefix(this.pending) : new Uint8Array(0);
     const head = new Uint8Array([BODY_VERSION, this.pending ? KIND_INITIAL : KIND_MESSAGE]);
     return toBase64(concatBytes(head, lp8(this.localDevice), lp8(this.peerDevice), prefix, header, ciphertext));
+  }
+
+  /**
+   * The current sending chain: its ratchet public key (DHs, which names the chain: a fresh one
+   * per DH ratchet step) and the number of its next message. Undefined until there is one (Bob
+   * before his first message arrives).
+   */
+  sendingChain(): { key: Uint8Array; next: number } | undefined {
+    return this.state.cks ? { key: this.state.dhs.publicKey, next: this.state.ns } : undefined;
+  }
+
+  /** Moves the sending chain on to message number `n`, its keys in between dropped (`skipSendingKeys`). */
+  skipSendingTo(n: number): void {
+    skipSendingKeys(this.state, n);
   }
 
   /**

@@ -194,6 +194,7 @@ export class ChatClient {
       crypto: () => this.whispering.crypto,
       connection: () => this.life.connection,
       transferSignal: (from, value) => this.transfers.handleSignal(from, value),
+      prekeysLow: (device, remaining) => this.whispering.prekeysLow(device, remaining),
     };
     this.roomFiles = new RoomFiles({
       request: (message, apply) => this.request(message, apply),

@@ -137,6 +137,7 @@ export class Connector implements LifecycleHost {
       ...(proxy !== undefined ? { proxy: formatProxy(proxy) } : {}),
     });
     if (login.lostRoom) events.emitError(login.lostRoom, 'join');
+    if (login.prekeyError) events.emitError(login.prekeyError);
     if (login.missed) rooms.applyRejoined(login.joined, login.missed.messages, login.missed.truncated, this.parts.catchUpMax);
     else rooms.applyJoined(login.joined);
     for (const message of pending) {

@@ -101,6 +101,13 @@ export type ChatEvent =
     }
   /** `/trust USER` done: `user`'s key (`fingerprint`) is verified; `accepted` when it replaced a changed key. */
   | { type: 'trusted'; user: string; fingerprint: string; accepted: boolean }
+  /**
+   * A session was started over (docs/crypto.md "Session reset"). `side: 'asked'`: a message from
+   * `user` could not be read here, and this device asked `user`'s device to use a new session;
+   * `side: 'told'`: `user`'s device could not read something this device sent (`time`: when the
+   * relay routed it), so it may need sending again.
+   */
+  | { type: 'session-reset'; user: string; side: 'asked' | 'told'; time?: number; message: string }
   /** Answer to /users; `away`: who of them is away, with their away text (absent when nobody is). */
   | { type: 'users'; room: string; users: string[]; away?: Record<string, string> }
   /**
@@ -268,6 +275,7 @@ export const EVENT_DOCS: { readonly [T in ChatEventType]: string } = {
   'key-changed': "a contact's key changed; whispers to them are refused until /trust: user, oldFingerprint, newFingerprint, message",
   verify: 'answer to /verify: user, safetyNumber, fingerprint, ownFingerprint, verified, pendingFingerprint, pendingSafetyNumber',
   trusted: "answer to /trust: user, fingerprint, accepted (true when a changed key was accepted)",
+  'session-reset': "a forward-secret session was started over: user, side (asked: you could not read user's message and asked for a new session; told: user could not read yours, send it again if it mattered), time, message",
   users: 'answer to /users: room, users, away ({user: away text} of those who are away)',
   ignored: 'answer to /ignore and /unignore: users (ignored now), change (added|removed|already|not-listed|list), user',
   rooms: 'answer to /chatrooms: rooms [{name, members}]',

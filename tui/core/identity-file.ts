@@ -53,6 +53,8 @@ export interface LoadedIdentity {
   created: boolean;
   /** True when the file is sealed with a passphrase. */
   protected: boolean;
+  /** The argon2id limits the file is sealed with (when protected): the device's state files use them too. */
+  kdf?: KdfLimits;
   /** Things the user should see: a mode that was tightened, a passphrase that was not needed. */
   warnings: string[];
 }
@@ -102,7 +104,8 @@ export async function loadOrCreateIdentity(dir: string, options: IdentityFileOpt
     if (raced === undefined) throw new ChatError('E_CORRUPT_FILE', `${file} vanished while being created`, { path: file });
     return loadExisting(file, raced, passphrase, warnings);
   }
-  return { identity, path: file, created: true, protected: passphrase !== undefined, warnings };
+  const kdf = passphrase !== undefined ? { kdf: options.kdf ?? KDF_MODERATE } : {};
+  return { identity, path: file, created: true, protected: passphrase !== undefined, ...kdf, warnings };
 }
 
 function encodeIdentityFile(identity: Identity, passphrase: string | undefined, kdf: KdfLimits): IdentityFileV1 {
@@ -127,6 +130,11 @@ function encodeIdentityFile(identity: Identity, passphrase: string | undefined, 
     ...base,
     sealed: { kdf: 'argon2id13', opsLimit: kdf.opsLimit, memLimitBytes: kdf.memLimitBytes, salt: toBase64(salt), nonce: toBase64(nonce), box: toBase64(box) },
   };
+}
+
+/** argon2id (`crypto_pwhash`) of an NFC passphrase: a secretbox key. Also seals the device's state files (device-file.ts). */
+export function derivePassphraseKey(passphrase: string, salt: Uint8Array, kdf: KdfLimits): Uint8Array {
+  return deriveKey(passphrase.normalize('NFC'), salt, kdf);
 }
 
 function deriveKey(passphrase: string, salt: Uint8Array, kdf: KdfLimits): Uint8Array {
@@ -164,9 +172,11 @@ async function loadExisting(file: string, text: string, passphrase: string | und
 
   let signSecret: Uint8Array | undefined;
   let boxSecret: Uint8Array | undefined;
+  let kdf: KdfLimits | undefined;
   const isProtected = data.sealed !== undefined;
   if (data.sealed !== undefined && data.secret === undefined) {
     [signSecret, boxSecret] = unseal(file, data.sealed, passphrase);
+    kdf = { opsLimit: data.sealed.opsLimit, memLimitBytes: data.sealed.memLimitBytes };
   } else if (data.secret !== undefined && data.sealed === undefined) {
     signSecret = fromBase64Strict(data.secret.sign, sodium.crypto_sign_SECRETKEYBYTES);
     boxSecret = fromBase64Strict(data.secret.box, sodium.crypto_box_SECRETKEYBYTES);
@@ -183,7 +193,7 @@ async function loadExisting(file: string, text: string, passphrase: string | und
   if (!sodium.memcmp(identity.signPublicKey, publicSign) || !sodium.memcmp(identity.boxPublicKey, publicBox)) {
     throw corrupt(file, 'public keys do not match the secret keys');
   }
-  return { identity, path: file, created: false, protected: isProtected, warnings };
+  return { identity, path: file, created: false, protected: isProtected, ...(kdf ? { kdf } : {}), warnings };
 }
 
 function unseal(file: string, sealed: unknown, passphrase: string | undefined): [Uint8Array, Uint8Array] {

@@ -18,6 +18,8 @@ export interface InboundParts {
   connection(): ChatConnection | null;
   /** An opened file-transfer signal, for transfer/manager.ts. */
   transferSignal(from: string, value: unknown): void;
+  /** The relay asks this device for more one-time prekeys. */
+  prekeysLow(device: string, remaining: number): void;
 }
 
 /**
@@ -74,8 +76,7 @@ export function routeRelayMessage(m: RelayMessage, parts: InboundParts): void {
     case 'prekey-bundle':
       return queue.settle(m.re, m, null);
     case 'prekeys-low':
-      // Prekeys are not used by whispers yet (issue 16: the session layer will upload more here).
-      return;
+      return parts.prekeysLow(m.device, m.remaining);
     case 'signal':
       // Sealed file-transfer signalling: opened by the whisper layer, routed by transfer/manager.ts.
       crypto?.receiveSignal({ from: m.from, body: m.body, time: m.time, id: m.id }, parts.transferSignal);

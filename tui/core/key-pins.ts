@@ -108,9 +108,13 @@ export class KeyPins {
         return { result: { status: 'new' }, write: true };
       }
       if (sameKeys(record.bundle, verified.bundle)) {
-        if (record.pending === undefined) return { result: { status: 'same' }, write: false };
+        // The same keys signed as version 2 (the contact now publishes prekeys) replace the
+        // version 1 pin; never the reverse: a relay serving the old version 1 bundle again
+        // would be undoing the refusal of the v1 envelope (docs/crypto.md).
+        const upgraded = verified.bundle.v > record.bundle.v;
+        if (record.pending === undefined && !upgraded) return { result: { status: 'same' }, write: false };
         const { pending: _dropped, ...rest } = record;
-        pins.set(key, rest);
+        pins.set(key, upgraded ? { ...rest, bundle: verified.bundle } : rest);
         return { result: { status: 'same' }, write: true };
       }
       const alreadyPending = record.pending !== undefined && sameKeys(record.pending.bundle, verified.bundle);

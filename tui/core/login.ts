@@ -3,7 +3,7 @@ import { boundChallenge } from '../../shared/login-proof.js';
 import { PROTOCOL_VERSION, type ClientMessage, type RelayMessage, type RelayMessageOf, type RoomMessage } from '../../shared/messages.js';
 import { collectMissed } from './catch-up.js';
 import { relayError, type ChatConnection } from './connection.js';
-import { replyError } from './replies.js';
+import { expectReply, replyError } from './replies.js';
 import { Inbox } from './inbox.js';
 import { isGlobal, sameRoom } from './room-tracker.js';
 import type { SeqWindow } from './seen.js';
@@ -44,6 +44,8 @@ export interface LoginResult {
   missed: { messages: RoomMessage[]; truncated: boolean } | null;
   /** The chatroom could not be entered again (the client stays in the global room). */
   lostRoom: ChatError | null;
+  /** The relay refused this device's prekeys (whispers to us then use the v1 envelope). */
+  prekeyError: ChatError | null;
   /** Messages that arrived in between (a presence, a message): dispatched once live. */
   deferred: RelayMessage[];
   crypto: WhisperCrypto;
@@ -128,5 +130,19 @@ export async function logIn(conn: ChatConnection, inbox: Inbox, ctx: LoginContex
           maxMessages: ctx.catchUpMax,
         })
       : null;
-  return { welcome, session, joined, missed, lostRoom, deferred, crypto };
+  // 4. this device's prekeys, before going live so that a contact's first whisper finds them
+  // (session-crypto.ts). A relay that refuses them leaves whispers to us on the v1 envelope.
+  let prekeyError: ChatError | null = null;
+  try {
+    await crypto.publishPrekeys(async (upload) => {
+      const reply = await ask({ t: 'prekeys', id: ctx.nextId(), ...upload });
+      // The relay's refusal with its own code (E_FLOOD {retryAfterMs} is asked again), not E_PROTOCOL.
+      if (reply.t === 'error') throw replyError(reply);
+      return expectReply(reply, 'prekeys-stored').remaining;
+    });
+  } catch (error) {
+    if (!(error instanceof ChatError) || error.code === 'E_CLOSED' || error.code === 'E_LOGIN_TIMEOUT') throw error;
+    prekeyError = error;
+  }
+  return { welcome, session, joined, missed, lostRoom, prekeyError, deferred, crypto };
 }

@@ -59,7 +59,8 @@ async function writeTemp(file: string, text: string): Promise<string> {
   return temp;
 }
 
-async function syncDir(dir: string): Promise<void> {
+/** fsync of a folder: makes a rename or a new name in it durable (best effort: not every platform can). */
+export async function syncDir(dir: string): Promise<void> {
   // Makes the rename durable; not possible on every platform, so best effort.
   try {
     const handle = await fs.open(dir, 'r');

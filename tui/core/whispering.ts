@@ -9,6 +9,7 @@ import type { ClientState } from './lifecycle.js';
 import { WhisperCrypto, type SealedWhisper } from './whispers.js';
 import { expectReply } from './replies.js';
 import { KeyFetcher } from './key-fetcher.js';
+import type { PrekeyUpload } from './prekey-file.js';
 import { sameRoom } from './room-tracker.js';
 
 /** What whispering may touch of the client: requests (paced ones too), ids, its state and events. */
@@ -107,6 +108,21 @@ export class Whispering {
       maxTextBytes: options.limits.maxMessageBytes,
       maxBodyChars: options.limits.maxWhisperBodyBytes,
       state: { onError: (error) => host.events.emitError(asChatError(error)) },
+      sendSealed: (to, body) =>
+        host.pacedRequest(
+          async () => ({ t: 'signal', id: host.nextId('s'), to, body }),
+          (reply) => {
+            expectReply(reply, 'ok');
+          },
+          nameKey(to),
+        ),
+      relay: {
+        claim: (user) =>
+          host.request({ t: 'prekey-claim', id: host.nextId('p'), user }, (reply) => {
+            const bundle = expectReply(reply, 'prekey-bundle');
+            return { user: bundle.user, devices: bundle.devices };
+          }),
+      },
     });
     return this.cryptoValue;
   }
@@ -162,6 +178,15 @@ export class Whispering {
       (reply) => expectReply(reply, 'ok'),
       nameKey(to),
     );
+  }
+
+  /** The relay's `prekeys-low`: this device uploads more one-time prekeys (failures are error events). */
+  prekeysLow(device: string, remaining: number): void {
+    const crypto = this.cryptoValue;
+    if (!crypto || !this.host.canSend()) return;
+    const send = async (upload: PrekeyUpload & { device: string }) =>
+      this.host.request({ t: 'prekeys', id: this.host.nextId('p'), ...upload }, (reply) => expectReply(reply, 'prekeys-stored').remaining);
+    crypto.prekeysLow(device, remaining, send).catch((error: unknown) => this.host.events.emitError(asChatError(error)));
   }
 
   /** See ChatClient.verify. */

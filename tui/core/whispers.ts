@@ -1,12 +1,14 @@
 import { ChatError, asChatError } from '../../shared/errors.js';
-import { isValidName, nameKey } from '../../shared/names.js';
-import { openWhisper, sealWhisper, type OpenedWhisper } from '../../shared/crypto/envelope.js';
+import { nameKey } from '../../shared/names.js';
+import { openWhisper, sealWhisper } from '../../shared/crypto/envelope.js';
 import { publicBundle, signLoginChallenge, type Identity, type PublicKeyBundle } from '../../shared/crypto/identity.js';
 import { keyFingerprint, safetyNumber } from '../../shared/crypto/safety-number.js';
 import type { ChatEvent, ChatEventOf } from './events.js';
 import { HeldWhispers } from './held-whispers.js';
 import { loadOrCreateIdentity, type KdfLimits } from './identity-file.js';
+import { bodySender, isSessionBody, KIND_RESET, KIND_SIGNAL, KIND_WHISPER, SessionCrypto, type PrekeyPublisher, type SessionRelay } from './session-crypto.js';
 import { KeyedQueue } from './keyed-queue.js';
+import { ContactKeys } from './contact-keys.js';
 import { KeyPins } from './key-pins.js';
 import { WhisperState, type WhisperStateOptions } from './whisper-state.js';
 
@@ -16,9 +18,9 @@ import { WhisperState, type WhisperStateOptions } from './whisper-state.js';
  * through two callbacks (fetch a user's keys; emit an event). client.ts keeps the connection;
  * everything about keys and envelopes is here. See docs/crypto.md.
  *
- * Keys are fetched from the relay at most once per connection per user (and again when that
- * user logs in anew, or a whisper from them fails to authenticate), then checked against the
- * pin: a different key is never used until `/trust`.
+ * The contacts' keys are looked at through contact-keys.ts (at most once per connection per
+ * user, checked against the pin: a different key is never used until `/trust`); the sessions
+ * through session-crypto.ts.
  */
 export interface WhisperCryptoOptions {
   /** This user's private folder: identity.json, key-pins.json, whisper-state.json. */
@@ -43,6 +45,13 @@ export interface WhisperCryptoOptions {
   maxBodyChars: number;
   /** Batching and bounds of the persisted state (tests). */
   state?: WhisperStateOptions;
+  /**
+   * Prekey claims on the relay: with it, whispers and signals go in forward-secret sessions
+   * (session-crypto.ts; the v1 envelope only to contacts without prekeys); without, v1 only.
+   */
+  relay?: SessionRelay;
+  /** Hands a sealed session body to the relay as a `signal` to `to` (a session reset, `askReset`). */
+  sendSealed?(to: string, body: string): Promise<void>;
 }
 
 /** A whisper as the relay delivered it: the body is still ciphertext. */
@@ -73,6 +82,18 @@ export const SIGNAL_PREFIX = '\u0000securechat/v1/signal\u0000';
 /** Longest sealed signal, UTF-8 bytes of the prefix and the JSON (an offer with a long name fits). */
 export const MAX_SIGNAL_BYTES = 8 * 1024;
 
+/** What a whisper or signal opened to (the v1 envelope's convention: a signal's text starts with SIGNAL_PREFIX). */
+interface Opened {
+  text: string;
+  /** A session reset's note (KIND_RESET): neither a whisper nor a signal. */
+  reset?: boolean;
+}
+
+/** What a session reset says (KIND_RESET's text): when the relay routed the body that could not be read. */
+interface ResetNote {
+  time: number;
+}
+
 /** A failed key lookup is not retried sooner than this after a fetch (a relay sending garbage must not make us ask per message). */
 const REFETCH_MIN_INTERVAL_MS = 5_000;
 
@@ -85,11 +106,8 @@ export class WhisperCrypto {
   readonly warnings: readonly string[];
   private me: string;
   private bundleCache: { key: string; bundle: PublicKeyBundle } | null = null;
-  /** Users whose keys were fetched on this connection, with when (ms since the epoch). */
-  private readonly fetched = new Map<string, number>();
-  private readonly inflight = new Map<string, Promise<{ user: string; status: 'new' | 'same' | 'changed' }>>();
-  /** Key changes announced on this connection (`nameKey:newFingerprint`), so one change is one event. */
-  private readonly announced = new Set<string>();
+  /** The contacts' keys as looked at on this connection (contact-keys.ts). */
+  private readonly keys: ContactKeys;
   /** Per sender, the whispers (and signals) being opened, in arrival order. */
   private readonly bySender = new KeyedQueue();
   /** Whispers sealed with a changed key, until /trust. */
@@ -104,10 +122,13 @@ export class WhisperCrypto {
     readonly identityCreated: boolean,
     readonly pins: KeyPins,
     readonly state: WhisperState,
+    /** Forward-secret sessions (null: v1 envelope only). */
+    readonly sessions: SessionCrypto | null,
     warnings: string[],
   ) {
     this.me = options.user;
     this.warnings = warnings;
+    this.keys = new ContactKeys(pins, options);
   }
 
   /**
@@ -120,12 +141,30 @@ export class WhisperCrypto {
     const pins = await KeyPins.open(options.dir);
     const warnings = [...loaded.warnings, ...pins.warnings];
     const state = await WhisperState.open(options.dir, options.state);
-    return new WhisperCrypto(options, loaded.identity, loaded.path, loaded.created, pins, state, warnings);
+    const passphrase = loaded.kdf && options.passphrase ? { passphrase: options.passphrase, kdf: loaded.kdf } : undefined;
+    const sessions = options.relay
+      ? await SessionCrypto.open({
+          dir: options.dir, user: options.user, identity: loaded.identity, passphrase, pins, relay: options.relay, warnings,
+          onError: options.state?.onError ?? (() => {}),
+        })
+      : null;
+    return new WhisperCrypto(options, loaded.identity, loaded.path, loaded.created, pins, state, sessions, warnings);
   }
 
   /** This user's name as the relay spells it (after login). */
   setUser(user: string): void {
     this.me = user;
+    this.sessions?.setUser(user);
+  }
+
+  /** After each login or resume: this device's prekeys to the relay (session-crypto.ts). */
+  async publishPrekeys(send: PrekeyPublisher): Promise<void> {
+    await this.sessions?.publish(send);
+  }
+
+  /** The relay's `prekeys-low`: uploads more one-time prekeys. */
+  async prekeysLow(device: string, remaining: number, send: PrekeyPublisher): Promise<void> {
+    await this.sessions?.topUp(device, remaining, send);
   }
 
   // ---- login -----------------------------------------------------------------------------
@@ -133,7 +172,8 @@ export class WhisperCrypto {
   /** This device's public bundle for this user (what register and login upload). */
   async ownBundle(): Promise<PublicKeyBundle> {
     const key = nameKey(this.me);
-    if (this.bundleCache?.key !== key) this.bundleCache = { key, bundle: await publicBundle(this.identity, this.me) };
+    // Version 2 says this client publishes prekeys: contacts then never use the v1 envelope to it.
+    if (this.bundleCache?.key !== key) this.bundleCache = { key, bundle: await publicBundle(this.identity, this.me, this.sessions ? 2 : 1) };
     return { ...this.bundleCache.bundle };
   }
 
@@ -144,100 +184,24 @@ export class WhisperCrypto {
 
   /** A new connection: keys are fetched afresh (the relay may have new ones), changes announced again. */
   newSession(): void {
-    this.fetched.clear();
-    this.announced.clear();
+    this.keys.newConnection();
+    this.sessions?.newConnection();
   }
 
   /** `user` logged in anew (maybe from another device): fetch their keys again before the next use. */
   forget(user: string): void {
-    this.fetched.delete(nameKey(user));
+    this.keys.forget(user);
+    this.sessions?.forget(user);
   }
 
-  /**
-   * Fetches, checks and pins, in the background, the keys of those of `users` (a room's
-   * members) that have no pin yet, exactly as a first whisper would: the costly part of a first
-   * contact (a lookup, a signature check, a durable pin write) is then done before anyone
-   * whispers. Users already pinned are left to be looked at on first use on this connection,
-   * as before (so a reconnect or a /join costs the relay nothing for known contacts). Failures
-   * are left for the first real use to report. Does nothing offline.
-   */
+  /** See ContactKeys.prefetch. */
   prefetch(users: readonly string[]): void {
-    if (!this.options.canFetch()) return;
-    const me = nameKey(this.me);
-    for (const user of users) {
-      if (!isValidName(user)) continue;
-      const key = nameKey(user);
-      if (key === me || this.pins.has(user) || this.fetched.has(key) || this.inflight.has(key)) continue;
-      this.refresh(user).catch(() => {});
-    }
+    this.keys.prefetch(users, this.me);
   }
 
   /** Announces every key change still waiting for /trust (after the first connect). */
-  async announcePending(): Promise<void> {
-    for (const user of this.pins.users()) {
-      const record = this.pins.get(user);
-      if (record?.pending) await this.announce(record.user, record.bundle, record.pending.bundle);
-    }
-  }
-
-  // ---- keys ------------------------------------------------------------------------------
-
-  /** Fetches `user`'s keys from the relay and checks them against the pin (one fetch at a time per user). */
-  private refresh(user: string): Promise<{ user: string; status: 'new' | 'same' | 'changed' }> {
-    const key = nameKey(user);
-    let running = this.inflight.get(key);
-    if (!running) {
-      running = this.fetchAndObserve(user).finally(() => this.inflight.delete(key));
-      this.inflight.set(key, running);
-    }
-    return running;
-  }
-
-  private async fetchAndObserve(user: string): Promise<{ user: string; status: 'new' | 'same' | 'changed' }> {
-    const reply = await this.options.fetchKeys(user);
-    if (nameKey(reply.user) !== nameKey(user)) throw new ChatError('E_PROTOCOL', 'the relay answered with the keys of another user');
-    // Verifies the signature over this user's name: E_BAD_KEYS, and nothing recorded, if it fails.
-    const result = await this.pins.observe(reply.user, reply.keys);
-    this.fetched.set(nameKey(user), Date.now());
-    if (result.status === 'changed') await this.announce(this.pins.get(user)?.user ?? reply.user, result.previous, result.pending);
-    return { user: reply.user, status: result.status };
-  }
-
-  private async announce(user: string, previous: PublicKeyBundle, pending: PublicKeyBundle): Promise<void> {
-    const oldFingerprint = await keyFingerprint(previous);
-    const newFingerprint = await keyFingerprint(pending);
-    const tag = `${nameKey(user)}:${newFingerprint}`;
-    if (this.announced.has(tag)) return;
-    this.announced.add(tag);
-    const wasVerified = this.pins.get(user)?.verified === true;
-    this.options.emit({
-      type: 'key-changed',
-      user,
-      oldFingerprint,
-      newFingerprint,
-      message:
-        `the relay now serves a different key for ${user} (was ${oldFingerprint}${wasVerified ? ', verified' : ''}; now ${newFingerprint}). ` +
-        `A new device, or someone in the middle: whispers to and from ${user} wait until you compare safety numbers (/verify ${user}) and accept the new key (/trust ${user}).`,
-    });
-  }
-
-  /** Makes sure `user`'s keys were looked at on this connection (or, offline, that a pin exists). */
-  private async ensureKnown(user: string): Promise<void> {
-    if (this.fetched.has(nameKey(user))) return;
-    if (this.options.canFetch()) {
-      await this.refresh(user);
-      return;
-    }
-    if (!this.pins.has(user)) throw new ChatError('E_CLOSED', `not connected, and no key of ${user} is known yet`);
-  }
-
-  private async keyChangedError(user: string, extra: Record<string, unknown> = {}): Promise<ChatError> {
-    const record = this.pins.get(user);
-    const details: Record<string, unknown> = { user: record?.user ?? user, ...extra };
-    if (record) details.oldFingerprint = await keyFingerprint(record.bundle);
-    if (record?.pending) details.newFingerprint = await keyFingerprint(record.pending.bundle);
-    const name = record?.user ?? user;
-    return new ChatError('E_KEY_CHANGED', `${name}'s key changed and is not trusted yet; compare with /verify ${name}, accept with /trust ${name}`, details);
+  announcePending(): Promise<void> {
+    return this.keys.announcePending();
   }
 
   // ---- sending ---------------------------------------------------------------------------
@@ -250,7 +214,7 @@ export class WhisperCrypto {
    */
   async seal(to: string, text: string): Promise<SealedWhisper> {
     if (text.startsWith('\u0000')) throw new ChatError('E_USAGE', 'a whisper cannot start with a NUL character');
-    return this.sealText(to, text, this.options.maxTextBytes);
+    return this.sealText(to, KIND_WHISPER, text, this.options.maxTextBytes);
   }
 
   /**
@@ -258,7 +222,7 @@ export class WhisperCrypto {
    * Throws like {@link seal}; `E_TOO_LARGE` over MAX_SIGNAL_BYTES.
    */
   async sealSignal(to: string, value: unknown): Promise<SealedWhisper> {
-    return this.sealText(to, SIGNAL_PREFIX + JSON.stringify(value), MAX_SIGNAL_BYTES);
+    return this.sealText(to, KIND_SIGNAL, JSON.stringify(value), MAX_SIGNAL_BYTES - SIGNAL_PREFIX.length);
   }
 
   /**
@@ -266,37 +230,37 @@ export class WhisperCrypto {
    * sealing anything: `E_NO_SUCH_USER` / `E_NO_KEY` / `E_KEY_CHANGED` / `E_CLOSED` otherwise.
    */
   async checkRecipient(to: string): Promise<void> {
-    await this.ensureKnown(to);
+    await this.keys.ensureKnown(to);
     try {
       this.pins.encryptionKey(to);
     } catch (error) {
-      if (error instanceof ChatError && error.code === 'E_KEY_CHANGED') throw await this.keyChangedError(to);
+      if (error instanceof ChatError && error.code === 'E_KEY_CHANGED') throw await this.keys.keyChangedError(to);
       throw error;
     }
   }
 
-  private async sealText(to: string, text: string, maxTextBytes: number): Promise<SealedWhisper> {
-    await this.ensureKnown(to);
+  private async sealText(to: string, kind: number, text: string, maxTextBytes: number): Promise<SealedWhisper> {
+    await this.keys.ensureKnown(to);
     let recipientBox: Uint8Array;
     try {
       recipientBox = this.pins.encryptionKey(to);
     } catch (error) {
-      if (error instanceof ChatError && error.code === 'E_KEY_CHANGED') throw await this.keyChangedError(to);
+      if (error instanceof ChatError && error.code === 'E_KEY_CHANGED') throw await this.keys.keyChangedError(to);
       throw error;
     }
+    const bytes = Buffer.byteLength(text);
+    if (bytes > maxTextBytes) throw new ChatError('E_TOO_LARGE', `at most ${maxTextBytes} bytes can be sealed (this is ${bytes})`);
+    const body = (await this.sessions?.seal(to, kind, text)) ?? (await this.sealV1(to, recipientBox, kind === KIND_SIGNAL ? SIGNAL_PREFIX + text : text));
+    // Either envelope marks the (batched) v1 state: whisper-state.json is kept from the first whisper on, as before sessions.
+    this.state.changed();
+    return { to: this.pins.displayName(to) ?? to, body, verified: this.pins.isVerified(to) };
+  }
+
+  /** The v1 envelope (crypto_box to the pinned key): to contacts without prekeys (older clients), or without a relay for claims. */
+  private sealV1(to: string, recipientBox: Uint8Array, text: string): Promise<string> {
     const counter = this.state.counter.next();
     this.state.changed();
-    const body = await sealWhisper({
-      sender: this.identity,
-      from: this.me,
-      to,
-      recipientBox,
-      counter,
-      time: Date.now(),
-      text,
-      maxTextBytes,
-    });
-    return { to: this.pins.displayName(to) ?? to, body, verified: this.pins.isVerified(to) };
+    return sealWhisper({ sender: this.identity, from: this.me, to, recipientBox, counter, time: Date.now(), text, maxTextBytes: MAX_SIGNAL_BYTES });
   }
 
   // ---- receiving -------------------------------------------------------------------------
@@ -324,6 +288,7 @@ export class WhisperCrypto {
     let value: unknown;
     try {
       const opened = await this.openFrom(message, false);
+      if (opened.reset) return this.told(message, opened.text);
       if (!opened.text.startsWith(SIGNAL_PREFIX)) throw new ChatError('E_DECRYPT', 'not a signal', { reason: 'kind' });
       try {
         value = JSON.parse(opened.text.slice(SIGNAL_PREFIX.length));
@@ -333,6 +298,7 @@ export class WhisperCrypto {
     } catch (error) {
       const e = asChatError(error);
       this.options.emitError(new ChatError(e.code, `a file transfer message from ${message.from} was dropped: ${e.message}`, { ...e.details, from: message.from, id: message.id }));
+      this.askReset(message, e);
       return;
     }
     try {
@@ -348,11 +314,11 @@ export class WhisperCrypto {
   }
 
   private async deliver(message: IncomingWhisper): Promise<void> {
-    let opened: OpenedWhisper | null;
+    let opened: Opened | null;
     try {
       opened = await this.openFrom(message, true);
-      // A sealed signal replayed as a whisper by the relay: never shown as text.
-      if (opened.text.startsWith('\u0000')) throw new ChatError('E_DECRYPT', 'not a whisper', { reason: 'kind' });
+      // A sealed signal (or a reset's note) replayed as a whisper by the relay: never shown as text.
+      if (opened.reset || opened.text.startsWith('\u0000')) throw new ChatError('E_DECRYPT', 'not a whisper', { reason: 'kind' });
     } catch (error) {
       const e = asChatError(error);
       const from = message.from;
@@ -361,6 +327,7 @@ export class WhisperCrypto {
           ? `a whisper from ${from} is held back: it is sealed with ${from}'s new key, and is shown if you accept that key (/verify ${from}, then /trust ${from})`
           : `a whisper from ${from} was not shown: ${e.message}`;
       this.options.emitError(new ChatError(e.code, text, { ...e.details, from, id: message.id }));
+      this.askReset(message, e);
       return;
     }
     if (!opened) return;
@@ -375,11 +342,11 @@ export class WhisperCrypto {
     });
   }
 
-  private async openFrom(message: IncomingWhisper, holdOnKeyChange: boolean): Promise<OpenedWhisper> {
+  private async openFrom(message: IncomingWhisper, holdOnKeyChange: boolean): Promise<Opened> {
     let fresh = false;
     if (!this.pins.has(message.from)) {
       if (!this.options.canFetch()) throw new ChatError('E_NO_KEY', `no key of ${message.from} is known yet`);
-      await this.refresh(message.from);
+      await this.keys.refresh(message.from);
       fresh = true;
     }
     try {
@@ -389,21 +356,28 @@ export class WhisperCrypto {
       // Not sealed with the pinned key: tampered, or sealed with a new key of the sender.
       if (this.pins.pending(message.from)) {
         if (holdOnKeyChange) this.held.hold(message);
-        throw await this.keyChangedError(message.from, { held: holdOnKeyChange });
+        throw await this.keys.keyChangedError(message.from, { held: holdOnKeyChange });
       }
-      const last = this.fetched.get(nameKey(message.from));
+      const last = this.keys.fetchedAt(message.from);
       const recentlyFetched = last !== undefined && Date.now() - last < REFETCH_MIN_INTERVAL_MS;
       if (fresh || recentlyFetched || !this.options.canFetch()) throw error;
-      const { status } = await this.refresh(message.from);
+      const { status } = await this.keys.refresh(message.from);
       if (status === 'changed') {
         if (holdOnKeyChange) this.held.hold(message);
-        throw await this.keyChangedError(message.from, { held: holdOnKeyChange });
+        throw await this.keys.keyChangedError(message.from, { held: holdOnKeyChange });
       }
       throw error;
     }
   }
 
-  private async openWithPin(message: IncomingWhisper): Promise<OpenedWhisper> {
+  private async openWithPin(message: IncomingWhisper): Promise<Opened> {
+    if (this.sessions && isSessionBody(message.body)) {
+      const { kind, text } = await this.sessions.open(message.from, message.body);
+      // The kind byte decides; a whisper's text never passes for a signal (nor is shown if it starts with NUL).
+      if (kind === KIND_WHISPER && text.startsWith('\u0000')) throw new ChatError('E_DECRYPT', 'not a whisper', { reason: 'kind' });
+      if (kind === KIND_RESET) return { text, reset: true };
+      return { text: kind === KIND_SIGNAL ? SIGNAL_PREFIX + text : text };
+    }
     const guard = this.state.guardFor(message.from);
     const opened = await openWhisper({
       recipient: this.identity,
@@ -418,6 +392,60 @@ export class WhisperCrypto {
     return opened;
   }
 
+  // ---- session reset (session-crypto.ts sealReset) ---------------------------------------
+
+  /**
+   * A session body from a device of the sender's pinned identity that no session here opens
+   * (reason `authentication` or `unknown-prekey`; not a replay, a misaddressed body or a key
+   * change): asks that device, in a new session, to send on it from now on. Runs in the
+   * background; at most one per device per `resetMinIntervalMs`.
+   */
+  private askReset(message: IncomingWhisper, error: ChatError): void {
+    const { sessions } = this;
+    const send = this.options.sendSealed;
+    const reason = error.details.reason;
+    if (!sessions || !send || error.code !== 'E_DECRYPT' || (reason !== 'authentication' && reason !== 'unknown-prekey')) return;
+    if (!isSessionBody(message.body) || this.pins.pending(message.from)) return;
+    const device = bodySender(message.body);
+    if (!device) return;
+    const note: ResetNote = { time: message.time };
+    sessions
+      .sealReset(message.from, device, JSON.stringify(note))
+      .then(async (body) => {
+        if (body === null) return;
+        await send(message.from, body);
+        const from = this.pins.displayName(message.from) ?? message.from;
+        this.options.emit({
+          type: 'session-reset',
+          user: from,
+          side: 'asked',
+          time: message.time,
+          message: `a message from ${from} could not be read here; a new session was started with ${from}'s device, so what ${from} sends from now on can be read`,
+        });
+      })
+      .catch((e: unknown) => this.options.emitError(asChatError(e)));
+  }
+
+  /** A contact's device could not read what this device sent (its note says when): the new session it started is used from now on. */
+  private told(message: IncomingWhisper, text: string): void {
+    let time: number | undefined;
+    try {
+      const note = JSON.parse(text) as Partial<ResetNote> | null;
+      if (Number.isSafeInteger(note?.time)) time = note?.time;
+    } catch {
+      // The note is a courtesy; the new session stands without it.
+    }
+    const from = this.pins.displayName(message.from) ?? message.from;
+    const when = time === undefined ? '' : ` (sent about ${new Date(time).toISOString().slice(11, 19)} UTC)`;
+    this.options.emit({
+      type: 'session-reset',
+      user: from,
+      side: 'told',
+      ...(time === undefined ? {} : { time }),
+      message: `${from} could not read a whisper or file message of yours${when}; a new session is in place: send it again if it mattered`,
+    });
+  }
+
   // ---- /verify and /trust ----------------------------------------------------------------
 
   /**
@@ -427,7 +455,7 @@ export class WhisperCrypto {
    */
   async verify(user: string): Promise<ChatEventOf<'verify'>> {
     if (nameKey(user) === nameKey(this.me)) throw new ChatError('E_SELF', 'a safety number is between you and someone else');
-    await this.ensureKnown(user);
+    await this.keys.ensureKnown(user);
     const record = this.pins.get(user);
     if (!record) throw new ChatError('E_NO_KEY', `no key of ${user} is known`, { user });
     const mine = await this.ownBundle();
@@ -452,7 +480,7 @@ export class WhisperCrypto {
    */
   async trust(user: string): Promise<ChatEventOf<'trusted'>> {
     if (nameKey(user) === nameKey(this.me)) throw new ChatError('E_SELF', 'your own key needs no trust');
-    if (!this.pins.has(user)) await this.ensureKnown(user);
+    if (!this.pins.has(user)) await this.keys.ensureKnown(user);
     const accepted = this.pins.pending(user) !== undefined;
     const record = await this.pins.trust(user);
     return { type: 'trusted', user: record.user, fingerprint: await keyFingerprint(record.bundle), accepted };
@@ -468,8 +496,8 @@ export class WhisperCrypto {
     return keyFingerprint(await this.ownBundle());
   }
 
-  /** Writes the counter and replay guards now (on exit; also batched during use). */
-  flush(): Promise<void> {
-    return this.state.flush();
+  /** Writes the counter, replay guards and the sessions' received state now (on exit; also batched during use). */
+  async flush(): Promise<void> {
+    await Promise.all([this.state.flush(), this.sessions?.flush()]);
   }
 }

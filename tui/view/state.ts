@@ -478,6 +478,9 @@ export class ViewModel {
         );
         break;
       }
+      case 'session-reset':
+        this.system(safeLine(event.message));
+        break;
       case 'users': {
         const names = event.users.map(safeLine);
         if (nameKey(safeLine(event.room)) === this.currentKey) {

@@ -106,6 +106,18 @@ test('a second change replaces the pending key; the relay going back clears it',
   assert.is(reopened.pending('bob'), undefined, 'the cleared pending key is persisted');
 });
 
+test('the same keys signed as version 2 replace a version 1 pin; a version 1 bundle served again does not undo it', async () => {
+  const dir = await temp.make();
+  const pins = await KeyPins.open(dir, { now });
+  await pins.observe('bob', bobBundle);
+  const v2 = await publicBundle(bob, 'bob', 2);
+  assert.equal(await pins.observe('bob', v2), { status: 'same' });
+  assert.equal(pins.get('bob')?.bundle, v2);
+  assert.equal(await pins.observe('bob', bobBundle), { status: 'same' }, 'no key change either');
+  assert.equal(pins.get('bob')?.bundle, v2, 'still version 2');
+  assert.equal((await KeyPins.open(dir)).get('bob')?.bundle, v2, 'on disk');
+});
+
 test('unknown users: E_NO_KEY', async () => {
   const pins = await KeyPins.open(await temp.make());
   await expectCode('E_NO_KEY', () => pins.trust('nobody'));

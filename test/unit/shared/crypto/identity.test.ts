@@ -61,6 +61,18 @@ test('publicBundle has the documented shape and verifies', async () => {
   assert.equal(verified.bundle, aliceBundle);
 });
 
+test('version 2 (a client that publishes prekeys): the same keys signed under its own context; the version cannot be changed without the signature', async () => {
+  const v2 = await publicBundle(alice, 'alice', 2);
+  assert.is(v2.v, 2);
+  assert.equal([v2.sign, v2.box], [aliceBundle.sign, aliceBundle.box]);
+  assert.is.not(v2.sig, aliceBundle.sig);
+  assert.equal((await verifyPublicBundle('alice', v2)).bundle, v2);
+  // A relay turning a version 2 bundle into version 1 (to make contacts use the v1 envelope), or the reverse:
+  await expectCode('E_BAD_KEYS', () => verifyPublicBundle('alice', { ...v2, v: 1 }));
+  await expectCode('E_BAD_KEYS', () => verifyPublicBundle('alice', { ...aliceBundle, v: 2 }));
+  await expectCode('E_BAD_KEYS', () => verifyPublicBundle('alice', { ...v2, v: 3 }));
+});
+
 test('bundle names compare without regard to case', async () => {
   const mixed = await publicBundle(alice, 'Alice');
   assert.equal(mixed, aliceBundle); // Ed25519 is deterministic and the name is signed as its nameKey

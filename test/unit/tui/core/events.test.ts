@@ -41,6 +41,7 @@ const examples: { [T in ChatEvent['type']]: Extract<ChatEvent, { type: T }> } = 
     pendingSafetyNumber: '52749 00583 07366 15115 47175 03643 11111 22222 33333 44444 55555 66666',
   },
   trusted: { type: 'trusted', user: 'bob', fingerprint: '0b45 77de 9c01 3f2a', accepted: true },
+  'session-reset': { type: 'session-reset', user: 'bob', side: 'told', time: 1_700_000_000_000, message: 'bob could not read a whisper of yours' },
   bye: { type: 'bye', code: 'E_SHUTDOWN', message: 'bye' },
   'transfer-offer': { type: 'transfer-offer', id: 'AbCdEfGh12345678', from: 'bob', name: 'report.pdf', size: 1234, hash: 'c'.repeat(64) },
   'transfer-state': { type: 'transfer-state', id: 'AbCdEfGh12345678', direction: 'in', peer: 'bob', name: 'report.pdf', state: 'transferring', path: 'relay', file: '/d/report.pdf.part' },
